@@ -1,0 +1,35 @@
+
+/**
+ * The engine's only door to the disk. The pager does all its I/O through this interface so tests
+ * can swap in a file that drops unsynced writes, tears writes or fails any call.
+ */
+export interface FileIO {
+  /** Read into buf from position; returns bytes read (short only at end of file). */
+  read(buf: Uint8Array, position: number): number;
+  /** Write all of buf at position. */
+  write(buf: Uint8Array, position: number): void;
+  /** Write the buffers back to back starting at position. */
+  writev(bufs: readonly Uint8Array[], position: number): void;
+  /** fdatasync: everything written before is durable when this returns. */
+  sync(): void;
+  /** The same, without blocking the event loop. */
+  syncAsync(): Promise<void>;
+  size(): number;
+  /** Set the file length (grow or shrink). */
+  truncate(size: number): void;
+  /** One non-blocking attempt at an advisory lock; false when another holder has it. */
+  tryLock(exclusive: boolean): boolean;
+  unlock(): void;
+  close(): void;
+}
+
+export interface OpenFileOptions {
+  readOnly: boolean;
+  mode: number;
+}
+
+/** Opens the files a DB lives in. `nodeFileSystem` is the real one. */
+export interface FileSystem {
+  open(path: string, options: OpenFileOptions): FileIO;
+  exists(path: string): boolean;
+}
