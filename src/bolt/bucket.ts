@@ -1,0 +1,517 @@
+import { type Bytes, bytesKey, checkKey, checkValue, copy, toBytes } from './bytes.ts';
+import { Cursor, type Entry } from './cursor.ts';
+import { BoltError, invariant } from './errors.ts';
+import { type Inode, inodesSize, Node, splitForPages, writeInodes } from './node.ts';
+import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
+import type { Tx } from './tx.ts';
+
+/** bbolt's default: split pages half full, which suits random inserts. */
+export const DEFAULT_FILL_PERCENT = 0.5;
+const MIN_FILL = 0.1;
+const MAX_FILL = 1.0;
+
+/** Counts gathered by Bucket.stats(), as bbolt's BucketStats. */
+export interface BucketStats {
+  branchPageN: number;
+  branchOverflowN: number;
+  leafPageN: number;
+  leafOverflowN: number;
+  keyN: number;
+  depth: number;
+  branchAlloc: number;
+  branchInuse: number;
+  leafAlloc: number;
+  leafInuse: number;
+  bucketN: number;
+  inlineBucketN: number;
+  inlineBucketInuse: number;
+}
+
+/**
+ * A bucket: an ordered map of byte keys to values or sub-buckets, stored as its own B+tree (or
+ * inline, inside its parent's leaf, while small).
+ */
+export class Bucket {
+  readonly tx: Tx;
+  /** Root page id; 0 for an inline bucket. */
+  rootPgid: number;
+  private seq: number;
+  /** The page image of an inline bucket. */
+  private inlinePage: Page | null;
+  /** The root node once this transaction has modified the bucket. */
+  rootNode: Node | null = null;
+  /** Sub-buckets opened in this transaction, by name. */
+  private children = new Map<string, Bucket>();
+  private unbalanced = new Set<Node>();
+  private seqDirty = false;
+  /** Fraction a page is filled to when a node is split at commit (0.1 ... 1.0). */
+  fillPercent = DEFAULT_FILL_PERCENT;
+
+  constructor(tx: Tx, rootPgid: number, sequence: number, inlinePage: Page | null) {
+    this.tx = tx;
+    this.rootPgid = rootPgid;
+    this.seq = sequence;
+    this.inlinePage = inlinePage;
+  }
+
+  /** A bucket from the value stored under its name in the parent. */
+  static fromValue(tx: Tx, value: Uint8Array): Bucket {
+    if (value.length < BUCKET_HEADER_SIZE) throw corrupt('bucket header truncated');
+    const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
+    const root = readU64(dv, 0);
+    const seq = readU64(dv, 8);
+    if (root !== 0) return new Bucket(tx, root, seq, null);
+    const page = new Page(value.subarray(BUCKET_HEADER_SIZE));
+    page.validate();
+    if (!page.isLeaf) throw corrupt('inline bucket is not a leaf');
+    return new Bucket(tx, 0, seq, page);
+  }
+
+  get writable(): boolean {
+    return this.tx.writable;
+  }
+
+  get sequence(): number {
+    this.tx.checkOpen();
+    return this.seq;
+  }
+
+  keyBytes(key: unknown): Uint8Array {
+    return toBytes(key, 'key');
+  }
+
+  // ---- reading ----
+
+  /** The value under key; undefined if absent or if key names a sub-bucket. */
+  get(key: Bytes): Uint8Array | undefined {
+    this.tx.checkOpen();
+    const k = toBytes(key, 'key');
+    const c = new Cursor(this);
+    c.seekRaw(k);
+    if (!c.isAt(k) || c.flagsHere() & BUCKET_LEAF_FLAG) return undefined;
+    return c.valueHere();
+  }
+
+  cursor(): Cursor {
+    this.tx.checkOpen();
+    return new Cursor(this);
+  }
+
+  /** Calls fn for every entry in key order (value null for sub-buckets); stop by returning false. */
+  forEach(fn: (key: Uint8Array, value: Uint8Array | null) => void | boolean): void {
+    const c = this.cursor();
+    for (let e = c.first(); e; e = c.next()) {
+      if (fn(e[0], e[1]) === false) return;
+    }
+  }
+
+  *entries(): IterableIterator<Entry> {
+    const c = this.cursor();
+    for (let e = c.first(); e; e = c.next()) yield e;
+  }
+
+  [Symbol.iterator](): IterableIterator<Entry> {
+    return this.entries();
+  }
+
+  /** The sub-bucket under name, if any. */
+  bucket(name: Bytes): Bucket | undefined {
+    this.tx.checkOpen();
+    const k = toBytes(name, 'bucket name');
+    const id = bytesKey(k);
+    const cached = this.children.get(id);
+    if (cached) return cached;
+    const c = new Cursor(this);
+    c.seekRaw(k);
+    if (!c.isAt(k) || !(c.flagsHere() & BUCKET_LEAF_FLAG)) return undefined;
+    const child = Bucket.fromValue(this.tx, c.valueHere());
+    this.children.set(id, child);
+    return child;
+  }
+
+  // ---- writing ----
+
+  put(key: Bytes, value: Bytes): void {
+    this.tx.checkWritable();
+    const k = toBytes(key, 'key');
+    const v = toBytes(value, 'value');
+    checkKey(k);
+    checkValue(v);
+    const c = new Cursor(this);
+    c.seekRaw(k);
+    if (c.isAt(k) && c.flagsHere() & BUCKET_LEAF_FLAG) {
+      throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
+    }
+    this.putRaw(c, copy(k), copy(v), 0);
+  }
+
+  /** Delete key; a missing key is not an error. */
+  delete(key: Bytes): void {
+    this.tx.checkWritable();
+    const k = toBytes(key, 'key');
+    const c = new Cursor(this);
+    c.seekRaw(k);
+    if (!c.isAt(k)) return;
+    if (c.flagsHere() & BUCKET_LEAF_FLAG) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
+    const node = c.materialize();
+    node.removeAt(node.lowerBound(k));
+    this.noteDelete(node);
+    this.tx.mutations++;
+  }
+
+  createBucket(name: Bytes): Bucket {
+    this.tx.checkWritable();
+    const k = toBytes(name, 'bucket name');
+    if (k.length === 0) throw new BoltError('ERR_BUCKET_NAME_REQUIRED', 'bucket name required');
+    checkKey(k);
+    const c = new Cursor(this);
+    c.seekRaw(k);
+    if (c.isAt(k)) {
+      if (c.flagsHere() & BUCKET_LEAF_FLAG) throw new BoltError('ERR_BUCKET_EXISTS', 'bucket already exists');
+      throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
+    }
+    // A new bucket starts inline: header (root 0, sequence 0) and an empty leaf page image.
+    const value = new Uint8Array(BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE);
+    writeInodes(value.subarray(BUCKET_HEADER_SIZE), 0, true, [], 0);
+    const keyCopy = copy(k);
+    this.putRaw(c, keyCopy, value, BUCKET_LEAF_FLAG);
+    const child = Bucket.fromValue(this.tx, value);
+    child.materializeRoot();
+    this.children.set(bytesKey(keyCopy), child);
+    return child;
+  }
+
+  createBucketIfNotExists(name: Bytes): Bucket {
+    this.tx.checkWritable();
+    const existing = this.bucket(name);
+    if (existing) return existing;
+    return this.createBucket(name);
+  }
+
+  deleteBucket(name: Bytes): void {
+    this.tx.checkWritable();
+    const k = toBytes(name, 'bucket name');
+    const c = new Cursor(this);
+    c.seekRaw(k);
+    if (!c.isAt(k)) throw new BoltError('ERR_BUCKET_NOT_FOUND', 'bucket not found');
+    if (!(c.flagsHere() & BUCKET_LEAF_FLAG)) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
+    const child = this.bucket(k)!;
+    child.freeAll();
+    this.children.delete(bytesKey(k));
+    const c2 = new Cursor(this);
+    c2.seekRaw(k);
+    const node = c2.materialize();
+    node.removeAt(node.lowerBound(k));
+    this.noteDelete(node);
+    this.tx.mutations++;
+  }
+
+  nextSequence(): number {
+    this.tx.checkWritable();
+    this.setSequenceRaw(this.seq + 1);
+    return this.seq;
+  }
+
+  setSequence(n: number): void {
+    this.tx.checkWritable();
+    if (!Number.isSafeInteger(n) || n < 0) throw new BoltError('ERR_INVALID_OPTION', 'sequence must be a non-negative safe integer');
+    this.setSequenceRaw(n);
+  }
+
+  private setSequenceRaw(n: number): void {
+    // Materialize the root so the bucket is rewritten (with its new header) at commit.
+    this.materializeRoot();
+    this.seq = n;
+    this.seqDirty = true;
+  }
+
+  stats(): BucketStats {
+    this.tx.checkOpen();
+    const s: BucketStats = {
+      branchPageN: 0, branchOverflowN: 0, leafPageN: 0, leafOverflowN: 0, keyN: 0, depth: 0,
+      branchAlloc: 0, branchInuse: 0, leafAlloc: 0, leafInuse: 0, bucketN: 1, inlineBucketN: 0, inlineBucketInuse: 0,
+    };
+    this.collectStats(s);
+    return s;
+  }
+
+  private collectStats(s: BucketStats): void {
+    const ps = this.tx.db.pageSize;
+    if (this.rootPgid === 0 && !this.rootNode) {
+      s.inlineBucketN++;
+      s.inlineBucketInuse += this.inlinePage!.buf.length;
+    }
+    const visit = (page: Page, depth: number): void => {
+      s.depth = Math.max(s.depth, depth);
+      let used = PAGE_HEADER_SIZE;
+      if (page.isLeaf) {
+        for (let i = 0; i < page.count; i++) {
+          used += 16 + page.key(i).length + page.value(i).length;
+          if (page.elementFlags(i) & BUCKET_LEAF_FLAG) {
+            s.bucketN++;
+            Bucket.fromValue(this.tx, page.value(i)).collectStatsInto(s);
+          } else s.keyN++;
+        }
+        if (this.rootPgid !== 0) {
+          s.leafPageN++;
+          s.leafOverflowN += page.overflow;
+          s.leafAlloc += (page.overflow + 1) * ps;
+          s.leafInuse += used;
+        }
+      } else {
+        for (let i = 0; i < page.count; i++) used += 16 + page.key(i).length;
+        s.branchPageN++;
+        s.branchOverflowN += page.overflow;
+        s.branchAlloc += (page.overflow + 1) * ps;
+        s.branchInuse += used;
+        for (let i = 0; i < page.count; i++) visit(this.tx.treePage(page.child(i)), depth + 1);
+      }
+    };
+    visit(this.rootPgid === 0 ? this.inlinePage! : this.tx.treePage(this.rootPgid), 1);
+  }
+
+  private collectStatsInto(s: BucketStats): void {
+    this.collectStats(s);
+  }
+
+  // ---- internals for Cursor and Tx ----
+
+  /** Where a cursor starts: the root node if materialized, else the root page. */
+  rootFrame(): { node: Node | null; page: Page | null; index: number } {
+    if (this.rootNode) return { node: this.rootNode, page: null, index: 0 };
+    if (this.rootPgid === 0) return { node: null, page: this.inlinePage, index: 0 };
+    return { node: null, page: this.tx.treePage(this.rootPgid), index: 0 };
+  }
+
+  materializeRoot(): Node {
+    if (this.rootNode) return this.rootNode;
+    if (this.rootPgid === 0) this.rootNode = Node.fromPage(this.inlinePage!, null, 0);
+    else this.rootNode = Node.fromPage(this.tx.treePage(this.rootPgid), null, this.rootPgid);
+    return this.rootNode;
+  }
+
+  noteDelete(node: Node): void {
+    this.unbalanced.add(node);
+  }
+
+  /** Insert at the cursor's leaf slot; split the leaf early if it grew past a few pages. */
+  private putRaw(c: Cursor, key: Uint8Array, value: Uint8Array, flags: number): void {
+    const leaf = c.materialize();
+    leaf.put(key, value, flags);
+    this.tx.mutations++;
+    this.splitIfLarge(leaf);
+  }
+
+  /**
+   * Go's bbolt splits only at commit, so one huge transaction keeps inserting into ever larger
+   * nodes: quadratic. Splitting a node as soon as it passes a few pages keeps each insert cheap;
+   * commit still splits into page-sized pieces.
+   */
+  private splitIfLarge(node: Node): void {
+    const limit = this.tx.db.pageSize * 4;
+    while (node.byteSize > limit && node.inodes.length > 4) {
+      const sibling = node.splitHalf();
+      let parent = node.parent;
+      if (!parent) {
+        parent = new Node(false, null, [{ flags: 0, key: node.inodes[0]!.key, value: new Uint8Array(0), pgid: node.pgid, child: node }]);
+        node.parent = parent;
+        sibling.parent = parent;
+        this.rootNode = parent;
+      }
+      const idx = parent.indexOfChild(node);
+      parent.insertAt(idx + 1, { flags: 0, key: sibling.inodes[0]!.key, value: new Uint8Array(0), pgid: 0, child: sibling });
+      node = parent;
+    }
+  }
+
+  /** Free every page of this bucket and its sub-buckets (used by deleteBucket). */
+  private freeAll(): void {
+    // Sub-buckets first: their pages are not reachable from ours.
+    const c = new Cursor(this);
+    for (let e = c.first(); e; e = c.next()) {
+      if (e[1] === null) this.bucket(e[0])!.freeAll();
+    }
+    if (this.rootNode) this.freeNode(this.rootNode);
+    else if (this.rootPgid !== 0) this.freePage(this.rootPgid);
+    this.rootNode = null;
+  }
+
+  private freeNode(node: Node): void {
+    if (node.pgid !== 0) this.tx.free(node.pgid, node.overflow);
+    if (!node.leaf) {
+      for (const inode of node.inodes) {
+        if (inode.child) this.freeNode(inode.child);
+        else this.freePage(inode.pgid);
+      }
+    }
+  }
+
+  private freePage(pgid: number): void {
+    const page = this.tx.treePage(pgid);
+    this.tx.free(pgid, page.overflow);
+    if (page.isBranch) for (let i = 0; i < page.count; i++) this.freePage(page.child(i));
+  }
+
+  // ---- commit: rebalance and spill ----
+
+  /** Merge nodes that deletes left underfull, then do the same in sub-buckets. */
+  rebalance(): void {
+    for (const node of this.unbalanced) this.rebalanceNode(node);
+    this.unbalanced.clear();
+    for (const child of this.children.values()) child.rebalance();
+  }
+
+  private rebalanceNode(node: Node): void {
+    if (!node.unbalanced || node.dead) return;
+    node.unbalanced = false;
+    const threshold = this.tx.db.pageSize / 4;
+    const minKeys = node.leaf ? 1 : 2;
+    if (node.byteSize > threshold && node.inodes.length > minKeys) return;
+    const load = (pgid: number): Page => this.tx.treePage(pgid);
+    const parent = node.parent;
+    if (!parent) {
+      // A root branch with a single child: the child becomes the root.
+      if (!node.leaf && node.inodes.length === 1) {
+        const child = node.childAt(0, load);
+        child.parent = null;
+        this.rootNode = child;
+        this.retire(node);
+        child.unbalanced = true;
+        this.rebalanceNode(child);
+      }
+      return;
+    }
+    if (node.inodes.length === 0) {
+      parent.removeAt(parent.indexOfChild(node));
+      this.retire(node);
+      this.rebalanceNode(parent);
+      return;
+    }
+    if (parent.inodes.length < 2) {
+      // No sibling to merge with yet; fixing the parent first gives us one.
+      parent.unbalanced = true;
+      this.rebalanceNode(parent);
+      return;
+    }
+    const idx = parent.indexOfChild(node);
+    if (idx === 0) {
+      const right = parent.childAt(1, load);
+      node.absorb(right);
+      parent.removeAt(1);
+      this.retire(right);
+    } else {
+      const left = parent.childAt(idx - 1, load);
+      left.absorb(node);
+      parent.removeAt(idx);
+      this.retire(node);
+    }
+    this.rebalanceNode(parent);
+  }
+
+  private retire(node: Node): void {
+    node.dead = true;
+    if (node.pgid !== 0) {
+      this.tx.free(node.pgid, node.overflow);
+      node.pgid = 0;
+    }
+  }
+
+  /** A bucket small enough to live inside its parent's leaf. */
+  private inlineable(): boolean {
+    const n = this.rootNode;
+    if (!n || !n.leaf) return false;
+    let size = PAGE_HEADER_SIZE;
+    for (const inode of n.inodes) {
+      if (inode.flags & BUCKET_LEAF_FLAG) return false;
+      size += 16 + inode.key.length + inode.value.length;
+      if (size > this.tx.db.pageSize / 4) return false;
+    }
+    return true;
+  }
+
+  /** The value this bucket is stored under in its parent. */
+  private headerValue(): Uint8Array {
+    const value = new Uint8Array(BUCKET_HEADER_SIZE);
+    const dv = new DataView(value.buffer);
+    writeU64(dv, 0, this.rootPgid);
+    writeU64(dv, 8, this.seq);
+    return value;
+  }
+
+  /** Write sub-buckets into our leaves, then write our own dirty nodes to new pages. */
+  spill(): void {
+    for (const [id, child] of this.children) {
+      if (!child.rootNode) continue;
+      let value: Uint8Array;
+      if (child.inlineable()) {
+        const root = child.rootNode;
+        if (root.pgid !== 0) {
+          this.tx.free(root.pgid, root.overflow);
+          root.pgid = 0;
+        }
+        child.rootPgid = 0;
+        const image = new Uint8Array(inodesSize(true, root.inodes));
+        writeInodes(image, 0, true, root.inodes, 0);
+        value = new Uint8Array(BUCKET_HEADER_SIZE + image.length);
+        value.set(child.headerValue(), 0);
+        value.set(image, BUCKET_HEADER_SIZE);
+      } else {
+        child.spill();
+        value = child.headerValue();
+      }
+      const key = Uint8Array.from(id, (ch) => ch.charCodeAt(0));
+      const c = new Cursor(this);
+      c.seekRaw(key);
+      invariant(c.isAt(key), 'spilled sub-bucket missing from its parent');
+      const leaf = c.materialize();
+      leaf.put(key, value, BUCKET_LEAF_FLAG);
+    }
+    if (!this.rootNode) return;
+    let refs = this.spillNode(this.rootNode);
+    while (refs.length > 1) {
+      const root = new Node(false, null, refs);
+      refs = this.spillNode(root);
+    }
+    this.rootPgid = refs[0]!.pgid;
+  }
+
+  /** Write node (and its materialized descendants) to freshly allocated pages. */
+  private spillNode(node: Node): Inode[] {
+    invariant(!node.dead, 'spilling a dead node');
+    let inodes = node.inodes;
+    if (!node.leaf) {
+      const out: Inode[] = [];
+      for (const inode of inodes) {
+        if (inode.child) out.push(...this.spillNode(inode.child));
+        else out.push(inode);
+      }
+      inodes = out;
+    }
+    if (node.pgid !== 0) {
+      this.tx.free(node.pgid, node.overflow);
+      node.pgid = 0;
+    }
+    const ps = this.tx.db.pageSize;
+    const refs: Inode[] = [];
+    for (const part of splitForPages(node.leaf, inodes, ps, this.fillPercentClamped())) {
+      const size = inodesSize(node.leaf, part);
+      const npages = Math.ceil(size / ps);
+      const pgid = this.tx.allocate(npages);
+      const buf = new Uint8Array(npages * ps);
+      writeInodes(buf, pgid, node.leaf, part, npages - 1);
+      this.tx.dirty.set(pgid, buf);
+      refs.push({ flags: 0, key: part.length > 0 ? part[0]!.key : new Uint8Array(0), value: new Uint8Array(0), pgid, child: null });
+    }
+    return refs;
+  }
+
+  private fillPercentClamped(): number {
+    const f = this.fillPercent;
+    return Number.isFinite(f) ? Math.min(MAX_FILL, Math.max(MIN_FILL, f)) : DEFAULT_FILL_PERCENT;
+  }
+
+  /** Whether the header (sequence) must be rewritten even with no node changes. */
+  get sequenceDirty(): boolean {
+    return this.seqDirty;
+  }
+}

@@ -1,0 +1,283 @@
+import { compare } from './bytes.ts';
+import { BoltError } from './errors.ts';
+import type { Node } from './node.ts';
+import { BUCKET_LEAF_FLAG, type Page } from './page.ts';
+import type { Bucket } from './bucket.ts';
+
+/** A key and its value; the value is null when the key names a sub-bucket. */
+export type Entry = [key: Uint8Array, value: Uint8Array | null];
+
+/** One level of the path from the root to the current leaf: a page, or a node if materialized. */
+interface Frame {
+  node: Node | null;
+  page: Page | null;
+  index: number;
+}
+
+function count(f: Frame): number {
+  return f.node ? f.node.inodes.length : f.page!.count;
+}
+function isLeaf(f: Frame): boolean {
+  return f.node ? f.node.leaf : f.page!.isLeaf;
+}
+function keyAt(f: Frame, i: number): Uint8Array {
+  return f.node ? f.node.inodes[i]!.key : f.page!.key(i);
+}
+function lowerBound(f: Frame, key: Uint8Array): number {
+  if (f.node) return f.node.lowerBound(key);
+  const p = f.page!;
+  let lo = 0;
+  let hi = p.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(p.key(mid), key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+type Position = 'unset' | 'valid' | 'eof' | 'bof';
+
+/**
+ * Ordered iteration over one bucket. Moving past either end leaves the cursor there: `prev()`
+ * after the end returns the last entry, `next()` before the start the first. The cursor survives
+ * writes to its transaction: it re-finds its key after any change, so `delete()` followed by
+ * `next()` yields the entry that followed the deleted one.
+ */
+export class Cursor {
+  readonly bucket: Bucket;
+  private stack: Frame[] = [];
+  private pos: Position = 'unset';
+  private key: Uint8Array | null = null;
+  private seen: number;
+
+  constructor(bucket: Bucket) {
+    this.bucket = bucket;
+    this.seen = bucket.tx.mutations;
+  }
+
+  first(): Entry | undefined {
+    this.bucket.tx.checkOpen();
+    this.reset();
+    this.descend(false);
+    if (count(this.top()) === 0 && !this.moveNext()) return this.settle('eof');
+    return this.settle('valid');
+  }
+
+  last(): Entry | undefined {
+    this.bucket.tx.checkOpen();
+    this.reset();
+    this.top().index = count(this.top()) - 1;
+    this.descend(true);
+    if (count(this.top()) === 0 && !this.movePrev()) return this.settle('bof');
+    return this.settle('valid');
+  }
+
+  /** Position at the first key >= key. */
+  seek(key: Uint8Array | string): Entry | undefined {
+    this.bucket.tx.checkOpen();
+    const k = this.bucket.keyBytes(key);
+    this.seekRaw(k);
+    return this.settle(this.normalizeForward() ? 'valid' : 'eof');
+  }
+
+  next(): Entry | undefined {
+    this.bucket.tx.checkOpen();
+    switch (this.pos) {
+      case 'unset':
+      case 'bof':
+        return this.first();
+      case 'eof':
+        return undefined;
+    }
+    if (this.resync()) return this.settle(this.normalizeForward() ? 'valid' : 'eof');
+    return this.settle(this.moveNext() ? 'valid' : 'eof');
+  }
+
+  prev(): Entry | undefined {
+    this.bucket.tx.checkOpen();
+    switch (this.pos) {
+      case 'unset':
+      case 'eof':
+        return this.last();
+      case 'bof':
+        return undefined;
+    }
+    this.resync();
+    return this.settle(this.movePrev() ? 'valid' : 'bof');
+  }
+
+  /** The entry under the cursor, if it is on one. */
+  current(): Entry | undefined {
+    this.bucket.tx.checkOpen();
+    if (this.pos !== 'valid') return undefined;
+    if (this.resync()) {
+      this.pos = 'unset';
+      return undefined;
+    }
+    return this.entry();
+  }
+
+  /** Delete the entry under the cursor. Sub-buckets must be removed with deleteBucket. */
+  delete(): void {
+    const tx = this.bucket.tx;
+    tx.checkWritable();
+    if (this.pos !== 'valid' || this.resync()) {
+      throw new BoltError('ERR_KEY_REQUIRED', 'cursor is not on an entry');
+    }
+    const f = this.top();
+    const flags = f.node ? f.node.inodes[f.index]!.flags : f.page!.elementFlags(f.index);
+    if (flags & BUCKET_LEAF_FLAG) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
+    const node = this.materialize();
+    node.removeAt(this.top().index);
+    this.bucket.noteDelete(node);
+    tx.mutations++;
+  }
+
+  // ---- internals used by Bucket ----
+
+  /** Position on the leaf slot where key is or would be inserted (index may equal count). */
+  seekRaw(key: Uint8Array): void {
+    this.reset();
+    for (;;) {
+      const f = this.top();
+      if (isLeaf(f)) {
+        f.index = lowerBound(f, key);
+        break;
+      }
+      const n = count(f);
+      if (n === 0) break;
+      let i = lowerBound(f, key);
+      if (!(i < n && compare(keyAt(f, i), key) === 0)) i = i > 0 ? i - 1 : 0;
+      f.index = i;
+      this.stack.push(this.child(f));
+    }
+    this.pos = 'valid';
+    this.seen = this.bucket.tx.mutations;
+  }
+
+  /** After seekRaw: is the cursor exactly on key? */
+  isAt(key: Uint8Array): boolean {
+    const f = this.top();
+    return isLeaf(f) && f.index < count(f) && compare(keyAt(f, f.index), key) === 0;
+  }
+
+  /** Flags of the leaf element under the cursor (after seekRaw + isAt). */
+  flagsHere(): number {
+    const f = this.top();
+    return f.node ? f.node.inodes[f.index]!.flags : f.page!.elementFlags(f.index);
+  }
+
+  valueHere(): Uint8Array {
+    const f = this.top();
+    return f.node ? f.node.inodes[f.index]!.value : f.page!.value(f.index);
+  }
+
+  /** Turn the path to the current leaf into nodes, so it can be modified; returns the leaf. */
+  materialize(): Node {
+    let node = this.bucket.materializeRoot();
+    this.stack[0] = { node, page: null, index: this.stack[0]!.index };
+    for (let d = 1; d < this.stack.length; d++) {
+      const parentIndex = this.stack[d - 1]!.index;
+      node = node.childAt(parentIndex, (pgid) => this.bucket.tx.treePage(pgid));
+      this.stack[d] = { node, page: null, index: this.stack[d]!.index };
+    }
+    return node;
+  }
+
+  // ---- movement ----
+
+  private reset(): void {
+    this.stack = [this.bucket.rootFrame()];
+  }
+
+  private top(): Frame {
+    return this.stack[this.stack.length - 1]!;
+  }
+
+  private child(f: Frame): Frame {
+    if (f.node) {
+      const inode = f.node.inodes[f.index]!;
+      if (inode.child) return { node: inode.child, page: null, index: 0 };
+      return { node: null, page: this.bucket.tx.treePage(inode.pgid), index: 0 };
+    }
+    return { node: null, page: this.bucket.tx.treePage(f.page!.child(f.index)), index: 0 };
+  }
+
+  /** From the current frame down to a leaf, along first (or last) children. */
+  private descend(toLast: boolean): void {
+    for (;;) {
+      const f = this.top();
+      if (isLeaf(f) || count(f) === 0) return;
+      const c = this.child(f);
+      if (toLast) c.index = count(c) - 1;
+      this.stack.push(c);
+    }
+  }
+
+  private moveNext(): boolean {
+    for (;;) {
+      let i = this.stack.length - 1;
+      while (i >= 0 && this.stack[i]!.index >= count(this.stack[i]!) - 1) i--;
+      if (i < 0) return false;
+      this.stack[i]!.index++;
+      this.stack.length = i + 1;
+      this.descend(false);
+      if (count(this.top()) > 0 && isLeaf(this.top())) return true;
+    }
+  }
+
+  private movePrev(): boolean {
+    for (;;) {
+      let i = this.stack.length - 1;
+      while (i >= 0 && this.stack[i]!.index <= 0) i--;
+      if (i < 0) return false;
+      const f = this.stack[i]!;
+      f.index = Math.min(f.index, count(f)) - 1;
+      this.stack.length = i + 1;
+      this.descend(true);
+      if (count(this.top()) > 0 && isLeaf(this.top())) return true;
+    }
+  }
+
+  /** After a seek the leaf slot may be one past its page's end: step onto a real entry. */
+  private normalizeForward(): boolean {
+    const f = this.top();
+    if (isLeaf(f) && f.index < count(f)) return true;
+    return this.moveNext();
+  }
+
+  /**
+   * If the transaction changed since we last looked, re-find our key. Returns true when the key
+   * is gone and the cursor now sits on its successor slot.
+   */
+  private resync(): boolean {
+    if (this.seen === this.bucket.tx.mutations || this.key === null) return false;
+    const key = this.key;
+    this.seekRaw(key);
+    return !this.isAt(key);
+  }
+
+  private entry(): Entry | undefined {
+    const f = this.top();
+    if (!isLeaf(f) || f.index < 0 || f.index >= count(f)) return undefined;
+    if (f.node) {
+      const inode = f.node.inodes[f.index]!;
+      return [inode.key, inode.flags & BUCKET_LEAF_FLAG ? null : inode.value];
+    }
+    const p = f.page!;
+    return [p.key(f.index), p.elementFlags(f.index) & BUCKET_LEAF_FLAG ? null : p.value(f.index)];
+  }
+
+  private settle(pos: Position): Entry | undefined {
+    this.pos = pos;
+    this.seen = this.bucket.tx.mutations;
+    if (pos !== 'valid') {
+      this.key = null;
+      return undefined;
+    }
+    const e = this.entry();
+    this.key = e ? e[0] : null;
+    return e;
+  }
+}

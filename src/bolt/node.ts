@@ -1,0 +1,227 @@
+import { compare } from './bytes.ts';
+import { invariant } from './errors.ts';
+import {
+  BRANCH_FLAG,
+  ELEMENT_SIZE,
+  LEAF_FLAG,
+  PAGE_HEADER_SIZE,
+  type Page,
+  writePageHeader,
+  writeU64,
+} from './page.ts';
+
+/**
+ * One element of an in-memory node. Leaves use flags/key/value; branches use key/pgid/child,
+ * where `child` is the materialized child node (new children have pgid 0 until written).
+ */
+export interface Inode {
+  flags: number;
+  key: Uint8Array;
+  value: Uint8Array;
+  pgid: number;
+  child: Node | null;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export function elementSize(leaf: boolean, inode: Inode): number {
+  return ELEMENT_SIZE + inode.key.length + (leaf ? inode.value.length : 0);
+}
+
+/**
+ * A page materialized for writing. Nodes form a tree that mirrors the pages a write transaction
+ * touched; untouched subtrees stay on disk and are referenced by pgid. No I/O happens here: the
+ * caller hands in a loader for child pages.
+ */
+export class Node {
+  leaf: boolean;
+  /** The page this node was read from, 0 for a node born in this transaction. */
+  pgid: number;
+  overflow: number;
+  parent: Node | null;
+  inodes: Inode[];
+  /** Size of this node written as a page: header + elements + keys (+ values). */
+  byteSize: number;
+  /** Set by deletes; rebalance looks only at these. */
+  unbalanced = false;
+  /** Set when merged away or removed; such a node must not be written. */
+  dead = false;
+
+  constructor(leaf: boolean, parent: Node | null, inodes: Inode[] = [], pgid = 0, overflow = 0) {
+    this.leaf = leaf;
+    this.parent = parent;
+    this.inodes = inodes;
+    this.pgid = pgid;
+    this.overflow = overflow;
+    let size = PAGE_HEADER_SIZE;
+    for (const inode of inodes) size += elementSize(leaf, inode);
+    this.byteSize = size;
+  }
+
+  static fromPage(page: Page, parent: Node | null, pgid: number): Node {
+    const leaf = page.isLeaf;
+    const inodes: Inode[] = new Array(page.count);
+    for (let i = 0; i < page.count; i++) {
+      inodes[i] = leaf
+        ? { flags: page.elementFlags(i), key: page.key(i), value: page.value(i), pgid: 0, child: null }
+        : { flags: 0, key: page.key(i), value: EMPTY, pgid: page.child(i), child: null };
+    }
+    return new Node(leaf, parent, inodes, pgid, pgid === 0 ? 0 : page.overflow);
+  }
+
+  /** Index of the first inode whose key is >= key (inodes.length if none). */
+  lowerBound(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.inodes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compare(this.inodes[mid]!.key, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Branch: index of the child whose range holds key. */
+  childIndexFor(key: Uint8Array): number {
+    const i = this.lowerBound(key);
+    if (i < this.inodes.length && compare(this.inodes[i]!.key, key) === 0) return i;
+    return i > 0 ? i - 1 : 0;
+  }
+
+  /** Leaf: insert or replace the element with this key. */
+  put(key: Uint8Array, value: Uint8Array, flags: number): void {
+    const i = this.lowerBound(key);
+    const existing = this.inodes[i];
+    if (existing && compare(existing.key, key) === 0) {
+      this.byteSize += value.length - existing.value.length;
+      existing.value = value;
+      existing.flags = flags;
+      return;
+    }
+    const inode: Inode = { flags, key, value, pgid: 0, child: null };
+    this.inodes.splice(i, 0, inode);
+    this.byteSize += elementSize(true, inode);
+  }
+
+  /** Remove the element at index i. */
+  removeAt(i: number): Inode {
+    const [inode] = this.inodes.splice(i, 1);
+    invariant(inode, 'removeAt out of range');
+    this.byteSize -= elementSize(this.leaf, inode);
+    this.unbalanced = true;
+    return inode;
+  }
+
+  insertAt(i: number, inode: Inode): void {
+    this.inodes.splice(i, 0, inode);
+    this.byteSize += elementSize(this.leaf, inode);
+  }
+
+  /** Branch: the materialized child at index i, reading its page if needed. */
+  childAt(i: number, load: (pgid: number) => Page): Node {
+    const inode = this.inodes[i];
+    invariant(inode && !this.leaf, 'childAt on a leaf or out of range');
+    if (inode.child) return inode.child;
+    const child = Node.fromPage(load(inode.pgid), this, inode.pgid);
+    inode.child = child;
+    return child;
+  }
+
+  /** Index of a child node within this branch. */
+  indexOfChild(child: Node): number {
+    if (child.inodes.length > 0) {
+      const i = this.childIndexFor(child.inodes[0]!.key);
+      if (this.inodes[i]?.child === child) return i;
+    }
+    const i = this.inodes.findIndex((x) => x.child === child);
+    invariant(i >= 0, 'child not found in parent');
+    return i;
+  }
+
+  /** Move all inodes of `from` (the right neighbour) onto the end of this node. */
+  absorb(from: Node): void {
+    for (const inode of from.inodes) {
+      if (inode.child) inode.child.parent = this;
+      this.inodes.push(inode);
+    }
+    this.byteSize += from.byteSize - PAGE_HEADER_SIZE;
+    from.inodes = [];
+    from.byteSize = PAGE_HEADER_SIZE;
+  }
+
+  /**
+   * Split off the upper half (by bytes) into a new sibling, for nodes grown past a few pages
+   * during a transaction. Keeping nodes bounded keeps inserts O(node size), not O(keys in bucket).
+   */
+  splitHalf(): Node {
+    const half = (this.byteSize - PAGE_HEADER_SIZE) / 2;
+    let acc = 0;
+    let mid = 0;
+    while (mid < this.inodes.length && acc < half) acc += elementSize(this.leaf, this.inodes[mid++]!);
+    mid = Math.min(Math.max(mid, 2), this.inodes.length - 2);
+    const moved = this.inodes.splice(mid);
+    const sibling = new Node(this.leaf, this.parent, moved);
+    for (const inode of moved) if (inode.child) inode.child.parent = sibling;
+    this.byteSize -= sibling.byteSize - PAGE_HEADER_SIZE;
+    return sibling;
+  }
+}
+
+/** Groups inodes into runs that each become one page (plus overflow), as bbolt's spill does. */
+export function splitForPages(leaf: boolean, inodes: Inode[], pageSize: number, fillPercent: number): Inode[][] {
+  let total = PAGE_HEADER_SIZE;
+  for (const inode of inodes) total += elementSize(leaf, inode);
+  if (inodes.length <= 4 || total <= pageSize) return [inodes];
+  const threshold = Math.floor(pageSize * fillPercent);
+  const parts: Inode[][] = [];
+  let cur: Inode[] = [];
+  let curSize = PAGE_HEADER_SIZE;
+  for (let i = 0; i < inodes.length; i++) {
+    const inode = inodes[i]!;
+    const es = elementSize(leaf, inode);
+    if (cur.length >= 2 && inodes.length - i >= 2 && curSize + es > threshold) {
+      parts.push(cur);
+      cur = [];
+      curSize = PAGE_HEADER_SIZE;
+    }
+    cur.push(inode);
+    curSize += es;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+export function inodesSize(leaf: boolean, inodes: readonly Inode[]): number {
+  let size = PAGE_HEADER_SIZE;
+  for (const inode of inodes) size += elementSize(leaf, inode);
+  return size;
+}
+
+/** Serialize inodes as a page image into buf (which must be large enough). */
+export function writeInodes(buf: Uint8Array, pgid: number, leaf: boolean, inodes: readonly Inode[], overflow: number): void {
+  invariant(inodes.length < 0xffff, `page ${pgid} would hold ${inodes.length} elements`);
+  const dv = writePageHeader(buf, pgid, leaf ? LEAF_FLAG : BRANCH_FLAG, inodes.length, overflow);
+  let data = PAGE_HEADER_SIZE + inodes.length * ELEMENT_SIZE;
+  for (let i = 0; i < inodes.length; i++) {
+    const inode = inodes[i]!;
+    const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    const pos = data - e;
+    if (leaf) {
+      dv.setUint32(e, inode.flags, true);
+      dv.setUint32(e + 4, pos, true);
+      dv.setUint32(e + 8, inode.key.length, true);
+      dv.setUint32(e + 12, inode.value.length, true);
+      buf.set(inode.key, data);
+      data += inode.key.length;
+      buf.set(inode.value, data);
+      data += inode.value.length;
+    } else {
+      dv.setUint32(e, pos, true);
+      dv.setUint32(e + 4, inode.key.length, true);
+      invariant(inode.pgid >= 2, `branch element points at page ${inode.pgid}`);
+      writeU64(dv, e + 8, inode.pgid);
+      buf.set(inode.key, data);
+      data += inode.key.length;
+    }
+  }
+}

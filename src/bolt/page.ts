@@ -1,0 +1,144 @@
+import { BoltError } from './errors.ts';
+
+/** On-disk layout constants of bbolt's format version 2 (see shared/docs/bbolt-format.md). */
+export const PAGE_HEADER_SIZE = 16;
+export const ELEMENT_SIZE = 16;
+export const BRANCH_FLAG = 0x01;
+export const LEAF_FLAG = 0x02;
+export const META_FLAG = 0x04;
+export const FREELIST_FLAG = 0x10;
+/** Leaf element flag: the value is a sub-bucket. */
+export const BUCKET_LEAF_FLAG = 0x01;
+export const BUCKET_HEADER_SIZE = 16;
+export const MAX_SAFE_PGID = Number.MAX_SAFE_INTEGER;
+
+export function pageTypeName(flags: number): string {
+  switch (flags) {
+    case BRANCH_FLAG:
+      return 'branch';
+    case LEAF_FLAG:
+      return 'leaf';
+    case META_FLAG:
+      return 'meta';
+    case FREELIST_FLAG:
+      return 'freelist';
+    default:
+      return `unknown<${flags.toString(16)}>`;
+  }
+}
+
+export function corrupt(msg: string): BoltError {
+  return new BoltError('ERR_CORRUPT_PAGE', msg);
+}
+
+/** Reads a little-endian u64 as a JS number, refusing values we could not represent exactly. */
+export function readU64(dv: DataView, off: number): number {
+  const lo = dv.getUint32(off, true);
+  const hi = dv.getUint32(off + 4, true);
+  if (hi > 0x1fffff) throw corrupt(`64-bit field at ${off} out of range`);
+  return hi * 0x100000000 + lo;
+}
+
+export function writeU64(dv: DataView, off: number, v: number): void {
+  dv.setUint32(off, v >>> 0, true);
+  dv.setUint32(off + 4, Math.floor(v / 0x100000000), true);
+}
+
+/**
+ * A read-only view of one page (or of an inline bucket's page image). Element accessors check
+ * bounds, so a corrupt page surfaces as ERR_CORRUPT_PAGE instead of a RangeError deep inside.
+ */
+export class Page {
+  readonly buf: Uint8Array;
+  readonly dv: DataView;
+  readonly id: number;
+  readonly flags: number;
+  readonly count: number;
+  readonly overflow: number;
+
+  constructor(buf: Uint8Array) {
+    if (buf.length < PAGE_HEADER_SIZE) throw corrupt(`page image of ${buf.length} bytes is shorter than its header`);
+    this.buf = buf;
+    this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.id = readU64(this.dv, 0);
+    this.flags = this.dv.getUint16(8, true);
+    this.count = this.dv.getUint16(10, true);
+    this.overflow = this.dv.getUint32(12, true);
+  }
+
+  get isLeaf(): boolean {
+    return this.flags === LEAF_FLAG;
+  }
+  get isBranch(): boolean {
+    return this.flags === BRANCH_FLAG;
+  }
+
+  /** Validate that every element's key (and value) lies inside the page, once per page. */
+  validate(): void {
+    if (this.flags !== LEAF_FLAG && this.flags !== BRANCH_FLAG) {
+      throw corrupt(`page ${this.id}: expected branch or leaf, found ${pageTypeName(this.flags)}`);
+    }
+    const len = this.buf.length;
+    if (PAGE_HEADER_SIZE + this.count * ELEMENT_SIZE > len) {
+      throw corrupt(`page ${this.id}: ${this.count} elements do not fit in ${len} bytes`);
+    }
+    for (let i = 0; i < this.count; i++) {
+      const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      if (this.flags === LEAF_FLAG) {
+        const pos = this.dv.getUint32(e + 4, true);
+        const ksize = this.dv.getUint32(e + 8, true);
+        const vsize = this.dv.getUint32(e + 12, true);
+        if (e + pos + ksize + vsize > len || ksize === 0) {
+          throw corrupt(`page ${this.id}: leaf element ${i} out of bounds`);
+        }
+      } else {
+        const pos = this.dv.getUint32(e, true);
+        const ksize = this.dv.getUint32(e + 4, true);
+        if (e + pos + ksize > len) throw corrupt(`page ${this.id}: branch element ${i} out of bounds`);
+        readU64(this.dv, e + 8);
+      }
+    }
+  }
+
+  key(i: number): Uint8Array {
+    const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    if (this.flags === LEAF_FLAG) {
+      const pos = this.dv.getUint32(e + 4, true);
+      const ksize = this.dv.getUint32(e + 8, true);
+      return this.buf.subarray(e + pos, e + pos + ksize);
+    }
+    const pos = this.dv.getUint32(e, true);
+    const ksize = this.dv.getUint32(e + 4, true);
+    return this.buf.subarray(e + pos, e + pos + ksize);
+  }
+
+  /** Leaf only. */
+  value(i: number): Uint8Array {
+    const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    const pos = this.dv.getUint32(e + 4, true);
+    const ksize = this.dv.getUint32(e + 8, true);
+    const vsize = this.dv.getUint32(e + 12, true);
+    const start = e + pos + ksize;
+    return this.buf.subarray(start, start + vsize);
+  }
+
+  /** Leaf only. */
+  elementFlags(i: number): number {
+    return this.dv.getUint32(PAGE_HEADER_SIZE + i * ELEMENT_SIZE, true);
+  }
+
+  /** Branch only. */
+  child(i: number): number {
+    return readU64(this.dv, PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
+  }
+}
+
+/** Writes a page header into buf. */
+export function writePageHeader(buf: Uint8Array, id: number, flags: number, count: number, overflow: number): DataView {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  writeU64(dv, 0, id);
+  dv.setUint16(8, flags, true);
+  dv.setUint16(10, count, true);
+  dv.setUint32(12, overflow, true);
+  return dv;
+}

@@ -1,0 +1,162 @@
+import { BoltError } from './errors.ts';
+import type { FileIO } from './file.ts';
+import { corrupt, Page, PAGE_HEADER_SIZE } from './page.ts';
+
+/** Bytes per fdatasync'd write call; runs of contiguous pages are grouped up to this size. */
+const MAX_WRITEV_BYTES = 8 << 20;
+const MAX_WRITEV_BUFFERS = 1024;
+
+/**
+ * Positional page I/O with a bounded cache of parsed pages. Cached pages are immutable: a page id
+ * that is reused gets a fresh buffer, so views handed out earlier stay intact.
+ */
+export class Pager {
+  readonly file: FileIO;
+  readonly pageSize: number;
+  private readonly cacheLimit: number;
+  private cache = new Map<number, Page>();
+  private cacheBytes = 0;
+  /** Known file length, to grow in chunks rather than on every commit. */
+  fileSize: number;
+
+  constructor(file: FileIO, pageSize: number, cacheSize: number) {
+    this.file = file;
+    this.pageSize = pageSize;
+    this.cacheLimit = cacheSize;
+    this.fileSize = file.size();
+  }
+
+  /** Read exactly len bytes at pos; a short read means the file is truncated. */
+  readRaw(pos: number, len: number): Uint8Array {
+    const buf = new Uint8Array(len);
+    const n = this.file.read(buf, pos);
+    if (n < len) throw corrupt(`short read at offset ${pos}: file truncated`);
+    return buf;
+  }
+
+  /**
+   * The page at pgid with its overflow pages. `limit` is the high-water mark of the reading
+   * transaction: a reference past it can only come from corruption.
+   */
+  page(pgid: number, limit: number): Page {
+    if (!(pgid >= 2 && pgid < limit)) throw corrupt(`page ${pgid} out of bounds (high water ${limit})`);
+    const cached = this.cache.get(pgid);
+    if (cached) {
+      this.cache.delete(pgid);
+      this.cache.set(pgid, cached);
+      return cached;
+    }
+    const ps = this.pageSize;
+    let buf = this.readRaw(pgid * ps, ps);
+    let page = new Page(buf);
+    if (page.id !== pgid) throw corrupt(`page ${pgid}: header says id ${page.id}`);
+    if (page.overflow > 0) {
+      if (pgid + page.overflow >= limit) throw corrupt(`page ${pgid}: overflow ${page.overflow} runs past high water ${limit}`);
+      const full = new Uint8Array((page.overflow + 1) * ps);
+      full.set(buf, 0);
+      const rest = full.subarray(ps);
+      if (this.file.read(rest, (pgid + 1) * ps) < rest.length) throw corrupt(`page ${pgid}: overflow truncated`);
+      buf = full;
+      page = new Page(buf);
+    }
+    if (page.isLeaf || page.isBranch) page.validate();
+    this.remember(pgid, page);
+    return page;
+  }
+
+  private remember(pgid: number, page: Page): void {
+    const old = this.cache.get(pgid);
+    if (old) {
+      this.cacheBytes -= old.buf.length;
+      this.cache.delete(pgid);
+    }
+    if (page.buf.length > this.cacheLimit) return;
+    this.cache.set(pgid, page);
+    this.cacheBytes += page.buf.length;
+    if (this.cacheBytes > this.cacheLimit) {
+      for (const [id, p] of this.cache) {
+        this.cache.delete(id);
+        this.cacheBytes -= p.buf.length;
+        if (this.cacheBytes <= this.cacheLimit) break;
+      }
+    }
+  }
+
+  forget(pgid: number): void {
+    const old = this.cache.get(pgid);
+    if (old) {
+      this.cacheBytes -= old.buf.length;
+      this.cache.delete(pgid);
+    }
+  }
+
+  /**
+   * Write dirty pages, merging contiguous ids into vectored writes. Written tree pages replace
+   * whatever the cache held for their ids.
+   */
+  writePages(pages: Map<number, Uint8Array>): void {
+    const ids = [...pages.keys()].sort((a, b) => a - b);
+    const ps = this.pageSize;
+    let i = 0;
+    while (i < ids.length) {
+      const start = ids[i]!;
+      const bufs: Uint8Array[] = [];
+      let next = start;
+      let bytes = 0;
+      while (i < ids.length && ids[i] === next && bytes < MAX_WRITEV_BYTES && bufs.length < MAX_WRITEV_BUFFERS) {
+        const buf = pages.get(ids[i]!)!;
+        bufs.push(buf);
+        bytes += buf.length;
+        next = ids[i]! + buf.length / ps;
+        i++;
+        // Skip ids covered by this buffer's overflow (they are not separate entries, but be safe).
+        while (i < ids.length && ids[i]! < next) i++;
+      }
+      if (bufs.length === 1) this.file.write(bufs[0]!, start * ps);
+      else this.file.writev(bufs, start * ps);
+    }
+    for (const id of ids) {
+      const buf = pages.get(id)!;
+      this.forget(id);
+      const flags = buf.length >= PAGE_HEADER_SIZE ? buf[8]! | (buf[9]! << 8) : 0;
+      if (flags === 0x01 || flags === 0x02) this.remember(id, new Page(buf));
+    }
+  }
+
+  /** Make sure the file covers `bytes`, growing in chunks so commits rarely change its length. */
+  grow(bytes: number): void {
+    if (bytes <= this.fileSize) return;
+    let target: number;
+    if (bytes < 1 << 30) {
+      target = Math.max(32 << 10, this.fileSize);
+      while (target < bytes) target *= 2;
+    } else {
+      const gb = 1 << 30;
+      target = Math.ceil(bytes / gb) * gb;
+    }
+    this.file.truncate(target);
+    this.fileSize = target;
+  }
+
+  sync(): void {
+    this.file.sync();
+  }
+
+  syncAsync(): Promise<void> {
+    return this.file.syncAsync();
+  }
+
+  clearCache(): void {
+    this.cache.clear();
+    this.cacheBytes = 0;
+  }
+
+  cacheStats(): { pages: number; bytes: number; limit: number } {
+    return { pages: this.cache.size, bytes: this.cacheBytes, limit: this.cacheLimit };
+  }
+}
+
+export function ioFailure(op: string, err: unknown): BoltError {
+  if (err instanceof BoltError) return err;
+  return new BoltError('ERR_IO', `${op}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}

@@ -1,0 +1,263 @@
+import { Bucket } from './bucket.ts';
+import { type Bytes } from './bytes.ts';
+import { checkTx } from './check.ts';
+import type { Cursor, Entry } from './cursor.ts';
+import type { DB } from './db.ts';
+import { BoltError } from './errors.ts';
+import { encodeFreelistPage, freelistPageCount } from './freelist/index.ts';
+import { encodeMeta, type Meta, PGID_NO_FREELIST } from './meta.ts';
+import { corrupt, type Page } from './page.ts';
+
+type TxState = 'open' | 'committing' | 'committed' | 'rolledback';
+
+/**
+ * A transaction: a read-only snapshot, or the single writer. Read transactions stay valid across
+ * `await`; end them (rollback, or `using`) or the pages they pin are never reused.
+ */
+export class Tx implements Disposable {
+  readonly db: DB;
+  readonly writable: boolean;
+  /** This transaction's copy of the meta; the writer updates it as it allocates and commits. */
+  readonly meta: Meta;
+  readonly root: Bucket;
+  /** Pages written by this transaction, by id, waiting for commit. */
+  readonly dirty = new Map<number, Uint8Array>();
+  /** Bumped on every change, so cursors know to re-find their position. */
+  mutations = 0;
+  /** Set for the transactions of view/update: the callback may not end them itself. */
+  managed = false;
+  private state: TxState = 'open';
+  private readonly commitHandlers: Array<() => void> = [];
+
+  constructor(db: DB, writable: boolean, meta: Meta) {
+    this.db = db;
+    this.writable = writable;
+    this.meta = { ...meta };
+    if (writable) this.meta.txid += 1;
+    this.root = new Bucket(this, this.meta.root, this.meta.sequence, null);
+  }
+
+  /** The transaction id: the committed txid a reader sees, or the one the writer will commit. */
+  get id(): number {
+    return this.meta.txid;
+  }
+
+  /** Bytes of the database as this transaction sees it (high-water mark × page size). */
+  get size(): number {
+    return this.meta.pgid * this.db.pageSize;
+  }
+
+  get closed(): boolean {
+    return this.state === 'committed' || this.state === 'rolledback';
+  }
+
+  checkOpen(): void {
+    if (this.db.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+    if (this.state !== 'open') throw new BoltError('ERR_TX_CLOSED', 'tx closed');
+  }
+
+  checkWritable(): void {
+    this.checkOpen();
+    if (!this.writable) throw new BoltError('ERR_TX_NOT_WRITABLE', 'tx not writable');
+  }
+
+  // ---- buckets at the top level ----
+
+  bucket(name: Bytes): Bucket | undefined {
+    return this.root.bucket(name);
+  }
+  createBucket(name: Bytes): Bucket {
+    return this.root.createBucket(name);
+  }
+  createBucketIfNotExists(name: Bytes): Bucket {
+    return this.root.createBucketIfNotExists(name);
+  }
+  deleteBucket(name: Bytes): void {
+    this.root.deleteBucket(name);
+  }
+  /** A cursor over the top-level bucket names (values are null). */
+  cursor(): Cursor {
+    return this.root.cursor();
+  }
+  /** Calls fn with each top-level bucket's name and the bucket. */
+  forEach(fn: (name: Uint8Array, bucket: Bucket) => void | boolean): void {
+    this.root.forEach((k) => fn(k, this.root.bucket(k)!));
+  }
+  entries(): IterableIterator<Entry> {
+    return this.root.entries();
+  }
+
+  /** Runs fn after this transaction commits (not after a rollback). */
+  onCommit(fn: () => void): void {
+    this.commitHandlers.push(fn);
+  }
+
+  /** Problems bbolt's checker would report, for the snapshot this transaction sees. */
+  check(): string[] {
+    this.checkOpen();
+    return checkTx(this);
+  }
+
+  // ---- pages ----
+
+  /** A branch or leaf page visible to this transaction. */
+  treePage(pgid: number): Page {
+    const page = this.db.pager.page(pgid, this.meta.pgid);
+    if (!page.isLeaf && !page.isBranch) throw corrupt(`page ${pgid}: expected a branch or leaf page, found flags ${page.flags}`);
+    return page;
+  }
+
+  allocate(n: number): number {
+    const id = this.db.freelist.allocate(this.meta.txid, n);
+    if (id !== 0) return id;
+    const start = this.meta.pgid;
+    this.meta.pgid += n;
+    return start;
+  }
+
+  free(pgid: number, overflow: number): void {
+    this.db.freelist.free(this.meta.txid, pgid, overflow);
+  }
+
+  // ---- ending ----
+
+  commit(): void {
+    this.beginCommit(false);
+    try {
+      this.prepareCommit();
+      this.writeData(false);
+      this.writeMeta(false);
+    } catch (err) {
+      this.failCommit(err);
+    }
+    this.finishCommit();
+  }
+
+  /** Commit with fdatasync off the event loop; resolves once the commit is durable. */
+  async commitAsync(): Promise<void> {
+    this.beginCommit(true);
+    try {
+      this.prepareCommit();
+      await this.writeDataAsync();
+      await this.writeMetaAsync();
+    } catch (err) {
+      this.failCommit(err);
+    }
+    this.finishCommit();
+  }
+
+  rollback(): void {
+    if (this.db.closed && this.state === 'open') {
+      this.state = 'rolledback';
+      return;
+    }
+    this.checkOpen();
+    if (this.managed) throw new BoltError('ERR_TX_MANAGED', 'managed tx rollback not allowed');
+    this.abort();
+  }
+
+  [Symbol.dispose](): void {
+    if (this.state === 'open') this.abort();
+  }
+
+  /** End the transaction without committing, whatever its state. */
+  abort(): void {
+    if (this.state === 'committed' || this.state === 'rolledback') return;
+    this.state = 'rolledback';
+    if (this.writable) {
+      this.db.freelist.rollback(this.meta.txid);
+      this.db.endWriter(this);
+    } else {
+      this.db.endReader(this);
+    }
+  }
+
+  private beginCommit(allowManaged: boolean): void {
+    this.checkWritable();
+    if (this.managed && !allowManaged && !this.internalCommit) {
+      throw new BoltError('ERR_TX_MANAGED', 'managed tx commit not allowed');
+    }
+    this.db.checkCanWrite();
+    this.state = 'committing';
+  }
+
+  /** Set by DB.update/updateAsync/batch, which commit on the callback's behalf. */
+  internalCommit = false;
+
+  private prepareCommit(): void {
+    this.root.rebalance();
+    this.root.spill();
+    this.meta.root = this.root.rootPgid;
+    const db = this.db;
+    const ps = db.pageSize;
+    if (this.meta.freelist !== PGID_NO_FREELIST) {
+      this.free(this.meta.freelist, db.freelistOverflow);
+    }
+    if (db.noFreelistSync) {
+      this.meta.freelist = PGID_NO_FREELIST;
+    } else {
+      // Allocating the freelist's own pages can only shrink the free set, so size it first.
+      const n = freelistPageCount(db.freelist.count(), ps);
+      const pgid = this.allocate(n);
+      const image = encodeFreelistPage(pgid, db.freelist.copyAll(), ps);
+      const buf = image.length === n * ps ? image : new Uint8Array(n * ps);
+      if (buf !== image) buf.set(image);
+      new DataView(buf.buffer, buf.byteOffset).setUint32(12, n - 1, true);
+      this.dirty.set(pgid, buf);
+      this.meta.freelist = pgid;
+      this.newFreelistOverflow = n - 1;
+    }
+    db.pager.grow(this.meta.pgid * ps);
+  }
+
+  private newFreelistOverflow = 0;
+  /** Set once the meta write began: a failure after it leaves the file's state unknown. */
+  private metaTouched = false;
+
+  private writeData(_async: boolean): void {
+    this.db.pager.writePages(this.dirty);
+    if (!this.db.noSync) this.db.pager.sync();
+  }
+
+  private async writeDataAsync(): Promise<void> {
+    this.db.pager.writePages(this.dirty);
+    if (!this.db.noSync) await this.db.pager.syncAsync();
+  }
+
+  private metaImage(): Uint8Array {
+    const buf = new Uint8Array(this.db.pageSize);
+    encodeMeta(buf, this.meta.txid % 2, this.meta);
+    return buf;
+  }
+
+  private writeMeta(_async: boolean): void {
+    this.metaTouched = true;
+    this.db.pager.file.write(this.metaImage(), (this.meta.txid % 2) * this.db.pageSize);
+    if (!this.db.noSync) this.db.pager.sync();
+  }
+
+  private async writeMetaAsync(): Promise<void> {
+    this.metaTouched = true;
+    this.db.pager.file.write(this.metaImage(), (this.meta.txid % 2) * this.db.pageSize);
+    if (!this.db.noSync) await this.db.pager.syncAsync();
+  }
+
+  private failCommit(err: unknown): never {
+    this.state = 'open';
+    this.managed = false;
+    // Once the meta page may have reached the disk, reusing this commit's pages could corrupt a
+    // tree that a crash would bring back: refuse further writes until the file is reopened.
+    if (this.metaTouched) this.db.poison(err);
+    this.abort();
+    if (err instanceof BoltError) throw err;
+    throw new BoltError('ERR_IO', `commit failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+
+  private finishCommit(): void {
+    this.state = 'committed';
+    this.db.freelistOverflow = this.newFreelistOverflow;
+    this.db.installMeta(this.meta);
+    this.db.endWriter(this);
+    for (const fn of this.commitHandlers) fn();
+  }
+}
