@@ -1,4 +1,4 @@
-import { type Bytes, bytesKey, checkKey, checkValue, copy, toBytes } from './bytes.ts';
+import { type Bytes, bytesKey, checkKey, checkValue, toBytes } from './bytes.ts';
 import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
 import { type Inode, inodesSize, Node, splitForPages, writeInodes } from './node.ts';
@@ -142,7 +142,7 @@ export class Bucket {
     if (c.isAt(k) && c.flagsHere() & BUCKET_LEAF_FLAG) {
       throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
     }
-    this.putRaw(c, copy(k), copy(v), 0);
+    this.putRaw(c, this.tx.own(k), this.tx.own(v), 0);
   }
 
   /** Delete key; a missing key is not an error. */
@@ -173,7 +173,7 @@ export class Bucket {
     // A new bucket starts inline: header (root 0, sequence 0) and an empty leaf page image.
     const value = new Uint8Array(BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE);
     writeInodes(value.subarray(BUCKET_HEADER_SIZE), 0, true, [], 0);
-    const keyCopy = copy(k);
+    const keyCopy = this.tx.own(k);
     this.putRaw(c, keyCopy, value, BUCKET_LEAF_FLAG);
     const child = Bucket.fromValue(this.tx, value);
     child.materializeRoot();
@@ -319,6 +319,9 @@ export class Bucket {
         this.rootNode = parent;
       }
       const idx = parent.indexOfChild(node);
+      // A leftmost child may have taken keys below its separator; refresh it before a sibling
+      // is placed after it, or the parent's keys would fall out of order.
+      parent.inodes[idx]!.key = node.inodes[0]!.key;
       parent.insertAt(idx + 1, { flags: 0, key: sibling.inodes[0]!.key, value: new Uint8Array(0), pgid: 0, child: sibling });
       node = parent;
     }
@@ -441,10 +444,9 @@ export class Bucket {
   /** Write sub-buckets into our leaves, then write our own dirty nodes to new pages. */
   spill(): void {
     for (const [id, child] of this.children) {
-      if (!child.rootNode) continue;
       let value: Uint8Array;
       if (child.inlineable()) {
-        const root = child.rootNode;
+        const root = child.rootNode!;
         if (root.pgid !== 0) {
           this.tx.free(root.pgid, root.overflow);
           root.pgid = 0;
@@ -456,7 +458,9 @@ export class Bucket {
         value.set(child.headerValue(), 0);
         value.set(image, BUCKET_HEADER_SIZE);
       } else {
+        // Spill even an untouched child: a grandchild's change materializes it on the way.
         child.spill();
+        if (!child.rootNode) continue;
         value = child.headerValue();
       }
       const key = Uint8Array.from(id, (ch) => ch.charCodeAt(0));

@@ -20,20 +20,11 @@ function count(f: Frame): number {
 function isLeaf(f: Frame): boolean {
   return f.node ? f.node.leaf : f.page!.isLeaf;
 }
-function keyAt(f: Frame, i: number): Uint8Array {
-  return f.node ? f.node.inodes[i]!.key : f.page!.key(i);
-}
 function lowerBound(f: Frame, key: Uint8Array): number {
-  if (f.node) return f.node.lowerBound(key);
-  const p = f.page!;
-  let lo = 0;
-  let hi = p.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compare(p.key(mid), key) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return f.node ? f.node.lowerBound(key) : f.page!.lowerBound(key);
+}
+function equalsKey(f: Frame, i: number, key: Uint8Array): boolean {
+  return f.node ? compare(f.node.inodes[i]!.key, key) === 0 : f.page!.compareKey(i, key) === 0;
 }
 
 type Position = 'unset' | 'valid' | 'eof' | 'bof';
@@ -148,7 +139,7 @@ export class Cursor {
       const n = count(f);
       if (n === 0) break;
       let i = lowerBound(f, key);
-      if (!(i < n && compare(keyAt(f, i), key) === 0)) i = i > 0 ? i - 1 : 0;
+      if (!(i < n && equalsKey(f, i, key))) i = i > 0 ? i - 1 : 0;
       f.index = i;
       this.stack.push(this.child(f));
     }
@@ -159,7 +150,7 @@ export class Cursor {
   /** After seekRaw: is the cursor exactly on key? */
   isAt(key: Uint8Array): boolean {
     const f = this.top();
-    return isLeaf(f) && f.index < count(f) && compare(keyAt(f, f.index), key) === 0;
+    return isLeaf(f) && f.index < count(f) && equalsKey(f, f.index, key);
   }
 
   /** Flags of the leaf element under the cursor (after seekRaw + isAt). */

@@ -51,7 +51,7 @@ export interface DBStats {
 }
 
 const DEFAULT_PAGE_SIZE = 4096;
-const DEFAULT_CACHE = 64 << 20;
+const DEFAULT_CACHE = 128 << 20;
 
 type BatchCall = { fn: (tx: Tx) => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 

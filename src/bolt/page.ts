@@ -1,3 +1,4 @@
+import { compareAt } from './bytes.ts';
 import { BoltError } from './errors.ts';
 
 /** On-disk layout constants of bbolt's format version 2 (see shared/docs/bbolt-format.md). */
@@ -110,6 +111,27 @@ export class Page {
     const pos = this.dv.getUint32(e, true);
     const ksize = this.dv.getUint32(e + 4, true);
     return this.buf.subarray(e + pos, e + pos + ksize);
+  }
+
+  /** Compare the key of element i with key, in place. */
+  compareKey(i: number, key: Uint8Array): number {
+    const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    if (this.flags === LEAF_FLAG) {
+      return compareAt(this.buf, e + this.dv.getUint32(e + 4, true), this.dv.getUint32(e + 8, true), key);
+    }
+    return compareAt(this.buf, e + this.dv.getUint32(e, true), this.dv.getUint32(e + 4, true), key);
+  }
+
+  /** Index of the first element whose key is >= key. */
+  lowerBound(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareKey(mid, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Leaf only. */

@@ -87,6 +87,26 @@ export class Tx implements Disposable {
     return this.root.entries();
   }
 
+  private slab = new Uint8Array(0);
+  private slabUsed = 0;
+
+  /**
+   * A private copy of caller bytes (the caller may reuse its buffer). Small ones are carved out
+   * of shared slabs: one allocation per 64 KiB instead of one per key and value.
+   */
+  own(b: Uint8Array): Uint8Array {
+    const n = b.length;
+    if (n > 2048) return new Uint8Array(b);
+    if (this.slabUsed + n > this.slab.length) {
+      this.slab = new Uint8Array(65536);
+      this.slabUsed = 0;
+    }
+    const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+    out.set(b);
+    this.slabUsed += n;
+    return out;
+  }
+
   /** Runs fn after this transaction commits (not after a rollback). */
   onCommit(fn: () => void): void {
     this.commitHandlers.push(fn);

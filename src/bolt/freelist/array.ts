@@ -1,0 +1,80 @@
+/**
+ * The baseline freelist, as bbolt originally shipped it: every free page id in one sorted array.
+ *
+ * Policy: first fit. `allocate(n)` scans from the lowest id for the first n consecutive ids, so its
+ * cost grows with how far into the list the first long-enough run sits: O(free pages) when the low
+ * end of the file is fragmented, which is the slowdown etcd hit on large databases. Releasing
+ * pending pages merges them into the array: O(free pages) per release. It stays selectable
+ * (`'array'`) for comparison and for the allocator benchmark.
+ *
+ * Taking pages off the front (the common case on a contiguous list) only advances a head offset;
+ * the dead prefix is dropped once it outweighs the live part.
+ */
+import { FreelistBase } from './freelist-base.ts';
+
+export class ArrayFreelist extends FreelistBase {
+  readonly kind = 'array' as const;
+  /** Free ids ascending, live from `head` on. */
+  private list: number[] = [];
+  private head = 0;
+
+  protected rebuildIndex(): void {
+    this.list = this.freePages.toArray();
+    this.head = 0;
+  }
+
+  protected takeRun(n: number): number {
+    const list = this.list;
+    let runStart = 0;
+    let prev = -1;
+    for (let i = this.head; i < list.length; i++) {
+      const id = list[i]!;
+      if (id !== prev + 1) runStart = id;
+      if (id - runStart + 1 === n) {
+        const first = i - n + 1;
+        if (first === this.head) {
+          this.head += n;
+          if (this.head > 1024 && this.head * 2 > list.length) {
+            this.list = list.slice(this.head);
+            this.head = 0;
+          }
+        } else {
+          list.copyWithin(first, i + 1);
+          list.length -= n;
+        }
+        this.freePages.deleteRange(runStart, n);
+        return runStart;
+      }
+      prev = id;
+    }
+    return 0;
+  }
+
+  protected insertRuns(starts: readonly number[], lengths: readonly number[]): void {
+    let total = 0;
+    for (const n of lengths) total += n;
+    const added = new Float64Array(total);
+    let k = 0;
+    for (let r = 0; r < starts.length; r++) {
+      const s = starts[r]!;
+      const n = lengths[r]!;
+      for (let j = 0; j < n; j++) added[k++] = s + j;
+      this.freePages.addRange(s, n);
+    }
+    added.sort();
+    const old = this.list;
+    const merged = new Array<number>(old.length - this.head + total);
+    let i = this.head;
+    let j = 0;
+    k = 0;
+    while (i < old.length && j < total) merged[k++] = old[i]! < added[j]! ? old[i++]! : added[j++]!;
+    while (i < old.length) merged[k++] = old[i++]!;
+    while (j < total) merged[k++] = added[j++]!;
+    this.list = merged;
+    this.head = 0;
+  }
+
+  ids(): number[] {
+    return this.list.slice(this.head);
+  }
+}
