@@ -35,7 +35,7 @@ export class Bucket {
   readonly tx: Tx;
   /** Root page id; 0 for an inline bucket. */
   rootPgid: number;
-  private seq: number;
+  private seq: bigint;
   /** The page image of an inline bucket. */
   private inlinePage: Page | null;
   /** The root node once this transaction has modified the bucket. */
@@ -47,7 +47,7 @@ export class Bucket {
   /** Fraction a page is filled to when a node is split at commit (0.1 ... 1.0). */
   fillPercent = DEFAULT_FILL_PERCENT;
 
-  constructor(tx: Tx, rootPgid: number, sequence: number, inlinePage: Page | null) {
+  constructor(tx: Tx, rootPgid: number, sequence: bigint, inlinePage: Page | null) {
     this.tx = tx;
     this.rootPgid = rootPgid;
     this.seq = sequence;
@@ -59,7 +59,7 @@ export class Bucket {
     if (value.length < BUCKET_HEADER_SIZE) throw corrupt('bucket header truncated');
     const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
     const root = readU64(dv, 0);
-    const seq = readU64(dv, 8);
+    const seq = dv.getBigUint64(8, true);
     if (root !== 0) return new Bucket(tx, root, seq, null);
     const page = new Page(value.subarray(BUCKET_HEADER_SIZE));
     page.validate();
@@ -71,7 +71,16 @@ export class Bucket {
     return this.tx.writable;
   }
 
+  /** The bucket's sequence. The format holds a u64: past 2^53 use sequenceBigInt(). */
   get sequence(): number {
+    this.tx.checkOpen();
+    if (this.seq > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new BoltError('ERR_VALUE_TOO_LARGE', `sequence ${this.seq} exceeds 2^53; use sequenceBigInt()`);
+    }
+    return Number(this.seq);
+  }
+
+  sequenceBigInt(): bigint {
     this.tx.checkOpen();
     return this.seq;
   }
@@ -206,19 +215,26 @@ export class Bucket {
     this.tx.mutations++;
   }
 
+  /** Increment and return the sequence (bbolt's NextSequence). */
   nextSequence(): number {
     this.tx.checkWritable();
-    this.setSequenceRaw(this.seq + 1);
-    return this.seq;
+    if (this.seq >= BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new BoltError('ERR_VALUE_TOO_LARGE', 'sequence would exceed 2^53; use setSequence with a bigint');
+    }
+    this.setSequenceRaw(this.seq + 1n);
+    return Number(this.seq);
   }
 
-  setSequence(n: number): void {
+  setSequence(n: number | bigint): void {
     this.tx.checkWritable();
-    if (!Number.isSafeInteger(n) || n < 0) throw new BoltError('ERR_INVALID_OPTION', 'sequence must be a non-negative safe integer');
-    this.setSequenceRaw(n);
+    const v = typeof n === 'bigint' ? n : Number.isSafeInteger(n) ? BigInt(n) : -1n;
+    if (v < 0n || v > 0xffffffffffffffffn) {
+      throw new BoltError('ERR_INVALID_OPTION', 'sequence must be an integer in 0 .. 2^64-1');
+    }
+    this.setSequenceRaw(v);
   }
 
-  private setSequenceRaw(n: number): void {
+  private setSequenceRaw(n: bigint): void {
     // Materialize the root so the bucket is rewritten (with its new header) at commit.
     this.materializeRoot();
     this.seq = n;
@@ -437,7 +453,7 @@ export class Bucket {
     const value = new Uint8Array(BUCKET_HEADER_SIZE);
     const dv = new DataView(value.buffer);
     writeU64(dv, 0, this.rootPgid);
-    writeU64(dv, 8, this.seq);
+    dv.setBigUint64(8, this.seq, true);
     return value;
   }
 

@@ -226,8 +226,8 @@ export class DB {
    * and the failing call runs alone, so the others still commit.
    */
   batch<T>(fn: (tx: Tx) => T): Promise<T> {
-    this.checkNotClosed();
     return new Promise<T>((resolve, reject) => {
+      this.checkNotClosed();
       this.batchCalls.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (this.batchCalls.length >= this.maxBatchSize) this.flushBatch();
       else if (!this.batchTimer) {
@@ -464,7 +464,7 @@ function initFile(file: FileIO, pageSize: number, noSync: boolean): void {
       pageSize,
       flags: 0,
       root: 3,
-      sequence: 0,
+      sequence: 0n,
       freelist: 2,
       pgid: 4,
       txid: i,

@@ -14,7 +14,8 @@ export interface Meta {
   pageSize: number;
   flags: number;
   root: number;
-  sequence: number;
+  /** u64 in the format; bigint so no value is lost. */
+  sequence: bigint;
   freelist: number;
   pgid: number;
   txid: number;
@@ -51,7 +52,7 @@ export function encodeMeta(buf: Uint8Array, pageId: number, m: Meta): void {
   dv.setUint32(o + 8, m.pageSize, true);
   dv.setUint32(o + 12, m.flags, true);
   writeU64(dv, o + 16, m.root);
-  writeU64(dv, o + 24, m.sequence);
+  dv.setBigUint64(o + 24, m.sequence, true);
   if (m.freelist === PGID_NO_FREELIST) {
     dv.setUint32(o + 32, NO_FREELIST_LO, true);
     dv.setUint32(o + 36, NO_FREELIST_HI, true);
@@ -87,7 +88,7 @@ export function decodeMeta(buf: Uint8Array): Meta {
       pageSize: dv.getUint32(o + 8, true),
       flags: dv.getUint32(o + 12, true),
       root: readU64(dv, o + 16),
-      sequence: readU64(dv, o + 24),
+      sequence: dv.getBigUint64(o + 24, true),
       freelist,
       pgid: readU64(dv, o + 40),
       txid: readU64(dv, o + 48),

@@ -210,9 +210,31 @@ export class PageBitmap {
     return -1;
   }
 
-  /** All ids, ascending. */
+  /** All ids, ascending. Preallocated and without union's per-word merge: the freelist page path. */
   toArray(): number[] {
-    return PageBitmap.union([this]);
+    const out = new Array<number>(this.total);
+    if (this.total === 0) return out;
+    const sorted = Float64Array.from(this.chunks.keys()).sort();
+    let k = 0;
+    for (const c of sorted) {
+      const words = this.chunks.get(c)!.words;
+      const base = c * CHUNK_PAGES;
+      for (let w = 0; w < WORDS_PER_CHUNK; w++) {
+        let bits = words[w]!;
+        if (bits === 0) continue;
+        const wordBase = base + (w << 5);
+        if (bits === -1 || bits === 0xffffffff) {
+          for (let b = 0; b < 32; b++) out[k++] = wordBase + b;
+          continue;
+        }
+        while (bits !== 0) {
+          const low = bits & -bits;
+          out[k++] = wordBase + (31 - Math.clz32(low));
+          bits ^= low;
+        }
+      }
+    }
+    return out;
   }
 
   /** The ids present in any of the given bitmaps, ascending, each once. */
