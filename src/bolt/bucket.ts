@@ -258,6 +258,7 @@ export class Bucket {
       s.inlineBucketInuse += this.inlinePage!.buf.length;
     }
     const visit = (page: Page, depth: number): void => {
+      if (depth > 64) throw corrupt('tree deeper than 64 levels');
       s.depth = Math.max(s.depth, depth);
       let used = PAGE_HEADER_SIZE;
       if (page.isLeaf) {
@@ -365,10 +366,11 @@ export class Bucket {
     }
   }
 
-  private freePage(pgid: number): void {
+  private freePage(pgid: number, depth = 0): void {
+    if (depth > 64) throw corrupt(`page ${pgid}: tree deeper than 64 levels`);
     const page = this.tx.treePage(pgid);
     this.tx.free(pgid, page.overflow);
-    if (page.isBranch) for (let i = 0; i < page.count; i++) this.freePage(page.child(i));
+    if (page.isBranch) for (let i = 0; i < page.count; i++) this.freePage(page.child(i), depth + 1);
   }
 
   // ---- commit: rebalance and spill ----

@@ -20,6 +20,7 @@ function walk(
   checkKeys: boolean,
 ): void {
   const limit = tx.meta.pgid;
+  const visited = new Set<number>();
   const walkBucketValue = (value: Uint8Array, depth: number): void => {
     if (value.length < BUCKET_HEADER_SIZE) {
       problem('bucket header truncated');
@@ -67,7 +68,11 @@ function walk(
       problem(`page ${pgid}: invalid type: ${pageTypeName(page.flags)}`);
       return;
     }
+    const again = visited.has(pgid);
     visit(pgid, page.overflow);
+    // A page reached twice is reported by visit; descending again could loop forever.
+    if (again) return;
+    visited.add(pgid);
     walkPage(page, pgid, minKey, maxKey, depth);
   };
 

@@ -1,7 +1,9 @@
 import { compare } from './bytes.ts';
 import { BoltError } from './errors.ts';
 import type { Node } from './node.ts';
-import { BUCKET_LEAF_FLAG, type Page } from './page.ts';
+import { BUCKET_LEAF_FLAG, corrupt, type Page } from './page.ts';
+
+const MAX_DEPTH = 64;
 import type { Bucket } from './bucket.ts';
 
 /** A key and its value; the value is null when the key names a sub-bucket. */
@@ -141,7 +143,7 @@ export class Cursor {
       let i = lowerBound(f, key);
       if (!(i < n && equalsKey(f, i, key))) i = i > 0 ? i - 1 : 0;
       f.index = i;
-      this.stack.push(this.child(f));
+      this.push(this.child(f));
     }
     this.pos = 'valid';
     this.seen = this.bucket.tx.mutations;
@@ -182,6 +184,12 @@ export class Cursor {
     this.stack = [this.bucket.rootFrame()];
   }
 
+  /** Descend one level. A real tree of 2^53 pages is far shallower than this: deeper means a cycle. */
+  private push(f: Frame): void {
+    if (this.stack.length >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+    this.stack.push(f);
+  }
+
   private top(): Frame {
     return this.stack[this.stack.length - 1]!;
   }
@@ -202,7 +210,7 @@ export class Cursor {
       if (isLeaf(f) || count(f) === 0) return;
       const c = this.child(f);
       if (toLast) c.index = count(c) - 1;
-      this.stack.push(c);
+      this.push(c);
     }
   }
 

@@ -476,7 +476,11 @@ function initFile(file: FileIO, pageSize: number, noSync: boolean): void {
   if (!noSync) file.sync();
 }
 
-/** Pick the valid meta with the higher txid, as bbolt does. */
+/**
+ * Pick the meta with the higher txid among those whose checksum holds, as bbolt does. A torn meta
+ * write fails its checksum and falls back to the older meta; a meta that passes its checksum but
+ * whose fields contradict each other is damage, reported rather than silently skipped.
+ */
 function readMeta(file: FileIO): Meta {
   const first = new Uint8Array(4096);
   const n = file.read(first, 0);
@@ -484,13 +488,13 @@ function readMeta(file: FileIO): Meta {
   let err0: unknown = null;
   try {
     meta0 = decodeMeta(first.subarray(0, n));
-    validateMeta(meta0);
   } catch (err) {
     err0 = err;
-    meta0 = null;
   }
+  const saneSize = (ps: number): boolean => ps >= 512 && ps <= 65536 && (ps & (ps - 1)) === 0;
   // Page size: from meta 0 if it is sane, else probe where meta 1 could start.
-  const sizes = meta0 ? [meta0.pageSize] : Array.from({ length: 15 }, (_, i) => 1024 << i).filter((s) => s <= 65536);
+  const sizes =
+    meta0 && saneSize(meta0.pageSize) ? [meta0.pageSize] : Array.from({ length: 7 }, (_, i) => 1024 << i);
   let meta1: Meta | null = null;
   let err1: unknown = null;
   for (const ps of sizes) {
@@ -498,7 +502,6 @@ function readMeta(file: FileIO): Meta {
     if (file.read(buf, ps) < buf.length) continue;
     try {
       const m = decodeMeta(buf);
-      validateMeta(m);
       if (m.pageSize !== ps) continue;
       meta1 = m;
       break;
@@ -507,12 +510,16 @@ function readMeta(file: FileIO): Meta {
     }
   }
   const candidates = [meta0, meta1].filter((m): m is Meta => m !== null);
-  if (meta0 && meta1 && meta0.pageSize !== meta1.pageSize) candidates.splice(1);
   if (candidates.length === 0) {
     const err = err0 ?? err1;
     if (err instanceof BoltError) throw err;
     throw new BoltError('ERR_INVALID_FILE', 'invalid database');
   }
   candidates.sort((a, b) => b.txid - a.txid);
-  return candidates[0]!;
+  const chosen = candidates[0]!;
+  validateMeta(chosen);
+  if (meta0 && meta1 && meta0.pageSize !== meta1.pageSize) {
+    throw new BoltError('ERR_INVALID_FILE', 'invalid database: the two meta pages disagree on the page size');
+  }
+  return chosen;
 }
