@@ -14,8 +14,14 @@ export class Pager {
   readonly file: FileIO;
   readonly pageSize: number;
   private readonly cacheLimit: number;
-  private cache = new Map<number, Page>();
-  private cacheBytes = 0;
+  /**
+   * Two generations approximate LRU without per-hit bookkeeping: hits in the old generation move
+   * to the young one; when the young one fills half the budget, the old one is dropped whole.
+   */
+  private young = new Map<number, Page>();
+  private old = new Map<number, Page>();
+  private youngBytes = 0;
+  private oldBytes = 0;
   /** Known file length, to grow in chunks rather than on every commit. */
   fileSize: number;
 
@@ -40,11 +46,14 @@ export class Pager {
    */
   page(pgid: number, limit: number): Page {
     if (!(pgid >= 2 && pgid < limit)) throw corrupt(`page ${pgid} out of bounds (high water ${limit})`);
-    const cached = this.cache.get(pgid);
-    if (cached) {
-      this.cache.delete(pgid);
-      this.cache.set(pgid, cached);
-      return cached;
+    const hit = this.young.get(pgid);
+    if (hit) return hit;
+    const aged = this.old.get(pgid);
+    if (aged) {
+      this.old.delete(pgid);
+      this.oldBytes -= aged.buf.length;
+      this.remember(pgid, aged);
+      return aged;
     }
     const ps = this.pageSize;
     let buf = this.readRaw(pgid * ps, ps);
@@ -65,28 +74,28 @@ export class Pager {
   }
 
   private remember(pgid: number, page: Page): void {
-    const old = this.cache.get(pgid);
-    if (old) {
-      this.cacheBytes -= old.buf.length;
-      this.cache.delete(pgid);
-    }
-    if (page.buf.length > this.cacheLimit) return;
-    this.cache.set(pgid, page);
-    this.cacheBytes += page.buf.length;
-    if (this.cacheBytes > this.cacheLimit) {
-      for (const [id, p] of this.cache) {
-        this.cache.delete(id);
-        this.cacheBytes -= p.buf.length;
-        if (this.cacheBytes <= this.cacheLimit) break;
-      }
+    this.forget(pgid);
+    if (page.buf.length > this.cacheLimit / 2) return;
+    this.young.set(pgid, page);
+    this.youngBytes += page.buf.length;
+    if (this.youngBytes > this.cacheLimit / 2) {
+      this.old = this.young;
+      this.oldBytes = this.youngBytes;
+      this.young = new Map();
+      this.youngBytes = 0;
     }
   }
 
   forget(pgid: number): void {
-    const old = this.cache.get(pgid);
-    if (old) {
-      this.cacheBytes -= old.buf.length;
-      this.cache.delete(pgid);
+    const y = this.young.get(pgid);
+    if (y) {
+      this.young.delete(pgid);
+      this.youngBytes -= y.buf.length;
+    }
+    const o = this.old.get(pgid);
+    if (o) {
+      this.old.delete(pgid);
+      this.oldBytes -= o.buf.length;
     }
   }
 
@@ -147,12 +156,14 @@ export class Pager {
   }
 
   clearCache(): void {
-    this.cache.clear();
-    this.cacheBytes = 0;
+    this.young = new Map();
+    this.old = new Map();
+    this.youngBytes = 0;
+    this.oldBytes = 0;
   }
 
   cacheStats(): { pages: number; bytes: number; limit: number } {
-    return { pages: this.cache.size, bytes: this.cacheBytes, limit: this.cacheLimit };
+    return { pages: this.young.size + this.old.size, bytes: this.youngBytes + this.oldBytes, limit: this.cacheLimit };
   }
 }
 
