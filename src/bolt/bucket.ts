@@ -1,4 +1,4 @@
-import { type Bytes, bytesKey, checkKey, checkValue, toBytes } from './bytes.ts';
+import { type Bytes, bytesKey, checkKey, checkValue, compare, toBytes } from './bytes.ts';
 import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
 import { type Inode, inodesSize, Node, splitForPages, writeInodes } from './node.ts';
@@ -95,10 +95,36 @@ export class Bucket {
   get(key: Bytes): Uint8Array | undefined {
     this.tx.checkOpen();
     const k = toBytes(key, 'key');
-    const c = new Cursor(this);
-    c.seekRaw(k);
-    if (!c.isAt(k) || c.flagsHere() & BUCKET_LEAF_FLAG) return undefined;
-    return c.valueHere();
+    // A direct descent: the hot read path allocates nothing but the returned view.
+    let node = this.rootNode;
+    let page = node ? null : this.rootPgid === 0 ? this.inlinePage! : this.tx.treePage(this.rootPgid);
+    for (let depth = 0; depth <= 64; depth++) {
+      if (node) {
+        if (node.leaf) {
+          const inode = node.inodes[node.lowerBound(k)];
+          if (!inode || compare(inode.key, k) !== 0 || inode.flags & BUCKET_LEAF_FLAG) return undefined;
+          return inode.value;
+        }
+        if (node.inodes.length === 0) return undefined;
+        const inode = node.inodes[node.childIndexFor(k)]!;
+        if (inode.child) node = inode.child;
+        else {
+          page = this.tx.treePage(inode.pgid);
+          node = null;
+        }
+        continue;
+      }
+      const p = page!;
+      const n = p.count;
+      const i = p.lowerBound(k);
+      if (p.isLeaf) {
+        if (i >= n || p.compareKey(i, k) !== 0 || p.elementFlags(i) & BUCKET_LEAF_FLAG) return undefined;
+        return p.value(i);
+      }
+      if (n === 0) return undefined;
+      page = this.tx.treePage(p.child(i < n && p.compareKey(i, k) === 0 ? i : i > 0 ? i - 1 : 0));
+    }
+    throw corrupt('tree deeper than 64 levels: a branch page points back up the tree');
   }
 
   cursor(): Cursor {
