@@ -545,7 +545,7 @@ export class Bucket {
       const size = inodesSize(node.leaf, part);
       const npages = Math.ceil(size / ps);
       const pgid = this.tx.allocate(npages);
-      const buf = new Uint8Array(npages * ps);
+      const buf = this.tx.pageBuffer(npages);
       writeInodes(buf, pgid, node.leaf, part, npages - 1);
       this.tx.dirty.set(pgid, buf);
       refs.push({ flags: 0, key: part.length > 0 ? part[0]!.key : new Uint8Array(0), value: new Uint8Array(0), pgid, child: null });

@@ -1,6 +1,6 @@
 import { BoltError } from './errors.ts';
 import type { FileIO } from './file.ts';
-import { corrupt, Page, PAGE_HEADER_SIZE } from './page.ts';
+import { corrupt, Page } from './page.ts';
 
 /** Bytes per fdatasync'd write call; runs of contiguous pages are grouped up to this size. */
 const MAX_WRITEV_BYTES = 8 << 20;
@@ -124,12 +124,9 @@ export class Pager {
       if (bufs.length === 1) this.file.write(bufs[0]!, start * ps);
       else this.file.writev(bufs, start * ps);
     }
-    for (const id of ids) {
-      const buf = pages.get(id)!;
-      this.forget(id);
-      const flags = buf.length >= PAGE_HEADER_SIZE ? buf[8]! | (buf[9]! << 8) : 0;
-      if (flags === 0x01 || flags === 0x02) this.remember(id, new Page(buf));
-    }
+    // Written pages are not cached: their buffers share chunks that would pin far more memory
+    // than the cache accounts for. The next read of a written page comes from the OS cache.
+    for (const id of ids) this.forget(id);
   }
 
   /** Make sure the file covers `bytes`, growing in chunks so commits rarely change its length. */

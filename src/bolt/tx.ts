@@ -107,6 +107,25 @@ export class Tx implements Disposable {
     return out;
   }
 
+  private chunk = new Uint8Array(0);
+  private chunkUsed = 0;
+
+  /**
+   * Zeroed memory for npages dirty pages. Small runs are carved from 1 MiB chunks: a commit of
+   * tens of thousands of pages then makes a few dozen allocations, not tens of thousands.
+   */
+  pageBuffer(npages: number): Uint8Array {
+    const bytes = npages * this.db.pageSize;
+    if (bytes > 256 << 10) return new Uint8Array(bytes);
+    if (this.chunkUsed + bytes > this.chunk.length) {
+      this.chunk = new Uint8Array(1 << 20);
+      this.chunkUsed = 0;
+    }
+    const out = this.chunk.subarray(this.chunkUsed, this.chunkUsed + bytes);
+    this.chunkUsed += bytes;
+    return out;
+  }
+
   /** Runs fn after this transaction commits (not after a rollback). */
   onCommit(fn: () => void): void {
     this.commitHandlers.push(fn);

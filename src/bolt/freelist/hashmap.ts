@@ -68,9 +68,8 @@ export class HashmapFreelist extends FreelistBase {
     if (i === this.lengths.length) return 0;
     const length = this.lengths[i]!;
     const cls = this.classes.get(length)!;
-    const start = cls.pop()!;
-    if (cls.length === 0) this.dropClass(length);
-    this.addSpan(start + n, length - n);
+    const start = cls[cls.length - 1]!;
+    this.resizeSpan(start, length, start + n, length - n);
     this.freePages.deleteRange(start, n);
     return start;
   }
@@ -81,24 +80,65 @@ export class HashmapFreelist extends FreelistBase {
       const n = lengths[r]!;
       let start = s;
       let length = n;
+      // The neighbour span that grows into the merged one (-1: none, the run stands alone).
+      let grownStart = -1;
+      let grownLength = 0;
       if (this.freePages.has(s - 1)) {
         const left = this.lenAt.get(s - 1);
         start = s - left;
-        this.removeSpan(start, left);
         length += left;
+        grownStart = start;
+        grownLength = left;
       }
       if (this.freePages.has(s + n)) {
         const right = this.lenAt.get(s + n);
-        this.removeSpan(s + n, right);
         length += right;
+        if (grownStart < 0) {
+          grownStart = s + n;
+          grownLength = right;
+        } else {
+          this.removeSpan(s + n, right);
+        }
       }
-      this.addSpan(start, length);
+      if (grownStart < 0) this.addSpan(start, length);
+      else this.resizeSpan(grownStart, grownLength, start, length);
       this.freePages.addRange(s, n);
     }
   }
 
   ids(): number[] {
     return this.freePages.toArray();
+  }
+
+  /**
+   * Replace span (start, length) by (newStart, newLength). When the span is alone in its class
+   * and no class newLength exists yet, the class array moves to the new length in place: the
+   * common case of one large span being carved up or grown (a contiguous list) then allocates
+   * nothing and, when no other length sits between the two, does not reshuffle the index.
+   */
+  private resizeSpan(start: number, length: number, newStart: number, newLength: number): void {
+    const cls = this.classes.get(length);
+    if (cls === undefined || cls.length !== 1 || newLength === 0 || this.classes.has(newLength)) {
+      this.removeSpan(start, length);
+      if (newLength > 0) this.addSpan(newStart, newLength);
+      return;
+    }
+    if (cls[0] !== start) throw new Panic(`freelist span ${start}+${length} missing from its length class`);
+    if (newLength > 0xffffffff) throw new Panic(`freelist span of ${newLength} pages is too long`);
+    this.classes.delete(length);
+    this.classes.set(newLength, cls);
+    cls[0] = newStart;
+    const lengths = this.lengths;
+    const i = lowerBound(lengths, length);
+    if ((i === 0 || lengths[i - 1]! < newLength) && (i + 1 === lengths.length || lengths[i + 1]! > newLength)) {
+      lengths[i] = newLength;
+    } else {
+      lengths.splice(i, 1);
+      lengths.splice(lowerBound(lengths, newLength), 0, newLength);
+    }
+    this.slotAt.set(newStart, 0);
+    this.lenAt.set(newStart, newLength);
+    this.lenAt.set(newStart + newLength - 1, newLength);
   }
 
   private addSpan(start: number, length: number): void {
