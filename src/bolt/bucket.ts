@@ -1,7 +1,9 @@
 import { type Bytes, bytesKey, checkKey, checkValue, compare, toBytes } from './bytes.ts';
 import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
-import { type Inode, inodesSize, Node, splitForPages, writeInodes } from './node.ts';
+import { type Inode, inodesSize, makeInode, Node, setInodeKey, splitForPages, writeInodes } from './node.ts';
+
+const EMPTY = new Uint8Array(0);
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 
@@ -356,7 +358,7 @@ export class Bucket {
       const sibling = node.splitHalf();
       let parent = node.parent;
       if (!parent) {
-        parent = new Node(false, null, [{ flags: 0, key: node.inodes[0]!.key, value: new Uint8Array(0), pgid: node.pgid, child: node }]);
+        parent = new Node(false, null, [makeInode(0, node.inodes[0]!.key, EMPTY, node.pgid, node)]);
         node.parent = parent;
         sibling.parent = parent;
         this.rootNode = parent;
@@ -364,8 +366,8 @@ export class Bucket {
       const idx = parent.indexOfChild(node);
       // A leftmost child may have taken keys below its separator; refresh it before a sibling
       // is placed after it, or the parent's keys would fall out of order.
-      parent.inodes[idx]!.key = node.inodes[0]!.key;
-      parent.insertAt(idx + 1, { flags: 0, key: sibling.inodes[0]!.key, value: new Uint8Array(0), pgid: 0, child: sibling });
+      setInodeKey(parent.inodes[idx]!, node.inodes[0]!.key);
+      parent.insertAt(idx + 1, makeInode(0, sibling.inodes[0]!.key, EMPTY, 0, sibling));
       node = parent;
     }
   }
@@ -541,14 +543,14 @@ export class Bucket {
     }
     const ps = this.tx.db.pageSize;
     const refs: Inode[] = [];
-    for (const part of splitForPages(node.leaf, inodes, ps, this.fillPercentClamped())) {
-      const size = inodesSize(node.leaf, part);
-      const npages = Math.ceil(size / ps);
+    const total = inodes === node.inodes ? node.byteSize : undefined;
+    for (const part of splitForPages(node.leaf, inodes, ps, this.fillPercentClamped(), total)) {
+      const npages = Math.ceil(part.size / ps);
       const pgid = this.tx.allocate(npages);
       const buf = this.tx.pageBuffer(npages);
-      writeInodes(buf, pgid, node.leaf, part, npages - 1);
+      writeInodes(buf, pgid, node.leaf, inodes, npages - 1, part.start, part.end);
       this.tx.dirty.set(pgid, buf);
-      refs.push({ flags: 0, key: part.length > 0 ? part[0]!.key : new Uint8Array(0), value: new Uint8Array(0), pgid, child: null });
+      refs.push(makeInode(0, part.end > part.start ? inodes[part.start]!.key : EMPTY, EMPTY, pgid, null));
     }
     return refs;
   }

@@ -17,6 +17,10 @@ import {
 export interface Inode {
   flags: number;
   key: Uint8Array;
+  /** The key's first four bytes as a big-endian number (zero padded): most comparisons end here. */
+  prefix: number;
+  /** Bytes this element takes in a page: element header, key and (leaf) value. */
+  size: number;
   value: Uint8Array;
   pgid: number;
   child: Node | null;
@@ -24,8 +28,25 @@ export interface Inode {
 
 const EMPTY = new Uint8Array(0);
 
-export function elementSize(leaf: boolean, inode: Inode): number {
-  return ELEMENT_SIZE + inode.key.length + (leaf ? inode.value.length : 0);
+/** Orders like the key's first four bytes; equal prefixes need a full comparison. */
+export function keyPrefix(k: Uint8Array): number {
+  const n = k.length;
+  return ((n > 0 ? k[0]! * 0x1000000 : 0) + (n > 1 ? k[1]! << 16 : 0) + (n > 2 ? k[2]! << 8 : 0) + (n > 3 ? k[3]! : 0));
+}
+
+export function makeInode(flags: number, key: Uint8Array, value: Uint8Array, pgid: number, child: Node | null): Inode {
+  return { flags, key, prefix: keyPrefix(key), size: ELEMENT_SIZE + key.length + value.length, value, pgid, child };
+}
+
+export function setInodeKey(inode: Inode, key: Uint8Array): void {
+  inode.key = key;
+  inode.prefix = keyPrefix(key);
+  inode.size = ELEMENT_SIZE + key.length + inode.value.length;
+}
+
+/** Branch inodes carry an empty value, so one formula serves both kinds. */
+export function elementSize(_leaf: boolean, inode: Inode): number {
+  return inode.size;
 }
 
 /**
@@ -63,19 +84,23 @@ export class Node {
     const inodes: Inode[] = new Array(page.count);
     for (let i = 0; i < page.count; i++) {
       inodes[i] = leaf
-        ? { flags: page.elementFlags(i), key: page.key(i), value: page.value(i), pgid: 0, child: null }
-        : { flags: 0, key: page.key(i), value: EMPTY, pgid: page.child(i), child: null };
+        ? makeInode(page.elementFlags(i), page.key(i), page.value(i), 0, null)
+        : makeInode(0, page.key(i), EMPTY, page.child(i), null);
     }
     return new Node(leaf, parent, inodes, pgid, pgid === 0 ? 0 : page.overflow);
   }
 
   /** Index of the first inode whose key is >= key (inodes.length if none). */
   lowerBound(key: Uint8Array): number {
+    const inodes = this.inodes;
+    const kp = keyPrefix(key);
     let lo = 0;
-    let hi = this.inodes.length;
+    let hi = inodes.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compare(this.inodes[mid]!.key, key) < 0) lo = mid + 1;
+      const inode = inodes[mid]!;
+      const p = inode.prefix;
+      if (p < kp || (p === kp && compare(inode.key, key) < 0)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -95,10 +120,11 @@ export class Node {
     if (existing && compare(existing.key, key) === 0) {
       this.byteSize += value.length - existing.value.length;
       existing.value = value;
+      existing.size = ELEMENT_SIZE + existing.key.length + value.length;
       existing.flags = flags;
       return;
     }
-    const inode: Inode = { flags, key, value, pgid: 0, child: null };
+    const inode = makeInode(flags, key, value, 0, null);
     this.inodes.splice(i, 0, inode);
     this.byteSize += elementSize(true, inode);
   }
@@ -167,27 +193,33 @@ export class Node {
   }
 }
 
+/** A run of inodes [start, end) that becomes one page (plus overflow) of `size` bytes. */
+export interface PagePart {
+  start: number;
+  end: number;
+  size: number;
+}
+
 /** Groups inodes into runs that each become one page (plus overflow), as bbolt's spill does. */
-export function splitForPages(leaf: boolean, inodes: Inode[], pageSize: number, fillPercent: number): Inode[][] {
-  let total = PAGE_HEADER_SIZE;
-  for (const inode of inodes) total += elementSize(leaf, inode);
-  if (inodes.length <= 4 || total <= pageSize) return [inodes];
+export function splitForPages(leaf: boolean, inodes: readonly Inode[], pageSize: number, fillPercent: number, total?: number): PagePart[] {
+  const n = inodes.length;
+  if (total === undefined) total = inodesSize(leaf, inodes);
+  if (n <= 4 || total <= pageSize) return [{ start: 0, end: n, size: total }];
   const threshold = Math.floor(pageSize * fillPercent);
-  const parts: Inode[][] = [];
-  let cur: Inode[] = [];
+  const parts: PagePart[] = [];
+  let start = 0;
   let curSize = PAGE_HEADER_SIZE;
-  for (let i = 0; i < inodes.length; i++) {
+  for (let i = 0; i < n; i++) {
     const inode = inodes[i]!;
-    const es = elementSize(leaf, inode);
-    if (cur.length >= 2 && inodes.length - i >= 2 && curSize + es > threshold) {
-      parts.push(cur);
-      cur = [];
+    const es = inode.size;
+    if (i - start >= 2 && n - i >= 2 && curSize + es > threshold) {
+      parts.push({ start, end: i, size: curSize });
+      start = i;
       curSize = PAGE_HEADER_SIZE;
     }
-    cur.push(inode);
     curSize += es;
   }
-  parts.push(cur);
+  parts.push({ start, end: n, size: curSize });
   return parts;
 }
 
@@ -197,30 +229,46 @@ export function inodesSize(leaf: boolean, inodes: readonly Inode[]): number {
   return size;
 }
 
-/** Serialize inodes as a page image into buf (which must be large enough). */
-export function writeInodes(buf: Uint8Array, pgid: number, leaf: boolean, inodes: readonly Inode[], overflow: number): void {
-  invariant(inodes.length < 0xffff, `page ${pgid} would hold ${inodes.length} elements`);
-  const dv = writePageHeader(buf, pgid, leaf ? LEAF_FLAG : BRANCH_FLAG, inodes.length, overflow);
-  let data = PAGE_HEADER_SIZE + inodes.length * ELEMENT_SIZE;
-  for (let i = 0; i < inodes.length; i++) {
-    const inode = inodes[i]!;
-    const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+/** Copy small arrays by hand: TypedArray.set costs more than a short loop for 8-byte keys. */
+function put(buf: Uint8Array, src: Uint8Array, at: number): void {
+  const n = src.length;
+  if (n > 32) buf.set(src, at);
+  else for (let i = 0; i < n; i++) buf[at + i] = src[i]!;
+}
+
+/** Serialize inodes[start, end) as a page image into buf (which must be large enough). */
+export function writeInodes(
+  buf: Uint8Array,
+  pgid: number,
+  leaf: boolean,
+  inodes: readonly Inode[],
+  overflow: number,
+  start = 0,
+  end = inodes.length,
+): void {
+  const count = end - start;
+  invariant(count < 0xffff, `page ${pgid} would hold ${count} elements`);
+  const dv = writePageHeader(buf, pgid, leaf ? LEAF_FLAG : BRANCH_FLAG, count, overflow);
+  let data = PAGE_HEADER_SIZE + count * ELEMENT_SIZE;
+  for (let j = 0; j < count; j++) {
+    const inode = inodes[start + j]!;
+    const e = PAGE_HEADER_SIZE + j * ELEMENT_SIZE;
     const pos = data - e;
     if (leaf) {
       dv.setUint32(e, inode.flags, true);
       dv.setUint32(e + 4, pos, true);
       dv.setUint32(e + 8, inode.key.length, true);
       dv.setUint32(e + 12, inode.value.length, true);
-      buf.set(inode.key, data);
+      put(buf, inode.key, data);
       data += inode.key.length;
-      buf.set(inode.value, data);
+      put(buf, inode.value, data);
       data += inode.value.length;
     } else {
       dv.setUint32(e, pos, true);
       dv.setUint32(e + 4, inode.key.length, true);
       invariant(inode.pgid >= 2, `branch element points at page ${inode.pgid}`);
       writeU64(dv, e + 8, inode.pgid);
-      buf.set(inode.key, data);
+      put(buf, inode.key, data);
       data += inode.key.length;
     }
   }
