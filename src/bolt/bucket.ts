@@ -6,6 +6,7 @@ import { type Inode, inodesSize, makeInode, Node, setInodeKey, splitForPages, wr
 const EMPTY = new Uint8Array(0);
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
+import { type RangeOptions, scan } from './range.ts';
 
 /** bbolt's default: split pages half full, which suits random inserts. */
 export const DEFAULT_FILL_PERCENT = 0.5;
@@ -140,6 +141,14 @@ export class Bucket {
     for (let e = c.first(); e; e = c.next()) {
       if (fn(e[0], e[1]) === false) return;
     }
+  }
+
+  /**
+   * Entries within bounds (gt/gte/lt/lte), forward or reverse, optionally limited and abortable.
+   * Lazy: each step moves a cursor, so stop early for free.
+   */
+  range(options: RangeOptions = {}): Generator<Entry, void, undefined> {
+    return scan(this.cursor(), options);
   }
 
   *entries(): IterableIterator<Entry> {

@@ -2,6 +2,7 @@ export { open, DB, type OpenOptions, type DBStats } from './db.ts';
 export { Tx } from './tx.ts';
 export { Bucket, type BucketStats, DEFAULT_FILL_PERCENT } from './bucket.ts';
 export { Cursor, type Entry } from './cursor.ts';
+export type { RangeOptions } from './range.ts';
 export type { Bytes } from './bytes.ts';
 export { MAX_KEY_SIZE, MAX_VALUE_SIZE } from './bytes.ts';
 export { BoltError, Panic } from './errors.ts';
