@@ -242,11 +242,6 @@ export abstract class FreelistBase implements Freelist {
   copyAll(): number[] {
     return mergeSorted(this.ids(), this.pendingIds());
   }
-
-  /** Allocation records still held (start -> txid): introspection for tests. */
-  debugAllocs(): ReadonlyMap<number, number> {
-    return this.allocs;
-  }
 }
 
 /** Merge two fresh ascending arrays with no common element (may return one of them). */

@@ -1,0 +1,334 @@
+/**
+ * A deliberately naive reference freelist (a Set of free pages, pending frees page by page) used
+ * as the oracle in the property tests, and an engine-like driver that runs one random scenario
+ * against a real freelist and the model, checking after every step.
+ *
+ * The driver follows the engine's protocol (one writer at a time, readers pinned to the last
+ * committed txid, bbolt's release/releaseRange calls at each writer start) and tracks each page's
+ * life (born at txid a, freed at txid f) on its own, so "nothing a reader can still see is handed
+ * out" is checked independently of how either freelist does its bookkeeping.
+ */
+import assert from 'node:assert/strict';
+import type { Freelist } from 'boltkv/freelist';
+import { HashmapFreelist } from 'boltkv/freelist';
+
+interface PendingPage {
+  id: number;
+  allocTxid: number;
+}
+
+export class ModelFreelist {
+  readonly free = new Set<number>();
+  readonly pending = new Map<number, PendingPage[]>();
+  readonly allocs = new Map<number, number>();
+  private lastTxid = -1;
+  private lastRuns: Array<[number, number]> = [];
+
+  init(ids: Iterable<number>): void {
+    this.free.clear();
+    this.pending.clear();
+    this.allocs.clear();
+    this.lastTxid = -1;
+    this.lastRuns = [];
+    for (const id of ids) this.free.add(id);
+  }
+
+  sortedFree(): number[] {
+    return [...this.free].sort((a, b) => a - b);
+  }
+
+  sortedPending(): number[] {
+    const out: number[] = [];
+    for (const list of this.pending.values()) for (const p of list) out.push(p.id);
+    return out.sort((a, b) => a - b);
+  }
+
+  isFreed(id: number): boolean {
+    if (this.free.has(id)) return true;
+    for (const list of this.pending.values()) if (list.some((p) => p.id === id)) return true;
+    return false;
+  }
+
+  /** Lowest start of n consecutive free pages, 0 if none: first fit. */
+  firstFit(n: number): number {
+    const ids = this.sortedFree();
+    let runStart = 0;
+    let prev = -1;
+    for (const id of ids) {
+      if (id !== prev + 1) runStart = id;
+      if (id - runStart + 1 === n) return runStart;
+      prev = id;
+    }
+    return 0;
+  }
+
+  runIsFree(start: number, n: number): boolean {
+    for (let p = start; p < start + n; p++) if (!this.free.has(p)) return false;
+    return true;
+  }
+
+  allocateAt(txid: number, start: number, n: number): void {
+    assert.ok(this.runIsFree(start, n), `model: ${start}+${n} is not free`);
+    for (let p = start; p < start + n; p++) this.free.delete(p);
+    this.allocs.set(start, txid);
+    if (txid !== this.lastTxid) {
+      this.lastTxid = txid;
+      this.lastRuns = [];
+    }
+    this.lastRuns.push([start, n]);
+  }
+
+  freeRun(txid: number, id: number, overflow: number): void {
+    const allocTxid = this.allocs.get(id) ?? 0;
+    this.allocs.delete(id);
+    const list = this.pending.get(txid) ?? [];
+    this.pending.set(txid, list);
+    for (let p = id; p <= id + overflow; p++) {
+      assert.ok(!this.isFreed(p), `model: double free of ${p}`);
+      list.push({ id: p, allocTxid });
+    }
+  }
+
+  release(txid: number): void {
+    for (const [tid, list] of [...this.pending]) {
+      if (tid > txid) continue;
+      for (const p of list) this.free.add(p.id);
+      this.pending.delete(tid);
+    }
+  }
+
+  releaseRange(begin: number, end: number): void {
+    if (begin > end) return;
+    for (const [tid, list] of [...this.pending]) {
+      if (tid < begin || tid > end) continue;
+      const keep = list.filter((p) => p.allocTxid < begin || p.allocTxid > end);
+      for (const p of list) if (!keep.includes(p)) this.free.add(p.id);
+      if (keep.length === 0) this.pending.delete(tid);
+      else this.pending.set(tid, keep);
+    }
+  }
+
+  rollback(txid: number): void {
+    const have = txid === this.lastTxid;
+    const list = this.pending.get(txid) ?? [];
+    this.pending.delete(txid);
+    for (const p of list) {
+      if (p.allocTxid === txid) {
+        if (!have) this.free.add(p.id);
+      } else if (p.allocTxid !== 0) {
+        this.allocs.set(p.id, p.allocTxid);
+      }
+    }
+    if (have) {
+      for (const [s, n] of this.lastRuns) {
+        this.allocs.delete(s);
+        for (let p = s; p < s + n; p++) this.free.add(p);
+      }
+      this.lastTxid = -1;
+      this.lastRuns = [];
+    }
+  }
+}
+
+export type Step =
+  | { op: 'begin' }
+  | { op: 'alloc'; n: number }
+  | { op: 'free'; pick: number }
+  | { op: 'commit' }
+  | { op: 'rollback' }
+  | { op: 'openReader' }
+  | { op: 'closeReader'; pick: number };
+
+export interface Scenario {
+  /** Pages 2..highWater-1 exist; these of them start free, the rest in use. */
+  highWater: number;
+  initiallyFree: number[];
+  steps: Step[];
+}
+
+interface Run {
+  n: number;
+  born: number;
+}
+
+const MAX_TXID = Number.MAX_SAFE_INTEGER;
+
+/** Check the maximal-span invariant of a hashmap freelist from the outside. */
+export function assertSpansMaximal(fl: HashmapFreelist, freeIds: readonly number[]): void {
+  fl.debugCheck();
+  const spans = fl.debugSpans();
+  const expanded: number[] = [];
+  for (let i = 0; i < spans.length; i++) {
+    const [s, n] = spans[i]!;
+    assert.ok(n >= 1, `span ${s} has length ${n}`);
+    if (i > 0) {
+      const [ps, pn] = spans[i - 1]!;
+      assert.ok(ps + pn < s, `spans ${ps}+${pn} and ${s}+${n} touch or overlap: not merged`);
+    }
+    for (let p = s; p < s + n; p++) expanded.push(p);
+  }
+  assert.deepEqual(expanded, freeIds, 'spans cover exactly the free pages');
+}
+
+/**
+ * Runs one scenario against `fl` and a fresh model, asserting after every step. Returns counts of
+ * what happened so callers can check the generators exercise the interesting paths.
+ */
+export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; failed: number; released: number } {
+  const model = new ModelFreelist();
+  const stats = { allocated: 0, failed: 0, released: 0 };
+  let highWater = sc.highWater;
+  fl.init(sc.initiallyFree);
+  model.init(sc.initiallyFree);
+
+  const inUse = new Map<number, Run>();
+  const initFree = new Set(sc.initiallyFree);
+  for (let p = 2; p < highWater; p++) if (!initFree.has(p)) inUse.set(p, { n: 1, born: 0 });
+  /** Life of pages freed and not yet handed out again. */
+  const ghosts = new Map<number, { born: number; freedBy: number }>();
+  let committed = 1;
+  const readers: number[] = [];
+  let writer: {
+    txid: number;
+    highWater: number;
+    allocated: number[];
+    grown: number[];
+    freed: Array<[number, Run]>;
+  } | null = null;
+
+  const check = (where: string): void => {
+    const free = model.sortedFree();
+    const pending = model.sortedPending();
+    assert.deepEqual(fl.ids(), free, `${where}: ids()`);
+    assert.deepEqual(fl.pendingIds(), pending, `${where}: pendingIds()`);
+    assert.deepEqual(fl.copyAll(), [...free, ...pending].sort((a, b) => a - b), `${where}: copyAll()`);
+    assert.equal(fl.freeCount(), free.length, `${where}: freeCount()`);
+    assert.equal(fl.pendingCount(), pending.length, `${where}: pendingCount()`);
+    assert.equal(fl.count(), free.length + pending.length, `${where}: count()`);
+    let used = 0;
+    for (const r of inUse.values()) used += r.n;
+    assert.equal(free.length + pending.length + used, highWater - 2, `${where}: pages conserved`);
+    for (let p = 0; p < highWater + 2; p++) {
+      assert.equal(fl.freed(p), model.isFreed(p), `${where}: freed(${p})`);
+    }
+    if (fl instanceof HashmapFreelist) assertSpansMaximal(fl, free);
+  };
+
+  const releasePending = (): void => {
+    // The engine's call pattern at the start of every write transaction (bbolt's freePages).
+    const sorted = [...readers].sort((a, b) => a - b);
+    let minid = sorted.length > 0 ? sorted[0]! : MAX_TXID;
+    const before = fl.pendingCount();
+    if (minid > 0) {
+      fl.release(minid - 1);
+      model.release(minid - 1);
+    }
+    for (const t of sorted) {
+      fl.releaseRange(minid, t - 1);
+      model.releaseRange(minid, t - 1);
+      minid = t + 1;
+    }
+    fl.releaseRange(minid, MAX_TXID);
+    model.releaseRange(minid, MAX_TXID);
+    stats.released += before - fl.pendingCount();
+  };
+
+  sc.steps.forEach((step, i) => {
+    const where = `step ${i} ${JSON.stringify(step)}`;
+    switch (step.op) {
+      case 'begin': {
+        if (writer !== null) return;
+        releasePending();
+        writer = { txid: committed + 1, highWater, allocated: [], grown: [], freed: [] };
+        break;
+      }
+      case 'alloc': {
+        if (writer === null) return;
+        const { txid } = writer;
+        const start = fl.allocate(txid, step.n);
+        if (start === 0) {
+          assert.equal(model.firstFit(step.n), 0, `${where}: 0 returned though a run of ${step.n} is free`);
+          stats.failed++;
+          // The engine grows the file instead; the freelist never hears of these pages.
+          inUse.set(highWater, { n: step.n, born: txid });
+          writer.grown.push(highWater);
+          highWater += step.n;
+          break;
+        }
+        if (fl.kind === 'array') {
+          assert.equal(start, model.firstFit(step.n), `${where}: array freelist is first fit`);
+        }
+        assert.ok(model.runIsFree(start, step.n), `${where}: handed out ${start}+${step.n}, not all free`);
+        for (let p = start; p < start + step.n; p++) {
+          const g = ghosts.get(p);
+          if (g === undefined) continue;
+          for (const r of readers) {
+            assert.ok(
+              !(g.born <= r && r < g.freedBy),
+              `${where}: page ${p} (born ${g.born}, freed ${g.freedBy}) handed out while reader ${r} sees it`,
+            );
+          }
+          ghosts.delete(p);
+        }
+        model.allocateAt(txid, start, step.n);
+        inUse.set(start, { n: step.n, born: txid });
+        writer.allocated.push(start);
+        stats.allocated++;
+        break;
+      }
+      case 'free': {
+        if (writer === null || inUse.size === 0) return;
+        const starts = [...inUse.keys()];
+        const start = starts[step.pick % starts.length]!;
+        const run = inUse.get(start)!;
+        fl.free(writer.txid, start, run.n - 1);
+        model.freeRun(writer.txid, start, run.n - 1);
+        inUse.delete(start);
+        writer.freed.push([start, run]);
+        for (let p = start; p < start + run.n; p++) ghosts.set(p, { born: run.born, freedBy: writer.txid });
+        break;
+      }
+      case 'commit': {
+        if (writer === null) return;
+        committed = writer.txid;
+        writer = null;
+        break;
+      }
+      case 'rollback': {
+        if (writer === null) return;
+        const w = writer;
+        fl.rollback(w.txid);
+        model.rollback(w.txid);
+        const allocated = new Set(w.allocated);
+        const grown = new Set(w.grown);
+        for (const [start, run] of w.freed) {
+          if (allocated.has(start) || grown.has(start)) continue;
+          inUse.set(start, run);
+          for (let p = start; p < start + run.n; p++) ghosts.delete(p);
+        }
+        for (const start of w.allocated) {
+          const run = inUse.get(start) ?? w.freed.find(([s]) => s === start)![1];
+          inUse.delete(start);
+          // Born and dead inside an aborted txid: no reader ever saw it.
+          for (let p = start; p < start + run.n; p++) ghosts.set(p, { born: w.txid, freedBy: w.txid });
+        }
+        for (const start of w.grown) {
+          const run = inUse.get(start) ?? w.freed.find(([s]) => s === start)![1];
+          inUse.delete(start);
+          for (let p = start; p < start + run.n; p++) ghosts.delete(p);
+        }
+        highWater = w.highWater;
+        writer = null;
+        break;
+      }
+      case 'openReader':
+        readers.push(committed);
+        break;
+      case 'closeReader':
+        if (readers.length > 0) readers.splice(step.pick % readers.length, 1);
+        break;
+    }
+    check(where);
+  });
+  return stats;
+}
