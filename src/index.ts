@@ -1,1 +1,17 @@
 export * from './bolt/index.ts';
+export { createFreelist, HashmapFreelist, ArrayFreelist, type Freelist, type FreelistKind } from './bolt/freelist/index.ts';
+export * from './api/index.ts';
+export {
+  WatchHub,
+  WatchError,
+  type WatchErrorCode,
+  type WatchFilter,
+  type WatchHubOptions,
+  type WatchKey,
+  type WatchRequest,
+  type WatchResponse,
+  type WatchResponseHeader,
+  type WatchStream,
+  type Watcher,
+} from './watch/index.ts';
+export * as raft from './raft/index.ts';

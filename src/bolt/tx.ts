@@ -111,14 +111,16 @@ export class Tx implements Disposable {
   private chunkUsed = 0;
 
   /**
-   * Zeroed memory for npages dirty pages. Small runs are carved from 1 MiB chunks: a commit of
+   * Zeroed memory for npages dirty pages. Small runs are carved from chunks (up to 1 MiB): a commit of
    * tens of thousands of pages then makes a few dozen allocations, not tens of thousands.
    */
   pageBuffer(npages: number): Uint8Array {
     const bytes = npages * this.db.pageSize;
     if (bytes > 256 << 10) return new Uint8Array(bytes);
     if (this.chunkUsed + bytes > this.chunk.length) {
-      this.chunk = new Uint8Array(1 << 20);
+      // Start small (a one-put commit writes a handful of pages) and double up to 1 MiB.
+      const size = Math.min(1 << 20, Math.max(bytes, this.chunk.length * 2, 32 << 10));
+      this.chunk = new Uint8Array(size);
       this.chunkUsed = 0;
     }
     const out = this.chunk.subarray(this.chunkUsed, this.chunkUsed + bytes);

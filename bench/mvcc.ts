@@ -1,0 +1,254 @@
+/**
+ * Revision-layer benchmark: boltkv's in-process KV API over a bolt file, and the same requests
+ * against a real etcd over its loopback JSON gateway, in the same run.
+ *
+ *   node --import tsx --conditions=boltkv-source bench/mvcc.ts                 # 1M keys (long)
+ *   node --import tsx --conditions=boltkv-source bench/mvcc.ts --keys 200000   # any scale
+ *   node --import tsx --conditions=boltkv-source bench/mvcc.ts --quick         # 20k keys, seconds
+ *   ... --no-etcd                                                              # boltkv only
+ *
+ * Measured, for each system:
+ * - put, single: one put at a time, each awaited until durable (fsync on both sides);
+ * - put, group-committed: the N-key load with 1,000 puts in flight (boltkv commits a turn's puts
+ *   together; etcd batches concurrent proposals);
+ * - range of 1 key and of 1,000 keys out of N, and a 1-key range at an old revision (tinybench);
+ * - reopen with N keys (2N revisions): close and open until the first read is answered;
+ * - compaction of N revisions (every key overwritten once, compact at the newest revision,
+ *   physical), with the latency of single puts issued back to back while it runs.
+ * The etcd side pays HTTP+JSON per request, which is what a user running etcd next to their
+ * program pays too; that is the comparison this benchmark is for.
+ *
+ * Output: a table on stdout and bench/results/mvcc.json.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Bench } from 'tinybench';
+import { openStore, type KVStore } from '../src/api/index.ts';
+import { etcdAvailable, startEtcd, type EtcdServer } from '../test/support/etcd.ts';
+import { printTable, writeResults, type Row } from './lib/report.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const keysAt = args.indexOf('--keys');
+const N = keysAt >= 0 ? Number(args[keysAt + 1]) : quick ? 20_000 : 1_000_000;
+if (!Number.isSafeInteger(N) || N < 2000) throw new Error('--keys must be an integer >= 2000');
+const withEtcd = !args.includes('--no-etcd');
+const SINGLE = quick ? 200 : 1000;
+const WINDOW = 1000;
+const BENCH_MS = quick ? 300 : 1000;
+
+const enc = new TextEncoder();
+const keyOf = (i: number): string => `key/${String(i).padStart(8, '0')}`;
+const VALUE = enc.encode('v'.repeat(64));
+
+/** What both systems offer the benchmark. */
+interface Sut {
+  name: string;
+  put(key: string): Promise<unknown>;
+  range(key: string, rangeEnd?: string, revision?: number): Promise<unknown>;
+  compactPhysical(rev: number): Promise<unknown>;
+  revision(): Promise<number>;
+  /** Close and open again; resolves when a read is answered. */
+  reopen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function boltkvSut(dir: string): Promise<Sut> {
+  const path = join(dir, 'bench.db');
+  let kv: KVStore = await openStore(path, { leaseCheckIntervalMs: 0 });
+  return {
+    name: 'boltkv',
+    put: (key) => kv.put({ key, value: VALUE }),
+    range: (key, rangeEnd, revision) => kv.range({ key, rangeEnd, revision }),
+    compactPhysical: (rev) => kv.compact({ revision: rev, physical: true }),
+    revision: async () => kv.revision(),
+    reopen: async () => {
+      await kv.close();
+      kv = await openStore(path, { leaseCheckIntervalMs: 0 });
+      await kv.range({ key: keyOf(0) });
+    },
+    close: () => kv.close(),
+  };
+}
+
+async function etcdSut(dir: string): Promise<Sut> {
+  const dataDir = join(dir, 'etcd');
+  const extraArgs = ['--quota-backend-bytes', String(8 * 2 ** 30)];
+  let server: EtcdServer = await startEtcd({ dataDir, keepAlive: true, extraArgs });
+  const b = (s: string): Uint8Array => enc.encode(s);
+  return {
+    name: 'etcd',
+    put: (key) => server.gateway.put({ key: b(key), value: VALUE }),
+    range: (key, rangeEnd, revision) => server.gateway.range({ key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), revision }),
+    compactPhysical: (rev) => server.gateway.compact({ revision: rev, physical: true }),
+    revision: async () => {
+      const r = (await server.gateway.range({ key: b(keyOf(0)) })) as { header: { revision: number } };
+      return r.header.revision;
+    },
+    reopen: async () => {
+      await server.stop();
+      server = await startEtcd({ dataDir, keepAlive: true, extraArgs, timeoutMs: 600_000 });
+    },
+    close: () => server.stop(),
+  };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+/** Load keys [from, to) with WINDOW puts in flight; returns puts/s. */
+async function load(s: Sut, from: number, to: number): Promise<number> {
+  const t = performance.now();
+  for (let i = from; i < to; i += WINDOW) {
+    const batch: Promise<unknown>[] = [];
+    for (let j = i; j < Math.min(to, i + WINDOW); j++) batch.push(s.put(keyOf(j)));
+    await Promise.all(batch);
+  }
+  return ((to - from) / (performance.now() - t)) * 1000;
+}
+
+interface Figures {
+  putSingleOps: number;
+  putSingleP50Ms: number;
+  putGroupOps: number;
+  range1Ops: number;
+  range1000Ops: number;
+  rangeOldOps: number;
+  reopenMs: number;
+  compactMs: number;
+  compactRevisions: number;
+  putDuringCompactP50Ms: number;
+  putDuringCompactP99Ms: number;
+  putDuringCompactMaxMs: number;
+  putsDuringCompact: number;
+}
+
+async function measure(s: Sut): Promise<Figures> {
+  const log = (m: string): void => console.error(`[${s.name}] ${m}`);
+  log(`loading ${N.toLocaleString()} keys`);
+  const putGroupOps = await load(s, 0, N);
+  const oldRev = await s.revision();
+  log('overwriting every key once');
+  await load(s, 0, N);
+
+  log('single puts');
+  const lat: number[] = [];
+  for (let i = 0; i < SINGLE; i++) lat.push(await timed(() => s.put(keyOf(i))));
+  lat.sort((a, b) => a - b);
+  const putSingleOps = (SINGLE / lat.reduce((a, b) => a + b, 0)) * 1000;
+
+  log('ranges');
+  let x = 12345;
+  const rnd = (): number => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x % (N - 1000);
+  };
+  const bench = new Bench({ time: BENCH_MS, warmupTime: 100 });
+  bench.add('range1', async () => {
+    await s.range(keyOf(rnd()));
+  });
+  bench.add('range1000', async () => {
+    const i = rnd();
+    await s.range(keyOf(i), keyOf(i + 1000));
+  });
+  bench.add('rangeOld', async () => {
+    await s.range(keyOf(rnd()), undefined, oldRev);
+  });
+  await bench.run();
+  const ops = (name: string): number => {
+    const r = bench.tasks.find((t) => t.name === name)!.result;
+    if (r.state !== 'completed') throw new Error(`${name}: ${r.state}`);
+    return r.throughput.mean;
+  };
+
+  log('reopen');
+  const reopenMs = await timed(() => s.reopen());
+
+  log('compaction with concurrent writes');
+  const rev = await s.revision();
+  let compacting = true;
+  const t0 = performance.now();
+  const compaction = s.compactPhysical(rev).then(() => {
+    compacting = false;
+  });
+  const during: number[] = [];
+  let i = 0;
+  while (compacting) during.push(await timed(() => s.put(`during/${i++}`)));
+  await compaction;
+  const compactMs = performance.now() - t0;
+  during.sort((a, b) => a - b);
+  return {
+    putSingleOps,
+    putSingleP50Ms: pct(lat, 50),
+    putGroupOps,
+    range1Ops: ops('range1'),
+    range1000Ops: ops('range1000'),
+    rangeOldOps: ops('rangeOld'),
+    reopenMs,
+    compactMs,
+    compactRevisions: N,
+    putDuringCompactP50Ms: pct(during, 50),
+    putDuringCompactP99Ms: pct(during, 99),
+    putDuringCompactMaxMs: during[during.length - 1]!,
+    putsDuringCompact: during.length,
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'boltkv-bench-mvcc-'));
+const results: Record<string, Figures> = {};
+try {
+  const b = await boltkvSut(dir);
+  try {
+    results.boltkv = await measure(b);
+  } finally {
+    await b.close();
+  }
+  if (withEtcd && etcdAvailable()) {
+    const e = await etcdSut(dir);
+    try {
+      results.etcd = await measure(e);
+    } finally {
+      await e.close();
+    }
+  } else if (withEtcd) {
+    console.warn('*** etcd is not installed: boltkv figures only ***');
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// "higher is better" metrics compare boltkv/etcd, "lower is better" ones etcd/boltkv: >1 = boltkv ahead
+const metrics: [keyof Figures, string, 'higher' | 'lower'][] = [
+  ['putSingleOps', 'put, single (ops/s)', 'higher'],
+  ['putSingleP50Ms', 'put, single p50 (ms)', 'lower'],
+  ['putGroupOps', `put, group-committed, ${WINDOW} in flight (ops/s)`, 'higher'],
+  ['range1Ops', `range 1 key of ${N.toLocaleString()} (ops/s)`, 'higher'],
+  ['range1000Ops', `range 1,000 keys of ${N.toLocaleString()} (ops/s)`, 'higher'],
+  ['rangeOldOps', 'range 1 key at an old revision (ops/s)', 'higher'],
+  ['reopenMs', `reopen with ${N.toLocaleString()} keys, ${(2 * N).toLocaleString()} revisions (ms)`, 'lower'],
+  ['compactMs', `compaction of ${N.toLocaleString()} revisions (ms)`, 'lower'],
+  ['putDuringCompactP50Ms', 'put p50 during compaction (ms)', 'lower'],
+  ['putDuringCompactP99Ms', 'put p99 during compaction (ms)', 'lower'],
+  ['putDuringCompactMaxMs', 'put max during compaction (ms)', 'lower'],
+];
+const rows: Row[] = metrics.map(([k, label, better]) => {
+  const bk = results.boltkv![k];
+  const et = results.etcd?.[k];
+  const row: Row = { metric: label, boltkv: bk };
+  if (et !== undefined) {
+    row.etcd = et;
+    row['boltkv advantage'] = `${(better === 'higher' ? bk / et : et / bk).toFixed(2)}x`;
+  }
+  return row;
+});
+printTable(`MVCC layer, ${N.toLocaleString()} keys${quick ? ' (--quick)' : ''}`, rows);
+const file = writeResults('mvcc', { keys: N, quick, singlePuts: SINGLE, window: WINDOW, results, rows });
+console.log(`wrote ${file}`);

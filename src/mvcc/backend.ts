@@ -1,0 +1,35 @@
+/**
+ * The storage the revision layer runs over: named buckets of byte keys kept in byte order. Kept
+ * deliberately small so the same revision layer runs over the bolt engine (one file) or over plain
+ * memory, and so a test can wrap a backend to inject failures.
+ */
+
+/** Stop a scan early by returning false from the visitor. */
+export type ScanVisitor = (key: Uint8Array, value: Uint8Array) => boolean | void;
+
+/** A consistent read view. Keys/values handed to visitors are only valid during the call: copy to keep. */
+export interface BackendReader {
+  get(bucket: string, key: Uint8Array): Uint8Array | undefined;
+  /** Keys in [from, to) ascending; `to` undefined means to the end of the bucket. */
+  scan(bucket: string, from: Uint8Array, to: Uint8Array | undefined, fn: ScanVisitor): void;
+  /** Keys in [from, to) descending (starting just below `to`). */
+  scanReverse(bucket: string, from: Uint8Array, to: Uint8Array | undefined, fn: ScanVisitor): void;
+}
+
+/** A write transaction: reads see its own writes. Buckets are created on first put. */
+export interface BackendWriter extends BackendReader {
+  put(bucket: string, key: Uint8Array, value: Uint8Array): void;
+  delete(bucket: string, key: Uint8Array): void;
+}
+
+export interface Backend {
+  /** Run `fn` against a read snapshot. */
+  view<T>(fn: (r: BackendReader) => T): T;
+  /**
+   * Run `fn` in one write transaction. Resolves once the transaction is durable; if `fn` throws or
+   * the commit fails, nothing of it is applied and the promise rejects. Calls are not overlapped by
+   * the revision layer (it queues its own writes).
+   */
+  update<T>(fn: (w: BackendWriter) => T): Promise<T>;
+  close(): void | Promise<void>;
+}

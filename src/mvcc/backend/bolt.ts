@@ -1,0 +1,92 @@
+/**
+ * A Backend over the bolt engine: one file, etcd's bucket layout. Reads run in bolt read
+ * transactions (snapshots); `update` uses updateAsync, whose fdatasync does not block the event
+ * loop, and resolves when the commit is durable.
+ */
+import { open, type DB, type OpenOptions, type Tx, type Bucket } from '../../bolt/index.ts';
+import type { Backend, BackendReader, BackendWriter, ScanVisitor } from '../backend.ts';
+
+const enc = new TextEncoder();
+const names = new Map<string, Uint8Array>();
+function bucketName(name: string): Uint8Array {
+  let b = names.get(name);
+  if (b === undefined) names.set(name, (b = enc.encode(name)));
+  return b;
+}
+
+function lessThan(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) < 0;
+}
+
+class BoltReader implements BackendReader {
+  constructor(protected readonly tx: Tx) {}
+
+  protected bucket(name: string): Bucket | undefined {
+    return this.tx.bucket(bucketName(name));
+  }
+
+  get(bucket: string, key: Uint8Array): Uint8Array | undefined {
+    return this.bucket(bucket)?.get(key) ?? undefined;
+  }
+
+  scan(bucket: string, from: Uint8Array, to: Uint8Array | undefined, fn: ScanVisitor): void {
+    const b = this.bucket(bucket);
+    if (b === undefined) return;
+    const c = b.cursor();
+    for (let e = c.seek(from); e !== undefined; e = c.next()) {
+      const [k, v] = e;
+      if (to !== undefined && !lessThan(k, to)) return;
+      if (v === null) continue; // a nested bucket, not ours
+      if (fn(k, v) === false) return;
+    }
+  }
+
+  scanReverse(bucket: string, from: Uint8Array, to: Uint8Array | undefined, fn: ScanVisitor): void {
+    const b = this.bucket(bucket);
+    if (b === undefined) return;
+    const c = b.cursor();
+    let e = to === undefined ? c.last() : c.seek(to);
+    if (to !== undefined) e = e === undefined ? c.last() : c.prev();
+    for (; e !== undefined; e = c.prev()) {
+      const [k, v] = e;
+      if (lessThan(k, from)) return;
+      if (to !== undefined && !lessThan(k, to)) continue;
+      if (v === null) continue;
+      if (fn(k, v) === false) return;
+    }
+  }
+}
+
+class BoltWriter extends BoltReader implements BackendWriter {
+  put(bucket: string, key: Uint8Array, value: Uint8Array): void {
+    this.tx.createBucketIfNotExists(bucketName(bucket)).put(key, value);
+  }
+  delete(bucket: string, key: Uint8Array): void {
+    this.bucket(bucket)?.delete(key);
+  }
+}
+
+export class BoltBackend implements Backend {
+  readonly db: DB;
+
+  constructor(db: DB) {
+    this.db = db;
+  }
+
+  /** Open (or create) the bolt file at `path`. */
+  static open(path: string, options: OpenOptions = {}): BoltBackend {
+    return new BoltBackend(open(path, options));
+  }
+
+  view<T>(fn: (r: BackendReader) => T): T {
+    return this.db.view((tx) => fn(new BoltReader(tx)));
+  }
+
+  update<T>(fn: (w: BackendWriter) => T): Promise<T> {
+    return this.db.updateAsync((tx) => fn(new BoltWriter(tx)));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

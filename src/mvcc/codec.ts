@@ -1,0 +1,155 @@
+/**
+ * Encoding of records stored in the backend, with msgpackr: a KeyValue as a 6-element array (a
+ * tombstone as the 1-element array [key], as etcd stores a key-only KeyValue), a lease as [ID, TTL].
+ * Arrays rather than maps keep records small and decoding cheap.
+ */
+import { Packr } from 'msgpackr';
+import type { KeyValue } from './types.ts';
+import { Panic } from '../bolt/errors.ts';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+/** A plain Uint8Array copy: decoded bins may be views into a page the engine reuses. */
+function own(b: unknown): Uint8Array {
+  if (!(b instanceof Uint8Array)) throw new Panic('corrupt record: expected bytes');
+  return new Uint8Array(b);
+}
+
+export function encodeKeyValue(kv: KeyValue): Uint8Array {
+  return packr.pack([kv.key, kv.createRevision, kv.modRevision, kv.version, kv.value, kv.lease]);
+}
+
+export function encodeTombstone(key: Uint8Array): Uint8Array {
+  return packr.pack([key]);
+}
+
+/** Decoded record: a tombstone carries only its key. */
+export type StoredRecord = { tombstone: false; kv: KeyValue } | { tombstone: true; key: Uint8Array };
+
+export function decodeRecord(b: Uint8Array): StoredRecord {
+  const a = packr.unpack(b) as unknown;
+  if (!Array.isArray(a)) throw new Panic('corrupt record in key bucket');
+  if (a.length === 1) return { tombstone: true, key: own(a[0]) };
+  if (a.length !== 6) throw new Panic('corrupt record in key bucket');
+  return {
+    tombstone: false,
+    kv: {
+      key: own(a[0]),
+      createRevision: Number(a[1]),
+      modRevision: Number(a[2]),
+      version: Number(a[3]),
+      value: own(a[4]),
+      lease: Number(a[5]),
+    },
+  };
+}
+
+export interface LeaseRecord {
+  ID: number;
+  TTL: number;
+}
+
+export function encodeLease(l: LeaseRecord): Uint8Array {
+  return packr.pack([l.ID, l.TTL]);
+}
+
+export function decodeLease(b: Uint8Array): LeaseRecord {
+  const a = packr.unpack(b) as unknown;
+  if (!Array.isArray(a) || a.length !== 2) throw new Panic('corrupt record in lease bucket');
+  return { ID: Number(a[0]), TTL: Number(a[1]) };
+}
+
+/** What the key index needs from a record when it is rebuilt on open: no value, no copies. */
+export interface IndexFields {
+  /** The key as a binary (latin1) string. */
+  key: string;
+  tombstone: boolean;
+  createRevision: number;
+  version: number;
+  lease: number;
+}
+
+/**
+ * Reads only the index fields straight from the msgpack bytes of a record (reopening a million-key
+ * store decodes every record, and skipping the value halves the garbage). Any layout it does not
+ * expect falls back to the full decoder.
+ */
+export function decodeIndexFields(b: Uint8Array): IndexFields {
+  const fast = readIndexFields(b);
+  if (fast !== undefined) return fast;
+  const rec = decodeRecord(b);
+  if (rec.tombstone) return { key: latin1(rec.key, 0, rec.key.length), tombstone: true, createRevision: 0, version: 0, lease: 0 };
+  return { key: latin1(rec.kv.key, 0, rec.kv.key.length), tombstone: false, createRevision: rec.kv.createRevision, version: rec.kv.version, lease: rec.kv.lease };
+}
+
+function latin1(b: Uint8Array, start: number, end: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+}
+
+// Reader state of readIndexFields (module-level: per-call closures cost more than the parsing).
+let rb: Uint8Array = new Uint8Array(0);
+let rpos = 0;
+let binStart = 0;
+
+/** Skips a msgpack bin, leaving its start in binStart; false if the next item is not a bin. */
+function readBin(): boolean {
+  const t = rb[rpos];
+  let len: number;
+  if (t === 0xc4) {
+    len = rb[rpos + 1]!;
+    rpos += 2;
+  } else if (t === 0xc5) {
+    len = (rb[rpos + 1]! << 8) | rb[rpos + 2]!;
+    rpos += 3;
+  } else if (t === 0xc6) {
+    len = ((rb[rpos + 1]! << 24) >>> 0) + ((rb[rpos + 2]! << 16) | (rb[rpos + 3]! << 8) | rb[rpos + 4]!);
+    rpos += 5;
+  } else return false;
+  binStart = rpos;
+  rpos += len;
+  return rpos <= rb.length;
+}
+
+/** A msgpack integer (or float64 holding one); NaN if the next item is something else. */
+function readInt(): number {
+  const t = rb[rpos]!;
+  if (t <= 0x7f) {
+    rpos += 1;
+    return t;
+  }
+  if (t >= 0xe0) {
+    rpos += 1;
+    return t - 0x100;
+  }
+  const at = rpos + 1;
+  const v = new DataView(rb.buffer, rb.byteOffset);
+  switch (t) {
+    case 0xcc: rpos += 2; return v.getUint8(at);
+    case 0xcd: rpos += 3; return v.getUint16(at);
+    case 0xce: rpos += 5; return v.getUint32(at);
+    case 0xcf: rpos += 9; return Number(v.getBigUint64(at));
+    case 0xd0: rpos += 2; return v.getInt8(at);
+    case 0xd1: rpos += 3; return v.getInt16(at);
+    case 0xd2: rpos += 5; return v.getInt32(at);
+    case 0xd3: rpos += 9; return Number(v.getBigInt64(at));
+    case 0xcb: rpos += 9; return v.getFloat64(at);
+    default: return NaN;
+  }
+}
+
+function readIndexFields(b: Uint8Array): IndexFields | undefined {
+  const head = b[0];
+  if (head !== 0x91 && head !== 0x96) return undefined;
+  rb = b;
+  rpos = 1;
+  if (!readBin()) return undefined;
+  const key = latin1(b, binStart, rpos);
+  if (head === 0x91) return rpos === b.length ? { key, tombstone: true, createRevision: 0, version: 0, lease: 0 } : undefined;
+  const createRevision = readInt();
+  const modRevision = readInt(); // not needed (the revision key says it), but must parse
+  const version = readInt();
+  if (Number.isNaN(createRevision) || Number.isNaN(modRevision) || Number.isNaN(version) || !readBin()) return undefined;
+  const lease = readInt();
+  if (Number.isNaN(lease) || rpos !== b.length) return undefined;
+  return { key, tombstone: false, createRevision, version, lease };
+}

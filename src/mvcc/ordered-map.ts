@@ -1,0 +1,117 @@
+/**
+ * An ordered map from binary strings (one char per byte, so `<` is byte order) to values, kept as a
+ * list of sorted chunks. A flat sorted array would make each insert O(n) memmove; chunks bound that
+ * to O(chunk) while keeping scans cache-friendly. The key index of a million-key store lives here.
+ */
+const MAX_CHUNK = 512;
+
+interface Chunk<V> {
+  keys: string[];
+  vals: V[];
+}
+
+function lowerBound(arr: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class OrderedMap<V> {
+  private chunks: Chunk<V>[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Index of the chunk that holds `key` or would hold it. */
+  private chunkFor(key: string): number {
+    const cs = this.chunks;
+    let lo = 0;
+    let hi = cs.length - 1;
+    // the last chunk whose first key <= key
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (cs[mid]!.keys[0]! <= key) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  get(key: string): V | undefined {
+    if (this.chunks.length === 0) return undefined;
+    const c = this.chunks[this.chunkFor(key)]!;
+    const i = lowerBound(c.keys, key);
+    return c.keys[i] === key ? c.vals[i] : undefined;
+  }
+
+  set(key: string, val: V): void {
+    if (this.chunks.length === 0) {
+      this.chunks.push({ keys: [key], vals: [val] });
+      this.count = 1;
+      return;
+    }
+    const ci = this.chunkFor(key);
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    if (c.keys[i] === key) {
+      c.vals[i] = val;
+      return;
+    }
+    if (i === c.keys.length) {
+      c.keys.push(key);
+      c.vals.push(val);
+    } else {
+      c.keys.splice(i, 0, key);
+      c.vals.splice(i, 0, val);
+    }
+    this.count++;
+    if (c.keys.length > MAX_CHUNK) {
+      const half = c.keys.length >>> 1;
+      const right: Chunk<V> = { keys: c.keys.slice(half), vals: c.vals.slice(half) };
+      c.keys.length = half;
+      c.vals.length = half;
+      this.chunks.splice(ci + 1, 0, right);
+    }
+  }
+
+  delete(key: string): boolean {
+    if (this.chunks.length === 0) return false;
+    const ci = this.chunkFor(key);
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    if (c.keys[i] !== key) return false;
+    c.keys.splice(i, 1);
+    c.vals.splice(i, 1);
+    this.count--;
+    if (c.keys.length === 0) this.chunks.splice(ci, 1);
+    return true;
+  }
+
+  /**
+   * Visit entries with from <= key < to in ascending order (`to` undefined: no upper bound).
+   * The visitor returns false to stop. The map must not be modified during the walk.
+   */
+  forEachInRange(from: string, to: string | undefined, fn: (key: string, val: V) => boolean | void): void {
+    if (this.chunks.length === 0) return;
+    let ci = this.chunkFor(from);
+    let i = lowerBound(this.chunks[ci]!.keys, from);
+    for (; ci < this.chunks.length; ci++, i = 0) {
+      const c = this.chunks[ci]!;
+      for (; i < c.keys.length; i++) {
+        const k = c.keys[i]!;
+        if (to !== undefined && k >= to) return;
+        if (fn(k, c.vals[i]!) === false) return;
+      }
+    }
+  }
+
+  *entries(): IterableIterator<[string, V]> {
+    for (const c of this.chunks) for (let i = 0; i < c.keys.length; i++) yield [c.keys[i]!, c.vals[i]!];
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Revision keys as etcd lays them out in the `key` bucket: 8-byte big-endian main revision, '_',
+ * 8-byte big-endian sub revision, and an 18th byte 't' when the revision is a tombstone. Big-endian
+ * makes byte order equal revision order, so bucket scans walk history in order.
+ */
+import { Panic } from '../bolt/errors.ts';
+
+export const REV_BYTES = 17;
+export const MARKED_REV_BYTES = 18;
+const SEP = 0x5f; // '_'
+const TOMBSTONE = 0x74; // 't'
+
+export interface Revision {
+  main: number;
+  sub: number;
+}
+
+function writeU64(out: Uint8Array, off: number, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Panic(`revision component out of range: ${n}`);
+  const hi = Math.floor(n / 0x1_0000_0000);
+  const lo = n >>> 0;
+  out[off] = hi >>> 24; out[off + 1] = (hi >>> 16) & 0xff; out[off + 2] = (hi >>> 8) & 0xff; out[off + 3] = hi & 0xff;
+  out[off + 4] = lo >>> 24; out[off + 5] = (lo >>> 16) & 0xff; out[off + 6] = (lo >>> 8) & 0xff; out[off + 7] = lo & 0xff;
+}
+
+function readU64(b: Uint8Array, off: number): number {
+  const hi = ((b[off]! << 24) >>> 0) + (b[off + 1]! << 16) + (b[off + 2]! << 8) + b[off + 3]!;
+  const lo = ((b[off + 4]! << 24) >>> 0) + (b[off + 5]! << 16) + (b[off + 6]! << 8) + b[off + 7]!;
+  return hi * 0x1_0000_0000 + lo;
+}
+
+/** 17-byte key (18 with the tombstone mark). */
+export function revToBytes(main: number, sub: number, tombstone = false): Uint8Array {
+  const out = new Uint8Array(tombstone ? MARKED_REV_BYTES : REV_BYTES);
+  writeU64(out, 0, main);
+  out[8] = SEP;
+  writeU64(out, 9, sub);
+  if (tombstone) out[17] = TOMBSTONE;
+  return out;
+}
+
+/** The 8-byte prefix etcd uses as an exclusive upper bound "every revision with main < n". */
+export function mainRevPrefix(main: number): Uint8Array {
+  const out = new Uint8Array(8);
+  writeU64(out, 0, main);
+  return out;
+}
+
+export function bytesToRev(b: Uint8Array): Revision {
+  if (b.length < REV_BYTES || b[8] !== SEP) throw new Panic('malformed revision key');
+  return { main: readU64(b, 0), sub: readU64(b, 9) };
+}
+
+export function isTombstoneKey(b: Uint8Array): boolean {
+  return b.length === MARKED_REV_BYTES && b[17] === TOMBSTONE;
+}
+
+/** 8-byte big-endian encoding used for `consistent_index` and lease IDs. */
+export function u64ToBytes(n: number): Uint8Array {
+  const out = new Uint8Array(8);
+  writeU64(out, 0, n);
+  return out;
+}
+
+export function bytesToU64(b: Uint8Array): number {
+  if (b.length !== 8) throw new Panic('malformed 8-byte integer');
+  return readU64(b, 0);
+}
+
+/** Lease IDs are signed int64 in etcd; stored as two's-complement big-endian. */
+export function leaseIdToBytes(id: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigInt64(0, BigInt(id));
+  return out;
+}
+
+export function bytesToLeaseId(b: Uint8Array): number {
+  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0));
+}

@@ -1,0 +1,158 @@
+// File locking: a read-write open takes an exclusive flock, a readOnly open a shared one. A second
+// read-write opener (in another process, or through another descriptor in this one) gets
+// ERR_LOCK_TIMEOUT after lockTimeoutMs; readOnly opens share; once the holder closes, or dies,
+// the other can open, including one that was already waiting.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BoltError, open } from '../../src/bolt/index.ts';
+
+const CHILD = resolve(dirname(fileURLToPath(import.meta.url)), '../support/lock-child.ts');
+
+interface ChildResult {
+  ok: boolean;
+  code?: string;
+}
+
+/** A child process running lock-child.ts, with line-by-line access to what it prints. */
+class Child {
+  readonly proc: ChildProcessWithoutNullStreams;
+  private lines: string[] = [];
+  private waiters: (() => void)[] = [];
+  private stderr = '';
+  private exited = false;
+
+  constructor(path: string, mode: 'rw' | 'ro', timeoutMs: number, hold = false) {
+    this.proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=boltkv-source', CHILD, path, mode, String(timeoutMs), ...(hold ? ['hold'] : [])],
+      { stdio: 'pipe' },
+    );
+    let buf = '';
+    this.proc.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        this.lines.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+      this.wake();
+    });
+    this.proc.stderr.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    this.proc.on('exit', () => {
+      this.exited = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** The next line the child prints; fails if it exits first. */
+  async line(): Promise<string> {
+    for (;;) {
+      const l = this.lines.shift();
+      if (l !== undefined) return l;
+      if (this.exited) throw new Error(`lock child exited early; stderr:\n${this.stderr}`);
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  async result(): Promise<ChildResult> {
+    for (;;) {
+      const l = await this.line();
+      if (l !== 'start') return JSON.parse(l) as ChildResult;
+    }
+  }
+
+  async exit(): Promise<void> {
+    if (this.exited) return;
+    await new Promise<void>((r) => this.proc.once('exit', () => r()));
+  }
+}
+
+function withDir(fn: (path: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boltkv-lock-'));
+    try {
+      await fn(join(dir, 'lock.db'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+function isLockTimeout(err: unknown): boolean {
+  return err instanceof BoltError && err.code === 'ERR_LOCK_TIMEOUT';
+}
+
+test('a second read-write open in this process times out with ERR_LOCK_TIMEOUT', withDir(async (path) => {
+  const db = open(path);
+  try {
+    assert.throws(() => open(path, { lockTimeoutMs: 100 }), isLockTimeout);
+    assert.throws(() => open(path, { readOnly: true, lockTimeoutMs: 100 }), isLockTimeout, 'a reader waits for the writer too');
+  } finally {
+    db.close();
+  }
+  open(path, { lockTimeoutMs: 100 }).close();
+}));
+
+test('another process cannot open read-write or read-only while we hold the write lock', withDir(async (path) => {
+  const db = open(path);
+  try {
+    const rw = new Child(path, 'rw', 200);
+    const ro = new Child(path, 'ro', 200);
+    assert.deepEqual(await rw.result(), { ok: false, code: 'ERR_LOCK_TIMEOUT' });
+    assert.deepEqual(await ro.result(), { ok: false, code: 'ERR_LOCK_TIMEOUT' });
+  } finally {
+    db.close();
+  }
+  assert.deepEqual(await new Child(path, 'rw', 200).result(), { ok: true }, 'after close the other process opens');
+}));
+
+test('read-only opens share the lock, across processes and within one', withDir(async (path) => {
+  open(path).close(); // create it
+  const a = open(path, { readOnly: true });
+  const b = open(path, { readOnly: true, lockTimeoutMs: 100 });
+  try {
+    assert.deepEqual(await new Child(path, 'ro', 200).result(), { ok: true });
+    assert.deepEqual(await new Child(path, 'rw', 200).result(), { ok: false, code: 'ERR_LOCK_TIMEOUT' }, 'readers exclude a writer');
+  } finally {
+    a.close();
+    b.close();
+  }
+}));
+
+test('a waiting opener gets the lock as soon as the holder closes', withDir(async (path) => {
+  const db = open(path);
+  const waiter = new Child(path, 'rw', 20_000);
+  assert.equal(await waiter.line(), 'start');
+  // Give the child time to reach its first failed attempt, then let go.
+  await new Promise((r) => setTimeout(r, 500));
+  db.close();
+  assert.deepEqual(await waiter.result(), { ok: true });
+}));
+
+test('a lock held by another process blocks us, and is released when it exits or is killed', withDir(async (path) => {
+  open(path).close();
+  const holder = new Child(path, 'rw', 1000, true);
+  assert.deepEqual(await holder.result(), { ok: true });
+  assert.throws(() => open(path, { lockTimeoutMs: 100 }), isLockTimeout);
+  holder.proc.stdin.end();
+  await holder.exit();
+  open(path, { lockTimeoutMs: 100 }).close();
+
+  const victim = new Child(path, 'rw', 1000, true);
+  assert.deepEqual(await victim.result(), { ok: true });
+  assert.throws(() => open(path, { readOnly: true, lockTimeoutMs: 100 }), isLockTimeout);
+  victim.proc.kill('SIGKILL');
+  await victim.exit();
+  open(path, { lockTimeoutMs: 1000 }).close();
+}));
