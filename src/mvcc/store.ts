@@ -850,11 +850,12 @@ export class MvccStore implements EventSource {
       this.leases.get(old)?.keys.delete(ks);
       this.keyLease.delete(ks);
     }
-    w.events.push({
-      type: 'DELETE',
-      kv: { key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: 0 },
-      prevKv: prev,
-    });
+    // A watcher's prevKv is the key as of the revision before this one (as etcd and our history
+    // read give it), not a value written earlier in the same txn.
+    const before = this.index.get(ks, w.beginRev);
+    const ev: Event = { type: 'DELETE', kv: { key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: 0 } };
+    if (before !== undefined) ev.prevKv = this.readKv(w.reader, before.main, before.sub);
+    w.events.push(ev);
     return prev;
   }
 

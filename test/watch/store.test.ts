@@ -183,7 +183,6 @@ describe('watch over the real revision layer', () => {
 
   it(
     'prevKv of a key put then deleted in one txn is its value at revision - 1, as in etcd',
-    { todo: 'revision layer: live onCommit prevKv uses the in-txn value (reported to the API engineer)' },
     async () => {
       const store = openStore();
       const hub = new WatchHub(store);
