@@ -10,7 +10,7 @@ import { requireGoTools } from '../support/go-tools.ts';
 import { mapPages } from '../support/page-map.ts';
 import { applyTxs, dumpDb } from '../support/bolt-ops.ts';
 import { Model, type Op } from '../support/workload.ts';
-import { bigSpecTxs, randomTxs } from './specs.ts';
+import { bigSpecTxs, randomTxs, bigFreelistTxs } from './specs.ts';
 
 type Options = { pageSize?: number; noFreelistSync?: boolean; freelist?: 'array' | 'hashmap' };
 
@@ -147,15 +147,7 @@ test('a freelist of more than 0xFFFF ids (the extended count form) written by bo
   inTmp((dir) => {
     const path = join(dir, 'bigfree.db');
     // 1 KiB pages and a 70 MB value: deleting it frees ~70k pages in one go.
-    const txs: Op[][] = [
-      [
-        { op: 'createBucket', path: [], name: '62' },
-        { op: 'fill', path: ['62'], prefix: '76', start: 0, count: 1, valueLen: 70 << 20, seed: 5 },
-        { op: 'put', path: ['62'], k: '6b', v: '01' },
-      ],
-      [{ op: 'unfill', path: ['62'], prefix: '76', start: 0, count: 1, valueLen: 0, seed: 0 }],
-      [{ op: 'put', path: ['62'], k: '6c', v: '02' }],
-    ];
+    const txs = bigFreelistTxs();
     const db = open(path, { pageSize: 1024 });
     try {
       applyTxs(db, txs);

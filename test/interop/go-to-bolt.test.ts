@@ -9,7 +9,7 @@ import { open } from '../../src/bolt/index.ts';
 import { requireGoTools } from '../support/go-tools.ts';
 import { applyTxs, dumpDb } from '../support/bolt-ops.ts';
 import { Model, hexOf, type Op, type Spec } from '../support/workload.ts';
-import { bigSpecTxs, randomTxs } from './specs.ts';
+import { bigSpecTxs, randomTxs, bigFreelistTxs } from './specs.ts';
 
 function modelOf(txs: readonly Op[][]): Model {
   const m = new Model();
@@ -114,15 +114,7 @@ test('a freelist of more than 0xFFFF ids (the extended count form) written by Go
   if (!go) return;
   inTmp((dir) => {
     const path = join(dir, 'bigfree.db');
-    const txs: Op[][] = [
-      [
-        { op: 'createBucket', path: [], name: '62' },
-        { op: 'fill', path: ['62'], prefix: '76', start: 0, count: 1, valueLen: 70 << 20, seed: 5 },
-        { op: 'put', path: ['62'], k: '6b', v: '01' },
-      ],
-      [{ op: 'unfill', path: ['62'], prefix: '76', start: 0, count: 1, valueLen: 0, seed: 0 }],
-      [{ op: 'put', path: ['62'], k: '6c', v: '02' }],
-    ];
+    const txs = bigFreelistTxs();
     go.write(path, { pageSize: 1024, txs });
     const db = open(path);
     try {

@@ -57,3 +57,16 @@ export function bigSpecTxs(): Op[][] {
 export function randomTxs(seed: number): Op[][] {
   return generate(new Rng(seed), { txs: 25, maxOps: 60, keySpace: 300, bigValueRate: 0.05 });
 }
+
+/** 1 KiB pages and a 70 MB value: deleting it frees ~70k pages at once, past the 0xFFFF count. */
+export function bigFreelistTxs(): Op[][] {
+  return [
+    [
+      { op: 'createBucket', path: [], name: '62' },
+      { op: 'fill', path: ['62'], prefix: '76', start: 0, count: 1, valueLen: 70 << 20, seed: 5 },
+      { op: 'put', path: ['62'], k: '6b', v: '01' },
+    ],
+    [{ op: 'unfill', path: ['62'], prefix: '76', start: 0, count: 1, valueLen: 0, seed: 0 }],
+    [{ op: 'put', path: ['62'], k: '6c', v: '02' }],
+  ];
+}
