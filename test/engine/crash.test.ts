@@ -35,6 +35,8 @@ interface Variant {
   options: EngineOptions;
   /** Commit with db.updateAsync (fdatasync off the event loop) instead of db.update. */
   async?: boolean;
+  /** Commit each transaction through db.batch (the group-commit path), one call at a time. */
+  batch?: boolean;
   /** Keep a read transaction open across the workload, renewed every few commits, so frees stay pending. */
   reader?: boolean;
   /** Fixed transactions committed into the base file before the sweep (not crash-tested themselves). */
@@ -59,6 +61,7 @@ const VARIANTS: Variant[] = [
   { name: 'hashmap freelist', seed: 5, txs: 10, maxOps: 12, options: { freelist: 'hashmap' } },
   { name: 'pageSize 2048', seed: 6, txs: 8, maxOps: 40, keySpace: 150, options: { pageSize: 2048 } },
   { name: 'async commits', seed: 8, txs: 10, maxOps: 15, options: {}, async: true },
+  { name: 'batch commits', seed: 13, txs: 8, maxOps: 15, options: {}, batch: true },
   { name: 'open reader pins pages', seed: 9, txs: 12, maxOps: 15, keySpace: 100, options: {}, reader: true },
   // A page cache too small to hold anything: every page access is a read, so reads fail and crash too.
   { name: 'tiny page cache', seed: 10, txs: 6, maxOps: 30, keySpace: 150, options: { cacheSize: 1 } },
@@ -164,7 +167,8 @@ async function runWorkload(disk: FaultyDisk, txs: readonly Op[][], options: Engi
         for (const op of ops) applyOp(tx, op);
       };
       try {
-        if (v?.async) await db.updateAsync(apply);
+        if (v?.batch) await db.batch(apply);
+        else if (v?.async) await db.updateAsync(apply);
         else db.update(apply);
       } catch (err) {
         r.error = err;
