@@ -2,32 +2,17 @@
 // its tx.Check finds nothing, and its dump is byte-identical to what the model predicts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from '../../src/bolt/index.ts';
 import { requireGoTools } from '../support/go-tools.ts';
 import { mapPages } from '../support/page-map.ts';
 import { applyTxs, dumpDb } from '../support/bolt-ops.ts';
-import { Model, type Op } from '../support/workload.ts';
-import { bigSpecTxs, randomTxs, bigFreelistTxs } from './specs.ts';
+import type { Op } from '../support/workload.ts';
+import { bigSpecTxs, randomTxs, bigFreelistTxs, inTmp, modelOf } from './specs.ts';
 
 type Options = { pageSize?: number; noFreelistSync?: boolean; freelist?: 'array' | 'hashmap' };
 
-function modelOf(txs: readonly Op[][]): Model {
-  const m = new Model();
-  for (const tx of txs) for (const op of tx) m.apply(op);
-  return m;
-}
-
-function inTmp(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-interop-'));
-  try {
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test('boltkv file with 100k keys, nested/inline buckets, overflow values, deletes and sequences passes bbolt Check and reads back identically in Go', (t) => {
   const go = requireGoTools(t);

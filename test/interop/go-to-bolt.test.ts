@@ -2,29 +2,13 @@
 // boltkv then commits on top of them and Go still checks and reads the result.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from '../../src/bolt/index.ts';
 import { requireGoTools } from '../support/go-tools.ts';
 import { applyTxs, dumpDb } from '../support/bolt-ops.ts';
-import { Model, hexOf, type Op, type Spec } from '../support/workload.ts';
-import { bigSpecTxs, randomTxs, bigFreelistTxs } from './specs.ts';
+import { hexOf, type Op, type Spec } from '../support/workload.ts';
+import { bigSpecTxs, randomTxs, bigFreelistTxs, inTmp, modelOf } from './specs.ts';
 
-function modelOf(txs: readonly Op[][]): Model {
-  const m = new Model();
-  for (const tx of txs) for (const op of tx) m.apply(op);
-  return m;
-}
-
-function inTmp(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-interop-'));
-  try {
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** More commits for boltkv to make on top of a Go file. */
 const MORE: Op[][] = [

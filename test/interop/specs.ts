@@ -4,7 +4,10 @@
  * small random ones. Shared so boltkv→Go and Go→boltkv test the same shapes.
  */
 import { Rng } from '../support/rng.ts';
-import { generate, hexOf, type Op } from '../support/workload.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generate, hexOf, Model, type Op } from '../support/workload.ts';
 
 const h = hexOf;
 
@@ -69,4 +72,21 @@ export function bigFreelistTxs(): Op[][] {
     [{ op: 'unfill', path: ['62'], prefix: '76', start: 0, count: 1, valueLen: 0, seed: 0 }],
     [{ op: 'put', path: ['62'], k: '6c', v: '02' }],
   ];
+}
+
+/** The content a list of transactions should leave behind. */
+export function modelOf(txs: readonly Op[][]): Model {
+  const m = new Model();
+  for (const tx of txs) for (const op of tx) m.apply(op);
+  return m;
+}
+
+/** Run fn in a fresh temp dir, removed afterwards. */
+export function inTmp(fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-interop-'));
+  try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
