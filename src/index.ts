@@ -1,3 +1,4 @@
+export { BoltkvError, isBoltkvError } from './errors.ts';
 export * from './bolt/index.ts';
 export { createFreelist, HashmapFreelist, ArrayFreelist, type Freelist, type FreelistKind } from './bolt/freelist/index.ts';
 export * from './api/index.ts';

@@ -1,3 +1,4 @@
+import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
 import { createFreelist, decodeFreelistPage } from './freelist/index.ts';
@@ -512,7 +513,7 @@ function readMeta(file: FileIO): Meta {
   const candidates = [meta0, meta1].filter((m): m is Meta => m !== null);
   if (candidates.length === 0) {
     const err = err0 ?? err1;
-    if (err instanceof BoltError) throw err;
+    if (err instanceof BoltkvError) throw err;
     throw new BoltError('ERR_INVALID_FILE', 'invalid database');
   }
   candidates.sort((a, b) => b.txid - a.txid);

@@ -1,3 +1,7 @@
+import { BoltkvError, Panic, invariant } from '../errors.ts';
+
+export { Panic, invariant };
+
 /**
  * Typed errors of the engine. Every error a caller can provoke carries a stable `code`, so callers
  * branch on `err.code` rather than on message text. `Panic` is reserved for our own broken
@@ -28,23 +32,10 @@ export type BoltErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_PANIC';
 
-export class BoltError extends Error {
-  readonly code: BoltErrorCode;
+export class BoltError extends BoltkvError {
+  declare readonly code: BoltErrorCode;
   constructor(code: BoltErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'BoltError';
-    this.code = code;
   }
-}
-
-/** Thrown only when one of boltkv's own invariants is broken. */
-export class Panic extends BoltError {
-  constructor(message: string) {
-    super('ERR_PANIC', `boltkv invariant broken: ${message}`);
-    this.name = 'Panic';
-  }
-}
-
-export function invariant(cond: unknown, message: string): asserts cond {
-  if (!cond) throw new Panic(message);
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem, OpenFileOptions } from './file.ts';
 
@@ -10,7 +11,7 @@ interface FsExt {
 const require = createRequire(import.meta.url);
 let fsExt: FsExt | undefined;
 function flock(): FsExt {
-  fsExt ??= require('fs-ext') as FsExt;
+  fsExt ??= require('fs-ext-extra-prebuilt') as FsExt;
   return fsExt;
 }
 
@@ -66,7 +67,7 @@ export class NodeFile implements FileIO {
         pos = end;
       }
     } catch (err) {
-      if (err instanceof BoltError) throw err;
+      if (err instanceof BoltkvError) throw err;
       throw ioError('writev', err);
     }
   }

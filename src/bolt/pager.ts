@@ -1,3 +1,4 @@
+import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO } from './file.ts';
 import { corrupt, Page } from './page.ts';
@@ -164,7 +165,7 @@ export class Pager {
   }
 }
 
-export function ioFailure(op: string, err: unknown): BoltError {
-  if (err instanceof BoltError) return err;
+export function ioFailure(op: string, err: unknown): BoltkvError {
+  if (err instanceof BoltkvError) return err;
   return new BoltError('ERR_IO', `${op}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }

@@ -3,6 +3,7 @@ import { type Bytes } from './bytes.ts';
 import { checkTx } from './check.ts';
 import type { Cursor, Entry } from './cursor.ts';
 import type { DB } from './db.ts';
+import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import { encodeFreelistPage, freelistPageCount } from './freelist/index.ts';
 import { encodeMeta, type Meta, PGID_NO_FREELIST } from './meta.ts';
@@ -290,7 +291,7 @@ export class Tx implements Disposable {
     // tree that a crash would bring back: refuse further writes until the file is reopened.
     if (this.metaTouched) this.db.poison(err);
     this.abort();
-    if (err instanceof BoltError) throw err;
+    if (err instanceof BoltkvError) throw err;
     throw new BoltError('ERR_IO', `commit failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 

@@ -5,7 +5,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { KeyValue } from './types.ts';
-import { Panic } from '../bolt/errors.ts';
+import { Panic } from '../errors.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 

@@ -1,3 +1,5 @@
+import { BoltkvError } from '../errors.ts';
+
 /**
  * The one error class of the revision layer and the KV/Lease API. `message` is exactly what an etcd
  * client sees for the same mistake, so code ported from etcd keeps working; `code` is stable and is
@@ -34,12 +36,11 @@ export const ETCD_MESSAGES: Readonly<Record<Exclude<MvccErrorCode, 'ERR_INVALID_
   ERR_LEASE_PROVIDED: 'etcdserver: lease is provided',
 };
 
-export class MvccError extends Error {
-  readonly code: MvccErrorCode;
+export class MvccError extends BoltkvError {
+  declare readonly code: MvccErrorCode;
   constructor(code: MvccErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ?? (ETCD_MESSAGES as Record<string, string>)[code] ?? code, options);
+    super(code, message ?? (ETCD_MESSAGES as Record<string, string>)[code] ?? code, options);
     this.name = 'MvccError';
-    this.code = code;
   }
 }
 

@@ -7,7 +7,7 @@
  * Keys are binary strings (one char per byte, latin1) so JS string order is byte order.
  */
 import { OrderedMap } from './ordered-map.ts';
-import { Panic } from '../bolt/errors.ts';
+import { Panic } from '../errors.ts';
 
 /** One generation of a key: its put revisions in order, then possibly the tombstone that ended it. */
 interface Generation {

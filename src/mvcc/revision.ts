@@ -3,7 +3,7 @@
  * 8-byte big-endian sub revision, and an 18th byte 't' when the revision is a tombstone. Big-endian
  * makes byte order equal revision order, so bucket scans walk history in order.
  */
-import { Panic } from '../bolt/errors.ts';
+import { Panic } from '../errors.ts';
 
 export const REV_BYTES = 17;
 export const MARKED_REV_BYTES = 18;

@@ -29,7 +29,7 @@ import {
   normalizeDelete, normalizePut, normalizeRange, normalizeTxn, toBytes,
   type NCompare, type NDelete, type NOp, type NPut, type NRange, type NTxn,
 } from './validate.ts';
-import { Panic } from '../bolt/errors.ts';
+import { Panic } from '../errors.ts';
 
 export const KEY_BUCKET = 'key';
 export const META_BUCKET = 'meta';

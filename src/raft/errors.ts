@@ -1,3 +1,5 @@
+import { BoltkvError } from '../errors.ts';
+
 /**
  * Typed errors of the raft core. Callers branch on `err.code`; the message text is for humans only.
  * `RaftPanic` means one of the core's own invariants broke (a bug here, or a storage that lied).
@@ -31,12 +33,11 @@ export type RaftErrorCode =
   | 'ERR_RAFT_READY_MISMATCH'
   | 'ERR_RAFT_PANIC';
 
-export class RaftError extends Error {
-  readonly code: RaftErrorCode;
+export class RaftError extends BoltkvError {
+  declare readonly code: RaftErrorCode;
   constructor(code: RaftErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'RaftError';
-    this.code = code;
   }
 }
 

@@ -1,3 +1,5 @@
+import { BoltkvError } from '../errors.ts';
+
 /**
  * Typed errors of the watch layer. Callers branch on `code`; messages may change.
  */
@@ -9,11 +11,10 @@ export type WatchErrorCode =
   /** The hub or the stream was closed. */
   | 'ERR_WATCH_CLOSED';
 
-export class WatchError extends Error {
-  readonly code: WatchErrorCode;
+export class WatchError extends BoltkvError {
+  declare readonly code: WatchErrorCode;
   constructor(code: WatchErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'WatchError';
-    this.code = code;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Child process of test/engine/corrupt.test.ts. Runs corruption cases one by one in its own
+ * Child process of test/bolt/corrupt.test.ts. Runs corruption cases one by one in its own
  * process so the parent can bound each case in time and survive a hang or a crash of the engine:
  * it prints `S <i>` before case i and `R <json>` after it; the parent kills us if a case overruns.
  *

@@ -1,5 +1,5 @@
 /**
- * Child process for test/engine/lock.test.ts: opens a database in another process, where flock
+ * Child process for test/bolt/lock.test.ts: opens a database in another process, where flock
  * really is contended. Prints `start` just before open, then one JSON line with the outcome.
  * With `hold`, keeps the database open until stdin closes (or the process is killed).
  *

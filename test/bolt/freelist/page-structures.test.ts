@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { PageBitmap } from '../../src/bolt/freelist/page-bitmap.ts';
-import { PageTable } from '../../src/bolt/freelist/page-table.ts';
+import { PageBitmap } from '../../../src/bolt/freelist/page-bitmap.ts';
+import { PageTable } from '../../../src/bolt/freelist/page-table.ts';
 
 const BASES = [2, 4096 - 40, 65536 - 40, 3 * 65536 + 4000, 2 ** 32 - 50, 2 ** 53 - 300];
 
