@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
@@ -61,8 +62,41 @@ function sleepSync(ms: number): void {
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
+
+/** A promise we refuse: observe its settling so a later rejection cannot crash the process. */
+function dropQuietly(v: PromiseLike<unknown>): void {
+  Promise.resolve(v).catch(() => {});
+}
+
+/** Runs a batch callback, refusing (and quietly dropping) a promise it returns. */
+function callBatchFn(fn: (tx: Tx) => unknown, tx: Tx): unknown {
+  const r = fn(tx);
+  if (isThenable(r)) {
+    dropQuietly(r);
+    throw new BoltError('ERR_INVALID_OPTION', 'batch() callbacks must be synchronous');
+  }
+  return r;
+}
+
+const AsyncFunction = (async () => {}).constructor;
+
+function checkCallback(fn: unknown, what: string, sync: boolean): void {
+  if (typeof fn !== 'function') {
+    throw new BoltError('ERR_INVALID_ARGUMENT', `${what}: the callback must be a function, got ${fn === null ? 'null' : typeof fn}`);
+  }
+  if (sync && fn instanceof AsyncFunction) {
+    throw new BoltError('ERR_INVALID_OPTION', `${what}: the callback must be synchronous; use updateAsync() for async work`);
+  }
+}
+
+/** The write callbacks (updateAsync, and batch through it) the current async context runs inside. */
+interface WriteScope {
+  readonly db: DB;
+  active: boolean;
+}
+const writeScopes = new AsyncLocalStorage<readonly WriteScope[]>();
 
 /**
  * An open database file. One writer at a time (in this process, enforced here; across processes,
@@ -166,6 +200,7 @@ export class DB {
 
   /** Runs fn in a read-only snapshot; the transaction ends when fn returns (or its promise settles). */
   view<T>(fn: (tx: Tx) => T): T {
+    checkCallback(fn, 'view', false);
     const tx = this.begin(false);
     tx.managed = true;
     let result: T;
@@ -184,11 +219,13 @@ export class DB {
 
   /** Runs fn in the write transaction and commits when it returns; rolls back if it throws. */
   update<T>(fn: (tx: Tx) => T): T {
+    checkCallback(fn, 'update', true);
     const tx = this.begin(true);
     tx.managed = true;
     try {
       const result = fn(tx);
       if (isThenable(result)) {
+        dropQuietly(result);
         throw new BoltError('ERR_INVALID_OPTION', 'update() callbacks must be synchronous; use updateAsync()');
       }
       tx.internalCommit = true;
@@ -205,11 +242,24 @@ export class DB {
    * with fdatasync off the event loop. Resolves when the commit is durable.
    */
   updateAsync<T>(fn: (tx: Tx) => T | Promise<T>): Promise<T> {
+    try {
+      checkCallback(fn, 'updateAsync', false);
+      this.checkNotNested('updateAsync');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const run = async (): Promise<T> => {
       const tx = this.begin(true);
       tx.managed = true;
+      const scope: WriteScope = { db: this, active: true };
       try {
-        const result = await fn(tx);
+        const outer = writeScopes.getStore() ?? [];
+        let result: T;
+        try {
+          result = await writeScopes.run([...outer, scope], () => fn(tx));
+        } finally {
+          scope.active = false;
+        }
         tx.internalCommit = true;
         await tx.commitAsync();
         return result;
@@ -233,7 +283,9 @@ export class DB {
    */
   batch<T>(fn: (tx: Tx) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      checkCallback(fn, 'batch', true);
       this.checkNotClosed();
+      this.checkNotNested('batch');
       this.batchCalls.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (this.batchCalls.length >= this.maxBatchSize) this.flushBatch();
       else if (!this.batchTimer) {
@@ -264,9 +316,7 @@ export class DB {
         await this.updateAsync((tx) => {
           for (let i = 0; i < pending.length; i++) {
             try {
-              const r = pending[i]!.fn(tx);
-              if (isThenable(r)) throw new BoltError('ERR_INVALID_OPTION', 'batch() callbacks must be synchronous');
-              results.push(r);
+              results.push(callBatchFn(pending[i]!.fn, tx));
             } catch (err) {
               failed = i;
               failure = err;
@@ -284,7 +334,7 @@ export class DB {
         pending = pending.filter((_, i) => i !== failed);
         // Run the failing call alone so its own error (or success) is what its caller sees.
         try {
-          bad.resolve(await this.updateAsync((tx) => bad.fn(tx)));
+          bad.resolve(await this.updateAsync((tx) => callBatchFn(bad.fn, tx)));
         } catch (soloErr) {
           bad.reject(soloErr ?? failure);
         }
@@ -356,6 +406,19 @@ export class DB {
 
   checkNotClosed(): void {
     if (this.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+  }
+
+  /**
+   * Waiting from inside one of our own write callbacks for a write queued behind it would wait
+   * forever (and stall every later write): refuse it.
+   */
+  private checkNotNested(what: string): void {
+    if (writeScopes.getStore()?.some((s) => s.db === this && s.active)) {
+      throw new BoltError(
+        'ERR_WRITER_BUSY',
+        `${what}() called from inside this database's own updateAsync/batch callback: it would wait for itself; use the transaction you were given`,
+      );
+    }
   }
 
   checkCanWrite(): void {
