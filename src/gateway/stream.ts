@@ -4,7 +4,7 @@
  * request body may hold several request objects back to back.
  */
 import { type Decoded, decodeNodeAs, JsonDecodeError, toEtcdJson } from './codec.ts';
-import { JsonSyntaxError, readAllValues, readFirstValue } from './go-json.ts';
+import { type JsonNode, JsonSyntaxError, readAllValues, readFirstValue } from './go-json.ts';
 
 /** `{"result":…}` for one streamed response. */
 export function encodeStreamResult(name: string, obj: unknown): string {
@@ -17,7 +17,7 @@ export function encodeStreamResult(name: string, obj: unknown): string {
  */
 export function decodeStreamResult(name: string, frame: Uint8Array | string): Decoded | undefined {
   const bytes = typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame;
-  let node;
+  let node: JsonNode | undefined;
   try {
     node = readFirstValue(bytes);
   } catch (e) {
@@ -37,7 +37,7 @@ export function decodeStreamResult(name: string, frame: Uint8Array | string): De
  */
 export function decodeRequestStream(name: string, body: Uint8Array | string): Decoded[] {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  let nodes;
+  let nodes: JsonNode[];
   try {
     nodes = readAllValues(bytes);
   } catch (e) {
