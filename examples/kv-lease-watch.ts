@@ -49,7 +49,9 @@ console.log(`compare-and-swap: first ${first.succeeded ? 'won' : 'lost'}, second
 const lock = await kv.leaseGrant({ TTL: 60 });
 await kv.put({ key: 'app/lock', value: 'owner-1', lease: lock.ID });
 const ttl = await kv.leaseTimeToLive({ ID: lock.ID, keys: true });
-console.log(`lease ${lock.ID}: TTL ${ttl.TTL}s of ${ttl.grantedTTL}s, keys [${ttl.keys.map((k) => text(k)).join(', ')}]`);
+console.log(
+  `lease ${lock.ID}: TTL ${ttl.TTL}s of ${ttl.grantedTTL}s, keys [${ttl.keys.map((k) => text(k)).join(', ')}]`,
+);
 await kv.leaseRevoke({ ID: lock.ID });
 
 // A lease nobody keeps alive: it expires and the store deletes its key.
@@ -61,7 +63,9 @@ const timeout = setTimeout(() => {
 }, 10_000);
 await expired;
 clearTimeout(timeout);
-console.log(`lease ${session.ID} expired; app/session is ${(await kv.get('app/session')).kvs.length === 0 ? 'gone' : 'still there'}`);
+console.log(
+  `lease ${session.ID} expired; app/session is ${(await kv.get('app/session')).kvs.length === 0 ? 'gone' : 'still there'}`,
+);
 
 // Save a bookmark, close, write more after a reopen, and resume the watch from the bookmark.
 const bookmark = kv.revision();
@@ -73,11 +77,14 @@ const again = await openStore(file);
 await again.put({ key: 'app/config', value: 'v4' });
 const resumed = again.watch({ key: 'app/', rangeEnd: prefixEnd('app/'), startRevision: bookmark + 1 });
 for await (const resp of resumed) {
-  for (const ev of resp.events) console.log(`  resumed at rev ${ev.kv.modRevision}: ${ev.type} ${text(ev.kv.key)} = ${text(ev.kv.value)}`);
+  for (const ev of resp.events)
+    console.log(`  resumed at rev ${ev.kv.modRevision}: ${ev.type} ${text(ev.kv.key)} = ${text(ev.kv.value)}`);
   if (resp.events.length > 0) break;
 }
 const all = await again.get('app/', { prefix: true });
-console.log(`after reopen: ${all.kvs.map((k) => `${text(k.key)}=${text(k.value)}`).join(', ')} at revision ${all.header.revision}`);
+console.log(
+  `after reopen: ${all.kvs.map((k) => `${text(k.key)}=${text(k.value)}`).join(', ')} at revision ${all.header.revision}`,
+);
 console.log(`watch delivered ${seen.reduce((n, r) => n + r.events.length, 0)} events before the restart`);
 await again.close();
 

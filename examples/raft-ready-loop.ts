@@ -7,7 +7,13 @@
  * few proposals, and every node applies the same entries in the same order.
  */
 import {
-  MemoryStorage, RawNode, decodeConfChange, decodeMessage, encodeMessage, type NodeId, type Ready,
+  MemoryStorage,
+  RawNode,
+  decodeConfChange,
+  decodeMessage,
+  encodeMessage,
+  type NodeId,
+  type Ready,
 } from 'boltkv/raft';
 
 const IDS: NodeId[] = [1, 2, 3];
@@ -33,9 +39,18 @@ const members = new Map<NodeId, Member>();
 for (const id of IDS) {
   const storage = new MemoryStorage();
   // Bootstrap: every node starts from the same snapshot naming the three voters.
-  storage.applySnapshot({ data: new Uint8Array(), metadata: { index: 1, term: 1, confState: { voters: IDS, learners: [] } } });
+  storage.applySnapshot({
+    data: new Uint8Array(),
+    metadata: { index: 1, term: 1, confState: { voters: IDS, learners: [] } },
+  });
   const node = new RawNode({
-    id, storage, electionTick: 10, heartbeatTick: 1, preVote: true, checkQuorum: true, random: seeded(id),
+    id,
+    storage,
+    electionTick: 10,
+    heartbeatTick: 1,
+    preVote: true,
+    checkQuorum: true,
+    random: seeded(id),
   });
   members.set(id, { node, storage, applied: [] });
 }
@@ -50,7 +65,8 @@ function handleReady(id: NodeId, m: Member): boolean {
   if (rd.snapshot) m.storage.applySnapshot(rd.snapshot);
   m.storage.append(rd.entries);
   if (rd.hardState) m.storage.setHardState(rd.hardState);
-  if (rd.softState?.raftState === 'leader') console.log(`node ${id} is leader (term ${m.node.status().hardState.term})`);
+  if (rd.softState?.raftState === 'leader')
+    console.log(`node ${id} is leader (term ${m.node.status().hardState.term})`);
   // 2. Send.
   for (const msg of rd.messages) network.push({ to: msg.to, bytes: encodeMessage(msg) });
   // 3. Apply committed entries to the state machine (here: a list of strings).
@@ -106,7 +122,9 @@ for (let i = 0; i < 2; i++) {
 
 for (const [id, m] of members) {
   const st = m.node.status();
-  console.log(`node ${id}: ${st.softState.raftState}, commit ${st.hardState.commit}, applied [${m.applied.join(', ')}]`);
+  console.log(
+    `node ${id}: ${st.softState.raftState}, commit ${st.hardState.commit}, applied [${m.applied.join(', ')}]`,
+  );
 }
 const agreed = IDS.every((id) => JSON.stringify(members.get(id)!.applied) === JSON.stringify(proposals));
 if (!agreed) {

@@ -15,7 +15,13 @@ const EXAMPLES = join(ROOT, 'examples');
 
 /** For each example, lines its output must contain (each a pattern matched against whole lines). */
 const EXPECT: Record<string, RegExp[]> = {
-  'quickstart.ts': [/^ {2}alice = \{"age":31\}$/, /^after batch: 103 entries in users$/, /^reader still sees alice: \{"age":31\}$/, /^check\(\): \[\]$/, /^done$/],
+  'quickstart.ts': [
+    /^ {2}alice = \{"age":31\}$/,
+    /^after batch: 103 entries in users$/,
+    /^reader still sees alice: \{"age":31\}$/,
+    /^check\(\): \[\]$/,
+    /^done$/,
+  ],
   'kv-lease-watch.ts': [
     /^compare-and-swap: first won, second lost$/,
     /^lease \d+: TTL \d+s of 60s, keys \[app\/lock\]$/,
@@ -59,7 +65,9 @@ function run(file: string): Promise<Run> {
   });
 }
 
-const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.ts')).sort();
+const files = readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith('.ts'))
+  .sort();
 
 test('examples/ holds the three documented examples', () => {
   for (const f of Object.keys(EXPECT)) assert.ok(files.includes(f), `examples/${f} is missing`);
@@ -77,7 +85,10 @@ for (const file of files) {
     assert.equal(r.code, 0, `examples/${file} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
     const lines = r.stdout.split('\n');
     for (const pattern of expected) {
-      assert.ok(lines.some((l) => pattern.test(l)), `examples/${file} printed no line matching ${pattern}\n${r.stdout}`);
+      assert.ok(
+        lines.some((l) => pattern.test(l)),
+        `examples/${file} printed no line matching ${pattern}\n${r.stdout}`,
+      );
     }
   });
 }

@@ -8,7 +8,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,7 +168,10 @@ test('the packed tarball installs with only node and npm on PATH, runs and type-
 
   const app = join(dir, 'app');
   mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }));
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }),
+  );
   const tarball = join(dir, packed.filename);
   const install = spawnSync(
     join(bin, 'npm'),
@@ -185,7 +197,12 @@ test('the packed tarball installs with only node and npm on PATH, runs and type-
 
   // 3a. Run time: write, read back, and the flock is real, held, and released on close.
   writeFileSync(join(app, 'check.mjs'), RUNTIME_CHECK);
-  const run = spawnSync(join(bin, 'node'), ['check.mjs', join(dir, 'data.db')], { cwd: app, env, encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(join(bin, 'node'), ['check.mjs', join(dir, 'data.db')], {
+    cwd: app,
+    env,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   assert.equal(run.status, 0, `consumer script failed: ${describe(run)}`);
   const lines = run.stdout.trim().split('\n');
   assert.deepEqual(lines, [
@@ -206,8 +223,22 @@ test('the packed tarball installs with only node and npm on PATH, runs and type-
   writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
   const tsc = spawnSync(
     join(bin, 'node'),
-    [TSC, '--strict', '--noEmit', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'es2022', '--types', 'node', 'consumer.ts'],
+    [
+      TSC,
+      '--strict',
+      '--noEmit',
+      '--skipLibCheck',
+      'false',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--types',
+      'node',
+      'consumer.ts',
+    ],
     { cwd: app, env, encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(tsc.status, 0, `tsc --strict on the consumer failed: ${describe(tsc)}`);
