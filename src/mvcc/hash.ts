@@ -77,7 +77,6 @@ export function crc32c(b: Uint8Array): number {
 // ---- mvccpb.KeyValue as gogo/protobuf marshals it ----
 
 function varintLen(n: number): number {
-  if (n < 0) return 10;
   let len = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 0x80);
@@ -86,17 +85,8 @@ function varintLen(n: number): number {
   return len;
 }
 
+/** Revisions, versions and lengths: never negative. */
 function putVarint(out: Uint8Array, pos: number, n: number): number {
-  if (n < 0) {
-    // int64 two's complement, 10 bytes
-    let v = BigInt.asUintN(64, BigInt(n));
-    for (let i = 0; i < 9; i++) {
-      out[pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    out[pos++] = Number(v);
-    return pos;
-  }
   while (n >= 0x80) {
     out[pos++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -113,7 +103,8 @@ export function encodeKeyValueProto(kv: KeyValue): Uint8Array {
   if (kv.modRevision !== 0) size += 1 + varintLen(kv.modRevision);
   if (kv.version !== 0) size += 1 + varintLen(kv.version);
   if (kv.value.length > 0) size += 1 + varintLen(kv.value.length) + kv.value.length;
-  if (kv.lease !== 0) size += 1 + varintLen(kv.lease);
+  const lease = leaseVarint(kv.lease);
+  if (lease) size += 1 + lease.length;
   const out = new Uint8Array(size);
   let p = 0;
   if (kv.key.length > 0) {
@@ -140,18 +131,31 @@ export function encodeKeyValueProto(kv: KeyValue): Uint8Array {
     out.set(kv.value, p);
     p += kv.value.length;
   }
-  if (kv.lease !== 0) {
+  if (lease) {
     out[p++] = 0x30;
-    p = putVarint(out, p, kv.lease);
+    out.set(lease, p);
   }
   return out;
+}
+
+/** The int64 lease id as a varint (two's complement for negatives), or null for 0 (omitted). */
+function leaseVarint(lease: bigint | number): Uint8Array | null {
+  let v = BigInt.asUintN(64, BigInt(lease));
+  if (v === 0n) return null;
+  const bytes: number[] = [];
+  while (v >= 0x80n) {
+    bytes.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  bytes.push(Number(v));
+  return Uint8Array.from(bytes);
 }
 
 /** The bytes etcd stores for a record: a tombstone is a KeyValue with only its key. */
 function etcdValueBytes(v: Uint8Array): { key: Uint8Array; proto: Uint8Array } {
   const rec = decodeRecord(v);
   if (rec.tombstone) {
-    return { key: rec.key, proto: encodeKeyValueProto({ key: rec.key, createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0 }) };
+    return { key: rec.key, proto: encodeKeyValueProto({ key: rec.key, createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n }) };
   }
   return { key: rec.kv.key, proto: encodeKeyValueProto(rec.kv) };
 }

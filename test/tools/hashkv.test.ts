@@ -24,11 +24,11 @@ test('crc32c and KeyValue protobuf encoding match known vectors', () => {
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
   // key "foo", create 2, mod 300, version 1, value "bar", lease 0: as gogoproto marshals it
   assert.equal(
-    Buffer.from(encodeKeyValueProto({ key: enc('foo'), createRevision: 2, modRevision: 300, version: 1, value: enc('bar'), lease: 0 })).toString('hex'),
+    Buffer.from(encodeKeyValueProto({ key: enc('foo'), createRevision: 2, modRevision: 300, version: 1, value: enc('bar'), lease: 0n })).toString('hex'),
     '0a03666f6f100218ac0220012a03626172',
   );
-  assert.equal(Buffer.from(encodeKeyValueProto({ key: enc('k'), createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0 })).toString('hex'), '0a016b');
-  assert.equal(Buffer.from(encodeKeyValueProto({ key: enc('k'), createRevision: 1, modRevision: 1, version: 1, value: new Uint8Array(0), lease: -1 })).toString('hex'), '0a016b10011801200130ffffffffffffffffff01');
+  assert.equal(Buffer.from(encodeKeyValueProto({ key: enc('k'), createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n })).toString('hex'), '0a016b');
+  assert.equal(Buffer.from(encodeKeyValueProto({ key: enc('k'), createRevision: 1, modRevision: 1, version: 1, value: new Uint8Array(0), lease: -1n })).toString('hex'), '0a016b10011801200130ffffffffffffffffff01');
 });
 
 type Op =
