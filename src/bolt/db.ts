@@ -9,6 +9,7 @@ import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } from './page.ts';
 import { Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
+import { backupTxToFile, type WriteToOptions } from './backup.ts';
 import { Tx } from './tx.ts';
 
 export interface OpenOptions {
@@ -373,6 +374,16 @@ export class DB {
       writeTxN: this.writeTxN,
       cache: this.pager.cacheStats(),
     };
+  }
+
+  /** Hot backup to a new file at path from a read transaction, while writers go on; see backup.ts. */
+  async backup(path: string, options?: WriteToOptions): Promise<number> {
+    const tx = this.begin(false);
+    try {
+      return await backupTxToFile(tx, path, options);
+    } finally {
+      tx.abort();
+    }
   }
 
   /** fdatasync now (useful after noSync commits). */
