@@ -4,11 +4,12 @@ import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
 import { createFreelist, decodeFreelistPage } from './freelist/index.ts';
 import type { Freelist } from './freelist/freelist.ts';
-import { decodeMeta, encodeMeta, impossiblePageSize, type Meta, type MetaSlot, PGID_NO_FREELIST } from './meta.ts';
+import { readMetaSlot, encodeMeta, impossiblePageSize, type Meta, type MetaSlot, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } from './page.ts';
 import { Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
+import { backupTxToFile, type WriteToOptions } from './backup.ts';
 import { Tx } from './tx.ts';
 
 export interface OpenOptions {
@@ -375,6 +376,16 @@ export class DB {
     };
   }
 
+  /** Hot backup to a new file at path from a read transaction, while writers go on; see backup.ts. */
+  async backup(path: string, options?: WriteToOptions): Promise<number> {
+    const tx = this.begin(false);
+    try {
+      return await backupTxToFile(tx, path, options);
+    } finally {
+      tx.abort();
+    }
+  }
+
   /** fdatasync now (useful after noSync commits). */
   sync(): void {
     this.checkNotClosed();
@@ -674,7 +685,7 @@ function initImage(pageSize: number): Uint8Array {
 function readMeta(file: FileIO): Meta {
   const first = new Uint8Array(PAGE_HEADER_SIZE + 64);
   const n = file.read(first, 0);
-  const slot0 = decodeMeta(first.subarray(0, n), 0);
+  const slot0 = readMetaSlot(first.subarray(0, n), 0);
   const meta0 = 'meta' in slot0 ? slot0.meta : null;
   // Meta 1 lies one page in: at meta 0's page size if we trust it, else probe each possible size.
   const sizes = meta0 ? [meta0.pageSize] : PAGE_SIZES;
@@ -683,7 +694,7 @@ function readMeta(file: FileIO): Meta {
   for (const ps of sizes) {
     const buf = new Uint8Array(PAGE_HEADER_SIZE + 64);
     if (file.read(buf, ps) < buf.length) continue;
-    const slot = meta0 ? decodeMeta(buf, 1) : probe(buf);
+    const slot = meta0 ? readMetaSlot(buf, 1) : probe(buf);
     if (slot === null) continue;
     if ('unverified' in slot) {
       err1 ??= slot.unverified;
@@ -707,7 +718,7 @@ function readMeta(file: FileIO): Meta {
 /** While probing for meta 1, a checksummed page at the wrong offset is not a meta we trust. */
 function probe(buf: Uint8Array): MetaSlot | null {
   try {
-    return decodeMeta(buf, 1);
+    return readMetaSlot(buf, 1);
   } catch {
     return null;
   }

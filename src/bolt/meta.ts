@@ -78,7 +78,7 @@ const MAX_U64_SAFE_HI = 0x1fffff;
  * something: that throws ERR_INVALID_FILE naming the meta and the field, so a caller never silently
  * gets an older commit than the file claims.
  */
-export function decodeMeta(buf: Uint8Array, which: 0 | 1): MetaSlot {
+export function readMetaSlot(buf: Uint8Array, which: 0 | 1): MetaSlot {
   if (buf.length < PAGE_HEADER_SIZE + META_SIZE) {
     return { unverified: new BoltError('ERR_INVALID_FILE', 'invalid database: meta page truncated') };
   }
@@ -117,6 +117,13 @@ export function decodeMeta(buf: Uint8Array, which: 0 | 1): MetaSlot {
     throw impossible(`its freelist ${m.freelist} is outside the pages in use (2..${m.pgid - 1})`);
   }
   return { meta: m };
+}
+
+/** A meta page's fields; throws the typed error of an unverified or impossible meta. */
+export function decodeMeta(buf: Uint8Array, which: 0 | 1 = 0): Meta {
+  const slot = readMetaSlot(buf, which);
+  if ('unverified' in slot) throw slot.unverified;
+  return slot.meta;
 }
 
 /** The meta page size check a caller needs before it trusts where meta 1 lies. */

@@ -1,6 +1,7 @@
 import { Bucket } from './bucket.ts';
 import { type Bytes } from './bytes.ts';
 import { checkTx } from './check.ts';
+import { type CopySink, type WriteToOptions, writeTxTo } from './backup.ts';
 import type { Cursor, Entry } from './cursor.ts';
 import type { DB } from './db.ts';
 import { BoltkvError } from '../errors.ts';
@@ -144,6 +145,11 @@ export class Tx implements Disposable {
   check(): string[] {
     this.checkOpen();
     return checkTx(this);
+  }
+
+  /** Stream a consistent copy of this snapshot (a whole bbolt file) into sink; see backup.ts. */
+  writeTo(sink: CopySink, options?: WriteToOptions): Promise<number> {
+    return writeTxTo(this, sink, options);
   }
 
   // ---- pages ----
