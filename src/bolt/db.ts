@@ -416,7 +416,7 @@ export class DB {
   // ---- internals for Tx ----
 
   checkNotClosed(): void {
-    if (this.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+    if (this.closed) throw new BoltError('ERR_CLOSED', 'database not open');
   }
 
   /**

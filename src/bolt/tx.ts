@@ -58,7 +58,7 @@ export class Tx implements Disposable {
   }
 
   checkOpen(): void {
-    if (this.db.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+    if (this.db.closed) throw new BoltError('ERR_CLOSED', 'database not open');
     if (this.state !== 'open') throw new BoltError('ERR_TX_CLOSED', 'tx closed');
   }
 
