@@ -3,7 +3,7 @@ import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
 import { type Inode, inodesSize, makeInode, Node, setInodeKey, splitForPages, writeInodes } from './node.ts';
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = Buffer.alloc(0);
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 import { parseRange, type RangeOptions, scan } from './range.ts';
@@ -95,7 +95,7 @@ export class Bucket {
   // ---- reading ----
 
   /** The value under key; undefined if absent or if key names a sub-bucket. */
-  get(key: Bytes): Uint8Array | undefined {
+  get(key: Bytes): Buffer | undefined {
     this.tx.checkOpen();
     const k = toBytes(key, 'key');
     // A direct descent: the hot read path allocates nothing but the returned view.
@@ -136,7 +136,7 @@ export class Bucket {
   }
 
   /** Calls fn for every entry in key order (value null for sub-buckets); stop by returning false. */
-  forEach(fn: (key: Uint8Array, value: Uint8Array | null) => void | boolean): void {
+  forEach(fn: (key: Buffer, value: Buffer | null) => void | boolean): void {
     if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
     const c = this.cursor();
     for (let e = c.first(); e; e = c.next()) {
@@ -218,7 +218,7 @@ export class Bucket {
       throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
     }
     // A new bucket starts inline: header (root 0, sequence 0) and an empty leaf page image.
-    const value = new Uint8Array(BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE);
+    const value = Buffer.alloc(BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE);
     writeInodes(value.subarray(BUCKET_HEADER_SIZE), 0, true, [], 0);
     const keyCopy = this.tx.own(k);
     this.putRaw(c, keyCopy, value, BUCKET_LEAF_FLAG);
@@ -350,7 +350,7 @@ export class Bucket {
   }
 
   /** Insert at the cursor's leaf slot; split the leaf early if it grew past a few pages. */
-  private putRaw(c: Cursor, key: Uint8Array, value: Uint8Array, flags: number): void {
+  private putRaw(c: Cursor, key: Buffer, value: Buffer, flags: number): void {
     const leaf = c.materialize();
     leaf.put(key, value, flags);
     this.tx.mutations++;
@@ -489,9 +489,9 @@ export class Bucket {
   }
 
   /** The value this bucket is stored under in its parent. */
-  private headerValue(): Uint8Array {
-    const value = new Uint8Array(BUCKET_HEADER_SIZE);
-    const dv = new DataView(value.buffer);
+  private headerValue(): Buffer {
+    const value = Buffer.alloc(BUCKET_HEADER_SIZE);
+    const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
     writeU64(dv, 0, this.rootPgid);
     dv.setBigUint64(8, this.seq, true);
     return value;
@@ -500,7 +500,7 @@ export class Bucket {
   /** Write sub-buckets into our leaves, then write our own dirty nodes to new pages. */
   spill(): void {
     for (const [id, child] of this.children) {
-      let value: Uint8Array;
+      let value: Buffer;
       if (child.inlineable()) {
         const root = child.rootNode!;
         if (root.pgid !== 0) {
@@ -510,7 +510,7 @@ export class Bucket {
         child.rootPgid = 0;
         const image = new Uint8Array(inodesSize(true, root.inodes));
         writeInodes(image, 0, true, root.inodes, 0);
-        value = new Uint8Array(BUCKET_HEADER_SIZE + image.length);
+        value = Buffer.alloc(BUCKET_HEADER_SIZE + image.length);
         value.set(child.headerValue(), 0);
         value.set(image, BUCKET_HEADER_SIZE);
       } else {
@@ -519,7 +519,7 @@ export class Bucket {
         if (!child.rootNode) continue;
         value = child.headerValue();
       }
-      const key = Uint8Array.from(id, (ch) => ch.charCodeAt(0));
+      const key = Buffer.from(id, 'latin1');
       const c = new Cursor(this);
       c.seekRaw(key);
       invariant(c.isAt(key), 'spilled sub-bucket missing from its parent');

@@ -7,7 +7,8 @@ const MAX_DEPTH = 64;
 import type { Bucket } from './bucket.ts';
 
 /** A key and its value; the value is null when the key names a sub-bucket. */
-export type Entry = [key: Uint8Array, value: Uint8Array | null];
+/** Keys and values are zero-copy Buffer views (a Buffer is a Uint8Array). */
+export type Entry = [key: Buffer, value: Buffer | null];
 
 /** One level of the path from the root to the current leaf: a page, or a node if materialized. */
 interface Frame {
@@ -41,7 +42,7 @@ export class Cursor {
   readonly bucket: Bucket;
   private stack: Frame[] = [];
   private pos: Position = 'unset';
-  private key: Uint8Array | null = null;
+  private key: Buffer | null = null;
   private seen: number;
 
   constructor(bucket: Bucket) {
@@ -161,7 +162,7 @@ export class Cursor {
     return f.node ? f.node.inodes[f.index]!.flags : f.page!.elementFlags(f.index);
   }
 
-  valueHere(): Uint8Array {
+  valueHere(): Buffer {
     const f = this.top();
     return f.node ? f.node.inodes[f.index]!.value : f.page!.value(f.index);
   }

@@ -158,7 +158,7 @@ export class DB {
     const m = this.meta;
     if (m.freelist !== PGID_NO_FREELIST) {
       const head = this.pager.readRaw(m.freelist * this.pageSize, this.pageSize);
-      const dv = new DataView(head.buffer);
+      const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
       const overflow = dv.getUint32(12, true);
       if (dv.getUint16(8, true) !== FREELIST_FLAG) throw corrupt(`page ${m.freelist}: expected freelist page`);
       if (m.freelist + overflow >= m.pgid) throw corrupt(`freelist page ${m.freelist} overflows past high water`);

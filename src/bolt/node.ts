@@ -16,17 +16,17 @@ import {
  */
 export interface Inode {
   flags: number;
-  key: Uint8Array;
+  key: Buffer;
   /** The key's first four bytes as a big-endian number (zero padded): most comparisons end here. */
   prefix: number;
   /** Bytes this element takes in a page: element header, key and (leaf) value. */
   size: number;
-  value: Uint8Array;
+  value: Buffer;
   pgid: number;
   child: Node | null;
 }
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = Buffer.alloc(0);
 
 /** Orders like the key's first four bytes; equal prefixes need a full comparison. */
 export function keyPrefix(k: Uint8Array): number {
@@ -34,11 +34,11 @@ export function keyPrefix(k: Uint8Array): number {
   return ((n > 0 ? k[0]! * 0x1000000 : 0) + (n > 1 ? k[1]! << 16 : 0) + (n > 2 ? k[2]! << 8 : 0) + (n > 3 ? k[3]! : 0));
 }
 
-export function makeInode(flags: number, key: Uint8Array, value: Uint8Array, pgid: number, child: Node | null): Inode {
+export function makeInode(flags: number, key: Buffer, value: Buffer, pgid: number, child: Node | null): Inode {
   return { flags, key, prefix: keyPrefix(key), size: ELEMENT_SIZE + key.length + value.length, value, pgid, child };
 }
 
-export function setInodeKey(inode: Inode, key: Uint8Array): void {
+export function setInodeKey(inode: Inode, key: Buffer): void {
   inode.key = key;
   inode.prefix = keyPrefix(key);
   inode.size = ELEMENT_SIZE + key.length + inode.value.length;
@@ -114,7 +114,7 @@ export class Node {
   }
 
   /** Leaf: insert or replace the element with this key. */
-  put(key: Uint8Array, value: Uint8Array, flags: number): void {
+  put(key: Buffer, value: Buffer, flags: number): void {
     const i = this.lowerBound(key);
     const existing = this.inodes[i];
     if (existing && compare(existing.key, key) === 0) {

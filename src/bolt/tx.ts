@@ -86,7 +86,7 @@ export class Tx implements Disposable {
     return this.root.cursor();
   }
   /** Calls fn with each top-level bucket's name and the bucket. */
-  forEach(fn: (name: Uint8Array, bucket: Bucket) => void | boolean): void {
+  forEach(fn: (name: Buffer, bucket: Bucket) => void | boolean): void {
     if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
     // A top-level key that is not a bucket (damage, or a foreign writer) is skipped; check() reports it.
     this.root.forEach((k, v) => (v === null ? fn(k, this.root.bucket(k)!) : undefined));
@@ -95,18 +95,18 @@ export class Tx implements Disposable {
     return this.root.entries();
   }
 
-  private slab = new Uint8Array(0);
+  private slab = Buffer.alloc(0);
   private slabUsed = 0;
 
   /**
    * A private copy of caller bytes (the caller may reuse its buffer). Small ones are carved out
    * of shared slabs: one allocation per 64 KiB instead of one per key and value.
    */
-  own(b: Uint8Array): Uint8Array {
+  own(b: Uint8Array): Buffer {
     const n = b.length;
-    if (n > 2048) return new Uint8Array(b);
+    if (n > 2048) return Buffer.from(b);
     if (this.slabUsed + n > this.slab.length) {
-      this.slab = new Uint8Array(65536);
+      this.slab = Buffer.allocUnsafeSlow(65536);
       this.slabUsed = 0;
     }
     const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
