@@ -36,28 +36,36 @@ export interface BucketStats {
  */
 export class Bucket {
   readonly tx: Tx;
-  /** Root page id; 0 for an inline bucket. */
+  /** @internal Root page id; 0 for an inline bucket. */
   rootPgid: number;
+  /** @internal */
   private seq: bigint;
-  /** The page image of an inline bucket. */
+  /** @internal The page image of an inline bucket. */
   private inlinePage: Page | null;
-  /** The root node once this transaction has modified the bucket. */
+  /** @internal The root node once this transaction has modified the bucket. */
   rootNode: Node | null = null;
-  /** Sub-buckets opened in this transaction, by name. */
+  /** @internal Sub-buckets opened in this transaction, by name. */
   private children = new Map<string, Bucket>();
+  /** @internal */
   private unbalanced = new Set<Node>();
+  /** @internal */
   private seqDirty = false;
   /** Fraction a page is filled to when a node is split at commit (0.1 ... 1.0). */
   fillPercent = DEFAULT_FILL_PERCENT;
 
-  constructor(tx: Tx, rootPgid: number, sequence: bigint, inlinePage: Page | null) {
+  /** @internal Transactions, buckets and cursors come from the engine, not from `new`. */
+  static create(tx: Tx, rootPgid: number, sequence: bigint, inlinePage: Page | null): Bucket {
+    return new Bucket(tx, rootPgid, sequence, inlinePage);
+  }
+
+  private constructor(tx: Tx, rootPgid: number, sequence: bigint, inlinePage: Page | null) {
     this.tx = tx;
     this.rootPgid = rootPgid;
     this.seq = sequence;
     this.inlinePage = inlinePage;
   }
 
-  /** A bucket from the value stored under its name in the parent. */
+  /** @internal A bucket from the value stored under its name in the parent. */
   static fromValue(tx: Tx, value: Uint8Array): Bucket {
     if (value.length < BUCKET_HEADER_SIZE) throw corrupt('bucket header truncated');
     const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
@@ -88,6 +96,7 @@ export class Bucket {
     return this.seq;
   }
 
+  /** @internal */
   keyBytes(key: unknown): Uint8Array {
     return toBytes(key, 'key');
   }
@@ -132,7 +141,7 @@ export class Bucket {
 
   cursor(): Cursor {
     this.tx.checkOpen();
-    return new Cursor(this);
+    return Cursor.create(this);
   }
 
   /** Calls fn for every entry in key order (value null for sub-buckets); stop by returning false. */
@@ -168,7 +177,7 @@ export class Bucket {
     const id = bytesKey(k);
     const cached = this.children.get(id);
     if (cached) return cached;
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k) || !(c.flagsHere() & BUCKET_LEAF_FLAG)) return undefined;
     const child = Bucket.fromValue(this.tx, c.valueHere());
@@ -184,7 +193,7 @@ export class Bucket {
     const v = toBytes(value, 'value');
     checkKey(k);
     checkValue(v);
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (c.isAt(k) && c.flagsHere() & BUCKET_LEAF_FLAG) {
       throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
@@ -196,7 +205,7 @@ export class Bucket {
   delete(key: Bytes): void {
     this.tx.checkWritable();
     const k = toBytes(key, 'key');
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k)) return;
     if (c.flagsHere() & BUCKET_LEAF_FLAG) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
@@ -211,7 +220,7 @@ export class Bucket {
     const k = toBytes(name, 'bucket name');
     if (k.length === 0) throw new BoltError('ERR_BUCKET_NAME_REQUIRED', 'bucket name required');
     checkKey(k);
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (c.isAt(k)) {
       if (c.flagsHere() & BUCKET_LEAF_FLAG) throw new BoltError('ERR_BUCKET_EXISTS', 'bucket already exists');
@@ -238,14 +247,14 @@ export class Bucket {
   deleteBucket(name: Bytes): void {
     this.tx.checkWritable();
     const k = toBytes(name, 'bucket name');
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k)) throw new BoltError('ERR_BUCKET_NOT_FOUND', 'bucket not found');
     if (!(c.flagsHere() & BUCKET_LEAF_FLAG)) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
     const child = this.bucket(k)!;
     child.freeAll();
     this.children.delete(bytesKey(k));
-    const c2 = new Cursor(this);
+    const c2 = Cursor.create(this);
     c2.seekRaw(k);
     const node = c2.materialize();
     node.removeAt(node.lowerBound(k));
@@ -272,6 +281,7 @@ export class Bucket {
     this.setSequenceRaw(v);
   }
 
+  /** @internal */
   private setSequenceRaw(n: bigint): void {
     // Materialize the root so the bucket is rewritten (with its new header) at commit.
     this.materializeRoot();
@@ -289,6 +299,7 @@ export class Bucket {
     return s;
   }
 
+  /** @internal */
   private collectStats(s: BucketStats): void {
     const ps = this.tx.db.pageSize;
     if (this.rootPgid === 0 && !this.rootNode) {
@@ -325,19 +336,21 @@ export class Bucket {
     visit(this.rootPgid === 0 ? this.inlinePage! : this.tx.treePage(this.rootPgid), 1);
   }
 
+  /** @internal */
   private collectStatsInto(s: BucketStats): void {
     this.collectStats(s);
   }
 
   // ---- internals for Cursor and Tx ----
 
-  /** Where a cursor starts: the root node if materialized, else the root page. */
+  /** @internal Where a cursor starts: the root node if materialized, else the root page. */
   rootFrame(): { node: Node | null; page: Page | null; index: number } {
     if (this.rootNode) return { node: this.rootNode, page: null, index: 0 };
     if (this.rootPgid === 0) return { node: null, page: this.inlinePage, index: 0 };
     return { node: null, page: this.tx.treePage(this.rootPgid), index: 0 };
   }
 
+  /** @internal */
   materializeRoot(): Node {
     if (this.rootNode) return this.rootNode;
     if (this.rootPgid === 0) this.rootNode = Node.fromPage(this.inlinePage!, null, 0);
@@ -345,11 +358,12 @@ export class Bucket {
     return this.rootNode;
   }
 
+  /** @internal */
   noteDelete(node: Node): void {
     this.unbalanced.add(node);
   }
 
-  /** Insert at the cursor's leaf slot; split the leaf early if it grew past a few pages. */
+  /** @internal Insert at the cursor's leaf slot; split the leaf early if it grew past a few pages. */
   private putRaw(c: Cursor, key: Buffer, value: Buffer, flags: number): void {
     const leaf = c.materialize();
     leaf.put(key, value, flags);
@@ -361,6 +375,7 @@ export class Bucket {
    * Go's bbolt splits only at commit, so one huge transaction keeps inserting into ever larger
    * nodes: quadratic. Splitting a node as soon as it passes a few pages keeps each insert cheap;
    * commit still splits into page-sized pieces.
+   * @internal
    */
   private splitIfLarge(node: Node): void {
     const limit = this.tx.db.pageSize * 4;
@@ -382,10 +397,10 @@ export class Bucket {
     }
   }
 
-  /** Free every page of this bucket and its sub-buckets (used by deleteBucket). */
+  /** @internal Free every page of this bucket and its sub-buckets (used by deleteBucket). */
   private freeAll(): void {
     // Sub-buckets first: their pages are not reachable from ours.
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     for (let e = c.first(); e; e = c.next()) {
       if (e[1] === null) this.bucket(e[0])!.freeAll();
     }
@@ -394,6 +409,7 @@ export class Bucket {
     this.rootNode = null;
   }
 
+  /** @internal */
   private freeNode(node: Node): void {
     if (node.pgid !== 0) this.tx.free(node.pgid, node.overflow);
     if (!node.leaf) {
@@ -404,6 +420,7 @@ export class Bucket {
     }
   }
 
+  /** @internal */
   private freePage(pgid: number, depth = 0): void {
     if (depth > 64) throw corrupt(`page ${pgid}: tree deeper than 64 levels`);
     const page = this.tx.treePage(pgid);
@@ -413,13 +430,14 @@ export class Bucket {
 
   // ---- commit: rebalance and spill ----
 
-  /** Merge nodes that deletes left underfull, then do the same in sub-buckets. */
+  /** @internal Merge nodes that deletes left underfull, then do the same in sub-buckets. */
   rebalance(): void {
     for (const node of this.unbalanced) this.rebalanceNode(node);
     this.unbalanced.clear();
     for (const child of this.children.values()) child.rebalance();
   }
 
+  /** @internal */
   private rebalanceNode(node: Node): void {
     if (!node.unbalanced || node.dead) return;
     node.unbalanced = false;
@@ -467,6 +485,7 @@ export class Bucket {
     this.rebalanceNode(parent);
   }
 
+  /** @internal */
   private retire(node: Node): void {
     node.dead = true;
     if (node.pgid !== 0) {
@@ -475,7 +494,7 @@ export class Bucket {
     }
   }
 
-  /** A bucket small enough to live inside its parent's leaf. */
+  /** @internal A bucket small enough to live inside its parent's leaf. */
   private inlineable(): boolean {
     const n = this.rootNode;
     if (!n || !n.leaf) return false;
@@ -488,7 +507,7 @@ export class Bucket {
     return true;
   }
 
-  /** The value this bucket is stored under in its parent. */
+  /** @internal The value this bucket is stored under in its parent. */
   private headerValue(): Buffer {
     const value = Buffer.alloc(BUCKET_HEADER_SIZE);
     const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
@@ -497,7 +516,7 @@ export class Bucket {
     return value;
   }
 
-  /** Write sub-buckets into our leaves, then write our own dirty nodes to new pages. */
+  /** @internal Write sub-buckets into our leaves, then write our own dirty nodes to new pages. */
   spill(): void {
     for (const [id, child] of this.children) {
       let value: Buffer;
@@ -520,7 +539,7 @@ export class Bucket {
         value = child.headerValue();
       }
       const key = Buffer.from(id, 'latin1');
-      const c = new Cursor(this);
+      const c = Cursor.create(this);
       c.seekRaw(key);
       invariant(c.isAt(key), 'spilled sub-bucket missing from its parent');
       const leaf = c.materialize();
@@ -535,7 +554,7 @@ export class Bucket {
     this.rootPgid = refs[0]!.pgid;
   }
 
-  /** Write node (and its materialized descendants) to freshly allocated pages. */
+  /** @internal Write node (and its materialized descendants) to freshly allocated pages. */
   private spillNode(node: Node): Inode[] {
     invariant(!node.dead, 'spilling a dead node');
     let inodes = node.inodes;
@@ -565,12 +584,13 @@ export class Bucket {
     return refs;
   }
 
+  /** @internal */
   private fillPercentClamped(): number {
     const f = this.fillPercent;
     return Number.isFinite(f) ? Math.min(MAX_FILL, Math.max(MIN_FILL, f)) : DEFAULT_FILL_PERCENT;
   }
 
-  /** Whether the header (sequence) must be rewritten even with no node changes. */
+  /** @internal Whether the header (sequence) must be rewritten even with no node changes. */
   get sequenceDirty(): boolean {
     return this.seqDirty;
   }
