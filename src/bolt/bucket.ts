@@ -1,9 +1,7 @@
 import { type Bytes, bytesKey, checkKey, checkValue, compare, toBytes } from './bytes.ts';
 import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
-import { type Inode, inodesSize, makeInode, Node, setInodeKey, splitForPages, writeInodes } from './node.ts';
-
-const EMPTY = Buffer.alloc(0);
+import { freeNode, inodesSize, Node, rebalanceNode, spillTree, splitIfLarge, type TreeContext, writeInodes } from './node.ts';
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 import { parseRange, type RangeOptions, scan } from './range.ts';
@@ -368,33 +366,8 @@ export class Bucket {
     const leaf = c.materialize();
     leaf.put(key, value, flags);
     this.tx.mutations++;
-    this.splitIfLarge(leaf);
-  }
-
-  /**
-   * Go's bbolt splits only at commit, so one huge transaction keeps inserting into ever larger
-   * nodes: quadratic. Splitting a node as soon as it passes a few pages keeps each insert cheap;
-   * commit still splits into page-sized pieces.
-   * @internal
-   */
-  private splitIfLarge(node: Node): void {
-    const limit = this.tx.db.pageSize * 4;
-    while (node.byteSize > limit && node.inodes.length > 4) {
-      const sibling = node.splitHalf();
-      let parent = node.parent;
-      if (!parent) {
-        parent = new Node(false, null, [makeInode(0, node.inodes[0]!.key, EMPTY, node.pgid, node)]);
-        node.parent = parent;
-        sibling.parent = parent;
-        this.rootNode = parent;
-      }
-      const idx = parent.indexOfChild(node);
-      // A leftmost child may have taken keys below its separator; refresh it before a sibling
-      // is placed after it, or the parent's keys would fall out of order.
-      setInodeKey(parent.inodes[idx]!, node.inodes[0]!.key);
-      parent.insertAt(idx + 1, makeInode(0, sibling.inodes[0]!.key, EMPTY, 0, sibling));
-      node = parent;
-    }
+    const root = splitIfLarge(leaf, this.tx.db.pageSize);
+    if (root) this.rootNode = root;
   }
 
   /** @internal Free every page of this bucket and its sub-buckets (used by deleteBucket). */
@@ -404,20 +377,9 @@ export class Bucket {
     for (let e = c.first(); e; e = c.next()) {
       if (e[1] === null) this.bucket(e[0])!.freeAll();
     }
-    if (this.rootNode) this.freeNode(this.rootNode);
+    if (this.rootNode) freeNode(this.rootNode, this.treeContext(), (pgid) => this.freePage(pgid));
     else if (this.rootPgid !== 0) this.freePage(this.rootPgid);
     this.rootNode = null;
-  }
-
-  /** @internal */
-  private freeNode(node: Node): void {
-    if (node.pgid !== 0) this.tx.free(node.pgid, node.overflow);
-    if (!node.leaf) {
-      for (const inode of node.inodes) {
-        if (inode.child) this.freeNode(inode.child);
-        else this.freePage(inode.pgid);
-      }
-    }
   }
 
   /** @internal */
@@ -432,66 +394,10 @@ export class Bucket {
 
   /** @internal Merge nodes that deletes left underfull, then do the same in sub-buckets. */
   rebalance(): void {
-    for (const node of this.unbalanced) this.rebalanceNode(node);
+    const ctx = this.treeContext();
+    for (const node of this.unbalanced) rebalanceNode(this, node, ctx);
     this.unbalanced.clear();
     for (const child of this.children.values()) child.rebalance();
-  }
-
-  /** @internal */
-  private rebalanceNode(node: Node): void {
-    if (!node.unbalanced || node.dead) return;
-    node.unbalanced = false;
-    const threshold = this.tx.db.pageSize / 4;
-    const minKeys = node.leaf ? 1 : 2;
-    if (node.byteSize > threshold && node.inodes.length > minKeys) return;
-    const load = (pgid: number): Page => this.tx.treePage(pgid);
-    const parent = node.parent;
-    if (!parent) {
-      // A root branch with a single child: the child becomes the root.
-      if (!node.leaf && node.inodes.length === 1) {
-        const child = node.childAt(0, load);
-        child.parent = null;
-        this.rootNode = child;
-        this.retire(node);
-        child.unbalanced = true;
-        this.rebalanceNode(child);
-      }
-      return;
-    }
-    if (node.inodes.length === 0) {
-      parent.removeAt(parent.indexOfChild(node));
-      this.retire(node);
-      this.rebalanceNode(parent);
-      return;
-    }
-    if (parent.inodes.length < 2) {
-      // No sibling to merge with yet; fixing the parent first gives us one.
-      parent.unbalanced = true;
-      this.rebalanceNode(parent);
-      return;
-    }
-    const idx = parent.indexOfChild(node);
-    if (idx === 0) {
-      const right = parent.childAt(1, load);
-      node.absorb(right);
-      parent.removeAt(1);
-      this.retire(right);
-    } else {
-      const left = parent.childAt(idx - 1, load);
-      left.absorb(node);
-      parent.removeAt(idx);
-      this.retire(node);
-    }
-    this.rebalanceNode(parent);
-  }
-
-  /** @internal */
-  private retire(node: Node): void {
-    node.dead = true;
-    if (node.pgid !== 0) {
-      this.tx.free(node.pgid, node.overflow);
-      node.pgid = 0;
-    }
   }
 
   /** @internal A bucket small enough to live inside its parent's leaf. */
@@ -546,42 +452,20 @@ export class Bucket {
       leaf.put(key, value, BUCKET_LEAF_FLAG);
     }
     if (!this.rootNode) return;
-    let refs = this.spillNode(this.rootNode);
-    while (refs.length > 1) {
-      const root = new Node(false, null, refs);
-      refs = this.spillNode(root);
-    }
-    this.rootPgid = refs[0]!.pgid;
+    this.rootPgid = spillTree(this.rootNode, this.treeContext(), this.fillPercentClamped());
   }
 
-  /** @internal Write node (and its materialized descendants) to freshly allocated pages. */
-  private spillNode(node: Node): Inode[] {
-    invariant(!node.dead, 'spilling a dead node');
-    let inodes = node.inodes;
-    if (!node.leaf) {
-      const out: Inode[] = [];
-      for (const inode of inodes) {
-        if (inode.child) out.push(...this.spillNode(inode.child));
-        else out.push(inode);
-      }
-      inodes = out;
-    }
-    if (node.pgid !== 0) {
-      this.tx.free(node.pgid, node.overflow);
-      node.pgid = 0;
-    }
-    const ps = this.tx.db.pageSize;
-    const refs: Inode[] = [];
-    const total = inodes === node.inodes ? node.byteSize : undefined;
-    for (const part of splitForPages(node.leaf, inodes, ps, this.fillPercentClamped(), total)) {
-      const npages = Math.ceil(part.size / ps);
-      const pgid = this.tx.allocate(npages);
-      const buf = this.tx.pageBuffer(npages);
-      writeInodes(buf, pgid, node.leaf, inodes, npages - 1, part.start, part.end);
-      this.tx.dirty.set(pgid, buf);
-      refs.push(makeInode(0, part.end > part.start ? inodes[part.start]!.key : EMPTY, EMPTY, pgid, null));
-    }
-    return refs;
+  /** @internal What the commit-time tree work in node.ts needs from this bucket's transaction. */
+  private treeContext(): TreeContext {
+    const tx = this.tx;
+    return {
+      pageSize: tx.db.pageSize,
+      load: (pgid) => tx.treePage(pgid),
+      free: (pgid, overflow) => tx.free(pgid, overflow),
+      allocate: (n) => tx.allocate(n),
+      pageBuffer: (n) => tx.pageBuffer(n),
+      write: (pgid, buf) => void tx.dirty.set(pgid, buf),
+    };
   }
 
   /** @internal */
