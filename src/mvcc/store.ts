@@ -13,10 +13,10 @@
  */
 import type { Backend, BackendReader } from './backend.ts';
 import { decodeIndexFields, decodeLease, decodeRecord, encodeKeyValue, encodeLease, encodeTombstone } from './codec.ts';
-import { MvccError, etcdError } from './errors.ts';
+import { MvccError, corruption, etcdError } from './errors.ts';
 import { KeyIndex, revKeyId, type KeepSet } from './key-index.ts';
 import {
-  bytesToRev, bytesToU64, leaseIdToBytes, mainRevPrefix, revToBytes, u64ToBytes,
+  bytesToRev, mainRevPrefix, parseRevKey, parseU64, revToBytes, u64ToBytes,
 } from './revision.ts';
 import type {
   ApplyRequest, ApplyResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -30,51 +30,23 @@ import {
   type NCompare, type NDelete, type NOp, type NPut, type NRange, type NTxn,
 } from './validate.ts';
 import { Panic } from '../errors.ts';
-import { randomBytes } from 'node:crypto';
+import { Lessor, LEASE_BUCKET, MAX_LEASE_TTL } from './lessor.ts';
+import { parseStoreOptions, type MvccStoreOptions, type ResolvedStoreOptions } from './options.ts';
+
+export type { MvccStoreOptions } from './options.ts';
+export { LEASE_BUCKET, MAX_LEASE_TTL };
 
 export const KEY_BUCKET = 'key';
 export const META_BUCKET = 'meta';
-export const LEASE_BUCKET = 'lease';
 const enc = new TextEncoder();
 export const CONSISTENT_INDEX_KEY = enc.encode('consistent_index');
 export const SCHEDULED_COMPACT_KEY = enc.encode('scheduledCompactRev');
 export const FINISHED_COMPACT_KEY = enc.encode('finishedCompactRev');
-/** etcd's MaxLeaseTTL (seconds). */
-export const MAX_LEASE_TTL = 9_000_000_000;
 const EMPTY = new Uint8Array(0);
 const ZERO_KEY = new Uint8Array([0]);
 
-export interface MvccStoreOptions {
-  backend: Backend;
-  /** Close the backend when the store closes. Default true. */
-  closeBackend?: boolean;
-  /** Revisions examined per compaction batch (etcd's default is 1000). */
-  compactionBatchLimit?: number;
-  /** Pause between compaction deletion batches in ms, so writers interleave. Default 10 (etcd's). */
-  compactionBatchIntervalMs?: number;
-  /** Clock for lease expiry, in ms. Default Date.now. */
-  now?: () => number;
-  /** How often expired leases are looked for, in ms; 0 disables the timer. Default 500. */
-  leaseCheckIntervalMs?: number;
-  /**
-   * Revoke expired leases locally (timer, and before each write). Turn off when a replication layer
-   * decides expiry and applies leaseRevoke itself. Default true.
-   */
-  autoExpireLeases?: boolean;
-  /** Shortest lease TTL in seconds; shorter grants are raised to it (etcd 3.4's default is 2). */
-  minLeaseTTL?: number;
-}
-
 const bstr = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 const strBytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
-
-interface Lease {
-  ID: bigint;
-  TTL: number;
-  /** ms on the store's clock */
-  expiry: number;
-  keys: Set<string>;
-}
 
 interface Waiter {
   resolve: () => void;
@@ -118,6 +90,15 @@ interface Decided {
   nested: Map<number, Decided>;
 }
 
+/** A compaction revision from `meta` (-1 when absent); ERR_CORRUPT for anything boltkv cannot have written. */
+function metaRevision(r: BackendReader, key: Uint8Array, name: string): number {
+  const v = r.get(META_BUCKET, key);
+  if (v === undefined) return -1;
+  const rev = parseRevKey(v);
+  if (rev === undefined || rev.tombstone) throw corruption(META_BUCKET, name, 'not a revision below 2^53');
+  return rev.main;
+}
+
 function newPending(): PendingCommit {
   return { ops: [], overlayKeys: [], batches: [], waiters: [], consistentIndex: undefined };
 }
@@ -136,7 +117,7 @@ function cmpBig(a: bigint, b: bigint): number {
 
 export class MvccStore implements EventSource {
   private readonly backend: Backend;
-  private readonly opts: Required<Omit<MvccStoreOptions, 'backend'>>;
+  private readonly opts: ResolvedStoreOptions;
   private readonly index = new KeyIndex();
   /** Newest revision, including writes not yet durable. */
   private currentRev = 1;
@@ -145,10 +126,7 @@ export class MvccStore implements EventSource {
   /** -1 until the first compaction, as in etcd. */
   private compactMainRev = -1;
   private consistentIdx = 0;
-  private readonly leases = new Map<bigint, Lease>();
-  /** No lease expires before this (a lower bound; a keepalive may make it stale-low). */
-  private nextExpiry = Infinity;
-  private readonly keyLease = new Map<string, bigint>();
+  private readonly lessor: Lessor;
   /** Records written but not yet durable, by revision key: reads look here before the backend. */
   private readonly overlay = new Map<string, Uint8Array>();
   private pending = newPending();
@@ -166,18 +144,8 @@ export class MvccStore implements EventSource {
 
   private constructor(opts: MvccStoreOptions) {
     this.backend = opts.backend;
-    this.opts = {
-      closeBackend: opts.closeBackend ?? true,
-      compactionBatchLimit: opts.compactionBatchLimit ?? 1000,
-      compactionBatchIntervalMs: opts.compactionBatchIntervalMs ?? 10,
-      now: opts.now ?? Date.now,
-      leaseCheckIntervalMs: opts.leaseCheckIntervalMs ?? 500,
-      autoExpireLeases: opts.autoExpireLeases ?? true,
-      minLeaseTTL: opts.minLeaseTTL ?? 2,
-    };
-    if (!Number.isSafeInteger(this.opts.compactionBatchLimit) || this.opts.compactionBatchLimit < 1) {
-      throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: compactionBatchLimit must be a positive integer');
-    }
+    this.opts = parseStoreOptions(opts);
+    this.lessor = new Lessor(this.opts.now, this.opts.minLeaseTTL);
   }
 
   /** Open a store over `backend`, rebuilding the key index and leases and resuming any compaction. */
@@ -185,7 +153,13 @@ export class MvccStore implements EventSource {
     const s = new MvccStore(opts);
     s.restore();
     if (s.opts.leaseCheckIntervalMs > 0 && s.opts.autoExpireLeases) {
-      s.leaseTimer = setInterval(() => s.expireLeases(), s.opts.leaseCheckIntervalMs);
+      s.leaseTimer = setInterval(() => {
+        try {
+          s.expireLeases();
+        } catch (e) {
+          process.emitWarning(`boltkv: lease expiry check failed: ${String(e)}`);
+        }
+      }, s.opts.leaseCheckIntervalMs);
       s.leaseTimer.unref();
     }
     if (s.compactions.length > 0) s.scheduleFlush();
@@ -196,44 +170,39 @@ export class MvccStore implements EventSource {
 
   private restore(): void {
     this.backend.view((r) => {
-      const fin = r.get(META_BUCKET, FINISHED_COMPACT_KEY);
-      const sch = r.get(META_BUCKET, SCHEDULED_COMPACT_KEY);
       const ci = r.get(META_BUCKET, CONSISTENT_INDEX_KEY);
-      if (ci !== undefined) this.consistentIdx = bytesToU64(ci);
-      this.compactMainRev = fin !== undefined ? bytesToRev(fin).main : -1;
+      if (ci !== undefined) {
+        const n = parseU64(ci);
+        if (n === undefined) throw corruption(META_BUCKET, 'consistent_index', 'not an 8-byte integer below 2^53');
+        this.consistentIdx = n;
+      }
+      const fin = metaRevision(r, FINISHED_COMPACT_KEY, 'finishedCompactRev');
       // -1: nothing scheduled (etcd uses 0, which would forget a compact(0) cut short by a crash)
-      const scheduled = sch !== undefined ? bytesToRev(sch).main : -1;
+      const scheduled = metaRevision(r, SCHEDULED_COMPACT_KEY, 'scheduledCompactRev');
+      if (fin > scheduled) throw corruption(META_BUCKET, 'finishedCompactRev', `finished compaction ${fin} was never scheduled (scheduled: ${scheduled})`);
+      this.compactMainRev = fin;
       let maxRev = 0;
       const latestLease = new Map<string, bigint>();
       r.scan(KEY_BUCKET, revToBytes(0, 0), undefined, (k, v) => {
-        const rev = bytesToRev(k);
+        const rev = parseRevKey(k);
+        if (rev === undefined) throw corruption(KEY_BUCKET, k, 'not a revision key');
+        const f = decodeIndexFields(v, k);
+        if (f.tombstone !== rev.tombstone) throw corruption(KEY_BUCKET, k, rev.tombstone ? 'a tombstone key holds a value' : 'a value key holds a tombstone');
         maxRev = rev.main;
-        const f = decodeIndexFields(v);
         if (f.tombstone) {
           this.index.restoreTombstone(f.key, rev.main, rev.sub);
           latestLease.delete(f.key);
           return;
         }
+        if (f.modRevision !== rev.main) throw corruption(KEY_BUCKET, k, `record says modRevision ${f.modRevision}`);
         this.index.put(f.key, rev.main, rev.sub, f.createRevision, f.version);
         if (f.lease !== 0n) latestLease.set(f.key, f.lease);
         else latestLease.delete(f.key);
       });
       // compaction may have removed every record of the newest revisions, never the revision itself
-      this.currentRev = Math.max(1, maxRev, this.compactMainRev, sch !== undefined ? bytesToRev(sch).main : 0);
+      this.currentRev = Math.max(1, maxRev, this.compactMainRev, scheduled);
       this.durableRev = this.currentRev;
-      const now = this.opts.now();
-      r.scan(LEASE_BUCKET, new Uint8Array(0), undefined, (_k, v) => {
-        const l = decodeLease(v);
-        // as etcd does on a new leader: every lease gets its full TTL again
-        this.leases.set(l.ID, { ID: l.ID, TTL: l.TTL, expiry: now + l.TTL * 1000, keys: new Set() });
-        this.nextExpiry = Math.min(this.nextExpiry, now + l.TTL * 1000);
-      });
-      for (const [ks, id] of latestLease) {
-        const l = this.leases.get(id);
-        if (l === undefined) continue;
-        l.keys.add(ks);
-        this.keyLease.set(ks, id);
-      }
+      this.lessor.restore(r, latestLease);
       if (scheduled > this.compactMainRev) {
         this.compactMainRev = scheduled;
         const keep = this.index.compact(scheduled);
@@ -290,7 +259,7 @@ export class MvccStore implements EventSource {
           cur = undefined;
           if (out.length >= limit) return false;
         }
-        const rec = decodeRecord(v);
+        const rec = decodeRecord(v, k);
         const key = rec.tombstone ? rec.key : rec.kv.key;
         const ks = bstr(key);
         if (!inRange(ks)) return true;
@@ -396,13 +365,12 @@ export class MvccStore implements EventSource {
     const { id, keys } = parseTimeToLive(req);
     this.checkUsable();
     this.expireLeases();
-    const l = this.leases.get(id);
+    const l = this.lessor.get(id);
     if (l === undefined) return { header: this.header(), ID: id, TTL: -1, grantedTTL: 0, keys: [] };
-    const remaining = Math.trunc((l.expiry - this.opts.now()) / 1000);
     return {
       header: this.header(),
       ID: id,
-      TTL: Math.max(remaining, 0),
+      TTL: this.lessor.remaining(l),
       grantedTTL: l.TTL,
       keys: keys ? [...l.keys].sort().map(strBytes) : [],
     };
@@ -412,17 +380,15 @@ export class MvccStore implements EventSource {
     const id = parseLeaseId(req);
     this.checkUsable();
     this.expireLeases();
-    const l = this.leases.get(id);
+    const l = this.lessor.renew(id);
     if (l === undefined) throw etcdError('ERR_LEASE_NOT_FOUND');
-    l.expiry = this.opts.now() + l.TTL * 1000;
     return { header: this.header(), ID: id, TTL: l.TTL };
   }
 
   async leaseLeases(): Promise<LeaseLeasesResponse> {
     this.checkUsable();
     this.expireLeases();
-    const ids = [...this.leases.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return { header: this.header(), leases: ids.map((ID) => ({ ID })) };
+    return { header: this.header(), leases: this.lessor.list().map((ID) => ({ ID })) };
   }
 
   /**
@@ -483,18 +449,9 @@ export class MvccStore implements EventSource {
   /** Revoke every lease whose TTL ran out (each in its own revision). Runs on the lease timer. */
   expireLeases(): void {
     if (!this.opts.autoExpireLeases || this.closed || this.failure !== undefined) return;
-    const now = this.opts.now();
-    if (now < this.nextExpiry) return; // every write calls this: keep it O(1) in the common case
-    let any = false;
-    let next = Infinity;
-    for (const l of [...this.leases.values()]) {
-      if (l.expiry <= now) {
-        this.revokeSync(l.ID);
-        any = true;
-      } else next = Math.min(next, l.expiry);
-    }
-    this.nextExpiry = next;
-    if (any) void this.durable().catch(() => undefined);
+    const expired = this.lessor.expired(); // every write calls this: O(1) in the common case
+    for (const l of expired) this.revokeSync(l.ID);
+    if (expired.length > 0) void this.durable().catch(() => undefined);
   }
 
   /** Finish queued commits (not compaction), stop timers, close the backend if we own it. */
@@ -542,7 +499,7 @@ export class MvccStore implements EventSource {
 
   private putSync(n: NPut): PutResponse {
     return this.write((w) => {
-      if (n.lease !== 0n && !this.leases.has(n.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
+      if (n.lease !== 0n && !this.lessor.has(n.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
       return this.putOp(w, n);
     });
   }
@@ -559,7 +516,7 @@ export class MvccStore implements EventSource {
         if (op.t !== 'put') return;
         const p = op.r;
         if ((p.ignoreValue || p.ignoreLease) && this.index.current(bstr(p.key)) === undefined) throw etcdError('ERR_KEY_NOT_FOUND');
-        if (p.lease !== 0n && !this.leases.has(p.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
+        if (p.lease !== 0n && !this.lessor.has(p.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
       });
       this.checkPath(d, (op) => {
         if (op.t !== 'range' || op.r.revision === 0) return;
@@ -586,31 +543,20 @@ export class MvccStore implements EventSource {
   }
 
   private grantSync(ttlIn: number, idIn: bigint): LeaseGrantResponse {
-    if (ttlIn > MAX_LEASE_TTL) throw etcdError('ERR_LEASE_TTL_TOO_LARGE');
-    const ttl = Math.max(ttlIn, this.opts.minLeaseTTL);
-    let id = idIn;
-    if (id === 0n) {
-      // positive int63 like etcd's generated IDs, which are mostly far above 2^53
-      do id = randomBytes(8).readBigUInt64BE() >> 1n;
-      while (id === 0n || this.leases.has(id));
-    } else if (this.leases.has(id)) throw etcdError('ERR_LEASE_EXISTS');
-    const expiry = this.opts.now() + ttl * 1000;
-    this.leases.set(id, { ID: id, TTL: ttl, expiry, keys: new Set() });
-    this.nextExpiry = Math.min(this.nextExpiry, expiry);
-    this.pending.ops.push({ bucket: LEASE_BUCKET, key: leaseIdToBytes(id), value: encodeLease({ ID: id, TTL: ttl }) });
-    return { header: this.header(), ID: id, TTL: ttl };
+    const { lease, write } = this.lessor.grant(ttlIn, idIn);
+    this.pending.ops.push({ bucket: LEASE_BUCKET, ...write });
+    return { header: this.header(), ID: lease.ID, TTL: lease.TTL };
   }
 
   private revokeSync(id: bigint): LeaseRevokeResponse {
-    const l = this.leases.get(id);
+    const l = this.lessor.get(id);
     if (l === undefined) throw etcdError('ERR_LEASE_NOT_FOUND');
     this.write((w) => {
       for (const ks of [...l.keys].sort()) {
         if (this.index.current(ks) !== undefined) this.deleteKey(w, ks);
       }
     });
-    this.leases.delete(id);
-    this.pending.ops.push({ bucket: LEASE_BUCKET, key: leaseIdToBytes(id), value: null });
+    this.pending.ops.push({ bucket: LEASE_BUCKET, ...this.lessor.remove(id) });
     return { header: this.header() };
   }
 
@@ -754,7 +700,7 @@ export class MvccStore implements EventSource {
     const rk = revToBytes(main, sub);
     const raw = this.overlay.get(bstr(rk)) ?? r.get(KEY_BUCKET, rk);
     if (raw === undefined) throw new Panic(`index points at missing revision ${main}_${sub}`);
-    const rec = decodeRecord(raw);
+    const rec = decodeRecord(raw, rk);
     if (rec.tombstone) throw new Panic('index points at a tombstone');
     return rec.kv;
   }
@@ -788,12 +734,7 @@ export class MvccStore implements EventSource {
     this.overlay.set(id, record);
     this.pending.overlayKeys.push(id);
     this.pending.ops.push({ bucket: KEY_BUCKET, key: rk, value: record });
-    const old = this.keyLease.get(ks);
-    if (old !== undefined && old !== lease) this.leases.get(old)?.keys.delete(ks);
-    if (lease !== 0n) {
-      this.leases.get(lease)?.keys.add(ks);
-      this.keyLease.set(ks, lease);
-    } else this.keyLease.delete(ks);
+    this.lessor.attach(ks, lease);
     w.events.push(prev !== undefined ? { type: 'PUT', kv, prevKv: prev } : { type: 'PUT', kv });
     const resp: PutResponse = { header: this.header(rev) };
     if (n.prevKv && prev !== undefined) resp.prevKv = prev;
@@ -829,11 +770,7 @@ export class MvccStore implements EventSource {
     this.index.tombstone(ks, rev, sub);
     const key = strBytes(ks);
     this.pending.ops.push({ bucket: KEY_BUCKET, key: revToBytes(rev, sub, true), value: encodeTombstone(key) });
-    const old = this.keyLease.get(ks);
-    if (old !== undefined) {
-      this.leases.get(old)?.keys.delete(ks);
-      this.keyLease.delete(ks);
-    }
+    this.lessor.detach(ks);
     // A watcher's prevKv is the key as of the revision before this one (as etcd and our history
     // read give it), not a value written earlier in the same txn.
     const before = this.index.get(ks, w.beginRev);

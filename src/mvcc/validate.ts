@@ -338,3 +338,47 @@ export function parseTimeToLive(req: unknown): { id: bigint; keys: boolean } {
   const r = obj(req, 'lease timeToLive request');
   return { id: leaseId(r.ID, 'ID'), keys: bool(r.keys, 'keys') };
 }
+
+// --- options ---------------------------------------------------------------------------------------
+
+/** Refuse fields a request or option object does not have: a typo must not silently mean "unset". */
+export function noUnknownFields(r: Record<string, unknown>, known: readonly string[], what: string): void {
+  for (const k of Object.keys(r)) {
+    if (!known.includes(k) && r[k] !== undefined) {
+      throw new MvccError('ERR_UNKNOWN_FIELD', `boltkv: ${what} has no field "${k}" (known: ${known.join(', ')})`, { field: k });
+    }
+  }
+}
+
+function badOption(name: string, want: string): MvccError {
+  return new MvccError('ERR_INVALID_ARGUMENT', `boltkv: option ${name} must be ${want}`, { field: name });
+}
+
+/** An optional option that must be an integer in [min, max]. */
+export function intOption(v: unknown, name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) badOptionThrow(name, `an integer from ${min} to ${max}`);
+  return v as number;
+}
+
+function badOptionThrow(name: string, want: string): never {
+  throw badOption(name, want);
+}
+
+export function boolOption(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') badOptionThrow(name, 'a boolean');
+  return v as boolean;
+}
+
+export function fnOption<F extends (...args: never[]) => unknown>(v: unknown, name: string, dflt: F): F {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'function') badOptionThrow(name, 'a function');
+  return v as F;
+}
+
+export function objOption(v: unknown, name: string): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) badOptionThrow(name, 'an object');
+  return v as Record<string, unknown>;
+}
