@@ -6,6 +6,7 @@
 import { Packr } from 'msgpackr';
 import type { KeyValue } from './types.ts';
 import { corruption } from './errors.ts';
+import { bytesToByteString } from '../keys.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint' });
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -145,7 +146,7 @@ export function decodeIndexFields(b: Uint8Array, at: Uint8Array): IndexFields {
 }
 
 function latin1(b: Uint8Array, start: number, end: number): string {
-  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+  return bytesToByteString(b.subarray(start, end));
 }
 
 // Reader state of readIndexFields (module-level: per-call closures cost more than the parsing).

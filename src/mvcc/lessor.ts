@@ -9,7 +9,9 @@ import { decodeLease, encodeLease } from './codec.ts';
 import { corruption, etcdError } from './errors.ts';
 import { leaseIdToBytes } from './revision.ts';
 
-export const LEASE_BUCKET = 'lease';
+import { LEASE_BUCKET } from './buckets.ts';
+
+export { LEASE_BUCKET };
 /** etcd's MaxLeaseTTL (seconds). */
 export const MAX_LEASE_TTL = 9_000_000_000;
 
