@@ -19,6 +19,7 @@ import { decodeIndexFields } from './codec.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { Compactor } from './compaction.ts';
 import { MvccError, corruption, etcdError } from './errors.ts';
+import { hashKV, type HashKVResult } from './hash.ts';
 import { readHistory } from './history.ts';
 import { KeyIndex } from './key-index.ts';
 import { Lessor, MAX_LEASE_TTL } from './lessor.ts';
@@ -321,6 +322,13 @@ export class MvccStore implements EventSource {
     const done = this.#compactor.whenDone();
     this.#queue.schedule();
     return done;
+  }
+
+  /** etcd's HashKV at rev (0: current) over durable data; see hash.ts. */
+  async hashKV(rev: number): Promise<HashKVResult> {
+    this.#checkUsable();
+    while (this.#durableRev < this.#s.currentRev) await this.#queue.durable();
+    return this.#backend.view((r) => hashKV(r, rev, this.#s.currentRev, this.#s.compactMainRev));
   }
 
   /** Revoke every lease whose TTL ran out (each in its own revision). Runs on the lease timer. */
