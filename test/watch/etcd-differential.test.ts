@@ -376,6 +376,7 @@ describe('watch stream vs etcd 3.4 (over its WebSocket gateway)', () => {
       await pause();
       await pause();
 
+      assert.deepEqual(etcdSide.errors, []);
       const theirs = byWatchId(etcdSide.results as never[], streamSummary);
       const mine = byWatchId(got, streamSummary);
       assert.deepEqual([...mine.keys()].sort((x, y) => x - y), [...theirs.keys()].sort((x, y) => x - y), 'same watch ids');

@@ -8,14 +8,22 @@ import { fromWire, type Json, toWire, type Wire } from '../../support/etcd.ts';
 
 export class EtcdWatchStream {
   readonly results: { [k: string]: Wire }[] = [];
+  /** Error messages etcd sent while the stream was open (a test asserts there are none). */
+  readonly errors: string[] = [];
   readonly #ws: WebSocket;
+  #closing = false;
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
+    ws.on('error', (err) => {
+      if (!this.#closing) this.errors.push(String(err));
+    });
     ws.on('message', (data) => {
+      // Closing the socket ends etcd's gRPC stream, which it reports as one last error: not ours.
+      if (this.#closing) return;
       const msg = JSON.parse(String(data)) as { result?: Json; error?: Json };
-      if (msg.result === undefined) throw new Error(`etcd watch error: ${JSON.stringify(msg)}`);
-      this.results.push(fromWire(msg.result) as { [k: string]: Wire });
+      if (msg.result === undefined) this.errors.push(JSON.stringify(msg));
+      else this.results.push(fromWire(msg.result) as { [k: string]: Wire });
     });
   }
 
@@ -33,6 +41,7 @@ export class EtcdWatchStream {
   }
 
   close(): void {
+    this.#closing = true;
     this.#ws.close();
   }
 }
