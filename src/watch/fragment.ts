@@ -55,7 +55,7 @@ function keyValueSize(kv: KeyValue): number {
     int64Field(kv.modRevision) +
     int64Field(kv.version) +
     bytesField(kv.value.length) +
-    int64Field(kv.lease as Int64)
+    int64Field(kv.lease)
   );
 }
 

@@ -20,7 +20,7 @@ const kvArb: fc.Arbitrary<KeyValue> = fc.record({
   modRevision: fc.integer({ min: 1, max: 2 ** 40 }),
   version: fc.integer({ min: 0, max: 5000 }),
   value: fc.uint8Array({ maxLength: 3000 }),
-  lease: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 53 - 1 })),
+  lease: fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: 2n ** 63n - 1n })),
 });
 const eventArb: fc.Arbitrary<Event> = fc.record(
   { type: fc.constantFrom('PUT' as const, 'DELETE' as const), kv: kvArb, prevKv: kvArb },
@@ -35,7 +35,7 @@ describe('fragmentResponse', () => {
       modRevision: 1,
       version: 1,
       value: new Uint8Array([98]),
-      lease: 0,
+      lease: 0n,
     };
     // kv: key 3 + three int64s 2 each + value 3 = 12; event: 1 + 1 + 12 = 14; in the response 1 + 1 + 14 = 16.
     // header: cluster and member ids 11 each, revision 2, raft term 2 = 26, as a field 28. Total 44.
@@ -44,6 +44,11 @@ describe('fragmentResponse', () => {
     assert.equal(
       watchResponseSize({ header: { revision: 1 }, watchId: 300, fragment: true, events: [{ type: 'DELETE', kv }] }),
       44 + 3 + 2 + 2,
+    );
+    // A lease id above 2^62 (as etcd hands out) is a nine-byte varint plus its tag.
+    assert.equal(
+      watchResponseSize({ header: { revision: 1 }, events: [{ type: 'PUT', kv: { ...kv, lease: 7587868394318233155n } }] }),
+      44 + 10,
     );
     // A negative int64 (watchId -1) is ten bytes.
     assert.equal(watchResponseSize({ header: { revision: 1 }, watchId: -1, events: [] }), 28 + 11);
