@@ -18,8 +18,6 @@ export interface ServiceIdentity {
   peerURLs: string[];
 }
 
-/** The version string boltkv reports in status (etcd's StatusResponse.version). */
-export const SERVED_VERSION = '3.4.0-boltkv';
 
 export class RequestTooLargeError extends BoltkvError {
   declare readonly code: 'ERR_REQUEST_TOO_LARGE';
@@ -181,17 +179,9 @@ export class EtcdService {
   }
 
   async #status(): Promise<unknown> {
-    const s = optional(this.#kv, 'status');
-    let base: Record<string, unknown> = { version: SERVED_VERSION };
-    let revision: number;
-    if (s !== undefined) {
-      const r = (await s()) as Record<string, unknown> & { header: { revision: number } };
-      base = { ...r, version: r.version ?? SERVED_VERSION };
-      revision = r.header.revision;
-    } else {
-      revision = await this.currentRevision();
-    }
-    return { ...base, header: this.header(revision), leader: this.#ident.memberId };
+    const r = await this.#kv.status();
+    // A lone member is its own leader; boltkv has no raft, so the raft fields stay absent.
+    return { ...r, header: this.header(r.header.revision), leader: this.#ident.memberId };
   }
 
   /** Lease keepalive, one request of the stream. A missing lease answers TTL 0, as etcd does. */

@@ -13,7 +13,8 @@ import { decodeMessage, encodeMessage } from '../gateway/codec.ts';
 import { errorBody, etcdStatusOf, httpStatusFromGrpc, type EtcdStatus } from '../gateway/errors.ts';
 import { GRPC_OVERHEAD_BYTES } from '../gateway/proto-size.ts';
 import { decodeRequestStream, encodeStreamResult } from '../gateway/stream.ts';
-import { EtcdService, grpcTooLarge, SERVED_VERSION } from './etcd-service.ts';
+import { SERVER_VERSION } from '../api/kv-store.ts';
+import { EtcdService, grpcTooLarge } from './etcd-service.ts';
 import { readBody } from './http-body.ts';
 import { createLogger, isLogLevel, type Logger, type LogLevel, ServerOptionError } from './logger.ts';
 import type { ServedKV } from './served-kv.ts';
@@ -254,7 +255,7 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     }
     if (req.method === 'GET' && path === '/version') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ etcdserver: SERVED_VERSION, etcdcluster: '3.4.0' }));
+      res.end(JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: '3.4.0' }));
       return;
     }
     const known = svc().methods.has(path) || path === '/v3/watch' || path === '/v3/lease/keepalive' || path === '/v3/maintenance/snapshot';

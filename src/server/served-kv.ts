@@ -1,11 +1,8 @@
 /**
- * What the server needs from a store: etcd's KV, Lease and Watch calls (what `openStore` returns).
- * Optional maintenance calls (`status`, `hash`, `defragment`) are used when the store has them.
+ * What the server serves: boltkv's `KV` interface (what `openStore` returns, or any other
+ * implementation). Calls outside it (`revision`, `defragment`, `hash`) are used when the store has
+ * them, and answered as etcd's unimplemented methods when it does not.
  */
-import type { KVStore } from '../api/kv-store.ts';
+import type { KV } from '../api/kv.ts';
 
-export type ServedKV = Pick<
-  KVStore,
-  'range' | 'put' | 'deleteRange' | 'txn' | 'compact' | 'leaseGrant' | 'leaseRevoke' | 'leaseTimeToLive' |
-  'leaseKeepAlive' | 'leaseLeases' | 'watchStream' | 'close'
->;
+export type ServedKV = KV;
