@@ -322,23 +322,28 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     };
   }
 
+  function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+    return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  }
+
   function onWatchSocket(ws: WebSocket): void {
     sockets.add(ws);
     const session = new WatchSession(kv, svc(), wsSink(ws));
     sessions.add(session);
-    ws.on('message', (data, isBinary) => {
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-      let req: Record<string, unknown>;
-      try {
-        req = decodeMessage('WatchRequest', isBinary ? buf : buf);
-      } catch {
-        ws.close(1003, 'invalid request');
-        return;
+    let deaf = false;
+    ws.on('message', (data) => {
+      // etcd's proxy pours messages into one request stream: a message may hold several requests.
+      // After invalid JSON that stream is over: later requests go unanswered, while responses of
+      // the watches already made keep coming, as etcd does.
+      if (deaf) return;
+      const { requests, error } = decodeRequestStream('WatchRequest', toBuffer(data));
+      for (const req of requests) {
+        void session.handle(req).catch((e: unknown) => {
+          failSession(session, e);
+          ws.terminate();
+        });
       }
-      void session.handle(req).catch((e: unknown) => {
-        failSession(session, e);
-        ws.close(1011, 'watch failed');
-      });
+      if (error !== undefined) deaf = true;
     });
     ws.on('close', () => {
       session.close();
@@ -352,23 +357,19 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     sockets.add(ws);
     let chain = Promise.resolve();
     ws.on('message', (data) => {
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-      let req: Record<string, unknown>;
-      try {
-        req = decodeMessage('LeaseKeepAliveRequest', buf);
-      } catch {
-        ws.close(1003, 'invalid request');
-        return;
+      const { requests, error } = decodeRequestStream('LeaseKeepAliveRequest', toBuffer(data));
+      for (const req of requests) {
+        chain = chain.then(async () => {
+          try {
+            const resp = await svc().keepAlive(req);
+            if (ws.readyState === ws.OPEN) ws.send(encodeStreamResult('LeaseKeepAliveResponse', resp));
+          } catch (e) {
+            log.warn('keepalive failed', { error: etcdStatusOf(e).message });
+            ws.terminate();
+          }
+        });
       }
-      chain = chain.then(async () => {
-        try {
-          const resp = await svc().keepAlive(req);
-          if (ws.readyState === ws.OPEN) ws.send(encodeStreamResult('LeaseKeepAliveResponse', resp));
-        } catch (e) {
-          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ error: etcdStatusOf(e) }));
-          ws.close(1011, 'keepalive failed');
-        }
-      });
+      if (error !== undefined) chain = chain.then(() => ws.terminate());
     });
     ws.on('close', () => sockets.delete(ws));
     ws.on('error', () => ws.terminate());

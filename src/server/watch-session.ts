@@ -119,8 +119,7 @@ export class WatchSession {
     // Forget the id first: the store's own cancel answer is then dropped, and ours goes out in
     // request order, as etcd's control answers do.
     this.#byClient.delete(id);
-    this.#byHub.delete(w.hubId);
-    this.#stream.cancel(w.hubId);
+    if (this.#byHub.delete(w.hubId)) this.#stream.cancel(w.hubId);
     const revision = await this.#service.currentRevision();
     this.#send({ header: this.#service.header(revision), watchId: id, canceled: true });
   }
@@ -146,10 +145,9 @@ export class WatchSession {
       events: resp.events,
     };
     const w = this.#byClient.get(id);
-    if (resp.canceled === true) {
-      this.#byClient.delete(id);
-      this.#byHub.delete(hubId);
-    }
+    // A watch the store ended (compaction) keeps its id until the client cancels it: etcd then
+    // still answers the cancel, and refuses the id to a new watch meanwhile.
+    if (resp.canceled === true) this.#byHub.delete(hubId);
     if (w?.fragment === true) return this.#sendFragments(out, resp.events);
     return this.#send(out);
   }
