@@ -57,6 +57,7 @@ test('a watch survives the kill of its member: resumes elsewhere, nothing lost o
     const w = watcher.watch({ key: 'f/', rangeEnd: 'f0', prevKv: true });
     const ws = watcher.watchStream();
     const sid = ws.create({ key: 'f/', rangeEnd: 'f0', startRevision: base + 1, filters: ['NODELETE'] });
+    assert.equal(sid, 0);
     // Make sure the watch is registered before writing (its start is "now").
     w.requestProgress();
     const it = w[Symbol.asyncIterator]();
