@@ -46,6 +46,11 @@ export class BoltRaftStorage implements Storage {
 
   /** Rebuilds the mirror from the raft buckets (empty buckets: a fresh member). */
   static load(r: BackendReader): BoltRaftStorage {
+    return new BoltRaftStorage().reload(r);
+  }
+
+  /** Replaces the mirror with what the buckets hold (after a snapshot replaced the file). */
+  reload(r: BackendReader): this {
     const s = new BoltRaftStorage();
     const hs = r.get(RAFT_STATE_BUCKET, HARDSTATE_KEY);
     if (hs !== undefined) s.hard = decodeHardState(hs);
@@ -63,7 +68,12 @@ export class BoltRaftStorage implements Storage {
     if (s.snapMeta.index < s.dummy.index || s.snapMeta.index > s.lastIndex()) {
       throw new ReplicationError('ERR_CORRUPT', `snapshot index ${s.snapMeta.index} outside the log [${s.dummy.index}, ${s.lastIndex()}]`);
     }
-    return s;
+    this.hard = s.hard;
+    this.dummy = s.dummy;
+    this.snapMeta = s.snapMeta;
+    this.ents = s.ents;
+    this.writes = [];
+    return this;
   }
 
   // ------------------------------------------------------------------ Storage (read side)
