@@ -218,6 +218,11 @@ export class Member {
     while (this.loop !== undefined) await this.loop;
   }
 
+  /** True while the Ready loop runs (a commit is in flight). */
+  get busy(): boolean {
+    return this.loop !== undefined;
+  }
+
   /** Why the member stopped, if it failed (a commit failed: restart it from its file). */
   get failed(): unknown {
     return this.failure;

@@ -198,9 +198,10 @@ export class SimCluster {
   }
 
   async settle(): Promise<void> {
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 50; i++) {
       await Promise.all(this.members().map((m) => m.idle()));
       await new Promise<void>((r) => setImmediate(r));
+      if (this.members().every((m) => !m.busy)) return;
     }
   }
 
