@@ -16,3 +16,4 @@ export {
   type Watcher,
 } from './watch/index.ts';
 export * as raft from './raft/index.ts';
+export type { KV, StatusResponse, Int64Like } from './api/kv.ts';

@@ -1,7 +1,8 @@
 /** The in-process etcd-style API: KV, Lease and Watch over the revision layer. */
 export { openStore, type StoreOptions, type OpenTarget } from './open.ts';
-export { KVStore, type GetOptions, type DeleteOptions, type SetOptions, type KeyRangeOptions } from './kv-store.ts';
-export { prefixEnd } from '../mvcc/store.ts';
+export { KVStore, SERVER_VERSION } from './kv-store.ts';
+export type { KV, GetOptions, DeleteOptions, SetOptions, KeyRangeOptions } from './kv.ts';
+export { prefixEnd } from './prefix.ts';
 export { MvccError, type MvccErrorCode } from '../mvcc/errors.ts';
 export { MemoryBackend } from '../mvcc/backend/memory.ts';
 export { BoltBackend } from '../mvcc/backend/bolt.ts';

@@ -3,39 +3,42 @@
  * responses are etcd's (camelCase); writes resolve once durable. Also a few Client-style shortcuts
  * (`get`, `set`, `delete`) for code that does not want to spell out range requests.
  */
+import { MvccError } from '../mvcc/errors.ts';
 import type { MvccStore } from '../mvcc/store.ts';
-import { prefixEnd } from '../mvcc/store.ts';
 import type {
   ApplyRequest, ApplyResponse, BytesLike, CompactionRequest, CompactionResponse, DeleteRangeRequest,
   DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
   LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
-  PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+  PutRequest, PutResponse, RangeRequest, RangeResponse, StatusResponse, TxnRequest, TxnResponse,
 } from '../mvcc/requests.ts';
 import type { EventSource } from '../mvcc/types.ts';
 import { WatchHub } from '../watch/hub.ts';
 import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import type { DeleteOptions, GetOptions, KV, KeyRangeOptions, SetOptions } from './kv.ts';
+import { prefixEnd } from './prefix.ts';
 
-/** Options of the Client-style shortcuts: how `key` turns into a range. */
-export interface KeyRangeOptions {
-  /** Every key starting with `key`. */
-  prefix?: boolean;
-  /** Every key ≥ `key`. */
-  fromKey?: boolean;
-  /** [key, rangeEnd). */
-  rangeEnd?: BytesLike;
+/** The etcd version whose API this store answers, with ours as build metadata (semver). */
+export const SERVER_VERSION = '3.4.0+boltkv';
+
+function options<T extends object>(o: unknown, what: string): T {
+  if (o === undefined) return {} as T;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${what} options must be an object`);
+  }
+  return o as T;
 }
 
-export type GetOptions = KeyRangeOptions & Omit<RangeRequest, 'key' | 'rangeEnd'>;
-export type DeleteOptions = KeyRangeOptions & { prevKv?: boolean };
-export type SetOptions = Omit<PutRequest, 'key' | 'value'>;
-
 function rangeEndFor(key: BytesLike, o: KeyRangeOptions): BytesLike | undefined {
+  const set = (['prefix', 'fromKey', 'rangeEnd'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
+  if (set.length > 1) throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${set.join(' and ')} exclude each other`);
+  if (o.prefix !== undefined && typeof o.prefix !== 'boolean') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: prefix must be a boolean');
+  if (o.fromKey !== undefined && typeof o.fromKey !== 'boolean') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: fromKey must be a boolean');
   if (o.prefix === true) return prefixEnd(key);
   if (o.fromKey === true) return new Uint8Array([0]);
   return o.rangeEnd;
 }
 
-export class KVStore {
+export class KVStore implements KV {
   readonly #store: MvccStore;
   readonly #hub: WatchHub;
   #closed = false;
@@ -77,6 +80,12 @@ export class KVStore {
     return this.#store.leaseLeases();
   }
 
+  /** etcd's Status: our version, the backend's size, the revision; no raft in process. */
+  async status(): Promise<StatusResponse> {
+    const s = this.#store.status();
+    return { header: s.header, version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse, errors: [] };
+  }
+
   /** Watch a key or range (see WatchRequest); iterate the result for responses. */
   watch(req: WatchRequest): Watcher {
     return this.#hub.watch(req);
@@ -106,17 +115,20 @@ export class KVStore {
   // ---- Client-style shortcuts
 
   /** `get('a')`, `get('a', { prefix: true })`, `get('a', { fromKey: true, limit: 10 })`. */
-  get(key: BytesLike, opts: GetOptions = {}): Promise<RangeResponse> {
-    const { prefix: _p, fromKey: _f, rangeEnd: _r, ...rest } = opts;
-    return this.range({ ...rest, key, rangeEnd: rangeEndFor(key, opts) });
+  async get(key: BytesLike, opts?: GetOptions): Promise<RangeResponse> {
+    const o = options<GetOptions>(opts, 'get');
+    const { prefix: _p, fromKey: _f, rangeEnd: _r, ...rest } = o;
+    return this.range({ ...rest, key, rangeEnd: rangeEndFor(key, o) });
   }
   /** `set('a', '1')` is `put({ key: 'a', value: '1' })`. */
-  set(key: BytesLike, value: BytesLike, opts: SetOptions = {}): Promise<PutResponse> {
-    return this.put({ ...opts, key, value });
+  async set(key: BytesLike, value: BytesLike, opts?: SetOptions): Promise<PutResponse> {
+    return this.put({ ...options<SetOptions>(opts, 'set'), key, value });
   }
   /** `delete('a', { prefix: true })`. */
-  delete(key: BytesLike, opts: DeleteOptions = {}): Promise<DeleteRangeResponse> {
-    return this.deleteRange({ key, rangeEnd: rangeEndFor(key, opts), prevKv: opts.prevKv });
+  async delete(key: BytesLike, opts?: DeleteOptions): Promise<DeleteRangeResponse> {
+    const o = options<DeleteOptions>(opts, 'delete');
+    const { prefix: _p, fromKey: _f, rangeEnd: _r, ...rest } = o;
+    return this.deleteRange({ ...rest, key, rangeEnd: rangeEndFor(key, o) });
   }
 
   /** Wait for queued writes, stop watches and timers, close the file. Idempotent. */
@@ -125,5 +137,9 @@ export class KVStore {
     this.#closed = true;
     this.#hub.close();
     await this.#store.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

@@ -32,4 +32,6 @@ export interface Backend {
    */
   update<T>(fn: (w: BackendWriter) => T): Promise<T>;
   close(): void | Promise<void>;
+  /** Bytes the data occupies and the part of them in use (etcd's dbSize / dbSizeInUse). */
+  size?(): { dbSize: number; dbSizeInUse: number };
 }

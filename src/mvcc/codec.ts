@@ -7,7 +7,19 @@ import { Packr } from 'msgpackr';
 import type { KeyValue } from './types.ts';
 import { Panic } from '../errors.ts';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint' });
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Lease IDs within ±2^53 are stored as plain msgpack integers (as before bigint IDs), others as int64. */
+function packLease(id: bigint): number | bigint {
+  return id <= SAFE && id >= -SAFE ? Number(id) : id;
+}
+
+function unpackLease(v: unknown): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  throw new Panic('corrupt record: expected a lease ID');
+}
 
 /** A plain Uint8Array copy: decoded bins may be views into a page the engine reuses. */
 function own(b: unknown): Uint8Array {
@@ -16,7 +28,7 @@ function own(b: unknown): Uint8Array {
 }
 
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
-  return packr.pack([kv.key, kv.createRevision, kv.modRevision, kv.version, kv.value, kv.lease]);
+  return packr.pack([kv.key, kv.createRevision, kv.modRevision, kv.version, kv.value, packLease(kv.lease)]);
 }
 
 export function encodeTombstone(key: Uint8Array): Uint8Array {
@@ -39,24 +51,24 @@ export function decodeRecord(b: Uint8Array): StoredRecord {
       modRevision: Number(a[2]),
       version: Number(a[3]),
       value: own(a[4]),
-      lease: Number(a[5]),
+      lease: unpackLease(a[5]),
     },
   };
 }
 
 export interface LeaseRecord {
-  ID: number;
+  ID: bigint;
   TTL: number;
 }
 
 export function encodeLease(l: LeaseRecord): Uint8Array {
-  return packr.pack([l.ID, l.TTL]);
+  return packr.pack([packLease(l.ID), l.TTL]);
 }
 
 export function decodeLease(b: Uint8Array): LeaseRecord {
   const a = packr.unpack(b) as unknown;
   if (!Array.isArray(a) || a.length !== 2) throw new Panic('corrupt record in lease bucket');
-  return { ID: Number(a[0]), TTL: Number(a[1]) };
+  return { ID: unpackLease(a[0]), TTL: Number(a[1]) };
 }
 
 /** What the key index needs from a record when it is rebuilt on open: no value, no copies. */
@@ -66,7 +78,7 @@ export interface IndexFields {
   tombstone: boolean;
   createRevision: number;
   version: number;
-  lease: number;
+  lease: bigint;
 }
 
 /**
@@ -78,7 +90,7 @@ export function decodeIndexFields(b: Uint8Array): IndexFields {
   const fast = readIndexFields(b);
   if (fast !== undefined) return fast;
   const rec = decodeRecord(b);
-  if (rec.tombstone) return { key: latin1(rec.key, 0, rec.key.length), tombstone: true, createRevision: 0, version: 0, lease: 0 };
+  if (rec.tombstone) return { key: latin1(rec.key, 0, rec.key.length), tombstone: true, createRevision: 0, version: 0, lease: 0n };
   return { key: latin1(rec.kv.key, 0, rec.kv.key.length), tombstone: false, createRevision: rec.kv.createRevision, version: rec.kv.version, lease: rec.kv.lease };
 }
 
@@ -137,6 +149,19 @@ function readInt(): number {
   }
 }
 
+/** A lease ID: small ones as readInt reads them, int64 ones exactly. */
+function readLease(): bigint | undefined {
+  const t = rb[rpos];
+  if (t === 0xcf || t === 0xd3) {
+    if (rpos + 9 > rb.length) return undefined;
+    const v = new DataView(rb.buffer, rb.byteOffset + rpos + 1, 8);
+    rpos += 9;
+    return t === 0xcf ? v.getBigUint64(0) : v.getBigInt64(0);
+  }
+  const n = readInt();
+  return Number.isSafeInteger(n) ? BigInt(n) : undefined;
+}
+
 function readIndexFields(b: Uint8Array): IndexFields | undefined {
   const head = b[0];
   if (head !== 0x91 && head !== 0x96) return undefined;
@@ -144,12 +169,12 @@ function readIndexFields(b: Uint8Array): IndexFields | undefined {
   rpos = 1;
   if (!readBin()) return undefined;
   const key = latin1(b, binStart, rpos);
-  if (head === 0x91) return rpos === b.length ? { key, tombstone: true, createRevision: 0, version: 0, lease: 0 } : undefined;
+  if (head === 0x91) return rpos === b.length ? { key, tombstone: true, createRevision: 0, version: 0, lease: 0n } : undefined;
   const createRevision = readInt();
   const modRevision = readInt(); // not needed (the revision key says it), but must parse
   const version = readInt();
   if (Number.isNaN(createRevision) || Number.isNaN(modRevision) || Number.isNaN(version) || !readBin()) return undefined;
-  const lease = readInt();
-  if (Number.isNaN(lease) || rpos !== b.length) return undefined;
+  const lease = readLease();
+  if (lease === undefined || rpos !== b.length) return undefined;
   return { key, tombstone: false, createRevision, version, lease };
 }

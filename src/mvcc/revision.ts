@@ -68,12 +68,12 @@ export function bytesToU64(b: Uint8Array): number {
 }
 
 /** Lease IDs are signed int64 in etcd; stored as two's-complement big-endian. */
-export function leaseIdToBytes(id: number): Uint8Array {
+export function leaseIdToBytes(id: bigint): Uint8Array {
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigInt64(0, BigInt(id));
+  new DataView(out.buffer).setBigInt64(0, id);
   return out;
 }
 
-export function bytesToLeaseId(b: Uint8Array): number {
-  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0));
+export function bytesToLeaseId(b: Uint8Array): bigint {
+  return new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0);
 }

@@ -26,10 +26,11 @@ import type {
 } from './requests.ts';
 import type { Event, EventSource, KeyValue, RevisionBatch } from './types.ts';
 import {
-  normalizeDelete, normalizePut, normalizeRange, normalizeTxn, toBytes,
+  normalizeDelete, normalizePut, normalizeRange, normalizeTxn, parseCompaction, parseGrant, parseLeaseId, parseTimeToLive, toBytes,
   type NCompare, type NDelete, type NOp, type NPut, type NRange, type NTxn,
 } from './validate.ts';
 import { Panic } from '../errors.ts';
+import { randomBytes } from 'node:crypto';
 
 export const KEY_BUCKET = 'key';
 export const META_BUCKET = 'meta';
@@ -68,7 +69,7 @@ const bstr = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.by
 const strBytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 
 interface Lease {
-  ID: number;
+  ID: bigint;
   TTL: number;
   /** ms on the store's clock */
   expiry: number;
@@ -129,6 +130,10 @@ function cmpNum(a: number, b: number): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export class MvccStore implements EventSource {
   private readonly backend: Backend;
   private readonly opts: Required<Omit<MvccStoreOptions, 'backend'>>;
@@ -140,10 +145,10 @@ export class MvccStore implements EventSource {
   /** -1 until the first compaction, as in etcd. */
   private compactMainRev = -1;
   private consistentIdx = 0;
-  private readonly leases = new Map<number, Lease>();
+  private readonly leases = new Map<bigint, Lease>();
   /** No lease expires before this (a lower bound; a keepalive may make it stale-low). */
   private nextExpiry = Infinity;
-  private readonly keyLease = new Map<string, number>();
+  private readonly keyLease = new Map<string, bigint>();
   /** Records written but not yet durable, by revision key: reads look here before the backend. */
   private readonly overlay = new Map<string, Uint8Array>();
   private pending = newPending();
@@ -199,7 +204,7 @@ export class MvccStore implements EventSource {
       // -1: nothing scheduled (etcd uses 0, which would forget a compact(0) cut short by a crash)
       const scheduled = sch !== undefined ? bytesToRev(sch).main : -1;
       let maxRev = 0;
-      const latestLease = new Map<string, number>();
+      const latestLease = new Map<string, bigint>();
       r.scan(KEY_BUCKET, revToBytes(0, 0), undefined, (k, v) => {
         const rev = bytesToRev(k);
         maxRev = rev.main;
@@ -210,7 +215,7 @@ export class MvccStore implements EventSource {
           return;
         }
         this.index.put(f.key, rev.main, rev.sub, f.createRevision, f.version);
-        if (f.lease !== 0) latestLease.set(f.key, f.lease);
+        if (f.lease !== 0n) latestLease.set(f.key, f.lease);
         else latestLease.delete(f.key);
       });
       // compaction may have removed every record of the newest revisions, never the revision itself
@@ -290,7 +295,7 @@ export class MvccStore implements EventSource {
         const ks = bstr(key);
         if (!inRange(ks)) return true;
         const ev: Event = rec.tombstone
-          ? { type: 'DELETE', kv: { key, createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0 } }
+          ? { type: 'DELETE', kv: { key, createRevision: 0, modRevision: rev.main, version: 0, value: EMPTY, lease: 0n } }
           : { type: 'PUT', kv: rec.kv };
         if (req.prevKv && !(ev.type === 'PUT' && ev.kv.version === 1)) {
           const prevRev = rev.main - 1;
@@ -313,6 +318,13 @@ export class MvccStore implements EventSource {
   /** The stored consistent index (last applied replication index). */
   consistentIndex(): number {
     return this.consistentIdx;
+  }
+
+  /** What etcd's Status reports that exists in process: revision and backend size. */
+  status(): { header: ResponseHeader; dbSize: number; dbSizeInUse: number } {
+    this.checkUsable();
+    const size = this.backend.size?.() ?? { dbSize: 0, dbSizeInUse: 0 };
+    return { header: this.header(), ...size };
   }
 
   /** The newest revision, including writes whose commit is still in flight. */
@@ -354,7 +366,7 @@ export class MvccStore implements EventSource {
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const { rev, physical } = this.parseCompaction(req);
+    const { rev, physical } = parseCompaction(req);
     this.checkUsable();
     const job = this.compactSync(rev);
     await this.durable();
@@ -363,7 +375,7 @@ export class MvccStore implements EventSource {
   }
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    const { ttl, id } = this.parseGrant(req);
+    const { ttl, id } = parseGrant(req);
     this.checkUsable();
     this.expireLeases();
     const resp = this.grantSync(ttl, id);
@@ -372,7 +384,7 @@ export class MvccStore implements EventSource {
   }
 
   async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
-    const id = this.parseLeaseId(req);
+    const id = parseLeaseId(req);
     this.checkUsable();
     this.expireLeases();
     const resp = this.revokeSync(id);
@@ -381,9 +393,7 @@ export class MvccStore implements EventSource {
   }
 
   async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
-    const id = this.parseLeaseId(req);
-    const keys = (req as { keys?: unknown }).keys;
-    if (keys !== undefined && typeof keys !== 'boolean') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: keys must be a boolean');
+    const { id, keys } = parseTimeToLive(req);
     this.checkUsable();
     this.expireLeases();
     const l = this.leases.get(id);
@@ -394,12 +404,12 @@ export class MvccStore implements EventSource {
       ID: id,
       TTL: Math.max(remaining, 0),
       grantedTTL: l.TTL,
-      keys: keys === true ? [...l.keys].sort().map(strBytes) : [],
+      keys: keys ? [...l.keys].sort().map(strBytes) : [],
     };
   }
 
   async leaseKeepAlive(req: LeaseKeepAliveRequest): Promise<LeaseKeepAliveResponse> {
-    const id = this.parseLeaseId(req);
+    const id = parseLeaseId(req);
     this.checkUsable();
     this.expireLeases();
     const l = this.leases.get(id);
@@ -411,7 +421,7 @@ export class MvccStore implements EventSource {
   async leaseLeases(): Promise<LeaseLeasesResponse> {
     this.checkUsable();
     this.expireLeases();
-    const ids = [...this.leases.keys()].sort((a, b) => a - b);
+    const ids = [...this.leases.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return { header: this.header(), leases: ids.map((ID) => ({ ID })) };
   }
 
@@ -440,13 +450,13 @@ export class MvccStore implements EventSource {
       else if ('deleteRange' in req) resp = { deleteRange: this.deleteSync(normalizeDelete(req.deleteRange)) };
       else if ('txn' in req) resp = { txn: this.txnSync(normalizeTxn(req.txn)) };
       else if ('compaction' in req) {
-        const c = this.parseCompaction(req.compaction);
+        const c = parseCompaction(req.compaction);
         job = this.compactSync(c.rev);
         resp = { compaction: { header: this.header() } };
       } else if ('leaseGrant' in req) {
-        const g = this.parseGrant(req.leaseGrant);
+        const g = parseGrant(req.leaseGrant);
         resp = { leaseGrant: this.grantSync(g.ttl, g.id) };
-      } else resp = { leaseRevoke: this.revokeSync(this.parseLeaseId(req.leaseRevoke)) };
+      } else resp = { leaseRevoke: this.revokeSync(parseLeaseId(req.leaseRevoke)) };
     } catch (e) {
       await this.durable();
       throw e;
@@ -517,33 +527,6 @@ export class MvccStore implements EventSource {
     if (this.closed) throw new MvccError('ERR_CLOSED', 'boltkv: store is closed');
   }
 
-  private parseCompaction(req: CompactionRequest): { rev: number; physical: boolean } {
-    const r = req as unknown as Record<string, unknown>;
-    if (r === null || typeof r !== 'object') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: compaction request must be an object');
-    const rev = r.revision ?? 0;
-    if (typeof rev !== 'number' || !Number.isSafeInteger(rev)) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: revision must be a safe integer');
-    if (r.physical !== undefined && typeof r.physical !== 'boolean') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: physical must be a boolean');
-    return { rev, physical: r.physical === true };
-  }
-
-  private parseGrant(req: LeaseGrantRequest): { ttl: number; id: number } {
-    const r = req as unknown as Record<string, unknown>;
-    if (r === null || typeof r !== 'object') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: lease grant must be an object');
-    const ttl = r.TTL ?? 0;
-    const id = r.ID ?? 0;
-    if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl)) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: TTL must be a safe integer');
-    if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: ID must be a safe integer');
-    return { ttl, id };
-  }
-
-  private parseLeaseId(req: { ID: number }): number {
-    const r = req as unknown as Record<string, unknown>;
-    if (r === null || typeof r !== 'object') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: lease request must be an object');
-    const id = r.ID ?? 0;
-    if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: ID must be a safe integer');
-    return id;
-  }
-
   /** Run a write transaction body; bump the revision if it changed anything. */
   private write<T>(fn: (w: WriteCtx) => T): T {
     return this.backend.view((reader) => {
@@ -559,7 +542,7 @@ export class MvccStore implements EventSource {
 
   private putSync(n: NPut): PutResponse {
     return this.write((w) => {
-      if (n.lease !== 0 && !this.leases.has(n.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
+      if (n.lease !== 0n && !this.leases.has(n.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
       return this.putOp(w, n);
     });
   }
@@ -576,7 +559,7 @@ export class MvccStore implements EventSource {
         if (op.t !== 'put') return;
         const p = op.r;
         if ((p.ignoreValue || p.ignoreLease) && this.index.current(bstr(p.key)) === undefined) throw etcdError('ERR_KEY_NOT_FOUND');
-        if (p.lease !== 0 && !this.leases.has(p.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
+        if (p.lease !== 0n && !this.leases.has(p.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
       });
       this.checkPath(d, (op) => {
         if (op.t !== 'range' || op.r.revision === 0) return;
@@ -602,13 +585,14 @@ export class MvccStore implements EventSource {
     return job;
   }
 
-  private grantSync(ttlIn: number, idIn: number): LeaseGrantResponse {
+  private grantSync(ttlIn: number, idIn: bigint): LeaseGrantResponse {
     if (ttlIn > MAX_LEASE_TTL) throw etcdError('ERR_LEASE_TTL_TOO_LARGE');
     const ttl = Math.max(ttlIn, this.opts.minLeaseTTL);
     let id = idIn;
-    if (id === 0) {
-      do id = 1 + Math.floor(Math.random() * 0xffff_ffff_ffff);
-      while (this.leases.has(id));
+    if (id === 0n) {
+      // positive int63 like etcd's generated IDs, which are mostly far above 2^53
+      do id = randomBytes(8).readBigUInt64BE() >> 1n;
+      while (id === 0n || this.leases.has(id));
     } else if (this.leases.has(id)) throw etcdError('ERR_LEASE_EXISTS');
     const expiry = this.opts.now() + ttl * 1000;
     this.leases.set(id, { ID: id, TTL: ttl, expiry, keys: new Set() });
@@ -617,7 +601,7 @@ export class MvccStore implements EventSource {
     return { header: this.header(), ID: id, TTL: ttl };
   }
 
-  private revokeSync(id: number): LeaseRevokeResponse {
+  private revokeSync(id: bigint): LeaseRevokeResponse {
     const l = this.leases.get(id);
     if (l === undefined) throw etcdError('ERR_LEASE_NOT_FOUND');
     this.write((w) => {
@@ -806,7 +790,7 @@ export class MvccStore implements EventSource {
     this.pending.ops.push({ bucket: KEY_BUCKET, key: rk, value: record });
     const old = this.keyLease.get(ks);
     if (old !== undefined && old !== lease) this.leases.get(old)?.keys.delete(ks);
-    if (lease !== 0) {
+    if (lease !== 0n) {
       this.leases.get(lease)?.keys.add(ks);
       this.keyLease.set(ks, lease);
     } else this.keyLease.delete(ks);
@@ -853,7 +837,7 @@ export class MvccStore implements EventSource {
     // A watcher's prevKv is the key as of the revision before this one (as etcd and our history
     // read give it), not a value written earlier in the same txn.
     const before = this.index.get(ks, w.beginRev);
-    const ev: Event = { type: 'DELETE', kv: { key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: 0 } };
+    const ev: Event = { type: 'DELETE', kv: { key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: 0n } };
     if (before !== undefined) ev.prevKv = this.readKv(w.reader, before.main, before.sub);
     w.events.push(ev);
     return prev;
@@ -1009,7 +993,7 @@ function compareKV(c: NCompare, kv: KeyValue | undefined): boolean {
     case 'VERSION': result = cmpNum(kv?.version ?? 0, c.operand as number); break;
     case 'CREATE': result = cmpNum(kv?.createRevision ?? 0, c.operand as number); break;
     case 'MOD': result = cmpNum(kv?.modRevision ?? 0, c.operand as number); break;
-    case 'LEASE': result = cmpNum(kv?.lease ?? 0, c.operand as number); break;
+    case 'LEASE': result = cmpBig(kv?.lease ?? 0n, c.operand as bigint); break;
   }
   switch (c.result) {
     case 'EQUAL': return result === 0;
@@ -1017,17 +1001,4 @@ function compareKV(c: NCompare, kv: KeyValue | undefined): boolean {
     case 'GREATER': return result > 0;
     case 'LESS': return result < 0;
   }
-}
-
-/** etcd's prefix end: the smallest key greater than every key with this prefix ("\0" if none). */
-export function prefixEnd(prefix: Uint8Array | string): Uint8Array {
-  const p = toBytes(prefix, 'prefix');
-  for (let i = p.length - 1; i >= 0; i--) {
-    if (p[i]! < 0xff) {
-      const out = p.slice(0, i + 1);
-      out[i] = p[i]! + 1;
-      return out;
-    }
-  }
-  return ZERO_KEY.slice();
 }

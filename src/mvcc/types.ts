@@ -1,6 +1,7 @@
 /**
  * Shapes shared by the revision layer and the layers above it (watch, api). Revisions are JS
- * numbers: exact up to 2^53, far beyond any store's lifetime of writes.
+ * numbers: exact up to 2^53, far beyond any store's lifetime of writes. Lease IDs are bigint: etcd
+ * hands out IDs far above 2^53.
  */
 
 /** etcd's mvccpb.KeyValue with camelCase fields. */
@@ -10,7 +11,8 @@ export interface KeyValue {
   modRevision: number;
   version: number;
   value: Uint8Array;
-  lease: number;
+  /** The lease ID (int64, lossless), 0n for none. */
+  lease: bigint;
 }
 
 /** etcd's mvccpb.Event. `prevKv` is filled only where the caller asked for it. */

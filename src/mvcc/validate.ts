@@ -30,7 +30,7 @@ export interface NRange {
 export interface NPut {
   key: Uint8Array;
   value: Uint8Array;
-  lease: number;
+  lease: bigint;
   prevKv: boolean;
   ignoreValue: boolean;
   ignoreLease: boolean;
@@ -45,8 +45,8 @@ export interface NCompare {
   rangeEnd: Uint8Array;
   target: CompareTarget;
   result: CompareResult;
-  /** number for VERSION/CREATE/MOD/LEASE, bytes for VALUE. */
-  operand: number | Uint8Array;
+  /** number for VERSION/CREATE/MOD, bigint for LEASE, bytes for VALUE. */
+  operand: number | bigint | Uint8Array;
 }
 export type NOp =
   | { t: 'range'; r: NRange }
@@ -80,11 +80,42 @@ export function toBytes(v: unknown, what: string): Uint8Array {
   throw invalid(`${what} must be a Uint8Array or a string`);
 }
 
-function int(v: unknown, what: string): number {
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const DECIMAL = /^-?[0-9]{1,20}$/;
+/** 2^53: beyond every revision a store can reach, so "in the future" wherever a revision is compared. */
+const BEYOND = 2 ** 53;
+
+/** An int64 given as number, bigint or decimal string, exactly; undefined if it is none of those. */
+function int64(v: unknown): bigint | undefined {
+  let b: bigint;
+  if (typeof v === 'bigint') b = v;
+  else if (typeof v === 'number' && Number.isInteger(v)) return Number.isSafeInteger(v) ? BigInt(v) : v > 0 ? INT64_MAX : INT64_MIN;
+  else if (typeof v === 'string' && DECIMAL.test(v)) b = BigInt(v);
+  else return undefined;
+  return b >= INT64_MIN && b <= INT64_MAX ? b : undefined;
+}
+
+/**
+ * A revision-like int64 (revision, version, limit) as a JS number. Values beyond ±2^53 become ±2^53:
+ * every comparison with a real revision then answers as etcd's would with the exact value (a range or
+ * compaction at such a revision is a future revision).
+ */
+export function int(v: unknown, what: string): number {
   if (v === undefined || v === null) return 0;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
-  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-  throw invalid(`${what} must be a safe integer`);
+  const b = int64(v);
+  if (b === undefined) throw invalid(`${what} must be an integer (number, bigint or decimal string)`);
+  return b > BigInt(BEYOND) ? BEYOND : b < -BigInt(BEYOND) ? -BEYOND : Number(b);
+}
+
+/** A lease ID, exactly. 0n means none. */
+export function leaseId(v: unknown, what: string): bigint {
+  if (v === undefined || v === null) return 0n;
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw invalid(`${what} must be an int64: a safe-integer number, a bigint or a decimal string`);
+  const b = int64(v);
+  if (b === undefined) throw invalid(`${what} must be an int64: a safe-integer number, a bigint or a decimal string`);
+  return b;
 }
 
 function bool(v: unknown, what: string): boolean {
@@ -115,7 +146,7 @@ export function normalizePut(req: PutRequest | unknown): NPut {
   const n = shapePut(req);
   if (n.key.length === 0) throw etcdError('ERR_EMPTY_KEY');
   if (n.ignoreValue && n.value.length !== 0) throw etcdError('ERR_VALUE_PROVIDED');
-  if (n.ignoreLease && n.lease !== 0) throw etcdError('ERR_LEASE_PROVIDED');
+  if (n.ignoreLease && n.lease !== 0n) throw etcdError('ERR_LEASE_PROVIDED');
   return n;
 }
 
@@ -129,13 +160,13 @@ function normalizeCompare(c: Compare | unknown): NCompare {
   const r = obj(c, 'compare');
   const target = oneOf(r.target, ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] as const, 'VERSION', 'compare.target');
   const result = oneOf(r.result, ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const, 'EQUAL', 'compare.result');
-  let operand: number | Uint8Array;
+  let operand: number | bigint | Uint8Array;
   switch (target) {
     case 'VALUE': operand = toBytes(r.value, 'compare.value'); break;
     case 'VERSION': operand = int(r.version, 'compare.version'); break;
     case 'CREATE': operand = int(r.createRevision, 'compare.createRevision'); break;
     case 'MOD': operand = int(r.modRevision, 'compare.modRevision'); break;
-    case 'LEASE': operand = int(r.lease, 'compare.lease'); break;
+    case 'LEASE': operand = leaseId(r.lease, 'compare.lease'); break;
   }
   return { key: toBytes(r.key, 'compare.key'), rangeEnd: toBytes(r.rangeEnd, 'compare.rangeEnd'), target, result, operand };
 }
@@ -186,7 +217,7 @@ function shapePut(v: unknown): NPut {
   return {
     key: toBytes(r.key, 'key'),
     value: toBytes(r.value, 'value'),
-    lease: int(r.lease, 'lease'),
+    lease: leaseId(r.lease, 'lease'),
     prevKv: bool(r.prevKv, 'prevKv'),
     ignoreValue: bool(r.ignoreValue, 'ignoreValue'),
     ignoreLease: bool(r.ignoreLease, 'ignoreLease'),
@@ -224,7 +255,7 @@ function checkOp(op: NOp, maxOps: number): void {
     case 'put':
       if (op.r.key.length === 0) throw etcdError('ERR_EMPTY_KEY');
       if (op.r.ignoreValue && op.r.value.length !== 0) throw etcdError('ERR_VALUE_PROVIDED');
-      if (op.r.ignoreLease && op.r.lease !== 0) throw etcdError('ERR_LEASE_PROVIDED');
+      if (op.r.ignoreLease && op.r.lease !== 0n) throw etcdError('ERR_LEASE_PROVIDED');
       return;
     case 'delete':
       if (op.r.key.length === 0) throw etcdError('ERR_EMPTY_KEY');
@@ -285,4 +316,25 @@ function checkIntervals(ops: NOp[]): { puts: Set<string>; dels: Interval[] } {
     puts.add(k);
   }
   return { puts, dels };
+}
+
+// --- compaction and lease requests ---------------------------------------------------------------
+
+export function parseCompaction(req: unknown): { rev: number; physical: boolean } {
+  const r = obj(req, 'compaction request');
+  return { rev: int(r.revision, 'revision'), physical: bool(r.physical, 'physical') };
+}
+
+export function parseGrant(req: unknown): { ttl: number; id: bigint } {
+  const r = obj(req, 'lease grant request');
+  return { ttl: int(r.TTL, 'TTL'), id: leaseId(r.ID, 'ID') };
+}
+
+export function parseLeaseId(req: unknown): bigint {
+  return leaseId(obj(req, 'lease request').ID, 'ID');
+}
+
+export function parseTimeToLive(req: unknown): { id: bigint; keys: boolean } {
+  const r = obj(req, 'lease timeToLive request');
+  return { id: leaseId(r.ID, 'ID'), keys: bool(r.keys, 'keys') };
 }

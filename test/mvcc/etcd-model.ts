@@ -13,7 +13,7 @@ export interface MKV {
   modRevision: number;
   version: number;
   value: string;
-  lease: number;
+  lease: bigint;
 }
 
 export interface MRange {
@@ -149,7 +149,7 @@ export class EtcdModel {
       modRevision: rev,
       version: prev ? prev.version + 1 : 1,
       value: req.ignoreValue ? prev!.value : req.value ?? '',
-      lease: 0,
+      lease: 0n,
     });
     return req.prevKv && prev ? { header: { revision: rev }, prevKv: prev } : { header: { revision: rev } };
   }

@@ -86,7 +86,7 @@ async function runSteps(h: Harness, steps: Step[]): Promise<void> {
           if ('err' in got && got.err === 'ERR_DUPLICATE_KEY') {
             continue; // etcd's exact duplicate rule is checked by the differential test
           }
-          assert.ok(!EtcdModel.obviousDuplicate(s.r), `${where}: a duplicate key must be rejected, got ${JSON.stringify(got)}`);
+          assert.ok(!EtcdModel.obviousDuplicate(s.r), `${where}: a duplicate key must be rejected, got ${JSON.stringify(got, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
           want = model.txn(s.r);
           break;
         }

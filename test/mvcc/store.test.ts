@@ -9,7 +9,8 @@ import { MemoryBackend } from '../../src/mvcc/backend/memory.ts';
 import { MvccError } from '../../src/mvcc/errors.ts';
 import { bytesToU64, revToBytes } from '../../src/mvcc/revision.ts';
 import { decodeRecord } from '../../src/mvcc/codec.ts';
-import { CONSISTENT_INDEX_KEY, KEY_BUCKET, META_BUCKET, MvccStore, prefixEnd } from '../../src/mvcc/store.ts';
+import { CONSISTENT_INDEX_KEY, KEY_BUCKET, META_BUCKET, MvccStore } from '../../src/mvcc/store.ts';
+import { prefixEnd } from '../../src/api/prefix.ts';
 import type { RevisionBatch } from '../../src/mvcc/types.ts';
 import { FaultyBackend } from './faulty-backend.ts';
 import { plain } from './gen.ts';
@@ -118,7 +119,7 @@ test('leases: expiry on the clock deletes all attached keys in one revision; TTL
   let now = 1_000_000;
   const s = open(new MemoryBackend(), { now: () => now, minLeaseTTL: 1 });
   const g = await s.leaseGrant({ ID: 42, TTL: 10 });
-  assert.deepEqual(plain(g), { header: { revision: 1 }, ID: 42, TTL: 10 });
+  assert.deepEqual(plain(g), { header: { revision: 1 }, ID: 42n, TTL: 10 });
   await s.put({ key: 'b', value: '1', lease: 42 });
   await s.put({ key: 'a', value: '1', lease: 42 });
   await s.put({ key: 'c', value: '1', lease: 42 });

@@ -188,7 +188,9 @@ export function fromWire(v: Json, field = ''): Wire {
  */
 export function canonical(v: unknown): Json {
   const walk = (x: unknown, key: string): Json | undefined => {
-    if (x === undefined || x === null || x === false || x === 0 || x === '') return undefined;
+    if (x === undefined || x === null || x === false || x === 0 || x === 0n || x === '') return undefined;
+    // boltkv's int64 lease IDs are bigint; the gateway side reads int64 as number
+    if (typeof x === 'bigint') return Number.isSafeInteger(Number(x)) ? Number(x) : String(x);
     if (x instanceof Uint8Array) return x.length === 0 ? undefined : Buffer.from(x).toString('base64');
     if (Array.isArray(x)) {
       if (x.length === 0) return undefined;

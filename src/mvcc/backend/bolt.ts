@@ -89,4 +89,10 @@ export class BoltBackend implements Backend {
   close(): void {
     this.db.close();
   }
+
+  /** As etcd computes it: pages up to the high-water mark, less free pages for the part in use. */
+  size(): { dbSize: number; dbSizeInUse: number } {
+    const s = this.db.stats();
+    return { dbSize: s.pgid * s.pageSize, dbSizeInUse: (s.pgid - s.freePageN) * s.pageSize };
+  }
 }

@@ -93,6 +93,8 @@ class Writer extends Reader implements BackendWriter {
 export class MemoryBackend implements Backend {
   private readonly buckets: Buckets = new Map();
   private closed = false;
+  /** Key and value bytes held, kept up to date on commit. */
+  private bytes = 0;
 
   view<T>(fn: (r: BackendReader) => T): T {
     this.checkOpen();
@@ -107,11 +109,21 @@ export class MemoryBackend implements Backend {
       let b = this.buckets.get(bucket);
       if (b === undefined) this.buckets.set(bucket, (b = new OrderedMap()));
       for (const [k, v] of changes) {
+        const old = b.get(k);
+        if (old !== undefined) this.bytes -= k.length + old.length;
         if (v === null) b.delete(k);
-        else b.set(k, v);
+        else {
+          b.set(k, v);
+          this.bytes += k.length + v.length;
+        }
       }
     }
     return result;
+  }
+
+  /** Bytes of keys and values held; nothing is free space in memory. */
+  size(): { dbSize: number; dbSizeInUse: number } {
+    return { dbSize: this.bytes, dbSizeInUse: this.bytes };
   }
 
   /** The memory backend survives close so tests can "reopen" a store over the same data. */

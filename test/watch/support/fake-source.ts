@@ -86,7 +86,7 @@ export class FakeSource implements EventSource {
           modRevision: rev,
           version: cur ? cur.version + 1 : 1,
           value: enc(o.value),
-          lease: o.lease ?? 0,
+          lease: BigInt(o.lease ?? 0),
         };
         this.#live.set(o.key, kv);
         // A create (version 1) carries no prevKv, as in etcd, even after a delete in the same txn.
@@ -103,7 +103,7 @@ export class FakeSource implements EventSource {
             modRevision: rev,
             version: 0,
             value: new Uint8Array(0),
-            lease: 0,
+            lease: 0n,
           };
           events.push(prev ? { type: 'DELETE', kv, prevKv: prev } : { type: 'DELETE', kv });
         }
