@@ -8,6 +8,7 @@ import type { Backend } from '../mvcc/backend.ts';
 import { decodeLease } from '../mvcc/codec.ts';
 import type { ApplyRequest, ApplyResponse } from '../mvcc/requests.ts';
 import { LEASE_BUCKET } from '../mvcc/store.ts';
+import { leaseId } from '../mvcc/validate.ts';
 
 interface LeaseState {
   ttlSeconds: number;
@@ -18,7 +19,7 @@ interface LeaseState {
 }
 
 export class Lessor {
-  private leases = new Map<number, LeaseState>();
+  private leases = new Map<bigint, LeaseState>();
   private leading = false;
 
   constructor(private readonly now: () => number) {}
@@ -52,26 +53,26 @@ export class Lessor {
       const ttl = resp.leaseGrant.TTL;
       this.leases.set(resp.leaseGrant.ID, { ttlSeconds: ttl, expiry: this.leading ? this.now() + ttl * 1000 : undefined, revokeTick: undefined });
     } else if ('leaseRevoke' in req) {
-      this.leases.delete(req.leaseRevoke.ID);
+      this.leases.delete(leaseId(req.leaseRevoke.ID, 'ID'));
     }
   }
 
-  renew(id: number): void {
+  renew(id: bigint): void {
     const l = this.leases.get(id);
     if (l !== undefined && this.leading) l.expiry = this.now() + l.ttlSeconds * 1000;
   }
 
-  remainingSeconds(id: number): number | undefined {
+  remainingSeconds(id: bigint): number | undefined {
     const l = this.leases.get(id);
     if (l === undefined || l.expiry === undefined) return undefined;
     return Math.max(0, Math.trunc((l.expiry - this.now()) / 1000));
   }
 
   /** Leases past their deadline with no revoke in flight (a revoke is re-proposed after retryTicks). */
-  expired(tick: number, retryTicks: number): number[] {
+  expired(tick: number, retryTicks: number): bigint[] {
     if (!this.leading) return [];
     const now = this.now();
-    const out: number[] = [];
+    const out: bigint[] = [];
     for (const [id, l] of this.leases) {
       if (l.expiry === undefined || l.expiry > now) continue;
       if (l.revokeTick !== undefined && tick - l.revokeTick < retryTicks) continue;
@@ -82,9 +83,9 @@ export class Lessor {
   }
 
   /** A fresh lease id (positive, below 2^53), as etcd picks one before proposing the grant. */
-  newId(random: () => number): number {
+  newId(random: () => number): bigint {
     for (;;) {
-      const id = Math.floor(random() * 2 ** 52) + 1;
+      const id = BigInt(Math.floor(random() * 2 ** 52) + 1);
       if (!this.leases.has(id)) return id;
     }
   }

@@ -17,7 +17,16 @@ import type { OpenOptions, FileSystem } from '../bolt/index.ts';
 import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
+import type { DeleteOptions, GetOptions, KV, SetOptions } from '../api/kv.ts';
+import { SERVER_VERSION } from '../api/kv-store.ts';
+import { prefixEnd } from '../api/prefix.ts';
+import { MvccError } from '../mvcc/errors.ts';
+import { leaseId } from '../mvcc/validate.ts';
+import { WatchHub } from '../watch/hub.ts';
+import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import { StoreEvents } from './store-events.ts';
 import type {
+  BytesLike, StatusResponse,
   ApplyRequest, ApplyResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
   LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesResponse,
   LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest,
@@ -70,6 +79,7 @@ export interface MemberOptions {
   random?: () => number;
   /** Passed to the revision layer. */
   compactionBatchIntervalMs?: number;
+  watch?: WatchHubOptions;
 }
 
 /** etcd's Status response, in process. */
@@ -105,7 +115,7 @@ function enc64(a: number, b: number): Uint8Array {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-export class Member {
+export class Member implements KV {
   readonly id: number;
   private readonly opts: MemberOptions;
   private readonly storage: BoltRaftStorage;
@@ -133,6 +143,8 @@ export class Member {
   private removed = false;
   private snapshotSoon = false;
   private readonly requestTimeout: number;
+  private readonly events: StoreEvents;
+  private readonly hub: WatchHub;
 
   private constructor(opts: MemberOptions, storage: BoltRaftStorage, backend: RaftBackend, store: MvccStore, members: MembersStore) {
     this.id = opts.id;
@@ -153,6 +165,8 @@ export class Member {
     this.term = storage.hardState().term;
     this.lessor = new Lessor(opts.now ?? Date.now);
     this.lessor.restore(backend);
+    this.events = new StoreEvents(store);
+    this.hub = new WatchHub(this.events, opts.watch);
   }
 
   /** Opens (or creates) the member's file and starts its raft node. */
@@ -373,6 +387,7 @@ export class Member {
       this.backend = parts.backend;
       this.store = parts.store;
       this.members.reload(parts.members);
+      this.events.attach(this.store);
       this.lessor.restore(this.backend);
       if (this.role === 'leader') this.lessor.promote();
       this.confState = snap.metadata.confState;
@@ -550,7 +565,7 @@ export class Member {
   }
 
   private header(h: ResponseHeader): ResponseHeader {
-    return { ...h, memberId: this.id, raftTerm: this.term };
+    return { ...h, memberId: BigInt(this.id), raftTerm: this.term };
   }
 
   // ------------------------------------------------------------------ KV / Lease API
@@ -591,7 +606,8 @@ export class Member {
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
     // etcd picks the id before proposing, so every member grants the same lease
-    const ID = req.ID !== undefined && req.ID !== 0 ? req.ID : this.lessor.newId(this.opts.random ?? Math.random);
+    const given = leaseId(req.ID, 'ID');
+    const ID = given !== 0n ? given : this.lessor.newId(this.opts.random ?? Math.random);
     const r = await this.propose({ leaseGrant: { ...req, ID } });
     if (!('leaseGrant' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.leaseGrant, header: this.header(r.leaseGrant.header) };
@@ -610,7 +626,7 @@ export class Member {
     if (this.role !== 'leader') throw replicationError('ERR_NOT_LEADER');
     const store = await this.currentStore();
     const r = await store.leaseKeepAlive(req);
-    this.lessor.renew(req.ID);
+    this.lessor.renew(leaseId(req.ID, 'ID'));
     return { ...r, header: this.header(r.header) };
   }
 
@@ -618,7 +634,7 @@ export class Member {
     await this.readBarrier();
     const store = await this.currentStore();
     const r = await store.leaseTimeToLive(req);
-    const left = this.role === 'leader' ? this.lessor.remainingSeconds(req.ID) : undefined;
+    const left = this.role === 'leader' ? this.lessor.remainingSeconds(leaseId(req.ID, 'ID')) : undefined;
     return { ...r, ...(left !== undefined && r.TTL >= 0 ? { TTL: left } : {}), header: this.header(r.header) };
   }
 
@@ -639,14 +655,57 @@ export class Member {
     }
   }
 
+  /** Watches this member's applied revisions (etcd serves watches from the member's own store). */
+  watch(req: WatchRequest): Watcher {
+    this.checkUsable();
+    return this.hub.watch(req);
+  }
+
+  watchStream(): WatchStream {
+    this.checkUsable();
+    return this.hub.stream();
+  }
+
+  async get(key: BytesLike, opts: GetOptions = {}): Promise<RangeResponse> {
+    const { prefix: _p, fromKey: _f, rangeEnd: _r, ...rest } = opts;
+    return this.range({ ...rest, key, rangeEnd: rangeEndFor(key, opts) });
+  }
+
+  async set(key: BytesLike, value: BytesLike, opts: SetOptions = {}): Promise<PutResponse> {
+    return this.put({ ...opts, key, value });
+  }
+
+  async delete(key: BytesLike, opts: DeleteOptions = {}): Promise<DeleteRangeResponse> {
+    const { prefix: _p, fromKey: _f, rangeEnd: _r, ...rest } = opts;
+    return this.deleteRange({ ...rest, key, rangeEnd: rangeEndFor(key, opts) });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   // ------------------------------------------------------------------ cluster
 
-  status(): MemberStatus {
+  /** This member's raft position (etcd's Status fields), synchronously. */
+  memberStatus(): MemberStatus {
     const st = this.node.status();
     const db = this.backend.inner instanceof BoltBackend ? this.backend.inner.db : undefined;
     return {
       memberId: this.id, leader: st.softState.lead, raftTerm: st.hardState.term, raftIndex: st.lastIndex,
       raftAppliedIndex: this.applied, isLearner: this.isLearner, dbSize: db !== undefined && !db.closed ? db.stats().pgid * db.pageSize : 0,
+    };
+  }
+
+  /** etcd's Maintenance.Status for this member. */
+  async status(): Promise<StatusResponse> {
+    this.checkUsable();
+    const store = await this.currentStore();
+    const s = store.status();
+    const m = this.memberStatus();
+    return {
+      header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
+      leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
+      isLearner: m.isLearner, errors: [],
     };
   }
 
@@ -746,6 +805,7 @@ export class Member {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.hub.close();
     this.rejectAll(new ReplicationError('ERR_CLOSED', `member ${this.id} is closed`));
     if (this.loop !== undefined && !this.removed) await this.loop.catch(() => undefined);
     while (this.installing !== undefined) await this.installing;
@@ -755,6 +815,14 @@ export class Member {
       if (!isBoltkvError(err)) throw err;
     }
   }
+}
+
+function rangeEndFor(key: BytesLike, o: { prefix?: boolean; fromKey?: boolean; rangeEnd?: BytesLike }): BytesLike | undefined {
+  const set = (['prefix', 'fromKey', 'rangeEnd'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
+  if (set.length > 1) throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${set.join(' and ')} exclude each other`);
+  if (o.prefix === true) return prefixEnd(key);
+  if (o.fromKey === true) return new Uint8Array([0]);
+  return o.rangeEnd;
 }
 
 async function openParts(opts: MemberOptions, reuse?: BoltRaftStorage): Promise<{ backend: RaftBackend; storage: BoltRaftStorage; store: MvccStore; members: MembersStore }> {

@@ -54,6 +54,10 @@ export class RaftBackend implements Backend {
     await this.update(() => undefined);
   }
 
+  size(): { dbSize: number; dbSizeInUse: number } {
+    return this.inner.size?.() ?? { dbSize: 0, dbSizeInUse: 0 };
+  }
+
   close(): void | Promise<void> {
     const err = new Error('backend closed');
     for (const s of this.staged) s.reject(err);

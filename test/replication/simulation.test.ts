@@ -140,7 +140,7 @@ async function simulate(seed: number): Promise<Stats> {
   const live = c.members().map((m) => m.id).filter((id) => inCluster.has(id));
   for (const id of inCluster) assert.ok(live.includes(id), `seed ${seed}: member ${id} is not running at the end`);
   if (process.env.BOLTKV_SIM_DEBUG === '1') {
-    for (const m of c.members()) console.log(JSON.stringify({ ...m.status(), ci: m.consistentIndex(), conf: m.raftStatus().config, members: m.memberList().map((x) => [x.id, x.isLearner]) }));
+    for (const m of c.members()) console.log(JSON.stringify({ ...m.memberStatus(), ci: m.consistentIndex(), conf: m.raftStatus().config, members: m.memberList().map((x) => [x.id, x.isLearner]) }));
     const l = c.leader();
     if (l) console.log([...(l.raftStatus().progress ?? new Map())].map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}`).join(' '));
   }

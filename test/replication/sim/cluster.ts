@@ -94,8 +94,8 @@ export class SimCluster {
   }
 
   leader(): Member | undefined {
-    const ls = this.members().filter((m) => m.status().leader === m.id);
-    return ls.sort((a, b) => b.status().raftTerm - a.status().raftTerm)[0];
+    const ls = this.members().filter((m) => m.memberStatus().leader === m.id);
+    return ls.sort((a, b) => b.memberStatus().raftTerm - a.memberStatus().raftTerm)[0];
   }
 
   private send(from: number, msgs: Message[]): void {
