@@ -40,12 +40,13 @@ import { BoltRaftStorage, type RaftWrite } from './bolt-raft-storage.ts';
 import { ReplicationError, replicationError } from './errors.ts';
 import { Lessor } from './lessor.ts';
 import { MembersStore } from './members.ts';
+import { memberIdFor } from './member-id.ts';
 import {
   decodePayload, encodePayload, idKey, type ConfPayload, type MemberInfo, type MemberUpdatePayload, type NormalPayload, type ProposalId,
 } from './proposal.ts';
 import { RaftBackend } from './raft-backend.ts';
 import { copyToBytes, copyChunks } from './db-copy.ts';
-import { installSnapshot, nodeRename, type Rename } from './snapshot-install.ts';
+import { installSnapshot, nodeRename, writeFileDurably, type Rename } from './snapshot-install.ts';
 
 /** etcd's default --max-request-bytes (1.5 MiB). */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
@@ -80,6 +81,8 @@ export interface MemberOptions {
   /** Passed to the revision layer. */
   compactionBatchIntervalMs?: number;
   watch?: WatchHubOptions;
+  /** etcd --initial-cluster-token: member ids added through the API derive from it and the peer URLs. */
+  clusterToken?: string;
 }
 
 /** etcd's Status response, in process. */
@@ -144,6 +147,9 @@ export class Member implements KV {
   private snapshotSoon = false;
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
+  /** Files received by a transport, by snapshot index, waiting for raft to hand the snapshot over. */
+  private readonly received = new Map<number, string>();
+  private receiving: Promise<void> = Promise.resolve();
   private readonly hub: WatchHub;
 
   private constructor(opts: MemberOptions, storage: BoltRaftStorage, backend: RaftBackend, store: MvccStore, members: MembersStore) {
@@ -380,7 +386,7 @@ export class Member implements KV {
       await this.store.close();
       await installSnapshot({
         path: this.opts.path, fs: this.opts.fileSystem ?? nodeFileSystem, rename: this.opts.rename ?? nodeRename,
-        data: snap.data, metadata: snap.metadata,
+        data: snap.data.length > 0 ? snap.data : { file: this.receivedFile(snap.metadata.index) }, metadata: snap.metadata,
         hardState: rd.hardState ?? { ...this.storage.hardState(), commit: Math.max(this.storage.hardState().commit, snap.metadata.index) },
       });
       const parts = await openParts(this.opts, this.storage);
@@ -395,6 +401,34 @@ export class Member implements KV {
       this.installing = undefined;
       release();
     }
+  }
+
+  private receivedFile(index: number): string {
+    const f = this.received.get(index);
+    if (f === undefined) throw new ReplicationError('ERR_CORRUPT', `snapshot ${index} arrived without its database file`);
+    this.received.clear();
+    return f;
+  }
+
+  /**
+   * For network transports: stores the leader's file streamed in chunks (never whole in memory)
+   * beside the member's file, synced, then steps the snap message, whose install renames it into
+   * place. One reception at a time.
+   */
+  receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const run = async (): Promise<void> => {
+      this.checkUsable();
+      const index = m.snapshot?.metadata.index ?? 0;
+      if (m.type !== 'snap' || index === 0) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'not a snapshot message');
+      const file = `${this.opts.path}.snap.${index}`;
+      const size = await writeFileDurably(this.opts.fileSystem ?? nodeFileSystem, file, chunks);
+      if (size === 0) throw new ReplicationError('ERR_CORRUPT', 'snapshot stream carried no database');
+      this.received.set(index, file);
+      this.step(m);
+    };
+    const p = this.receiving.then(run, run);
+    this.receiving = p.catch(() => undefined);
+    return p;
   }
 
   /** etcd's snapshot-count policy: snapshot the applied state, keep catch-up entries behind it. */
@@ -728,7 +762,7 @@ export class Member implements KV {
     const list = this.members.list();
     const urls = new Set(list.flatMap((x) => x.peerURLs));
     if (m.peerURLs.some((u) => urls.has(u))) throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
-    const id = m.id ?? this.members.newId(this.opts.random ?? Math.random);
+    const id = m.id ?? memberIdFor(m.peerURLs, this.opts.clusterToken);
     if (list.some((x) => x.id === id) || this.members.wasRemoved(id)) throw replicationError('ERR_MEMBER_EXISTS');
     const info: MemberInfo = { id, name: m.name ?? '', peerURLs: [...m.peerURLs], clientURLs: [], isLearner: m.isLearner === true };
     const members = await this.proposeConf({ type: info.isLearner ? 'addLearnerNode' : 'addNode', nodeId: id }, info);

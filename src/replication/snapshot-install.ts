@@ -31,22 +31,21 @@ export interface InstallOptions {
   path: string;
   fs: FileSystem;
   rename: Rename;
-  /** The leader's file, whole or in chunks. */
-  data: Uint8Array | Iterable<Uint8Array>;
+  /** The leader's file: its bytes, or a synced file already received beside the member's file. */
+  data: Uint8Array | { file: string };
   metadata: SnapshotMetadata;
   hardState: HardState;
 }
 
 const enc = new TextEncoder();
 
-export async function installSnapshot(o: InstallOptions): Promise<void> {
-  const tmp = `${o.path}.snap.tmp`;
-  const f = o.fs.open(tmp, { readOnly: false, mode: 0o600 });
+/** Writes a stream of chunks to `path` (replacing it) and syncs it; returns the byte count. */
+export async function writeFileDurably(fs: FileSystem, path: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<number> {
+  const f = fs.open(path, { readOnly: false, mode: 0o600 });
   let size = 0;
   try {
     f.truncate(0);
-    const chunks = o.data instanceof Uint8Array ? [o.data] : o.data;
-    for (const c of chunks) {
+    for await (const c of chunks) {
       f.write(c, size);
       size += c.length;
     }
@@ -54,7 +53,18 @@ export async function installSnapshot(o: InstallOptions): Promise<void> {
   } finally {
     f.close();
   }
-  if (size === 0) throw new ReplicationError('ERR_CORRUPT', 'snapshot message carried no database');
+  return size;
+}
+
+export async function installSnapshot(o: InstallOptions): Promise<void> {
+  let tmp: string;
+  if (o.data instanceof Uint8Array) {
+    tmp = `${o.path}.snap.tmp`;
+    const size = await writeFileDurably(o.fs, tmp, [o.data]);
+    if (size === 0) throw new ReplicationError('ERR_CORRUPT', 'snapshot message carried no database');
+  } else {
+    tmp = o.data.file;
+  }
   const db = open(tmp, { fileSystem: o.fs });
   try {
     await db.updateAsync((tx) => {
