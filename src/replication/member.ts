@@ -25,6 +25,7 @@ import { leaseId } from '../mvcc/validate.ts';
 import { WatchHub } from '../watch/hub.ts';
 import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
 import { StoreEvents } from './store-events.ts';
+import type { ClusterApi } from './cluster-api.ts';
 import type {
   BytesLike, StatusResponse,
   ApplyRequest, ApplyResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -118,7 +119,7 @@ function enc64(a: number, b: number): Uint8Array {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-export class Member implements KV {
+export class Member implements KV, ClusterApi {
   readonly id: number;
   private readonly opts: MemberOptions;
   private readonly storage: BoltRaftStorage;

@@ -41,6 +41,7 @@ const enc = new TextEncoder();
 
 /** Writes a stream of chunks to `path` (replacing it) and syncs it; returns the byte count. */
 export async function writeFileDurably(fs: FileSystem, path: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<number> {
+  if (!fs.exists(path)) fs.create(path, new Uint8Array(0), 0o600);
   const f = fs.open(path, { readOnly: false, mode: 0o600 });
   let size = 0;
   try {

@@ -10,6 +10,7 @@ import { open } from '../../src/bolt/index.ts';
 import { BoltBackend } from '../../src/mvcc/backend/bolt.ts';
 import { isBoltkvError } from '../../src/errors.ts';
 import { checkKv, type Operation } from './lin/checker.ts';
+import { hashKVOfBackend } from '../../src/mvcc/hash.ts';
 import { SimCluster, path } from './sim/cluster.ts';
 import { Workload } from './sim/workload.ts';
 
@@ -35,7 +36,8 @@ function dumpState(c: SimCluster, id: number): { ci: number; data: string } {
         });
       }
     });
-    return { ci, data: parts.join('\n') };
+    const hash = b.view((r) => hashKVOfBackend(r, 0).hash);
+    return { ci, data: `hashKV=${hash}\n${parts.join('\n')}` };
   } finally {
     b.close();
   }

@@ -70,7 +70,13 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     const spec4 = [...spec, { name: 'n4', peerURLs: [learnerURL] }];
     const learner = await start('n4', 'existing', spec4);
     nodes.set('n4', learner);
-    await eventually('the learner to catch up', async () => ((await learner.member.range({ key: 'bulk', rangeEnd: 'bulm', serializable: true, countOnly: true })).count === 150 ? true : undefined));
+    try {
+      await eventually('the learner to catch up', async () => ((await learner.member.range({ key: 'bulk', rangeEnd: 'bulm', serializable: true, countOnly: true })).count === 150 ? true : undefined));
+    } catch (err) {
+      const l = await leaderOf(nodes);
+      const prog = [...(l.member.raftStatus().progress ?? new Map())].map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}/paused${p.paused}`);
+      throw new Error(`${String(err)}; leader ${l.member.id} progress ${prog.join(' ')}; leader transport ${JSON.stringify(l.transport.stats)}; learner ${JSON.stringify(learner.transport.stats)} status ${JSON.stringify(learner.member.memberStatus())} failed ${String(learner.member.failed)}`);
+    }
     assert.ok(learner.transport.stats.snapshotsReceived >= 1, 'caught up by a streamed snapshot');
     assert.deepEqual(readdirSync(join(dir, 'n4')), ['boltkv.db'], 'the received file was renamed into place');
     await assert.rejects(learner.member.range({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
