@@ -32,4 +32,8 @@ export interface OpenFileOptions {
 export interface FileSystem {
   open(path: string, options: OpenFileOptions): FileIO;
   exists(path: string): boolean;
+  /** Atomically replace `to` with `from`, durably (online defragmentation needs it). */
+  rename?(from: string, to: string): void;
+  /** Delete a file if it exists (a defragmentation's leftover). */
+  remove?(path: string): void;
 }
