@@ -22,14 +22,16 @@ export type FaultOp =
   | 'truncate'
   | 'tryLock'
   | 'unlock'
-  | 'close';
+  | 'close'
+  | 'rename'
+  | 'remove';
 
 export const ALL_OPS: readonly FaultOp[] = [
-  'open', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close',
+  'open', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close', 'rename', 'remove',
 ];
 
 /** Calls that change what the disk holds or makes durable: the interesting crash points. */
-export const MUTATING_OPS: readonly FaultOp[] = ['write', 'writev', 'sync', 'syncAsync', 'truncate'];
+export const MUTATING_OPS: readonly FaultOp[] = ['write', 'writev', 'sync', 'syncAsync', 'truncate', 'rename', 'remove'];
 
 /**
  * What survives a crash:
@@ -145,6 +147,17 @@ export class FaultyDisk {
     this.fs = {
       open: (path: string, opts: OpenFileOptions): FileIO => this.open(path, opts),
       exists: (path: string): boolean => this.files.has(path),
+      // Directory changes are atomic and durable at once (a rename followed by a directory fsync).
+      rename: (from: string, to: string): void => {
+        this.enter('rename', from);
+        const f = this.file(from);
+        this.files.delete(from);
+        this.files.set(to, f);
+      },
+      remove: (path: string): void => {
+        this.enter('remove', path);
+        this.files.delete(path);
+      },
     };
   }
 
@@ -316,10 +329,12 @@ export class FaultyFile implements FileIO {
     private readonly disk: FaultyDisk,
     readonly path: string,
     readonly readOnly: boolean,
+    /** The file itself (an inode): a rename or remove of its path does not affect this handle. */
+    private readonly inode: DiskFile = disk.file(path),
   ) {}
 
   private get f(): DiskFile {
-    return this.disk.file(this.path);
+    return this.inode;
   }
 
   private live(op: string): void {
