@@ -13,6 +13,7 @@ import { Rng } from './rng.ts';
 /** The calls that are counted and can be made to fail. */
 export type FaultOp =
   | 'open'
+  | 'create'
   | 'read'
   | 'write'
   | 'writev'
@@ -27,11 +28,11 @@ export type FaultOp =
   | 'remove';
 
 export const ALL_OPS: readonly FaultOp[] = [
-  'open', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close', 'rename', 'remove',
+  'open', 'create', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close', 'rename', 'remove',
 ];
 
 /** Calls that change what the disk holds or makes durable: the interesting crash points. */
-export const MUTATING_OPS: readonly FaultOp[] = ['write', 'writev', 'sync', 'syncAsync', 'truncate', 'rename', 'remove'];
+export const MUTATING_OPS: readonly FaultOp[] = ['create', 'write', 'writev', 'sync', 'syncAsync', 'truncate', 'rename', 'remove'];
 
 /**
  * What survives a crash:
@@ -142,6 +143,7 @@ export class FaultyDisk {
   ) {
     this.seed = options.seed ?? 1;
     this.ignoreSync = options.ignoreSync ?? false;
+    this.rng = new Rng((this.seed * 0x2545f491) >>> 0);
     const entries = options.files instanceof Map ? [...options.files] : Object.entries(options.files ?? {});
     for (const [path, bytes] of entries) this.files.set(path, newFile(bytes));
     this.fs = {
@@ -158,6 +160,9 @@ export class FaultyDisk {
         this.enter('remove', path);
         this.files.delete(path);
       },
+      create: (path: string, data: Uint8Array): boolean => this.create(path, data),
+      // A handle is current while its path still names the same file (not removed or renamed over).
+      isCurrent: (path: string, file: FileIO): boolean => file instanceof FaultyFile && this.files.get(path) === file.inode,
     };
   }
 
@@ -301,6 +306,25 @@ export class FaultyDisk {
     return f;
   }
 
+  /**
+   * Atomic, durable, no-replace creation (what nodeFileSystem.create promises): a crash at this
+   * call leaves either no file or the whole file (the call may have completed as the power went).
+   */
+  private create(path: string, data: Uint8Array): boolean {
+    const copy = data.slice();
+    const land = (): void => {
+      if (!this.files.has(path)) this.files.set(path, newFile(copy));
+    };
+    this.enter('create', path, () => {
+      if (this.rng.bool()) land();
+    });
+    if (this.files.has(path)) return false;
+    land();
+    return true;
+  }
+
+  private readonly rng: Rng;
+
   private open(path: string, opts: OpenFileOptions): FileIO {
     this.enter('open', path);
     let f = this.files.get(path);
@@ -330,7 +354,7 @@ export class FaultyFile implements FileIO {
     readonly path: string,
     readonly readOnly: boolean,
     /** The file itself (an inode): a rename or remove of its path does not affect this handle. */
-    private readonly inode: DiskFile = disk.file(path),
+    readonly inode: DiskFile = disk.file(path),
   ) {}
 
   private get f(): DiskFile {
