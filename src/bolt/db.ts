@@ -10,6 +10,7 @@ import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } 
 import { Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
+import { defragmentDB, type DefragmentOptions, type DefragmentResult } from './defrag.ts';
 import { Tx } from './tx.ts';
 
 export interface OpenOptions {
@@ -109,7 +110,13 @@ export class DB {
   readonly pageSize: number;
   readonly noSync: boolean;
   readonly noFreelistSync: boolean;
-  readonly pager: Pager;
+  /** Replaced only when defragment() swaps in the rewritten file. */
+  pager: Pager;
+  /** How the file was opened: defragment() opens its new file the same way. */
+  readonly fileSystem: FileSystem;
+  readonly openOptions: Readonly<OpenOptions>;
+  /** Files replaced by defragment() that readers still use, with their reader counts. */
+  private retired = new Map<Pager, number>();
   private meta: Meta;
   private freelistImpl: Freelist | null = null;
   private readonly freelistKind: 'hashmap' | 'array';
@@ -139,6 +146,8 @@ export class DB {
     this.maxBatchSize = options.maxBatchSize ?? 1000;
     this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0;
     this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? DEFAULT_CACHE);
+    this.fileSystem = options.fileSystem ?? nodeFileSystem;
+    this.openOptions = { ...options };
     this.meta = meta;
   }
 
@@ -386,6 +395,32 @@ export class DB {
     }
   }
 
+  /**
+   * Online defragmentation: rewrite the file densely while writers go on, then swap files under a
+   * short pause; see defrag.ts.
+   */
+  defragment(options?: DefragmentOptions): Promise<DefragmentResult> {
+    return defragmentDB(this, options);
+  }
+
+  /**
+   * defragment()'s swap: continue on next's file (already renamed over this path) with its meta and
+   * freelist. Open readers finish on the old file, which closes when the last of them ends. Call
+   * only while holding the write slot.
+   */
+  adoptFile(next: DB): void {
+    const old = this.pager;
+    if (this.readerCount > 0) this.retired.set(old, this.readerCount);
+    else closeFile(old, this.readOnly);
+    this.readers.clear();
+    this.readerCount = 0;
+    this.pager = next.pager;
+    this.meta = next.meta;
+    this.freelistImpl = next.freelistImpl;
+    this.freelistOverflow = next.freelistOverflow;
+    next.closed = true;
+  }
+
   /** fdatasync now (useful after noSync commits). */
   sync(): void {
     this.checkNotClosed();
@@ -404,6 +439,8 @@ export class DB {
       w.abort();
     }
     this.closed = true;
+    for (const p of this.retired.keys()) closeFile(p, this.readOnly);
+    this.retired.clear();
     const file = this.pager.file;
     try {
       if (!this.readOnly) file.unlock();
@@ -453,6 +490,12 @@ export class DB {
   }
 
   endReader(tx: Tx): void {
+    if (tx.pager !== this.pager) {
+      const left = (this.retired.get(tx.pager) ?? 1) - 1;
+      if (left > 0) this.retired.set(tx.pager, left);
+      else if (this.retired.delete(tx.pager)) closeFile(tx.pager, this.readOnly);
+      return;
+    }
     const n = this.readers.get(tx.id);
     if (n === undefined) return;
     if (n <= 1) this.readers.delete(tx.id);
@@ -473,6 +516,22 @@ export class DB {
   }
 }
 
+/** Release and close a file the DB no longer uses (errors are moot: nothing reads it any more). */
+function closeFile(p: Pager, readOnly: boolean): void {
+  try {
+    if (!readOnly) p.file.unlock();
+  } catch {
+    // closing releases the lock anyway
+  }
+  try {
+    p.file.close();
+  } catch {
+    // see above
+  }
+  p.clearCache();
+}
+
+/** Open (creating if needed) the database at path. */
 /** Attempts at opening when the file at path keeps being removed or replaced under us. */
 const MAX_OPEN_ATTEMPTS = 5;
 
