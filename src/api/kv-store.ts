@@ -12,6 +12,7 @@ import type {
   PutRequest, PutResponse, RangeRequest, RangeResponse, StatusResponse, TxnRequest, TxnResponse,
 } from '../mvcc/requests.ts';
 import type { EventSource } from '../mvcc/types.ts';
+import type { HashKVResult } from '../mvcc/hash.ts';
 import { WatchHub } from '../watch/hub.ts';
 import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
 import type { DeleteOptions, GetOptions, KV, KeyRangeOptions, SetOptions } from './kv.ts';
@@ -102,6 +103,10 @@ export class KVStore implements KV {
   /** The last applied replication index, stored with the data it covers. */
   consistentIndex(): number {
     return this.#store.consistentIndex();
+  }
+  /** etcd's HashKV: a CRC-32C of the key history up to `revision` (0: current), comparable with etcd's. */
+  hashKV(revision = 0): Promise<HashKVResult> {
+    return this.#store.hashKV(revision);
   }
   /** The store's newest revision. */
   revision(): number {

@@ -6,7 +6,7 @@ import { type Inode, inodesSize, makeInode, Node, setInodeKey, splitForPages, wr
 const EMPTY = new Uint8Array(0);
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
-import { type RangeOptions, scan } from './range.ts';
+import { parseRange, type RangeOptions, scan } from './range.ts';
 
 /** bbolt's default: split pages half full, which suits random inserts. */
 export const DEFAULT_FILL_PERCENT = 0.5;
@@ -137,6 +137,7 @@ export class Bucket {
 
   /** Calls fn for every entry in key order (value null for sub-buckets); stop by returning false. */
   forEach(fn: (key: Uint8Array, value: Uint8Array | null) => void | boolean): void {
+    if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
     const c = this.cursor();
     for (let e = c.first(); e; e = c.next()) {
       if (fn(e[0], e[1]) === false) return;
@@ -148,7 +149,7 @@ export class Bucket {
    * Lazy: each step moves a cursor, so stop early for free.
    */
   range(options: RangeOptions = {}): Generator<Entry, void, undefined> {
-    return scan(this.cursor(), options);
+    return scan(this.cursor(), parseRange(options));
   }
 
   *entries(): IterableIterator<Entry> {

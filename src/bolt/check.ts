@@ -5,6 +5,11 @@ import { PGID_NO_FREELIST } from './meta.ts';
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, Page, pageTypeName, readU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 
+function hexKey(k: Uint8Array): string {
+  const hex = Buffer.from(k.buffer, k.byteOffset, Math.min(k.length, 32)).toString('hex');
+  return k.length > 32 ? `0x${hex}…` : `0x${hex}`;
+}
+
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -211,6 +216,16 @@ export function checkTx(tx: Tx): string[] {
     (msg) => problems.push(msg),
     true,
   );
+
+  // The top level holds buckets only; a plain value there is damage (or a foreign writer's doing).
+  try {
+    const c = tx.cursor();
+    for (let e = c.first(); e; e = c.next()) {
+      if (e[1] !== null) problems.push(`key ${hexKey(e[0])} at the top level is not a bucket`);
+    }
+  } catch (err) {
+    problems.push(`top level: ${message(err)}`);
+  }
 
   if (freed) {
     for (const id of freed) if (reachable.has(id)) problems.push(`page ${id}: reachable freed`);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
@@ -8,6 +9,7 @@ import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } from './page.ts';
 import { Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
+import { backupTxToFile, type WriteToOptions } from './backup.ts';
 import { Tx } from './tx.ts';
 
 export interface OpenOptions {
@@ -61,8 +63,41 @@ function sleepSync(ms: number): void {
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
+
+/** A promise we refuse: observe its settling so a later rejection cannot crash the process. */
+function dropQuietly(v: PromiseLike<unknown>): void {
+  Promise.resolve(v).catch(() => {});
+}
+
+/** Runs a batch callback, refusing (and quietly dropping) a promise it returns. */
+function callBatchFn(fn: (tx: Tx) => unknown, tx: Tx): unknown {
+  const r = fn(tx);
+  if (isThenable(r)) {
+    dropQuietly(r);
+    throw new BoltError('ERR_INVALID_OPTION', 'batch() callbacks must be synchronous');
+  }
+  return r;
+}
+
+const AsyncFunction = (async () => {}).constructor;
+
+function checkCallback(fn: unknown, what: string, sync: boolean): void {
+  if (typeof fn !== 'function') {
+    throw new BoltError('ERR_INVALID_ARGUMENT', `${what}: the callback must be a function, got ${fn === null ? 'null' : typeof fn}`);
+  }
+  if (sync && fn instanceof AsyncFunction) {
+    throw new BoltError('ERR_INVALID_OPTION', `${what}: the callback must be synchronous; use updateAsync() for async work`);
+  }
+}
+
+/** The write callbacks (updateAsync, and batch through it) the current async context runs inside. */
+interface WriteScope {
+  readonly db: DB;
+  active: boolean;
+}
+const writeScopes = new AsyncLocalStorage<readonly WriteScope[]>();
 
 /**
  * An open database file. One writer at a time (in this process, enforced here; across processes,
@@ -93,8 +128,8 @@ export class DB {
   private readonly maxBatchDelayMs: number;
   closed = false;
 
-  /** Use open(); the constructor takes an already opened and locked file. */
-  constructor(path: string, file: FileIO, meta: Meta, options: OpenOptions) {
+  /** Use open(). */
+  private constructor(path: string, file: FileIO, meta: Meta, options: OpenOptions) {
     this.path = path;
     this.readOnly = options.readOnly ?? false;
     this.pageSize = meta.pageSize;
@@ -105,6 +140,11 @@ export class DB {
     this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0;
     this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? DEFAULT_CACHE);
     this.meta = meta;
+  }
+
+  /** @internal open()'s way in: the file is already opened and locked. */
+  static create(path: string, file: FileIO, meta: Meta, options: OpenOptions): DB {
+    return new DB(path, file, meta, options);
   }
 
   /** The freelist, loaded on first use (read-only handles rarely need it). */
@@ -161,6 +201,7 @@ export class DB {
 
   /** Runs fn in a read-only snapshot; the transaction ends when fn returns (or its promise settles). */
   view<T>(fn: (tx: Tx) => T): T {
+    checkCallback(fn, 'view', false);
     const tx = this.begin(false);
     tx.managed = true;
     let result: T;
@@ -179,11 +220,13 @@ export class DB {
 
   /** Runs fn in the write transaction and commits when it returns; rolls back if it throws. */
   update<T>(fn: (tx: Tx) => T): T {
+    checkCallback(fn, 'update', true);
     const tx = this.begin(true);
     tx.managed = true;
     try {
       const result = fn(tx);
       if (isThenable(result)) {
+        dropQuietly(result);
         throw new BoltError('ERR_INVALID_OPTION', 'update() callbacks must be synchronous; use updateAsync()');
       }
       tx.internalCommit = true;
@@ -200,11 +243,24 @@ export class DB {
    * with fdatasync off the event loop. Resolves when the commit is durable.
    */
   updateAsync<T>(fn: (tx: Tx) => T | Promise<T>): Promise<T> {
+    try {
+      checkCallback(fn, 'updateAsync', false);
+      this.checkNotNested('updateAsync');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const run = async (): Promise<T> => {
       const tx = this.begin(true);
       tx.managed = true;
+      const scope: WriteScope = { db: this, active: true };
       try {
-        const result = await fn(tx);
+        const outer = writeScopes.getStore() ?? [];
+        let result: T;
+        try {
+          result = await writeScopes.run([...outer, scope], () => fn(tx));
+        } finally {
+          scope.active = false;
+        }
         tx.internalCommit = true;
         await tx.commitAsync();
         return result;
@@ -228,7 +284,9 @@ export class DB {
    */
   batch<T>(fn: (tx: Tx) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      checkCallback(fn, 'batch', true);
       this.checkNotClosed();
+      this.checkNotNested('batch');
       this.batchCalls.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (this.batchCalls.length >= this.maxBatchSize) this.flushBatch();
       else if (!this.batchTimer) {
@@ -259,9 +317,7 @@ export class DB {
         await this.updateAsync((tx) => {
           for (let i = 0; i < pending.length; i++) {
             try {
-              const r = pending[i]!.fn(tx);
-              if (isThenable(r)) throw new BoltError('ERR_INVALID_OPTION', 'batch() callbacks must be synchronous');
-              results.push(r);
+              results.push(callBatchFn(pending[i]!.fn, tx));
             } catch (err) {
               failed = i;
               failure = err;
@@ -279,7 +335,7 @@ export class DB {
         pending = pending.filter((_, i) => i !== failed);
         // Run the failing call alone so its own error (or success) is what its caller sees.
         try {
-          bad.resolve(await this.updateAsync((tx) => bad.fn(tx)));
+          bad.resolve(await this.updateAsync((tx) => callBatchFn(bad.fn, tx)));
         } catch (soloErr) {
           bad.reject(soloErr ?? failure);
         }
@@ -320,6 +376,16 @@ export class DB {
     };
   }
 
+  /** Hot backup to a new file at path from a read transaction, while writers go on; see backup.ts. */
+  async backup(path: string, options?: WriteToOptions): Promise<number> {
+    const tx = this.begin(false);
+    try {
+      return await backupTxToFile(tx, path, options);
+    } finally {
+      tx.abort();
+    }
+  }
+
   /** fdatasync now (useful after noSync commits). */
   sync(): void {
     this.checkNotClosed();
@@ -351,6 +417,19 @@ export class DB {
 
   checkNotClosed(): void {
     if (this.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+  }
+
+  /**
+   * Waiting from inside one of our own write callbacks for a write queued behind it would wait
+   * forever (and stall every later write): refuse it.
+   */
+  private checkNotNested(what: string): void {
+    if (writeScopes.getStore()?.some((s) => s.db === this && s.active)) {
+      throw new BoltError(
+        'ERR_WRITER_BUSY',
+        `${what}() called from inside this database's own updateAsync/batch callback: it would wait for itself; use the transaction you were given`,
+      );
+    }
   }
 
   checkCanWrite(): void {
@@ -394,71 +473,192 @@ export class DB {
   }
 }
 
-/** Open (creating if needed) the database at path. */
+/** Attempts at opening when the file at path keeps being removed or replaced under us. */
+const MAX_OPEN_ATTEMPTS = 5;
+
+/**
+ * Open (creating if needed) the database at path. A new file is created whole, atomically, before
+ * anyone locks it; a file is only read, and only re-initialised when no commit ever reached it,
+ * once we hold its lock and have checked it is still the file at path.
+ */
 export function open(path: string, options: OpenOptions = {}): DB {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new BoltError('ERR_INVALID_ARGUMENT', `open: path must be a non-empty string, got ${describe(path)}`);
+  }
   validateOptions(options);
   const fsys = options.fileSystem ?? nodeFileSystem;
   const readOnly = options.readOnly ?? false;
-  if (readOnly && !fsys.exists(path)) throw new BoltError('ERR_IO', `open ${path}: no such file`);
-  const file = fsys.open(path, { readOnly, mode: options.fileMode ?? 0o600 });
-  try {
-    lock(file, !readOnly, options.lockTimeoutMs ?? 0);
-    if (file.size() === 0) {
-      if (readOnly) throw new BoltError('ERR_INVALID_FILE', 'invalid database: empty file');
-      initFile(file, options.pageSize ?? DEFAULT_PAGE_SIZE, options.noSync ?? false);
+  const mode = options.fileMode ?? 0o600;
+  for (let attempt = 1; ; attempt++) {
+    if (!fsys.exists(path)) {
+      if (readOnly) throw new BoltError('ERR_IO', `open ${path}: no such file`);
+      fsys.create(path, initImage(options.pageSize ?? DEFAULT_PAGE_SIZE), mode);
     }
-    const meta = readMeta(file);
-    const db = new DB(path, file, meta, options);
-    if (db.pager.fileSize < meta.pgid * meta.pageSize) {
-      throw new BoltError('ERR_INVALID_FILE', `invalid database: file is ${db.pager.fileSize} bytes, its pages need ${meta.pgid * meta.pageSize}`);
-    }
-    if (!readOnly) {
-      if (options.initialSize) db.pager.grow(options.initialSize);
-      void db.freelist; // load now so a corrupt freelist fails the open, not a later write
-    }
-    return db;
-  } catch (err) {
+    let file: FileIO;
     try {
-      file.close();
-    } catch {
-      // already failing; the first error is the one to report
+      file = fsys.open(path, { readOnly, mode });
+    } catch (err) {
+      // Removed between our check and our open: start over.
+      if (attempt < MAX_OPEN_ATTEMPTS && !fsys.exists(path)) continue;
+      throw err;
     }
-    throw err;
+    try {
+      lock(file, path, !readOnly, options.lockTimeoutMs ?? 0);
+      if (!fsys.isCurrent(path, file)) {
+        // We locked a file that was removed or replaced while we waited: its lock guards nothing.
+        if (attempt >= MAX_OPEN_ATTEMPTS) throw new BoltError('ERR_IO', `open ${path}: the file keeps being replaced while we lock it`);
+        closeQuietly(file);
+        continue;
+      }
+      return openLocked(path, file, options);
+    } catch (err) {
+      closeQuietly(file);
+      throw err;
+    }
   }
+}
+
+function closeQuietly(file: FileIO): void {
+  try {
+    file.close();
+  } catch {
+    // already failing; the first error is the one to report
+  }
+}
+
+/** Read the metas of a file we hold the lock on; re-initialise a file no commit ever reached. */
+function openLocked(path: string, file: FileIO, options: OpenOptions): DB {
+  const readOnly = options.readOnly ?? false;
+  const attempt = (): DB => {
+    const meta = readMeta(file);
+    const size = file.size();
+    if (size < meta.pgid * meta.pageSize) {
+      throw new BoltError('ERR_INVALID_FILE', `invalid database ${path}: file is ${size} bytes, its pages need ${meta.pgid * meta.pageSize}`);
+    }
+    const db = DB.create(path, file, meta, options);
+    if (!readOnly) void db.freelist; // load now so a corrupt freelist fails the open, not a later write
+    return db;
+  };
+  let db: DB;
+  try {
+    db = attempt();
+  } catch (err) {
+    const size = file.size();
+    const ps = readOnly ? null : neverCompleted(file, size, options.pageSize ?? DEFAULT_PAGE_SIZE);
+    if (ps === null) {
+      if (size === 0) throw new BoltError('ERR_INVALID_FILE', `invalid database ${path}: empty file`);
+      throw err;
+    }
+    // Nothing was ever committed here (an interrupted creation): start it over, under our lock.
+    file.write(initImage(ps), 0);
+    if (size > 4 * ps) file.truncate(4 * ps);
+    if (!(options.noSync ?? false)) file.sync();
+    db = attempt();
+  }
+  if (!readOnly && options.initialSize) db.pager.grow(options.initialSize);
+  return db;
+}
+
+const PAGE_SIZES = [1024, 2048, 4096, 8192, 16384, 32768, 65536];
+/** Files above this size cannot be a creation that never completed (its image is 4 pages). */
+const MAX_INIT_BYTES = 1 << 20;
+
+/**
+ * The page size of a file no commit ever reached: every byte is either zero or the byte a new
+ * file's image holds there, for some page size (pages past the image read as zeros). Such a file
+ * holds nothing anyone wrote, so re-initialising it loses nothing. null for any other file.
+ */
+function neverCompleted(file: FileIO, size: number, preferred: number): number | null {
+  if (size > MAX_INIT_BYTES) return null;
+  const buf = new Uint8Array(size);
+  if (file.read(buf, 0) < size) return null;
+  for (const ps of [preferred, ...PAGE_SIZES.filter((p) => p !== preferred)]) {
+    const img = initImage(ps);
+    let ok = true;
+    for (let i = 0; i < size && ok; i++) {
+      const b = buf[i]!;
+      ok = b === 0 || (i < img.length && b === img[i]);
+    }
+    if (ok) return ps;
+  }
+  return null;
+}
+
+const OPTION_NAMES = new Set<string>([
+  'readOnly', 'lockTimeoutMs', 'pageSize', 'noSync', 'noGrowSync', 'noFreelistSync', 'freelist', 'cacheSize',
+  'initialSize', 'fileMode', 'maxBatchSize', 'maxBatchDelayMs', 'fileSystem',
+]);
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'symbol') return 'a symbol';
+  if (typeof v === 'function') return 'a function';
+  return Array.isArray(v) ? 'an array' : typeof v;
+}
+
+function badOption(name: string, want: string, got: unknown): BoltError {
+  return new BoltError('ERR_INVALID_OPTION', `option ${name} must be ${want}, got ${describe(got)}`);
 }
 
 function validateOptions(o: OpenOptions): void {
-  if (o === null || typeof o !== 'object') throw new BoltError('ERR_INVALID_OPTION', 'options must be an object');
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    throw new BoltError('ERR_INVALID_OPTION', `options must be an object, got ${describe(o)}`);
+  }
+  for (const name of Object.keys(o)) {
+    if (!OPTION_NAMES.has(name)) throw new BoltError('ERR_INVALID_OPTION', `unknown option ${JSON.stringify(name)}`);
+  }
+  for (const k of ['readOnly', 'noSync', 'noGrowSync', 'noFreelistSync'] as const) {
+    const v = o[k];
+    if (v !== undefined && typeof v !== 'boolean') throw badOption(k, 'a boolean', v);
+  }
   if (o.pageSize !== undefined) {
     const ps = o.pageSize;
-    if (!Number.isInteger(ps) || ps < 1024 || ps > 65536 || (ps & (ps - 1)) !== 0) {
-      throw new BoltError('ERR_INVALID_OPTION', `pageSize must be a power of two between 1024 and 65536, got ${ps}`);
-    }
+    if (typeof ps !== 'number' || !PAGE_SIZES.includes(ps)) throw badOption('pageSize', 'a power of two between 1024 and 65536', ps);
   }
   if (o.freelist !== undefined && o.freelist !== 'hashmap' && o.freelist !== 'array') {
-    throw new BoltError('ERR_INVALID_OPTION', `freelist must be 'hashmap' or 'array'`);
+    throw badOption('freelist', "'hashmap' or 'array'", o.freelist);
   }
-  for (const k of ['lockTimeoutMs', 'cacheSize', 'initialSize', 'maxBatchSize', 'maxBatchDelayMs'] as const) {
+  for (const k of ['lockTimeoutMs', 'cacheSize', 'maxBatchDelayMs'] as const) {
     const v = o[k];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
-      throw new BoltError('ERR_INVALID_OPTION', `${k} must be a non-negative number`);
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw badOption(k, 'a non-negative number', v);
+  }
+  for (const k of ['initialSize', 'maxBatchSize'] as const) {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+      throw badOption(k, 'a non-negative integer below 2^53', v);
+    }
+  }
+  if (o.maxBatchSize === 0) throw badOption('maxBatchSize', 'at least 1', 0);
+  if (o.fileMode !== undefined && (typeof o.fileMode !== 'number' || !Number.isInteger(o.fileMode) || o.fileMode < 0 || o.fileMode > 0o7777)) {
+    throw badOption('fileMode', 'a file mode (an integer in 0..0o7777)', o.fileMode);
+  }
+  const fsys = o.fileSystem;
+  if (fsys !== undefined) {
+    const f = fsys as unknown as Record<string, unknown> | null;
+    if (f === null || typeof f !== 'object' || !['open', 'exists', 'create', 'isCurrent'].every((m) => typeof f[m] === 'function')) {
+      throw badOption('fileSystem', 'a FileSystem (open, exists, create, isCurrent)', fsys);
     }
   }
 }
 
-function lock(file: FileIO, exclusive: boolean, timeoutMs: number): void {
+function lock(file: FileIO, path: string, exclusive: boolean, timeoutMs: number): void {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (file.tryLock(exclusive)) return;
     if (Date.now() >= deadline) {
-      throw new BoltError('ERR_LOCK_TIMEOUT', `timeout: could not lock the database file within ${timeoutMs} ms`);
+      throw new BoltError(
+        'ERR_LOCK_TIMEOUT',
+        `cannot lock ${path}: another handle or process holds it${exclusive ? '' : ' for writing'} (waited ${timeoutMs} ms; raise lockTimeoutMs to wait longer)`,
+      );
     }
     sleepSync(Math.min(10, Math.max(1, deadline - Date.now())));
   }
 }
 
-/** A new file: two metas, an empty freelist page, an empty root leaf; then fdatasync. */
-function initFile(file: FileIO, pageSize: number, noSync: boolean): void {
+/** A new file's image: two metas, an empty freelist page, an empty root leaf. */
+function initImage(pageSize: number): Uint8Array {
   const buf = new Uint8Array(pageSize * 4);
   for (let i = 0; i < 2; i++) {
     encodeMeta(buf.subarray(i * pageSize, (i + 1) * pageSize), i, {
@@ -473,8 +673,7 @@ function initFile(file: FileIO, pageSize: number, noSync: boolean): void {
   }
   writePageHeader(buf.subarray(2 * pageSize), 2, FREELIST_FLAG, 0, 0);
   writePageHeader(buf.subarray(3 * pageSize), 3, LEAF_FLAG, 0, 0);
-  file.write(buf, 0);
-  if (!noSync) file.sync();
+  return buf;
 }
 
 /**

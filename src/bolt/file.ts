@@ -30,6 +30,15 @@ export interface OpenFileOptions {
 
 /** Opens the files a DB lives in. `nodeFileSystem` is the real one. */
 export interface FileSystem {
+  /** Open an existing file. The engine never relies on this creating or truncating anything. */
   open(path: string, options: OpenFileOptions): FileIO;
   exists(path: string): boolean;
+  /**
+   * Create `path` holding exactly `data`, durably, only if nothing is there yet: the file appears
+   * whole or not at all, and an existing file is never touched. False when `path` already existed.
+   * This is what makes two processes creating the same database at once safe.
+   */
+  create(path: string, data: Uint8Array, mode: number): boolean;
+  /** Whether `file` (opened from `path`) is still the file at `path`, not one removed or replaced since. */
+  isCurrent(path: string, file: FileIO): boolean;
 }

@@ -9,3 +9,5 @@ export { BoltError, Panic } from './errors.ts';
 export type { BoltErrorCode } from './errors.ts';
 export type { FileIO, FileSystem, OpenFileOptions } from './file.ts';
 export { NodeFile, nodeFileSystem } from './node-file.ts';
+export { compact, type CompactOptions, type CompactResult } from './compact.ts';
+export type { CopySink, WriteToOptions } from './backup.ts';

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem, OpenFileOptions } from './file.ts';
@@ -114,6 +116,15 @@ export class NodeFile implements FileIO {
       // Closing the descriptor drops the lock anyway.
     }
   }
+  /** Device and inode of the open descriptor, to tell whether the path still names this file. */
+  identity(): { dev: number; ino: number } {
+    try {
+      const st = fs.fstatSync(this.fd);
+      return { dev: st.dev, ino: st.ino };
+    } catch (err) {
+      throw ioError('fstat', err);
+    }
+  }
   close(): void {
     if (this.fd < 0) return;
     const fd = this.fd;
@@ -126,16 +137,100 @@ export class NodeFile implements FileIO {
   }
 }
 
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+/** fsync a directory so a new entry in it survives power loss; a no-op where directories cannot be synced. */
+function syncDir(dir: string): void {
+  let fd = -1;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (err) {
+    const code = errno(err);
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw ioError(`fsync ${dir}`, err);
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let done = 0;
+  while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, done);
+}
+
 export const nodeFileSystem: FileSystem = {
   open(path: string, options: OpenFileOptions): FileIO {
     try {
-      const flags = options.readOnly ? 'r' : fs.existsSync(path) ? 'r+' : 'w+';
-      return new NodeFile(fs.openSync(path, flags, options.mode));
+      // Never 'w' or 'w+': opening must not truncate a file another process may be using.
+      return new NodeFile(fs.openSync(path, options.readOnly ? 'r' : 'r+', options.mode));
     } catch (err) {
       throw ioError(`open ${path}`, err);
     }
   },
   exists(path: string): boolean {
     return fs.existsSync(path);
+  },
+  /**
+   * Write the image to a temporary file beside `path`, fsync it, hard-link it to `path` (which,
+   * unlike rename, fails rather than replaces when `path` exists), drop the temporary name and
+   * fsync the directory. Where hard links are unsupported, an exclusive create written in place
+   * is the fallback; open() recognises such a file left half-written and re-initialises it.
+   */
+  create(path: string, data: Uint8Array, mode: number): boolean {
+    if (fs.existsSync(path)) return false;
+    const dir = dirname(path);
+    const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.creating`);
+    let fd = -1;
+    let linked = false;
+    try {
+      fd = fs.openSync(tmp, 'wx', mode);
+      writeAll(fd, data);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = -1;
+      try {
+        fs.linkSync(tmp, path);
+        linked = true;
+      } catch (err) {
+        const code = errno(err);
+        if (code === 'EEXIST') return false;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EMLINK') throw err;
+      }
+      if (!linked) {
+        try {
+          fd = fs.openSync(path, 'wx', mode);
+        } catch (err) {
+          if (errno(err) === 'EEXIST') return false;
+          throw err;
+        }
+        writeAll(fd, data);
+        fs.fsyncSync(fd);
+      }
+    } catch (err) {
+      throw ioError(`create ${path}`, err);
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // Never created, or already gone: nothing to clean up.
+      }
+    }
+    syncDir(dir);
+    return true;
+  },
+  isCurrent(path: string, file: FileIO): boolean {
+    if (!(file instanceof NodeFile)) return true;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return false;
+      throw ioError(`stat ${path}`, err);
+    }
+    const id = file.identity();
+    return st.dev === id.dev && st.ino === id.ino;
   },
 };

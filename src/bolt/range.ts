@@ -19,15 +19,51 @@ function aborted(signal: AbortSignal): BoltError {
   return new BoltError('ERR_ABORTED', 'range scan aborted', { cause: signal.reason });
 }
 
+const RANGE_OPTIONS = new Set(['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'signal']);
+
+/** RangeOptions checked and with its bounds as bytes; made eagerly, so bad options fail at range(). */
+export interface ParsedRange {
+  gt: Uint8Array | undefined;
+  gte: Uint8Array | undefined;
+  lt: Uint8Array | undefined;
+  lte: Uint8Array | undefined;
+  reverse: boolean;
+  limit: number;
+  signal: AbortSignal | undefined;
+}
+
+function badRange(msg: string): BoltError {
+  return new BoltError('ERR_INVALID_OPTION', `range: ${msg}`);
+}
+
+export function parseRange(o: unknown): ParsedRange {
+  if (o === undefined) o = {};
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw badRange(`options must be an object, got ${o === null ? 'null' : typeof o}`);
+  const r = o as Record<string, unknown>;
+  for (const name of Object.keys(r)) {
+    if (!RANGE_OPTIONS.has(name)) throw badRange(`unknown option ${JSON.stringify(name)} (bounds are gt, gte, lt, lte)`);
+  }
+  const bound = (name: 'gt' | 'gte' | 'lt' | 'lte'): Uint8Array | undefined => (r[name] === undefined ? undefined : toBytes(r[name], 'key'));
+  const { reverse, limit, signal } = r;
+  if (reverse !== undefined && typeof reverse !== 'boolean') throw badRange('reverse must be a boolean');
+  if (limit !== undefined && (typeof limit !== 'number' || !(limit >= 0) || (!Number.isInteger(limit) && limit !== Infinity))) {
+    throw badRange('limit must be a non-negative integer or Infinity');
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw badRange('signal must be an AbortSignal');
+  return {
+    gt: bound('gt'),
+    gte: bound('gte'),
+    lt: bound('lt'),
+    lte: bound('lte'),
+    reverse: reverse ?? false,
+    limit: (limit as number | undefined) ?? Infinity,
+    signal: signal as AbortSignal | undefined,
+  };
+}
+
 /** Entries of a cursor's bucket within the bounds, in key order (or reverse). */
-export function* scan(c: Cursor, o: RangeOptions): Generator<Entry, void, undefined> {
-  const gt = o.gt === undefined ? undefined : toBytes(o.gt, 'key');
-  const gte = o.gte === undefined ? undefined : toBytes(o.gte, 'key');
-  const lt = o.lt === undefined ? undefined : toBytes(o.lt, 'key');
-  const lte = o.lte === undefined ? undefined : toBytes(o.lte, 'key');
-  const limit = o.limit ?? Infinity;
-  if (!(limit >= 0)) throw new BoltError('ERR_INVALID_OPTION', 'limit must be a non-negative number');
-  const signal = o.signal;
+export function* scan(c: Cursor, o: ParsedRange): Generator<Entry, void, undefined> {
+  const { gt, gte, lt, lte, limit, signal } = o;
   const aboveLow = (k: Uint8Array): boolean =>
     (gt === undefined || compare(k, gt) > 0) && (gte === undefined || compare(k, gte) >= 0);
   const belowHigh = (k: Uint8Array): boolean =>

@@ -1,6 +1,7 @@
 import { Bucket } from './bucket.ts';
 import { type Bytes } from './bytes.ts';
 import { checkTx } from './check.ts';
+import { type CopySink, type WriteToOptions, writeTxTo } from './backup.ts';
 import type { Cursor, Entry } from './cursor.ts';
 import type { DB } from './db.ts';
 import { BoltkvError } from '../errors.ts';
@@ -82,7 +83,9 @@ export class Tx implements Disposable {
   }
   /** Calls fn with each top-level bucket's name and the bucket. */
   forEach(fn: (name: Uint8Array, bucket: Bucket) => void | boolean): void {
-    this.root.forEach((k) => fn(k, this.root.bucket(k)!));
+    if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
+    // A top-level key that is not a bucket (damage, or a foreign writer) is skipped; check() reports it.
+    this.root.forEach((k, v) => (v === null ? fn(k, this.root.bucket(k)!) : undefined));
   }
   entries(): IterableIterator<Entry> {
     return this.root.entries();
@@ -140,6 +143,11 @@ export class Tx implements Disposable {
     return checkTx(this);
   }
 
+  /** Stream a consistent copy of this snapshot (a whole bbolt file) into sink; see backup.ts. */
+  writeTo(sink: CopySink, options?: WriteToOptions): Promise<number> {
+    return writeTxTo(this, sink, options);
+  }
+
   // ---- pages ----
 
   /** A branch or leaf page visible to this transaction. */
@@ -164,7 +172,7 @@ export class Tx implements Disposable {
   // ---- ending ----
 
   commit(): void {
-    this.beginCommit(false);
+    this.beginCommit();
     try {
       this.prepareCommit();
       this.writeData(false);
@@ -177,7 +185,7 @@ export class Tx implements Disposable {
 
   /** Commit with fdatasync off the event loop; resolves once the commit is durable. */
   async commitAsync(): Promise<void> {
-    this.beginCommit(true);
+    this.beginCommit();
     try {
       this.prepareCommit();
       await this.writeDataAsync();
@@ -189,12 +197,12 @@ export class Tx implements Disposable {
   }
 
   rollback(): void {
+    if (this.managed) throw new BoltError('ERR_TX_MANAGED', 'managed tx rollback not allowed: return or throw from the callback instead');
     if (this.db.closed && this.state === 'open') {
       this.state = 'rolledback';
       return;
     }
     this.checkOpen();
-    if (this.managed) throw new BoltError('ERR_TX_MANAGED', 'managed tx rollback not allowed');
     this.abort();
   }
 
@@ -214,11 +222,12 @@ export class Tx implements Disposable {
     }
   }
 
-  private beginCommit(allowManaged: boolean): void {
-    this.checkWritable();
-    if (this.managed && !allowManaged && !this.internalCommit) {
-      throw new BoltError('ERR_TX_MANAGED', 'managed tx commit not allowed');
+  /** Checks, before anything changes, that this caller may commit now. */
+  private beginCommit(): void {
+    if (this.managed && !this.internalCommit) {
+      throw new BoltError('ERR_TX_MANAGED', 'managed tx commit not allowed: update/updateAsync/batch commit when the callback returns');
     }
+    this.checkWritable();
     this.db.checkCanWrite();
     this.state = 'committing';
   }

@@ -12,6 +12,7 @@
  * finishes the job.
  */
 import type { Backend, BackendReader } from './backend.ts';
+import { hashKV, type HashKVResult } from './hash.ts';
 import { decodeIndexFields, decodeLease, decodeRecord, encodeKeyValue, encodeLease, encodeTombstone } from './codec.ts';
 import { MvccError, etcdError } from './errors.ts';
 import { KeyIndex, revKeyId, type KeepSet } from './key-index.ts';
@@ -478,6 +479,13 @@ export class MvccStore implements EventSource {
     if (last === undefined) return Promise.resolve();
     this.scheduleFlush();
     return new Promise<void>((resolve, reject) => last.waiters.push({ resolve, reject }));
+  }
+
+  /** etcd's HashKV at rev (0: current) over durable data; see hash.ts. */
+  async hashKV(rev: number): Promise<HashKVResult> {
+    this.checkUsable();
+    while (this.durableRev < this.currentRev) await this.durable();
+    return this.backend.view((r) => hashKV(r, rev, this.currentRev, this.compactMainRev));
   }
 
   /** Revoke every lease whose TTL ran out (each in its own revision). Runs on the lease timer. */

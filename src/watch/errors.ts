@@ -6,15 +6,20 @@ import { BoltkvError } from '../errors.ts';
 export type WatchErrorCode =
   /** The request is malformed (bad key type, empty key, negative revision, unknown filter…). */
   | 'ERR_INVALID_WATCH_REQUEST'
+  /** The request has a field the watch layer does not know; `field` names it. */
+  | 'ERR_UNKNOWN_FIELD'
   /** `rangeEnd` sorts at or before `key`, so the watch could never match (etcd: "watcher range is empty"). */
   | 'ERR_EMPTY_WATCH_RANGE'
-  /** The hub or the stream was closed. */
-  | 'ERR_WATCH_CLOSED';
+  /** The hub or the stream was closed (the code every layer uses for a closed handle). */
+  | 'ERR_CLOSED';
 
 export class WatchError extends BoltkvError {
   declare readonly code: WatchErrorCode;
-  constructor(code: WatchErrorCode, message: string, options?: { cause?: unknown }) {
+  /** With ERR_UNKNOWN_FIELD: the offending field. */
+  readonly field: string | undefined;
+  constructor(code: WatchErrorCode, message: string, options?: { cause?: unknown; field?: string }) {
     super(code, message, options);
     this.name = 'WatchError';
+    this.field = options?.field;
   }
 }

@@ -2,19 +2,32 @@
  * WatchHub: etcd's watchable store on top of an EventSource.
  *
  * Every watcher is in one of two sets. Synced watchers have seen every revision up to the last one
- * committed; they sit in the key indexes (a map for single keys, an interval index for ranges) and
- * get each revision's events as it commits. Unsynced watchers (started in the past, or parked
- * because their consumer fell behind) are caught up from stored history in bounded chunks, and
- * join the synced set once they reach the last committed revision. JS runs the commit callback and
- * the catch-up step to completion without interleaving, so the hand-over has no gap and no
- * duplicate. A watcher whose resume point has been compacted gets one compacted response and ends.
+ * committed; they sit in the watcher group and get each revision's events as it commits. Unsynced
+ * watchers (started in the past, or parked as victims because their consumer fell behind) are
+ * caught up from stored history in bounded chunks, and join the synced set once they reach the
+ * last committed revision. JS runs the commit callback and the catch-up step to completion without
+ * interleaving, so the hand-over has no gap and no duplicate. A watcher whose resume point has been
+ * compacted gets one compacted response and ends.
  */
 import type { Event, EventSource, RevisionBatch } from '../mvcc/types.ts';
 import { WatchError } from './errors.ts';
-import { IntervalIndex, type IntervalHandle } from './interval-index.ts';
-import { byteStringToBytes, bytesToByteString, parseKeyRange, type KeyRange } from './key-range.ts';
+import { rangeBytes } from './key-range.ts';
 import { ResponseQueue } from './response-queue.ts';
-import type {
+import type { WatchHubOptions, WatchRequest, WatchResponse, WatchStream, Watcher } from './types.ts';
+import { parseWatchRequest, positiveIntOption, refuseUnknownFields, type WatchSettings } from './validate.ts';
+import { WatchStreamImpl } from './watch-stream.ts';
+import {
+  eventFor,
+  type HubLink,
+  newWatcherState,
+  type Queue,
+  responseFor,
+  WatcherImpl,
+  type WatcherState,
+} from './watcher.ts';
+import { WatcherGroup } from './watcher-group.ts';
+
+export type {
   WatchHubOptions,
   WatchRequest,
   WatchResponse,
@@ -22,49 +35,12 @@ import type {
   Watcher,
 } from './types.ts';
 
-export type { WatchHubOptions, WatchRequest, WatchResponse, WatchStream, Watcher } from './types.ts';
-
 const DEFAULT_PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
 const DEFAULT_MAX_BUFFERED_EVENTS = 4096;
 const DEFAULT_CATCH_UP_REVISIONS = 512;
+const HUB_OPTIONS = new Set(['progressIntervalMs', 'maxBufferedEvents', 'catchUpRevisions']);
 /** Catch-up steps run per macrotask, so a long catch-up never starves the event loop. */
 const CATCH_UP_STEPS_PER_TICK = 16;
-
-type Queue = ResponseQueue<WatcherState>;
-/** etcd's "\0" range end: every key from the start on. */
-const ZERO_KEY = new Uint8Array([0]);
-
-/** Internal per-watch state; the public Watcher/stream objects are thin views over it. */
-interface WatcherState {
-  readonly range: KeyRange;
-  readonly prevKv: boolean;
-  readonly noPut: boolean;
-  readonly noDelete: boolean;
-  readonly progressNotify: boolean;
-  readonly queue: Queue;
-  /** watchId on a stream; undefined for a standalone Watcher. */
-  readonly watchId: number | undefined;
-  readonly stream: StreamImpl | undefined;
-  /**
-   * Synced: the lowest revision of interest (above the last commit only for future starts).
-   * Unsynced: the next revision to read from history.
-   */
-  nextRev: number;
-  status: 'synced' | 'unsynced' | 'canceled';
-  handle: IntervalHandle | undefined;
-  progressPending: boolean;
-  /** Events were sent since the last periodic progress tick (etcd then skips the notification). */
-  sentSinceTick: boolean;
-  detachSignal: (() => void) | undefined;
-}
-
-function positiveInt(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  if (!Number.isSafeInteger(v) || v <= 0) {
-    throw new WatchError('ERR_INVALID_WATCH_REQUEST', `${name} must be a positive integer`);
-  }
-  return v;
-}
 
 export class WatchHub {
   readonly #source: EventSource;
@@ -74,31 +50,46 @@ export class WatchHub {
   readonly #unsubscribe: () => void;
   /** Highest revision received from onCommit: what synced watchers have been given. */
   #lastRev: number;
-  readonly #singles = new Map<string, Set<WatcherState>>();
-  readonly #ranges = new IntervalIndex<WatcherState>();
+  readonly #synced = new WatcherGroup();
+  /** Unsynced watchers due a catch-up step. */
   readonly #pending = new Set<WatcherState>();
   readonly #all = new Set<WatcherState>();
   readonly #progressWatchers = new Set<WatcherState>();
-  readonly #streams = new Set<StreamImpl>();
+  readonly #streams = new Set<WatchStreamImpl>();
   /** One callback shared by every queue (a closure per watcher would cost memory). */
   readonly #onRoomFn = (q: Queue): void => this.#onRoom(q);
+  /** What watcher and stream objects may call; kept off the public class. */
+  readonly #link: HubLink = {
+    register: (s, queue, watchId, stream) => this.#register(s, queue, watchId, stream),
+    cancel: (w) => this.#cancel(w),
+    requestProgress: (w) => this.#requestProgress(w),
+    streamProgress: (q) =>
+      q.pushProgress({
+        header: { revision: this.#lastRev },
+        events: [],
+        watchId: -1,
+      }),
+    revision: () => this.#lastRev,
+    assertOpen: () => this.#assertOpen(),
+  };
   #catchUpScheduled = false;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   constructor(source: EventSource, options: WatchHubOptions = {}) {
     this.#source = source;
-    this.#progressIntervalMs = positiveInt(
+    refuseUnknownFields(options, HUB_OPTIONS, 'watch option');
+    this.#progressIntervalMs = positiveIntOption(
       options.progressIntervalMs,
       DEFAULT_PROGRESS_INTERVAL_MS,
       'progressIntervalMs',
     );
-    this.#maxBufferedEvents = positiveInt(
+    this.#maxBufferedEvents = positiveIntOption(
       options.maxBufferedEvents,
       DEFAULT_MAX_BUFFERED_EVENTS,
       'maxBufferedEvents',
     );
-    this.#catchUpRevisions = positiveInt(
+    this.#catchUpRevisions = positiveIntOption(
       options.catchUpRevisions,
       DEFAULT_CATCH_UP_REVISIONS,
       'catchUpRevisions',
@@ -108,7 +99,12 @@ export class WatchHub {
   }
 
   /** Numbers for tests, benchmarks and monitoring. */
-  stats(): { synced: number; unsynced: number; streams: number; lastRevision: number } {
+  stats(): {
+    synced: number;
+    unsynced: number;
+    streams: number;
+    lastRevision: number;
+  } {
     let synced = 0;
     for (const w of this.#all) if (w.status === 'synced') synced++;
     return {
@@ -122,15 +118,15 @@ export class WatchHub {
   /** Starts one watch with its own bounded buffer. */
   watch(req: WatchRequest): Watcher {
     this.#assertOpen();
+    const settings = parseWatchRequest(req);
     const queue: Queue = new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn);
-    const state = this.#register(req, queue, undefined, undefined);
-    return new WatcherImpl(this, state);
+    return new WatcherImpl(this.#link, this.#register(settings, queue, undefined, undefined));
   }
 
   /** Opens etcd's multiplexed stream: many watches sharing one bounded response buffer. */
   stream(): WatchStream {
     this.#assertOpen();
-    const s = new StreamImpl(this, new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn));
+    const s = new WatchStreamImpl(this.#link, new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn));
     this.#streams.add(s);
     return s;
   }
@@ -140,8 +136,7 @@ export class WatchHub {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopTimer();
     for (const w of [...this.#all]) {
       this.#detach(w);
       if (w.stream === undefined) w.queue.end();
@@ -155,63 +150,19 @@ export class WatchHub {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new WatchError('ERR_WATCH_CLOSED', 'watch hub is closed');
+    if (this.#closed) throw new WatchError('ERR_CLOSED', 'watch hub is closed');
   }
 
-  // ---- registration -------------------------------------------------------------------------
+  // ---- registration and cancel ----------------------------------------------------------------
 
-  /** @internal Validates the request and puts the new watcher in the synced or unsynced set. */
-  register(req: WatchRequest, queue: Queue, watchId: number, stream: StreamImpl): WatcherState {
-    this.#assertOpen();
-    return this.#register(req, queue, watchId, stream);
-  }
-
+  /** Puts a new watcher in the synced or unsynced set. */
   #register(
-    req: WatchRequest,
+    s: WatchSettings,
     queue: Queue,
     watchId: number | undefined,
-    stream: StreamImpl | undefined,
+    stream: WatchStreamImpl | undefined,
   ): WatcherState {
-    if (req === null || typeof req !== 'object') {
-      throw new WatchError('ERR_INVALID_WATCH_REQUEST', 'watch request must be an object');
-    }
-    const range = parseKeyRange(req.key, req.rangeEnd);
-    const start = req.startRevision ?? 0;
-    if (!Number.isSafeInteger(start) || start < 0) {
-      throw new WatchError('ERR_INVALID_WATCH_REQUEST', 'startRevision must be a non-negative integer');
-    }
-    let noPut = false;
-    let noDelete = false;
-    if (req.filters !== undefined) {
-      if (!Array.isArray(req.filters)) {
-        throw new WatchError('ERR_INVALID_WATCH_REQUEST', 'filters must be an array');
-      }
-      for (const f of req.filters as unknown[]) {
-        if (f === 'NOPUT') noPut = true;
-        else if (f === 'NODELETE') noDelete = true;
-        else throw new WatchError('ERR_INVALID_WATCH_REQUEST', `unknown watch filter ${String(f)}`);
-      }
-    }
-    const signal = req.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new WatchError('ERR_INVALID_WATCH_REQUEST', 'signal must be an AbortSignal');
-    }
-    const w: WatcherState = {
-      range,
-      prevKv: req.prevKv === true,
-      noPut,
-      noDelete,
-      progressNotify: req.progressNotify === true,
-      queue,
-      watchId,
-      stream,
-      nextRev: start === 0 ? this.#lastRev + 1 : start,
-      status: 'unsynced',
-      handle: undefined,
-      progressPending: false,
-      sentSinceTick: false,
-      detachSignal: undefined,
-    };
+    const w = newWatcherState(s, queue, watchId, stream, s.startRevision === 0 ? this.#lastRev + 1 : s.startRevision);
     this.#all.add(w);
     if (w.progressNotify) {
       this.#progressWatchers.add(w);
@@ -219,11 +170,12 @@ export class WatchHub {
     }
     if (w.nextRev > this.#lastRev) this.#addSynced(w);
     else this.#wantCatchUp(w);
+    const signal = s.signal;
     if (signal !== undefined) {
       if (signal.aborted) {
-        this.cancel(w);
+        this.#cancel(w);
       } else {
-        const onAbort = (): void => this.cancel(w);
+        const onAbort = (): void => this.#cancel(w);
         signal.addEventListener('abort', onAbort, { once: true });
         w.detachSignal = () => signal.removeEventListener('abort', onAbort);
       }
@@ -231,8 +183,7 @@ export class WatchHub {
     return w;
   }
 
-  /** @internal Caller-initiated cancel (Watcher.cancel, stream.cancel, abort signal). */
-  cancel(w: WatcherState): void {
+  #cancel(w: WatcherState): void {
     if (w.status === 'canceled') return;
     this.#detach(w);
     if (w.stream !== undefined) {
@@ -250,7 +201,7 @@ export class WatchHub {
 
   /** Takes the watcher out of every set; it will be given nothing more. Its queue is untouched. */
   #detach(w: WatcherState): void {
-    if (w.status === 'synced') this.#removeSynced(w);
+    if (w.status === 'synced') this.#synced.remove(w);
     w.status = 'canceled';
     this.#pending.delete(w);
     w.queue.unpark(w);
@@ -279,20 +230,11 @@ export class WatchHub {
     }
   }
 
-  // ---- synced set ---------------------------------------------------------------------------
+  // ---- synced set -----------------------------------------------------------------------------
 
   #addSynced(w: WatcherState): void {
     w.status = 'synced';
-    if (w.range.end === undefined) {
-      let set = this.#singles.get(w.range.start);
-      if (set === undefined) {
-        set = new Set();
-        this.#singles.set(w.range.start, set);
-      }
-      set.add(w);
-    } else {
-      w.handle = this.#ranges.insert({ start: w.range.start, end: w.range.end, value: w });
-    }
+    this.#synced.add(w);
     if (w.progressPending) {
       w.progressPending = false;
       this.#sendProgress(w);
@@ -300,22 +242,9 @@ export class WatchHub {
     w.stream?.maybeSendPendingProgress();
   }
 
-  #removeSynced(w: WatcherState): void {
-    if (w.range.end === undefined) {
-      const set = this.#singles.get(w.range.start);
-      if (set !== undefined) {
-        set.delete(w);
-        if (set.size === 0) this.#singles.delete(w.range.start);
-      }
-    } else if (w.handle !== undefined) {
-      this.#ranges.remove(w.handle);
-      w.handle = undefined;
-    }
-  }
-
-  /** Moves a synced watcher whose consumer has no room to the unsynced set, resuming at `rev`. */
+  /** Moves a synced watcher whose consumer has no room to the unsynced set (a victim), resuming at `rev`. */
   #park(w: WatcherState, rev: number): void {
-    this.#removeSynced(w);
+    this.#synced.remove(w);
     w.status = 'unsynced';
     w.nextRev = rev;
     w.queue.park(w);
@@ -331,8 +260,7 @@ export class WatchHub {
       this.#lastRev = rev;
       for (const w of [...this.#all]) {
         if (w.status !== 'synced') continue;
-        this.#removeSynced(w);
-        w.status = 'unsynced';
+        this.#synced.remove(w);
         w.nextRev = Math.max(w.nextRev, from);
         this.#wantCatchUp(w);
       }
@@ -340,33 +268,13 @@ export class WatchHub {
     }
     this.#lastRev = rev;
     if (this.#all.size === 0) return;
-    const matched = new Map<WatcherState, Event[]>();
-    const add = (w: WatcherState, ev: Event): void => {
-      if (w.nextRev > rev) return;
-      if (ev.type === 'PUT' ? w.noPut : w.noDelete) return;
-      const out = w.prevKv || ev.prevKv === undefined ? ev : { type: ev.type, kv: ev.kv };
-      const list = matched.get(w);
-      if (list === undefined) matched.set(w, [out]);
-      else list.push(out);
-    };
-    for (const ev of batch.events) {
-      const k = bytesToByteString(ev.kv.key);
-      const set = this.#singles.get(k);
-      if (set !== undefined) for (const w of set) add(w, ev);
-      if (this.#ranges.size > 0) this.#ranges.stab(k, (w) => add(w, ev));
-    }
-    for (const [w, events] of matched) {
-      const resp: WatchResponse = { header: { revision: rev }, events };
-      if (w.watchId !== undefined) resp.watchId = w.watchId;
-      if (w.queue.offer(resp)) {
-        w.sentSinceTick = true;
-        } else {
-        this.#park(w, rev);
-      }
+    for (const [w, events] of this.#synced.match(batch)) {
+      if (w.queue.offer(responseFor(w, rev, events))) w.sentSinceTick = true;
+      else this.#park(w, rev);
     }
   }
 
-  // ---- catch-up -----------------------------------------------------------------------------
+  // ---- catch-up -------------------------------------------------------------------------------
 
   #wantCatchUp(w: WatcherState): void {
     w.status = 'unsynced';
@@ -430,17 +338,17 @@ export class WatchHub {
       batches = this.#source.readEvents({
         fromRev: w.nextRev,
         toRev: to,
-        // Bytes are rebuilt per step rather than kept per watcher: idle watchers stay small.
-        key: byteStringToBytes(w.range.start),
-        rangeEnd:
-          w.range.end === undefined ? undefined : w.range.end === null ? ZERO_KEY : byteStringToBytes(w.range.end),
+        ...rangeBytes(w.range),
         prevKv: w.prevKv,
         limit,
       });
     } catch (err) {
       const c = this.#source.compactRevision();
       if (w.nextRev < c) this.#terminate(w, { compactRevision: c });
-      else this.#terminate(w, { cancelReason: err instanceof Error ? err.message : String(err) });
+      else
+        this.#terminate(w, {
+          cancelReason: err instanceof Error ? err.message : String(err),
+        });
       return;
     }
     const events: Event[] = [];
@@ -449,40 +357,30 @@ export class WatchHub {
       if (b.revision <= last || b.revision > to) continue; // defensive: order and bounds
       last = b.revision;
       for (const ev of b.events) {
-        if (ev.type === 'PUT' ? w.noPut : w.noDelete) continue;
-        events.push(w.prevKv || ev.prevKv === undefined ? ev : { type: ev.type, kv: ev.kv });
+        const out = eventFor(w, ev);
+        if (out !== undefined) events.push(out);
       }
     }
     w.nextRev = batches.length < limit ? to + 1 : last + 1;
     if (events.length > 0) {
       // The header is where this watch is complete up to, so it is always a safe resume point
       // (etcd puts its current revision there even when a catch-up batch stopped short of it).
-      const resp: WatchResponse = { header: { revision: w.nextRev - 1 }, events };
-      if (w.watchId !== undefined) resp.watchId = w.watchId;
-      w.queue.pushControl(resp);
+      w.queue.pushControl(responseFor(w, w.nextRev - 1, events));
       w.sentSinceTick = true;
     }
     if (w.nextRev > to) this.#addSynced(w);
   }
 
-  // ---- progress -----------------------------------------------------------------------------
+  // ---- progress -------------------------------------------------------------------------------
 
-  /** @internal */
-  requestProgress(w: WatcherState): void {
+  #requestProgress(w: WatcherState): void {
     if (w.status === 'canceled') return;
     if (w.status === 'synced') this.#sendProgress(w);
     else w.progressPending = true;
   }
 
   #sendProgress(w: WatcherState): void {
-    const resp: WatchResponse = { header: { revision: this.#lastRev }, events: [] };
-    if (w.watchId !== undefined) resp.watchId = w.watchId;
-    w.queue.pushProgress(resp);
-  }
-
-  /** @internal A stream-wide progress notification (watchId -1), only valid when all are synced. */
-  sendStreamProgress(q: Queue): void {
-    q.pushProgress({ header: { revision: this.#lastRev }, events: [], watchId: -1 });
+    w.queue.pushProgress(responseFor(w, this.#lastRev, []));
   }
 
   #ensureTimer(): void {
@@ -501,118 +399,5 @@ export class WatchHub {
       if (w.status === 'synced' && !w.sentSinceTick) this.#sendProgress(w);
       w.sentSinceTick = false;
     }
-  }
-}
-
-/** A standalone watch: its own buffer, iteration ends when it is canceled. */
-class WatcherImpl implements Watcher {
-  readonly #hub: WatchHub;
-  readonly #state: WatcherState;
-
-  constructor(hub: WatchHub, state: WatcherState) {
-    this.#hub = hub;
-    this.#state = state;
-  }
-
-  get canceled(): boolean {
-    return this.#state.status === 'canceled';
-  }
-
-  cancel(): void {
-    this.#hub.cancel(this.#state);
-  }
-
-  requestProgress(): void {
-    this.#hub.requestProgress(this.#state);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
-    const q = this.#state.queue;
-    return {
-      next: () => q.next(),
-      return: (): Promise<IteratorResult<WatchResponse>> => {
-        this.cancel();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
-  }
-}
-
-/** etcd's watch stream: watches multiplexed on one bounded buffer, responses tagged with watchId. */
-class StreamImpl implements WatchStream {
-  readonly #hub: WatchHub;
-  readonly #queue: Queue;
-  readonly #watchers = new Map<number, WatcherState>();
-  #nextId = 0;
-  #closed = false;
-  #progressPending = false;
-
-  constructor(hub: WatchHub, queue: Queue) {
-    this.#hub = hub;
-    this.#queue = queue;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  create(req: WatchRequest): number {
-    if (this.#closed) throw new WatchError('ERR_WATCH_CLOSED', 'watch stream is closed');
-    const id = this.#nextId;
-    const w = this.#hub.register(req, this.#queue, id, this);
-    this.#nextId++;
-    if (w.status !== 'canceled') this.#watchers.set(id, w);
-    return id;
-  }
-
-  cancel(watchId: number): void {
-    const w = this.#watchers.get(watchId);
-    if (w !== undefined) this.#hub.cancel(w);
-  }
-
-  requestProgress(): void {
-    if (this.#closed) return;
-    this.#progressPending = true;
-    this.maybeSendPendingProgress();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const w of [...this.#watchers.values()]) this.#hub.cancel(w);
-    this.#watchers.clear();
-    this.#queue.end();
-  }
-
-  /** @internal The hub is closing: end without per-watch cancel responses. */
-  closeFromHub(): void {
-    this.#closed = true;
-    this.#watchers.clear();
-    this.#queue.end();
-  }
-
-  /** @internal */
-  forget(w: WatcherState): void {
-    if (w.watchId !== undefined) this.#watchers.delete(w.watchId);
-    this.maybeSendPendingProgress();
-  }
-
-  /** @internal Sends a requested stream progress once no watch on the stream is behind. */
-  maybeSendPendingProgress(): void {
-    if (!this.#progressPending || this.#closed) return;
-    for (const w of this.#watchers.values()) if (w.status !== 'synced') return;
-    this.#progressPending = false;
-    this.#hub.sendStreamProgress(this.#queue);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
-    const q = this.#queue;
-    return {
-      next: () => q.next(),
-      return: (): Promise<IteratorResult<WatchResponse>> => {
-        this.close();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
   }
 }

@@ -1,44 +1,48 @@
 /**
- * Turns a request's key/rangeEnd into the byte-strings the indexes work on. A byte-string holds one
- * byte per UTF-16 code unit (latin1), so JS string comparison is exactly bytewise key order and map
- * lookups need no custom hashing.
+ * What a watch covers, in the byte-string form the watcher group indexes (see src/keys.ts): one
+ * key, a half-open range, or every key from a start on. etcd's range_end rules are applied here
+ * once, for the watch layer.
  */
-import { Buffer } from 'node:buffer';
+import { byteStringToBytes, bytesToByteString, FROM_KEY_END, keyBytes } from '../keys.ts';
 import { WatchError } from './errors.ts';
 
 /** A single key (`end === undefined`), a half-open range, or every key >= start (`end === null`). */
 export interface KeyRange {
-  start: string;
-  end: string | null | undefined;
-}
-
-export function bytesToByteString(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-}
-
-export function byteStringToBytes(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'latin1'));
+  readonly start: string;
+  readonly end: string | null | undefined;
 }
 
 function toByteString(k: unknown, what: string): string {
-  if (typeof k === 'string') return Buffer.from(k, 'utf8').toString('latin1');
-  if (k instanceof Uint8Array) return bytesToByteString(k);
-  throw new WatchError('ERR_INVALID_WATCH_REQUEST', `${what} must be a Uint8Array or a string`);
+  const b = keyBytes(k);
+  if (b === undefined) throw new WatchError('ERR_INVALID_WATCH_REQUEST', `${what} must be a Uint8Array or a string`);
+  return bytesToByteString(b);
 }
 
 /** Applies etcd's range_end rules; rejects ranges that can never match. */
 export function parseKeyRange(key: unknown, rangeEnd: unknown): KeyRange {
   const start = toByteString(key, 'key');
-  if (rangeEnd === undefined || rangeEnd === null) {
-    if (start.length === 0) throw new WatchError('ERR_INVALID_WATCH_REQUEST', 'key is not provided');
-    return { start, end: undefined };
-  }
-  const end = toByteString(rangeEnd, 'rangeEnd');
+  const end = rangeEnd === undefined || rangeEnd === null ? '' : toByteString(rangeEnd, 'rangeEnd');
   if (end.length === 0) {
     if (start.length === 0) throw new WatchError('ERR_INVALID_WATCH_REQUEST', 'key is not provided');
     return { start, end: undefined };
   }
-  if (end === '\0') return { start, end: null };
+  if (end === FROM_KEY_END) return { start, end: null };
   if (end <= start) throw new WatchError('ERR_EMPTY_WATCH_RANGE', 'mvcc: watcher range is empty');
   return { start, end };
+}
+
+const FROM_KEY_END_BYTES = new Uint8Array([0]);
+
+/**
+ * The range as the key/rangeEnd bytes an EventSource history read takes. Rebuilt per read rather
+ * than kept per watcher, so idle watchers stay small.
+ */
+export function rangeBytes(r: KeyRange): {
+  key: Uint8Array;
+  rangeEnd: Uint8Array | undefined;
+} {
+  return {
+    key: byteStringToBytes(r.start),
+    rangeEnd: r.end === undefined ? undefined : r.end === null ? FROM_KEY_END_BYTES : byteStringToBytes(r.end),
+  };
 }

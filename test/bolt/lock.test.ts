@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,4 +155,50 @@ test('a lock held by another process blocks us, and is released when it exits or
   victim.proc.kill('SIGKILL');
   await victim.exit();
   open(path, { lockTimeoutMs: 1000 }).close();
+}));
+
+test('two processes creating the same fresh files at the same instants lose nothing (many rounds)', withDir(async (path) => {
+  const dir = dirname(path);
+  const rounds = Number(process.env.BOLTKV_STRESS ? 1000 : 150);
+  const run = (id: string, peer: string): Promise<{ ok: boolean; errors: string[] }> =>
+    new Promise((resolveRun, reject) => {
+      const proc = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--conditions=boltkv-source', CHILD, 'race', dir, String(rounds), id, peer],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      proc.on('error', reject);
+      proc.on('exit', () => {
+        try {
+          resolveRun(JSON.parse(out.trim()) as { ok: boolean; errors: string[] });
+        } catch {
+          reject(new Error(`race child ${id} printed ${JSON.stringify(out)}; stderr:\n${err}`));
+        }
+      });
+    });
+  const [a, b] = await Promise.all([run('A', 'B'), run('B', 'A')]);
+  assert.deepEqual(a.errors.slice(0, 5), [], 'process A failed');
+  assert.deepEqual(b.errors.slice(0, 5), [], 'process B failed');
+  // Every acknowledged write of both processes is in every file, and every file is sound.
+  for (let i = 0; i < rounds; i++) {
+    const db = open(join(dir, `race-${i}.db`), { readOnly: true });
+    try {
+      assert.deepEqual(db.check(), [], `round ${i}`);
+      const keys = db.view((tx) => {
+        const out: string[] = [];
+        tx.bucket('race')?.forEach((k) => void out.push(Buffer.from(k).toString()));
+        return out;
+      });
+      assert.deepEqual(keys, ['A', 'B'], `round ${i}: acknowledged keys`);
+    } finally {
+      db.close();
+    }
+  }
+  // Creation leaves nothing else behind: only the databases and our barrier markers.
+  const stray = readdirSync(dir).filter((n) => !/^race-\d+\.db$/.test(n) && !/^barrier-\d+\.[AB]$/.test(n));
+  assert.deepEqual(stray, []);
 }));

@@ -13,6 +13,7 @@ import { Rng } from './rng.ts';
 /** The calls that are counted and can be made to fail. */
 export type FaultOp =
   | 'open'
+  | 'create'
   | 'read'
   | 'write'
   | 'writev'
@@ -25,11 +26,11 @@ export type FaultOp =
   | 'close';
 
 export const ALL_OPS: readonly FaultOp[] = [
-  'open', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close',
+  'open', 'create', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close',
 ];
 
 /** Calls that change what the disk holds or makes durable: the interesting crash points. */
-export const MUTATING_OPS: readonly FaultOp[] = ['write', 'writev', 'sync', 'syncAsync', 'truncate'];
+export const MUTATING_OPS: readonly FaultOp[] = ['create', 'write', 'writev', 'sync', 'syncAsync', 'truncate'];
 
 /**
  * What survives a crash:
@@ -140,11 +141,14 @@ export class FaultyDisk {
   ) {
     this.seed = options.seed ?? 1;
     this.ignoreSync = options.ignoreSync ?? false;
+    this.rng = new Rng((this.seed * 0x2545f491) >>> 0);
     const entries = options.files instanceof Map ? [...options.files] : Object.entries(options.files ?? {});
     for (const [path, bytes] of entries) this.files.set(path, newFile(bytes));
     this.fs = {
       open: (path: string, opts: OpenFileOptions): FileIO => this.open(path, opts),
       exists: (path: string): boolean => this.files.has(path),
+      create: (path: string, data: Uint8Array): boolean => this.create(path, data),
+      isCurrent: (path: string): boolean => this.files.has(path),
     };
   }
 
@@ -287,6 +291,25 @@ export class FaultyDisk {
     if (!f) throw new BoltError('ERR_IO', `no such file: ${path}`);
     return f;
   }
+
+  /**
+   * Atomic, durable, no-replace creation (what nodeFileSystem.create promises): a crash at this
+   * call leaves either no file or the whole file (the call may have completed as the power went).
+   */
+  private create(path: string, data: Uint8Array): boolean {
+    const copy = data.slice();
+    const land = (): void => {
+      if (!this.files.has(path)) this.files.set(path, newFile(copy));
+    };
+    this.enter('create', path, () => {
+      if (this.rng.bool()) land();
+    });
+    if (this.files.has(path)) return false;
+    land();
+    return true;
+  }
+
+  private readonly rng: Rng;
 
   private open(path: string, opts: OpenFileOptions): FileIO {
     this.enter('open', path);

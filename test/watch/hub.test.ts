@@ -107,6 +107,23 @@ describe('WatchHub basics', () => {
         JSON.stringify(req),
       );
     }
+    // Unknown fields are refused by name: a foreign spelling must not silently mean "one key".
+    for (const field of ['range_end', 'prefix', 'startRev']) {
+      assert.throws(
+        () => hub.watch({ key: 'a', [field]: 'b' } as never),
+        (e: unknown) => e instanceof WatchError && e.code === 'ERR_UNKNOWN_FIELD' && e.field === field && e.message.includes(field),
+        field,
+      );
+      assert.throws(
+        () => hub.stream().create({ key: 'a', [field]: 'b' } as never),
+        (e: unknown) => e instanceof WatchError && e.code === 'ERR_UNKNOWN_FIELD' && e.field === field,
+        `stream ${field}`,
+      );
+    }
+    assert.throws(
+      () => new WatchHub(new FakeSource(), { maxBufferedEvent: 10 } as never),
+      (e: unknown) => e instanceof WatchError && e.code === 'ERR_UNKNOWN_FIELD' && e.field === 'maxBufferedEvent',
+    );
     assert.throws(
       () => new WatchHub(new FakeSource(), { maxBufferedEvents: 0 }),
       (e: unknown) => e instanceof WatchError && e.code === 'ERR_INVALID_WATCH_REQUEST',
@@ -114,7 +131,7 @@ describe('WatchHub basics', () => {
     hub.close();
     assert.throws(
       () => hub.watch({ key: 'a' }),
-      (e: unknown) => e instanceof WatchError && e.code === 'ERR_WATCH_CLOSED',
+      (e: unknown) => e instanceof WatchError && e.code === 'ERR_CLOSED',
     );
   });
 });

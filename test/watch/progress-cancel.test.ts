@@ -137,7 +137,7 @@ describe('cancel, abort, close', () => {
     assert.equal(s.closed, true);
     assert.throws(
       () => s.create({ key: 'b' }),
-      (e: unknown) => e instanceof WatchError && e.code === 'ERR_WATCH_CLOSED',
+      (e: unknown) => e instanceof WatchError && e.code === 'ERR_CLOSED',
     );
     src.put('a', '1'); // no listener left: must not throw
   });

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * The `boltkv` command: bbolt's file commands, backup and defrag on a database file, and `serve`.
+ * `run(argv, io)` does the work and returns the exit code, so tests drive it in process; the
+ * binary wraps it. Errors print one line, `Error: CODE: message`, and exit non-zero (2 for usage).
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { BoltkvError } from '../errors.ts';
+import { flagHelp, parseArgs } from './args.ts';
+import { BOLT_COMMANDS, type Command } from './bolt-commands.ts';
+import type { CliIO } from './output.ts';
+
+const COMMANDS: readonly Command[] = [...BOLT_COMMANDS];
+
+function topHelp(): string {
+  const rows = COMMANDS.map((c) => `    ${c.name.padEnd(12)}${c.summary}`);
+  return [
+    'boltkv: operate boltkv / bbolt database files',
+    '',
+    'Usage:',
+    '    boltkv <command> [arguments]',
+    '',
+    'The commands are:',
+    ...rows,
+    '',
+    'Use "boltkv <command> --help" for more information about a command.',
+    '',
+  ].join('\n');
+}
+
+function commandHelp(c: Command): string {
+  return [`usage: ${c.usage}`, '', c.summary, '', 'Flags:', flagHelp(c.flags), ''].join('\n');
+}
+
+export async function run(argv: readonly string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const sub = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    io.out(sub ? commandHelp(sub) : topHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    io.err(`Error: ERR_USAGE: unknown command: ${name} (see boltkv --help)\n`);
+    return 2;
+  }
+  try {
+    const parsed = parseArgs(rest, cmd.flags);
+    if (parsed.help) {
+      io.out(commandHelp(cmd));
+      return 0;
+    }
+    await cmd.run(parsed, io);
+    return 0;
+  } catch (err) {
+    if (err instanceof BoltkvError) {
+      io.err(`Error: ${err.code}: ${err.message}\n`);
+      return err.code === 'ERR_USAGE' ? 2 : 1;
+    }
+    const e = err as NodeJS.ErrnoException;
+    io.err(`Error: ERR_IO: ${e?.message ?? String(err)}\n`.replace(/\n(?!$)/g, ' '));
+    return 1;
+  }
+}
+
+function processIO(): CliIO {
+  return {
+    out: (s) => void process.stdout.write(s),
+    err: (s) => void process.stderr.write(s),
+    isTTY: process.stderr.isTTY === true,
+  };
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  run(process.argv.slice(2), processIO()).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`Error: ERR_PANIC: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
