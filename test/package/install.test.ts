@@ -87,8 +87,10 @@ const probe = "import('boltkv').then(({ open }) => { try { open(process.argv[1])
 const other = spawnSync(process.execPath, ['-e', probe, file], { encoding: 'utf8' });
 console.log('other process while held: ' + other.stdout.trim());
 let sameProcess = 'opened';
-try { open(file).close(); } catch (e) { sameProcess = e instanceof BoltError ? e.code : String(e); }
+let message = '';
+try { open(file).close(); } catch (e) { sameProcess = e instanceof BoltError ? e.code : String(e); message = e.message; }
 console.log('second handle while held: ' + sameProcess);
+console.log('lock message names the file and lockTimeoutMs: ' + (message.includes(file) && message.includes('lockTimeoutMs')));
 db.close();
 const after = spawnSync(process.execPath, ['-e', probe, file], { encoding: 'utf8' });
 console.log('other process after close: ' + after.stdout.trim());
@@ -229,6 +231,7 @@ test('the packed tarball installs with only node and npm on PATH, runs and type-
     'read back: hello from the tarball',
     'other process while held: ERR_LOCK_TIMEOUT',
     'second handle while held: ERR_LOCK_TIMEOUT',
+    'lock message names the file and lockTimeoutMs: true',
     'other process after close: opened',
     `version: ${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}`,
   ]);
