@@ -9,6 +9,7 @@ import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } 
 import { Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
+import { defragmentDB, type DefragmentOptions, type DefragmentResult } from './defrag.ts';
 import { Tx } from './tx.ts';
 
 export interface OpenOptions {
@@ -108,8 +109,14 @@ export class DB {
   readonly pageSize: number;
   readonly noSync: boolean;
   readonly noFreelistSync: boolean;
+  /** @internal Replaced only when defragment() swaps in the rewritten file. */
+  pager: Pager;
+  /** @internal How the file was opened: defragment() opens its new file the same way. */
+  readonly fileSystem: FileSystem;
   /** @internal */
-  readonly pager: Pager;
+  readonly openOptions: Readonly<OpenOptions>;
+  /** @internal Files replaced by defragment() that readers still use, with their reader counts. */
+  private retired = new Map<Pager, number>();
   /** @internal */
   private meta: Meta;
   /** @internal */
@@ -159,6 +166,8 @@ export class DB {
     this.maxBatchSize = options.maxBatchSize ?? 1000;
     this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0;
     this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? DEFAULT_CACHE);
+    this.fileSystem = options.fileSystem ?? nodeFileSystem;
+    this.openOptions = { ...options };
     this.meta = meta;
   }
 
@@ -409,6 +418,33 @@ export class DB {
     }
   }
 
+  /**
+   * Online defragmentation: rewrite the file densely while writers go on, then swap files under a
+   * short pause; see defrag.ts.
+   */
+  defragment(options?: DefragmentOptions): Promise<DefragmentResult> {
+    return defragmentDB(this, options);
+  }
+
+  /**
+   * defragment()'s swap: continue on next's file (already renamed over this path) with its meta and
+   * freelist. Open readers finish on the old file, which closes when the last of them ends. Call
+   * only while holding the write slot.
+   * @internal
+   */
+  adoptFile(next: DB): void {
+    const old = this.pager;
+    if (this.readerCount > 0) this.retired.set(old, this.readerCount);
+    else closeFile(old, this.readOnly);
+    this.readers.clear();
+    this.readerCount = 0;
+    this.pager = next.pager;
+    this.meta = next.meta;
+    this.freelistImpl = next.freelistImpl;
+    this.freelistOverflow = next.freelistOverflow;
+    next.isClosed = true;
+  }
+
   /** fdatasync now (useful after noSync commits). */
   sync(): void {
     this.checkNotClosed();
@@ -427,6 +463,8 @@ export class DB {
       w.abort();
     }
     this.isClosed = true;
+    for (const p of this.retired.keys()) closeFile(p, this.readOnly);
+    this.retired.clear();
     const file = this.pager.file;
     try {
       if (!this.readOnly) file.unlock();
@@ -483,6 +521,12 @@ export class DB {
 
   /** @internal */
   endReader(tx: Tx): void {
+    if (tx.pager !== this.pager) {
+      const left = (this.retired.get(tx.pager) ?? 1) - 1;
+      if (left > 0) this.retired.set(tx.pager, left);
+      else if (this.retired.delete(tx.pager)) closeFile(tx.pager, this.readOnly);
+      return;
+    }
     const n = this.readers.get(tx.id);
     if (n === undefined) return;
     if (n <= 1) this.readers.delete(tx.id);
@@ -503,6 +547,22 @@ export class DB {
   }
 }
 
+/** Release and close a file the DB no longer uses (errors are moot: nothing reads it any more). */
+function closeFile(p: Pager, readOnly: boolean): void {
+  try {
+    if (!readOnly) p.file.unlock();
+  } catch {
+    // closing releases the lock anyway
+  }
+  try {
+    p.file.close();
+  } catch {
+    // see above
+  }
+  p.clearCache();
+}
+
+/** Open (creating if needed) the database at path. */
 /** Attempts at opening when the file at path keeps being removed or replaced under us. */
 const MAX_OPEN_ATTEMPTS = 5;
 

@@ -9,6 +9,7 @@ import { BoltError, Panic } from './errors.ts';
 import { encodeFreelistPage, freelistPageCount } from './freelist/index.ts';
 import { encodeMeta, type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { corrupt, type Page } from './page.ts';
+import type { Pager } from './pager.ts';
 
 function corruptFree(pgid: number, why: string): BoltError {
   return corrupt(`page ${pgid} cannot be freed: ${why}; the file is damaged (db.check() lists how)`);
@@ -22,6 +23,8 @@ type TxState = 'open' | 'committing' | 'committed' | 'rolledback';
  */
 export class Tx implements Disposable {
   readonly db: DB;
+  /** @internal The file this transaction reads; a reader keeps it even if defragment() swaps the DB's file. */
+  readonly pager: Pager;
   readonly writable: boolean;
   /** @internal This transaction's copy of the meta; the writer updates it as it allocates and commits. */
   readonly meta: Meta;
@@ -45,6 +48,7 @@ export class Tx implements Disposable {
 
   private constructor(db: DB, writable: boolean, meta: Meta) {
     this.db = db;
+    this.pager = db.pager;
     this.writable = writable;
     this.meta = { ...meta };
     if (writable) this.meta.txid += 1;
@@ -172,7 +176,7 @@ export class Tx implements Disposable {
 
   /** @internal A branch or leaf page visible to this transaction. */
   treePage(pgid: number): Page {
-    const page = this.db.pager.page(pgid, this.meta.pgid);
+    const page = this.pager.page(pgid, this.meta.pgid);
     if (!page.isLeaf && !page.isBranch) throw corrupt(`page ${pgid}: expected a branch or leaf page, found flags ${page.flags}`);
     return page;
   }

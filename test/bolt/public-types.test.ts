@@ -17,8 +17,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Internal member names that must not appear in the public classes' declarations. */
 const INTERNALS: Record<string, string[]> = {
-  DB: ['pager', 'poison', 'installMeta', 'endWriter', 'endReader', 'checkNotClosed', 'checkCanWrite', 'freelist', 'freelistOverflow', 'meta', 'writer', 'readers', 'create'],
-  Tx: ['meta', 'root', 'dirty', 'mutations', 'managed', 'internalCommit', 'own', 'pageBuffer', 'treePage', 'allocate', 'free', 'abort', 'checkOpen', 'checkWritable', 'onCommit', 'create'],
+  DB: ['pager', 'fileSystem', 'openOptions', 'adoptFile', 'retired', 'poison', 'installMeta', 'endWriter', 'endReader', 'checkNotClosed', 'checkCanWrite', 'freelist', 'freelistOverflow', 'meta', 'writer', 'readers', 'create'],
+  Tx: ['pager', 'meta', 'root', 'dirty', 'mutations', 'managed', 'internalCommit', 'own', 'pageBuffer', 'treePage', 'allocate', 'free', 'abort', 'checkOpen', 'checkWritable', 'onCommit', 'create'],
   Bucket: ['rootPgid', 'rootNode', 'spill', 'rebalance', 'materializeRoot', 'noteDelete', 'rootFrame', 'fromValue', 'keyBytes', 'sequenceDirty', 'create', 'children'],
   Cursor: ['seekRaw', 'isAt', 'flagsHere', 'valueHere', 'materialize', 'stack', 'create'],
 };
