@@ -327,7 +327,7 @@ describe('watch stream vs etcd 3.4 (over its WebSocket gateway)', () => {
 
       ws = await EtcdWatchStream.open(etcd.url);
       const etcdSide = ws;
-      const ours = hub.stream();
+      const ours = hub.stream({ createdNotify: true });
       const got: WatchResponse[] = [];
       const pump = (async () => {
         for await (const r of ours) got.push(r);
