@@ -28,7 +28,15 @@ interface Manifest {
   devDependencies?: Record<string, string>;
 }
 
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Manifest;
+const RAW = readFileSync(join(ROOT, 'package.json'), 'utf8');
+const pkg = JSON.parse(RAW) as Manifest;
+
+test('package.json names each top-level field once (a merge can leave a duplicate that JSON.parse hides)', () => {
+  const keys = [...RAW.matchAll(/^ {2}"([^"]+)":/gm)].map((m) => m[1]);
+  const dups = keys.filter((k, i) => keys.indexOf(k) !== i);
+  assert.deepEqual(dups, []);
+  assert.ok(keys.length >= 10, 'package.json is not indented as expected (two spaces)');
+});
 
 /** dist/x/y.js (or .d.ts) → src/x/y.ts, as tsconfig.build.json compiles it. */
 function sourceOf(distPath: string): string {
