@@ -178,7 +178,12 @@ function zeroOf(f: FieldDef): unknown {
 export function decodeNodeAs(name: string, node: JsonNode): Decoded {
   const def = MESSAGES[name];
   if (def === undefined) throw new Error(`gateway: no message ${name}`);
-  return decodeNode(def, node);
+  try {
+    return decodeNode(def, node);
+  } catch (e) {
+    if (e instanceof RangeError) throw new JsonDecodeError('exceeded max depth');
+    throw e;
+  }
 }
 
 /**

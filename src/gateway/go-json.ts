@@ -47,6 +47,7 @@ function goQuoteRune(c: number): string {
 }
 
 const EOF = -1;
+const MAX_DEPTH = 10_000;
 
 class Reader {
   pos = 0;
@@ -71,6 +72,9 @@ class Reader {
     if (c === EOF) throw new JsonSyntaxError(this.eofMessage);
     throw new JsonSyntaxError(`invalid character ${goQuoteChar(c)} ${context}`);
   }
+
+  /** Open objects and arrays; Go's scanner refuses more than 10,000. */
+  depth = 0;
 
   value(): JsonNode {
     this.skipSpace();
@@ -163,12 +167,18 @@ class Reader {
     return { t: 'str', value, raw };
   }
 
+  private enter(): void {
+    if (++this.depth > MAX_DEPTH) throw new JsonSyntaxError('exceeded max depth');
+  }
+
   private object(): JsonNode {
+    this.enter();
     this.pos++;
     const fields = new Map<string, JsonNode>();
     this.skipSpace();
     if (this.peek() === 0x7d) {
       this.pos++;
+      this.depth--;
       return { t: 'obj', fields };
     }
     for (;;) {
@@ -189,6 +199,7 @@ class Reader {
       }
       if (next === 0x7d) {
         this.pos++;
+        this.depth--;
         return { t: 'obj', fields };
       }
       this.fail(next, 'after object key:value pair');
@@ -196,11 +207,13 @@ class Reader {
   }
 
   private array(): JsonNode {
+    this.enter();
     this.pos++;
     const items: JsonNode[] = [];
     this.skipSpace();
     if (this.peek() === 0x5d) {
       this.pos++;
+      this.depth--;
       return { t: 'arr', items };
     }
     for (;;) {
@@ -213,6 +226,7 @@ class Reader {
       }
       if (next === 0x5d) {
         this.pos++;
+        this.depth--;
         return { t: 'arr', items };
       }
       this.fail(next, 'after array element');
@@ -240,7 +254,20 @@ export function readFirstValue(body: Uint8Array): JsonNode | undefined {
   const r = new Reader(body, 'unexpected EOF');
   r.skipSpace();
   if (r.peek() === EOF) return undefined;
-  return r.value();
+  return guardDepth(() => r.value());
+}
+
+/**
+ * Nesting deeper than the JS stack allows is refused with Go's own text for too deep a document
+ * (Go allows 10,000 levels; the exact bound here is the stack's, a few thousand).
+ */
+function guardDepth<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError) throw new JsonSyntaxError('exceeded max depth');
+    throw e;
+  }
 }
 
 /**
@@ -254,7 +281,7 @@ export function readValues(body: Uint8Array): { values: JsonNode[]; error?: Json
     r.skipSpace();
     if (r.peek() === EOF) return { values };
     try {
-      values.push(r.value());
+      values.push(guardDepth(() => r.value()));
     } catch (e) {
       if (e instanceof JsonSyntaxError) return { values, error: e };
       throw e;
@@ -265,7 +292,7 @@ export function readValues(body: Uint8Array): { values: JsonNode[]; error?: Json
 /** Go's json.Unmarshal: exactly one value, nothing but whitespace after it. */
 export function readWhole(text: string): JsonNode {
   const r = new Reader(Buffer.from(text, 'utf8'), 'unexpected end of JSON input');
-  const v = r.value();
+  const v = guardDepth(() => r.value());
   r.skipSpace();
   const c = r.peek();
   if (c !== EOF) r.fail(c, 'after top-level value');

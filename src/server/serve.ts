@@ -54,6 +54,8 @@ export interface EtcdGatewayServer extends AsyncDisposable {
   readonly clusterId: bigint;
   /** Stop accepting, end watches, let in-flight requests finish, then (with closeKv) close the store. */
   close(): Promise<void>;
+  /** Live counts, for monitoring and tests. */
+  stats(): { watchSessions: number; webSockets: number; inFlight: number };
 }
 
 const CORS = {
@@ -394,6 +396,8 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
         headersTimeout: bodyTimeoutMs,
         requestTimeout: 0, // bodies are timed per chunk by readBody; watch responses are long-lived
         keepAliveTimeout: 5_000,
+        // How often Node looks for connections whose headers are overdue (slowloris on headers).
+        connectionsCheckingInterval: Math.min(1_000, bodyTimeoutMs),
       }, handle);
       server.on('upgrade', onUpgrade);
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -445,6 +449,7 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     memberId,
     clusterId,
     close: () => (closed ??= close()),
+    stats: () => ({ watchSessions: sessions.size, webSockets: sockets.size, inFlight: inFlight.size }),
     [Symbol.asyncDispose]: () => (closed ??= close()),
   };
 }
