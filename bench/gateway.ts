@@ -36,16 +36,25 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 function post(agent: Agent, base: string, path: string, body: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, base);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        if (res.statusCode !== 200) reject(new Error(`${res.statusCode} ${text}`));
-        else resolve(text);
-      });
-    });
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        agent,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          if (res.statusCode !== 200) reject(new Error(`${res.statusCode} ${text}`));
+          else resolve(text);
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -61,9 +70,22 @@ async function startBoltkvServe(): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-gw-bench-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', '--conditions=boltkv-source',
-    join(import.meta.dirname, '..', 'test', 'server', 'serve-child.ts'), '--data-dir', dir, '--listen-client-urls', url, '--log-level', 'error'],
-    { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(import.meta.dirname, '..', 'test', 'server', 'serve-child.ts'),
+      '--data-dir',
+      dir,
+      '--listen-client-urls',
+      url,
+      '--log-level',
+      'error',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const agent = new Agent({ keepAlive: true });
   for (let i = 0; ; i++) {
     try {
@@ -104,7 +126,8 @@ interface Measures {
 
 async function measure(t: Target): Promise<Measures> {
   const agent = new Agent({ keepAlive: true, maxSockets: WINDOW });
-  const put = (k: string): Promise<string> => post(agent, t.url, '/v3/kv/put', `{"key":"${b64(k)}","value":"${b64('v'.repeat(64))}"}`);
+  const put = (k: string): Promise<string> =>
+    post(agent, t.url, '/v3/kv/put', `{"key":"${b64(k)}","value":"${b64('v'.repeat(64))}"}`);
 
   const lat: number[] = [];
   let t0 = performance.now();
@@ -118,14 +141,18 @@ async function measure(t: Target): Promise<Measures> {
 
   let next = 0;
   t0 = performance.now();
-  await Promise.all(Array.from({ length: WINDOW }, async () => {
-    while (next < WINDOW_PUTS) await put(`window/${next++}`);
-  }));
+  await Promise.all(
+    Array.from({ length: WINDOW }, async () => {
+      while (next < WINDOW_PUTS) await put(`window/${next++}`);
+    }),
+  );
   const put1000OpsPerSec = WINDOW_PUTS / ((performance.now() - t0) / 1000);
 
   // 1,000 keys under r/ for the ranges (txns of 100 puts).
   for (let i = 0; i < 10; i++) {
-    const ops = Array.from({ length: 100 }, (_, j) => ({ request_put: { key: b64(`r/${String(i * 100 + j).padStart(4, '0')}`), value: b64('v'.repeat(64)) } }));
+    const ops = Array.from({ length: 100 }, (_, j) => ({
+      request_put: { key: b64(`r/${String(i * 100 + j).padStart(4, '0')}`), value: b64('v'.repeat(64)) },
+    }));
     await post(agent, t.url, '/v3/kv/txn', JSON.stringify({ success: ops }));
   }
   const rangeRate = async (body: string): Promise<number> => {
@@ -152,7 +179,9 @@ async function measure(t: Target): Promise<Measures> {
       ws.once('error', j);
     });
     ws.on('message', (d) => {
-      const r = (JSON.parse(d.toString()) as { result: { created?: boolean; events?: { kv: { mod_revision: string } }[] } }).result;
+      const r = (
+        JSON.parse(d.toString()) as { result: { created?: boolean; events?: { kv: { mod_revision: string } }[] } }
+      ).result;
       if (r.created === true) created++;
       for (const ev of r.events ?? []) {
         const rev = Number(ev.kv.mod_revision);
@@ -169,7 +198,9 @@ async function measure(t: Target): Promise<Measures> {
   const fanStart = performance.now();
   for (let i = 0; i < FAN_PUTS; i++) {
     const s = performance.now();
-    const resp = JSON.parse(await post(agent, t.url, '/v3/kv/put', `{"key":"${b64('fan')}","value":"${b64(String(i))}"}`)) as { header: { revision: string } };
+    const resp = JSON.parse(
+      await post(agent, t.url, '/v3/kv/put', `{"key":"${b64('fan')}","value":"${b64(String(i))}"}`),
+    ) as { header: { revision: string } };
     const rev = Number(resp.header.revision);
     while (!lastAt.has(rev)) await new Promise((r) => setTimeout(r, 1));
     fan.push((lastAt.get(rev) as number) - s);
@@ -179,8 +210,14 @@ async function measure(t: Target): Promise<Measures> {
   agent.destroy();
   fan.sort((a, b) => a - b);
   return {
-    put1OpsPerSec, put1P50Ms: percentile(lat, 0.5), put1000OpsPerSec, range1OpsPerSec, range1000OpsPerSec,
-    fanoutMeanMs: fan.reduce((a, b) => a + b, 0) / fan.length, fanoutP99Ms: percentile(fan, 0.99), fanoutEventsPerSec,
+    put1OpsPerSec,
+    put1P50Ms: percentile(lat, 0.5),
+    put1000OpsPerSec,
+    range1OpsPerSec,
+    range1000OpsPerSec,
+    fanoutMeanMs: fan.reduce((a, b) => a + b, 0) / fan.length,
+    fanoutP99Ms: percentile(fan, 0.99),
+    fanoutEventsPerSec,
   };
 }
 
@@ -223,6 +260,14 @@ const rows: Row[] = [
     'boltkv vs etcd': ev === undefined ? null : higherBetter ? bv / ev : ev / bv,
   };
 });
-printTable(`Gateway: boltkv serve vs etcd 3.4, raw HTTP/JSON and WebSocket on loopback (${quick ? 'quick' : 'full'}; ratio > 1: boltkv better)`, rows);
-const path = writeResults('gateway', { quick, params: { SINGLE_PUTS, WINDOW_PUTS, WINDOW, RANGE_MS, WATCHERS, FAN_PUTS }, results, rows });
+printTable(
+  `Gateway: boltkv serve vs etcd 3.4, raw HTTP/JSON and WebSocket on loopback (${quick ? 'quick' : 'full'}; ratio > 1: boltkv better)`,
+  rows,
+);
+const path = writeResults('gateway', {
+  quick,
+  params: { SINGLE_PUTS, WINDOW_PUTS, WINDOW, RANGE_MS, WATCHERS, FAN_PUTS },
+  results,
+  rows,
+});
 console.log(`\nwritten: ${path}`);

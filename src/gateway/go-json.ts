@@ -25,20 +25,28 @@ export class JsonSyntaxError extends Error {
 /** Go's quoteChar: how its scanner names the offending byte. */
 export function goQuoteChar(c: number): string {
   if (c === 0x27) return "'\\''";
-  if (c === 0x22) return '\'"\'';
+  if (c === 0x22) return "'\"'";
   return `'${goQuoteRune(c)}'`;
 }
 
 function goQuoteRune(c: number): string {
   switch (c) {
-    case 0x07: return '\\a';
-    case 0x08: return '\\b';
-    case 0x0c: return '\\f';
-    case 0x0a: return '\\n';
-    case 0x0d: return '\\r';
-    case 0x09: return '\\t';
-    case 0x0b: return '\\v';
-    case 0x5c: return '\\\\';
+    case 0x07:
+      return '\\a';
+    case 0x08:
+      return '\\b';
+    case 0x0c:
+      return '\\f';
+    case 0x0a:
+      return '\\n';
+    case 0x0d:
+      return '\\r';
+    case 0x09:
+      return '\\t';
+    case 0x0b:
+      return '\\v';
+    case 0x5c:
+      return '\\\\';
   }
   if (c < 0x20 || c === 0x7f) return `\\x${c.toString(16).padStart(2, '0')}`;
   if (c >= 0x80 && c < 0xa0) return `\\u${c.toString(16).padStart(4, '0')}`;
@@ -80,12 +88,21 @@ class Reader {
     this.skipSpace();
     const c = this.peek();
     switch (c) {
-      case 0x7b: return this.object();
-      case 0x5b: return this.array();
-      case 0x22: return this.string();
-      case 0x74: this.literal('true'); return { t: 'bool', value: true };
-      case 0x66: this.literal('false'); return { t: 'bool', value: false };
-      case 0x6e: this.literal('null'); return { t: 'null' };
+      case 0x7b:
+        return this.object();
+      case 0x5b:
+        return this.array();
+      case 0x22:
+        return this.string();
+      case 0x74:
+        this.literal('true');
+        return { t: 'bool', value: true };
+      case 0x66:
+        this.literal('false');
+        return { t: 'bool', value: false };
+      case 0x6e:
+        this.literal('null');
+        return { t: 'null' };
     }
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
     return this.fail(c, 'looking for beginning of value');

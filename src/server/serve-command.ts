@@ -29,17 +29,46 @@ interface Flag {
 
 const FLAGS: readonly Flag[] = [
   { name: 'name', def: 'default', help: 'Human-readable name for this member.' },
-  { name: 'data-dir', def: '<name>.etcd', help: 'Path to the data directory (the store is <data-dir>/member/snap/db).' },
-  { name: 'listen-client-urls', def: 'http://localhost:2379', help: 'List of URLs to listen on for client traffic (comma-separated, http only).' },
-  { name: 'advertise-client-urls', def: 'http://localhost:2379', help: 'List of this member\'s client URLs to advertise (member list).' },
-  { name: 'max-request-bytes', def: String(DEFAULT_MAX_REQUEST_BYTES), help: 'Maximum client request size in bytes the server will accept.' },
+  {
+    name: 'data-dir',
+    def: '<name>.etcd',
+    help: 'Path to the data directory (the store is <data-dir>/member/snap/db).',
+  },
+  {
+    name: 'listen-client-urls',
+    def: 'http://localhost:2379',
+    help: 'List of URLs to listen on for client traffic (comma-separated, http only).',
+  },
+  {
+    name: 'advertise-client-urls',
+    def: 'http://localhost:2379',
+    help: "List of this member's client URLs to advertise (member list).",
+  },
+  {
+    name: 'max-request-bytes',
+    def: String(DEFAULT_MAX_REQUEST_BYTES),
+    help: 'Maximum client request size in bytes the server will accept.',
+  },
   { name: 'quota-backend-bytes', def: '0', help: 'Accepted for compatibility; boltkv enforces no backend quota.' },
-  { name: 'log-level', def: 'info', help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.' },
+  {
+    name: 'log-level',
+    def: 'info',
+    help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
+  },
 ];
 
 export function serveHelp(): string {
   const rows = FLAGS.map((f) => `  --${f.name}${f.def === '' ? '' : ` '${f.def}'`}\n        ${f.help}`);
-  return ['usage: boltkv serve [flags]', '', "Serves etcd 3.4's HTTP/JSON API (one member) from a boltkv store.", '', 'Flags:', ...rows, '  --help\n        Show this help.', ''].join('\n');
+  return [
+    'usage: boltkv serve [flags]',
+    '',
+    "Serves etcd 3.4's HTTP/JSON API (one member) from a boltkv store.",
+    '',
+    'Flags:',
+    ...rows,
+    '  --help\n        Show this help.',
+    '',
+  ].join('\n');
 }
 
 class UsageError extends BoltkvError {
@@ -72,7 +101,8 @@ function parse(argv: readonly string[]): Map<string, string> | 'help' {
 
 function positiveInt(name: string, v: string): number {
   const n = Number(v);
-  if (!/^[0-9]+$/.test(v) || !Number.isSafeInteger(n)) throw new UsageError(`invalid value ${JSON.stringify(v)} for flag -${name}: parse error`);
+  if (!/^[0-9]+$/.test(v) || !Number.isSafeInteger(n))
+    throw new UsageError(`invalid value ${JSON.stringify(v)} for flag -${name}: parse error`);
   return n;
 }
 
@@ -81,7 +111,14 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
   const out = io.out ?? ((s: string) => void process.stdout.write(s));
   const err = io.err ?? ((s: string) => void process.stderr.write(s));
   let flags: Map<string, string>;
-  let opts: { name: string; dataDir: string; listen: string[]; advertise: string[]; maxRequestBytes: number; logLevel: LogLevel };
+  let opts: {
+    name: string;
+    dataDir: string;
+    listen: string[];
+    advertise: string[];
+    maxRequestBytes: number;
+    logLevel: LogLevel;
+  };
   try {
     const parsed = parse(argv);
     if (parsed === 'help') {
@@ -90,14 +127,31 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     }
     flags = parsed;
     const name = flags.get('name') ?? 'default';
-    const list = (k: string): string[] => (flags.get(k) ?? 'http://localhost:2379').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-    const maxRequestBytes = positiveInt('max-request-bytes', flags.get('max-request-bytes') ?? String(DEFAULT_MAX_REQUEST_BYTES));
+    const list = (k: string): string[] =>
+      (flags.get(k) ?? 'http://localhost:2379')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+    const maxRequestBytes = positiveInt(
+      'max-request-bytes',
+      flags.get('max-request-bytes') ?? String(DEFAULT_MAX_REQUEST_BYTES),
+    );
     if (maxRequestBytes === 0) throw new UsageError('--max-request-bytes must be positive');
     positiveInt('quota-backend-bytes', flags.get('quota-backend-bytes') ?? '0');
     const rawLevel = flags.get('log-level') ?? 'info';
     const level = rawLevel === 'panic' || rawLevel === 'fatal' ? 'error' : rawLevel;
-    if (!isLogLevel(level)) throw new UsageError(`invalid --log-level ${JSON.stringify(rawLevel)}: only debug, info, warn, error, panic, or fatal`);
-    opts = { name, dataDir: flags.get('data-dir') ?? `${name}.etcd`, listen: list('listen-client-urls'), advertise: list('advertise-client-urls'), maxRequestBytes, logLevel: level };
+    if (!isLogLevel(level))
+      throw new UsageError(
+        `invalid --log-level ${JSON.stringify(rawLevel)}: only debug, info, warn, error, panic, or fatal`,
+      );
+    opts = {
+      name,
+      dataDir: flags.get('data-dir') ?? `${name}.etcd`,
+      listen: list('listen-client-urls'),
+      advertise: list('advertise-client-urls'),
+      maxRequestBytes,
+      logLevel: level,
+    };
   } catch (e) {
     if (e instanceof UsageError) {
       err(`Error: ${e.code}: ${e.message} (see boltkv serve --help)\n`);
@@ -118,7 +172,15 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     return 1;
   }
   try {
-    server = await serve({ kv, listen: opts.listen, advertise: opts.advertise, name: opts.name, maxRequestBytes: opts.maxRequestBytes, logger: log, closeKv: true });
+    server = await serve({
+      kv,
+      listen: opts.listen,
+      advertise: opts.advertise,
+      name: opts.name,
+      maxRequestBytes: opts.maxRequestBytes,
+      logger: log,
+      closeKv: true,
+    });
   } catch (e) {
     log.error('cannot serve', { error: describe(e) });
     await kv.close();

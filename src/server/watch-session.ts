@@ -80,9 +80,25 @@ export class WatchSession {
     if (this.#closed) return;
     const stream = this.#ensureStream();
     const asked = typeof c.watchId === 'number' ? c.watchId : 0;
+    // etcd refuses an empty range before it looks at the id.
+    if (emptyRange(c.key, c.rangeEnd)) {
+      this.#send({
+        header: this.#service.header(revision),
+        watchId: -1,
+        created: true,
+        canceled: true,
+        cancelReason: 'mvcc: watcher range is empty',
+      });
+      return;
+    }
     if (asked !== 0 && this.#byClient.has(asked)) {
-      this.#send({ header: this.#service.header(revision), watchId: -1, created: true, canceled: true,
-        cancelReason: 'mvcc: duplicate watch ID provided on the WatchStream' });
+      this.#send({
+        header: this.#service.header(revision),
+        watchId: -1,
+        created: true,
+        canceled: true,
+        cancelReason: 'mvcc: duplicate watch ID provided on the WatchStream',
+      });
       return;
     }
     let hubId: number;
@@ -98,7 +114,13 @@ export class WatchSession {
     } catch (e) {
       if (!(e instanceof BoltkvError)) throw e;
       const reason = e.code === 'ERR_EMPTY_WATCH_RANGE' ? 'mvcc: watcher range is empty' : e.message;
-      this.#send({ header: this.#service.header(revision), watchId: -1, created: true, canceled: true, cancelReason: reason });
+      this.#send({
+        header: this.#service.header(revision),
+        watchId: -1,
+        created: true,
+        canceled: true,
+        cancelReason: reason,
+      });
       return;
     }
     let id = asked;
@@ -193,4 +215,11 @@ function startRevision(v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return v > 0n ? Number.MAX_SAFE_INTEGER : -1;
   return 0;
+}
+
+/** etcd's rule: a range end that is set, is not "\0", and does not sort after the key matches nothing. */
+function emptyRange(key: unknown, end: unknown): boolean {
+  if (!(end instanceof Uint8Array) || end.length === 0 || (end.length === 1 && end[0] === 0)) return false;
+  const k = key instanceof Uint8Array ? key : new Uint8Array(0);
+  return Buffer.compare(Buffer.from(k.buffer, k.byteOffset, k.length), Buffer.from(end.buffer, end.byteOffset, end.length)) >= 0;
 }

@@ -39,7 +39,10 @@ test('malformed and mistyped bodies get InvalidArgument with Go decoder text, ne
       ['{', 'unexpected EOF'],
       ['{"key":true}', 'json: cannot unmarshal bool into Go value of type []uint8'],
       ['{"key":"YQ==","limit":{"a":1}}', 'json: cannot unmarshal object into Go value of type int64'],
-      ['{"key":"YQ==","sort_order":"SIDEWAYS"}', 'unknown value "SIDEWAYS" for enum etcdserverpb.RangeRequest_SortOrder'],
+      [
+        '{"key":"YQ==","sort_order":"SIDEWAYS"}',
+        'unknown value "SIDEWAYS" for enum etcdserverpb.RangeRequest_SortOrder',
+      ],
       ['\u0000', "invalid character '\\x00' looking for beginning of value"],
       ['{"key":"YQ==","revision":-1e999}', 'json: cannot unmarshal number -1e999 into Go value of type int64'],
     ] as const) {
@@ -62,21 +65,27 @@ test('a huge body is refused once the limit is passed, without buffering the res
   try {
     const heapBefore = process.memoryUsage().heapUsed;
     const total = 64 * 1024 * 1024;
-    const answer = await rawSocket(b.url, (s) => {
-      s.write(`POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n{"key":"YQ==","value":"`);
-      const chunk = Buffer.alloc(1024 * 1024, 0x41);
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < total - 64) {
-          sent += chunk.length;
-          if (!s.write(chunk)) {
-            s.once('drain', pump);
-            return;
+    const answer = await rawSocket(
+      b.url,
+      (s) => {
+        s.write(
+          `POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n{"key":"YQ==","value":"`,
+        );
+        const chunk = Buffer.alloc(1024 * 1024, 0x41);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < total - 64) {
+            sent += chunk.length;
+            if (!s.write(chunk)) {
+              s.once('drain', pump);
+              return;
+            }
           }
-        }
-      };
-      pump();
-    }, 10_000);
+        };
+        pump();
+      },
+      10_000,
+    );
     assert.match(answer, /^HTTP\/1\.1 429 /);
     assert.match(answer, /grpc: received message larger than max/);
     assert.ok(process.memoryUsage().heapUsed - heapBefore < 32 * 1024 * 1024, 'the body was not buffered');
@@ -91,20 +100,34 @@ test('slow bodies and slow headers time out; oversized headers are refused', asy
   const b = await startBoltkv({ bodyTimeoutMs: 300 });
   try {
     const t0 = Date.now();
-    const slowBody = await rawSocket(b.url, (s) => {
-      s.write('POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"key":');
-      // ...and nothing more
-    }, 5000);
+    const slowBody = await rawSocket(
+      b.url,
+      (s) => {
+        s.write('POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"key":');
+        // ...and nothing more
+      },
+      5000,
+    );
     assert.match(slowBody, /^HTTP\/1\.1 408 /);
     assert.ok(Date.now() - t0 < 4000);
     // Headers that never finish: refused once the head is overdue.
-    const slowHeaders = await rawSocket(b.url, (s) => {
-      s.write('POST /v3/kv/put HTTP/1.1\r\nHost: x\r\n');
-    }, 5000);
+    const slowHeaders = await rawSocket(
+      b.url,
+      (s) => {
+        s.write('POST /v3/kv/put HTTP/1.1\r\nHost: x\r\n');
+      },
+      5000,
+    );
     assert.match(slowHeaders, /^HTTP\/1\.1 408 /);
-    const bigHeader = await rawSocket(b.url, (s) => {
-      s.write(`POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\nContent-Length: 2\r\n\r\n{}`);
-    }, 5000);
+    const bigHeader = await rawSocket(
+      b.url,
+      (s) => {
+        s.write(
+          `POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\nContent-Length: 2\r\n\r\n{}`,
+        );
+      },
+      5000,
+    );
     assert.match(bigHeader, /^HTTP\/1\.1 431 /);
     assert.equal((await raw(b.url, '/v3/kv/range', '{"key":"YQ=="}')).status, 200);
   } finally {
@@ -112,9 +135,17 @@ test('slow bodies and slow headers time out; oversized headers are refused', asy
   }
 });
 
-test('a watch client that never reads costs bounded memory and does not hold up writes', { timeout: 60_000 }, async () => {
+test('a watch client that never reads costs bounded memory and does not hold up writes', {
+  timeout: 60_000,
+}, async () => {
   const kv = await openStore({ inMemory: true, leaseCheckIntervalMs: 0, watch: { maxBufferedEvents: 256 } });
-  const server = await serve({ kv, listen: 'http://127.0.0.1:0', logLevel: 'error', watchBufferBytes: 256 * 1024, closeKv: true });
+  const server = await serve({
+    kv,
+    listen: 'http://127.0.0.1:0',
+    logLevel: 'error',
+    watchBufferBytes: 256 * 1024,
+    closeKv: true,
+  });
   const url = server.urls[0] as string;
   const u = new URL(url);
   // Ten clients that watch everything and then never read a byte.
@@ -153,7 +184,9 @@ test('a watch client that never reads costs bounded memory and does not hold up 
   }
 });
 
-test('hundreds of idle watch connections (HTTP and WebSocket): every one gets its event, writes unaffected', { timeout: 60_000 }, async () => {
+test('hundreds of idle watch connections (HTTP and WebSocket): every one gets its event, writes unaffected', {
+  timeout: 60_000,
+}, async () => {
   const b = await startBoltkv();
   const N = 200;
   const sessions: WsSession[] = [];
@@ -163,7 +196,12 @@ test('hundreds of idle watch connections (HTTP and WebSocket): every one gets it
       const ws = await WsSession.open(b.url);
       ws.send({ create_request: { key: b64('hot') } });
       sessions.push(ws);
-      streams.push(stream(b.url, '/v3/watch', JSON.stringify({ create_request: { key: b64('hot') } }), { forMs: 15_000, until: (l) => l.length >= 2 }));
+      streams.push(
+        stream(b.url, '/v3/watch', JSON.stringify({ create_request: { key: b64('hot') } }), {
+          forMs: 15_000,
+          until: (l) => l.length >= 2,
+        }),
+      );
     }
     await Promise.all(sessions.map((s) => s.waitFor(1)));
     await new Promise((r) => setTimeout(r, 300));
@@ -192,14 +230,21 @@ test('closing the server: in-flight writes finish, later requests are refused, n
   const ws = await WsSession.open(b.url);
   ws.send({ create_request: { key: b64('x') } });
   await ws.waitFor(1);
-  const puts = Array.from({ length: 50 }, (_, i) => raw(b.url, '/v3/kv/put', JSON.stringify({ key: b64(`x${i}`), value: b64('1') })).catch((e: Error) => e));
+  const puts = Array.from({ length: 50 }, (_, i) =>
+    raw(b.url, '/v3/kv/put', JSON.stringify({ key: b64(`x${i}`), value: b64('1') })).catch((e: Error) => e),
+  );
   await new Promise((r) => setTimeout(r, 5));
   await b.close();
   const results = await Promise.all(puts);
   for (const r of results) {
     if (r instanceof Error) continue; // refused at the socket: never acknowledged
     assert.ok(r.status === 200 || r.status === 503, `${r.status} ${r.body}`);
-    if (r.status === 503) assert.deepEqual(JSON.parse(r.body), { error: 'etcdserver: server stopped', message: 'etcdserver: server stopped', code: 14 });
+    if (r.status === 503)
+      assert.deepEqual(JSON.parse(r.body), {
+        error: 'etcdserver: server stopped',
+        message: 'etcdserver: server stopped',
+        code: 14,
+      });
   }
   await ws.waitFor(99, 1000);
   assert.equal(ws.closed, true, 'watch sockets are closed on stop');

@@ -20,7 +20,15 @@ test('runServe: --help, unknown flags and bad values (usage errors exit 2)', asy
   const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s), handleSignals: false };
   assert.equal(await runServe(['--help'], io), 0);
   assert.equal(out.join(''), serveHelp());
-  for (const flag of ['--data-dir', '--listen-client-urls', '--advertise-client-urls', '--name', '--max-request-bytes', '--log-level', '--quota-backend-bytes']) {
+  for (const flag of [
+    '--data-dir',
+    '--listen-client-urls',
+    '--advertise-client-urls',
+    '--name',
+    '--max-request-bytes',
+    '--log-level',
+    '--quota-backend-bytes',
+  ]) {
     assert.ok(serveHelp().includes(flag), flag);
   }
   assert.equal(await runServe(['--no-such-flag', 'x'], io), 2);
@@ -37,8 +45,18 @@ test('runServe in process: defaults to <name>.etcd, serves, stops on abort with 
   const port = await freePort();
   try {
     process.chdir(dir);
-    const done = runServe(['--name', 'm1', `--listen-client-urls=http://127.0.0.1:${port}`, '--log-level', 'error', '--quota-backend-bytes', '8589934592'],
-      { signal: ac.signal, handleSignals: false });
+    const done = runServe(
+      [
+        '--name',
+        'm1',
+        `--listen-client-urls=http://127.0.0.1:${port}`,
+        '--log-level',
+        'error',
+        '--quota-backend-bytes',
+        '8589934592',
+      ],
+      { signal: ac.signal, handleSignals: false },
+    );
     const url = `http://127.0.0.1:${port}`;
     for (let i = 0; ; i++) {
       try {
@@ -50,7 +68,9 @@ test('runServe in process: defaults to <name>.etcd, serves, stops on abort with 
       }
     }
     assert.equal((await raw(url, '/v3/kv/put', JSON.stringify({ key: b64('a'), value: b64('1') }))).status, 200);
-    const members = JSON.parse((await raw(url, '/v3/cluster/member/list', '{}')).body) as { members: { name: string; clientURLs: string[] }[] };
+    const members = JSON.parse((await raw(url, '/v3/cluster/member/list', '{}')).body) as {
+      members: { name: string; clientURLs: string[] }[];
+    };
     assert.equal(members.members[0]?.name, 'm1');
     assert.deepEqual(members.members[0]?.clientURLs, ['http://localhost:2379']); // etcd's default advertise URL
     ac.abort();
@@ -66,12 +86,28 @@ test('runServe in process: defaults to <name>.etcd, serves, stops on abort with 
   }
 });
 
-test('a `boltkv serve` child process stopped by SIGTERM mid-write: exit 0, acknowledged writes durable, file closed', { timeout: 60_000 }, async () => {
+test('a `boltkv serve` child process stopped by SIGTERM mid-write: exit 0, acknowledged writes durable, file closed', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-serve-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, 'serve-child.ts'),
-    '--data-dir', dir, '--listen-client-urls', url, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(import.meta.dirname, 'serve-child.ts'),
+      '--data-dir',
+      dir,
+      '--listen-client-urls',
+      url,
+      '--log-level',
+      'info',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -93,12 +129,22 @@ test('a `boltkv serve` child process stopped by SIGTERM mid-write: exit 0, ackno
       for (let i = 0; !stop; i++) {
         const key = `w${w}-${i}`;
         try {
-          const r = await raw(url, '/v3/kv/put', JSON.stringify({ key: b64(key), value: b64('v'.repeat(1000)) }), 'POST', 5000);
+          const r = await raw(
+            url,
+            '/v3/kv/put',
+            JSON.stringify({ key: b64(key), value: b64('v'.repeat(1000)) }),
+            'POST',
+            5000,
+          );
           if (r.status === 200) acked.push(key);
           else if (r.status === 503) return;
           else throw new Error(`unexpected ${r.status} ${r.body}`);
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (e as NodeJS.ErrnoException).code === 'ECONNRESET') return;
+          if (
+            (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ||
+            (e as NodeJS.ErrnoException).code === 'ECONNRESET'
+          )
+            return;
           throw e;
         }
       }
@@ -110,7 +156,10 @@ test('a `boltkv serve` child process stopped by SIGTERM mid-write: exit 0, ackno
     await Promise.all(writers);
     assert.equal(code, 0, stderr);
     assert.ok(acked.length > 0, 'some writes were acknowledged before the stop');
-    const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+    const lines = stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: string; msg: string });
     assert.ok(lines.some((l) => l.msg === 'serving client traffic'));
     assert.ok(lines.some((l) => l.msg === 'received stop request'));
     assert.ok(lines.some((l) => l.msg === 'stopped serving client traffic'));
