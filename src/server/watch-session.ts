@@ -9,7 +9,7 @@
  */
 import { BoltkvError } from '../errors.ts';
 import type { Decoded } from '../gateway/codec.ts';
-import { protoSize } from '../gateway/proto-size.ts';
+import { GRPC_OVERHEAD_BYTES, protoSize } from '../gateway/proto-size.ts';
 import type { WatchResponse, WatchStream } from '../watch/types.ts';
 import type { EtcdService } from './etcd-service.ts';
 import type { ServedKV } from './served-kv.ts';
@@ -174,9 +174,13 @@ export class WatchSession {
     return this.#send(out);
   }
 
-  /** etcd's fragmenting: a response over max-request-bytes with several events goes in pieces. */
+  /**
+   * etcd's fragmenting: a response with several events whose protobuf size reaches the watch
+   * server's limit (max-request-bytes plus gRPC's 512 KiB allowance, as etcd 3.4 sets it) goes in
+   * pieces, each but the last marked `fragment`.
+   */
   #sendFragments(out: Record<string, unknown>, events: WatchResponse['events']): boolean {
-    const max = this.#service.maxRequestBytes;
+    const max = this.#service.maxRequestBytes + GRPC_OVERHEAD_BYTES;
     if (events.length < 2 || protoSize('WatchResponse', out) < max) return this.#send(out);
     let ok = true;
     let i = 0;

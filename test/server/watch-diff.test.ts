@@ -227,3 +227,43 @@ test('watch differential: malformed watch bodies and messages', { timeout: 60_00
     await etcd.stop();
   }
 });
+
+test('watch differential: fragmented catch-up over HTTP, and lease keepalive over WebSocket', { timeout: 60_000 }, async (t) => {
+  if (!requireEtcd(t)) return;
+  // etcd fragments at max-request-bytes + 512 KiB: 64 KiB + 512 KiB here.
+  const max = 64 * 1024;
+  const etcd = await startEtcd({ extraArgs: ['--max-request-bytes', String(max)] });
+  const boltkv = await startBoltkv({ maxRequestBytes: max });
+  try {
+    for (const base of [etcd.url, boltkv.url]) {
+      for (let i = 0; i < 24; i++) await write(base, { put: `f${i % 3}`, value: 'x'.repeat(30_000 + i * 100) });
+    }
+    const body = JSON.stringify({
+      create_request: { key: b64('f'), range_end: b64('g'), start_revision: '1', prev_kv: true, fragment: true },
+    });
+    const [a, b] = await Promise.all([
+      stream(etcd.url, '/v3/watch', body, { forMs: 1200 }),
+      stream(boltkv.url, '/v3/watch', body, { forMs: 1200 }),
+    ]);
+    const fragments = a.lines.filter((l) => l.includes('"fragment":true')).length;
+    assert.ok(fragments > 0, 'etcd fragmented the catch-up response');
+    assert.deepEqual(b.lines.map(normalize), a.lines.map(normalize));
+
+    for (const base of [etcd.url, boltkv.url]) {
+      assert.equal((await raw(base, '/v3/lease/grant', '{"ID":5,"TTL":60}')).status, 200);
+    }
+    const [ka, kb] = await Promise.all([WsSession.open(etcd.url, '/v3/lease/keepalive'), WsSession.open(boltkv.url, '/v3/lease/keepalive')]);
+    for (const ws of [ka, kb]) {
+      ws.send('{"ID":5}');
+      ws.send('{"ID":"6"}{"ID":5}');
+    }
+    const [ma, mb] = await Promise.all([ka.waitFor(3), kb.waitFor(3)]);
+    ka.close();
+    kb.close();
+    assert.equal(ma.length, 3);
+    assert.deepEqual(mb.map(normalize), ma.map(normalize));
+  } finally {
+    await boltkv.close();
+    await etcd.stop();
+  }
+});
