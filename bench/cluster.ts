@@ -2,7 +2,8 @@
  * A 3-member boltkv cluster and a 3-member etcd 3.4 cluster on loopback, same machine, same run:
  * put latency/throughput with 1 and many requests in flight, linearizable and serializable range,
  * the time to elect a new leader after the leader is killed, and the time for a new learner to
- * catch up on N keys (snapshot + log). Ratios are boltkv / etcd (< 1 means boltkv is faster for
+ * catch up on N keys (snapshot + log), timed from the accepted member add to the learner having applied
+ * the leader's index. Ratios are boltkv / etcd (< 1 means boltkv is faster for
  * times, the opposite for throughput).
  *
  * Caveat printed with the table: the boltkv members run in this process and are called in process,
@@ -113,8 +114,8 @@ async function boltkvCluster(): Promise<Target> {
       await measure(LEARNER_KEYS, 1000, (i) => l.member.put({ key: `load/${i}`, value }));
       const url = `http://127.0.0.1:${await freePort()}`;
       const cluster = [...spec, { name: 'n4', peerURLs: [url] }];
-      const t0 = performance.now();
       await l.member.memberAdd({ peerURLs: [url], isLearner: true, name: 'n4' });
+      const t0 = performance.now();
       const target = l.member.memberStatus().raftIndex;
       const n4 = await start('n4', cluster, 'existing');
       nodes.set('n4', n4);
@@ -140,7 +141,7 @@ async function raw(url: string, path: string, body: unknown): Promise<Record<str
 
 interface EtcdStatus { leader?: string; header: { member_id: string }; raftIndex?: string; raftAppliedIndex?: string }
 
-interface EtcdProc { name: string; client: string; peer: string; dir: string; child: ChildProcess; gw: EtcdGateway }
+interface EtcdProc { name: string; client: string; peer: string; dir: string; child: ChildProcess; gw: EtcdGateway; exited: Promise<void> }
 
 async function etcdCluster(): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-bench-etcd-'));
@@ -154,7 +155,8 @@ async function etcdCluster(): Promise<Target> {
       '--listen-peer-urls', s.peer, '--initial-advertise-peer-urls', s.peer, '--initial-cluster', cluster,
       '--initial-cluster-state', state, '--initial-cluster-token', 'bench', '--logger', 'zap', '--log-level', 'error',
     ], { stdio: 'ignore' });
-    const p = { ...s, dir: d, child, gw: new EtcdGateway(s.client, { keepAlive: true, maxSockets: 256 }) };
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const p = { ...s, dir: d, child, gw: new EtcdGateway(s.client, { keepAlive: true, maxSockets: 256 }), exited };
     procs.set(s.name, p);
     return p;
   };
@@ -183,7 +185,7 @@ async function etcdCluster(): Promise<Target> {
       const others = [...procs.values()];
       await until('an etcd write after failover', async () => Promise.any(others.map((p) => p.gw.put({ key: Buffer.from('failover'), value: Buffer.from('1') }))));
       const ms = performance.now() - t0;
-      await new Promise((r) => l.child.once('exit', r)).catch(() => undefined);
+      await l.exited;
       launch(specs.find((s) => s.name === l.name)!, clusterStr, 'existing');
       await leader();
       return ms;
@@ -193,8 +195,10 @@ async function etcdCluster(): Promise<Target> {
       const value = 'v'.repeat(100);
       await measure(LEARNER_KEYS, 1000, (i) => l.gw.put({ key: Buffer.from(`load/${i}`), value: Buffer.from(value) }));
       const s4 = { name: 'e4', client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` };
+      // etcd refuses a member add until every member has been healthy for a while (strict reconfig)
+      await until('etcd to accept member add', async () => (await status(l).catch(() => undefined)) !== undefined ? true : undefined);
+      await until('etcd member add', () => raw(l.client, '/v3/cluster/member/add', { peerURLs: [s4.peer], isLearner: true }));
       const t0 = performance.now();
-      await raw(l.client, '/v3/cluster/member/add', { peerURLs: [s4.peer], isLearner: true });
       const target = Number((await status(l)).raftIndex ?? 0);
       const p4 = launch(s4, `${clusterStr},${s4.name}=${s4.peer}`, 'existing');
       await until('the etcd learner', async () => {
@@ -207,7 +211,7 @@ async function etcdCluster(): Promise<Target> {
       for (const p of procs.values()) {
         p.gw.destroy();
         p.child.kill('SIGTERM');
-        await new Promise((r) => p.child.once('exit', r));
+        await p.exited;
       }
       rmSync(dir, { recursive: true, force: true });
     },
@@ -218,14 +222,22 @@ async function etcdCluster(): Promise<Target> {
 
 async function run(t: Target): Promise<Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }>> {
   const out: Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }> = {};
+  const note = (w: string): void => void process.stderr.write(`${t.name}: ${w}\n`);
   const v = 'x'.repeat(256);
   await measure(50, 10, (i) => t.put(`warm/${i}`, v, i)); // warm up connections and JIT
+  note('put, 1 in flight');
   out['put, 1 in flight'] = await measure(OPS, 1, (i) => t.put(`k/${i}`, v, i));
+  note(`put, ${WIDE} in flight`);
   out[`put, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.put(`w/${i}`, v, i));
+  note('range linearizable, 1 in flight');
   out['range linearizable, 1 in flight'] = await measure(OPS, 1, (i) => t.range(`k/${i % OPS}`, false, i));
+  note('range serializable, 1 in flight');
   out['range serializable, 1 in flight'] = await measure(OPS, 1, (i) => t.range(`k/${i % OPS}`, true, i));
+  note(`range linearizable, ${WIDE} in flight`);
   out[`range linearizable, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.range(`k/${i % OPS}`, false, i));
+  note('leader election after kill -9');
   out['leader election after kill -9'] = { ms: await t.failover() };
+  note(`learner catch-up, ${LEARNER_KEYS} keys`);
   out[`learner catch-up, ${LEARNER_KEYS} keys`] = { ms: await t.learnerCatchUp() };
   return out;
 }
