@@ -699,14 +699,16 @@ export class Member implements KV, ClusterApi {
     }
   }
 
-  /** Watches this member's applied revisions (etcd serves watches from the member's own store). */
+  /** Watches this member's applied revisions (etcd serves watches from the member's own store); not on a learner. */
   watch(req: WatchRequest): Watcher {
     this.checkUsable();
+    this.checkNotLearner(); // etcd 3.4 serves learners only serializable ranges and status
     return this.hub.watch(req);
   }
 
   watchStream(): WatchStream {
     this.checkUsable();
+    this.checkNotLearner();
     return this.hub.stream();
   }
 
