@@ -17,3 +17,4 @@ export {
 } from './watch/index.ts';
 export * as raft from './raft/index.ts';
 export type { KV, StatusResponse, Int64Like } from './api/kv.ts';
+export { connect, Client, ClientError, KeptLease, type ConnectOptions, type ClientErrorCode, type Member, type MemberListResponse } from './client/index.ts';
