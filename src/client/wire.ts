@@ -307,5 +307,6 @@ export function decodeWatchMessage(text: string): WireWatchResponse {
   if (d.compactRevision !== undefined) response.compactRevision = num(d.compactRevision);
   if (d.canceled === true) response.canceled = true;
   if (typeof d.cancelReason === 'string' && d.cancelReason !== '') response.cancelReason = d.cancelReason;
+  if (d.fragment === true) response.fragment = true;
   return { watchId: num(d.watchId), created: d.created === true, response };
 }
