@@ -16,6 +16,8 @@ export interface StoreOptions extends Omit<MvccStoreOptions, 'backend'> {
   /** Options of the bolt file (used with a path). */
   bolt?: OpenOptions;
   watch?: WatchHubOptions;
+  /** etcd's --quota-backend-bytes: 0 (default) is 2 GiB, a negative number turns the quota off. */
+  quotaBackendBytes?: number;
 }
 
 export type OpenTarget =
@@ -48,5 +50,5 @@ export async function openStore(target: string | OpenTarget, options: StoreOptio
     if (typeof target === 'string') await backend.close();
     throw e;
   }
-  return new KVStore(store, opts.watch);
+  return new KVStore(store, opts.watch, { backend, quotaBackendBytes: opts.quotaBackendBytes });
 }
