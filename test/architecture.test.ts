@@ -32,7 +32,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The network face and replication (being built): above the in-process API.
   gateway: ['bolt', 'mvcc', 'watch', 'api'],
   server: ['bolt', 'mvcc', 'watch', 'api', 'gateway'],
-  client: ['mvcc', 'watch', 'api'],
+  client: ['mvcc', 'watch', 'api', 'gateway'],
   replication: ['bolt', 'mvcc', 'watch', 'api', 'raft'],
   cli: ['bolt', 'mvcc', 'watch', 'api', 'raft', 'gateway', 'server', 'client', 'replication'],
   // The package entry re-exports the public layers; nothing imports it.

@@ -4,7 +4,7 @@ import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
 import { createFreelist, decodeFreelistPage } from './freelist/index.ts';
 import type { Freelist } from './freelist/freelist.ts';
-import { decodeMeta, encodeMeta, type Meta, PGID_NO_FREELIST, validateMeta } from './meta.ts';
+import { readMetaSlot, encodeMeta, impossiblePageSize, type Meta, type MetaSlot, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } from './page.ts';
 import { Pager } from './pager.ts';
@@ -453,7 +453,7 @@ export class DB {
   // ---- internals for Tx ----
 
   checkNotClosed(): void {
-    if (this.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+    if (this.closed) throw new BoltError('ERR_CLOSED', 'database not open');
   }
 
   /**
@@ -736,49 +736,49 @@ function initImage(pageSize: number): Uint8Array {
 }
 
 /**
- * Pick the meta with the higher txid among those whose checksum holds, as bbolt does. A torn meta
- * write fails its checksum and falls back to the older meta; a meta that passes its checksum but
- * whose fields contradict each other is damage, reported rather than silently skipped.
+ * Pick the meta with the higher txid among the verified ones, as bbolt does: a torn meta write fails
+ * its checksum and the older meta carries the file. A meta that passes its checksum but cannot be
+ * true refuses the file (ERR_INVALID_FILE), whichever meta it is: it is damage, reported rather
+ * than skipped (see decodeMeta).
  */
 function readMeta(file: FileIO): Meta {
-  const first = new Uint8Array(4096);
+  const first = new Uint8Array(PAGE_HEADER_SIZE + 64);
   const n = file.read(first, 0);
-  let meta0: Meta | null = null;
-  let err0: unknown = null;
-  try {
-    meta0 = decodeMeta(first.subarray(0, n));
-  } catch (err) {
-    err0 = err;
-  }
-  const saneSize = (ps: number): boolean => ps >= 512 && ps <= 65536 && (ps & (ps - 1)) === 0;
-  // Page size: from meta 0 if it is sane, else probe where meta 1 could start.
-  const sizes =
-    meta0 && saneSize(meta0.pageSize) ? [meta0.pageSize] : Array.from({ length: 7 }, (_, i) => 1024 << i);
+  const slot0 = readMetaSlot(first.subarray(0, n), 0);
+  const meta0 = 'meta' in slot0 ? slot0.meta : null;
+  // Meta 1 lies one page in: at meta 0's page size if we trust it, else probe each possible size.
+  const sizes = meta0 ? [meta0.pageSize] : PAGE_SIZES;
   let meta1: Meta | null = null;
-  let err1: unknown = null;
+  let err1: BoltError | null = null;
   for (const ps of sizes) {
     const buf = new Uint8Array(PAGE_HEADER_SIZE + 64);
     if (file.read(buf, ps) < buf.length) continue;
-    try {
-      const m = decodeMeta(buf);
-      if (m.pageSize !== ps) continue;
-      meta1 = m;
-      break;
-    } catch (err) {
-      err1 ??= err;
+    const slot = meta0 ? readMetaSlot(buf, 1) : probe(buf);
+    if (slot === null) continue;
+    if ('unverified' in slot) {
+      err1 ??= slot.unverified;
+      continue;
     }
+    if (slot.meta.pageSize !== ps) {
+      if (meta0) throw impossiblePageSize(1, slot.meta.pageSize, ps);
+      continue; // probing: bytes that merely look like a meta at the wrong offset
+    }
+    meta1 = slot.meta;
+    break;
   }
-  const candidates = [meta0, meta1].filter((m): m is Meta => m !== null);
-  if (candidates.length === 0) {
-    const err = err0 ?? err1;
-    if (err instanceof BoltkvError) throw err;
-    throw new BoltError('ERR_INVALID_FILE', 'invalid database');
+  if (!meta0 && !meta1) {
+    const err = 'unverified' in slot0 ? slot0.unverified : err1;
+    throw err ?? new BoltError('ERR_INVALID_FILE', 'invalid database');
   }
-  candidates.sort((a, b) => b.txid - a.txid);
-  const chosen = candidates[0]!;
-  validateMeta(chosen);
-  if (meta0 && meta1 && meta0.pageSize !== meta1.pageSize) {
-    throw new BoltError('ERR_INVALID_FILE', 'invalid database: the two meta pages disagree on the page size');
+  if (meta0 && meta1) return meta1.txid > meta0.txid ? meta1 : meta0;
+  return (meta0 ?? meta1)!;
+}
+
+/** While probing for meta 1, a checksummed page at the wrong offset is not a meta we trust. */
+function probe(buf: Uint8Array): MetaSlot | null {
+  try {
+    return readMetaSlot(buf, 1);
+  } catch {
+    return null;
   }
-  return chosen;
 }

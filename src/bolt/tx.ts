@@ -5,11 +5,15 @@ import { type CopySink, type WriteToOptions, writeTxTo } from './backup.ts';
 import type { Cursor, Entry } from './cursor.ts';
 import type { DB } from './db.ts';
 import { BoltkvError } from '../errors.ts';
-import { BoltError } from './errors.ts';
+import { BoltError, Panic } from './errors.ts';
 import { encodeFreelistPage, freelistPageCount } from './freelist/index.ts';
 import { encodeMeta, type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { corrupt, type Page } from './page.ts';
 import type { Pager } from './pager.ts';
+
+function corruptFree(pgid: number, why: string): BoltError {
+  return corrupt(`page ${pgid} cannot be freed: ${why}; the file is damaged (db.check() lists how)`);
+}
 
 type TxState = 'open' | 'committing' | 'committed' | 'rolledback';
 
@@ -58,7 +62,7 @@ export class Tx implements Disposable {
   }
 
   checkOpen(): void {
-    if (this.db.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+    if (this.db.closed) throw new BoltError('ERR_CLOSED', 'database not open');
     if (this.state !== 'open') throw new BoltError('ERR_TX_CLOSED', 'tx closed');
   }
 
@@ -169,8 +173,20 @@ export class Tx implements Disposable {
     return start;
   }
 
+  /**
+   * Free a page this transaction's snapshot used. Freeing a page that is already free or pending,
+   * or one this transaction just wrote, means the file lists a page twice (in a tree and in the
+   * freelist, or in two trees): that is damage check() reports, so it is a corruption error, not a
+   * broken invariant of ours.
+   */
   free(pgid: number, overflow: number): void {
-    this.db.freelist.free(this.meta.txid, pgid, overflow);
+    if (this.dirty.has(pgid)) throw corruptFree(pgid, 'it was reused in this transaction (listed as free while in use)');
+    try {
+      this.db.freelist.free(this.meta.txid, pgid, overflow);
+    } catch (err) {
+      if (err instanceof Panic) throw corruptFree(pgid, err.message);
+      throw err;
+    }
   }
 
   // ---- ending ----

@@ -244,16 +244,21 @@ export function readFirstValue(body: Uint8Array): JsonNode | undefined {
 }
 
 /**
- * Every value in `body` one after another, as a json.Decoder loop reads a watch request stream.
- * Throws at the first syntax error (values read before it are lost, as with the gateway).
+ * Every value in `body` one after another, as a json.Decoder loop reads a streamed request body.
+ * Stops at the first syntax error and returns it with the values read before it.
  */
-export function readAllValues(body: Uint8Array): JsonNode[] {
+export function readValues(body: Uint8Array): { values: JsonNode[]; error?: JsonSyntaxError } {
   const r = new Reader(body, 'unexpected EOF');
-  const out: JsonNode[] = [];
+  const values: JsonNode[] = [];
   for (;;) {
     r.skipSpace();
-    if (r.peek() === EOF) return out;
-    out.push(r.value());
+    if (r.peek() === EOF) return { values };
+    try {
+      values.push(r.value());
+    } catch (e) {
+      if (e instanceof JsonSyntaxError) return { values, error: e };
+      throw e;
+    }
   }
 }
 

@@ -9,4 +9,4 @@ export {
   type EtcdStatus, type GatewayErrorCode,
 } from './errors.ts';
 export { MESSAGES, ENUMS, type MessageDef, type FieldDef, type EnumDef } from './messages.ts';
-export { readFirstValue, readAllValues, type JsonNode } from './go-json.ts';
+export { readFirstValue, readValues, type JsonNode } from './go-json.ts';

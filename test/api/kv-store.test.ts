@@ -104,9 +104,11 @@ test('watch: events arrive in order with prevKv; a watch from a past revision re
   assert.equal(c!.canceled, true);
   const s = kv.watchStream();
   const id = s.create({ key: 'z' });
-  const first = take(s, 1);
+  const it = s[Symbol.asyncIterator]();
+  assert.equal((await it.next()).value?.created, true); // etcd's created response comes first
+  const first = it.next();
   await kv.set('z', '1');
-  const [r] = await first;
+  const r = (await first).value as WatchResponse | undefined;
   assert.equal(r!.watchId, id);
   assert.equal(txt(r!.events[0]!.kv.value), '1');
   s.close();

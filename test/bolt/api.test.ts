@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { open, BoltError, MAX_KEY_SIZE, type DB } from 'boltkv';
+import { open, BoltError, isBoltkvError, MAX_KEY_SIZE, type DB } from 'boltkv';
 
 function withDb(fn: (db: DB, file: string) => void | Promise<void>, opts = {}): () => Promise<void> {
   return async () => {
@@ -38,7 +38,8 @@ test(
       assert.throws(() => b.put('', 'v'), code('ERR_KEY_REQUIRED'));
       assert.throws(() => b.put(new Uint8Array(MAX_KEY_SIZE + 1), 'v'), code('ERR_KEY_TOO_LARGE'));
       assert.throws(() => b.put(42 as unknown as string, 'v'), code('ERR_INVALID_KEY_TYPE'));
-      assert.throws(() => b.put('k', null as unknown as string), code('ERR_INVALID_KEY_TYPE'));
+      assert.throws(() => b.put('k', null as unknown as string), code('ERR_INVALID_VALUE_TYPE'));
+      assert.throws(() => b.put('k', 5 as unknown as string), code('ERR_INVALID_VALUE_TYPE'));
       assert.throws(() => b.get({} as unknown as string), code('ERR_INVALID_KEY_TYPE'));
       assert.throws(() => tx.createBucket(''), code('ERR_BUCKET_NAME_REQUIRED'));
       assert.throws(() => tx.createBucket('b'), code('ERR_BUCKET_EXISTS'));
@@ -112,11 +113,15 @@ test('a closed database and its transactions refuse work', async () => {
   db.update((tx) => void tx.createBucket('b'));
   const r = db.begin(false);
   db.close();
-  assert.throws(() => r.bucket('b'), code('ERR_DATABASE_CLOSED'));
-  assert.throws(() => db.begin(false), code('ERR_DATABASE_CLOSED'));
-  assert.throws(() => db.view(() => 1), code('ERR_DATABASE_CLOSED'));
-  assert.throws(() => db.check(), code('ERR_DATABASE_CLOSED'));
-  await assert.rejects(db.batch(() => 1), code('ERR_DATABASE_CLOSED'));
+  assert.throws(() => r.bucket('b'), code('ERR_CLOSED'));
+  assert.ok(isBoltkvError(new BoltError('ERR_CLOSED', 'x'), 'ERR_CLOSED'), 'the shared closed code');
+  await assert.rejects(db.updateAsync(() => 1), code('ERR_CLOSED'));
+  assert.throws(() => db.update(() => 1), code('ERR_CLOSED'));
+  assert.throws(() => db.stats(), code('ERR_CLOSED'));
+  assert.throws(() => db.begin(false), code('ERR_CLOSED'));
+  assert.throws(() => db.view(() => 1), code('ERR_CLOSED'));
+  assert.throws(() => db.check(), code('ERR_CLOSED'));
+  await assert.rejects(db.batch(() => 1), code('ERR_CLOSED'));
   db.close(); // idempotent
   fs.rmSync(dir, { recursive: true, force: true });
 });

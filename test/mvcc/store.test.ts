@@ -48,7 +48,7 @@ test('storage layout: 17-byte revision keys, 18 with the tombstone mark, consist
   assert.deepEqual(keys.map((k) => k.length), [17, 18, 17]);
   assert.deepEqual(keys[0], revToBytes(2, 0));
   assert.equal(keys[1]![17], 't'.charCodeAt(0));
-  const rec = backend.view((r) => decodeRecord(r.get(KEY_BUCKET, keys[0]!)!));
+  const rec = backend.view((r) => decodeRecord(r.get(KEY_BUCKET, keys[0]!)!, keys[0]!));
   assert.equal(rec.tombstone, false);
   const ci = backend.view((r) => r.get(META_BUCKET, CONSISTENT_INDEX_KEY)!);
   assert.equal(ci.length, 8);

@@ -211,9 +211,14 @@ test('stream framing: result objects, request streams', () => {
   assert.throws(() => decodeStreamResult('WatchResponse', '{"result":'), JsonDecodeError);
   assert.deepEqual(
     decodeRequestStream('WatchRequest', '{"create_request":{"key":"YQ==","filters":["NOPUT",1]}} {"progress_request":{}}\n{"cancel_request":{"watch_id":"3"}}'),
-    [{ createRequest: { key: b('a'), filters: ['NOPUT', 'NODELETE'] } }, { progressRequest: {} }, { cancelRequest: { watchId: 3 } }],
+    { requests: [{ createRequest: { key: b('a'), filters: ['NOPUT', 'NODELETE'] } }, { progressRequest: {} }, { cancelRequest: { watchId: 3 } }] },
   );
-  assert.throws(() => decodeRequestStream('WatchRequest', '{"create_request":{}} {'), JsonDecodeError);
+  const partial = decodeRequestStream('WatchRequest', '{"create_request":{}} {"cancel_request":{"watch_id":true}} {}');
+  assert.deepEqual(partial.requests, [{ createRequest: {} }]);
+  assert.equal(partial.error?.message, 'json: cannot unmarshal bool into Go value of type int64');
+  const bad = decodeRequestStream('WatchRequest', 'garbage');
+  assert.deepEqual(bad.requests, []);
+  assert.equal(bad.error?.message, "invalid character 'g' looking for beginning of value");
 });
 
 test('errors: gRPC → HTTP as grpc-gateway v1, bodies, boltkv ↔ etcd codes', () => {

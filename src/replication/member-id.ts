@@ -1,0 +1,26 @@
+/**
+ * Member ids derived from peer URLs and the cluster token, as etcd derives them, so every member
+ * started from the same --initial-cluster computes the same ids, and a member added through the
+ * API gets the id it will compute for itself when started. 52 bits: exact as a JS number.
+ */
+import { createHash } from 'node:crypto';
+
+export function memberIdFor(peerURLs: readonly string[], clusterToken = 'boltkv-cluster'): number {
+  const h = createHash('sha1').update([...peerURLs].sort().join('')).update(clusterToken).digest();
+  const id = h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);
+  return id === 0 ? 1 : id;
+}
+
+/** Parses etcd's --initial-cluster "n1=http://a:2380,n2=http://b:2380" (a name may repeat for several URLs). */
+export function parseInitialCluster(s: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const part of s.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || eq === part.length - 1) throw new Error(`--initial-cluster: "${part}" is not name=url`);
+    const name = part.slice(0, eq);
+    const url = part.slice(eq + 1);
+    new URL(url); // throws on a malformed URL
+    out.set(name, [...(out.get(name) ?? []), url]);
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+/**
+ * A running replicated member: the member, its peer transport and the tick timer, wired the way a
+ * server process needs them (`boltkv serve` with etcd's cluster flags builds one of these).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ReplicationError } from './errors.ts';
+import { Member, type MemberOptions } from './member.ts';
+import { memberIdFor } from './member-id.ts';
+import type { MemberInfo } from './proposal.ts';
+import { PeerTransport } from './transport.ts';
+
+export interface ClusterMemberSpec {
+  name: string;
+  peerURLs: string[];
+}
+
+export interface NodeOptions extends Omit<MemberOptions, 'id' | 'path' | 'send' | 'initialCluster'> {
+  name: string;
+  /** The member's file lives here (boltkv.db). */
+  dataDir: string;
+  /** Where to accept peer connections (etcd --listen-peer-urls); loopback by default. */
+  listenPeerURL?: string;
+  /** What the other members dial (etcd --initial-advertise-peer-urls); defaults to the listen URL. */
+  advertisePeerURLs?: string[];
+  /** Every member of the cluster when this one first starts (etcd --initial-cluster). */
+  initialCluster: ClusterMemberSpec[];
+  /** 'new': bootstrap from initialCluster; 'existing': join a running cluster (after member add). */
+  initialClusterState?: 'new' | 'existing';
+  clusterToken?: string;
+  /** Milliseconds per raft tick (etcd --heartbeat-interval; election = electionTick ticks). */
+  tickMs?: number;
+}
+
+export class ReplicatedNode {
+  private timer: NodeJS.Timeout | undefined;
+  private constructor(readonly member: Member, readonly transport: PeerTransport, readonly peerPort: number, readonly peerURL: string) {}
+
+  static async start(o: NodeOptions): Promise<ReplicatedNode> {
+    const listen = new URL(o.listenPeerURL ?? 'http://127.0.0.1:0');
+    const token = o.clusterToken ?? 'boltkv-cluster';
+    const specs = o.initialCluster.map((s) => ({ ...s, id: memberIdFor(s.peerURLs, token) }));
+    const self = specs.find((s) => s.name === o.name);
+    if (self === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', `--initial-cluster has no member named ${o.name}`);
+    let member: Member | undefined;
+    const transport = new PeerTransport({
+      id: self.id, host: listen.hostname, port: Number(listen.port || 0),
+      resolve: (id) => member?.memberList().find((m) => m.id === id)?.peerURLs[0] ?? specs.find((s) => s.id === id)?.peerURLs[0],
+    });
+    const port = await transport.listen();
+    mkdirSync(o.dataDir, { recursive: true });
+    const initial: MemberInfo[] = specs.map((s) => ({ id: s.id, name: s.name, peerURLs: s.peerURLs, clientURLs: [], isLearner: false }));
+    const { name: _n, dataDir: _d, listenPeerURL: _l, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, ...rest } = o;
+    try {
+      member = await Member.open({
+        ...rest, clusterToken: token, id: self.id, path: join(o.dataDir, 'boltkv.db'), send: (msgs) => transport.send(msgs),
+        ...(initialClusterState === 'existing' ? {} : { initialCluster: initial }),
+      });
+    } catch (err) {
+      await transport.close();
+      throw err;
+    }
+    transport.attach(member);
+    const node = new ReplicatedNode(member, transport, port, `http://${listen.hostname}:${port}`);
+    const m = member;
+    node.timer = setInterval(() => m.tick(), tickMs ?? 100);
+    node.timer.unref();
+    return node;
+  }
+
+  /** Stops ticking, closes the member (finishing queued commits) and the transport. */
+  async close(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.member.close();
+    await this.transport.close();
+  }
+
+  /** Like a kill -9 for in-process tests: drop the network and stop, without a graceful close. */
+  async crash(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.transport.close();
+    await this.member.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * Raft traffic between members over loopback (or any) TCP, framed as in frames.ts. One outgoing
+ * connection per peer carries ordinary messages through a bounded queue; when the queue is full or
+ * the peer cannot be reached, messages are dropped (raft retries) and the peer is reported
+ * unreachable. Reconnects back off exponentially. Each snapshot travels on a connection of its own,
+ * streamed from a read transaction in chunks, and the receiver's verdict is reported to raft.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { decodeMessage, encodeMessage, type Message, type SnapshotStatus } from '../raft/index.ts';
+import { ReplicationError } from './errors.ts';
+import { FrameReader, encodeFrame, type Frame } from './frames.ts';
+
+/** What the transport needs from the member it serves. */
+export interface PeerHandler {
+  step(m: Message): void;
+  reportUnreachable(id: number): void;
+  reportSnapshot(id: number, status: SnapshotStatus): void;
+  /** The consistent copy of the local file, in chunks (ends its read transaction when done). */
+  snapshotChunks(): Generator<Uint8Array, void, undefined>;
+  /** Store a received file, then step `m` (the snap message without data). */
+  receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+export interface TransportOptions {
+  /** This member's id (messages from others addressed elsewhere are dropped). */
+  id: number;
+  /** Where to listen for peers. Default 127.0.0.1, port 0 (any free port). */
+  host?: string;
+  port?: number;
+  /** The peer URL (http://host:port) of a member id, or undefined if unknown. */
+  resolve: (id: number) => string | undefined;
+  /** Messages queued per peer before new ones are dropped. Default 4096. */
+  maxQueue?: number;
+  /** Reconnect backoff bounds in ms. Defaults 20 and 1000. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface Peer {
+  id: number;
+  socket: Socket | undefined;
+  connecting: boolean;
+  queue: Uint8Array[];
+  backoff: number;
+  retryAt: number;
+  timer: NodeJS.Timeout | undefined;
+  snapshotting: boolean;
+}
+
+/** Pending chunks of a snapshot stream; the socket pauses while too many wait. */
+class ChunkQueue implements AsyncIterable<Uint8Array> {
+  private items: Uint8Array[] = [];
+  private done = false;
+  private error: unknown;
+  private wake: (() => void) | undefined;
+  constructor(private readonly onDrain: () => void, readonly highWater = 8) {}
+  push(c: Uint8Array): boolean {
+    this.items.push(c);
+    this.wake?.();
+    return this.items.length < this.highWater;
+  }
+  end(): void {
+    this.done = true;
+    this.wake?.();
+  }
+  fail(e: unknown): void {
+    this.error = e;
+    this.wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      if (this.error !== undefined) throw this.error;
+      const c = this.items.shift();
+      if (c !== undefined) {
+        if (this.items.length === 0) this.onDrain();
+        yield c;
+        continue;
+      }
+      if (this.done) return;
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+}
+
+function hostPort(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port) };
+}
+
+export class PeerTransport {
+  private readonly opts: Required<Omit<TransportOptions, 'host' | 'port'>> & { host: string; port: number };
+  private handler: PeerHandler | undefined;
+  private server: Server | undefined;
+  private readonly peers = new Map<number, Peer>();
+  private readonly inbound = new Set<Socket>();
+  private closed = false;
+  /** Counters for tests and status. */
+  readonly stats = { sent: 0, dropped: 0, received: 0, snapshotsSent: 0, snapshotsReceived: 0 };
+
+  constructor(opts: TransportOptions) {
+    this.opts = {
+      host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, maxQueue: opts.maxQueue ?? 4096,
+      minBackoffMs: opts.minBackoffMs ?? 20, maxBackoffMs: opts.maxBackoffMs ?? 1000, id: opts.id, resolve: opts.resolve,
+    };
+  }
+
+  /** Connects the member (created after the transport, since it needs `send`). */
+  attach(handler: PeerHandler): void {
+    this.handler = handler;
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const srv = createServer((s) => this.accept(s));
+      srv.once('error', reject);
+      srv.listen(this.opts.port, this.opts.host, () => {
+        srv.off('error', reject);
+        this.server = srv;
+        const addr = srv.address();
+        resolve(typeof addr === 'object' && addr !== null ? addr.port : this.opts.port);
+      });
+    });
+  }
+
+  /** Queues messages for their peers (never blocks; drops when a peer's queue is full). */
+  send(msgs: Message[]): void {
+    if (this.closed) return;
+    for (const m of msgs) {
+      if (m.type === 'snap') {
+        this.sendSnapshot(m);
+        continue;
+      }
+      const p = this.peer(m.to);
+      if (p.queue.length >= this.opts.maxQueue) {
+        this.stats.dropped++;
+        this.handler?.reportUnreachable(m.to);
+        continue;
+      }
+      p.queue.push(encodeFrame({ t: 'msg', m: encodeMessage(m) }));
+      this.flush(p);
+    }
+  }
+
+  private peer(id: number): Peer {
+    let p = this.peers.get(id);
+    if (p === undefined) {
+      p = { id, socket: undefined, connecting: false, queue: [], backoff: 0, retryAt: 0, timer: undefined, snapshotting: false };
+      this.peers.set(id, p);
+    }
+    return p;
+  }
+
+  private flush(p: Peer): void {
+    if (p.socket === undefined) {
+      this.dial(p);
+      return;
+    }
+    const s = p.socket;
+    while (p.queue.length > 0 && s.writableLength < (4 << 20)) {
+      s.write(p.queue.shift()!);
+      this.stats.sent++;
+    }
+  }
+
+  private dial(p: Peer): void {
+    if (p.connecting || this.closed || p.timer !== undefined) return;
+    const wait = p.retryAt - Date.now();
+    if (wait > 0) {
+      p.timer = setTimeout(() => {
+        p.timer = undefined;
+        this.dial(p);
+      }, wait);
+      p.timer.unref();
+      return;
+    }
+    const url = this.opts.resolve(p.id);
+    if (url === undefined) {
+      this.unreachable(p);
+      return;
+    }
+    p.connecting = true;
+    const { host, port } = hostPort(url);
+    const s = connect({ host, port });
+    s.setNoDelay(true);
+    s.once('connect', () => {
+      p.connecting = false;
+      p.socket = s;
+      p.backoff = 0;
+      this.flush(p);
+    });
+    s.on('drain', () => this.flush(p));
+    s.on('data', () => undefined); // nothing comes back on a message connection
+    s.once('close', () => {
+      p.connecting = false;
+      if (p.socket === s) p.socket = undefined;
+      this.unreachable(p);
+    });
+    s.on('error', () => undefined); // 'close' follows
+  }
+
+  /** The peer could not be reached: drop what waits for it, tell raft, retry later. */
+  private unreachable(p: Peer): void {
+    if (this.closed) return;
+    p.backoff = Math.min(this.opts.maxBackoffMs, Math.max(this.opts.minBackoffMs, p.backoff * 2));
+    p.retryAt = Date.now() + p.backoff;
+    if (p.queue.length > 0) {
+      this.stats.dropped += p.queue.length;
+      p.queue = [];
+    }
+    this.handler?.reportUnreachable(p.id);
+  }
+
+  private sendSnapshot(m: Message): void {
+    const h = this.handler;
+    const url = this.opts.resolve(m.to);
+    const p = this.peer(m.to);
+    if (h === undefined || url === undefined || p.snapshotting) {
+      h?.reportSnapshot(m.to, 'failure');
+      return;
+    }
+    p.snapshotting = true;
+    const header = { ...m, snapshot: { ...m.snapshot!, data: new Uint8Array(0) } };
+    const { host, port } = hostPort(url);
+    const s = connect({ host, port });
+    s.setNoDelay(true);
+    let verdict: SnapshotStatus | undefined;
+    const finish = (v: SnapshotStatus): void => {
+      if (verdict !== undefined) return;
+      verdict = v;
+      p.snapshotting = false;
+      if (v === 'finish') this.stats.snapshotsSent++;
+      s.destroy();
+      h.reportSnapshot(m.to, v);
+    };
+    const reader = new FrameReader();
+    s.on('data', (d) => {
+      try {
+        for (const f of reader.push(d)) finish(f.t === 'ok' ? 'finish' : 'failure');
+      } catch {
+        finish('failure');
+      }
+    });
+    s.once('close', () => finish('failure'));
+    s.on('error', () => undefined);
+    s.once('connect', () => {
+      void (async () => {
+        const chunks = h.snapshotChunks();
+        try {
+          s.write(encodeFrame({ t: 'snap', m: encodeMessage(header) }));
+          for (const c of chunks) {
+            if (verdict !== undefined) return;
+            if (!s.write(encodeFrame({ t: 'chunk', d: c }))) await new Promise<void>((r) => s.once('drain', r));
+          }
+          s.write(encodeFrame({ t: 'end' }));
+        } catch {
+          finish('failure');
+        } finally {
+          chunks.return();
+        }
+      })();
+    });
+  }
+
+  private accept(s: Socket): void {
+    if (this.closed) {
+      s.destroy();
+      return;
+    }
+    this.inbound.add(s);
+    s.setNoDelay(true);
+    s.once('close', () => this.inbound.delete(s));
+    s.on('error', () => undefined);
+    const reader = new FrameReader();
+    let snap: ChunkQueue | undefined;
+    s.on('data', (d) => {
+      let frames: Frame[];
+      try {
+        frames = reader.push(d);
+      } catch {
+        s.destroy();
+        return;
+      }
+      for (const f of frames) {
+        if (f.t === 'msg') {
+          this.deliver(f.m);
+        } else if (f.t === 'snap') {
+          if (snap !== undefined) {
+            s.destroy();
+            return;
+          }
+          snap = this.receiveSnapshot(s, f.m);
+        } else if (f.t === 'chunk' && snap !== undefined) {
+          if (!snap.push(f.d)) s.pause();
+        } else if (f.t === 'end' && snap !== undefined) {
+          snap.end();
+        } else {
+          s.destroy();
+          return;
+        }
+      }
+    });
+    s.once('close', () => snap?.fail(new ReplicationError('ERR_CLOSED', 'snapshot stream closed early')));
+  }
+
+  private deliver(bytes: Uint8Array): void {
+    let m: Message;
+    try {
+      m = decodeMessage(bytes);
+    } catch {
+      return; // garbage from a peer is dropped like a lost message
+    }
+    if (m.to !== this.opts.id) return;
+    this.stats.received++;
+    this.handler?.step(m);
+  }
+
+  private receiveSnapshot(s: Socket, bytes: Uint8Array): ChunkQueue {
+    const q = new ChunkQueue(() => s.resume());
+    let m: Message | undefined;
+    try {
+      m = decodeMessage(bytes);
+    } catch {
+      m = undefined;
+    }
+    const h = this.handler;
+    if (m === undefined || m.type !== 'snap' || m.to !== this.opts.id || h === undefined) {
+      s.end(encodeFrame({ t: 'err', e: 'bad snapshot header' }));
+      return q;
+    }
+    h.receiveSnapshot(m, q).then(
+      () => {
+        this.stats.snapshotsReceived++;
+        s.end(encodeFrame({ t: 'ok' }));
+      },
+      (err: unknown) => s.end(encodeFrame({ t: 'err', e: String(err) })),
+    );
+    return q;
+  }
+
+  /** Stops listening and drops every connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.peers.values()) {
+      if (p.timer !== undefined) clearTimeout(p.timer);
+      p.socket?.destroy();
+      p.queue = [];
+    }
+    for (const s of this.inbound) s.destroy();
+    const srv = this.server;
+    if (srv !== undefined) await new Promise<void>((r) => srv.close(() => r()));
+  }
+}

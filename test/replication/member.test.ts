@@ -1,0 +1,187 @@
+// The member over a deterministic simulated network: writes through any member are answered and
+// replicated, reads are linearizable through ReadIndex or served locally when serializable, a
+// restart applies nothing twice, learners refuse what etcd refuses, and promotion waits for the
+// learner to catch up.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SimCluster, path } from './sim/cluster.ts';
+import { open } from '../../src/bolt/index.ts';
+import { isBoltkvError } from '../../src/errors.ts';
+
+const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
+
+test('three members elect a leader; writes through any member are answered and replicated', async () => {
+  const c = new SimCluster(1, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const follower = c.members().find((m) => m.id !== leader.id)!;
+  const r1 = await c.until(leader.put({ key: 'a', value: '1' }));
+  assert.equal(r1.header.memberId, BigInt(leader.id));
+  const r2 = await c.until(follower.put({ key: 'b', value: '2', prevKv: true }));
+  assert.equal(r2.header.revision, 3);
+  const got = await c.until(follower.range({ key: 'a' }));
+  assert.equal(dec(got.kvs[0]?.value), '1');
+  await c.run(c.now + 200);
+  for (const m of c.members()) {
+    const r = await m.range({ key: 'a', rangeEnd: 'z', serializable: true });
+    assert.deepEqual(r.kvs.map((kv) => dec(kv.key)), ['a', 'b'], `member ${m.id}`);
+    assert.equal(r.header.revision, 3);
+  }
+  const ci = c.members().map((m) => m.consistentIndex());
+  assert.ok(ci.every((x) => x === ci[0]), `consistent indexes ${ci}`);
+  await c.closeAll();
+});
+
+test('restarting every member applies nothing twice and keeps the data', async () => {
+  const c = new SimCluster(2, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  for (let i = 0; i < 20; i++) await c.until(leader.put({ key: `k${i % 5}`, value: `v${i}` }));
+  await c.run(c.now + 200);
+  const before = c.members().map((m) => m.consistentIndex());
+  await c.closeAll();
+  for (const id of [1, 2, 3]) await c.restart(id, 'process');
+  const l2 = await c.waitLeader();
+  const r = await c.until(l2.range({ key: 'k', rangeEnd: 'l' }));
+  assert.equal(r.header.revision, 21, 'each put applied exactly once');
+  assert.deepEqual(r.kvs.map((kv) => dec(kv.value)), ['v15', 'v16', 'v17', 'v18', 'v19']);
+  for (const [i, m] of c.members().entries()) assert.ok(m.consistentIndex() >= before[i]!);
+  await c.closeAll();
+});
+
+test('a learner joins by snapshot, refuses non-serializable requests, and is promoted once caught up', async () => {
+  const c = new SimCluster(3, [1, 2, 3]);
+  c.memberOptions = { snapshotCount: 20, catchUpEntries: 5 };
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  for (let i = 0; i < 60; i++) await c.until(leader.put({ key: `k${i}`, value: `v${i}` }));
+  const { members } = await c.until(leader.memberAdd({ peerURLs: ['sim://m4'], isLearner: true, id: 4 }));
+  assert.ok(members.some((m) => m.id === 4 && m.isLearner));
+  c.addNode(4);
+  // promotion before it has caught up is refused with etcd's error
+  await assert.rejects(leader.memberPromote(4), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_READY') && /in sync with leader/.test((e as Error).message));
+  await c.start(4);
+  await c.run(c.now + 1000);
+  assert.ok(c.snapshotsSent >= 1, 'the learner was caught up by a snapshot');
+  const learner = c.nodes.get(4)!.member!;
+  assert.equal(learner.isLearner, true);
+  const r = await learner.range({ key: 'k', rangeEnd: 'l', serializable: true });
+  assert.equal(r.count, 60);
+  await assert.rejects(learner.range({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') && (e as Error).message === 'etcdserver: rpc not supported for learner');
+  await assert.rejects(learner.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  assert.equal(learner.memberStatus().isLearner, true);
+  const l = c.leader()!;
+  await assert.rejects(c.members().find((m) => m !== l && m.id !== 4)!.memberPromote(4), (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'));
+  const after = await c.until(l.memberPromote(4));
+  assert.ok(after.some((m) => m.id === 4 && !m.isLearner));
+  await c.run(c.now + 200);
+  assert.equal(learner.isLearner, false);
+  const w = await c.until(learner.put({ key: 'from4', value: 'x' }));
+  assert.ok(w.header.revision > 60);
+  await assert.rejects(l.memberPromote(4), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_NOT_LEARNER'));
+  // every file is a sound bolt file
+  await c.closeAll();
+  for (const n of c.nodes.values()) {
+    const db = open(path(n.id), { fileSystem: n.disk.fs });
+    assert.deepEqual(db.check(), [], `member ${n.id}`);
+    db.close();
+  }
+});
+
+test('cluster API: status, member update and remove, leader transfer, with etcd errors', async () => {
+  const c = new SimCluster(4, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const st = await leader.status();
+  assert.equal(st.leader, BigInt(leader.id));
+  assert.equal(st.isLearner, false);
+  assert.ok(st.raftIndex! >= 1 && st.raftTerm! >= 2 && st.dbSize > 0);
+  assert.equal(st.version, '3.4.0+boltkv');
+  const other = c.members().find((m) => m !== leader)!;
+  // update through a follower: replicated to everyone
+  const list = await c.until(other.memberUpdate(3, ['sim://m3-new']));
+  assert.deepEqual(list.find((m) => m.id === 3)!.peerURLs, ['sim://m3-new']);
+  await c.run(c.now + 100);
+  for (const m of c.members()) assert.deepEqual(m.memberList().find((x) => x.id === 3)!.peerURLs, ['sim://m3-new']);
+  await assert.rejects(leader.memberUpdate(99, ['x']), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_NOT_FOUND') && (e as Error).message === 'etcdserver: member not found');
+  await assert.rejects(leader.memberAdd({ peerURLs: ['sim://m1'] }), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_EXISTS'));
+  await assert.rejects(other.transferLeadership(1), (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'));
+  // transfer leadership to a follower
+  const target = other.id;
+  await c.until(leader.transferLeadership(target));
+  await c.run(c.now + 50);
+  assert.equal(c.leader()!.id, target);
+  // remove a voter; it stops itself once it applies its removal
+  const newLeader = c.leader()!;
+  const victim = c.members().find((m) => m !== newLeader)!;
+  const after = await c.until(newLeader.memberRemove(victim.id));
+  assert.ok(!after.some((m) => m.id === victim.id));
+  await c.run(c.now + 200);
+  assert.equal(victim.isRemoved, true);
+  assert.equal(victim.isClosed, true);
+  await assert.rejects(newLeader.memberRemove(victim.id), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_NOT_FOUND'));
+  await assert.rejects(newLeader.memberAdd({ peerURLs: ['sim://again'], id: victim.id }), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_EXISTS'));
+  // the two remaining voters still commit
+  await c.until(newLeader.put({ key: 'after-remove', value: '1' }));
+  await assert.rejects(victim.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_CLOSED'));
+  await c.closeAll();
+});
+
+test('leases: the leader expires them through the log; a new leader gives them their full TTL again', async () => {
+  const c = new SimCluster(5, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const g = await c.until(leader.leaseGrant({ TTL: 5 }));
+  assert.ok(g.ID > 0n);
+  await c.until(leader.put({ key: 'leased', value: 'v', lease: g.ID }));
+  // keep-alives renew it on the leader only
+  await c.run(c.now + 3000);
+  await c.until(leader.leaseKeepAlive({ ID: g.ID }));
+  const follower = c.members().find((m) => m !== leader)!;
+  await assert.rejects(follower.leaseKeepAlive({ ID: g.ID }), (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'));
+  await c.run(c.now + 3000);
+  let r = await c.until(follower.range({ key: 'leased' }));
+  assert.equal(r.count, 1, 'renewed: still alive 6 s after grant');
+  // leader change at ~4.9 s after the last renewal... the new leader restarts the clock
+  await c.run(c.now + 1500);
+  await c.until(leader.transferLeadership(follower.id));
+  await c.run(c.now + 1000);
+  r = await c.until(follower.range({ key: 'leased' }));
+  assert.equal(r.count, 1, 'a new leader gives the lease its full TTL again');
+  const ttl = await c.until(follower.leaseTimeToLive({ ID: g.ID }));
+  assert.ok(ttl.TTL >= 3 && ttl.TTL <= 5, `TTL ${ttl.TTL}`);
+  await c.run(c.now + 5000);
+  for (const m of c.members()) {
+    const rr = await m.range({ key: 'leased', serializable: true });
+    assert.equal(rr.count, 0, `member ${m.id}: lease expired and its key deleted everywhere`);
+  }
+  const left = await c.until(follower.leaseTimeToLive({ ID: g.ID }));
+  assert.equal(left.TTL, -1);
+  await c.closeAll();
+});
+
+test('a watch on a member sees every revision, also across a snapshot install', async () => {
+  const c = new SimCluster(6, [1, 2, 3]);
+  c.memberOptions = { snapshotCount: 10, catchUpEntries: 2 };
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const lagging = c.members().find((m) => m !== leader)!;
+  const seen: number[] = [];
+  const w = lagging.watch({ key: 'w', rangeEnd: 'x' });
+  const collect = (async () => {
+    for await (const resp of w) for (const ev of resp.events) seen.push(ev.kv.modRevision);
+  })();
+  c.isolate(lagging.id);
+  for (let i = 0; i < 30; i++) await c.until(leader.put({ key: `w${i}`, value: `${i}` }));
+  const before = c.snapshotsSent;
+  c.heal();
+  await c.run(c.now + 1000);
+  assert.ok(c.snapshotsSent > before, 'the lagging member was sent a snapshot');
+  const r = await lagging.range({ key: 'w', rangeEnd: 'x', serializable: true });
+  assert.equal(r.count, 30);
+  await c.run(c.now + 200);
+  assert.deepEqual(seen, Array.from({ length: 30 }, (_, i) => i + 2));
+  w.cancel();
+  await collect;
+  await c.closeAll();
+});

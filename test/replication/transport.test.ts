@@ -1,0 +1,149 @@
+// Members on real files talking raft over loopback TCP: replication, a leader crash and restart,
+// a learner joining through a streamed snapshot and promoted; and the frame codec's bounds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/node.ts';
+import { FrameReader, encodeFrame, MAX_FRAME } from '../../src/replication/frames.ts';
+import { memberIdFor, parseInitialCluster } from '../../src/replication/member-id.ts';
+import { isBoltkvError } from '../../src/errors.ts';
+import { open } from '../../src/bolt/index.ts';
+import { freePort } from '../support/etcd.ts';
+
+const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}: ${String(last)}`);
+}
+
+async function leaderOf(nodes: Map<string, ReplicatedNode>): Promise<ReplicatedNode> {
+  return eventually('a leader', () => [...nodes.values()].find((n) => !n.member.isClosed && n.member.memberStatus().leader === n.member.id));
+}
+
+test('three members over loopback TCP: replicate, survive a leader crash, add a learner by streamed snapshot and promote it', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-repl-'));
+  const nodes = new Map<string, ReplicatedNode>();
+  try {
+    const spec: ClusterMemberSpec[] = [];
+    for (const name of ['n1', 'n2', 'n3']) spec.push({ name, peerURLs: [`http://127.0.0.1:${await freePort()}`] });
+    const start = (name: string, state: 'new' | 'existing' = 'new', cluster = spec): Promise<ReplicatedNode> => ReplicatedNode.start({
+      name, dataDir: join(dir, name), listenPeerURL: cluster.find((s) => s.name === name)!.peerURLs[0]!, initialCluster: cluster,
+      initialClusterState: state, tickMs: 20, electionTick: 10, snapshotCount: 50, catchUpEntries: 5, requestTimeoutTicks: 100,
+    });
+    for (const s of spec) nodes.set(s.name, await start(s.name));
+    let leader = await leaderOf(nodes);
+    const follower = [...nodes.values()].find((n) => n !== leader)!;
+    for (let i = 0; i < 20; i++) await follower.member.put({ key: `k${i}`, value: `v${i}` });
+    const r = await leader.member.range({ key: 'k', rangeEnd: 'l' });
+    assert.equal(r.count, 20);
+
+    // crash the leader; the others elect a new one and keep serving
+    const oldName = [...nodes].find(([, n]) => n === leader)![0];
+    await leader.crash();
+    nodes.delete(oldName);
+    leader = await leaderOf(nodes);
+    await leader.member.put({ key: 'after-crash', value: '1' });
+    nodes.set(oldName, await start(oldName));
+    const back = nodes.get(oldName)!;
+    await eventually('the restarted member to catch up', async () => ((await back.member.range({ key: 'after-crash', serializable: true })).count === 1 ? true : undefined));
+
+    // many writes so the log is compacted, then a learner joins: it can only be caught up by a snapshot
+    leader = await leaderOf(nodes);
+    await Promise.all(Array.from({ length: 150 }, (_, i) => leader.member.put({ key: `bulk${i}`, value: 'x'.repeat(2000) })));
+    const learnerURL = `http://127.0.0.1:${await freePort()}`;
+    const added = await leader.member.memberAdd({ peerURLs: [learnerURL], isLearner: true, name: 'n4' });
+    assert.equal(added.member.id, memberIdFor([learnerURL]));
+    const spec4 = [...spec, { name: 'n4', peerURLs: [learnerURL] }];
+    const learner = await start('n4', 'existing', spec4);
+    nodes.set('n4', learner);
+    try {
+      await eventually('the learner to catch up', async () => ((await learner.member.range({ key: 'bulk', rangeEnd: 'bulm', serializable: true, countOnly: true })).count === 150 ? true : undefined));
+    } catch (err) {
+      const l = await leaderOf(nodes);
+      const prog = [...(l.member.raftStatus().progress ?? new Map())].map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}/paused${p.paused}`);
+      throw new Error(`${String(err)}; leader ${l.member.id} progress ${prog.join(' ')}; leader transport ${JSON.stringify(l.transport.stats)}; learner ${JSON.stringify(learner.transport.stats)} status ${JSON.stringify(learner.member.memberStatus())} failed ${String(learner.member.failed)}`);
+    }
+    assert.ok(learner.transport.stats.snapshotsReceived >= 1, 'caught up by a streamed snapshot');
+    assert.deepEqual(readdirSync(join(dir, 'n4')), ['boltkv.db'], 'the received file was renamed into place');
+    await assert.rejects(learner.member.range({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+    leader = await leaderOf(nodes);
+    await eventually('promotion', async () => {
+      try {
+        return await leader.member.memberPromote(learner.member.id);
+      } catch (e) {
+        if (isBoltkvError(e, 'ERR_LEARNER_NOT_READY')) return undefined;
+        throw e;
+      }
+    });
+    await eventually('the learner to learn it is a voter', () => (learner.member.isLearner ? undefined : true));
+    const w = await learner.member.put({ key: 'from-n4', value: 'ok' });
+    assert.ok(w.header.revision > 170);
+    const got = await follower.member.range({ key: 'from-n4' });
+    assert.equal(dec(got.kvs[0]?.value), 'ok');
+  } finally {
+    for (const n of nodes.values()) await n.close().catch(() => undefined);
+    for (const name of ['n1', 'n2', 'n3', 'n4']) {
+      const f = join(dir, name, 'boltkv.db');
+      if (!existsSync(f)) continue;
+      const db = open(f);
+      assert.deepEqual(db.check(), [], `${name}: check()`);
+      db.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('peer frames: bounded, and garbage closes the connection instead of throwing', async () => {
+  const r = new FrameReader();
+  const f = encodeFrame({ t: 'chunk', d: new Uint8Array([1, 2, 3]) });
+  // split delivery
+  assert.deepEqual(r.push(f.subarray(0, 3)), []);
+  const out = r.push(f.subarray(3));
+  assert.equal(out.length, 1);
+  assert.deepEqual([...(out[0] as { d: Uint8Array }).d], [1, 2, 3]);
+  const big = new Uint8Array(8);
+  new DataView(big.buffer).setUint32(0, MAX_FRAME + 1);
+  assert.throws(() => new FrameReader().push(big), (e: unknown) => isBoltkvError(e, 'ERR_CORRUPT'));
+  assert.throws(() => new FrameReader().push(new Uint8Array([0, 0, 0, 1, 0xc1])), (e: unknown) => isBoltkvError(e, 'ERR_CORRUPT'));
+  // a live transport drops a connection that sends garbage, and keeps serving
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-frames-'));
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const node = await ReplicatedNode.start({ name: 'solo', dataDir: dir, listenPeerURL: url, initialCluster: [{ name: 'solo', peerURLs: [url] }], tickMs: 10 });
+  try {
+    const closed = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: node.peerPort }, () => s.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2])));
+      s.on('close', () => resolve(true));
+      s.on('error', () => undefined);
+    });
+    assert.ok(closed);
+    await eventually('the single member to lead', () => (node.member.memberStatus().leader === node.member.id ? true : undefined));
+    await node.member.put({ key: 'still', value: 'fine' });
+  } finally {
+    await node.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--initial-cluster parsing and member ids', () => {
+  const m = parseInitialCluster('n1=http://127.0.0.1:2380,n2=http://127.0.0.1:2381,n1=http://10.0.0.1:2380');
+  assert.deepEqual(m.get('n1'), ['http://127.0.0.1:2380', 'http://10.0.0.1:2380']);
+  assert.throws(() => parseInitialCluster('n1'), /name=url/);
+  assert.throws(() => parseInitialCluster('n1=not a url'));
+  assert.equal(memberIdFor(['http://a:1', 'http://b:2']), memberIdFor(['http://b:2', 'http://a:1']));
+  assert.notEqual(memberIdFor(['http://a:1']), memberIdFor(['http://a:1'], 'other-token'));
+  assert.ok(Number.isSafeInteger(memberIdFor(['http://a:1'])));
+});
