@@ -192,11 +192,10 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     await kv.close();
     return 1;
   }
-  log.info('ready to serve', { name: opts.name, dataDir: opts.dataDir, urls: server.urls });
 
   await new Promise<void>((resolve) => {
     const stop = (why: string): void => {
-      log.info('received stop request', { why });
+      log.debug('received stop request', { why });
       cleanup();
       resolve();
     };
