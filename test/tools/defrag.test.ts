@@ -118,5 +118,5 @@ test('defragment: lock kept, errors typed, abort leaves the database as it was',
   const ro = open(path, { readOnly: true });
   await assert.rejects(ro.defragment(), { code: 'ERR_DATABASE_READ_ONLY' });
   ro.close();
-  await assert.rejects(db.defragment(), { code: 'ERR_DATABASE_CLOSED' });
+  await assert.rejects(db.defragment(), { code: 'ERR_CLOSED' });
 });
