@@ -16,6 +16,7 @@ import { BoltkvError } from '../errors.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import { WatchError } from '../watch/errors.ts';
 import { parseWatchRequest } from '../watch/validate.ts';
+import { DUPLICATE_WATCH_ID } from '../watch/watch-stream.ts';
 import type { WatchRequest, WatchResponse, WatchStream, Watcher } from '../watch/types.ts';
 import type { Endpoint, EndpointPool } from './endpoints.ts';
 import { ClientError } from './errors.ts';
@@ -81,10 +82,14 @@ export class RemoteWatchStream implements WatchStream {
   #pingTimer: NodeJS.Timeout | undefined;
   readonly #onClose: (s: RemoteWatchStream) => void;
 
-  constructor(pool: EndpointPool, opts: RemoteWatchOptions, single: boolean, onClose: (s: RemoteWatchStream) => void) {
+  /** Answer as etcd's Watch RPC does (WatchStreamOptions.createdNotify); otherwise as clientv3 shows a stream. */
+  readonly #rpc: boolean;
+
+  constructor(pool: EndpointPool, opts: RemoteWatchOptions, single: boolean, onClose: (s: RemoteWatchStream) => void, rpc = false) {
     this.#pool = pool;
     this.#opts = opts;
     this.#single = single;
+    this.#rpc = rpc && !single;
     this.#onClose = onClose;
     this.#queue = new ResponseQueue<WatchResponse>(opts.highWater, (paused) => {
       if (paused) this.#ws?.pause();
@@ -112,11 +117,14 @@ export class RemoteWatchStream implements WatchStream {
       encodeWatchCreate(this.#wireRequest(req), start);
     } catch (e) {
       if (e instanceof MvccError) throw new WatchError('ERR_INVALID_WATCH_REQUEST', e.message);
-      // etcd refuses an empty range inside the stream, not as an error of the call.
-      if (!this.#single && e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse('mvcc: watcher range is empty');
+      // etcd's server refuses an empty range inside the stream, not as an error of the call.
+      if (this.#rpc && e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse('mvcc: watcher range is empty');
       throw e;
     }
-    if (asked !== 0 && this.#ids.has(asked)) return this.#refuse('mvcc: duplicate watch ID provided on the WatchStream');
+    if (asked !== 0 && this.#ids.has(asked)) {
+      if (this.#rpc) return this.#refuse(DUPLICATE_WATCH_ID);
+      throw new WatchError('ERR_DUPLICATE_WATCH_ID', DUPLICATE_WATCH_ID);
+    }
     let id = asked;
     if (id === 0) {
       while (this.#ids.has(this.#nextId)) this.#nextId++;
@@ -125,7 +133,7 @@ export class RemoteWatchStream implements WatchStream {
     const signal = req.signal;
     const st: WatchState = {
       id, req: this.#wireRequest(req), nextRev: start, lastRev: 0, openFragment: 0, skip: 0,
-      announced: this.#single, serverId: undefined, detachSignal: undefined,
+      announced: !this.#rpc, serverId: undefined, detachSignal: undefined,
     };
     this.#ids.add(id);
     this.#watches.set(st.id, st);
@@ -421,8 +429,8 @@ export class RemoteWatchStream implements WatchStream {
         return;
       }
       out.watchId = st.id;
-      // As etcd: a watch ended by compaction keeps its id until the caller cancels it.
-      if (response.compactRevision !== undefined) this.#held.set(st.id, st.serverId);
+      // etcd's server keeps the id of a watch ended by compaction until canceled; clientv3 frees it.
+      if (this.#rpc && response.compactRevision !== undefined) this.#held.set(st.id, st.serverId);
       else this.#ids.delete(st.id);
       this.#queue.push(out);
       return;
@@ -468,7 +476,7 @@ export class RemoteWatchStream implements WatchStream {
       if (!this.#single) {
         this.#ids.delete(st.id);
         out.watchId = st.id;
-        out.created = true;
+        if (this.#rpc) out.created = true;
       }
       this.#queue.push(out);
       if (this.#single) this.#endSingle();
