@@ -72,6 +72,11 @@ export class RemoteWatchStream implements WatchStream {
   /** Compacted watches: their server id (if on the current connection), kept until canceled. */
   readonly #held = new Map<number, number | undefined>();
   #nextId = 0;
+  /**
+   * createdNotify: answers made here (refusals, cancels) wait behind earlier creates whose `created`
+   * has not come from the server yet, so the caller sees them in request order, as from etcd.
+   */
+  #outbox: ({ st: WatchState } | { make: () => WatchResponse })[] = [];
   #closed = false;
   #progressPending = false;
   #lastRevision = 0;
@@ -137,6 +142,7 @@ export class RemoteWatchStream implements WatchStream {
     };
     this.#ids.add(id);
     this.#watches.set(st.id, st);
+    if (this.#rpc) this.#outbox.push({ st });
     if (signal !== undefined) {
       if (signal.aborted) {
         if (this.#single) this.close();
@@ -160,14 +166,31 @@ export class RemoteWatchStream implements WatchStream {
 
   /** A create refused in the stream, as etcd answers it. */
   #refuse(reason: string): number {
-    this.#queue.push({ header: { revision: this.#lastRevision }, events: [], watchId: -1, created: true, canceled: true, cancelReason: reason });
+    this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], watchId: -1, created: true, canceled: true, cancelReason: reason }));
     return -1;
+  }
+
+  /** Queue an answer made here, after any `created` still owed to the caller. */
+  #emit(make: () => WatchResponse): void {
+    if (this.#outbox.length === 0) this.#queue.push(make());
+    else this.#outbox.push({ make });
   }
 
   #announce(st: WatchState, revision: number): void {
     if (st.announced) return;
     st.announced = true;
-    this.#queue.push({ header: { revision }, events: [], watchId: st.id, created: true });
+    const i = this.#outbox.findIndex((e) => 'st' in e && e.st === st);
+    const resp: WatchResponse = { header: { revision }, events: [], watchId: st.id, created: true };
+    if (i >= 0) this.#outbox[i] = { make: () => resp };
+    else this.#queue.push(resp);
+    this.#flush();
+  }
+
+  #flush(): void {
+    while (this.#outbox.length > 0 && 'make' in this.#outbox[0]!) {
+      const e = this.#outbox.shift() as { make: () => WatchResponse };
+      this.#queue.push(e.make());
+    }
   }
 
   cancel(watchId: number): void {
@@ -177,7 +200,7 @@ export class RemoteWatchStream implements WatchStream {
       this.#held.delete(watchId);
       this.#ids.delete(watchId);
       if (serverId !== undefined) this.#send({ cancel_request: { watch_id: String(serverId) } });
-      this.#queue.push({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId });
+      this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId }));
       return;
     }
     const st = this.#watches.get(watchId);
@@ -191,7 +214,7 @@ export class RemoteWatchStream implements WatchStream {
     if (st.serverId !== undefined) this.#send({ cancel_request: { watch_id: String(st.serverId) } });
     // A create still waiting for `created` is canceled when that answer arrives (#onCreated).
     this.#announce(st, this.#lastRevision);
-    this.#queue.push({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId });
+    this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId }));
   }
 
   requestProgress(): void {
@@ -204,6 +227,7 @@ export class RemoteWatchStream implements WatchStream {
     if (this.#closed) return;
     this.#closed = true;
     for (const st of [...this.#watches.values()]) this.#forget(st);
+    this.#outbox = [];
     this.#queue.clear();
     this.#shutdownSocket();
     this.#onClose(this);
@@ -478,7 +502,11 @@ export class RemoteWatchStream implements WatchStream {
         out.watchId = st.id;
         if (this.#rpc) out.created = true;
       }
-      this.#queue.push(out);
+      st.announced = true;
+      const i = this.#outbox.findIndex((e) => 'st' in e && e.st === st);
+      if (i >= 0) this.#outbox[i] = { make: () => out };
+      else this.#queue.push(out);
+      this.#flush();
       if (this.#single) this.#endSingle();
       return;
     }
