@@ -17,7 +17,7 @@ import { Workload } from './sim/workload.ts';
 const STRESS = process.env.BOLTKV_STRESS === '1';
 const ONE = process.env.BOLTKV_SIM_SEED;
 const SEEDS = ONE !== undefined ? [Number(ONE)] : STRESS ? Array.from({ length: 40 }, (_, i) => i + 1) : [1, 2, 3, 4, 5, 6];
-const DURATION = STRESS ? 20_000 : 5_000;
+const DURATION = STRESS ? 20_000 : 4_000;
 
 /** Everything of etcd's state machine in a file, for member-to-member comparison. */
 function dumpState(c: SimCluster, id: number): { ci: number; data: string } {
