@@ -29,10 +29,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   watch: ['mvcc'],
   api: ['bolt', 'mvcc', 'watch'],
   raft: [],
-  // The network face and replication (being built): above the in-process API.
+  // The network face and replication: above the in-process API.
   gateway: ['bolt', 'mvcc', 'watch', 'api'],
-  server: ['bolt', 'mvcc', 'watch', 'api', 'gateway'],
-  client: ['mvcc', 'watch', 'api'],
+  server: ['bolt', 'mvcc', 'watch', 'api', 'gateway', 'replication'],
+  client: ['mvcc', 'watch', 'api', 'gateway'],
   replication: ['bolt', 'mvcc', 'watch', 'api', 'raft'],
   cli: ['bolt', 'mvcc', 'watch', 'api', 'raft', 'gateway', 'server', 'client', 'replication'],
   // The package entry re-exports the public layers; nothing imports it.

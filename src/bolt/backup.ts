@@ -87,7 +87,7 @@ export async function writeTxTo(tx: Tx, sink: CopySink, options: WriteToOptions 
     const buf = new Uint8Array(len);
     let n: number;
     try {
-      n = tx.db.pager.file.read(buf, done);
+      n = tx.pager.file.read(buf, done);
     } catch (err) {
       throw ioFailure('backup read', err);
     }

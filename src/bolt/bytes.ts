@@ -12,7 +12,7 @@ export const MAX_VALUE_SIZE = 2 ** 31 - 2;
 export function toBytes(input: unknown, what: 'key' | 'value' | 'bucket name'): Uint8Array {
   if (input instanceof Uint8Array) return input;
   if (typeof input === 'string') return encoder.encode(input);
-  throw new BoltError('ERR_INVALID_KEY_TYPE', `${what} must be a Uint8Array, Buffer or string, got ${describe(input)}`);
+  throw new BoltError(what === 'value' ? 'ERR_INVALID_VALUE_TYPE' : 'ERR_INVALID_KEY_TYPE', `${what} must be a Uint8Array, Buffer or string, got ${describe(input)}`);
 }
 
 function describe(v: unknown): string {

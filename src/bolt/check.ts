@@ -64,7 +64,7 @@ function walk(
     }
     let page: Page;
     try {
-      page = tx.db.pager.page(pgid, limit);
+      page = tx.pager.page(pgid, limit);
     } catch (err) {
       problem(`page ${pgid}: ${message(err)}`);
       return;
@@ -113,7 +113,7 @@ function walk(
  */
 export function reachablePages(tx: Tx): Set<number> {
   const seen = new Set<number>();
-  const pager = tx.db.pager;
+  const pager = tx.pager;
   const ps = tx.db.pageSize;
   const limit = tx.meta.pgid;
   const header = new Uint8Array(ps);
@@ -189,11 +189,11 @@ export function checkTx(tx: Tx): string[] {
     try {
       const fid = tx.meta.freelist;
       const ps = tx.db.pageSize;
-      const head = tx.db.pager.readRaw(fid * ps, ps);
-      const overflow = new DataView(head.buffer).getUint32(12, true);
+      const head = tx.pager.readRaw(fid * ps, ps);
+      const overflow = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(12, true);
       if (fid + overflow >= limit) problems.push(`page ${fid}: out of bounds: ${limit}`);
       for (let i = 0; i <= overflow && fid + i < limit; i++) mark(fid + i, 0);
-      const buf = overflow === 0 ? head : tx.db.pager.readRaw(fid * ps, (overflow + 1) * ps);
+      const buf = overflow === 0 ? head : tx.pager.readRaw(fid * ps, (overflow + 1) * ps);
       for (const id of decodeFreelistPage(buf)) {
         if (freed.has(id)) problems.push(`page ${id}: already freed`);
         freed.add(id);

@@ -1,15 +1,15 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
 import { createFreelist, decodeFreelistPage } from './freelist/index.ts';
 import type { Freelist } from './freelist/freelist.ts';
-import { decodeMeta, encodeMeta, type Meta, PGID_NO_FREELIST, validateMeta } from './meta.ts';
+import { readMetaSlot, encodeMeta, impossiblePageSize, type Meta, type MetaSlot, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } from './page.ts';
 import { Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
+import { defragmentDB, type DefragmentOptions, type DefragmentResult } from './defrag.ts';
 import { Tx } from './tx.ts';
 
 export interface OpenOptions {
@@ -109,24 +109,51 @@ export class DB {
   readonly pageSize: number;
   readonly noSync: boolean;
   readonly noFreelistSync: boolean;
-  readonly pager: Pager;
+  /** @internal Replaced only when defragment() swaps in the rewritten file. */
+  pager: Pager;
+  /** @internal How the file was opened: defragment() opens its new file the same way. */
+  readonly fileSystem: FileSystem;
+  /** @internal */
+  readonly openOptions: Readonly<OpenOptions>;
+  /** @internal Files replaced by defragment() that readers still use, with their reader counts. */
+  private retired = new Map<Pager, number>();
+  /** @internal */
   private meta: Meta;
+  /** @internal */
   private freelistImpl: Freelist | null = null;
+  /** @internal */
   private readonly freelistKind: 'hashmap' | 'array';
-  /** Overflow count of the freelist page the current meta points at. */
+  /** @internal Overflow count of the freelist page the current meta points at. */
   freelistOverflow = 0;
+  /** @internal */
   private readers = new Map<number, number>();
+  /** @internal */
   private readerCount = 0;
+  /** @internal */
   private writer: Tx | null = null;
+  /** @internal */
   private writeQueue: Promise<void> = Promise.resolve();
+  /** @internal */
   private failure: unknown = null;
+  /** @internal */
   private txN = 0;
+  /** @internal */
   private writeTxN = 0;
+  /** @internal */
   private batchCalls: BatchCall[] = [];
+  /** @internal */
   private batchTimer: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  /** @internal */
   private readonly maxBatchSize: number;
+  /** @internal */
   private readonly maxBatchDelayMs: number;
-  closed = false;
+  /** @internal */
+  private isClosed = false;
+
+  /** True once close() has run. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
 
   /** Use open(). */
   private constructor(path: string, file: FileIO, meta: Meta, options: OpenOptions) {
@@ -139,6 +166,8 @@ export class DB {
     this.maxBatchSize = options.maxBatchSize ?? 1000;
     this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0;
     this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? DEFAULT_CACHE);
+    this.fileSystem = options.fileSystem ?? nodeFileSystem;
+    this.openOptions = { ...options };
     this.meta = meta;
   }
 
@@ -147,18 +176,19 @@ export class DB {
     return new DB(path, file, meta, options);
   }
 
-  /** The freelist, loaded on first use (read-only handles rarely need it). */
+  /** @internal The freelist, loaded on first use (read-only handles rarely need it). */
   get freelist(): Freelist {
     if (!this.freelistImpl) this.freelistImpl = this.loadFreelist();
     return this.freelistImpl;
   }
 
+  /** @internal */
   private loadFreelist(): Freelist {
     const fl = createFreelist(this.freelistKind);
     const m = this.meta;
     if (m.freelist !== PGID_NO_FREELIST) {
       const head = this.pager.readRaw(m.freelist * this.pageSize, this.pageSize);
-      const dv = new DataView(head.buffer);
+      const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
       const overflow = dv.getUint32(12, true);
       if (dv.getUint16(8, true) !== FREELIST_FLAG) throw corrupt(`page ${m.freelist}: expected freelist page`);
       if (m.freelist + overflow >= m.pgid) throw corrupt(`freelist page ${m.freelist} overflows past high water`);
@@ -169,7 +199,7 @@ export class DB {
       this.freelistOverflow = overflow;
     } else {
       // No freelist on disk: every page below the high-water mark that no tree reaches is free.
-      const tx = new Tx(this, false, m);
+      const tx = Tx.create(this, false, m);
       const reached = reachablePages(tx);
       const free: number[] = [];
       for (let id = 2; id < m.pgid; id++) if (!reached.has(id)) free.push(id);
@@ -183,7 +213,7 @@ export class DB {
     this.checkNotClosed();
     this.txN++;
     if (!writable) {
-      const tx = new Tx(this, false, this.meta);
+      const tx = Tx.create(this, false, this.meta);
       this.readers.set(tx.id, (this.readers.get(tx.id) ?? 0) + 1);
       this.readerCount++;
       return tx;
@@ -193,7 +223,7 @@ export class DB {
     this.checkCanWrite();
     const fl = this.freelist;
     this.releasePending(fl);
-    const tx = new Tx(this, true, this.meta);
+    const tx = Tx.create(this, true, this.meta);
     this.writer = tx;
     this.writeTxN++;
     return tx;
@@ -296,6 +326,7 @@ export class DB {
     });
   }
 
+  /** @internal */
   private flushBatch(): void {
     if (this.batchTimer) {
       clearTimeout(this.batchTimer as NodeJS.Timeout);
@@ -307,6 +338,7 @@ export class DB {
     if (calls.length > 0) void this.runBatch(calls);
   }
 
+  /** @internal */
   private async runBatch(calls: BatchCall[]): Promise<void> {
     let pending = calls;
     while (pending.length > 0) {
@@ -386,6 +418,33 @@ export class DB {
     }
   }
 
+  /**
+   * Online defragmentation: rewrite the file densely while writers go on, then swap files under a
+   * short pause; see defrag.ts.
+   */
+  defragment(options?: DefragmentOptions): Promise<DefragmentResult> {
+    return defragmentDB(this, options);
+  }
+
+  /**
+   * defragment()'s swap: continue on next's file (already renamed over this path) with its meta and
+   * freelist. Open readers finish on the old file, which closes when the last of them ends. Call
+   * only while holding the write slot.
+   * @internal
+   */
+  adoptFile(next: DB): void {
+    const old = this.pager;
+    if (this.readerCount > 0) this.retired.set(old, this.readerCount);
+    else closeFile(old, this.readOnly);
+    this.readers.clear();
+    this.readerCount = 0;
+    this.pager = next.pager;
+    this.meta = next.meta;
+    this.freelistImpl = next.freelistImpl;
+    this.freelistOverflow = next.freelistOverflow;
+    next.isClosed = true;
+  }
+
   /** fdatasync now (useful after noSync commits). */
   sync(): void {
     this.checkNotClosed();
@@ -397,13 +456,15 @@ export class DB {
    * is rolled back. Fails with ERR_WRITER_BUSY while an async commit is in flight: await it first.
    */
   close(): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     if (this.writer) {
       const w = this.writer;
       if (w.managed) throw new BoltError('ERR_WRITER_BUSY', 'a commit is in progress; await it before close()');
       w.abort();
     }
-    this.closed = true;
+    this.isClosed = true;
+    for (const p of this.retired.keys()) closeFile(p, this.readOnly);
+    this.retired.clear();
     const file = this.pager.file;
     try {
       if (!this.readOnly) file.unlock();
@@ -415,13 +476,15 @@ export class DB {
 
   // ---- internals for Tx ----
 
+  /** @internal */
   checkNotClosed(): void {
-    if (this.closed) throw new BoltError('ERR_DATABASE_CLOSED', 'database not open');
+    if (this.closed) throw new BoltError('ERR_CLOSED', 'database not open');
   }
 
   /**
    * Waiting from inside one of our own write callbacks for a write queued behind it would wait
    * forever (and stall every later write): refuse it.
+   * @internal
    */
   private checkNotNested(what: string): void {
     if (writeScopes.getStore()?.some((s) => s.db === this && s.active)) {
@@ -432,6 +495,7 @@ export class DB {
     }
   }
 
+  /** @internal */
   checkCanWrite(): void {
     if (this.failure) {
       throw new BoltError('ERR_IO', 'an earlier commit failed while writing the meta page; reopen the database', {
@@ -440,19 +504,29 @@ export class DB {
     }
   }
 
+  /** @internal */
   poison(err: unknown): void {
     this.failure = err;
   }
 
+  /** @internal */
   installMeta(meta: Meta): void {
     this.meta = { ...meta };
   }
 
+  /** @internal */
   endWriter(tx: Tx): void {
     if (this.writer === tx) this.writer = null;
   }
 
+  /** @internal */
   endReader(tx: Tx): void {
+    if (tx.pager !== this.pager) {
+      const left = (this.retired.get(tx.pager) ?? 1) - 1;
+      if (left > 0) this.retired.set(tx.pager, left);
+      else if (this.retired.delete(tx.pager)) closeFile(tx.pager, this.readOnly);
+      return;
+    }
     const n = this.readers.get(tx.id);
     if (n === undefined) return;
     if (n <= 1) this.readers.delete(tx.id);
@@ -460,7 +534,7 @@ export class DB {
     this.readerCount--;
   }
 
-  /** Move pending pages that no open reader can still see to free (bbolt's rules). */
+  /** @internal Move pending pages that no open reader can still see to free (bbolt's rules). */
   private releasePending(fl: Freelist): void {
     const ids = [...this.readers.keys()].sort((a, b) => a - b);
     let minid = ids.length > 0 ? ids[0]! : Number.MAX_SAFE_INTEGER;
@@ -473,6 +547,22 @@ export class DB {
   }
 }
 
+/** Release and close a file the DB no longer uses (errors are moot: nothing reads it any more). */
+function closeFile(p: Pager, readOnly: boolean): void {
+  try {
+    if (!readOnly) p.file.unlock();
+  } catch {
+    // closing releases the lock anyway
+  }
+  try {
+    p.file.close();
+  } catch {
+    // see above
+  }
+  p.clearCache();
+}
+
+/** Open (creating if needed) the database at path. */
 /** Attempts at opening when the file at path keeps being removed or replaced under us. */
 const MAX_OPEN_ATTEMPTS = 5;
 
@@ -677,49 +767,49 @@ function initImage(pageSize: number): Uint8Array {
 }
 
 /**
- * Pick the meta with the higher txid among those whose checksum holds, as bbolt does. A torn meta
- * write fails its checksum and falls back to the older meta; a meta that passes its checksum but
- * whose fields contradict each other is damage, reported rather than silently skipped.
+ * Pick the meta with the higher txid among the verified ones, as bbolt does: a torn meta write fails
+ * its checksum and the older meta carries the file. A meta that passes its checksum but cannot be
+ * true refuses the file (ERR_INVALID_FILE), whichever meta it is: it is damage, reported rather
+ * than skipped (see decodeMeta).
  */
 function readMeta(file: FileIO): Meta {
-  const first = new Uint8Array(4096);
+  const first = new Uint8Array(PAGE_HEADER_SIZE + 64);
   const n = file.read(first, 0);
-  let meta0: Meta | null = null;
-  let err0: unknown = null;
-  try {
-    meta0 = decodeMeta(first.subarray(0, n));
-  } catch (err) {
-    err0 = err;
-  }
-  const saneSize = (ps: number): boolean => ps >= 512 && ps <= 65536 && (ps & (ps - 1)) === 0;
-  // Page size: from meta 0 if it is sane, else probe where meta 1 could start.
-  const sizes =
-    meta0 && saneSize(meta0.pageSize) ? [meta0.pageSize] : Array.from({ length: 7 }, (_, i) => 1024 << i);
+  const slot0 = readMetaSlot(first.subarray(0, n), 0);
+  const meta0 = 'meta' in slot0 ? slot0.meta : null;
+  // Meta 1 lies one page in: at meta 0's page size if we trust it, else probe each possible size.
+  const sizes = meta0 ? [meta0.pageSize] : PAGE_SIZES;
   let meta1: Meta | null = null;
-  let err1: unknown = null;
+  let err1: BoltError | null = null;
   for (const ps of sizes) {
     const buf = new Uint8Array(PAGE_HEADER_SIZE + 64);
     if (file.read(buf, ps) < buf.length) continue;
-    try {
-      const m = decodeMeta(buf);
-      if (m.pageSize !== ps) continue;
-      meta1 = m;
-      break;
-    } catch (err) {
-      err1 ??= err;
+    const slot = meta0 ? readMetaSlot(buf, 1) : probe(buf);
+    if (slot === null) continue;
+    if ('unverified' in slot) {
+      err1 ??= slot.unverified;
+      continue;
     }
+    if (slot.meta.pageSize !== ps) {
+      if (meta0) throw impossiblePageSize(1, slot.meta.pageSize, ps);
+      continue; // probing: bytes that merely look like a meta at the wrong offset
+    }
+    meta1 = slot.meta;
+    break;
   }
-  const candidates = [meta0, meta1].filter((m): m is Meta => m !== null);
-  if (candidates.length === 0) {
-    const err = err0 ?? err1;
-    if (err instanceof BoltkvError) throw err;
-    throw new BoltError('ERR_INVALID_FILE', 'invalid database');
+  if (!meta0 && !meta1) {
+    const err = 'unverified' in slot0 ? slot0.unverified : err1;
+    throw err ?? new BoltError('ERR_INVALID_FILE', 'invalid database');
   }
-  candidates.sort((a, b) => b.txid - a.txid);
-  const chosen = candidates[0]!;
-  validateMeta(chosen);
-  if (meta0 && meta1 && meta0.pageSize !== meta1.pageSize) {
-    throw new BoltError('ERR_INVALID_FILE', 'invalid database: the two meta pages disagree on the page size');
+  if (meta0 && meta1) return meta1.txid > meta0.txid ? meta1 : meta0;
+  return (meta0 ?? meta1)!;
+}
+
+/** While probing for meta 1, a checksummed page at the wrong offset is not a meta we trust. */
+function probe(buf: Uint8Array): MetaSlot | null {
+  try {
+    return readMetaSlot(buf, 1);
+  } catch {
+    return null;
   }
-  return chosen;
 }

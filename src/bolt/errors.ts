@@ -8,7 +8,7 @@ export { Panic, invariant };
  * invariants; seeing one is a bug in boltkv.
  */
 export type BoltErrorCode =
-  | 'ERR_DATABASE_CLOSED'
+  | 'ERR_CLOSED'
   | 'ERR_DATABASE_READ_ONLY'
   | 'ERR_TX_CLOSED'
   | 'ERR_TX_NOT_WRITABLE'
@@ -22,6 +22,7 @@ export type BoltErrorCode =
   | 'ERR_KEY_TOO_LARGE'
   | 'ERR_VALUE_TOO_LARGE'
   | 'ERR_INVALID_KEY_TYPE'
+  | 'ERR_INVALID_VALUE_TYPE'
   | 'ERR_INVALID_OPTION'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_INVALID_FILE'

@@ -33,6 +33,10 @@ export interface FileSystem {
   /** Open an existing file. The engine never relies on this creating or truncating anything. */
   open(path: string, options: OpenFileOptions): FileIO;
   exists(path: string): boolean;
+  /** Atomically replace `to` with `from`, durably (online defragmentation needs it). */
+  rename?(from: string, to: string): void;
+  /** Delete a file if it exists (a defragmentation's leftover). */
+  remove?(path: string): void;
   /**
    * Create `path` holding exactly `data`, durably, only if nothing is there yet: the file appears
    * whole or not at all, and an existing file is never touched. False when `path` already existed.

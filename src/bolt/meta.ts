@@ -66,46 +66,69 @@ export function encodeMeta(buf: Uint8Array, pageId: number, m: Meta): void {
   dv.setUint32(o + 60, hi, true);
 }
 
-/** Decode and validate a meta page; throws a typed error saying what is wrong. */
-export function decodeMeta(buf: Uint8Array): Meta {
-  if (buf.length < PAGE_HEADER_SIZE + 64) throw new BoltError('ERR_INVALID_FILE', 'invalid database: meta page truncated');
+/** What a meta page slot holds: a meta, or nothing trustworthy (torn, unwritten, not bbolt). */
+export type MetaSlot = { meta: Meta } | { unverified: BoltError };
+
+const MAX_U64_SAFE_HI = 0x1fffff;
+
+/**
+ * Decode meta page `which` (0 or 1). A page that fails its magic, version or checksum is
+ * `unverified`: a torn or never-written meta, which the other meta replaces (as in bbolt). A page
+ * that passes its checksum but holds something that cannot be true is damage written by
+ * something: that throws ERR_INVALID_FILE naming the meta and the field, so a caller never silently
+ * gets an older commit than the file claims.
+ */
+export function readMetaSlot(buf: Uint8Array, which: 0 | 1): MetaSlot {
+  if (buf.length < PAGE_HEADER_SIZE + META_SIZE) {
+    return { unverified: new BoltError('ERR_INVALID_FILE', 'invalid database: meta page truncated') };
+  }
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const o = PAGE_HEADER_SIZE;
-  if (dv.getUint32(o, true) !== MAGIC) throw new BoltError('ERR_INVALID_FILE', 'invalid database: bad magic');
+  if (dv.getUint32(o, true) !== MAGIC) return { unverified: new BoltError('ERR_INVALID_FILE', 'invalid database: bad magic') };
   const version = dv.getUint32(o + 4, true);
-  if (version !== VERSION) throw new BoltError('ERR_VERSION_MISMATCH', `version mismatch: file has ${version}, expected ${VERSION}`);
+  if (version !== VERSION) {
+    return { unverified: new BoltError('ERR_VERSION_MISMATCH', `version mismatch: file has ${version}, expected ${VERSION}`) };
+  }
   const storedLo = dv.getUint32(o + 56, true);
   const storedHi = dv.getUint32(o + 60, true);
-  if (storedLo !== 0 || storedHi !== 0) {
-    const [hi, lo] = fnv64a(buf.subarray(o, o + 56));
-    if (hi !== storedHi || lo !== storedLo) throw new BoltError('ERR_CHECKSUM', 'meta checksum mismatch');
+  const [hi, lo] = fnv64a(buf.subarray(o, o + 56));
+  if (hi !== storedHi || lo !== storedLo) return { unverified: new BoltError('ERR_CHECKSUM', 'meta checksum mismatch') };
+  const impossible = (what: string): BoltError =>
+    new BoltError('ERR_INVALID_FILE', `invalid database: meta ${which} passes its checksum but ${what}`);
+  const u64 = (name: string, off: number): number => {
+    if (dv.getUint32(off + 4, true) > MAX_U64_SAFE_HI) throw impossible(`its ${name} is 2^53 or more`);
+    return readU64(dv, off);
+  };
+  const noFreelist = dv.getUint32(o + 36, true) === NO_FREELIST_HI && dv.getUint32(o + 32, true) === NO_FREELIST_LO;
+  const m: Meta = {
+    pageSize: dv.getUint32(o + 8, true),
+    flags: dv.getUint32(o + 12, true),
+    root: u64('root', o + 16),
+    sequence: dv.getBigUint64(o + 24, true),
+    freelist: noFreelist ? PGID_NO_FREELIST : u64('freelist', o + 32),
+    pgid: u64('pgid', o + 40),
+    txid: u64('txid', o + 48),
+  };
+  const ps = m.pageSize;
+  if (!(ps >= 1024 && ps <= 65536 && (ps & (ps - 1)) === 0)) throw impossible(`its page size ${ps} is not a power of two in 1024..65536`);
+  if (m.pgid < 4) throw impossible(`its high-water mark pgid ${m.pgid} is below the 4 pages every file has`);
+  if (m.root < 2 || m.root >= m.pgid) throw impossible(`its root ${m.root} is outside the pages in use (2..${m.pgid - 1})`);
+  if (m.freelist !== PGID_NO_FREELIST && (m.freelist < 2 || m.freelist >= m.pgid)) {
+    throw impossible(`its freelist ${m.freelist} is outside the pages in use (2..${m.pgid - 1})`);
   }
-  try {
-    const flHi = dv.getUint32(o + 36, true);
-    const flLo = dv.getUint32(o + 32, true);
-    const freelist = flHi === NO_FREELIST_HI && flLo === NO_FREELIST_LO ? PGID_NO_FREELIST : readU64(dv, o + 32);
-    const m: Meta = {
-      pageSize: dv.getUint32(o + 8, true),
-      flags: dv.getUint32(o + 12, true),
-      root: readU64(dv, o + 16),
-      sequence: dv.getBigUint64(o + 24, true),
-      freelist,
-      pgid: readU64(dv, o + 40),
-      txid: readU64(dv, o + 48),
-    };
-    return m;
-  } catch (err) {
-    throw new BoltError('ERR_INVALID_FILE', `invalid database: meta field out of range`, { cause: err });
-  }
+  return { meta: m };
 }
 
-/** Structural sanity of a meta that passed its checksum: ids must make sense together. */
-export function validateMeta(m: Meta): void {
-  const ok =
-    m.pageSize >= 512 && m.pageSize <= 65536 && (m.pageSize & (m.pageSize - 1)) === 0 &&
-    m.pgid >= 2 && m.root >= 2 && m.root < m.pgid &&
-    (m.freelist === PGID_NO_FREELIST || (m.freelist >= 2 && m.freelist < m.pgid));
-  if (!ok) throw new BoltError('ERR_INVALID_FILE', 'invalid database: meta fields inconsistent');
+/** A meta page's fields; throws the typed error of an unverified or impossible meta. */
+export function decodeMeta(buf: Uint8Array, which: 0 | 1 = 0): Meta {
+  const slot = readMetaSlot(buf, which);
+  if ('unverified' in slot) throw slot.unverified;
+  return slot.meta;
+}
+
+/** The meta page size check a caller needs before it trusts where meta 1 lies. */
+export function impossiblePageSize(which: 0 | 1, found: number, at: number): BoltError {
+  return new BoltError('ERR_INVALID_FILE', `invalid database: meta ${which} passes its checksum but its page size ${found} is unlike the ${at} it was found at`);
 }
 
 export function readMetaTxid(buf: Uint8Array): number {

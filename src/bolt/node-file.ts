@@ -172,6 +172,30 @@ export const nodeFileSystem: FileSystem = {
   exists(path: string): boolean {
     return fs.existsSync(path);
   },
+  rename(from: string, to: string): void {
+    try {
+      fs.renameSync(from, to);
+    } catch (err) {
+      throw ioError(`rename ${from}`, err);
+    }
+    // Make the rename itself durable: fsync the directory (where the platform allows it).
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(dirname(to), 'r');
+      fs.fsyncSync(fd);
+    } catch {
+      // not supported here; the rename is still atomic
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  },
+  remove(path: string): void {
+    try {
+      fs.rmSync(path, { force: true });
+    } catch (err) {
+      throw ioError(`remove ${path}`, err);
+    }
+  },
   /**
    * Write the image to a temporary file beside `path`, fsync it, hard-link it to `path` (which,
    * unlike rename, fails rather than replaces when `path` exists), drop the temporary name and

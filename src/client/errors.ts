@@ -2,8 +2,9 @@ import { BoltkvError } from '../errors.ts';
 
 /**
  * Typed errors of the network client. Errors etcd itself answered for a request (compacted, lease
- * not found, …) come back as the same `MvccError` the in-process store throws; a `ClientError`
- * means the answer did not come, or came in a shape no etcd gives.
+ * not found, …) come back as the same `MvccError` the in-process store throws, and ones boltkv has
+ * no code for as the gateway's `GatewayError` ERR_REMOTE; a `ClientError` means the answer did not
+ * come, came in a shape no etcd gives, or the member said it cannot serve now.
  */
 export type ClientErrorCode =
   /** The call did not finish within its timeout (`timeoutMs` or the call's own). */
@@ -17,8 +18,6 @@ export type ClientErrorCode =
   | 'ERR_CONNECTION_LOST'
   /** The answer was not etcd's: not JSON, cut short, too large, or of the wrong shape. */
   | 'ERR_BAD_RESPONSE'
-  /** etcd answered an error boltkv has no code for; `grpcCode` and `httpStatus` tell which. */
-  | 'ERR_ETCD'
   /** The lease expired or was revoked while a lease helper was keeping it alive. */
   | 'ERR_LEASE_LOST'
   /** The call's AbortSignal fired. */
@@ -32,7 +31,7 @@ export class ClientError extends BoltkvError {
   declare readonly code: ClientErrorCode;
   /** The endpoint that gave (or failed to give) the answer, when one was involved. */
   readonly endpoint: string | undefined;
-  /** For ERR_ETCD: etcd's gRPC status code and the HTTP status it came with. */
+  /** When etcd's answer led to this error (unavailable, deadline): its gRPC code and HTTP status. */
   readonly grpcCode: number | undefined;
   readonly httpStatus: number | undefined;
 

@@ -11,7 +11,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { BoltkvError } from '../errors.ts';
 import type { Endpoint, EndpointPool } from './endpoints.ts';
 import { ClientError } from './errors.ts';
-import { errorFromEtcd, isUnavailable, parseEtcdErrorBody } from './etcd-errors.ts';
+import { type EtcdStatus, parseErrorBody } from '../gateway/index.ts';
+import { errorFromEtcd, isUnavailable } from './etcd-errors.ts';
 
 export interface CallOptions {
   /** 'idempotent': safe to send again (reads, keepalive); 'once': retried only when it never left. */
@@ -25,8 +26,8 @@ export interface TransportOptions {
   maxResponseBytes: number;
 }
 
-type Attempt =
-  | { kind: 'ok'; body: Record<string, unknown> }
+type Attempt<T> =
+  | { kind: 'ok'; value: T }
   /** etcd answered an error that another member would answer the same way. */
   | { kind: 'final'; error: BoltkvError }
   /** Failed without the request reaching the server. */
@@ -47,8 +48,11 @@ export class HttpTransport {
     this.#opts = opts;
   }
 
-  /** POST `body` (already JSON) to `path`; the parsed JSON object of a 200 answer. */
-  async post(path: string, body: string, opts: CallOptions): Promise<Record<string, unknown>> {
+  /**
+   * POST `body` (already JSON) to `path` and decode a 200 answer with `decode`. A decode failure
+   * (ERR_BAD_RESPONSE) counts as that endpoint's failure, so a read then tries another.
+   */
+  async post<T>(path: string, body: string, decode: (text: string) => T, opts: CallOptions): Promise<T> {
     if (this.#closed) throw new ClientError('ERR_CLOSED', 'boltkv: the client is closed');
     const timeoutMs = opts.timeoutMs ?? this.#opts.timeoutMs;
     const deadline = Date.now() + timeoutMs;
@@ -59,10 +63,10 @@ export class HttpTransport {
         if (opts.signal?.aborted === true) throw aborted(opts.signal);
         const left = deadline - Date.now();
         if (left <= 0) break;
-        const r = await this.#attempt(ep, path, body, left, opts.signal);
+        const r = await this.#attempt(ep, path, body, decode, left, opts.signal);
         if (r.kind === 'ok') {
           this.#pool.succeeded(ep);
-          return r.body;
+          return r.value;
         }
         if (r.kind === 'final') {
           this.#pool.succeeded(ep);
@@ -79,17 +83,18 @@ export class HttpTransport {
     if (Date.now() >= deadline) {
       throw new ClientError('ERR_TIMEOUT', `boltkv: ${path} did not complete within ${timeoutMs} ms`, { cause: last });
     }
-    throw new ClientError('ERR_UNAVAILABLE', `boltkv: no endpoint answered ${path}: ${last?.message ?? 'no endpoints'}`, { cause: last });
+    // Every endpoint failed: the last failure says best what is wrong (refused, garbage, …).
+    throw last ?? new ClientError('ERR_UNAVAILABLE', `boltkv: no endpoint answered ${path}`);
   }
 
-  #attempt(ep: Endpoint, path: string, body: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
-    return new Promise<Attempt>((resolve) => {
+  #attempt<T>(ep: Endpoint, path: string, body: string, decode: (text: string) => T, timeoutMs: number, signal: AbortSignal | undefined): Promise<Attempt<T>> {
+    return new Promise<Attempt<T>>((resolve) => {
       const https = ep.url.startsWith('https:');
       const payload = Buffer.from(body, 'utf8');
       let written = false;
       let done = false;
       let req: ClientRequest | undefined;
-      const finish = (a: Attempt): void => {
+      const finish = (a: Attempt<T>): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
@@ -123,18 +128,18 @@ export class HttpTransport {
           error: new ClientError(lost ? 'ERR_CONNECTION_LOST' : 'ERR_UNAVAILABLE', `boltkv: ${ep.url}${path}: ${errMessage(e)}`, { endpoint: ep.url, cause: e }),
         });
       });
-      req.on('response', (res) => this.#read(ep, path, res, finish));
+      req.on('response', (res) => this.#read(ep, path, res, decode, finish));
       req.end(payload, () => {
         written = true;
       });
     });
   }
 
-  #read(ep: Endpoint, path: string, res: IncomingMessage, finish: (a: Attempt) => void): void {
+  #read<T>(ep: Endpoint, path: string, res: IncomingMessage, decode: (text: string) => T, finish: (a: Attempt<T>) => void): void {
     const chunks: Buffer[] = [];
     let size = 0;
     const status = res.statusCode ?? 0;
-    const bad = (why: string): Attempt => ({
+    const bad = (why: string): Attempt<T> => ({
       kind: 'sent',
       error: new ClientError('ERR_BAD_RESPONSE', `boltkv: ${ep.url}${path} answered ${why}`, { endpoint: ep.url, httpStatus: status }),
     });
@@ -154,42 +159,20 @@ export class HttpTransport {
         return;
       }
       const text = Buffer.concat(chunks).toString('utf8');
-      let parsed: unknown;
+      if (status !== 200) {
+        const s = parseErrorBody(text);
+        finish(s === undefined ? bad(`HTTP ${status} without an etcd error body: ${JSON.stringify(text.slice(0, 80))}`) : etcdAttempt(s, status, ep));
+        return;
+      }
       try {
-        parsed = JSON.parse(text);
-      } catch {
-        finish(bad(`HTTP ${status} with a body that is not JSON: ${JSON.stringify(text.slice(0, 80))}`));
-        return;
-      }
-      if (status === 200) {
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-          finish(bad('a JSON value that is not an object'));
-          return;
+        finish({ kind: 'ok', value: decode(text) });
+      } catch (e) {
+        if (e instanceof ClientError && (e.code === 'ERR_BAD_RESPONSE' || e.code === 'ERR_UNAVAILABLE')) {
+          finish({ kind: 'sent', error: new ClientError(e.code, `boltkv: ${ep.url}${path}: ${e.message}`, { endpoint: ep.url, httpStatus: status, cause: e }) });
+        } else {
+          finish({ kind: 'final', error: e as BoltkvError });
         }
-        const obj = parsed as Record<string, unknown>;
-        const streamed = obj.result ?? (obj.error !== undefined ? undefined : obj);
-        if (obj.error !== undefined) {
-          const e = parseEtcdErrorBody(obj);
-          if (e === undefined) finish(bad('an error of unknown shape'));
-          else finish(isUnavailable(e) ? { kind: 'sent', error: errorFromEtcd(e, status, ep.url) as ClientError } : { kind: 'final', error: errorFromEtcd(e, status, ep.url) });
-          return;
-        }
-        if (streamed === null || typeof streamed !== 'object') {
-          finish(bad('a result that is not an object'));
-          return;
-        }
-        finish({ kind: 'ok', body: streamed as Record<string, unknown> });
-        return;
       }
-      const e = parseEtcdErrorBody(parsed);
-      if (e === undefined) {
-        finish(bad(`HTTP ${status} without an etcd error body`));
-        return;
-      }
-      const err = errorFromEtcd(e, status, ep.url);
-      // "unavailable" is the member's problem (no leader, learner, shutting down): another may serve it.
-      if (isUnavailable(e) && err instanceof ClientError) finish({ kind: 'sent', error: err });
-      else finish({ kind: 'final', error: err });
     });
   }
 
@@ -202,6 +185,13 @@ export class HttpTransport {
     this.#http.destroy();
     this.#https.destroy();
   }
+}
+
+/** "Unavailable" is the member's problem (no leader, learner, stopping): another member may serve the call. */
+function etcdAttempt<T>(e: EtcdStatus, status: number, ep: Endpoint): Attempt<T> {
+  const err = errorFromEtcd(e, status, ep.url);
+  if (isUnavailable(e) && err instanceof ClientError) return { kind: 'sent', error: err };
+  return { kind: 'final', error: err };
 }
 
 function aborted(signal: AbortSignal | undefined): ClientError {

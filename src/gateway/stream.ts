@@ -4,7 +4,7 @@
  * request body may hold several request objects back to back.
  */
 import { type Decoded, decodeNodeAs, JsonDecodeError, toEtcdJson } from './codec.ts';
-import { type JsonNode, JsonSyntaxError, readAllValues, readFirstValue } from './go-json.ts';
+import { type JsonNode, JsonSyntaxError, readFirstValue, readValues } from './go-json.ts';
 
 /** `{"result":…}` for one streamed response. */
 export function encodeStreamResult(name: string, obj: unknown): string {
@@ -24,7 +24,8 @@ export function decodeStreamResult(name: string, frame: Uint8Array | string): De
     if (e instanceof JsonSyntaxError) throw new JsonDecodeError(e.message);
     throw e;
   }
-  if (node === undefined || node.t !== 'obj') throw new JsonDecodeError('gateway: a stream frame must be a JSON object');
+  if (node === undefined || node.t !== 'obj')
+    throw new JsonDecodeError('gateway: a stream frame must be a JSON object');
   const result = node.fields.get('result');
   if (result !== undefined) return decodeNodeAs(name, result);
   if (node.fields.has('error')) return undefined;
@@ -32,17 +33,23 @@ export function decodeStreamResult(name: string, frame: Uint8Array | string): De
 }
 
 /**
- * Every request object in a streamed request body, decoded as message `name`. Throws
- * JsonDecodeError at the first bad one.
+ * The request objects of a streamed request body (watch, keepalive), decoded as message `name`, up
+ * to the first bad one; `error` says what was wrong with it. etcd's gateway answers the good ones.
  */
-export function decodeRequestStream(name: string, body: Uint8Array | string): Decoded[] {
+export function decodeRequestStream(
+  name: string,
+  body: Uint8Array | string,
+): { requests: Decoded[]; error?: JsonDecodeError } {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  let nodes: JsonNode[];
-  try {
-    nodes = readAllValues(bytes);
-  } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new JsonDecodeError(e.message);
-    throw e;
+  const { values, error } = readValues(bytes);
+  const requests: Decoded[] = [];
+  for (const n of values) {
+    try {
+      requests.push(decodeNodeAs(name, n));
+    } catch (e) {
+      if (e instanceof JsonDecodeError) return { requests, error: e };
+      throw e;
+    }
   }
-  return nodes.map((n) => decodeNodeAs(name, n));
+  return error === undefined ? { requests } : { requests, error: new JsonDecodeError(error.message) };
 }

@@ -5,26 +5,55 @@
  */
 import { Packr } from 'msgpackr';
 import type { KeyValue } from './types.ts';
-import { Panic } from '../errors.ts';
+import { corruption } from './errors.ts';
+import { bytesToByteString } from '../keys.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint' });
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
 
 /** Lease IDs within ±2^53 are stored as plain msgpack integers (as before bigint IDs), others as int64. */
 function packLease(id: bigint): number | bigint {
   return id <= SAFE && id >= -SAFE ? Number(id) : id;
 }
 
+/** Why a stored record cannot be one boltkv wrote; the caller names bucket and key. */
+class Damaged extends Error {}
+
 function unpackLease(v: unknown): bigint {
-  if (typeof v === 'bigint') return v;
+  if (typeof v === 'bigint' && v >= INT64_MIN && v <= INT64_MAX) return v;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
-  throw new Panic('corrupt record: expected a lease ID');
+  throw new Damaged('lease is not an int64');
 }
 
-/** A plain Uint8Array copy: decoded bins may be views into a page the engine reuses. */
-function own(b: unknown): Uint8Array {
-  if (!(b instanceof Uint8Array)) throw new Panic('corrupt record: expected bytes');
-  return new Uint8Array(b);
+function bytes(b: unknown, what: string): Uint8Array {
+  if (!(b instanceof Uint8Array)) throw new Damaged(`${what} is not bytes`);
+  return b;
+}
+
+/** A revision or version field: a safe integer ≥ min (msgpackr returns int64-encoded ones as bigint). */
+function count(v: unknown, what: string, min: number): number {
+  const n = typeof v === 'bigint' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) throw new Damaged(`${what} is not an integer ≥ ${min}`);
+  return n;
+}
+
+function unpack(b: Uint8Array): unknown {
+  try {
+    return packr.unpack(b) as unknown;
+  } catch (e) {
+    throw new Damaged(`not msgpack (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function inBucket<T>(bucket: string, at: Uint8Array, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof Damaged) throw corruption(bucket, at, e.message);
+    throw e;
+  }
 }
 
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
@@ -38,22 +67,37 @@ export function encodeTombstone(key: Uint8Array): Uint8Array {
 /** Decoded record: a tombstone carries only its key. */
 export type StoredRecord = { tombstone: false; kv: KeyValue } | { tombstone: true; key: Uint8Array };
 
-export function decodeRecord(b: Uint8Array): StoredRecord {
-  const a = packr.unpack(b) as unknown;
-  if (!Array.isArray(a)) throw new Panic('corrupt record in key bucket');
-  if (a.length === 1) return { tombstone: true, key: own(a[0]) };
-  if (a.length !== 6) throw new Panic('corrupt record in key bucket');
-  return {
-    tombstone: false,
-    kv: {
-      key: own(a[0]),
-      createRevision: Number(a[1]),
-      modRevision: Number(a[2]),
-      version: Number(a[3]),
-      value: own(a[4]),
-      lease: unpackLease(a[5]),
-    },
-  };
+/**
+ * A record of the `key` bucket stored at revision key `at`. Key and value are Buffer views into `b`
+ * (no copy: the engine never reuses a buffer it handed out). A record that cannot be one boltkv
+ * wrote throws ERR_CORRUPT naming the bucket and key.
+ */
+export function decodeRecord(b: Uint8Array, at: Uint8Array): StoredRecord {
+  return inBucket('key', at, () => {
+    const a = unpack(b);
+    if (!Array.isArray(a) || (a.length !== 1 && a.length !== 6)) throw new Damaged('not a KeyValue or tombstone record');
+    const key = asBuffer(bytes(a[0], 'key'));
+    if (key.length === 0) throw new Damaged('empty key');
+    if (a.length === 1) return { tombstone: true, key };
+    const createRevision = count(a[1], 'createRevision', 1);
+    const modRevision = count(a[2], 'modRevision', 1);
+    if (createRevision > modRevision) throw new Damaged('createRevision after modRevision');
+    return {
+      tombstone: false,
+      kv: {
+        key,
+        createRevision,
+        modRevision,
+        version: count(a[3], 'version', 1),
+        value: asBuffer(bytes(a[4], 'value')),
+        lease: unpackLease(a[5]),
+      },
+    };
+  });
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export interface LeaseRecord {
@@ -65,10 +109,15 @@ export function encodeLease(l: LeaseRecord): Uint8Array {
   return packr.pack([packLease(l.ID), l.TTL]);
 }
 
-export function decodeLease(b: Uint8Array): LeaseRecord {
-  const a = packr.unpack(b) as unknown;
-  if (!Array.isArray(a) || a.length !== 2) throw new Panic('corrupt record in lease bucket');
-  return { ID: unpackLease(a[0]), TTL: Number(a[1]) };
+/** A record of the `lease` bucket stored under `at`; ERR_CORRUPT if damaged. */
+export function decodeLease(b: Uint8Array, at: Uint8Array): LeaseRecord {
+  return inBucket('lease', at, () => {
+    const a = unpack(b);
+    if (!Array.isArray(a) || a.length !== 2) throw new Damaged('not a lease record');
+    const ID = unpackLease(a[0]);
+    if (ID === 0n) throw new Damaged('lease ID 0');
+    return { ID, TTL: count(a[1], 'TTL', 1) };
+  });
 }
 
 /** What the key index needs from a record when it is rebuilt on open: no value, no copies. */
@@ -77,6 +126,7 @@ export interface IndexFields {
   key: string;
   tombstone: boolean;
   createRevision: number;
+  modRevision: number;
   version: number;
   lease: bigint;
 }
@@ -86,16 +136,17 @@ export interface IndexFields {
  * store decodes every record, and skipping the value halves the garbage). Any layout it does not
  * expect falls back to the full decoder.
  */
-export function decodeIndexFields(b: Uint8Array): IndexFields {
+export function decodeIndexFields(b: Uint8Array, at: Uint8Array): IndexFields {
   const fast = readIndexFields(b);
   if (fast !== undefined) return fast;
-  const rec = decodeRecord(b);
-  if (rec.tombstone) return { key: latin1(rec.key, 0, rec.key.length), tombstone: true, createRevision: 0, version: 0, lease: 0n };
-  return { key: latin1(rec.kv.key, 0, rec.kv.key.length), tombstone: false, createRevision: rec.kv.createRevision, version: rec.kv.version, lease: rec.kv.lease };
+  const rec = decodeRecord(b, at);
+  if (rec.tombstone) return { key: latin1(rec.key, 0, rec.key.length), tombstone: true, createRevision: 0, modRevision: 0, version: 0, lease: 0n };
+  const kv = rec.kv;
+  return { key: latin1(kv.key, 0, kv.key.length), tombstone: false, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: kv.lease };
 }
 
 function latin1(b: Uint8Array, start: number, end: number): string {
-  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+  return bytesToByteString(b.subarray(start, end));
 }
 
 // Reader state of readIndexFields (module-level: per-call closures cost more than the parsing).
@@ -163,18 +214,28 @@ function readLease(): bigint | undefined {
 }
 
 function readIndexFields(b: Uint8Array): IndexFields | undefined {
+  try {
+    return readIndexFieldsUnchecked(b);
+  } catch {
+    return undefined; // truncated: the full decoder says what is wrong
+  }
+}
+
+function readIndexFieldsUnchecked(b: Uint8Array): IndexFields | undefined {
   const head = b[0];
   if (head !== 0x91 && head !== 0x96) return undefined;
   rb = b;
   rpos = 1;
   if (!readBin()) return undefined;
+  if (rpos === binStart) return undefined; // empty key
   const key = latin1(b, binStart, rpos);
-  if (head === 0x91) return rpos === b.length ? { key, tombstone: true, createRevision: 0, version: 0, lease: 0n } : undefined;
+  if (head === 0x91) return rpos === b.length ? { key, tombstone: true, createRevision: 0, modRevision: 0, version: 0, lease: 0n } : undefined;
   const createRevision = readInt();
-  const modRevision = readInt(); // not needed (the revision key says it), but must parse
+  const modRevision = readInt();
   const version = readInt();
-  if (Number.isNaN(createRevision) || Number.isNaN(modRevision) || Number.isNaN(version) || !readBin()) return undefined;
+  if (!(Number.isSafeInteger(createRevision) && Number.isSafeInteger(modRevision) && Number.isSafeInteger(version))) return undefined;
+  if (createRevision < 1 || createRevision > modRevision || version < 1 || !readBin()) return undefined;
   const lease = readLease();
   if (lease === undefined || rpos !== b.length) return undefined;
-  return { key, tombstone: false, createRevision, version, lease };
+  return { key, tombstone: false, createRevision, modRevision, version, lease };
 }

@@ -152,8 +152,8 @@ function leaseVarint(lease: bigint | number): Uint8Array | null {
 }
 
 /** The bytes etcd stores for a record: a tombstone is a KeyValue with only its key. */
-function etcdValueBytes(v: Uint8Array): { key: Uint8Array; proto: Uint8Array } {
-  const rec = decodeRecord(v);
+function etcdValueBytes(v: Uint8Array, at: Uint8Array): { key: Uint8Array; proto: Uint8Array } {
+  const rec = decodeRecord(v, at);
   if (rec.tombstone) {
     return { key: rec.key, proto: encodeKeyValueProto({ key: rec.key, createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n }) };
   }
@@ -179,7 +179,7 @@ export function hashKV(reader: BackendReader, rev: number, currentRev: number, c
   const newest = new Map<string, string | null>();
   reader.scan(KEY_BUCKET_NAME, revToBytes(0, 0), upper, (k, v) => {
     const r = bytesToRev(k);
-    newest.set(decodeIndexFields(v).key, isTombstoneKey(k) ? null : revId(r.main, r.sub));
+    newest.set(decodeIndexFields(v, k).key, isTombstoneKey(k) ? null : revId(r.main, r.sub));
   });
   const keep = new Set<string>();
   for (const id of newest.values()) if (id !== null) keep.add(id);
@@ -190,7 +190,7 @@ export function hashKV(reader: BackendReader, rev: number, currentRev: number, c
     const r = bytesToRev(k);
     if (r.main < compactRev + 1 && keep.size > 0 && !keep.has(revId(r.main, r.sub))) return;
     h.update(k);
-    h.update(etcdValueBytes(v).proto);
+    h.update(etcdValueBytes(v, k).proto);
   });
   return { hash: h.digest(), revision: currentRev, compactRevision: compactRev };
 }

@@ -77,3 +77,20 @@ export function leaseIdToBytes(id: bigint): Uint8Array {
 export function bytesToLeaseId(b: Uint8Array): bigint {
   return new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0);
 }
+
+/** A stored revision key (17 bytes, or 18 ending in the tombstone mark); undefined if malformed. */
+export function parseRevKey(b: Uint8Array): (Revision & { tombstone: boolean }) | undefined {
+  if (b.length !== REV_BYTES && !(b.length === MARKED_REV_BYTES && b[17] === TOMBSTONE)) return undefined;
+  if (b[8] !== SEP) return undefined;
+  const main = readU64(b, 0);
+  const sub = readU64(b, 9);
+  if (!Number.isSafeInteger(main) || !Number.isSafeInteger(sub)) return undefined;
+  return { main, sub, tombstone: b.length === MARKED_REV_BYTES };
+}
+
+/** A stored 8-byte big-endian integer; undefined if malformed or beyond 2^53. */
+export function parseU64(b: Uint8Array): number | undefined {
+  if (b.length !== 8) return undefined;
+  const n = readU64(b, 0);
+  return Number.isSafeInteger(n) ? n : undefined;
+}

@@ -5,6 +5,7 @@
  * request fails with the same message as against etcd.
  */
 import { MvccError, etcdError } from './errors.ts';
+import { bytesToByteString as bstr } from '../keys.ts';
 import type {
   BytesLike, Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest,
   RequestOp, SortOrder, SortTarget, TxnRequest,
@@ -64,6 +65,11 @@ export interface NTxn {
 const EMPTY = new Uint8Array(0);
 const enc = new TextEncoder();
 
+/** A field of the wrong type; `field` names it. */
+function badField(field: string, must: string): MvccError {
+  return new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${field} ${must}`, { field });
+}
+
 function invalid(what: string): MvccError {
   return new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${what}`);
 }
@@ -77,7 +83,7 @@ export function toBytes(v: unknown, what: string): Uint8Array {
   if (v === undefined || v === null) return EMPTY;
   if (v instanceof Uint8Array) return v;
   if (typeof v === 'string') return enc.encode(v);
-  throw invalid(`${what} must be a Uint8Array or a string`);
+  throw badField(what, `must be a Uint8Array or a string`);
 }
 
 const INT64_MIN = -(1n << 63n);
@@ -105,35 +111,35 @@ export function int(v: unknown, what: string): number {
   if (v === undefined || v === null) return 0;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   const b = int64(v);
-  if (b === undefined) throw invalid(`${what} must be an integer (number, bigint or decimal string)`);
+  if (b === undefined) throw badField(what, `must be an integer (number, bigint or decimal string)`);
   return b > BigInt(BEYOND) ? BEYOND : b < -BigInt(BEYOND) ? -BEYOND : Number(b);
 }
 
 /** A lease ID, exactly. 0n means none. */
 export function leaseId(v: unknown, what: string): bigint {
   if (v === undefined || v === null) return 0n;
-  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw invalid(`${what} must be an int64: a safe-integer number, a bigint or a decimal string`);
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw badField(what, `must be an int64: a safe-integer number, a bigint or a decimal string`);
   const b = int64(v);
-  if (b === undefined) throw invalid(`${what} must be an int64: a safe-integer number, a bigint or a decimal string`);
+  if (b === undefined) throw badField(what, `must be an int64: a safe-integer number, a bigint or a decimal string`);
   return b;
 }
 
 function bool(v: unknown, what: string): boolean {
   if (v === undefined || v === null) return false;
   if (typeof v === 'boolean') return v;
-  throw invalid(`${what} must be a boolean`);
+  throw badField(what, `must be a boolean`);
 }
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], dflt: T, what: string): T {
   if (v === undefined || v === null) return dflt;
   if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
-  throw invalid(`${what} must be one of ${allowed.join(', ')}`);
+  throw badField(what, `must be one of ${allowed.join(', ')}`);
 }
 
 function arr(v: unknown, what: string): unknown[] {
   if (v === undefined || v === null) return [];
   if (Array.isArray(v)) return v;
-  throw invalid(`${what} must be an array`);
+  throw badField(what, `must be an array`);
 }
 
 export function normalizeRange(req: RangeRequest | unknown): NRange {
@@ -156,8 +162,19 @@ export function normalizeDelete(req: DeleteRangeRequest | unknown): NDelete {
   return n;
 }
 
+const RANGE_FIELDS = [
+  'key', 'rangeEnd', 'limit', 'revision', 'sortOrder', 'sortTarget', 'serializable', 'keysOnly', 'countOnly',
+  'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision',
+] as const;
+const PUT_FIELDS = ['key', 'value', 'lease', 'prevKv', 'ignoreValue', 'ignoreLease'] as const;
+const DELETE_FIELDS = ['key', 'rangeEnd', 'prevKv'] as const;
+const COMPARE_FIELDS = ['key', 'rangeEnd', 'target', 'result', 'version', 'createRevision', 'modRevision', 'value', 'lease'] as const;
+const TXN_FIELDS = ['compare', 'success', 'failure'] as const;
+const OP_FIELDS = ['requestRange', 'requestPut', 'requestDeleteRange', 'requestTxn'] as const;
+
 function normalizeCompare(c: Compare | unknown): NCompare {
   const r = obj(c, 'compare');
+  noUnknownFields(r, COMPARE_FIELDS, 'compare');
   const target = oneOf(r.target, ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] as const, 'VERSION', 'compare.target');
   const result = oneOf(r.result, ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const, 'EQUAL', 'compare.result');
   let operand: number | bigint | Uint8Array;
@@ -174,6 +191,7 @@ function normalizeCompare(c: Compare | unknown): NCompare {
 /** Type-level normalisation of a txn, recursively. etcd's checks run separately (checkTxn). */
 function normalizeTxnShape(req: TxnRequest | unknown): NTxn {
   const r = obj(req, 'txn request');
+  noUnknownFields(r, TXN_FIELDS, 'txn request');
   const ops = (v: unknown, what: string): NOp[] => arr(v, what).map((o) => normalizeOpShape(o));
   return {
     compare: arr(r.compare, 'compare').map(normalizeCompare),
@@ -184,6 +202,7 @@ function normalizeTxnShape(req: TxnRequest | unknown): NTxn {
 
 function normalizeOpShape(op: RequestOp | unknown): NOp {
   const o = obj(op, 'request op');
+  noUnknownFields(o, OP_FIELDS, 'request op');
   const set = ['requestRange', 'requestPut', 'requestDeleteRange', 'requestTxn'].filter((k) => o[k] !== undefined && o[k] !== null);
   if (set.length > 1) throw invalid('a request op must set exactly one of requestRange/requestPut/requestDeleteRange/requestTxn');
   if (set.length === 0) return { t: 'empty' };
@@ -196,6 +215,7 @@ function normalizeOpShape(op: RequestOp | unknown): NOp {
 
 function shapeRange(req: unknown): NRange {
   const r = obj(req, 'range request');
+  noUnknownFields(r, RANGE_FIELDS, 'range request');
   bool(r.serializable, 'serializable');
   return {
     key: toBytes(r.key, 'key'),
@@ -214,6 +234,7 @@ function shapeRange(req: unknown): NRange {
 }
 function shapePut(v: unknown): NPut {
   const r = obj(v, 'put request');
+  noUnknownFields(r, PUT_FIELDS, 'put request');
   return {
     key: toBytes(r.key, 'key'),
     value: toBytes(r.value, 'value'),
@@ -225,6 +246,7 @@ function shapePut(v: unknown): NPut {
 }
 function shapeDelete(v: unknown): NDelete {
   const r = obj(v, 'deleteRange request');
+  noUnknownFields(r, DELETE_FIELDS, 'deleteRange request');
   return { key: toBytes(r.key, 'key'), rangeEnd: toBytes(r.rangeEnd, 'rangeEnd'), prevKv: bool(r.prevKv, 'prevKv') };
 }
 
@@ -268,7 +290,6 @@ function checkOp(op: NOp, maxOps: number): void {
 
 // --- duplicate-key detection, mirroring etcd's checkIntervals -------------------------------------
 
-const bstr = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 /** A delete's interval; `end` '' means unbounded above (etcd's affine "infinity"). */
 interface Interval {
@@ -322,19 +343,68 @@ function checkIntervals(ops: NOp[]): { puts: Set<string>; dels: Interval[] } {
 
 export function parseCompaction(req: unknown): { rev: number; physical: boolean } {
   const r = obj(req, 'compaction request');
+  noUnknownFields(r, ['revision', 'physical'], 'compaction request');
   return { rev: int(r.revision, 'revision'), physical: bool(r.physical, 'physical') };
 }
 
 export function parseGrant(req: unknown): { ttl: number; id: bigint } {
   const r = obj(req, 'lease grant request');
+  noUnknownFields(r, ['TTL', 'ID'], 'lease grant request');
   return { ttl: int(r.TTL, 'TTL'), id: leaseId(r.ID, 'ID') };
 }
 
 export function parseLeaseId(req: unknown): bigint {
-  return leaseId(obj(req, 'lease request').ID, 'ID');
+  const r = obj(req, 'lease request');
+  noUnknownFields(r, ['ID'], 'lease request');
+  return leaseId(r.ID, 'ID');
 }
 
 export function parseTimeToLive(req: unknown): { id: bigint; keys: boolean } {
   const r = obj(req, 'lease timeToLive request');
+  noUnknownFields(r, ['ID', 'keys'], 'lease timeToLive request');
   return { id: leaseId(r.ID, 'ID'), keys: bool(r.keys, 'keys') };
+}
+
+// --- options ---------------------------------------------------------------------------------------
+
+/** Refuse fields a request or option object does not have: a typo must not silently mean "unset". */
+export function noUnknownFields(r: Record<string, unknown>, known: readonly string[], what: string): void {
+  for (const k of Object.keys(r)) {
+    if (!known.includes(k) && r[k] !== undefined) {
+      throw new MvccError('ERR_UNKNOWN_FIELD', `boltkv: ${what} has no field "${k}" (known: ${known.join(', ')})`, { field: k });
+    }
+  }
+}
+
+function badOption(name: string, want: string): MvccError {
+  return new MvccError('ERR_INVALID_ARGUMENT', `boltkv: option ${name} must be ${want}`, { field: name });
+}
+
+/** An optional option that must be an integer in [min, max]. */
+export function intOption(v: unknown, name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) badOptionThrow(name, `an integer from ${min} to ${max}`);
+  return v as number;
+}
+
+function badOptionThrow(name: string, want: string): never {
+  throw badOption(name, want);
+}
+
+export function boolOption(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') badOptionThrow(name, 'a boolean');
+  return v as boolean;
+}
+
+export function fnOption<F extends (...args: never[]) => unknown>(v: unknown, name: string, dflt: F): F {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'function') badOptionThrow(name, 'a function');
+  return v as F;
+}
+
+export function objOption(v: unknown, name: string): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) badOptionThrow(name, 'an object');
+  return v as Record<string, unknown>;
 }

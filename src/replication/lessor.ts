@@ -27,8 +27,8 @@ export class Lessor {
   /** Reloads the leases from the file (open, snapshot install). */
   restore(backend: Backend): void {
     this.leases.clear();
-    backend.view((r) => r.scan(LEASE_BUCKET, new Uint8Array(0), undefined, (_k, v) => {
-      const l = decodeLease(v);
+    backend.view((r) => r.scan(LEASE_BUCKET, new Uint8Array(0), undefined, (k, v) => {
+      const l = decodeLease(v, k);
       this.leases.set(l.ID, { ttlSeconds: l.TTL, expiry: undefined, revokeTick: undefined });
     }));
     if (this.leading) this.promote();

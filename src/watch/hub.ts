@@ -11,9 +11,17 @@
  */
 import type { Event, EventSource, RevisionBatch } from '../mvcc/types.ts';
 import { WatchError } from './errors.ts';
+import { fragmentResponse, GRPC_OVERHEAD_BYTES } from './fragment.ts';
 import { rangeBytes } from './key-range.ts';
 import { ResponseQueue } from './response-queue.ts';
-import type { WatchHubOptions, WatchRequest, WatchResponse, WatchStream, Watcher } from './types.ts';
+import type {
+  WatchHubOptions,
+  WatchRequest,
+  WatchResponse,
+  WatchStream,
+  WatchStreamOptions,
+  Watcher,
+} from './types.ts';
 import { parseWatchRequest, positiveIntOption, refuseUnknownFields, type WatchSettings } from './validate.ts';
 import { WatchStreamImpl } from './watch-stream.ts';
 import {
@@ -37,8 +45,12 @@ export type {
 
 const DEFAULT_PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
 const DEFAULT_MAX_BUFFERED_EVENTS = 4096;
-const DEFAULT_CATCH_UP_REVISIONS = 512;
-const HUB_OPTIONS = new Set(['progressIntervalMs', 'maxBufferedEvents', 'catchUpRevisions']);
+/** etcd's watchBatchMaxRevs: at most this many revisions go to a catching-up watcher at a time. */
+const DEFAULT_CATCH_UP_REVISIONS = 1000;
+/** etcd's default --max-request-bytes. */
+const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+const STREAM_OPTIONS = new Set(['createdNotify']);
+const HUB_OPTIONS = new Set(['progressIntervalMs', 'maxBufferedEvents', 'catchUpRevisions', 'maxRequestBytes']);
 /** Catch-up steps run per macrotask, so a long catch-up never starves the event loop. */
 const CATCH_UP_STEPS_PER_TICK = 16;
 
@@ -47,6 +59,8 @@ export class WatchHub {
   readonly #progressIntervalMs: number;
   readonly #maxBufferedEvents: number;
   readonly #catchUpRevisions: number;
+  /** Responses of fragmenting watches are split below this many encoded bytes. */
+  readonly #fragmentBytes: number;
   readonly #unsubscribe: () => void;
   /** Highest revision received from onCommit: what synced watchers have been given. */
   #lastRev: number;
@@ -94,6 +108,8 @@ export class WatchHub {
       DEFAULT_CATCH_UP_REVISIONS,
       'catchUpRevisions',
     );
+    this.#fragmentBytes =
+      positiveIntOption(options.maxRequestBytes, DEFAULT_MAX_REQUEST_BYTES, 'maxRequestBytes') + GRPC_OVERHEAD_BYTES;
     this.#lastRev = source.currentRevision();
     this.#unsubscribe = source.onCommit((batch) => this.#onCommit(batch));
   }
@@ -119,14 +135,19 @@ export class WatchHub {
   watch(req: WatchRequest): Watcher {
     this.#assertOpen();
     const settings = parseWatchRequest(req);
+    if (settings.watchId !== 0) {
+      throw new WatchError('ERR_INVALID_WATCH_REQUEST', 'watchId applies only to watches created on a WatchStream');
+    }
     const queue: Queue = new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn);
     return new WatcherImpl(this.#link, this.#register(settings, queue, undefined, undefined));
   }
 
   /** Opens etcd's multiplexed stream: many watches sharing one bounded response buffer. */
-  stream(): WatchStream {
+  stream(options: WatchStreamOptions = {}): WatchStream {
     this.#assertOpen();
-    const s = new WatchStreamImpl(this.#link, new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn));
+    refuseUnknownFields(options, STREAM_OPTIONS, 'watch stream option');
+    const queue: Queue = new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn);
+    const s = new WatchStreamImpl(this.#link, queue, options);
     this.#streams.add(s);
     return s;
   }
@@ -214,16 +235,13 @@ export class WatchHub {
   /** Ends a watch with a final response (compaction or a storage error) after what is queued. */
   #terminate(w: WatcherState, extra: { compactRevision?: number; cancelReason?: string }): void {
     this.#detach(w);
-    const resp: WatchResponse = {
-      header: { revision: this.#lastRev },
-      events: [],
-      ...extra,
-      canceled: true,
-    };
+    // etcd's compacted cancel carries no header revision (0): it says nothing about progress.
+    const revision = extra.compactRevision === undefined ? this.#lastRev : 0;
+    const resp: WatchResponse = { header: { revision }, events: [], ...extra, canceled: true };
     if (w.stream !== undefined) {
       resp.watchId = w.watchId;
       w.queue.pushControl(resp);
-      w.stream.forget(w);
+      w.stream.ended(w);
     } else {
       w.queue.pushControl(resp);
       w.queue.finish();
@@ -269,9 +287,14 @@ export class WatchHub {
     this.#lastRev = rev;
     if (this.#all.size === 0) return;
     for (const [w, events] of this.#synced.match(batch)) {
-      if (w.queue.offer(responseFor(w, rev, events))) w.sentSinceTick = true;
+      if (this.#offer(w, responseFor(w, rev, events))) w.sentSinceTick = true;
       else this.#park(w, rev);
     }
+  }
+
+  /** Queues a live event response (in pieces for a fragmenting watch) if the consumer has room. */
+  #offer(w: WatcherState, resp: WatchResponse): boolean {
+    return w.fragment ? w.queue.offerAll(fragmentResponse(resp, this.#fragmentBytes)) : w.queue.offer(resp);
   }
 
   // ---- catch-up -------------------------------------------------------------------------------
@@ -365,7 +388,9 @@ export class WatchHub {
     if (events.length > 0) {
       // The header is where this watch is complete up to, so it is always a safe resume point
       // (etcd puts its current revision there even when a catch-up batch stopped short of it).
-      w.queue.pushControl(responseFor(w, w.nextRev - 1, events));
+      const resp = responseFor(w, w.nextRev - 1, events);
+      if (w.fragment) for (const piece of fragmentResponse(resp, this.#fragmentBytes)) w.queue.pushControl(piece);
+      else w.queue.pushControl(resp);
       w.sentSinceTick = true;
     }
     if (w.nextRev > to) this.#addSynced(w);

@@ -71,6 +71,16 @@ export class ResponseQueue<W> {
     return true;
   }
 
+  /** Queues the pieces of one fragmented response if there is room for all of them, else none. */
+  offerAll(resps: WatchResponse[]): boolean {
+    if (this.#finished) return true;
+    let n = 0;
+    for (const r of resps) n += r.events.length;
+    if (this.#events > 0 && this.#events + n > this.capacity) return false;
+    for (const r of resps) this.#deliver(r);
+    return true;
+  }
+
   /** Queues a control response regardless of room. */
   pushControl(resp: WatchResponse): void {
     if (this.#finished) return;

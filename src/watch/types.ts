@@ -24,6 +24,16 @@ export interface WatchRequest {
   progressNotify?: boolean;
   /** Aborting cancels the watch, exactly like cancel(). */
   signal?: AbortSignal;
+  /**
+   * Only on `WatchStream.create`: the id to give this watch (etcd's client-chosen `watch_id`; any
+   * safe integer but 0). 0 or absent picks the lowest free id counting up from the last one given.
+   */
+  watchId?: number;
+  /**
+   * Split responses that reach the size limit (`WatchHubOptions.maxRequestBytes` + 512 KiB, as
+   * etcd does) into pieces, all but the last with `fragment: true`. Events are never split.
+   */
+  fragment?: boolean;
 }
 
 export interface WatchResponseHeader {
@@ -38,12 +48,19 @@ export interface WatchResponse {
   header: WatchResponseHeader;
   /** Every event of one revision arrives in one response; may hold several revisions. Empty for progress/cancel. */
   events: Event[];
-  /** Set when the watch start (or a parked watcher's resume point) was compacted away; the watch is canceled. */
+  /**
+   * Set when the watch start (or a parked watcher's resume point) was compacted away; the watch is
+   * canceled. Such a response's header revision is 0, as etcd's is.
+   */
   compactRevision?: number;
+  /** On a WatchStream with createdNotify: the first response of every create() (header revision: the current one). */
+  created?: boolean;
   canceled?: boolean;
   cancelReason?: string;
-  /** Set on responses of a WatchStream: the id create() returned, or -1 for a stream-wide progress notification. */
+  /** Set on responses of a WatchStream: the watch's id, or -1 for a stream-wide progress notification or a refused create. */
   watchId?: number;
+  /** More pieces of this response follow (watches created with `fragment: true`). */
+  fragment?: boolean;
 }
 
 export interface WatchHubOptions {
@@ -55,8 +72,16 @@ export interface WatchHubOptions {
    * whole, once the buffer is empty. Default 4096.
    */
   maxBufferedEvents?: number;
-  /** Revisions read from history per catch-up step. Default 512. */
+  /**
+   * Revisions read from history per catch-up step, and so the most revisions one catch-up response
+   * holds. Default 1000, etcd's.
+   */
   catchUpRevisions?: number;
+  /**
+   * The server's request size limit (etcd's `--max-request-bytes`, default 1.5 MiB). Watches with
+   * `fragment: true` get responses split below this plus 512 KiB, as etcd splits them.
+   */
+  maxRequestBytes?: number;
 }
 
 /** One watch. Iterate it to receive responses; iteration ends when the watch is canceled. */
@@ -72,11 +97,27 @@ export interface Watcher extends AsyncIterable<WatchResponse> {
   readonly canceled: boolean;
 }
 
+export interface WatchStreamOptions {
+  /**
+   * Answer exactly as etcd's Watch RPC does (a server or gateway wants this; clientv3 shows it only
+   * with WithCreatedNotify): a `{ created: true, watchId }` response first for every create; a
+   * duplicate `watchId` or an empty range refused inside the stream with `{ watchId: -1, created:
+   * true, canceled: true, cancelReason }` (create returns -1) instead of thrown; a watch ended by
+   * compaction keeps its id until canceled, and cancelling it then is answered. Default false.
+   */
+  createdNotify?: boolean;
+}
+
 /** etcd's bidirectional watch stream: many watches multiplexed on one response sequence. */
 export interface WatchStream extends AsyncIterable<WatchResponse> {
-  /** Starts a watch on this stream and returns its id (0, 1, 2, … per stream). */
+  /**
+   * Starts a watch on this stream and returns its id (`req.watchId`, or the next free one counting
+   * up from 0). A duplicate `watchId` throws `ERR_DUPLICATE_WATCH_ID`, an empty range
+   * `ERR_EMPTY_WATCH_RANGE`; with `createdNotify` both are answered in the stream instead, as etcd
+   * does (see WatchStreamOptions).
+   */
   create(req: WatchRequest): number;
-  /** Cancels one watch; a `{ canceled: true, watchId }` response follows. Unknown ids are ignored. */
+  /** Cancels one watch; a `{ canceled: true, watchId }` response follows. Unknown ids get no answer. */
   cancel(watchId: number): void;
   /** One progress notification (watchId -1) once every watch on the stream is synced. */
   requestProgress(): void;

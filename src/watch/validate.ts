@@ -16,9 +16,22 @@ export interface WatchSettings {
   readonly noDelete: boolean;
   readonly progressNotify: boolean;
   readonly signal: AbortSignal | undefined;
+  /** The client-chosen stream watch id; 0 = pick one. */
+  readonly watchId: number;
+  readonly fragment: boolean;
 }
 
-const KNOWN_FIELDS = new Set(['key', 'rangeEnd', 'startRevision', 'prevKv', 'filters', 'progressNotify', 'signal']);
+const KNOWN_FIELDS = new Set([
+  'key',
+  'rangeEnd',
+  'startRevision',
+  'prevKv',
+  'filters',
+  'progressNotify',
+  'signal',
+  'watchId',
+  'fragment',
+]);
 
 /** Throws ERR_UNKNOWN_FIELD naming the first field of `obj` outside `known` (undefined ones pass). */
 export function refuseUnknownFields(obj: object, known: ReadonlySet<string>, what: string): void {
@@ -60,6 +73,8 @@ export function parseWatchRequest(req: unknown): WatchSettings {
   }
   const signal = r.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
+  const watchId = r.watchId ?? 0;
+  if (typeof watchId !== 'number' || !Number.isSafeInteger(watchId)) throw invalid('watchId must be an integer');
   return {
     range,
     startRevision: start,
@@ -68,6 +83,8 @@ export function parseWatchRequest(req: unknown): WatchSettings {
     noDelete,
     progressNotify: optionalBoolean(r.progressNotify, 'progressNotify'),
     signal,
+    watchId,
+    fragment: optionalBoolean(r.fragment, 'fragment'),
   };
 }
 

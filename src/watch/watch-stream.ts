@@ -1,23 +1,33 @@
 /**
  * etcd's watch stream (one Watch RPC): many watches multiplexed on one bounded response buffer,
- * each response tagged with its watch id.
+ * each response tagged with its watch id. Ids are the stream's: chosen by the client or handed out
+ * counting up. With `createdNotify` the stream answers exactly as etcd's server does (created
+ * responses, refusals inside the stream, compacted ids held until canceled); without it, as
+ * clientv3 presents a stream: no created responses, refusals thrown.
  */
 import { WatchError } from './errors.ts';
-import type { WatchRequest, WatchResponse, WatchStream } from './types.ts';
-import { parseWatchRequest } from './validate.ts';
+import type { WatchRequest, WatchResponse, WatchStream, WatchStreamOptions } from './types.ts';
+import { parseWatchRequest, type WatchSettings } from './validate.ts';
 import type { HubLink, Queue, WatcherState } from './watcher.ts';
+
+/** etcd's message for a client-chosen id already in use on the stream. */
+export const DUPLICATE_WATCH_ID = 'mvcc: duplicate watch ID provided on the WatchStream';
 
 export class WatchStreamImpl implements WatchStream {
   readonly #hub: HubLink;
   readonly #queue: Queue;
+  /** Every id in use (with createdNotify, also watches that ended by compaction and were not canceled yet). */
   readonly #watchers = new Map<number, WatcherState>();
   #nextId = 0;
   #closed = false;
   #progressPending = false;
+  /** Answer as etcd's Watch RPC does (see WatchStreamOptions.createdNotify). */
+  readonly #rpc: boolean;
 
-  constructor(hub: HubLink, queue: Queue) {
+  constructor(hub: HubLink, queue: Queue, options: WatchStreamOptions) {
     this.#hub = hub;
     this.#queue = queue;
+    this.#rpc = options.createdNotify === true;
   }
 
   get closed(): boolean {
@@ -27,17 +37,53 @@ export class WatchStreamImpl implements WatchStream {
   create(req: WatchRequest): number {
     if (this.#closed) throw new WatchError('ERR_CLOSED', 'watch stream is closed');
     this.#hub.assertOpen();
-    const settings = parseWatchRequest(req);
-    const id = this.#nextId;
+    let settings: WatchSettings;
+    try {
+      settings = parseWatchRequest(req);
+    } catch (err) {
+      // etcd answers an empty range inside the stream, like a duplicate id.
+      if (this.#rpc && err instanceof WatchError && err.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse(err.message);
+      throw err;
+    }
+    let id = settings.watchId;
+    if (id === 0) {
+      while (this.#watchers.has(this.#nextId)) this.#nextId++;
+      id = this.#nextId++;
+    } else if (this.#watchers.has(id)) {
+      if (this.#rpc) return this.#refuse(DUPLICATE_WATCH_ID);
+      throw new WatchError('ERR_DUPLICATE_WATCH_ID', DUPLICATE_WATCH_ID);
+    }
+    if (this.#rpc) {
+      this.#queue.pushControl({ header: { revision: this.#hub.revision() }, events: [], watchId: id, created: true });
+    }
     const w = this.#hub.register(settings, this.#queue, id, this);
-    this.#nextId++;
+    // An already-aborted signal cancels at once (its cancel response is queued): the id is free.
     if (w.status !== 'canceled') this.#watchers.set(id, w);
     return id;
   }
 
+  #refuse(reason: string): number {
+    this.#queue.pushControl({
+      header: { revision: this.#hub.revision() },
+      events: [],
+      watchId: -1,
+      created: true,
+      canceled: true,
+      cancelReason: reason,
+    });
+    return -1;
+  }
+
   cancel(watchId: number): void {
     const w = this.#watchers.get(watchId);
-    if (w !== undefined) this.#hub.cancel(w);
+    if (w === undefined) return;
+    if (w.status !== 'canceled') {
+      this.#hub.cancel(w);
+      return;
+    }
+    // Ended by compaction earlier: free the id and confirm, as etcd does.
+    this.#watchers.delete(watchId);
+    this.#queue.pushControl({ header: { revision: this.#hub.revision() }, events: [], canceled: true, watchId });
   }
 
   requestProgress(): void {
@@ -61,16 +107,25 @@ export class WatchStreamImpl implements WatchStream {
     this.#queue.end();
   }
 
-  /** @internal The watch ended (canceled, compacted): its id is free and no longer holds progress back. */
+  /** @internal The caller canceled the watch: its id is free. */
   forget(w: WatcherState): void {
     if (w.watchId !== undefined) this.#watchers.delete(w.watchId);
     this.maybeSendPendingProgress();
   }
 
-  /** @internal Sends a requested stream progress once no watch on the stream is behind. */
+  /**
+   * @internal The watch ended on its own (compaction, storage error). etcd keeps its id taken until
+   * the client cancels it; a clientv3-style stream frees it at once.
+   */
+  ended(w: WatcherState): void {
+    if (this.#rpc) this.maybeSendPendingProgress();
+    else this.forget(w);
+  }
+
+  /** @internal Sends a requested stream progress once no live watch on the stream is behind. */
   maybeSendPendingProgress(): void {
     if (!this.#progressPending || this.#closed) return;
-    for (const w of this.#watchers.values()) if (w.status !== 'synced') return;
+    for (const w of this.#watchers.values()) if (w.status === 'unsynced') return;
     this.#progressPending = false;
     this.#hub.streamProgress(this.#queue);
   }

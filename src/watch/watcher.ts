@@ -20,6 +20,8 @@ export interface WatcherState {
   readonly noPut: boolean;
   readonly noDelete: boolean;
   readonly progressNotify: boolean;
+  /** Split large responses as etcd's fragment option does. */
+  readonly fragment: boolean;
   readonly queue: Queue;
   /** watchId on a stream; undefined for a standalone Watcher. */
   readonly watchId: number | undefined;
@@ -51,6 +53,7 @@ export function newWatcherState(
     noPut: s.noPut,
     noDelete: s.noDelete,
     progressNotify: s.progressNotify,
+    fragment: s.fragment,
     queue,
     watchId,
     stream,

@@ -159,3 +159,23 @@ test('shortcut options must be objects: get/delete/set with null options are typ
     await kv.close();
   }
 });
+
+test('keys and values come back as Buffer views that print as the stored text, without copies', async () => {
+  await inTmp(async (path) => {
+    const kv = await openStore(path, { bolt: { noSync: true } });
+    try {
+      await kv.set('greeting', 'hello');
+      for (const resp of [await kv.get('greeting'), await kv.get('greeting', { revision: 2 })]) {
+        const { key, value } = resp.kvs[0]!;
+        assert.ok(Buffer.isBuffer(key) && Buffer.isBuffer(value));
+        assert.equal(String(value), 'hello');
+        assert.equal(String(key), 'greeting');
+        assert.equal(key.buffer, value.buffer, 'key and value are views into the same stored record');
+      }
+      const d = await kv.delete('greeting', { prevKv: true });
+      assert.equal(String(d.prevKvs[0]!.value), 'hello');
+    } finally {
+      await kv.close();
+    }
+  });
+});

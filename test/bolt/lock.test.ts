@@ -104,6 +104,23 @@ test('a second read-write open in this process times out with ERR_LOCK_TIMEOUT',
   open(path, { lockTimeoutMs: 100 }).close();
 }));
 
+test('the lock error names the file, says who holds it and how to wait, and leaves no file behind', withDir(async (path) => {
+  const db = open(path);
+  try {
+    assert.throws(() => open(path, { lockTimeoutMs: 20 }), (err: unknown) => {
+      assert.ok(isLockTimeout(err));
+      const msg = (err as Error).message;
+      assert.ok(msg.includes(path), msg);
+      assert.match(msg, /another handle or process holds it/);
+      assert.match(msg, /lockTimeoutMs/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(dirname(path)), ['lock.db'], 'no temporary or 0-byte file left');
+  } finally {
+    db.close();
+  }
+}));
+
 test('another process cannot open read-write or read-only while we hold the write lock', withDir(async (path) => {
   const db = open(path);
   try {

@@ -23,14 +23,16 @@ export type FaultOp =
   | 'truncate'
   | 'tryLock'
   | 'unlock'
-  | 'close';
+  | 'close'
+  | 'rename'
+  | 'remove';
 
 export const ALL_OPS: readonly FaultOp[] = [
-  'open', 'create', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close',
+  'open', 'create', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close', 'rename', 'remove',
 ];
 
 /** Calls that change what the disk holds or makes durable: the interesting crash points. */
-export const MUTATING_OPS: readonly FaultOp[] = ['create', 'write', 'writev', 'sync', 'syncAsync', 'truncate'];
+export const MUTATING_OPS: readonly FaultOp[] = ['create', 'write', 'writev', 'sync', 'syncAsync', 'truncate', 'rename', 'remove'];
 
 /**
  * What survives a crash:
@@ -147,8 +149,20 @@ export class FaultyDisk {
     this.fs = {
       open: (path: string, opts: OpenFileOptions): FileIO => this.open(path, opts),
       exists: (path: string): boolean => this.files.has(path),
+      // Directory changes are atomic and durable at once (a rename followed by a directory fsync).
+      rename: (from: string, to: string): void => {
+        this.enter('rename', from);
+        const f = this.file(from);
+        this.files.delete(from);
+        this.files.set(to, f);
+      },
+      remove: (path: string): void => {
+        this.enter('remove', path);
+        this.files.delete(path);
+      },
       create: (path: string, data: Uint8Array): boolean => this.create(path, data),
-      isCurrent: (path: string): boolean => this.files.has(path),
+      // A handle is current while its path still names the same file (not removed or renamed over).
+      isCurrent: (path: string, file: FileIO): boolean => file instanceof FaultyFile && this.files.get(path) === file.inode,
     };
   }
 
@@ -339,10 +353,12 @@ export class FaultyFile implements FileIO {
     private readonly disk: FaultyDisk,
     readonly path: string,
     readonly readOnly: boolean,
+    /** The file itself (an inode): a rename or remove of its path does not affect this handle. */
+    readonly inode: DiskFile = disk.file(path),
   ) {}
 
   private get f(): DiskFile {
-    return this.disk.file(this.path);
+    return this.inode;
   }
 
   private live(op: string): void {

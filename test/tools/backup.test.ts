@@ -178,7 +178,7 @@ test('bad input: closed tx, aborted copy, failing stream, existing compact targe
     await new Promise((r) => setImmediate(r));
   });
   db.close();
-  await assert.rejects(p, { code: 'ERR_DATABASE_CLOSED' });
+  await assert.rejects(p, { code: 'ERR_CLOSED' });
   // compact into a destination that already has the buckets fails with the engine's error.
   const s2 = seeded(join(dir, 's2.db'), 5);
   const d2 = open(join(dir, 'd2.db'), { noSync: true });

@@ -2,13 +2,16 @@
  * Differential test against a real etcd 3.4: the same writes (puts, deletes, range deletes, txns,
  * a compaction) go to etcd and to the fake source under a WatchHub; equivalent watches (live and
  * historical, ranges, filters, prevKv, a compacted start) must see the same events, and neither
- * side may split a revision across responses.
+ * side may split a revision across responses. A second run drives one boltkv WatchStream and one
+ * etcd Watch stream (its WebSocket gateway) with the same creates, cancels and progress requests
+ * and compares the answers per watch id, response by response.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WatchHub } from '../../src/watch/hub.ts';
 import type { WatchFilter, WatchRequest, WatchResponse } from '../../src/watch/types.ts';
 import { requireEtcd, startEtcd, type EtcdServer, type Wire } from '../support/etcd.ts';
+import { EtcdWatchStream } from './support/etcd-stream.ts';
 import { FakeSource, type FakeOp } from './support/fake-source.ts';
 import { readUntil } from './support/helpers.ts';
 
@@ -260,6 +263,144 @@ describe('watch vs etcd 3.4', () => {
       }
       hub.close();
     } finally {
+      await etcd.stop();
+    }
+  });
+});
+
+/** A stream response reduced to what etcd promises; the header revision of event responses is left out (see docs/api.md). */
+function streamSummary(r: {
+  header?: { revision?: number };
+  watchId?: number;
+  created?: boolean;
+  canceled?: boolean;
+  compactRevision?: number;
+  cancelReason?: string;
+  fragment?: boolean;
+  events?: unknown[];
+}): string {
+  const events = (r.events ?? []).map((e) => norm(e as never));
+  return JSON.stringify({
+    revision: events.length === 0 ? (r.header?.revision ?? 0) : undefined,
+    created: r.created === true || undefined,
+    canceled: r.canceled === true || undefined,
+    compactRevision: r.compactRevision || undefined,
+    cancelReason: r.cancelReason || undefined,
+    fragment: r.fragment === true || undefined,
+    events: events.length === 0 ? undefined : events,
+  });
+}
+
+/** Responses per watch id (-1 included), in arrival order. */
+function byWatchId(rs: { watchId?: number }[], summarize: (r: never) => string): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const r of rs) {
+    const id = r.watchId ?? 0;
+    let list = out.get(id);
+    if (list === undefined) out.set(id, (list = []));
+    list.push(summarize(r as never));
+  }
+  return out;
+}
+
+describe('watch stream vs etcd 3.4 (over its WebSocket gateway)', () => {
+  it('created, client ids and duplicates, compacted cancels, 1,000-revision catch-up, fragments, progress, cancels', { timeout: 120_000 }, async (t) => {
+    if (!requireEtcd(t)) return;
+    // A small request limit makes etcd fragment at 10,000 + 512 KiB bytes, which history can reach.
+    const etcd = await startEtcd({ extraArgs: ['--max-request-bytes', '10000'] });
+    const src = new FakeSource();
+    const hub = new WatchHub(src, { maxRequestBytes: 10_000, maxBufferedEvents: 100_000 });
+    let ws: EtcdWatchStream | undefined;
+    try {
+      const write = async (ops: FakeOp[]): Promise<void> => {
+        await applyEtcd(etcd, ops);
+        src.txn(ops);
+      };
+      for (let i = 0; i < 1100; i++) await write([{ op: 'put', key: `k${i % 5}`, value: `v${i}` }]);
+      for (let i = 0; i < 70; i++) await write([{ op: 'put', key: `f${i % 66}`, value: 'x'.repeat(9000 + i) }]);
+      for (let i = 0; i < 30; i++) await write([0, 1, 2].map((j) => ({ op: 'put' as const, key: `t${j}`, value: `${i}` })));
+      await write([{ op: 'delete', key: 't', rangeEnd: 'u' }]);
+      await etcd.gateway.compact({ revision: 5 });
+      src.compact(5);
+      const head = (await etcd.gateway.range({ key: b('a') })) as { header: { revision: number } };
+      assert.equal(head.header.revision, src.currentRevision(), 'both stores at the same revision');
+
+      ws = await EtcdWatchStream.open(etcd.url);
+      const etcdSide = ws;
+      const ours = hub.stream({ createdNotify: true });
+      const got: WatchResponse[] = [];
+      const pump = (async () => {
+        for await (const r of ours) got.push(r);
+      })();
+      const bothCreate = (req: WatchRequest): void => {
+        etcdSide.send({
+          createRequest: {
+            ...req,
+            key: b(req.key as string),
+            rangeEnd: req.rangeEnd === undefined ? undefined : b(req.rangeEnd as string),
+          },
+        });
+        ours.create(req);
+      };
+      const bothCancel = (watchId: number): void => {
+        etcdSide.send({ cancelRequest: { watchId } });
+        ours.cancel(watchId);
+      };
+      const bothProgress = (): void => {
+        etcdSide.send({ progressRequest: {} });
+        ours.requestProgress();
+      };
+      const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
+
+      bothProgress(); // no watches: answered at once with watchId -1
+      await pause();
+      bothCancel(5); // unknown id: no answer
+      bothCreate({ key: 'k0', startRevision: 3, watchId: 5 }); // compacted: created, then the cancel
+      await pause();
+      bothCreate({ key: 'k1', watchId: 5 }); // id still held by the compacted watch: duplicate
+      bothCancel(5); // frees it
+      await pause();
+      bothCreate({ key: 'k1', watchId: 5 });
+      bothCreate({ key: 'b', rangeEnd: 'a' }); // empty range: refused in the stream
+      bothCreate({ key: 'k', rangeEnd: 'l', startRevision: 6 }); // auto id 0; 1,000 revisions per response
+      bothCreate({ key: 'f', rangeEnd: 'g', startRevision: 6, fragment: true, watchId: 30 });
+      bothCreate({ key: 'f', rangeEnd: 'g', startRevision: 6, fragment: true, prevKv: true, watchId: 32 });
+      bothCreate({ key: 'f', rangeEnd: 'g', startRevision: 6, watchId: 33 }); // no fragment: one response
+      bothCreate({ key: 't', rangeEnd: 'u', startRevision: 6, watchId: 40, prevKv: true }); // 3 events a revision
+      const events = (rs: { events?: unknown[] }[]): number => rs.reduce((n, r) => n + (r.events?.length ?? 0), 0);
+      await until(() => events(got) >= 1096 + 3 * 70 + 93 && events(etcdSide.results) >= events(got), 20_000, 'catch-up');
+      await write([{ op: 'put', key: 'k1', value: 'live' }]);
+      // One live revision of 66 DELETEs whose prevKvs (~9 KB each) pass the limit: fragmented for 32 only.
+      await write([{ op: 'delete', key: 'f', rangeEnd: 'g' }]);
+      await pause();
+      bothProgress(); // every watch synced: answered with watchId -1 at the current revision
+      bothCancel(0);
+      bothCancel(0); // canceled already: no answer
+      bothCreate({ key: 'k2' }); // the next auto id skips those in use
+      await pause();
+      await pause();
+
+      assert.deepEqual(etcdSide.errors, []);
+      const theirs = byWatchId(etcdSide.results as never[], streamSummary);
+      const mine = byWatchId(got, streamSummary);
+      assert.deepEqual([...mine.keys()].sort((x, y) => x - y), [...theirs.keys()].sort((x, y) => x - y), 'same watch ids');
+      for (const [id, list] of theirs) {
+        assert.deepEqual(mine.get(id), list, `watch ${id}`);
+      }
+      // The shapes the comparison covered, so a vacuous pass is impossible.
+      const sizes = (id: number): number[] => got.filter((r) => (r.watchId ?? 0) === id && r.events.length > 0).map((r) => r.events.length);
+      assert.deepEqual(sizes(0).slice(0, 2), [1000, 96], 'catch-up in responses of 1,000 revisions');
+      assert.ok(sizes(30).length >= 2 && got.some((r) => r.watchId === 30 && r.fragment === true), 'fragmented');
+      assert.deepEqual(sizes(33), [70, 66], 'unfragmented');
+      const live32 = got.filter((r) => r.watchId === 32 && r.events[0]?.type === 'DELETE');
+      assert.ok(live32.length >= 2 && live32[0]!.fragment === true, 'a live revision fragmented');
+      assert.ok(got.some((r) => r.watchId === 5 && r.compactRevision === 5 && r.header.revision === 0));
+      assert.ok(got.some((r) => r.watchId === -1 && r.cancelReason === 'mvcc: duplicate watch ID provided on the WatchStream'));
+      ours.close();
+      await pump;
+    } finally {
+      ws?.close();
+      hub.close();
       await etcd.stop();
     }
   });

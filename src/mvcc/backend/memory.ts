@@ -8,9 +8,8 @@
 import type { Backend, BackendReader, BackendWriter, ScanVisitor } from '../backend.ts';
 import { MvccError } from '../errors.ts';
 import { OrderedMap } from '../ordered-map.ts';
+import { bytesToByteString as toStr, byteStringToBytes as toBytes } from '../../keys.ts';
 
-const toStr = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
-const toBytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 
 type Buckets = Map<string, OrderedMap<Uint8Array>>;
 

@@ -97,9 +97,9 @@ export function checkWatch(
     const r = responses[i]!;
     const where = `response #${i} (header ${r.header.revision})`;
     if (compacted) throw new Error(`${where}: response after the compacted cancel`);
-    if (r.header.revision < lastHeader) throw new Error(`${where}: header revision went backwards`);
-    lastHeader = r.header.revision;
     if (r.compactRevision !== undefined) {
+      // As etcd's, the compacted cancel has header revision 0: it promises nothing.
+      if (r.header.revision !== 0) throw new Error(`${where}: compacted response with a header revision`);
       if (r.canceled !== true) throw new Error(`${where}: compacted response not canceled`);
       if (r.events.length !== 0) throw new Error(`${where}: compacted response carries events`);
       // The watcher's resume point lies above everything it delivered and below the compact
@@ -110,6 +110,8 @@ export function checkWatch(
       compacted = true;
       continue;
     }
+    if (r.header.revision < lastHeader) throw new Error(`${where}: header revision went backwards`);
+    lastHeader = r.header.revision;
     if (r.canceled === true) throw new Error(`${where}: unexpected cancel ${r.cancelReason ?? ''}`);
     if (r.events.length === 0) {
       // Progress notification: bookmark at R means every expected event <= R was delivered.

@@ -173,6 +173,8 @@ export async function runScenario(
   const byId = new Map<number, Logical>();
   let lastStreamProgress = 0;
   const streamPump = new Pump(stream[Symbol.asyncIterator](), (r) => {
+    // A created response says where the store was, not what was delivered: no bookmark.
+    if (r.created === true) return;
     if (r.watchId === -1) {
       // A stream bookmark covers the watches that existed when it was queued. One at R newer than
       // the revision a segment was created at was certainly queued after that creation.

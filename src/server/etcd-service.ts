@@ -1,0 +1,343 @@
+/**
+ * etcd's unary gRPC services (KV, Lease, Maintenance, Cluster) over a boltkv store, transport-free:
+ * a decoded request in, the response object etcd would marshal out (or a thrown typed error). What
+ * etcd adds around the store lives here: the response header with cluster and member ids, the
+ * shapes of responses nested in a txn, the size limits, and etcd's answers for calls a store lacks.
+ */
+import { BoltkvError } from '../errors.ts';
+import { GatewayError, GrpcCode } from '../gateway/errors.ts';
+import { GRPC_OVERHEAD_BYTES, protoSize, raftRequestSize } from '../gateway/proto-size.ts';
+import type { Decoded } from '../gateway/codec.ts';
+import type { ServedKV } from './served-kv.ts';
+
+export interface ServiceIdentity {
+  clusterId: bigint;
+  memberId: bigint;
+  name: string;
+  clientURLs: string[];
+  peerURLs: string[];
+}
+
+export class RequestTooLargeError extends BoltkvError {
+  declare readonly code: 'ERR_REQUEST_TOO_LARGE';
+  constructor() {
+    super('ERR_REQUEST_TOO_LARGE', 'etcdserver: request is too large');
+    this.name = 'RequestTooLargeError';
+  }
+}
+
+/** What a gRPC server says for a method it does not implement (HTTP 501 on the gateway). */
+export function unimplemented(method: string, service: string): GatewayError {
+  return new GatewayError(
+    'ERR_REMOTE',
+    `unknown method ${method} for service etcdserverpb.${service}`,
+    GrpcCode.Unimplemented,
+    501,
+  );
+}
+
+/** gRPC's receive limit, refused before the request reaches etcd. */
+export function grpcTooLarge(size: number, max: number): GatewayError {
+  return new GatewayError(
+    'ERR_REMOTE',
+    `grpc: received message larger than max (${size} vs. ${max})`,
+    GrpcCode.ResourceExhausted,
+    429,
+  );
+}
+
+type Handler = (req: Decoded) => Promise<unknown>;
+
+/** One served method: which message it reads and writes, and how. */
+export interface Method {
+  request: string;
+  response: string;
+  call: Handler;
+}
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A lease ID for the store: a number where exact, the bigint otherwise. */
+function id(v: unknown): never {
+  if (typeof v === 'bigint' && v >= -SAFE && v <= SAFE) return Number(v) as never;
+  return (v ?? 0) as never;
+}
+
+/**
+ * Revisions, limits and TTLs as numbers. Beyond ±2^53 the value is clamped to the largest safe one:
+ * no store reaches that revision, so the answer (a future revision, no limit) is the same.
+ */
+function int64(v: unknown): never {
+  if (typeof v === 'bigint') return Number(v > SAFE ? SAFE : v < -SAFE ? -SAFE : v) as never;
+  return (v ?? 0) as never;
+}
+
+export class EtcdService {
+  readonly #kv: ServedKV;
+  readonly #ident: ServiceIdentity;
+  readonly #maxRequestBytes: number;
+  readonly methods: ReadonlyMap<string, Method>;
+
+  constructor(kv: ServedKV, ident: ServiceIdentity, maxRequestBytes: number) {
+    this.#kv = kv;
+    this.#ident = ident;
+    this.#maxRequestBytes = maxRequestBytes;
+    this.methods = this.#table();
+  }
+
+  /** The response header etcd puts on top-level responses. */
+  header(revision: number | undefined): Record<string, unknown> {
+    return { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, revision, raftTerm: 0 };
+  }
+
+  get identity(): ServiceIdentity {
+    return this.#ident;
+  }
+
+  get maxRequestBytes(): number {
+    return this.#maxRequestBytes;
+  }
+
+  /** etcd's two size checks: gRPC's receive limit for every call, the proposal limit for writes. */
+  checkSize(requestName: string, req: Decoded): void {
+    const grpcMax = this.#maxRequestBytes + GRPC_OVERHEAD_BYTES;
+    const size = protoSize(requestName, req);
+    if (size > grpcMax) throw grpcTooLarge(size, grpcMax);
+    const raft = raftRequestSize(requestName, req);
+    if (raft !== undefined && raft > this.#maxRequestBytes) throw new RequestTooLargeError();
+  }
+
+  /** The store's revision now (synchronously where the store can say). */
+  async currentRevision(): Promise<number> {
+    const sync = (this.#kv as unknown as { revision?: unknown }).revision;
+    if (typeof sync === 'function') return (sync as () => number).call(this.#kv);
+    const r = await this.#kv.range({ key: new Uint8Array([0]), countOnly: true, limit: 1 });
+    return r.header.revision;
+  }
+
+  #top<T extends { header: { revision: number } }>(resp: T): T {
+    return { ...resp, header: this.header(resp.header.revision) };
+  }
+
+  #table(): Map<string, Method> {
+    const kv = this.#kv;
+    const m = new Map<string, Method>();
+    const add = (path: string, request: string, response: string, call: Handler): void => {
+      m.set(path, { request, response, call });
+    };
+    add('/v3/kv/range', 'RangeRequest', 'RangeResponse', async (r) => this.#top(await kv.range(rangeReq(r))));
+    add('/v3/kv/put', 'PutRequest', 'PutResponse', async (r) => this.#top(await kv.put(putReq(r))));
+    add('/v3/kv/deleterange', 'DeleteRangeRequest', 'DeleteRangeResponse', async (r) =>
+      this.#top(await kv.deleteRange(delReq(r))),
+    );
+    add('/v3/kv/txn', 'TxnRequest', 'TxnResponse', async (r) => {
+      const resp = await kv.txn(txnReq(r));
+      return {
+        header: this.header(resp.header.revision),
+        succeeded: resp.succeeded,
+        responses: nestedResponses(resp.responses),
+      };
+    });
+    add('/v3/kv/compaction', 'CompactionRequest', 'CompactionResponse', async (r) =>
+      this.#top(await kv.compact({ revision: int64(r.revision), physical: r.physical === true })),
+    );
+
+    const grant: Handler = async (r) => this.#top(await kv.leaseGrant({ TTL: int64(r.TTL), ID: id(r.ID) }));
+    const revoke: Handler = async (r) => this.#top(await kv.leaseRevoke({ ID: id(r.ID) }));
+    const ttl: Handler = async (r) => this.#top(await kv.leaseTimeToLive({ ID: id(r.ID), keys: r.keys === true }));
+    const leases: Handler = async () => this.#top(await kv.leaseLeases());
+    add('/v3/lease/grant', 'LeaseGrantRequest', 'LeaseGrantResponse', grant);
+    add('/v3/lease/revoke', 'LeaseRevokeRequest', 'LeaseRevokeResponse', revoke);
+    add('/v3/kv/lease/revoke', 'LeaseRevokeRequest', 'LeaseRevokeResponse', revoke);
+    add('/v3/lease/timetolive', 'LeaseTimeToLiveRequest', 'LeaseTimeToLiveResponse', ttl);
+    add('/v3/kv/lease/timetolive', 'LeaseTimeToLiveRequest', 'LeaseTimeToLiveResponse', ttl);
+    add('/v3/lease/leases', 'LeaseLeasesRequest', 'LeaseLeasesResponse', leases);
+    add('/v3/kv/lease/leases', 'LeaseLeasesRequest', 'LeaseLeasesResponse', leases);
+
+    add('/v3/maintenance/status', 'StatusRequest', 'StatusResponse', async () => this.#status());
+    add('/v3/maintenance/alarm', 'AlarmRequest', 'AlarmResponse', async (r) => {
+      // boltkv raises no alarms (no space quota): GET and DEACTIVATE find none, as etcd's answer
+      // without alarms is an empty message. Raising one would be a promise boltkv cannot keep.
+      if (r.action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE')
+        throw unimplemented('Alarm', 'Maintenance');
+      return {};
+    });
+    add('/v3/maintenance/hash', 'HashRequest', 'HashResponse', async () => {
+      const h = optional(kv, 'hash');
+      if (h === undefined) throw unimplemented('Hash', 'Maintenance');
+      const resp = (await h()) as { header?: { revision: number }; hash: number };
+      return { ...resp, header: this.header(resp.header?.revision ?? (await this.currentRevision())) };
+    });
+    add('/v3/maintenance/defragment', 'DefragmentRequest', 'DefragmentResponse', async () => {
+      const d = optional(kv, 'defragment');
+      if (d === undefined) throw unimplemented('Defragment', 'Maintenance');
+      await d();
+      return {};
+    });
+    add('/v3/maintenance/transfer-leadership', 'StatusRequest', 'StatusResponse', async () => {
+      throw unimplemented('MoveLeader', 'Maintenance');
+    });
+    add('/v3/cluster/member/list', 'MemberListRequest', 'MemberListResponse', async () => ({
+      header: { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, raftTerm: 0 },
+      members: [
+        {
+          ID: this.#ident.memberId,
+          name: this.#ident.name,
+          peerURLs: this.#ident.peerURLs,
+          clientURLs: this.#ident.clientURLs,
+        },
+      ],
+    }));
+    for (const [p, method] of [
+      ['add', 'MemberAdd'],
+      ['remove', 'MemberRemove'],
+      ['update', 'MemberUpdate'],
+      ['promote', 'MemberPromote'],
+    ] as const) {
+      add(`/v3/cluster/member/${p}`, 'StatusRequest', 'StatusResponse', async () => {
+        throw unimplemented(method, 'Cluster');
+      });
+    }
+    for (const p of [
+      'enable',
+      'disable',
+      'authenticate',
+      'user/add',
+      'user/get',
+      'user/list',
+      'user/delete',
+      'user/changepw',
+      'user/grant',
+      'user/revoke',
+      'role/add',
+      'role/get',
+      'role/list',
+      'role/delete',
+      'role/grant',
+      'role/revoke',
+    ]) {
+      add(`/v3/auth/${p}`, 'StatusRequest', 'StatusResponse', async () => {
+        throw unimplemented(authMethod(p), 'Auth');
+      });
+    }
+    return m;
+  }
+
+  async #status(): Promise<unknown> {
+    const r = await this.#kv.status();
+    // A lone member is its own leader; boltkv has no raft, so the raft fields stay absent.
+    return { ...r, header: this.header(r.header.revision), leader: this.#ident.memberId };
+  }
+
+  /** Lease keepalive, one request of the stream. A missing lease answers TTL 0, as etcd does. */
+  async keepAlive(r: Decoded): Promise<unknown> {
+    try {
+      return this.#top(await this.#kv.leaseKeepAlive({ ID: id(r.ID) }));
+    } catch (e) {
+      if (e instanceof BoltkvError && e.code === 'ERR_LEASE_NOT_FOUND') {
+        return { header: this.header(await this.currentRevision()), ID: r.ID ?? 0n, TTL: 0 };
+      }
+      throw e;
+    }
+  }
+}
+
+function authMethod(p: string): string {
+  const [a, b] = p.split('/') as [string, string | undefined];
+  const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+  if (b === undefined) return `Auth${cap(a)}`;
+  return `${cap(a)}${b === 'changepw' ? 'ChangePassword' : cap(b)}`;
+}
+
+function optional(kv: ServedKV, name: string): (() => Promise<unknown>) | undefined {
+  const f = (kv as unknown as Record<string, unknown>)[name];
+  return typeof f === 'function' ? () => (f as () => Promise<unknown>).call(kv) : undefined;
+}
+
+// ---- request shapes: decoded JSON → the store's request objects (bytes default to empty, as in proto3)
+
+const EMPTY = new Uint8Array(0);
+
+function bytes(v: unknown): Uint8Array {
+  return v instanceof Uint8Array ? v : EMPTY;
+}
+
+function rangeReq(r: Decoded): never {
+  return {
+    key: bytes(r.key),
+    rangeEnd: r.rangeEnd === undefined ? undefined : bytes(r.rangeEnd),
+    limit: int64(r.limit),
+    revision: int64(r.revision),
+    sortOrder: r.sortOrder ?? 'NONE',
+    sortTarget: r.sortTarget ?? 'KEY',
+    serializable: r.serializable === true,
+    keysOnly: r.keysOnly === true,
+    countOnly: r.countOnly === true,
+    minModRevision: int64(r.minModRevision),
+    maxModRevision: int64(r.maxModRevision),
+    minCreateRevision: int64(r.minCreateRevision),
+    maxCreateRevision: int64(r.maxCreateRevision),
+  } as never;
+}
+
+function putReq(r: Decoded): never {
+  return {
+    key: bytes(r.key),
+    value: bytes(r.value),
+    lease: id(r.lease),
+    prevKv: r.prevKv === true,
+    ignoreValue: r.ignoreValue === true,
+    ignoreLease: r.ignoreLease === true,
+  } as never;
+}
+
+function delReq(r: Decoded): never {
+  return {
+    key: bytes(r.key),
+    rangeEnd: r.rangeEnd === undefined ? undefined : bytes(r.rangeEnd),
+    prevKv: r.prevKv === true,
+  } as never;
+}
+
+function compareReq(c: Decoded): unknown {
+  return {
+    key: bytes(c.key),
+    rangeEnd: c.rangeEnd === undefined ? undefined : bytes(c.rangeEnd),
+    target: c.target ?? 'VERSION',
+    result: c.result ?? 'EQUAL',
+    version: int64(c.version),
+    createRevision: int64(c.createRevision),
+    modRevision: int64(c.modRevision),
+    value: bytes(c.value),
+    lease: id(c.lease),
+  };
+}
+
+function opReq(o: Decoded): unknown {
+  if (o.requestRange !== undefined) return { requestRange: rangeReq(o.requestRange as Decoded) };
+  if (o.requestPut !== undefined) return { requestPut: putReq(o.requestPut as Decoded) };
+  if (o.requestDeleteRange !== undefined) return { requestDeleteRange: delReq(o.requestDeleteRange as Decoded) };
+  if (o.requestTxn !== undefined) return { requestTxn: txnReq(o.requestTxn as Decoded) };
+  return {}; // an empty RequestOp: the store answers etcd's error for it
+}
+
+function txnReq(r: Decoded): never {
+  const list = (v: unknown): Decoded[] => (Array.isArray(v) ? (v as Decoded[]) : []);
+  return {
+    compare: list(r.compare).map(compareReq),
+    success: list(r.success).map(opReq),
+    failure: list(r.failure).map(opReq),
+  } as never;
+}
+
+/** etcd fills only the revision in headers of responses inside a txn, and none in a nested txn's. */
+function nestedResponses(responses: readonly unknown[]): unknown[] {
+  return responses.map((op) => {
+    const o = op as Record<string, { header?: { revision: number }; responses?: unknown[] } & Record<string, unknown>>;
+    const [kind, resp] = Object.entries(o)[0] ?? [];
+    if (kind === undefined || resp === undefined) return {};
+    if (kind === 'responseTxn')
+      return { responseTxn: { ...resp, header: {}, responses: nestedResponses(resp.responses ?? []) } };
+    return { [kind]: { ...resp, header: { revision: resp.header?.revision } } };
+  });
+}
