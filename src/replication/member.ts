@@ -146,6 +146,7 @@ export class Member implements KV, ClusterApi {
   private closed = false;
   private removed = false;
   private snapshotSoon = false;
+  private transfers: { to: number; resolve: () => void; reject: (e: unknown) => void; deadline: number }[] = [];
   /** Answers to give once the current Ready's transaction is durable. */
   private afterCommit: (() => void)[] = [];
   private readonly requestTimeout: number;
@@ -208,6 +209,7 @@ export class Member implements KV, ClusterApi {
     this.ticks++;
     this.node.tick();
     this.expireRequests();
+    this.settleTransfers();
     if (this.role === 'leader') this.revokeExpiredLeases();
     this.kick();
   }
@@ -305,6 +307,7 @@ export class Member implements KV, ClusterApi {
       this.leader = rd.softState.lead;
       if (this.role === 'leader' && !wasLeader) this.lessor.promote();
       if (this.role !== 'leader' && wasLeader) this.lessor.demote();
+      this.settleTransfers();
     }
     if (rd.hardState !== undefined) this.term = rd.hardState.term;
     if (rd.snapshot !== undefined) await this.installSnapshot(rd);
@@ -473,6 +476,8 @@ export class Member implements KV, ClusterApi {
     this.readInflight = undefined;
     for (const b of this.readsAwaitingApply) for (const w of b.waiters) w.reject(e);
     this.readsAwaitingApply = [];
+    for (const t of this.transfers) t.reject(e);
+    this.transfers = [];
   }
 
   // ------------------------------------------------------------------ proposals
@@ -836,15 +841,21 @@ export class Member implements KV, ClusterApi {
     if (!this.confState.voters.includes(id)) throw replicationError('ERR_MEMBER_NOT_FOUND', 'transferee must be a voter');
     this.node.transferLeader(id);
     this.kick();
-    const deadline = this.ticks + this.requestTimeout;
     return new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (this.leader === id) return resolve();
-        if (this.ticks >= deadline || this.closed || this.failure !== undefined) return reject(replicationError('ERR_TIMEOUT'));
-        setImmediate(check);
-      };
-      check();
+      this.transfers.push({ to: id, resolve, reject, deadline: this.ticks + this.requestTimeout });
     });
+  }
+
+  /** Settles leader transfers: done once the transferee leads, failed at their deadline. */
+  private settleTransfers(): void {
+    if (this.transfers.length === 0) return;
+    const keep: typeof this.transfers = [];
+    for (const t of this.transfers) {
+      if (this.leader === t.to) t.resolve();
+      else if (this.ticks >= t.deadline) t.reject(replicationError('ERR_TIMEOUT'));
+      else keep.push(t);
+    }
+    this.transfers = keep;
   }
 
   /** Stops the member: pending callers get ERR_CLOSED, queued commits finish, the file closes. */

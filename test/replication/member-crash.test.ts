@@ -7,7 +7,7 @@ import { open } from '../../src/bolt/index.ts';
 import { CRASH_MODES } from '../support/faulty-fs.ts';
 import { SimCluster, path } from './sim/cluster.ts';
 
-const PUTS = 8;
+const PUTS = 6;
 
 async function workload(c: SimCluster): Promise<number> {
   const m = c.nodes.get(1)!.member!;
