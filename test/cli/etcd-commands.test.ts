@@ -15,10 +15,10 @@ import { dbPathOf, parseCompare, parseTxn } from '../../src/cli/etcd-commands.ts
 import { run } from '../../src/cli/main.ts';
 import { requireEtcd, startEtcd } from '../support/etcd.ts';
 
-async function ours(dir: string, argv: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+async function ours(dir: string, argv: string[], stdin?: string, target = ['--data-dir', dir]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await run([argv[0]!, '--data-dir', dir, ...argv.slice(1)], {
+  const code = await run([argv[0]!, ...target, ...argv.slice(1)], {
     out: (s) => void (out += s),
     err: (s) => void (err += s),
     isTTY: false,
@@ -64,15 +64,17 @@ const SCRIPT: Array<{ argv: string[]; stdin?: string }> = [
 
 test('etcdctl commands: same text and JSON as etcdctl against etcd', { timeout: 120_000 }, async (t) => {
   if (!requireEtcd(t)) return;
-  for (const format of ['simple', 'json']) {
+  for (const [format, via] of [['simple', 'data-dir'], ['json', 'data-dir'], ['simple', 'endpoints'], ['json', 'endpoints']] as const) {
     const etcd = await startEtcd();
+    // With --endpoints, boltkv's client talks to a second etcd given the same commands.
+    const other = via === 'endpoints' ? await startEtcd() : undefined;
     const dir = mkdtempSync(join(tmpdir(), 'boltkv-ctl-'));
     try {
       for (const step of SCRIPT) {
         const argv = format === 'json' ? [...step.argv, '-w', 'json'] : step.argv;
         const a = theirs(etcd.url, argv, step.stdin);
-        const b = await ours(dir, argv, step.stdin);
-        const label = `${argv.join(' ')}`;
+        const b = await ours(dir, argv, step.stdin, other ? ['--endpoints', other.url] : undefined);
+        const label = `${via}: ${argv.join(' ')}`;
         assert.equal(b.code === 0, a.code === 0, `${label}: exit status (etcdctl: ${a.err}; boltkv: ${b.err})`);
         if (a.code !== 0) {
           // The same etcd error text, one line, with our code in front.
@@ -83,8 +85,19 @@ test('etcdctl commands: same text and JSON as etcdctl against etcd', { timeout: 
         if (format === 'json' && /^[[{]/.test(a.out)) assert.deepEqual(comparable(b.out), comparable(a.out), label);
         else assert.equal(b.out, a.out, label);
       }
+      if (other) {
+        const ml = JSON.parse((await ours(dir, ['member', 'list', '-w', 'json'], undefined, ['--endpoints', other.url])).out);
+        assert.equal(ml.members.length, 1);
+        assert.deepEqual(ml.members[0].clientURLs, [other.url]);
+        const st = await ours(dir, ['endpoint', 'status', '-w', 'json'], undefined, ['--endpoints', other.url]);
+        assert.match(JSON.parse(st.out)[0].Status.version, /^3\.4\./);
+        const hk = await ours(dir, ['endpoint', 'hashkv'], undefined, ['--endpoints', other.url]);
+        assert.equal(hk.code, 1);
+        assert.match(hk.err, /^Error: ERR_INVALID_INPUT: endpoint hashkv with --endpoints is not supported/);
+      }
     } finally {
       await etcd.stop();
+      await other?.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -149,8 +162,11 @@ test('etcdctl commands on a data dir: hashkv, snapshot, alarms, leases, defrag, 
   }
   const txnBad = await ours(dir, ['txn'], 'bogus("a") = "1"\n\n\n');
   assert.match(txnBad.err, /^Error: ERR_INVALID_INPUT: malformed comparison/);
-  const ep = await run(['get', '--endpoints', 'http://127.0.0.1:1', 'a'], { out: () => undefined, err: () => undefined, isTTY: false });
+  let epErr = '';
+  const ep = await run(['get', '--endpoints', 'http://127.0.0.1:1', 'a'], { out: () => undefined, err: (s) => void (epErr += s), isTTY: false });
   assert.equal(ep, 1);
+  assert.match(epErr, /^Error: ERR_[A-Z_]+: /);
+  assert.match((await ours(dir, ['member', 'list'])).out, new RegExp(`^0, started, default, , ${dir}, false\n$`));
 });
 
 test('txn syntax parses as etcdctl reads it', () => {
