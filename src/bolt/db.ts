@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
 import { createFreelist, decodeFreelistPage } from './freelist/index.ts';

@@ -34,7 +34,7 @@ function assertPrefix(copy: DB, label: string): number {
   assert.deepEqual(copy.check(), [], `${label}: check() problems`);
   const { n, state, seq } = stateOf(copy);
   const want = expected(n);
-  for (const [k, v] of state) if (k.startsWith('filler')) state.delete(k);
+  for (const k of [...state.keys()]) if (k.startsWith('filler')) state.delete(k);
   assert.equal(seq, n, `${label}: bucket sequence matches commit`);
   assert.equal(state.size, want.size, `${label}: key count at commit ${n}`);
   assert.deepEqual(state, want, `${label}: content is exactly commit ${n}`);
