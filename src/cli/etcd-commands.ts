@@ -517,6 +517,49 @@ const txn: Command = {
   },
 };
 
+const watch: Command = {
+  name: 'watch',
+  summary: 'watches events on a key or prefix until interrupted (etcdctl; with --data-dir or --endpoints)',
+  usage: 'boltkv watch --data-dir DIR | --endpoints URLS [options] <key> [range_end]',
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    prefix: { kind: 'bool', help: 'watch on a prefix if prefix is set' },
+    rev: { kind: 'int', default: 0, help: 'revision to start watching' },
+    'prev-kv': { kind: 'bool', help: 'get the previous key-value pair before the event happens' },
+    'progress-notify': { kind: 'bool', help: 'get periodic watch progress notification from server' },
+  },
+  async run(p, io) {
+    const [key, end] = p.args;
+    if (key === undefined || p.args.length > 2) throw usage('watch needs a key and an optional range_end');
+    const json = writeOutOf(p.flags['write-out']) === 'json';
+    await withKV(p, async (kv) => {
+      const w = kv.watch({
+        key,
+        rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), false),
+        startRevision: num(p.flags.rev),
+        prevKv: bool(p.flags['prev-kv']),
+        progressNotify: bool(p.flags['progress-notify']),
+        signal: io.signal,
+      });
+      for await (const resp of w) {
+        if (json) {
+          io.out(`${etcdJson(resp)}\n`);
+          continue;
+        }
+        if (resp.canceled || resp.compactRevision) io.err(`watch was canceled (${resp.cancelReason ?? `etcdserver: mvcc: required revision has been compacted`})\n`);
+        if (resp.events.length === 0 && !resp.canceled && !resp.created) io.out(`progress notify: ${resp.header.revision}\n`);
+        const lines: string[] = [];
+        for (const e of resp.events) {
+          lines.push(e.type);
+          if (e.prevKv) lines.push(...kvLines([e.prevKv], bool(p.flags.hex)));
+          lines.push(...kvLines([e.kv], bool(p.flags.hex)));
+        }
+        if (lines.length > 0) io.out(`${lines.join('\n')}\n`);
+      }
+    });
+  },
+};
+
 const member: Command = {
   name: 'member',
   summary: 'member list (etcdctl; with --endpoints, or --data-dir for the single in-process member)',
@@ -538,10 +581,10 @@ const member: Command = {
   },
 };
 
-export const ETCD_COMMANDS: readonly Command[] = [get, put, del, txn, compaction, defragEtcd, snapshot, endpoint, alarm, lease, member];
+export const ETCD_COMMANDS: readonly Command[] = [get, put, del, txn, watch, compaction, defragEtcd, snapshot, endpoint, alarm, lease, member];
 
 /** Commands that exist only in etcdctl's form. */
-export const ETCD_ONLY = new Set(['del', 'put', 'txn', 'compaction', 'snapshot', 'endpoint', 'alarm', 'lease', 'member']);
+export const ETCD_ONLY = new Set(['del', 'put', 'txn', 'watch', 'compaction', 'snapshot', 'endpoint', 'alarm', 'lease', 'member']);
 
 /** True when argv asks for the etcdctl form of a command (it names a data dir or endpoints). */
 export function wantsEtcd(argv: readonly string[]): boolean {

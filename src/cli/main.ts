@@ -79,7 +79,16 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
 }
 
 function processIO(): CliIO {
+  const stop = new AbortController();
+  // A watch ends cleanly on the signal; anything else still stops promptly.
+  const interrupt = (): void => {
+    stop.abort();
+    setTimeout(() => process.exit(130), 500).unref();
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   return {
+    signal: stop.signal,
     out: (s) => void process.stdout.write(s),
     err: (s) => void process.stderr.write(s),
     isTTY: process.stderr.isTTY === true,

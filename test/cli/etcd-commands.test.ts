@@ -169,6 +169,43 @@ test('etcdctl commands on a data dir: hashkv, snapshot, alarms, leases, defrag, 
   assert.match((await ours(dir, ['member', 'list'])).out, new RegExp(`^0, started, default, , ${dir}, false\n$`));
 });
 
+test('watch: the same events as etcdctl watch, from a past revision, with prev-kv', { timeout: 60_000 }, async (t) => {
+  if (!requireEtcd(t)) return;
+  const etcd = await startEtcd();
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-ctl-'));
+  try {
+    for (const step of [['put', 'w/a', '1'], ['put', 'w/b', '2'], ['put', 'other', 'x'], ['put', 'w/a', '3'], ['del', 'w/b']]) {
+      theirs(etcd.url, step);
+      await ours(dir, step);
+    }
+    for (const flags of [['--rev', '1', '--prefix', 'w/'], ['--rev', '2', '--prev-kv', 'w/a'], ['--rev', '1', 'w/', 'w0']]) {
+      const r = spawnSync('etcdctl', ['--endpoints', etcd.url, 'watch', ...flags], { encoding: 'utf8', timeout: 3000, env: { ...process.env, ETCDCTL_API: '3' } });
+      const want = r.stdout;
+      assert.ok(want.length > 0, `etcdctl watch ${flags.join(' ')} printed events`);
+      for (const target of [['--data-dir', dir], ['--endpoints', etcd.url]]) {
+        const stop = new AbortController();
+        let got = '';
+        const done = run(['watch', ...target, ...flags], {
+          out: (s) => {
+            got += s;
+            if (got.length >= want.length) stop.abort();
+          },
+          err: () => undefined,
+          isTTY: false,
+          signal: stop.signal,
+        });
+        const timer = setTimeout(() => stop.abort(), 5000);
+        assert.equal(await done, 0);
+        clearTimeout(timer);
+        assert.equal(got, want, `watch ${target[0]} ${flags.join(' ')}`);
+      }
+    }
+  } finally {
+    await etcd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('txn syntax parses as etcdctl reads it', () => {
   assert.deepEqual(parseCompare('mod("k") > "5"'), { key: 'k', target: 'MOD', result: 'GREATER', modRevision: 5 });
   assert.deepEqual(parseCompare('value("a b") != "x y"'), { key: 'a b', target: 'VALUE', result: 'NOT_EQUAL', value: 'x y' });
