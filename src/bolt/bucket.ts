@@ -1,9 +1,7 @@
 import { type Bytes, bytesKey, checkKey, checkValue, compare, toBytes } from './bytes.ts';
 import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
-import { type Inode, inodesSize, makeInode, Node, setInodeKey, splitForPages, writeInodes } from './node.ts';
-
-const EMPTY = new Uint8Array(0);
+import { freeNode, inodesSize, Node, rebalanceNode, spillTree, splitIfLarge, type TreeContext, writeInodes } from './node.ts';
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 import { parseRange, type RangeOptions, scan } from './range.ts';
@@ -36,28 +34,36 @@ export interface BucketStats {
  */
 export class Bucket {
   readonly tx: Tx;
-  /** Root page id; 0 for an inline bucket. */
+  /** @internal Root page id; 0 for an inline bucket. */
   rootPgid: number;
+  /** @internal */
   private seq: bigint;
-  /** The page image of an inline bucket. */
+  /** @internal The page image of an inline bucket. */
   private inlinePage: Page | null;
-  /** The root node once this transaction has modified the bucket. */
+  /** @internal The root node once this transaction has modified the bucket. */
   rootNode: Node | null = null;
-  /** Sub-buckets opened in this transaction, by name. */
+  /** @internal Sub-buckets opened in this transaction, by name. */
   private children = new Map<string, Bucket>();
+  /** @internal */
   private unbalanced = new Set<Node>();
+  /** @internal */
   private seqDirty = false;
   /** Fraction a page is filled to when a node is split at commit (0.1 ... 1.0). */
   fillPercent = DEFAULT_FILL_PERCENT;
 
-  constructor(tx: Tx, rootPgid: number, sequence: bigint, inlinePage: Page | null) {
+  /** @internal Transactions, buckets and cursors come from the engine, not from `new`. */
+  static create(tx: Tx, rootPgid: number, sequence: bigint, inlinePage: Page | null): Bucket {
+    return new Bucket(tx, rootPgid, sequence, inlinePage);
+  }
+
+  private constructor(tx: Tx, rootPgid: number, sequence: bigint, inlinePage: Page | null) {
     this.tx = tx;
     this.rootPgid = rootPgid;
     this.seq = sequence;
     this.inlinePage = inlinePage;
   }
 
-  /** A bucket from the value stored under its name in the parent. */
+  /** @internal A bucket from the value stored under its name in the parent. */
   static fromValue(tx: Tx, value: Uint8Array): Bucket {
     if (value.length < BUCKET_HEADER_SIZE) throw corrupt('bucket header truncated');
     const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
@@ -88,6 +94,7 @@ export class Bucket {
     return this.seq;
   }
 
+  /** @internal */
   keyBytes(key: unknown): Uint8Array {
     return toBytes(key, 'key');
   }
@@ -95,7 +102,7 @@ export class Bucket {
   // ---- reading ----
 
   /** The value under key; undefined if absent or if key names a sub-bucket. */
-  get(key: Bytes): Uint8Array | undefined {
+  get(key: Bytes): Buffer | undefined {
     this.tx.checkOpen();
     const k = toBytes(key, 'key');
     // A direct descent: the hot read path allocates nothing but the returned view.
@@ -132,11 +139,11 @@ export class Bucket {
 
   cursor(): Cursor {
     this.tx.checkOpen();
-    return new Cursor(this);
+    return Cursor.create(this);
   }
 
   /** Calls fn for every entry in key order (value null for sub-buckets); stop by returning false. */
-  forEach(fn: (key: Uint8Array, value: Uint8Array | null) => void | boolean): void {
+  forEach(fn: (key: Buffer, value: Buffer | null) => void | boolean): void {
     if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
     const c = this.cursor();
     for (let e = c.first(); e; e = c.next()) {
@@ -168,7 +175,7 @@ export class Bucket {
     const id = bytesKey(k);
     const cached = this.children.get(id);
     if (cached) return cached;
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k) || !(c.flagsHere() & BUCKET_LEAF_FLAG)) return undefined;
     const child = Bucket.fromValue(this.tx, c.valueHere());
@@ -184,7 +191,7 @@ export class Bucket {
     const v = toBytes(value, 'value');
     checkKey(k);
     checkValue(v);
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (c.isAt(k) && c.flagsHere() & BUCKET_LEAF_FLAG) {
       throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
@@ -196,7 +203,7 @@ export class Bucket {
   delete(key: Bytes): void {
     this.tx.checkWritable();
     const k = toBytes(key, 'key');
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k)) return;
     if (c.flagsHere() & BUCKET_LEAF_FLAG) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
@@ -211,14 +218,14 @@ export class Bucket {
     const k = toBytes(name, 'bucket name');
     if (k.length === 0) throw new BoltError('ERR_BUCKET_NAME_REQUIRED', 'bucket name required');
     checkKey(k);
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (c.isAt(k)) {
       if (c.flagsHere() & BUCKET_LEAF_FLAG) throw new BoltError('ERR_BUCKET_EXISTS', 'bucket already exists');
       throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
     }
     // A new bucket starts inline: header (root 0, sequence 0) and an empty leaf page image.
-    const value = new Uint8Array(BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE);
+    const value = Buffer.alloc(BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE);
     writeInodes(value.subarray(BUCKET_HEADER_SIZE), 0, true, [], 0);
     const keyCopy = this.tx.own(k);
     this.putRaw(c, keyCopy, value, BUCKET_LEAF_FLAG);
@@ -238,14 +245,14 @@ export class Bucket {
   deleteBucket(name: Bytes): void {
     this.tx.checkWritable();
     const k = toBytes(name, 'bucket name');
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k)) throw new BoltError('ERR_BUCKET_NOT_FOUND', 'bucket not found');
     if (!(c.flagsHere() & BUCKET_LEAF_FLAG)) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
     const child = this.bucket(k)!;
     child.freeAll();
     this.children.delete(bytesKey(k));
-    const c2 = new Cursor(this);
+    const c2 = Cursor.create(this);
     c2.seekRaw(k);
     const node = c2.materialize();
     node.removeAt(node.lowerBound(k));
@@ -272,6 +279,7 @@ export class Bucket {
     this.setSequenceRaw(v);
   }
 
+  /** @internal */
   private setSequenceRaw(n: bigint): void {
     // Materialize the root so the bucket is rewritten (with its new header) at commit.
     this.materializeRoot();
@@ -289,6 +297,7 @@ export class Bucket {
     return s;
   }
 
+  /** @internal */
   private collectStats(s: BucketStats): void {
     const ps = this.tx.db.pageSize;
     if (this.rootPgid === 0 && !this.rootNode) {
@@ -325,19 +334,21 @@ export class Bucket {
     visit(this.rootPgid === 0 ? this.inlinePage! : this.tx.treePage(this.rootPgid), 1);
   }
 
+  /** @internal */
   private collectStatsInto(s: BucketStats): void {
     this.collectStats(s);
   }
 
   // ---- internals for Cursor and Tx ----
 
-  /** Where a cursor starts: the root node if materialized, else the root page. */
+  /** @internal Where a cursor starts: the root node if materialized, else the root page. */
   rootFrame(): { node: Node | null; page: Page | null; index: number } {
     if (this.rootNode) return { node: this.rootNode, page: null, index: 0 };
     if (this.rootPgid === 0) return { node: null, page: this.inlinePage, index: 0 };
     return { node: null, page: this.tx.treePage(this.rootPgid), index: 0 };
   }
 
+  /** @internal */
   materializeRoot(): Node {
     if (this.rootNode) return this.rootNode;
     if (this.rootPgid === 0) this.rootNode = Node.fromPage(this.inlinePage!, null, 0);
@@ -345,65 +356,33 @@ export class Bucket {
     return this.rootNode;
   }
 
+  /** @internal */
   noteDelete(node: Node): void {
     this.unbalanced.add(node);
   }
 
-  /** Insert at the cursor's leaf slot; split the leaf early if it grew past a few pages. */
-  private putRaw(c: Cursor, key: Uint8Array, value: Uint8Array, flags: number): void {
+  /** @internal Insert at the cursor's leaf slot; split the leaf early if it grew past a few pages. */
+  private putRaw(c: Cursor, key: Buffer, value: Buffer, flags: number): void {
     const leaf = c.materialize();
     leaf.put(key, value, flags);
     this.tx.mutations++;
-    this.splitIfLarge(leaf);
+    const root = splitIfLarge(leaf, this.tx.db.pageSize);
+    if (root) this.rootNode = root;
   }
 
-  /**
-   * Go's bbolt splits only at commit, so one huge transaction keeps inserting into ever larger
-   * nodes: quadratic. Splitting a node as soon as it passes a few pages keeps each insert cheap;
-   * commit still splits into page-sized pieces.
-   */
-  private splitIfLarge(node: Node): void {
-    const limit = this.tx.db.pageSize * 4;
-    while (node.byteSize > limit && node.inodes.length > 4) {
-      const sibling = node.splitHalf();
-      let parent = node.parent;
-      if (!parent) {
-        parent = new Node(false, null, [makeInode(0, node.inodes[0]!.key, EMPTY, node.pgid, node)]);
-        node.parent = parent;
-        sibling.parent = parent;
-        this.rootNode = parent;
-      }
-      const idx = parent.indexOfChild(node);
-      // A leftmost child may have taken keys below its separator; refresh it before a sibling
-      // is placed after it, or the parent's keys would fall out of order.
-      setInodeKey(parent.inodes[idx]!, node.inodes[0]!.key);
-      parent.insertAt(idx + 1, makeInode(0, sibling.inodes[0]!.key, EMPTY, 0, sibling));
-      node = parent;
-    }
-  }
-
-  /** Free every page of this bucket and its sub-buckets (used by deleteBucket). */
+  /** @internal Free every page of this bucket and its sub-buckets (used by deleteBucket). */
   private freeAll(): void {
     // Sub-buckets first: their pages are not reachable from ours.
-    const c = new Cursor(this);
+    const c = Cursor.create(this);
     for (let e = c.first(); e; e = c.next()) {
       if (e[1] === null) this.bucket(e[0])!.freeAll();
     }
-    if (this.rootNode) this.freeNode(this.rootNode);
+    if (this.rootNode) freeNode(this.rootNode, this.treeContext(), (pgid) => this.freePage(pgid));
     else if (this.rootPgid !== 0) this.freePage(this.rootPgid);
     this.rootNode = null;
   }
 
-  private freeNode(node: Node): void {
-    if (node.pgid !== 0) this.tx.free(node.pgid, node.overflow);
-    if (!node.leaf) {
-      for (const inode of node.inodes) {
-        if (inode.child) this.freeNode(inode.child);
-        else this.freePage(inode.pgid);
-      }
-    }
-  }
-
+  /** @internal */
   private freePage(pgid: number, depth = 0): void {
     if (depth > 64) throw corrupt(`page ${pgid}: tree deeper than 64 levels`);
     const page = this.tx.treePage(pgid);
@@ -413,69 +392,15 @@ export class Bucket {
 
   // ---- commit: rebalance and spill ----
 
-  /** Merge nodes that deletes left underfull, then do the same in sub-buckets. */
+  /** @internal Merge nodes that deletes left underfull, then do the same in sub-buckets. */
   rebalance(): void {
-    for (const node of this.unbalanced) this.rebalanceNode(node);
+    const ctx = this.treeContext();
+    for (const node of this.unbalanced) rebalanceNode(this, node, ctx);
     this.unbalanced.clear();
     for (const child of this.children.values()) child.rebalance();
   }
 
-  private rebalanceNode(node: Node): void {
-    if (!node.unbalanced || node.dead) return;
-    node.unbalanced = false;
-    const threshold = this.tx.db.pageSize / 4;
-    const minKeys = node.leaf ? 1 : 2;
-    if (node.byteSize > threshold && node.inodes.length > minKeys) return;
-    const load = (pgid: number): Page => this.tx.treePage(pgid);
-    const parent = node.parent;
-    if (!parent) {
-      // A root branch with a single child: the child becomes the root.
-      if (!node.leaf && node.inodes.length === 1) {
-        const child = node.childAt(0, load);
-        child.parent = null;
-        this.rootNode = child;
-        this.retire(node);
-        child.unbalanced = true;
-        this.rebalanceNode(child);
-      }
-      return;
-    }
-    if (node.inodes.length === 0) {
-      parent.removeAt(parent.indexOfChild(node));
-      this.retire(node);
-      this.rebalanceNode(parent);
-      return;
-    }
-    if (parent.inodes.length < 2) {
-      // No sibling to merge with yet; fixing the parent first gives us one.
-      parent.unbalanced = true;
-      this.rebalanceNode(parent);
-      return;
-    }
-    const idx = parent.indexOfChild(node);
-    if (idx === 0) {
-      const right = parent.childAt(1, load);
-      node.absorb(right);
-      parent.removeAt(1);
-      this.retire(right);
-    } else {
-      const left = parent.childAt(idx - 1, load);
-      left.absorb(node);
-      parent.removeAt(idx);
-      this.retire(node);
-    }
-    this.rebalanceNode(parent);
-  }
-
-  private retire(node: Node): void {
-    node.dead = true;
-    if (node.pgid !== 0) {
-      this.tx.free(node.pgid, node.overflow);
-      node.pgid = 0;
-    }
-  }
-
-  /** A bucket small enough to live inside its parent's leaf. */
+  /** @internal A bucket small enough to live inside its parent's leaf. */
   private inlineable(): boolean {
     const n = this.rootNode;
     if (!n || !n.leaf) return false;
@@ -488,19 +413,19 @@ export class Bucket {
     return true;
   }
 
-  /** The value this bucket is stored under in its parent. */
-  private headerValue(): Uint8Array {
-    const value = new Uint8Array(BUCKET_HEADER_SIZE);
-    const dv = new DataView(value.buffer);
+  /** @internal The value this bucket is stored under in its parent. */
+  private headerValue(): Buffer {
+    const value = Buffer.alloc(BUCKET_HEADER_SIZE);
+    const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
     writeU64(dv, 0, this.rootPgid);
     dv.setBigUint64(8, this.seq, true);
     return value;
   }
 
-  /** Write sub-buckets into our leaves, then write our own dirty nodes to new pages. */
+  /** @internal Write sub-buckets into our leaves, then write our own dirty nodes to new pages. */
   spill(): void {
     for (const [id, child] of this.children) {
-      let value: Uint8Array;
+      let value: Buffer;
       if (child.inlineable()) {
         const root = child.rootNode!;
         if (root.pgid !== 0) {
@@ -510,7 +435,7 @@ export class Bucket {
         child.rootPgid = 0;
         const image = new Uint8Array(inodesSize(true, root.inodes));
         writeInodes(image, 0, true, root.inodes, 0);
-        value = new Uint8Array(BUCKET_HEADER_SIZE + image.length);
+        value = Buffer.alloc(BUCKET_HEADER_SIZE + image.length);
         value.set(child.headerValue(), 0);
         value.set(image, BUCKET_HEADER_SIZE);
       } else {
@@ -519,58 +444,37 @@ export class Bucket {
         if (!child.rootNode) continue;
         value = child.headerValue();
       }
-      const key = Uint8Array.from(id, (ch) => ch.charCodeAt(0));
-      const c = new Cursor(this);
+      const key = Buffer.from(id, 'latin1');
+      const c = Cursor.create(this);
       c.seekRaw(key);
       invariant(c.isAt(key), 'spilled sub-bucket missing from its parent');
       const leaf = c.materialize();
       leaf.put(key, value, BUCKET_LEAF_FLAG);
     }
     if (!this.rootNode) return;
-    let refs = this.spillNode(this.rootNode);
-    while (refs.length > 1) {
-      const root = new Node(false, null, refs);
-      refs = this.spillNode(root);
-    }
-    this.rootPgid = refs[0]!.pgid;
+    this.rootPgid = spillTree(this.rootNode, this.treeContext(), this.fillPercentClamped());
   }
 
-  /** Write node (and its materialized descendants) to freshly allocated pages. */
-  private spillNode(node: Node): Inode[] {
-    invariant(!node.dead, 'spilling a dead node');
-    let inodes = node.inodes;
-    if (!node.leaf) {
-      const out: Inode[] = [];
-      for (const inode of inodes) {
-        if (inode.child) out.push(...this.spillNode(inode.child));
-        else out.push(inode);
-      }
-      inodes = out;
-    }
-    if (node.pgid !== 0) {
-      this.tx.free(node.pgid, node.overflow);
-      node.pgid = 0;
-    }
-    const ps = this.tx.db.pageSize;
-    const refs: Inode[] = [];
-    const total = inodes === node.inodes ? node.byteSize : undefined;
-    for (const part of splitForPages(node.leaf, inodes, ps, this.fillPercentClamped(), total)) {
-      const npages = Math.ceil(part.size / ps);
-      const pgid = this.tx.allocate(npages);
-      const buf = this.tx.pageBuffer(npages);
-      writeInodes(buf, pgid, node.leaf, inodes, npages - 1, part.start, part.end);
-      this.tx.dirty.set(pgid, buf);
-      refs.push(makeInode(0, part.end > part.start ? inodes[part.start]!.key : EMPTY, EMPTY, pgid, null));
-    }
-    return refs;
+  /** @internal What the commit-time tree work in node.ts needs from this bucket's transaction. */
+  private treeContext(): TreeContext {
+    const tx = this.tx;
+    return {
+      pageSize: tx.db.pageSize,
+      load: (pgid) => tx.treePage(pgid),
+      free: (pgid, overflow) => tx.free(pgid, overflow),
+      allocate: (n) => tx.allocate(n),
+      pageBuffer: (n) => tx.pageBuffer(n),
+      write: (pgid, buf) => void tx.dirty.set(pgid, buf),
+    };
   }
 
+  /** @internal */
   private fillPercentClamped(): number {
     const f = this.fillPercent;
     return Number.isFinite(f) ? Math.min(MAX_FILL, Math.max(MIN_FILL, f)) : DEFAULT_FILL_PERCENT;
   }
 
-  /** Whether the header (sequence) must be rewritten even with no node changes. */
+  /** @internal Whether the header (sequence) must be rewritten even with no node changes. */
   get sequenceDirty(): boolean {
     return this.seqDirty;
   }

@@ -190,7 +190,7 @@ export function checkTx(tx: Tx): string[] {
       const fid = tx.meta.freelist;
       const ps = tx.db.pageSize;
       const head = tx.pager.readRaw(fid * ps, ps);
-      const overflow = new DataView(head.buffer).getUint32(12, true);
+      const overflow = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(12, true);
       if (fid + overflow >= limit) problems.push(`page ${fid}: out of bounds: ${limit}`);
       for (let i = 0; i <= overflow && fid + i < limit; i++) mark(fid + i, 0);
       const buf = overflow === 0 ? head : tx.pager.readRaw(fid * ps, (overflow + 1) * ps);

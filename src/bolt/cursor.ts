@@ -7,7 +7,8 @@ const MAX_DEPTH = 64;
 import type { Bucket } from './bucket.ts';
 
 /** A key and its value; the value is null when the key names a sub-bucket. */
-export type Entry = [key: Uint8Array, value: Uint8Array | null];
+/** Keys and values are zero-copy Buffer views (a Buffer is a Uint8Array). */
+export type Entry = [key: Buffer, value: Buffer | null];
 
 /** One level of the path from the root to the current leaf: a page, or a node if materialized. */
 interface Frame {
@@ -39,12 +40,21 @@ type Position = 'unset' | 'valid' | 'eof' | 'bof';
  */
 export class Cursor {
   readonly bucket: Bucket;
+  /** @internal */
   private stack: Frame[] = [];
+  /** @internal */
   private pos: Position = 'unset';
-  private key: Uint8Array | null = null;
+  /** @internal */
+  private key: Buffer | null = null;
+  /** @internal */
   private seen: number;
 
-  constructor(bucket: Bucket) {
+  /** @internal Transactions, buckets and cursors come from the engine, not from `new`. */
+  static create(bucket: Bucket): Cursor {
+    return new Cursor(bucket);
+  }
+
+  private constructor(bucket: Bucket) {
     this.bucket = bucket;
     this.seen = bucket.tx.mutations;
   }
@@ -129,7 +139,7 @@ export class Cursor {
 
   // ---- internals used by Bucket ----
 
-  /** Position on the leaf slot where key is or would be inserted (index may equal count). */
+  /** @internal Position on the leaf slot where key is or would be inserted (index may equal count). */
   seekRaw(key: Uint8Array): void {
     this.reset();
     for (;;) {
@@ -149,24 +159,25 @@ export class Cursor {
     this.seen = this.bucket.tx.mutations;
   }
 
-  /** After seekRaw: is the cursor exactly on key? */
+  /** @internal After seekRaw: is the cursor exactly on key? */
   isAt(key: Uint8Array): boolean {
     const f = this.top();
     return isLeaf(f) && f.index < count(f) && equalsKey(f, f.index, key);
   }
 
-  /** Flags of the leaf element under the cursor (after seekRaw + isAt). */
+  /** @internal Flags of the leaf element under the cursor (after seekRaw + isAt). */
   flagsHere(): number {
     const f = this.top();
     return f.node ? f.node.inodes[f.index]!.flags : f.page!.elementFlags(f.index);
   }
 
-  valueHere(): Uint8Array {
+  /** @internal */
+  valueHere(): Buffer {
     const f = this.top();
     return f.node ? f.node.inodes[f.index]!.value : f.page!.value(f.index);
   }
 
-  /** Turn the path to the current leaf into nodes, so it can be modified; returns the leaf. */
+  /** @internal Turn the path to the current leaf into nodes, so it can be modified; returns the leaf. */
   materialize(): Node {
     let node = this.bucket.materializeRoot();
     this.stack[0] = { node, page: null, index: this.stack[0]!.index };
@@ -180,20 +191,23 @@ export class Cursor {
 
   // ---- movement ----
 
+  /** @internal */
   private reset(): void {
     this.stack = [this.bucket.rootFrame()];
   }
 
-  /** Descend one level. A real tree of 2^53 pages is far shallower than this: deeper means a cycle. */
+  /** @internal Descend one level. A real tree of 2^53 pages is far shallower than this: deeper means a cycle. */
   private push(f: Frame): void {
     if (this.stack.length >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
     this.stack.push(f);
   }
 
+  /** @internal */
   private top(): Frame {
     return this.stack[this.stack.length - 1]!;
   }
 
+  /** @internal */
   private child(f: Frame): Frame {
     if (f.node) {
       const inode = f.node.inodes[f.index]!;
@@ -203,7 +217,7 @@ export class Cursor {
     return { node: null, page: this.bucket.tx.treePage(f.page!.child(f.index)), index: 0 };
   }
 
-  /** From the current frame down to a leaf, along first (or last) children. */
+  /** @internal From the current frame down to a leaf, along first (or last) children. */
   private descend(toLast: boolean): void {
     for (;;) {
       const f = this.top();
@@ -214,6 +228,7 @@ export class Cursor {
     }
   }
 
+  /** @internal */
   private moveNext(): boolean {
     for (;;) {
       let i = this.stack.length - 1;
@@ -226,6 +241,7 @@ export class Cursor {
     }
   }
 
+  /** @internal */
   private movePrev(): boolean {
     for (;;) {
       let i = this.stack.length - 1;
@@ -239,7 +255,7 @@ export class Cursor {
     }
   }
 
-  /** After a seek the leaf slot may be one past its page's end: step onto a real entry. */
+  /** @internal After a seek the leaf slot may be one past its page's end: step onto a real entry. */
   private normalizeForward(): boolean {
     const f = this.top();
     if (isLeaf(f) && f.index < count(f)) return true;
@@ -249,6 +265,7 @@ export class Cursor {
   /**
    * If the transaction changed since we last looked, re-find our key. Returns true when the key
    * is gone and the cursor now sits on its successor slot.
+   * @internal
    */
   private resync(): boolean {
     if (this.seen === this.bucket.tx.mutations || this.key === null) return false;
@@ -257,6 +274,7 @@ export class Cursor {
     return !this.isAt(key);
   }
 
+  /** @internal */
   private entry(): Entry | undefined {
     const f = this.top();
     if (!isLeaf(f) || f.index < 0 || f.index >= count(f)) return undefined;
@@ -268,6 +286,7 @@ export class Cursor {
     return [p.key(f.index), p.elementFlags(f.index) & BUCKET_LEAF_FLAG ? null : p.value(f.index)];
   }
 
+  /** @internal */
   private settle(pos: Position): Entry | undefined {
     this.pos = pos;
     this.seen = this.bucket.tx.mutations;

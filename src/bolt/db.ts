@@ -109,30 +109,51 @@ export class DB {
   readonly pageSize: number;
   readonly noSync: boolean;
   readonly noFreelistSync: boolean;
-  /** Replaced only when defragment() swaps in the rewritten file. */
+  /** @internal Replaced only when defragment() swaps in the rewritten file. */
   pager: Pager;
-  /** How the file was opened: defragment() opens its new file the same way. */
+  /** @internal How the file was opened: defragment() opens its new file the same way. */
   readonly fileSystem: FileSystem;
+  /** @internal */
   readonly openOptions: Readonly<OpenOptions>;
-  /** Files replaced by defragment() that readers still use, with their reader counts. */
+  /** @internal Files replaced by defragment() that readers still use, with their reader counts. */
   private retired = new Map<Pager, number>();
+  /** @internal */
   private meta: Meta;
+  /** @internal */
   private freelistImpl: Freelist | null = null;
+  /** @internal */
   private readonly freelistKind: 'hashmap' | 'array';
-  /** Overflow count of the freelist page the current meta points at. */
+  /** @internal Overflow count of the freelist page the current meta points at. */
   freelistOverflow = 0;
+  /** @internal */
   private readers = new Map<number, number>();
+  /** @internal */
   private readerCount = 0;
+  /** @internal */
   private writer: Tx | null = null;
+  /** @internal */
   private writeQueue: Promise<void> = Promise.resolve();
+  /** @internal */
   private failure: unknown = null;
+  /** @internal */
   private txN = 0;
+  /** @internal */
   private writeTxN = 0;
+  /** @internal */
   private batchCalls: BatchCall[] = [];
+  /** @internal */
   private batchTimer: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  /** @internal */
   private readonly maxBatchSize: number;
+  /** @internal */
   private readonly maxBatchDelayMs: number;
-  closed = false;
+  /** @internal */
+  private isClosed = false;
+
+  /** True once close() has run. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
 
   /** Use open(). */
   private constructor(path: string, file: FileIO, meta: Meta, options: OpenOptions) {
@@ -155,18 +176,19 @@ export class DB {
     return new DB(path, file, meta, options);
   }
 
-  /** The freelist, loaded on first use (read-only handles rarely need it). */
+  /** @internal The freelist, loaded on first use (read-only handles rarely need it). */
   get freelist(): Freelist {
     if (!this.freelistImpl) this.freelistImpl = this.loadFreelist();
     return this.freelistImpl;
   }
 
+  /** @internal */
   private loadFreelist(): Freelist {
     const fl = createFreelist(this.freelistKind);
     const m = this.meta;
     if (m.freelist !== PGID_NO_FREELIST) {
       const head = this.pager.readRaw(m.freelist * this.pageSize, this.pageSize);
-      const dv = new DataView(head.buffer);
+      const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
       const overflow = dv.getUint32(12, true);
       if (dv.getUint16(8, true) !== FREELIST_FLAG) throw corrupt(`page ${m.freelist}: expected freelist page`);
       if (m.freelist + overflow >= m.pgid) throw corrupt(`freelist page ${m.freelist} overflows past high water`);
@@ -177,7 +199,7 @@ export class DB {
       this.freelistOverflow = overflow;
     } else {
       // No freelist on disk: every page below the high-water mark that no tree reaches is free.
-      const tx = new Tx(this, false, m);
+      const tx = Tx.create(this, false, m);
       const reached = reachablePages(tx);
       const free: number[] = [];
       for (let id = 2; id < m.pgid; id++) if (!reached.has(id)) free.push(id);
@@ -191,7 +213,7 @@ export class DB {
     this.checkNotClosed();
     this.txN++;
     if (!writable) {
-      const tx = new Tx(this, false, this.meta);
+      const tx = Tx.create(this, false, this.meta);
       this.readers.set(tx.id, (this.readers.get(tx.id) ?? 0) + 1);
       this.readerCount++;
       return tx;
@@ -201,7 +223,7 @@ export class DB {
     this.checkCanWrite();
     const fl = this.freelist;
     this.releasePending(fl);
-    const tx = new Tx(this, true, this.meta);
+    const tx = Tx.create(this, true, this.meta);
     this.writer = tx;
     this.writeTxN++;
     return tx;
@@ -304,6 +326,7 @@ export class DB {
     });
   }
 
+  /** @internal */
   private flushBatch(): void {
     if (this.batchTimer) {
       clearTimeout(this.batchTimer as NodeJS.Timeout);
@@ -315,6 +338,7 @@ export class DB {
     if (calls.length > 0) void this.runBatch(calls);
   }
 
+  /** @internal */
   private async runBatch(calls: BatchCall[]): Promise<void> {
     let pending = calls;
     while (pending.length > 0) {
@@ -406,6 +430,7 @@ export class DB {
    * defragment()'s swap: continue on next's file (already renamed over this path) with its meta and
    * freelist. Open readers finish on the old file, which closes when the last of them ends. Call
    * only while holding the write slot.
+   * @internal
    */
   adoptFile(next: DB): void {
     const old = this.pager;
@@ -417,7 +442,7 @@ export class DB {
     this.meta = next.meta;
     this.freelistImpl = next.freelistImpl;
     this.freelistOverflow = next.freelistOverflow;
-    next.closed = true;
+    next.isClosed = true;
   }
 
   /** fdatasync now (useful after noSync commits). */
@@ -431,13 +456,13 @@ export class DB {
    * is rolled back. Fails with ERR_WRITER_BUSY while an async commit is in flight: await it first.
    */
   close(): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     if (this.writer) {
       const w = this.writer;
       if (w.managed) throw new BoltError('ERR_WRITER_BUSY', 'a commit is in progress; await it before close()');
       w.abort();
     }
-    this.closed = true;
+    this.isClosed = true;
     for (const p of this.retired.keys()) closeFile(p, this.readOnly);
     this.retired.clear();
     const file = this.pager.file;
@@ -451,6 +476,7 @@ export class DB {
 
   // ---- internals for Tx ----
 
+  /** @internal */
   checkNotClosed(): void {
     if (this.closed) throw new BoltError('ERR_CLOSED', 'database not open');
   }
@@ -458,6 +484,7 @@ export class DB {
   /**
    * Waiting from inside one of our own write callbacks for a write queued behind it would wait
    * forever (and stall every later write): refuse it.
+   * @internal
    */
   private checkNotNested(what: string): void {
     if (writeScopes.getStore()?.some((s) => s.db === this && s.active)) {
@@ -468,6 +495,7 @@ export class DB {
     }
   }
 
+  /** @internal */
   checkCanWrite(): void {
     if (this.failure) {
       throw new BoltError('ERR_IO', 'an earlier commit failed while writing the meta page; reopen the database', {
@@ -476,18 +504,22 @@ export class DB {
     }
   }
 
+  /** @internal */
   poison(err: unknown): void {
     this.failure = err;
   }
 
+  /** @internal */
   installMeta(meta: Meta): void {
     this.meta = { ...meta };
   }
 
+  /** @internal */
   endWriter(tx: Tx): void {
     if (this.writer === tx) this.writer = null;
   }
 
+  /** @internal */
   endReader(tx: Tx): void {
     if (tx.pager !== this.pager) {
       const left = (this.retired.get(tx.pager) ?? 1) - 1;
@@ -502,7 +534,7 @@ export class DB {
     this.readerCount--;
   }
 
-  /** Move pending pages that no open reader can still see to free (bbolt's rules). */
+  /** @internal Move pending pages that no open reader can still see to free (bbolt's rules). */
   private releasePending(fl: Freelist): void {
     const ids = [...this.readers.keys()].sort((a, b) => a - b);
     let minid = ids.length > 0 ? ids[0]! : Number.MAX_SAFE_INTEGER;

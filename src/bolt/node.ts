@@ -16,17 +16,17 @@ import {
  */
 export interface Inode {
   flags: number;
-  key: Uint8Array;
+  key: Buffer;
   /** The key's first four bytes as a big-endian number (zero padded): most comparisons end here. */
   prefix: number;
   /** Bytes this element takes in a page: element header, key and (leaf) value. */
   size: number;
-  value: Uint8Array;
+  value: Buffer;
   pgid: number;
   child: Node | null;
 }
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = Buffer.alloc(0);
 
 /** Orders like the key's first four bytes; equal prefixes need a full comparison. */
 export function keyPrefix(k: Uint8Array): number {
@@ -34,11 +34,11 @@ export function keyPrefix(k: Uint8Array): number {
   return ((n > 0 ? k[0]! * 0x1000000 : 0) + (n > 1 ? k[1]! << 16 : 0) + (n > 2 ? k[2]! << 8 : 0) + (n > 3 ? k[3]! : 0));
 }
 
-export function makeInode(flags: number, key: Uint8Array, value: Uint8Array, pgid: number, child: Node | null): Inode {
+export function makeInode(flags: number, key: Buffer, value: Buffer, pgid: number, child: Node | null): Inode {
   return { flags, key, prefix: keyPrefix(key), size: ELEMENT_SIZE + key.length + value.length, value, pgid, child };
 }
 
-export function setInodeKey(inode: Inode, key: Uint8Array): void {
+export function setInodeKey(inode: Inode, key: Buffer): void {
   inode.key = key;
   inode.prefix = keyPrefix(key);
   inode.size = ELEMENT_SIZE + key.length + inode.value.length;
@@ -114,7 +114,7 @@ export class Node {
   }
 
   /** Leaf: insert or replace the element with this key. */
-  put(key: Uint8Array, value: Uint8Array, flags: number): void {
+  put(key: Buffer, value: Buffer, flags: number): void {
     const i = this.lowerBound(key);
     const existing = this.inodes[i];
     if (existing && compare(existing.key, key) === 0) {
@@ -272,4 +272,157 @@ export function writeInodes(
       data += inode.key.length;
     }
   }
+}
+
+// ---- tree work at write and commit time (bbolt keeps it in node.go) ----
+
+/**
+ * What split, rebalance and spill need from the transaction: page loads for children not yet
+ * materialized, page allocation and freeing, and somewhere to put written pages. Keeping this an
+ * interface leaves node.ts free of I/O.
+ */
+export interface TreeContext {
+  readonly pageSize: number;
+  load(pgid: number): Page;
+  free(pgid: number, overflow: number): void;
+  allocate(npages: number): number;
+  pageBuffer(npages: number): Uint8Array;
+  write(pgid: number, buf: Uint8Array): void;
+}
+
+/** The owner of a tree of nodes (a bucket), whose root a split or rebalance may replace. */
+export interface TreeRoot {
+  rootNode: Node | null;
+}
+
+/**
+ * Go's bbolt splits only at commit, so one huge transaction keeps inserting into ever larger
+ * nodes: quadratic. Splitting a node as soon as it passes a few pages keeps each insert cheap;
+ * commit still splits into page-sized pieces. Returns the new root if the tree grew a level.
+ */
+export function splitIfLarge(node: Node, pageSize: number): Node | null {
+  const limit = pageSize * 4;
+  let newRoot: Node | null = null;
+  while (node.byteSize > limit && node.inodes.length > 4) {
+    const sibling = node.splitHalf();
+    let parent = node.parent;
+    if (!parent) {
+      parent = new Node(false, null, [makeInode(0, node.inodes[0]!.key, EMPTY, node.pgid, node)]);
+      node.parent = parent;
+      sibling.parent = parent;
+      newRoot = parent;
+    }
+    const idx = parent.indexOfChild(node);
+    // A leftmost child may have taken keys below its separator; refresh it before a sibling
+    // is placed after it, or the parent's keys would fall out of order.
+    setInodeKey(parent.inodes[idx]!, node.inodes[0]!.key);
+    parent.insertAt(idx + 1, makeInode(0, sibling.inodes[0]!.key, EMPTY, 0, sibling));
+    node = parent;
+  }
+  return newRoot;
+}
+
+/** Free node's page and, below it, every materialized node's page and every other child page. */
+export function freeNode(node: Node, ctx: TreeContext, freePage: (pgid: number) => void): void {
+  if (node.pgid !== 0) ctx.free(node.pgid, node.overflow);
+  if (!node.leaf) {
+    for (const inode of node.inodes) {
+      if (inode.child) freeNode(inode.child, ctx, freePage);
+      else freePage(inode.pgid);
+    }
+  }
+}
+
+/** Merge a node that deletes left underfull into a sibling, up the tree, as bbolt's rebalance. */
+export function rebalanceNode(tree: TreeRoot, node: Node, ctx: TreeContext): void {
+  if (!node.unbalanced || node.dead) return;
+  node.unbalanced = false;
+  const threshold = ctx.pageSize / 4;
+  const minKeys = node.leaf ? 1 : 2;
+  if (node.byteSize > threshold && node.inodes.length > minKeys) return;
+  const load = (pgid: number): Page => ctx.load(pgid);
+  const parent = node.parent;
+  if (!parent) {
+    // A root branch with a single child: the child becomes the root.
+    if (!node.leaf && node.inodes.length === 1) {
+      const child = node.childAt(0, load);
+      child.parent = null;
+      tree.rootNode = child;
+      retire(node, ctx);
+      child.unbalanced = true;
+      rebalanceNode(tree, child, ctx);
+    }
+    return;
+  }
+  if (node.inodes.length === 0) {
+    parent.removeAt(parent.indexOfChild(node));
+    retire(node, ctx);
+    rebalanceNode(tree, parent, ctx);
+    return;
+  }
+  if (parent.inodes.length < 2) {
+    // No sibling to merge with yet; fixing the parent first gives us one.
+    parent.unbalanced = true;
+    rebalanceNode(tree, parent, ctx);
+    return;
+  }
+  const idx = parent.indexOfChild(node);
+  if (idx === 0) {
+    const right = parent.childAt(1, load);
+    node.absorb(right);
+    parent.removeAt(1);
+    retire(right, ctx);
+  } else {
+    const left = parent.childAt(idx - 1, load);
+    left.absorb(node);
+    parent.removeAt(idx);
+    retire(node, ctx);
+  }
+  rebalanceNode(tree, parent, ctx);
+}
+
+/** A node merged away or removed: never written, and its old page is freed. */
+function retire(node: Node, ctx: TreeContext): void {
+  node.dead = true;
+  if (node.pgid !== 0) {
+    ctx.free(node.pgid, node.overflow);
+    node.pgid = 0;
+  }
+}
+
+/** Write a tree of materialized nodes to new pages, adding branch levels until one root remains. */
+export function spillTree(root: Node, ctx: TreeContext, fillPercent: number): number {
+  let refs = spillNode(root, ctx, fillPercent);
+  while (refs.length > 1) refs = spillNode(new Node(false, null, refs), ctx, fillPercent);
+  return refs[0]!.pgid;
+}
+
+/** Write node (and its materialized descendants) to freshly allocated pages; the refs to them. */
+function spillNode(node: Node, ctx: TreeContext, fillPercent: number): Inode[] {
+  invariant(!node.dead, 'spilling a dead node');
+  let inodes = node.inodes;
+  if (!node.leaf) {
+    const out: Inode[] = [];
+    for (const inode of inodes) {
+      if (inode.child) out.push(...spillNode(inode.child, ctx, fillPercent));
+      else out.push(inode);
+    }
+    inodes = out;
+  }
+  if (node.pgid !== 0) {
+    ctx.free(node.pgid, node.overflow);
+    node.pgid = 0;
+  }
+  const ps = ctx.pageSize;
+  const refs: Inode[] = [];
+  const total = inodes === node.inodes ? node.byteSize : undefined;
+  for (const part of splitForPages(node.leaf, inodes, ps, fillPercent, total)) {
+    const npages = Math.ceil(part.size / ps);
+    const pgid = ctx.allocate(npages);
+    const buf = ctx.pageBuffer(npages);
+    writeInodes(buf, pgid, node.leaf, inodes, npages - 1, part.start, part.end);
+    ctx.write(pgid, buf);
+    refs.push(makeInode(0, part.end > part.start ? inodes[part.start]!.key : EMPTY, EMPTY, pgid, null));
+  }
+  return refs;
 }

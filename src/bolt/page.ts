@@ -50,7 +50,8 @@ export function writeU64(dv: DataView, off: number, v: number): void {
  * bounds, so a corrupt page surfaces as ERR_CORRUPT_PAGE instead of a RangeError deep inside.
  */
 export class Page {
-  readonly buf: Uint8Array;
+  /** A Buffer, so keys and values cut from it are Buffer views (they print as bytes, decode with toString). */
+  readonly buf: Buffer;
   readonly dv: DataView;
   readonly id: number;
   readonly flags: number;
@@ -59,7 +60,7 @@ export class Page {
 
   constructor(buf: Uint8Array) {
     if (buf.length < PAGE_HEADER_SIZE) throw corrupt(`page image of ${buf.length} bytes is shorter than its header`);
-    this.buf = buf;
+    this.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.id = readU64(this.dv, 0);
     this.flags = this.dv.getUint16(8, true);
@@ -101,7 +102,7 @@ export class Page {
     }
   }
 
-  key(i: number): Uint8Array {
+  key(i: number): Buffer {
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     if (this.flags === LEAF_FLAG) {
       const pos = this.dv.getUint32(e + 4, true);
@@ -135,7 +136,7 @@ export class Page {
   }
 
   /** Leaf only. */
-  value(i: number): Uint8Array {
+  value(i: number): Buffer {
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     const pos = this.dv.getUint32(e + 4, true);
     const ksize = this.dv.getUint32(e + 8, true);

@@ -34,8 +34,9 @@ export class Pager {
   }
 
   /** Read exactly len bytes at pos; a short read means the file is truncated. */
-  readRaw(pos: number, len: number): Uint8Array {
-    const buf = new Uint8Array(len);
+  readRaw(pos: number, len: number): Buffer {
+    // Not pooled: a page's buffer is its own, so views of it never pin unrelated memory.
+    const buf = Buffer.allocUnsafeSlow(len);
     const n = this.file.read(buf, pos);
     if (n < len) throw corrupt(`short read at offset ${pos}: file truncated`);
     return buf;
@@ -62,7 +63,7 @@ export class Pager {
     if (page.id !== pgid) throw corrupt(`page ${pgid}: header says id ${page.id}`);
     if (page.overflow > 0) {
       if (pgid + page.overflow >= limit) throw corrupt(`page ${pgid}: overflow ${page.overflow} runs past high water ${limit}`);
-      const full = new Uint8Array((page.overflow + 1) * ps);
+      const full = Buffer.allocUnsafeSlow((page.overflow + 1) * ps);
       full.set(buf, 0);
       const rest = full.subarray(ps);
       if (this.file.read(rest, (pgid + 1) * ps) < rest.length) throw corrupt(`page ${pgid}: overflow truncated`);

@@ -23,28 +23,36 @@ type TxState = 'open' | 'committing' | 'committed' | 'rolledback';
  */
 export class Tx implements Disposable {
   readonly db: DB;
-  /** The file this transaction reads; a reader keeps it even if defragment() swaps the DB's file. */
+  /** @internal The file this transaction reads; a reader keeps it even if defragment() swaps the DB's file. */
   readonly pager: Pager;
   readonly writable: boolean;
-  /** This transaction's copy of the meta; the writer updates it as it allocates and commits. */
+  /** @internal This transaction's copy of the meta; the writer updates it as it allocates and commits. */
   readonly meta: Meta;
+  /** @internal */
   readonly root: Bucket;
-  /** Pages written by this transaction, by id, waiting for commit. */
+  /** @internal Pages written by this transaction, by id, waiting for commit. */
   readonly dirty = new Map<number, Uint8Array>();
-  /** Bumped on every change, so cursors know to re-find their position. */
+  /** @internal Bumped on every change, so cursors know to re-find their position. */
   mutations = 0;
-  /** Set for the transactions of view/update: the callback may not end them itself. */
+  /** @internal Set for the transactions of view/update: the callback may not end them itself. */
   managed = false;
+  /** @internal */
   private state: TxState = 'open';
+  /** @internal */
   private readonly commitHandlers: Array<() => void> = [];
 
-  constructor(db: DB, writable: boolean, meta: Meta) {
+  /** @internal Transactions, buckets and cursors come from the engine, not from `new`. */
+  static create(db: DB, writable: boolean, meta: Meta): Tx {
+    return new Tx(db, writable, meta);
+  }
+
+  private constructor(db: DB, writable: boolean, meta: Meta) {
     this.db = db;
     this.pager = db.pager;
     this.writable = writable;
     this.meta = { ...meta };
     if (writable) this.meta.txid += 1;
-    this.root = new Bucket(this, this.meta.root, this.meta.sequence, null);
+    this.root = Bucket.create(this, this.meta.root, this.meta.sequence, null);
   }
 
   /** The transaction id: the committed txid a reader sees, or the one the writer will commit. */
@@ -61,11 +69,13 @@ export class Tx implements Disposable {
     return this.state === 'committed' || this.state === 'rolledback';
   }
 
+  /** @internal */
   checkOpen(): void {
     if (this.db.closed) throw new BoltError('ERR_CLOSED', 'database not open');
     if (this.state !== 'open') throw new BoltError('ERR_TX_CLOSED', 'tx closed');
   }
 
+  /** @internal */
   checkWritable(): void {
     this.checkOpen();
     if (!this.writable) throw new BoltError('ERR_TX_NOT_WRITABLE', 'tx not writable');
@@ -90,7 +100,7 @@ export class Tx implements Disposable {
     return this.root.cursor();
   }
   /** Calls fn with each top-level bucket's name and the bucket. */
-  forEach(fn: (name: Uint8Array, bucket: Bucket) => void | boolean): void {
+  forEach(fn: (name: Buffer, bucket: Bucket) => void | boolean): void {
     if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
     // A top-level key that is not a bucket (damage, or a foreign writer) is skipped; check() reports it.
     this.root.forEach((k, v) => (v === null ? fn(k, this.root.bucket(k)!) : undefined));
@@ -99,18 +109,21 @@ export class Tx implements Disposable {
     return this.root.entries();
   }
 
-  private slab = new Uint8Array(0);
+  /** @internal */
+  private slab = Buffer.alloc(0);
+  /** @internal */
   private slabUsed = 0;
 
   /**
    * A private copy of caller bytes (the caller may reuse its buffer). Small ones are carved out
    * of shared slabs: one allocation per 64 KiB instead of one per key and value.
+   * @internal
    */
-  own(b: Uint8Array): Uint8Array {
+  own(b: Uint8Array): Buffer {
     const n = b.length;
-    if (n > 2048) return new Uint8Array(b);
+    if (n > 2048) return Buffer.from(b);
     if (this.slabUsed + n > this.slab.length) {
-      this.slab = new Uint8Array(65536);
+      this.slab = Buffer.allocUnsafeSlow(65536);
       this.slabUsed = 0;
     }
     const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
@@ -119,12 +132,15 @@ export class Tx implements Disposable {
     return out;
   }
 
+  /** @internal */
   private chunk = new Uint8Array(0);
+  /** @internal */
   private chunkUsed = 0;
 
   /**
    * Zeroed memory for npages dirty pages. Small runs are carved from chunks (up to 1 MiB): a commit of
    * tens of thousands of pages then makes a few dozen allocations, not tens of thousands.
+   * @internal
    */
   pageBuffer(npages: number): Uint8Array {
     const bytes = npages * this.db.pageSize;
@@ -140,7 +156,7 @@ export class Tx implements Disposable {
     return out;
   }
 
-  /** Runs fn after this transaction commits (not after a rollback). */
+  /** @internal Runs fn after this transaction commits (not after a rollback). */
   onCommit(fn: () => void): void {
     this.commitHandlers.push(fn);
   }
@@ -158,13 +174,14 @@ export class Tx implements Disposable {
 
   // ---- pages ----
 
-  /** A branch or leaf page visible to this transaction. */
+  /** @internal A branch or leaf page visible to this transaction. */
   treePage(pgid: number): Page {
     const page = this.pager.page(pgid, this.meta.pgid);
     if (!page.isLeaf && !page.isBranch) throw corrupt(`page ${pgid}: expected a branch or leaf page, found flags ${page.flags}`);
     return page;
   }
 
+  /** @internal */
   allocate(n: number): number {
     const id = this.db.freelist.allocate(this.meta.txid, n);
     if (id !== 0) return id;
@@ -178,6 +195,7 @@ export class Tx implements Disposable {
    * or one this transaction just wrote, means the file lists a page twice (in a tree and in the
    * freelist, or in two trees): that is damage check() reports, so it is a corruption error, not a
    * broken invariant of ours.
+   * @internal
    */
   free(pgid: number, overflow: number): void {
     if (this.dirty.has(pgid)) throw corruptFree(pgid, 'it was reused in this transaction (listed as free while in use)');
@@ -230,7 +248,7 @@ export class Tx implements Disposable {
     if (this.state === 'open') this.abort();
   }
 
-  /** End the transaction without committing, whatever its state. */
+  /** @internal End the transaction without committing, whatever its state. */
   abort(): void {
     if (this.state === 'committed' || this.state === 'rolledback') return;
     this.state = 'rolledback';
@@ -242,7 +260,7 @@ export class Tx implements Disposable {
     }
   }
 
-  /** Checks, before anything changes, that this caller may commit now. */
+  /** @internal Checks, before anything changes, that this caller may commit now. */
   private beginCommit(): void {
     if (this.managed && !this.internalCommit) {
       throw new BoltError('ERR_TX_MANAGED', 'managed tx commit not allowed: update/updateAsync/batch commit when the callback returns');
@@ -252,9 +270,10 @@ export class Tx implements Disposable {
     this.state = 'committing';
   }
 
-  /** Set by DB.update/updateAsync/batch, which commit on the callback's behalf. */
+  /** @internal Set by DB.update/updateAsync/batch, which commit on the callback's behalf. */
   internalCommit = false;
 
+  /** @internal */
   private prepareCommit(): void {
     this.root.rebalance();
     this.root.spill();
@@ -281,38 +300,45 @@ export class Tx implements Disposable {
     db.pager.grow(this.meta.pgid * ps);
   }
 
+  /** @internal */
   private newFreelistOverflow = 0;
-  /** Set once the meta write began: a failure after it leaves the file's state unknown. */
+  /** @internal Set once the meta write began: a failure after it leaves the file's state unknown. */
   private metaTouched = false;
 
+  /** @internal */
   private writeData(_async: boolean): void {
     this.db.pager.writePages(this.dirty);
     if (!this.db.noSync) this.db.pager.sync();
   }
 
+  /** @internal */
   private async writeDataAsync(): Promise<void> {
     this.db.pager.writePages(this.dirty);
     if (!this.db.noSync) await this.db.pager.syncAsync();
   }
 
+  /** @internal */
   private metaImage(): Uint8Array {
     const buf = new Uint8Array(this.db.pageSize);
     encodeMeta(buf, this.meta.txid % 2, this.meta);
     return buf;
   }
 
+  /** @internal */
   private writeMeta(_async: boolean): void {
     this.metaTouched = true;
     this.db.pager.file.write(this.metaImage(), (this.meta.txid % 2) * this.db.pageSize);
     if (!this.db.noSync) this.db.pager.sync();
   }
 
+  /** @internal */
   private async writeMetaAsync(): Promise<void> {
     this.metaTouched = true;
     this.db.pager.file.write(this.metaImage(), (this.meta.txid % 2) * this.db.pageSize);
     if (!this.db.noSync) await this.db.pager.syncAsync();
   }
 
+  /** @internal */
   private failCommit(err: unknown): never {
     this.state = 'open';
     this.managed = false;
@@ -324,6 +350,7 @@ export class Tx implements Disposable {
     throw new BoltError('ERR_IO', `commit failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
+  /** @internal */
   private finishCommit(): void {
     this.state = 'committed';
     this.db.freelistOverflow = this.newFreelistOverflow;

@@ -146,6 +146,8 @@ export class Member implements KV, ClusterApi {
   private closed = false;
   private removed = false;
   private snapshotSoon = false;
+  /** Answers to give once the current Ready's transaction is durable. */
+  private afterCommit: (() => void)[] = [];
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
   /** Files received by a transport, by snapshot index, waiting for raft to hand the snapshot over. */
@@ -322,6 +324,9 @@ export class Member implements KV, ClusterApi {
 
     if (!leaderNow) this.opts.send(rd.messages);
     this.node.advance(rd);
+    const done = this.afterCommit;
+    this.afterCommit = [];
+    for (const f of done) f();
     const last = rd.committedEntries[rd.committedEntries.length - 1];
     if (last !== undefined) this.applied = Math.max(this.applied, last.index);
     if (rd.snapshot !== undefined) this.applied = Math.max(this.applied, rd.snapshot.metadata.index);
@@ -346,14 +351,18 @@ export class Member implements KV, ClusterApi {
       if (!known && cc.type !== 'removeNode') this.snapshotSoon = true;
       writes.push(...this.members.applyConfChange(cc, payload?.member));
       if (cc.type === 'removeNode' && cc.nodeId === this.id) this.removed = true;
-      if (payload !== undefined) this.answer(payload.id, this.members.list());
+      if (payload !== undefined) {
+        const list = this.members.list();
+        this.afterCommit.push(() => this.answer(payload.id, list));
+      }
       return Promise.resolve();
     }
     if (e.data.length === 0) return Promise.resolve(); // a new leader's empty entry
     const p = decodePayload<NormalPayload | MemberUpdatePayload>(e.data, `entry ${e.index}`);
     if ('memberUpdate' in p) {
       writes.push(...this.members.put(p.memberUpdate));
-      this.answer(p.id, this.members.list());
+      const list = this.members.list();
+      this.afterCommit.push(() => this.answer(p.id, list));
       return Promise.resolve();
     }
     const pr = this.store.apply(e.index, p.req).then((resp) => {
@@ -690,14 +699,16 @@ export class Member implements KV, ClusterApi {
     }
   }
 
-  /** Watches this member's applied revisions (etcd serves watches from the member's own store). */
+  /** Watches this member's applied revisions (etcd serves watches from the member's own store); not on a learner. */
   watch(req: WatchRequest): Watcher {
     this.checkUsable();
+    this.checkNotLearner(); // etcd 3.4 serves learners only serializable ranges and status
     return this.hub.watch(req);
   }
 
   watchStream(): WatchStream {
     this.checkUsable();
+    this.checkNotLearner();
     return this.hub.stream();
   }
 

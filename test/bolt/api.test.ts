@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { open, BoltError, isBoltkvError, MAX_KEY_SIZE, type DB } from 'boltkv';
 
 function withDb(fn: (db: DB, file: string) => void | Promise<void>, opts = {}): () => Promise<void> {
@@ -271,5 +272,37 @@ test(
     db.view((tx) => assert.ok(Buffer.from(tx.bucket('b')!.get('big')!).equals(big)));
     db.update((tx) => tx.bucket('b')!.delete('big'));
     assert.deepEqual(db.check(), []);
+  }),
+);
+
+test(
+  'keys and values come back as zero-copy Buffer views: they print and decode as bytes',
+  withDb((db) => {
+    db.update((tx) => {
+      const b = tx.createBucket('b');
+      b.put('greeting', 'hello');
+      b.put('big', 'x'.repeat(5000));
+      b.createBucket('sub').put('inner', 'v');
+      // Inside the write transaction (the transaction's own copies) ...
+      assert.ok(Buffer.isBuffer(b.get('greeting')));
+      assert.equal(b.get('greeting')!.toString(), 'hello');
+      assert.ok(Buffer.isBuffer(b.get('big')));
+    });
+    db.view((tx) => {
+      // ... and from pages on disk, through get, cursors, range and forEach.
+      const b = tx.bucket('b')!;
+      const v = b.get('greeting')!;
+      assert.ok(Buffer.isBuffer(v));
+      assert.equal(v.toString(), 'hello');
+      assert.match(inspect(v), /^<Buffer 68 65 6c 6c 6f>$/);
+      assert.ok(v.buffer.byteLength > v.length, 'a view into the page, not a copy');
+      assert.equal(b.get('big')!.toString(), 'x'.repeat(5000));
+      const [k, val] = b.cursor().first()!;
+      assert.ok(Buffer.isBuffer(k) && Buffer.isBuffer(val));
+      for (const [rk, rv] of b.range({ gte: 'g' })) assert.ok(Buffer.isBuffer(rk) && (rv === null || Buffer.isBuffer(rv)));
+      b.forEach((fk) => assert.ok(Buffer.isBuffer(fk)));
+      tx.forEach((name) => assert.ok(Buffer.isBuffer(name)));
+      assert.equal(b.bucket('sub')!.get('inner')!.toString(), 'v', 'inline sub-bucket values too');
+    });
   }),
 );

@@ -213,3 +213,36 @@ test('txn syntax parses as etcdctl reads it', () => {
   assert.deepEqual(t.success, [{ requestPut: { key: 'k', value: 'v 1', prevKv: false } }]);
   assert.equal(t.failure.length, 1);
 });
+
+test('boltkv serve from the CLI, driven by the etcdctl commands through --endpoints', { timeout: 60_000 }, async () => {
+  const { freePort } = await import('../support/etcd.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-serve-'));
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const stop = new AbortController();
+  let serveOut = '';
+  const served = run(['serve', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'error'], {
+    out: (s) => void (serveOut += s),
+    err: (s) => void (serveOut += s),
+    isTTY: false,
+    signal: stop.signal,
+  });
+  try {
+    const ep = ['--endpoints', url];
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      up = (await ours(dir, ['endpoint', 'status'], undefined, ep)).code === 0;
+      if (!up) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(up, `server answered (${serveOut})`);
+    assert.equal((await ours(dir, ['put', 'served', 'yes'], undefined, ep)).out, 'OK\n');
+    assert.equal((await ours(dir, ['get', 'served'], undefined, ep)).out, 'served\nyes\n');
+    assert.equal((await ours(dir, ['del', 'served'], undefined, ep)).out, '1\n');
+    assert.match((await ours(dir, ['member', 'list'], undefined, ep)).out, /, started, default, /);
+  } finally {
+    stop.abort();
+    assert.equal(await served, 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.match((await run(['serve', '--help'], { out: (s) => void (serveOut = s), err: () => undefined, isTTY: false })).toString(), /^0$/);
+  assert.match(serveOut, /^usage: boltkv serve/);
+});

@@ -173,7 +173,7 @@ export class PageBitmap {
       const chunk = this.chunks.get(c);
       const chunkEnd = base + CHUNK_PAGES;
       if (chunk !== undefined) {
-        let off = id - base;
+        const off = id - base;
         let w = off >>> 5;
         let bits = (chunk.words[w]! & (-1 << (off & 31))) >>> 0;
         while (bits === 0 && ++w < WORDS_PER_CHUNK) bits = chunk.words[w]!;
