@@ -162,6 +162,9 @@ test('bad input: closed tx, aborted copy, failing stream, existing compact targe
   const tx = db.begin(false);
   tx.rollback();
   await assert.rejects(tx.writeTo(() => undefined), { code: 'ERR_TX_CLOSED' });
+  const w = db.begin(true);
+  await assert.rejects(w.writeTo(() => undefined), { code: 'ERR_INVALID_OPTION' });
+  w.rollback();
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(db.backup(join(dir, 'aborted.db'), { signal: ac.signal }), { code: 'ERR_ABORTED' });
