@@ -27,7 +27,7 @@ export interface AlarmResponse {
   alarms: AlarmMember[];
 }
 import { WatchHub } from '../watch/hub.ts';
-import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import type { WatchHubOptions, WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 import type { DeleteOptions, GetOptions, KV, KeyRangeOptions, SetOptions } from './kv.ts';
 import { prefixEnd } from './prefix.ts';
 
@@ -111,8 +111,8 @@ export class KVStore implements KV {
     return this.#hub.watch(req);
   }
   /** A multiplexed watch stream, like one etcd Watch RPC. */
-  watchStream(): WatchStream {
-    return this.#hub.stream();
+  watchStream(options?: WatchStreamOptions): WatchStream {
+    return this.#hub.stream(options);
   }
 
   /** For a replication layer: apply a log entry once (see MvccStore.apply). */

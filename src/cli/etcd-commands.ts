@@ -7,7 +7,8 @@
 import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { openStore, type KVStore } from '../api/index.ts';
+import { openStore, type KV, type KVStore } from '../api/index.ts';
+import { type Client, connect } from '../client/index.ts';
 import type { Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseOp, SortOrder, SortTarget } from '../api/index.ts';
 import { open } from '../bolt/db.ts';
 import { Crc32c } from '../mvcc/hash.ts';
@@ -31,17 +32,48 @@ export function dbPathOf(dataDir: string): string {
   return join(dataDir, 'member', 'snap', 'db');
 }
 
-async function withKV<T>(p: Parsed, fn: (kv: KVStore, endpoint: string) => Promise<T>): Promise<T> {
-  if (str(p.flags.endpoints)) throw new CliError('ERR_INVALID_INPUT', '--endpoints needs the network client, not in this build; use --data-dir');
+/** Where a command runs: a store opened in process, or a server reached through connect(). */
+interface Target {
+  kv: KV;
+  /** Set for --data-dir: the maintenance calls only an in-process store has. */
+  local: KVStore | undefined;
+  client: Client | undefined;
+  endpoint: string;
+}
+
+async function withTarget<T>(p: Parsed, fn: (t: Target) => Promise<T>): Promise<T> {
+  const endpoints = str(p.flags.endpoints);
   const dir = str(p.flags['data-dir']);
-  if (!dir) throw usage('--data-dir is required');
+  if (endpoints && dir) throw usage('--endpoints and --data-dir exclude each other');
+  if (endpoints) {
+    const list = endpoints.split(',').map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
+    const client = connect({ endpoints: list });
+    try {
+      return await fn({ kv: client, local: undefined, client, endpoint: endpoints.split(',')[0]! });
+    } finally {
+      await client.close();
+    }
+  }
+  if (!dir) throw usage('--data-dir or --endpoints is required');
   mkdirSync(join(dir, 'member', 'snap'), { recursive: true });
   const kv = await openStore(dbPathOf(dir));
   try {
-    return await fn(kv, dir);
+    return await fn({ kv, local: kv, client: undefined, endpoint: dir });
   } finally {
     await kv.close();
   }
+}
+
+async function withKV<T>(p: Parsed, fn: (kv: KV, endpoint: string) => Promise<T>): Promise<T> {
+  return withTarget(p, (t) => fn(t.kv, t.endpoint));
+}
+
+/** The in-process store, for the maintenance commands the network client does not offer yet. */
+async function withLocal<T>(p: Parsed, what: string, fn: (kv: KVStore, endpoint: string) => Promise<T>): Promise<T> {
+  return withTarget(p, (t) => {
+    if (!t.local) throw new CliError('ERR_INVALID_INPUT', `${what} with --endpoints is not supported by this build's client; use --data-dir`);
+    return fn(t.local, t.endpoint);
+  });
 }
 
 function out(p: Parsed, io: CliIO, response: unknown, simple: () => string[]): void {
@@ -207,7 +239,7 @@ const defragEtcd: Command = {
   usage: 'boltkv defrag --data-dir DIR',
   flags: { ...ETCD_GLOBAL_FLAGS },
   async run(p, io) {
-    await withKV(p, async (kv, ep) => {
+    await withLocal(p, 'defrag', async (kv, ep) => {
       const r = await kv.defragment();
       out(p, io, r, () => [`Finished defragmenting etcd member[${ep}]`]);
     });
@@ -262,7 +294,7 @@ const snapshot: Command = {
     if (sub === 'save') {
       if (file === undefined || p.args.length !== 2) throw usage('snapshot save expects one argument');
       const part = `${file}.part`;
-      await withKV(p, async (kv) => {
+      await withLocal(p, 'snapshot save', async (kv) => {
         const bar = progressBar(io, 'snapshot');
         const stream = kv.snapshot();
         let n = 0;
@@ -301,7 +333,7 @@ const endpoint: Command = {
   async run(p, io) {
     const [sub] = p.args;
     const w = writeOutOf(p.flags['write-out']);
-    await withKV(p, async (kv, ep) => {
+    await withTarget(p, async ({ kv, local, endpoint: ep }) => {
       if (sub === 'status') {
         const s = await kv.status();
         if (w === 'json') return void io.out(`${etcdJson([{ Endpoint: ep, Status: s }])}\n`);
@@ -312,7 +344,8 @@ const endpoint: Command = {
         return void io.out(`${row.join(', ')}\n`);
       }
       if (sub === 'hashkv') {
-        const h = await kv.hashKV(num(p.flags.rev));
+        if (!local) throw new CliError('ERR_INVALID_INPUT', "endpoint hashkv with --endpoints is not supported by this build's client; use --data-dir");
+        const h = await local.hashKV(num(p.flags.rev));
         const resp = { header: { revision: h.revision }, hash: h.hash, compactRevision: h.compactRevision };
         if (w === 'json') return void io.out(`${etcdJson([{ Endpoint: ep, HashKV: resp }])}\n`);
         if (w === 'table') return void io.out(`${table(['endpoint', 'hash'], [[ep, String(h.hash)]])}\n`);
@@ -331,7 +364,7 @@ const alarm: Command = {
   async run(p, io) {
     const [sub] = p.args;
     if (sub !== 'list' && sub !== 'disarm') throw usage('alarm needs a subcommand: list or disarm');
-    await withKV(p, async (kv) => {
+    await withLocal(p, 'alarm', async (kv) => {
       const r = sub === 'list' ? await kv.alarmList() : await kv.alarmDisarm();
       out(p, io, { header: r.header, alarms: r.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) }, () =>
         r.alarms.map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
@@ -484,10 +517,74 @@ const txn: Command = {
   },
 };
 
-export const ETCD_COMMANDS: readonly Command[] = [get, put, del, txn, compaction, defragEtcd, snapshot, endpoint, alarm, lease];
+const watch: Command = {
+  name: 'watch',
+  summary: 'watches events on a key or prefix until interrupted (etcdctl; with --data-dir or --endpoints)',
+  usage: 'boltkv watch --data-dir DIR | --endpoints URLS [options] <key> [range_end]',
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    prefix: { kind: 'bool', help: 'watch on a prefix if prefix is set' },
+    rev: { kind: 'int', default: 0, help: 'revision to start watching' },
+    'prev-kv': { kind: 'bool', help: 'get the previous key-value pair before the event happens' },
+    'progress-notify': { kind: 'bool', help: 'get periodic watch progress notification from server' },
+  },
+  async run(p, io) {
+    const [key, end] = p.args;
+    if (key === undefined || p.args.length > 2) throw usage('watch needs a key and an optional range_end');
+    const json = writeOutOf(p.flags['write-out']) === 'json';
+    await withKV(p, async (kv) => {
+      const w = kv.watch({
+        key,
+        rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), false),
+        startRevision: num(p.flags.rev),
+        prevKv: bool(p.flags['prev-kv']),
+        progressNotify: bool(p.flags['progress-notify']),
+        signal: io.signal,
+      });
+      for await (const resp of w) {
+        if (json) {
+          io.out(`${etcdJson(resp)}\n`);
+          continue;
+        }
+        if (resp.canceled || resp.compactRevision) io.err(`watch was canceled (${resp.cancelReason ?? `etcdserver: mvcc: required revision has been compacted`})\n`);
+        if (resp.events.length === 0 && !resp.canceled && !resp.created) io.out(`progress notify: ${resp.header.revision}\n`);
+        const lines: string[] = [];
+        for (const e of resp.events) {
+          lines.push(e.type);
+          if (e.prevKv) lines.push(...kvLines([e.prevKv], bool(p.flags.hex)));
+          lines.push(...kvLines([e.kv], bool(p.flags.hex)));
+        }
+        if (lines.length > 0) io.out(`${lines.join('\n')}\n`);
+      }
+    });
+  },
+};
+
+const member: Command = {
+  name: 'member',
+  summary: 'member list (etcdctl; with --endpoints, or --data-dir for the single in-process member)',
+  usage: 'boltkv member list --endpoints URLS | --data-dir DIR',
+  flags: { ...ETCD_GLOBAL_FLAGS },
+  async run(p, io) {
+    if (p.args[0] !== 'list') throw usage('member needs a subcommand: list (add, promote and remove need a cluster)');
+    await withTarget(p, async ({ client, endpoint }) => {
+      if (!client) {
+        // One member, in process: no peer URLs, no id.
+        const resp = { header: {}, members: [{ name: 'default', clientURLs: [endpoint] }] };
+        return out(p, io, resp, () => [`0, started, default, , ${endpoint}, false`]);
+      }
+      const r = await client.memberList();
+      out(p, io, r, () =>
+        r.members.map((m) => `${m.ID.toString(16)}, started, ${m.name}, ${m.peerURLs.join(',')}, ${m.clientURLs.join(',')}, ${m.isLearner ? 'true' : 'false'}`),
+      );
+    });
+  },
+};
+
+export const ETCD_COMMANDS: readonly Command[] = [get, put, del, txn, watch, compaction, defragEtcd, snapshot, endpoint, alarm, lease, member];
 
 /** Commands that exist only in etcdctl's form. */
-export const ETCD_ONLY = new Set(['del', 'put', 'txn', 'compaction', 'snapshot', 'endpoint', 'alarm', 'lease']);
+export const ETCD_ONLY = new Set(['del', 'put', 'txn', 'watch', 'compaction', 'snapshot', 'endpoint', 'alarm', 'lease', 'member']);
 
 /** True when argv asks for the etcdctl form of a command (it names a data dir or endpoints). */
 export function wantsEtcd(argv: readonly string[]): boolean {

@@ -5,7 +5,7 @@
  */
 
 /** Fields declared camelCase in etcd's rpc.proto (or upper case), outside the response header. */
-const KEEP = new Set(['dbSize', 'raftIndex', 'raftTerm', 'raftAppliedIndex', 'dbSizeInUse', 'isLearner', 'grantedTTL', 'ID', 'TTL', 'memberID', 'Endpoint', 'Status', 'HashKV', 'Response', 'ResponsePut', 'ResponseRange', 'ResponseDeleteRange', 'ResponseTxn', 'totalKey', 'totalSize']);
+const KEEP = new Set(['dbSize', 'raftIndex', 'raftTerm', 'raftAppliedIndex', 'dbSizeInUse', 'isLearner', 'grantedTTL', 'ID', 'TTL', 'memberID', 'Endpoint', 'Status', 'HashKV', 'peerURLs', 'clientURLs', 'Response', 'ResponsePut', 'ResponseRange', 'ResponseDeleteRange', 'ResponseTxn', 'totalKey', 'totalSize']);
 
 const ALARMS: Record<string, number> = { NONE: 0, NOSPACE: 1, CORRUPT: 2 };
 

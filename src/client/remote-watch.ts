@@ -16,6 +16,7 @@ import { BoltkvError } from '../errors.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import { WatchError } from '../watch/errors.ts';
 import { parseWatchRequest } from '../watch/validate.ts';
+import { DUPLICATE_WATCH_ID } from '../watch/watch-stream.ts';
 import type { WatchRequest, WatchResponse, WatchStream, Watcher } from '../watch/types.ts';
 import type { Endpoint, EndpointPool } from './endpoints.ts';
 import { ClientError } from './errors.ts';
@@ -71,6 +72,11 @@ export class RemoteWatchStream implements WatchStream {
   /** Compacted watches: their server id (if on the current connection), kept until canceled. */
   readonly #held = new Map<number, number | undefined>();
   #nextId = 0;
+  /**
+   * createdNotify: answers made here (refusals, cancels) wait behind earlier creates whose `created`
+   * has not come from the server yet, so the caller sees them in request order, as from etcd.
+   */
+  #outbox: ({ st: WatchState } | { make: () => WatchResponse })[] = [];
   #closed = false;
   #progressPending = false;
   #lastRevision = 0;
@@ -81,10 +87,14 @@ export class RemoteWatchStream implements WatchStream {
   #pingTimer: NodeJS.Timeout | undefined;
   readonly #onClose: (s: RemoteWatchStream) => void;
 
-  constructor(pool: EndpointPool, opts: RemoteWatchOptions, single: boolean, onClose: (s: RemoteWatchStream) => void) {
+  /** Answer as etcd's Watch RPC does (WatchStreamOptions.createdNotify); otherwise as clientv3 shows a stream. */
+  readonly #rpc: boolean;
+
+  constructor(pool: EndpointPool, opts: RemoteWatchOptions, single: boolean, onClose: (s: RemoteWatchStream) => void, rpc = false) {
     this.#pool = pool;
     this.#opts = opts;
     this.#single = single;
+    this.#rpc = rpc && !single;
     this.#onClose = onClose;
     this.#queue = new ResponseQueue<WatchResponse>(opts.highWater, (paused) => {
       if (paused) this.#ws?.pause();
@@ -112,11 +122,14 @@ export class RemoteWatchStream implements WatchStream {
       encodeWatchCreate(this.#wireRequest(req), start);
     } catch (e) {
       if (e instanceof MvccError) throw new WatchError('ERR_INVALID_WATCH_REQUEST', e.message);
-      // etcd refuses an empty range inside the stream, not as an error of the call.
-      if (!this.#single && e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse('mvcc: watcher range is empty');
+      // etcd's server refuses an empty range inside the stream, not as an error of the call.
+      if (this.#rpc && e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse('mvcc: watcher range is empty');
       throw e;
     }
-    if (asked !== 0 && this.#ids.has(asked)) return this.#refuse('mvcc: duplicate watch ID provided on the WatchStream');
+    if (asked !== 0 && this.#ids.has(asked)) {
+      if (this.#rpc) return this.#refuse(DUPLICATE_WATCH_ID);
+      throw new WatchError('ERR_DUPLICATE_WATCH_ID', DUPLICATE_WATCH_ID);
+    }
     let id = asked;
     if (id === 0) {
       while (this.#ids.has(this.#nextId)) this.#nextId++;
@@ -125,10 +138,11 @@ export class RemoteWatchStream implements WatchStream {
     const signal = req.signal;
     const st: WatchState = {
       id, req: this.#wireRequest(req), nextRev: start, lastRev: 0, openFragment: 0, skip: 0,
-      announced: this.#single, serverId: undefined, detachSignal: undefined,
+      announced: !this.#rpc, serverId: undefined, detachSignal: undefined,
     };
     this.#ids.add(id);
     this.#watches.set(st.id, st);
+    if (this.#rpc) this.#outbox.push({ st });
     if (signal !== undefined) {
       if (signal.aborted) {
         if (this.#single) this.close();
@@ -152,14 +166,31 @@ export class RemoteWatchStream implements WatchStream {
 
   /** A create refused in the stream, as etcd answers it. */
   #refuse(reason: string): number {
-    this.#queue.push({ header: { revision: this.#lastRevision }, events: [], watchId: -1, created: true, canceled: true, cancelReason: reason });
+    this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], watchId: -1, created: true, canceled: true, cancelReason: reason }));
     return -1;
+  }
+
+  /** Queue an answer made here, after any `created` still owed to the caller. */
+  #emit(make: () => WatchResponse): void {
+    if (this.#outbox.length === 0) this.#queue.push(make());
+    else this.#outbox.push({ make });
   }
 
   #announce(st: WatchState, revision: number): void {
     if (st.announced) return;
     st.announced = true;
-    this.#queue.push({ header: { revision }, events: [], watchId: st.id, created: true });
+    const i = this.#outbox.findIndex((e) => 'st' in e && e.st === st);
+    const resp: WatchResponse = { header: { revision }, events: [], watchId: st.id, created: true };
+    if (i >= 0) this.#outbox[i] = { make: () => resp };
+    else this.#queue.push(resp);
+    this.#flush();
+  }
+
+  #flush(): void {
+    while (this.#outbox.length > 0 && 'make' in this.#outbox[0]!) {
+      const e = this.#outbox.shift() as { make: () => WatchResponse };
+      this.#queue.push(e.make());
+    }
   }
 
   cancel(watchId: number): void {
@@ -169,7 +200,7 @@ export class RemoteWatchStream implements WatchStream {
       this.#held.delete(watchId);
       this.#ids.delete(watchId);
       if (serverId !== undefined) this.#send({ cancel_request: { watch_id: String(serverId) } });
-      this.#queue.push({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId });
+      this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId }));
       return;
     }
     const st = this.#watches.get(watchId);
@@ -183,7 +214,7 @@ export class RemoteWatchStream implements WatchStream {
     if (st.serverId !== undefined) this.#send({ cancel_request: { watch_id: String(st.serverId) } });
     // A create still waiting for `created` is canceled when that answer arrives (#onCreated).
     this.#announce(st, this.#lastRevision);
-    this.#queue.push({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId });
+    this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId }));
   }
 
   requestProgress(): void {
@@ -196,6 +227,7 @@ export class RemoteWatchStream implements WatchStream {
     if (this.#closed) return;
     this.#closed = true;
     for (const st of [...this.#watches.values()]) this.#forget(st);
+    this.#outbox = [];
     this.#queue.clear();
     this.#shutdownSocket();
     this.#onClose(this);
@@ -421,8 +453,8 @@ export class RemoteWatchStream implements WatchStream {
         return;
       }
       out.watchId = st.id;
-      // As etcd: a watch ended by compaction keeps its id until the caller cancels it.
-      if (response.compactRevision !== undefined) this.#held.set(st.id, st.serverId);
+      // etcd's server keeps the id of a watch ended by compaction until canceled; clientv3 frees it.
+      if (this.#rpc && response.compactRevision !== undefined) this.#held.set(st.id, st.serverId);
       else this.#ids.delete(st.id);
       this.#queue.push(out);
       return;
@@ -468,9 +500,13 @@ export class RemoteWatchStream implements WatchStream {
       if (!this.#single) {
         this.#ids.delete(st.id);
         out.watchId = st.id;
-        out.created = true;
+        if (this.#rpc) out.created = true;
       }
-      this.#queue.push(out);
+      st.announced = true;
+      const i = this.#outbox.findIndex((e) => 'st' in e && e.st === st);
+      if (i >= 0) this.#outbox[i] = { make: () => out };
+      else this.#queue.push(out);
+      this.#flush();
       if (this.#single) this.#endSingle();
       return;
     }

@@ -144,6 +144,7 @@ export function etcdStatusOf(err: unknown): EtcdStatus {
     ) {
       return { grpcCode: GrpcCode.InvalidArgument, message: err.message };
     }
+    if (err.code === 'ERR_UNSUPPORTED') return { grpcCode: GrpcCode.Unimplemented, message: err.message };
     if (err instanceof GatewayError) return { grpcCode: err.grpcCode, message: err.message };
   }
   return { grpcCode: GrpcCode.Unknown, message: err instanceof Error ? err.message : String(err) };

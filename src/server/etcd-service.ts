@@ -156,11 +156,19 @@ export class EtcdService {
 
     add('/v3/maintenance/status', 'StatusRequest', 'StatusResponse', async () => this.#status());
     add('/v3/maintenance/alarm', 'AlarmRequest', 'AlarmResponse', async (r) => {
-      // boltkv raises no alarms (no space quota): GET and DEACTIVATE find none, as etcd's answer
-      // without alarms is an empty message. Raising one would be a promise boltkv cannot keep.
-      if (r.action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE')
+      const list = optional(kv, 'alarmList');
+      const disarm = optional(kv, 'alarmDisarm');
+      const action = r.action ?? 'GET';
+      // boltkv raises NOSPACE itself (space quota); raising an alarm by hand is not offered.
+      if (action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE')
         throw unimplemented('Alarm', 'Maintenance');
-      return {};
+      if (action === 'ACTIVATE') return {};
+      const call = action === 'DEACTIVATE' ? disarm : list;
+      if (call === undefined) return {}; // a store without a quota has no alarms
+      if (action === 'DEACTIVATE' && r.alarm !== 'NOSPACE') return {};
+      const resp = (await call()) as { alarms?: { alarm: string }[] };
+      // etcd's alarm answers carry no header; each alarm names the member that raised it.
+      return { alarms: (resp.alarms ?? []).map((a) => ({ memberID: this.#ident.memberId, alarm: a.alarm })) };
     });
     add('/v3/maintenance/hash', 'HashRequest', 'HashResponse', async () => {
       const h = optional(kv, 'hash');

@@ -49,7 +49,11 @@ const FLAGS: readonly Flag[] = [
     def: String(DEFAULT_MAX_REQUEST_BYTES),
     help: 'Maximum client request size in bytes the server will accept.',
   },
-  { name: 'quota-backend-bytes', def: '0', help: 'Accepted for compatibility; boltkv enforces no backend quota.' },
+  {
+    name: 'quota-backend-bytes',
+    def: '0',
+    help: "Raise the NOSPACE alarm and refuse writes when the backend exceeds this size (0: etcd's default, 2 GiB).",
+  },
   {
     name: 'log-level',
     def: 'info',
@@ -117,6 +121,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     listen: string[];
     advertise: string[];
     maxRequestBytes: number;
+    quotaBackendBytes: number;
     logLevel: LogLevel;
   };
   try {
@@ -137,7 +142,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       flags.get('max-request-bytes') ?? String(DEFAULT_MAX_REQUEST_BYTES),
     );
     if (maxRequestBytes === 0) throw new UsageError('--max-request-bytes must be positive');
-    positiveInt('quota-backend-bytes', flags.get('quota-backend-bytes') ?? '0');
+    const quotaBackendBytes = positiveInt('quota-backend-bytes', flags.get('quota-backend-bytes') ?? '0');
     const rawLevel = flags.get('log-level') ?? 'info';
     const level = rawLevel === 'panic' || rawLevel === 'fatal' ? 'error' : rawLevel;
     if (!isLogLevel(level))
@@ -150,6 +155,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       listen: list('listen-client-urls'),
       advertise: list('advertise-client-urls'),
       maxRequestBytes,
+      quotaBackendBytes,
       logLevel: level,
     };
   } catch (e) {
@@ -166,7 +172,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
   try {
     const dir = join(opts.dataDir, 'member', 'snap');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    kv = await openStore(join(dir, 'db'));
+    kv = await openStore(join(dir, 'db'), { quotaBackendBytes: opts.quotaBackendBytes });
   } catch (e) {
     log.error('cannot open the data directory', { dataDir: opts.dataDir, error: describe(e) });
     return 1;
@@ -186,11 +192,10 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     await kv.close();
     return 1;
   }
-  log.info('ready to serve', { name: opts.name, dataDir: opts.dataDir, urls: server.urls });
 
   await new Promise<void>((resolve) => {
     const stop = (why: string): void => {
-      log.info('received stop request', { why });
+      log.debug('received stop request', { why });
       cleanup();
       resolve();
     };

@@ -225,5 +225,10 @@ function startRevision(v: unknown): number {
 function emptyRange(key: unknown, end: unknown): boolean {
   if (!(end instanceof Uint8Array) || end.length === 0 || (end.length === 1 && end[0] === 0)) return false;
   const k = key instanceof Uint8Array ? key : new Uint8Array(0);
-  return Buffer.compare(Buffer.from(k.buffer, k.byteOffset, k.length), Buffer.from(end.buffer, end.byteOffset, end.length)) >= 0;
+  return (
+    Buffer.compare(
+      Buffer.from(k.buffer, k.byteOffset, k.length),
+      Buffer.from(end.buffer, end.byteOffset, end.length),
+    ) >= 0
+  );
 }

@@ -15,10 +15,10 @@ import { dbPathOf, parseCompare, parseTxn } from '../../src/cli/etcd-commands.ts
 import { run } from '../../src/cli/main.ts';
 import { requireEtcd, startEtcd } from '../support/etcd.ts';
 
-async function ours(dir: string, argv: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+async function ours(dir: string, argv: string[], stdin?: string, target = ['--data-dir', dir]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await run([argv[0]!, '--data-dir', dir, ...argv.slice(1)], {
+  const code = await run([argv[0]!, ...target, ...argv.slice(1)], {
     out: (s) => void (out += s),
     err: (s) => void (err += s),
     isTTY: false,
@@ -64,15 +64,17 @@ const SCRIPT: Array<{ argv: string[]; stdin?: string }> = [
 
 test('etcdctl commands: same text and JSON as etcdctl against etcd', { timeout: 120_000 }, async (t) => {
   if (!requireEtcd(t)) return;
-  for (const format of ['simple', 'json']) {
+  for (const [format, via] of [['simple', 'data-dir'], ['json', 'data-dir'], ['simple', 'endpoints'], ['json', 'endpoints']] as const) {
     const etcd = await startEtcd();
+    // With --endpoints, boltkv's client talks to a second etcd given the same commands.
+    const other = via === 'endpoints' ? await startEtcd() : undefined;
     const dir = mkdtempSync(join(tmpdir(), 'boltkv-ctl-'));
     try {
       for (const step of SCRIPT) {
         const argv = format === 'json' ? [...step.argv, '-w', 'json'] : step.argv;
         const a = theirs(etcd.url, argv, step.stdin);
-        const b = await ours(dir, argv, step.stdin);
-        const label = `${argv.join(' ')}`;
+        const b = await ours(dir, argv, step.stdin, other ? ['--endpoints', other.url] : undefined);
+        const label = `${via}: ${argv.join(' ')}`;
         assert.equal(b.code === 0, a.code === 0, `${label}: exit status (etcdctl: ${a.err}; boltkv: ${b.err})`);
         if (a.code !== 0) {
           // The same etcd error text, one line, with our code in front.
@@ -83,8 +85,19 @@ test('etcdctl commands: same text and JSON as etcdctl against etcd', { timeout: 
         if (format === 'json' && /^[[{]/.test(a.out)) assert.deepEqual(comparable(b.out), comparable(a.out), label);
         else assert.equal(b.out, a.out, label);
       }
+      if (other) {
+        const ml = JSON.parse((await ours(dir, ['member', 'list', '-w', 'json'], undefined, ['--endpoints', other.url])).out);
+        assert.equal(ml.members.length, 1);
+        assert.deepEqual(ml.members[0].clientURLs, [other.url]);
+        const st = await ours(dir, ['endpoint', 'status', '-w', 'json'], undefined, ['--endpoints', other.url]);
+        assert.match(JSON.parse(st.out)[0].Status.version, /^3\.4\./);
+        const hk = await ours(dir, ['endpoint', 'hashkv'], undefined, ['--endpoints', other.url]);
+        assert.equal(hk.code, 1);
+        assert.match(hk.err, /^Error: ERR_INVALID_INPUT: endpoint hashkv with --endpoints is not supported/);
+      }
     } finally {
       await etcd.stop();
+      await other?.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -149,8 +162,48 @@ test('etcdctl commands on a data dir: hashkv, snapshot, alarms, leases, defrag, 
   }
   const txnBad = await ours(dir, ['txn'], 'bogus("a") = "1"\n\n\n');
   assert.match(txnBad.err, /^Error: ERR_INVALID_INPUT: malformed comparison/);
-  const ep = await run(['get', '--endpoints', 'http://127.0.0.1:1', 'a'], { out: () => undefined, err: () => undefined, isTTY: false });
+  let epErr = '';
+  const ep = await run(['get', '--endpoints', 'http://127.0.0.1:1', 'a'], { out: () => undefined, err: (s) => void (epErr += s), isTTY: false });
   assert.equal(ep, 1);
+  assert.match(epErr, /^Error: ERR_[A-Z_]+: /);
+  assert.match((await ours(dir, ['member', 'list'])).out, new RegExp(`^0, started, default, , ${dir}, false\n$`));
+});
+
+test('watch: the same events as etcdctl watch, from a past revision, with prev-kv', { timeout: 60_000 }, async (t) => {
+  if (!requireEtcd(t)) return;
+  const etcd = await startEtcd();
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-ctl-'));
+  try {
+    for (const step of [['put', 'w/a', '1'], ['put', 'w/b', '2'], ['put', 'other', 'x'], ['put', 'w/a', '3'], ['del', 'w/b']]) {
+      theirs(etcd.url, step);
+      await ours(dir, step);
+    }
+    for (const flags of [['--rev', '1', '--prefix', 'w/'], ['--rev', '2', '--prev-kv', 'w/a'], ['--rev', '1', 'w/', 'w0']]) {
+      const r = spawnSync('etcdctl', ['--endpoints', etcd.url, 'watch', ...flags], { encoding: 'utf8', timeout: 3000, env: { ...process.env, ETCDCTL_API: '3' } });
+      const want = r.stdout;
+      assert.ok(want.length > 0, `etcdctl watch ${flags.join(' ')} printed events`);
+      for (const target of [['--data-dir', dir], ['--endpoints', etcd.url]]) {
+        const stop = new AbortController();
+        let got = '';
+        const done = run(['watch', ...target, ...flags], {
+          out: (s) => {
+            got += s;
+            if (got.length >= want.length) stop.abort();
+          },
+          err: () => undefined,
+          isTTY: false,
+          signal: stop.signal,
+        });
+        const timer = setTimeout(() => stop.abort(), 5000);
+        assert.equal(await done, 0);
+        clearTimeout(timer);
+        assert.equal(got, want, `watch ${target[0]} ${flags.join(' ')}`);
+      }
+    }
+  } finally {
+    await etcd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('txn syntax parses as etcdctl reads it', () => {
@@ -159,4 +212,37 @@ test('txn syntax parses as etcdctl reads it', () => {
   const t = parseTxn('version("k") = "0"\n\nput k "v 1"\n\ndel k\n');
   assert.deepEqual(t.success, [{ requestPut: { key: 'k', value: 'v 1', prevKv: false } }]);
   assert.equal(t.failure.length, 1);
+});
+
+test('boltkv serve from the CLI, driven by the etcdctl commands through --endpoints', { timeout: 60_000 }, async () => {
+  const { freePort } = await import('../support/etcd.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-serve-'));
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const stop = new AbortController();
+  let serveOut = '';
+  const served = run(['serve', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'error'], {
+    out: (s) => void (serveOut += s),
+    err: (s) => void (serveOut += s),
+    isTTY: false,
+    signal: stop.signal,
+  });
+  try {
+    const ep = ['--endpoints', url];
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      up = (await ours(dir, ['endpoint', 'status'], undefined, ep)).code === 0;
+      if (!up) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(up, `server answered (${serveOut})`);
+    assert.equal((await ours(dir, ['put', 'served', 'yes'], undefined, ep)).out, 'OK\n');
+    assert.equal((await ours(dir, ['get', 'served'], undefined, ep)).out, 'served\nyes\n');
+    assert.equal((await ours(dir, ['del', 'served'], undefined, ep)).out, '1\n');
+    assert.match((await ours(dir, ['member', 'list'], undefined, ep)).out, /, started, default, /);
+  } finally {
+    stop.abort();
+    assert.equal(await served, 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.match((await run(['serve', '--help'], { out: (s) => void (serveOut = s), err: () => undefined, isTTY: false })).toString(), /^0$/);
+  assert.match(serveOut, /^usage: boltkv serve/);
 });

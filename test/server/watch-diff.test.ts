@@ -228,7 +228,9 @@ test('watch differential: malformed watch bodies and messages', { timeout: 60_00
   }
 });
 
-test('watch differential: fragmented catch-up over HTTP, and lease keepalive over WebSocket', { timeout: 60_000 }, async (t) => {
+test('watch differential: fragmented catch-up over HTTP, and lease keepalive over WebSocket', {
+  timeout: 60_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   // etcd fragments at max-request-bytes + 512 KiB: 64 KiB + 512 KiB here.
   const max = 64 * 1024;
@@ -252,7 +254,10 @@ test('watch differential: fragmented catch-up over HTTP, and lease keepalive ove
     for (const base of [etcd.url, boltkv.url]) {
       assert.equal((await raw(base, '/v3/lease/grant', '{"ID":5,"TTL":60}')).status, 200);
     }
-    const [ka, kb] = await Promise.all([WsSession.open(etcd.url, '/v3/lease/keepalive'), WsSession.open(boltkv.url, '/v3/lease/keepalive')]);
+    const [ka, kb] = await Promise.all([
+      WsSession.open(etcd.url, '/v3/lease/keepalive'),
+      WsSession.open(boltkv.url, '/v3/lease/keepalive'),
+    ]);
     for (const ws of [ka, kb]) {
       ws.send('{"ID":5}');
       ws.send('{"ID":"6"}{"ID":5}');
