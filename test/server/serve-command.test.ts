@@ -161,7 +161,10 @@ test('a `boltkv serve` child process stopped by SIGTERM mid-write: exit 0, ackno
       .split('\n')
       .map((l) => JSON.parse(l) as { level: string; msg: string });
     // One line at start, one at stop, none for requests.
-    assert.deepEqual(lines.map((l) => l.msg), ['serving client traffic', 'stopped serving client traffic']);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['serving client traffic', 'stopped serving client traffic'],
+    );
     assert.ok(lines.some((l) => l.msg === 'stopped serving client traffic'));
     assert.ok(!lines.some((l) => l.level === 'error'), stderr);
     // The file was closed (its lock released) and holds every acknowledged write.

@@ -58,7 +58,15 @@ export function stream(
   base: string,
   path: string,
   body: string,
-  opts: { forMs?: number; until?: (lines: string[]) => boolean } = {},
+  opts: {
+    forMs?: number;
+    until?: (lines: string[]) => boolean;
+    /** Also end once nothing arrived for this long and `ready()` (if given) says the caller is done. */
+    quietMs?: number;
+    ready?: () => boolean;
+    /** Sees every line as it arrives. */
+    onLine?: (line: string) => void;
+  } = {},
 ): Promise<{ status: number; lines: string[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, base);
@@ -72,11 +80,19 @@ export function stream(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(quiet);
       if (buf.length > 0) lines.push(buf);
       req.destroy();
       resolve({ status, lines, ended });
     };
     const timer = setTimeout(done, opts.forMs ?? 1500);
+    let quiet: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (opts.quietMs === undefined || settled) return;
+      clearTimeout(quiet);
+      quiet = setTimeout(() => ((opts.ready?.() ?? true) ? done() : arm()), opts.quietMs);
+    };
+    arm();
     req.on('response', (res) => {
       status = res.statusCode ?? 0;
       res.setEncoding('utf8');
@@ -86,9 +102,13 @@ export function stream(
         while (i >= 0) {
           const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
-          if (line.trim().length > 0) lines.push(line);
+          if (line.trim().length > 0) {
+            lines.push(line);
+            opts.onLine?.(line);
+          }
           i = buf.indexOf('\n');
         }
+        arm();
         if (opts.until?.(lines)) done();
       });
       res.on('end', () => {
@@ -139,6 +159,16 @@ export class WsSession {
           r();
         });
       });
+    }
+    return this.messages.slice();
+  }
+  /** Waits until no message arrived for `quietMs` (at most `maxMs`). */
+  async quiet(quietMs = 700, maxMs = 8000): Promise<string[]> {
+    const deadline = Date.now() + maxMs;
+    let seen = -1;
+    while (seen !== this.messages.length && Date.now() < deadline) {
+      seen = this.messages.length;
+      await new Promise((r) => setTimeout(r, quietMs));
     }
     return this.messages.slice();
   }

@@ -136,9 +136,25 @@ async function prepare(base: string, s: Scenario): Promise<number> {
 async function overHttp(base: string, s: Scenario, compactRev: number): Promise<Grouped> {
   const cur = await revision(base);
   const body = requestsOf(s, cur, compactRev).join('');
-  const session = stream(base, '/v3/watch', body, { forMs: 1600 });
-  await new Promise((r) => setTimeout(r, 500));
+  // Timing-free: writes start once every control answer is in and the stream went quiet (so
+  // catch-up is over on both servers); the stream is read until quiet again after the writes.
+  const controls = requestsOf(s, cur, compactRev).length - (s.cancelUnknown ? 1 : 0);
+  let seen = 0;
+  let writesDone = false;
+  let caughtUp!: () => void;
+  const settled = new Promise<void>((r) => {
+    caughtUp = r;
+  });
+  let quietTimer: NodeJS.Timeout | undefined;
+  const onLine = (): void => {
+    seen++;
+    clearTimeout(quietTimer);
+    if (seen >= controls) quietTimer = setTimeout(caughtUp, 500);
+  };
+  const session = stream(base, '/v3/watch', body, { forMs: 20_000, quietMs: 800, ready: () => writesDone, onLine });
+  await Promise.race([settled, new Promise((r) => setTimeout(r, 5000))]);
   for (const w of s.live) await write(base, w);
+  writesDone = true;
   const res = await session;
   assert.equal(res.status, 200);
   return group(res.lines);
@@ -149,12 +165,12 @@ async function overWs(base: string, s: Scenario, compactRev: number): Promise<Gr
   const ws = await WsSession.open(base);
   try {
     for (const r of requestsOf(s, cur, compactRev)) ws.send(r);
-    await new Promise((r) => setTimeout(r, 500));
+    await ws.quiet(500);
     for (const w of s.live) await write(base, w);
+    await ws.quiet(500);
     if (s.cancelFirst) ws.send('{"cancel_request":{"watch_id":"0"}}');
     ws.send('{"progress_request":{}}');
-    await new Promise((r) => setTimeout(r, 600));
-    return group(ws.messages);
+    return group(await ws.quiet(700));
   } finally {
     ws.close();
   }
