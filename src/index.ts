@@ -17,3 +17,5 @@ export {
 } from './watch/index.ts';
 export * as raft from './raft/index.ts';
 export type { KV, StatusResponse, Int64Like } from './api/kv.ts';
+export { serve, runServe, type ServeOptions, type EtcdGatewayServer } from './server/index.ts';
+export { connect, Client, ClientError, KeptLease, type ConnectOptions, type ClientErrorCode, type Member, type MemberListResponse } from './client/index.ts';

@@ -29,9 +29,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   watch: ['mvcc'],
   api: ['bolt', 'mvcc', 'watch'],
   raft: [],
-  // The network face and replication (being built): above the in-process API.
+  // The network face and replication: above the in-process API.
   gateway: ['bolt', 'mvcc', 'watch', 'api'],
-  server: ['bolt', 'mvcc', 'watch', 'api', 'gateway'],
+  server: ['bolt', 'mvcc', 'watch', 'api', 'gateway', 'replication'],
   client: ['mvcc', 'watch', 'api', 'gateway'],
   replication: ['bolt', 'mvcc', 'watch', 'api', 'raft'],
   cli: ['bolt', 'mvcc', 'watch', 'api', 'raft', 'gateway', 'server', 'client', 'replication'],

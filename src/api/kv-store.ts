@@ -13,8 +13,21 @@ import type {
 } from '../mvcc/requests.ts';
 import type { EventSource } from '../mvcc/types.ts';
 import type { HashKVResult } from '../mvcc/hash.ts';
+import type { ResponseHeader } from '../mvcc/requests.ts';
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import type { DB, DefragmentOptions, DefragmentResult } from '../bolt/index.ts';
+import type { Backend } from '../mvcc/backend.ts';
+import { BoltBackend } from '../mvcc/backend/bolt.ts';
+import { type AlarmMember, costPut, costTxn, LEASE_COST, SpaceQuota } from './quota.ts';
+
+/** etcd's AlarmResponse. */
+export interface AlarmResponse {
+  header: ResponseHeader;
+  alarms: AlarmMember[];
+}
 import { WatchHub } from '../watch/hub.ts';
-import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import type { WatchHubOptions, WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 import type { DeleteOptions, GetOptions, KV, KeyRangeOptions, SetOptions } from './kv.ts';
 import { prefixEnd } from './prefix.ts';
 
@@ -44,29 +57,34 @@ export class KVStore implements KV {
   readonly #hub: WatchHub;
   #closed = false;
 
+  readonly #backend: Backend | undefined;
+  readonly #quota: SpaceQuota;
+
   /** @internal use openStore() */
-  constructor(store: MvccStore, watchOptions?: WatchHubOptions) {
+  constructor(store: MvccStore, watchOptions?: WatchHubOptions, maintenance: { backend?: Backend; quotaBackendBytes?: number } = {}) {
     this.#store = store;
     this.#hub = new WatchHub(store, watchOptions);
+    this.#backend = maintenance.backend;
+    this.#quota = new SpaceQuota(maintenance.quotaBackendBytes ?? 0, () => this.#store.status().dbSize);
   }
 
   range(req: RangeRequest): Promise<RangeResponse> {
     return Promise.resolve().then(() => this.#store.range(req));
   }
   put(req: PutRequest): Promise<PutResponse> {
-    return this.#store.put(req);
+    return this.#quotaChecked(() => costPut(req), () => this.#store.put(req));
   }
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
     return this.#store.deleteRange(req);
   }
   txn(req: TxnRequest): Promise<TxnResponse> {
-    return this.#store.txn(req);
+    return this.#quotaChecked(() => costTxn(req), () => this.#store.txn(req));
   }
   compact(req: CompactionRequest): Promise<CompactionResponse> {
     return this.#store.compact(req);
   }
   leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    return this.#store.leaseGrant(req);
+    return this.#quotaChecked(() => LEASE_COST, () => this.#store.leaseGrant(req));
   }
   leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
     return this.#store.leaseRevoke(req);
@@ -84,7 +102,8 @@ export class KVStore implements KV {
   /** etcd's Status: our version, the backend's size, the revision; no raft in process. */
   async status(): Promise<StatusResponse> {
     const s = this.#store.status();
-    return { header: s.header, version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse, errors: [] };
+    const errors = this.#quota.alarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `);
+    return { header: s.header, version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse, errors };
   }
 
   /** Watch a key or range (see WatchRequest); iterate the result for responses. */
@@ -92,8 +111,8 @@ export class KVStore implements KV {
     return this.#hub.watch(req);
   }
   /** A multiplexed watch stream, like one etcd Watch RPC. */
-  watchStream(): WatchStream {
-    return this.#hub.stream();
+  watchStream(options?: WatchStreamOptions): WatchStream {
+    return this.#hub.stream(options);
   }
 
   /** For a replication layer: apply a log entry once (see MvccStore.apply). */
@@ -104,6 +123,76 @@ export class KVStore implements KV {
   consistentIndex(): number {
     return this.#store.consistentIndex();
   }
+  // ---- maintenance: quota alarms, defragment, snapshot
+
+  /** The raised alarms (etcd's Alarm GET). */
+  async alarmList(): Promise<AlarmResponse> {
+    return { header: this.#store.status().header, alarms: this.#quota.alarms() };
+  }
+  /** Clear the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
+  async alarmDisarm(): Promise<AlarmResponse> {
+    return { header: this.#store.status().header, alarms: this.#quota.disarm() };
+  }
+
+  /**
+   * Rewrite the file densely while requests go on (see the engine's db.defragment()); writes wait
+   * only for the short swap at the end. Needs the bolt backend.
+   */
+  defragment(options?: DefragmentOptions): Promise<DefragmentResult> {
+    return Promise.resolve().then(() => this.#boltDB().defragment(options));
+  }
+
+  /**
+   * A consistent copy of the whole backend as a stream, as etcd's Snapshot RPC sends it: the bolt
+   * file image of one read transaction, then its SHA-256 (32 bytes), so `etcdctl snapshot restore`
+   * accepts it. Writes go on meanwhile. Needs the bolt backend.
+   */
+  snapshot(options: { signal?: AbortSignal } = {}): Readable {
+    const db = this.#boltDB();
+    const tx = db.begin(false);
+    const hash = createHash('sha256');
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    tx.writeTo(
+      async (chunk) => {
+        hash.update(chunk);
+        if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
+          const done = (): void => {
+            out.off('close', closed);
+            resolve();
+          };
+          const closed = (): void => {
+            out.off('drain', done);
+            reject(new MvccError('ERR_CLOSED', 'boltkv: snapshot stream closed by its reader'));
+          };
+          out.once('drain', done);
+          out.once('close', closed);
+        });
+      },
+      { signal: options.signal },
+    ).then(
+      () => {
+        tx.abort();
+        out.end(hash.digest());
+      },
+      (err: unknown) => {
+        tx.abort();
+        out.destroy(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+    return out;
+  }
+
+  #boltDB(): DB {
+    if (this.#closed) throw new MvccError('ERR_CLOSED', 'boltkv: store is closed');
+    if (!(this.#backend instanceof BoltBackend)) throw new MvccError('ERR_UNSUPPORTED', 'boltkv: defragment and snapshot need a bolt file backend');
+    return this.#backend.db;
+  }
+
+  async #quotaChecked<T>(cost: () => number, run: () => Promise<T>): Promise<T> {
+    this.#quota.check(cost());
+    return run();
+  }
+
   /** etcd's HashKV: a CRC-32C of the key history up to `revision` (0: current), comparable with etcd's. */
   hashKV(revision = 0): Promise<HashKVResult> {
     return this.#store.hashKV(revision);

@@ -13,11 +13,11 @@ import type {
   LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, PutResponse,
   RangeRequest, RangeResponse, StatusResponse, TxnRequest, TxnResponse,
 } from '../mvcc/requests.ts';
-import type { WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import type { WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 
 export type * from '../mvcc/requests.ts';
 export type { KeyValue, Event } from '../mvcc/types.ts';
-export type { WatchRequest, WatchResponse, WatchResponseHeader, WatchStream, Watcher, WatchFilter, WatchKey } from '../watch/types.ts';
+export type { WatchRequest, WatchResponse, WatchResponseHeader, WatchStream, WatchStreamOptions, Watcher, WatchFilter, WatchKey } from '../watch/types.ts';
 
 /** Options of the Client-style shortcuts: how `key` turns into a range (at most one of them). */
 export interface KeyRangeOptions {
@@ -55,8 +55,13 @@ export interface KV extends AsyncDisposable {
 
   /** Watch a key or range; iterate the result for responses. */
   watch(req: WatchRequest): Watcher;
-  /** Many watches multiplexed on one response sequence, like one etcd Watch RPC. */
-  watchStream(): WatchStream;
+  /**
+   * Many watches multiplexed on one response sequence, like one etcd Watch RPC. With
+   * `{ createdNotify: true }` it answers response by response as etcd's RPC does (created answers,
+   * in-stream refusals); without, as clientv3 shows it. A remote client's stream, which is the
+   * RPC itself, answers as with `createdNotify` either way.
+   */
+  watchStream(options?: WatchStreamOptions): WatchStream;
 
   /** etcd's Maintenance.Status. */
   status(): Promise<StatusResponse>;

@@ -18,6 +18,8 @@ export interface StoreOptions extends Omit<MvccStoreOptions, 'backend'> {
   /** Options of the bolt file (used with a path). */
   bolt?: OpenOptions;
   watch?: WatchHubOptions;
+  /** etcd's --quota-backend-bytes: 0 (default) is 2 GiB, a negative number turns the quota off. */
+  quotaBackendBytes?: number;
 }
 
 export type OpenTarget =
@@ -38,8 +40,11 @@ export async function openStore(target: string | OpenTarget, options?: StoreOpti
     throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: openStore(path, options), openStore({ backend }) or openStore({ inMemory: true })');
   }
   // every option is checked before a file is opened
-  const { bolt, watch, inMemory, backend: given, ...storeOpts } = opts;
-  noUnknownFields(opts as Record<string, unknown>, [...STORE_OPTION_NAMES, 'bolt', 'watch', 'inMemory'], 'openStore options');
+  const { bolt, watch, inMemory, backend: given, quotaBackendBytes, ...storeOpts } = opts;
+  noUnknownFields(opts as Record<string, unknown>, [...STORE_OPTION_NAMES, 'bolt', 'watch', 'inMemory', 'quotaBackendBytes'], 'openStore options');
+  if (quotaBackendBytes !== undefined && !Number.isSafeInteger(quotaBackendBytes)) {
+    throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: quotaBackendBytes must be an integer');
+  }
   parseStoreOptions(storeOpts);
   const watchOpts = objOption(watch, 'watch') as WatchHubOptions;
   const boltOpts = objOption(bolt, 'bolt') as OpenOptions;
@@ -61,5 +66,5 @@ export async function openStore(target: string | OpenTarget, options?: StoreOpti
     if (typeof target === 'string') await backend.close();
     throw e;
   }
-  return new KVStore(store, watchOpts);
+  return new KVStore(store, watchOpts, { backend, quotaBackendBytes });
 }

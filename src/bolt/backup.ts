@@ -75,6 +75,8 @@ export function metaPagesFor(tx: Tx): Uint8Array {
  */
 export async function writeTxTo(tx: Tx, sink: CopySink, options: WriteToOptions = {}): Promise<number> {
   tx.checkOpen();
+  // A writer's changes live in memory until commit: a copy of the file would not hold them.
+  if (tx.writable) throw new BoltError('ERR_INVALID_OPTION', 'writeTo needs a read-only transaction');
   const total = tx.size;
   const ps = tx.db.pageSize;
   await writeChunk(sink, metaPagesFor(tx));

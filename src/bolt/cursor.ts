@@ -230,6 +230,12 @@ export class Cursor {
 
   /** @internal */
   private moveNext(): boolean {
+    // Most steps stay inside the current leaf: no walk up the stack.
+    const t = this.stack[this.stack.length - 1]!;
+    if (t.page !== null ? t.page.isLeaf && t.index + 1 < t.page.count : t.node!.leaf && t.index + 1 < t.node!.inodes.length) {
+      t.index++;
+      return true;
+    }
     for (;;) {
       let i = this.stack.length - 1;
       while (i >= 0 && this.stack[i]!.index >= count(this.stack[i]!) - 1) i--;

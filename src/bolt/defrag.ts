@@ -25,7 +25,7 @@ import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, Page, readU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 
 export interface DefragmentOptions {
-  /** Commit the new file after about this many bytes of copied keys and values. Default 4 MiB. */
+  /** Commit the new file after about this many bytes of copied keys and values. Default 1 MiB. */
   txMaxSize?: number;
   /** Most catch-up rounds before the swap. Default 8. */
   maxRounds?: number;
@@ -52,6 +52,7 @@ export interface DefragmentResult {
 }
 
 const SWAPPED = Symbol('swapped');
+const YIELD_EVERY_MS = 5;
 
 export function defragPath(path: string): string {
   return `${path}.defrag`;
@@ -62,7 +63,7 @@ export async function defragmentDB(db: DB, options: DefragmentOptions = {}): Pro
   if (db.readOnly) throw new BoltError('ERR_DATABASE_READ_ONLY', 'database is in read-only mode');
   const fsys = db.fileSystem;
   if (!fsys.rename || !fsys.remove) throw new BoltError('ERR_INVALID_OPTION', 'the file system cannot rename files: online defragmentation needs it');
-  const txMaxSize = options.txMaxSize ?? 4 << 20;
+  const txMaxSize = options.txMaxSize ?? 1 << 20;
   const maxRounds = options.maxRounds ?? 8;
   const settle = options.settleChanges ?? 256;
   if (!(txMaxSize >= 0) || !(maxRounds >= 0) || !(settle >= 0)) throw new BoltError('ERR_INVALID_OPTION', 'defragment options must be numbers >= 0');
@@ -118,6 +119,7 @@ export async function defragmentDB(db: DB, options: DefragmentOptions = {}): Pro
     try {
       await db.updateAsync(async (wtx) => {
         const t0 = performance.now();
+        applier.holding = true;
         const last = db.begin(false);
         try {
           // The new file continues the old one's transaction ids.
@@ -243,9 +245,22 @@ class Applier {
     this.changes++;
     this.pending += bytes;
     this.copied += bytes;
-    if (this.txMaxSize === 0 || this.pending < this.txMaxSize) return undefined;
-    return this.commit();
+    if (this.txMaxSize !== 0 && this.pending >= this.txMaxSize) return this.commit();
+    // Outside the pause, give the event loop (the database's writers) a turn every few milliseconds.
+    if (!this.holding && (++this.sinceCheck & 255) === 0) {
+      const now = performance.now();
+      if (now - this.lastYield > YIELD_EVERY_MS) {
+        this.lastYield = now;
+        return new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    return undefined;
   }
+
+  private sinceCheck = 0;
+  private lastYield = performance.now();
+  /** Set during the swap: nothing else may run then, so never yield. */
+  holding = false;
 
   /** Commit what is pending; with `final`, even an empty transaction (it carries the new txid). */
   async commit(final = false): Promise<void> {
@@ -255,7 +270,7 @@ class Applier {
     this.pending = 0;
     if (tx) await tx.commitAsync();
     // Let the database's own writers and readers run between chunks of the copy.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!this.holding) await new Promise<void>((resolve) => setImmediate(resolve));
     this.options.onProgress?.(this.copied, this.sourceBytes);
     checkAbort(this.options.signal);
   }

@@ -11,3 +11,4 @@ export type { FileIO, FileSystem, OpenFileOptions } from './file.ts';
 export { NodeFile, nodeFileSystem } from './node-file.ts';
 export { compact, type CompactOptions, type CompactResult } from './compact.ts';
 export type { CopySink, WriteToOptions } from './backup.ts';
+export type { DefragmentOptions, DefragmentResult } from './defrag.ts';

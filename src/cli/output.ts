@@ -11,6 +11,8 @@ export interface CliIO {
   /** True when stderr is a terminal: progress bars are drawn only then. */
   isTTY: boolean;
   stdin?: () => Promise<string>;
+  /** Ends long-running commands (watch); the binary aborts it on SIGINT/SIGTERM. */
+  signal?: AbortSignal;
 }
 
 export type WriteOut = 'simple' | 'table' | 'json';

@@ -13,7 +13,7 @@ import type {
 } from '../api/kv.ts';
 import { keyBytes, prefixEndBytes } from '../keys.ts';
 import { MvccError } from '../mvcc/errors.ts';
-import type { WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import type { WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 import { EndpointPool, parseEndpoints } from './endpoints.ts';
 import { ClientError } from './errors.ts';
 import { HttpTransport, type CallOptions } from './http-transport.ts';
@@ -172,9 +172,9 @@ export class Client implements KV {
     return l;
   }
 
-  #stream(single: boolean): RemoteWatchStream {
+  #stream(single: boolean, rpc = false): RemoteWatchStream {
     if (this.#closed) throw new ClientError('ERR_CLOSED', 'boltkv: the client is closed');
-    const s = new RemoteWatchStream(this.#pool, this.#watchOpts, single, (x) => this.#streams.delete(x));
+    const s = new RemoteWatchStream(this.#pool, this.#watchOpts, single, (x) => this.#streams.delete(x), rpc);
     this.#streams.add(s);
     return s;
   }
@@ -188,8 +188,9 @@ export class Client implements KV {
       throw e;
     }
   }
-  watchStream(): WatchStream {
-    return this.#stream(false);
+  /** As the in-process store's: clientv3's view by default, etcd's server answers with `createdNotify`. */
+  watchStream(options: WatchStreamOptions = {}): WatchStream {
+    return this.#stream(false, options.createdNotify === true);
   }
 
   get(key: BytesLike, opts?: GetOptions): Promise<RangeResponse> {

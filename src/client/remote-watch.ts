@@ -16,6 +16,7 @@ import { BoltkvError } from '../errors.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import { WatchError } from '../watch/errors.ts';
 import { parseWatchRequest } from '../watch/validate.ts';
+import { DUPLICATE_WATCH_ID } from '../watch/watch-stream.ts';
 import type { WatchRequest, WatchResponse, WatchStream, Watcher } from '../watch/types.ts';
 import type { Endpoint, EndpointPool } from './endpoints.ts';
 import { ClientError } from './errors.ts';
@@ -37,11 +38,18 @@ export interface RemoteWatchOptions {
 
 interface WatchState {
   readonly id: number;
+  /** The request as sent to the server (no signal, no client-chosen id). */
   readonly req: WatchRequest;
   /** Where the watch (re)starts on the next connection; 0 = the server's next revision. */
   nextRev: number;
-  /** mod revision of the last event delivered: anything at or below it is a repeat. */
-  delivered: number;
+  /** mod revision of the last event delivered (0: none yet). */
+  lastRev: number;
+  /** Events of `lastRev` delivered in fragments whose revision is not complete yet. */
+  openFragment: number;
+  /** After a resume inside a fragmented revision: events of `nextRev` the server sends again, to drop. */
+  skip: number;
+  /** The stream's `created` answer went to the caller. */
+  announced: boolean;
   /** The server's id on the current connection, once its `created` answer came. */
   serverId: number | undefined;
   detachSignal: (() => void) | undefined;
@@ -59,7 +67,16 @@ export class RemoteWatchStream implements WatchStream {
   #awaitingCreated: WatchState[] = [];
   #ws: WebSocket | undefined;
   #connecting = false;
+  /** Ids in use on this stream: running watches and ones ended by compaction until canceled. */
+  readonly #ids = new Set<number>();
+  /** Compacted watches: their server id (if on the current connection), kept until canceled. */
+  readonly #held = new Map<number, number | undefined>();
   #nextId = 0;
+  /**
+   * createdNotify: answers made here (refusals, cancels) wait behind earlier creates whose `created`
+   * has not come from the server yet, so the caller sees them in request order, as from etcd.
+   */
+  #outbox: ({ st: WatchState } | { make: () => WatchResponse })[] = [];
   #closed = false;
   #progressPending = false;
   #lastRevision = 0;
@@ -70,10 +87,14 @@ export class RemoteWatchStream implements WatchStream {
   #pingTimer: NodeJS.Timeout | undefined;
   readonly #onClose: (s: RemoteWatchStream) => void;
 
-  constructor(pool: EndpointPool, opts: RemoteWatchOptions, single: boolean, onClose: (s: RemoteWatchStream) => void) {
+  /** Answer as etcd's Watch RPC does (WatchStreamOptions.createdNotify); otherwise as clientv3 shows a stream. */
+  readonly #rpc: boolean;
+
+  constructor(pool: EndpointPool, opts: RemoteWatchOptions, single: boolean, onClose: (s: RemoteWatchStream) => void, rpc = false) {
     this.#pool = pool;
     this.#opts = opts;
     this.#single = single;
+    this.#rpc = rpc && !single;
     this.#onClose = onClose;
     this.#queue = new ResponseQueue<WatchResponse>(opts.highWater, (paused) => {
       if (paused) this.#ws?.pause();
@@ -92,17 +113,36 @@ export class RemoteWatchStream implements WatchStream {
 
   create(req: WatchRequest): number {
     if (this.#closed) throw new WatchError('ERR_CLOSED', 'watch stream is closed');
-    const settings = parseWatchRequest(req);
-    const start = settings.startRevision;
+    let start: number;
+    let asked: number;
     try {
-      encodeWatchCreate(req, start);
+      const settings = parseWatchRequest(req);
+      start = settings.startRevision;
+      asked = this.#single ? 0 : settings.watchId;
+      encodeWatchCreate(this.#wireRequest(req), start);
     } catch (e) {
       if (e instanceof MvccError) throw new WatchError('ERR_INVALID_WATCH_REQUEST', e.message);
+      // etcd's server refuses an empty range inside the stream, not as an error of the call.
+      if (this.#rpc && e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse('mvcc: watcher range is empty');
       throw e;
     }
-    const { signal, ...plain } = req;
-    const st: WatchState = { id: this.#nextId++, req: plain, nextRev: start, delivered: 0, serverId: undefined, detachSignal: undefined };
+    if (asked !== 0 && this.#ids.has(asked)) {
+      if (this.#rpc) return this.#refuse(DUPLICATE_WATCH_ID);
+      throw new WatchError('ERR_DUPLICATE_WATCH_ID', DUPLICATE_WATCH_ID);
+    }
+    let id = asked;
+    if (id === 0) {
+      while (this.#ids.has(this.#nextId)) this.#nextId++;
+      id = this.#nextId++;
+    }
+    const signal = req.signal;
+    const st: WatchState = {
+      id, req: this.#wireRequest(req), nextRev: start, lastRev: 0, openFragment: 0, skip: 0,
+      announced: !this.#rpc, serverId: undefined, detachSignal: undefined,
+    };
+    this.#ids.add(id);
     this.#watches.set(st.id, st);
+    if (this.#rpc) this.#outbox.push({ st });
     if (signal !== undefined) {
       if (signal.aborted) {
         if (this.#single) this.close();
@@ -118,7 +158,51 @@ export class RemoteWatchStream implements WatchStream {
     return st.id;
   }
 
+  /** What goes to the server: ids are ours (mapped by answer order), the signal stays here. */
+  #wireRequest(req: WatchRequest): WatchRequest {
+    const { signal: _s, watchId: _w, startRevision: _r, ...rest } = req;
+    return rest;
+  }
+
+  /** A create refused in the stream, as etcd answers it. */
+  #refuse(reason: string): number {
+    this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], watchId: -1, created: true, canceled: true, cancelReason: reason }));
+    return -1;
+  }
+
+  /** Queue an answer made here, after any `created` still owed to the caller. */
+  #emit(make: () => WatchResponse): void {
+    if (this.#outbox.length === 0) this.#queue.push(make());
+    else this.#outbox.push({ make });
+  }
+
+  #announce(st: WatchState, revision: number): void {
+    if (st.announced) return;
+    st.announced = true;
+    const i = this.#outbox.findIndex((e) => 'st' in e && e.st === st);
+    const resp: WatchResponse = { header: { revision }, events: [], watchId: st.id, created: true };
+    if (i >= 0) this.#outbox[i] = { make: () => resp };
+    else this.#queue.push(resp);
+    this.#flush();
+  }
+
+  #flush(): void {
+    while (this.#outbox.length > 0 && 'make' in this.#outbox[0]!) {
+      const e = this.#outbox.shift() as { make: () => WatchResponse };
+      this.#queue.push(e.make());
+    }
+  }
+
   cancel(watchId: number): void {
+    if (this.#held.has(watchId)) {
+      // Ended by compaction: the id is released now, and the server's copy too.
+      const serverId = this.#held.get(watchId);
+      this.#held.delete(watchId);
+      this.#ids.delete(watchId);
+      if (serverId !== undefined) this.#send({ cancel_request: { watch_id: String(serverId) } });
+      this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId }));
+      return;
+    }
     const st = this.#watches.get(watchId);
     if (st === undefined) return;
     if (this.#single) {
@@ -126,9 +210,11 @@ export class RemoteWatchStream implements WatchStream {
       return;
     }
     this.#forget(st);
+    this.#ids.delete(watchId);
     if (st.serverId !== undefined) this.#send({ cancel_request: { watch_id: String(st.serverId) } });
     // A create still waiting for `created` is canceled when that answer arrives (#onCreated).
-    this.#queue.push({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId });
+    this.#announce(st, this.#lastRevision);
+    this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], canceled: true, watchId }));
   }
 
   requestProgress(): void {
@@ -141,6 +227,7 @@ export class RemoteWatchStream implements WatchStream {
     if (this.#closed) return;
     this.#closed = true;
     for (const st of [...this.#watches.values()]) this.#forget(st);
+    this.#outbox = [];
     this.#queue.clear();
     this.#shutdownSocket();
     this.#onClose(this);
@@ -281,6 +368,7 @@ export class RemoteWatchStream implements WatchStream {
     this.#byServer.clear();
     this.#awaitingCreated = [];
     for (const st of this.#watches.values()) st.serverId = undefined;
+    for (const id of this.#held.keys()) this.#held.set(id, undefined);
     if (ws !== undefined) {
       ws.removeAllListeners();
       ws.on('error', () => {});
@@ -304,6 +392,12 @@ export class RemoteWatchStream implements WatchStream {
   }
 
   #sendCreate(st: WatchState): void {
+    // Resuming inside a fragmented revision: it comes again whole; drop what was delivered.
+    if (st.openFragment > 0) {
+      st.nextRev = st.lastRev;
+      st.skip = st.openFragment;
+      st.openFragment = 0;
+    }
     this.#awaitingCreated.push(st);
     this.#send(encodeWatchCreate(st.req, st.nextRev));
   }
@@ -353,19 +447,40 @@ export class RemoteWatchStream implements WatchStream {
     if (response.canceled === true) {
       this.#forget(st);
       const out: WatchResponse = { ...response, events: [] };
-      if (!this.#single) out.watchId = st.id;
+      if (this.#single) {
+        this.#queue.push(out);
+        this.#endSingle();
+        return;
+      }
+      out.watchId = st.id;
+      // etcd's server keeps the id of a watch ended by compaction until canceled; clientv3 frees it.
+      if (this.#rpc && response.compactRevision !== undefined) this.#held.set(st.id, st.serverId);
+      else this.#ids.delete(st.id);
       this.#queue.push(out);
-      if (this.#single) this.#endSingle();
       return;
     }
-    const events = response.events.filter((e) => e.kv.modRevision > st.delivered);
+    let events = response.events.filter((e) => e.kv.modRevision >= st.nextRev);
+    if (st.skip > 0) {
+      const again = events.filter((e) => e.kv.modRevision === st.nextRev).length;
+      const drop = Math.min(again, st.skip);
+      st.skip -= drop;
+      events = events.slice(drop);
+      if (events.length > 0 && events[0]!.kv.modRevision > st.nextRev) st.skip = 0;
+    }
     if (response.events.length > 0) {
       if (events.length === 0) return;
-      st.delivered = events[events.length - 1]!.kv.modRevision;
-      if (st.delivered + 1 > st.nextRev) st.nextRev = st.delivered + 1;
+      const last = events[events.length - 1]!.kv.modRevision;
+      if (response.fragment === true) {
+        st.openFragment = (last === st.lastRev ? st.openFragment : 0) + events.filter((e) => e.kv.modRevision === last).length;
+      } else {
+        st.openFragment = 0;
+      }
+      st.lastRev = last;
+      if (st.openFragment === 0 && last + 1 > st.nextRev) st.nextRev = last + 1;
     }
     const out: WatchResponse = { header: response.header, events };
     if (!this.#single) out.watchId = st.id;
+    if (response.fragment === true) out.fragment = true;
     this.#queue.push(out);
   }
 
@@ -382,13 +497,22 @@ export class RemoteWatchStream implements WatchStream {
       const out: WatchResponse = { header: response.header, events: [], canceled: true };
       if (response.cancelReason !== undefined) out.cancelReason = response.cancelReason;
       if (response.compactRevision !== undefined) out.compactRevision = response.compactRevision;
-      if (!this.#single) out.watchId = st.id;
-      this.#queue.push(out);
+      if (!this.#single) {
+        this.#ids.delete(st.id);
+        out.watchId = st.id;
+        if (this.#rpc) out.created = true;
+      }
+      st.announced = true;
+      const i = this.#outbox.findIndex((e) => 'st' in e && e.st === st);
+      if (i >= 0) this.#outbox[i] = { make: () => out };
+      else this.#queue.push(out);
+      this.#flush();
       if (this.#single) this.#endSingle();
       return;
     }
     st.serverId = serverId;
     this.#byServer.set(serverId, st);
+    this.#announce(st, response.header.revision);
     if (st.nextRev === 0) st.nextRev = response.header.revision + 1;
   }
 }

@@ -3,8 +3,8 @@
  * that every field is one etcd knows (a foreign field such as level's `prefix` must not silently
  * mean "no range"); answers are decoded with it and completed into boltkv's response objects (etcd
  * omits zero fields; boltkv's responses always carry them). A request the codec cannot express is
- * the caller's mistake: MvccError ERR_INVALID_ARGUMENT, as in process. An answer the codec refuses
- * is ERR_BAD_RESPONSE.
+ * the caller's mistake: MvccError ERR_INVALID_ARGUMENT, as in process. An answer that does not fit
+ * the message tables is ERR_BAD_RESPONSE.
  */
 import { Buffer } from 'node:buffer';
 import type {
@@ -12,7 +12,7 @@ import type {
   LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, PutResponse, RangeResponse, ResponseHeader,
   ResponseOp, StatusResponse, TxnResponse,
 } from '../api/kv.ts';
-import { MESSAGES, type Decoded, JsonDecodeError, JsonEncodeError, decodeMessage, decodeStreamResult, parseErrorBody, toEtcdJson } from '../gateway/index.ts';
+import { ENUMS, MESSAGES, type Decoded, type FieldDef, JsonEncodeError, parseErrorBody, toEtcdJson } from '../gateway/index.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import type { Event } from '../mvcc/types.ts';
 import type { WatchRequest, WatchResponse } from '../watch/types.ts';
@@ -62,27 +62,90 @@ function bad(message: string, cause?: unknown): ClientError {
   return new ClientError('ERR_BAD_RESPONSE', `boltkv: etcd answered ${message}`, { cause });
 }
 
+/**
+ * Answers are read with JSON.parse and then typed field by field from the gateway's message tables
+ * (the same tables the codec uses): the codec's own reader reproduces Go's error texts, which a
+ * server needs for requests, but is some twenty times slower than JSON.parse on a large range.
+ * etcd quotes every int64, so JSON.parse loses nothing; an unquoted one beyond 2^53 is refused.
+ */
 function parse(name: string, text: string): Decoded {
+  let v: unknown;
   try {
-    return decodeMessage(name, text);
-  } catch (e) {
-    if (e instanceof JsonDecodeError) throw bad(`a body that is not a ${name}: ${e.message}`, e);
-    throw e;
+    v = JSON.parse(text);
+  } catch {
+    throw bad(`a body that is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  return typed(name, v, name);
+}
+
+const DECIMAL = /^-?(0|[1-9][0-9]*)$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function typed(name: string, v: unknown, path: string): Decoded {
+  const def = MESSAGES[name];
+  if (def === undefined) throw new Error(`boltkv: no gateway message ${name}`);
+  if (v === null || v === undefined) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw bad(`${path} that is not an object`);
+  const src = v as Record<string, unknown>;
+  const out: Decoded = {};
+  for (const f of def.fields) {
+    let x = src[f.proto];
+    if (x === undefined && f.json !== f.proto) x = src[f.json];
+    if (x === undefined || x === null) continue;
+    const at = `${path}.${f.proto}`;
+    if (f.repeated) {
+      if (!Array.isArray(x)) throw bad(`${at} that is not a list`);
+      out[f.json] = x.map((item: unknown) => field(f, item, at));
+    } else {
+      out[f.json] = field(f, x, at);
+    }
+  }
+  return out;
+}
+
+function field(f: FieldDef, x: unknown, at: string): unknown {
+  switch (f.kind) {
+    case 'message':
+      return typed(f.ref as string, x, at);
+    case 'bytes':
+      if (typeof x !== 'string' || x.length % 4 !== 0 || !BASE64.test(x)) throw bad(`${at} that is not base64`);
+      return Buffer.from(x, 'base64');
+    case 'bool':
+      if (typeof x !== 'boolean') throw bad(`${at} that is not a boolean`);
+      return x;
+    case 'string':
+      if (typeof x !== 'string') throw bad(`${at} that is not a string`);
+      return x;
+    case 'enum': {
+      const names = ENUMS[f.ref as string]?.names ?? [];
+      if (typeof x === 'string' && names.includes(x)) return x;
+      if (typeof x === 'number' && names[x] !== undefined) return names[x];
+      throw bad(`${at} of unknown value ${String(x)}`);
+    }
+    default: {
+      let b: bigint;
+      if (typeof x === 'string' && DECIMAL.test(x)) b = BigInt(x);
+      else if (typeof x === 'number' && Number.isSafeInteger(x)) b = BigInt(x);
+      else throw bad(`${at} that is not an exact integer`);
+      if (f.kind === 'id64' || f.kind === 'uid64') return b;
+      return Number(b);
+    }
   }
 }
 
 /** A streamed answer (`{"result":…}`), or the error the stream carried. */
 function parseStream(name: string, text: string): Decoded {
-  let d: Decoded | undefined;
+  let v: unknown;
   try {
-    d = decodeStreamResult(name, text);
-  } catch (e) {
-    if (e instanceof JsonDecodeError) throw bad(`a stream frame that is not a ${name}: ${e.message}`, e);
-    throw e;
+    v = JSON.parse(text);
+  } catch {
+    throw bad(`a stream frame that is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
   }
-  if (d !== undefined) return d;
-  const s = parseErrorBody(text);
-  if (s === undefined) throw bad('a stream error of unknown shape');
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('a stream frame that is not an object');
+  const frame = v as Record<string, unknown>;
+  if (frame.result !== undefined) return typed(name, frame.result, name);
+  const s = frame.error === undefined ? undefined : parseErrorBody(text);
+  if (s === undefined) throw bad('a stream frame with neither result nor an etcd error');
   throw errorFromEtcd(s, 200, undefined);
 }
 
@@ -244,5 +307,6 @@ export function decodeWatchMessage(text: string): WireWatchResponse {
   if (d.compactRevision !== undefined) response.compactRevision = num(d.compactRevision);
   if (d.canceled === true) response.canceled = true;
   if (typeof d.cancelReason === 'string' && d.cancelReason !== '') response.cancelReason = d.cancelReason;
+  if (d.fragment === true) response.fragment = true;
   return { watchId: num(d.watchId), created: d.created === true, response };
 }

@@ -47,12 +47,18 @@ const INT_RANGES: Record<string, readonly [bigint, bigint, string]> = {
 
 function kindWord(n: JsonNode): string {
   switch (n.t) {
-    case 'obj': return 'object';
-    case 'arr': return 'array';
-    case 'str': return 'string';
-    case 'num': return 'number';
-    case 'bool': return 'bool';
-    case 'null': return 'null';
+    case 'obj':
+      return 'object';
+    case 'arr':
+      return 'array';
+    case 'str':
+      return 'string';
+    case 'num':
+      return 'number';
+    case 'bool':
+      return 'bool';
+    case 'null':
+      return 'null';
   }
 }
 
@@ -163,14 +169,21 @@ function decodeNode(def: MessageDef, n: JsonNode): Decoded {
 
 function zeroOf(f: FieldDef): unknown {
   switch (f.kind) {
-    case 'bytes': return Buffer.alloc(0);
-    case 'bool': return false;
-    case 'string': return '';
-    case 'enum': return ENUMS[f.ref as string]?.names[0];
-    case 'message': return {};
+    case 'bytes':
+      return Buffer.alloc(0);
+    case 'bool':
+      return false;
+    case 'string':
+      return '';
+    case 'enum':
+      return ENUMS[f.ref as string]?.names[0];
+    case 'message':
+      return {};
     case 'id64':
-    case 'uid64': return 0n;
-    default: return 0;
+    case 'uid64':
+      return 0n;
+    default:
+      return 0;
   }
 }
 
@@ -178,7 +191,12 @@ function zeroOf(f: FieldDef): unknown {
 export function decodeNodeAs(name: string, node: JsonNode): Decoded {
   const def = MESSAGES[name];
   if (def === undefined) throw new Error(`gateway: no message ${name}`);
-  return decodeNode(def, node);
+  try {
+    return decodeNode(def, node);
+  } catch (e) {
+    if (e instanceof RangeError) throw new JsonDecodeError('exceeded max depth');
+    throw e;
+  }
 }
 
 /**
@@ -222,14 +240,16 @@ function encodeScalar(f: FieldDef, v: unknown): unknown {
       const e = ENUMS[f.ref as string];
       if (e === undefined) throw new Error(`gateway: no enum ${f.ref}`);
       const i = typeof v === 'number' ? v : e.names.indexOf(v as string);
-      if (!Number.isInteger(i) || i < 0) throw new JsonEncodeError(`gateway: field ${f.proto}: unknown ${e.goName} ${String(v)}`);
+      if (!Number.isInteger(i) || i < 0)
+        throw new JsonEncodeError(`gateway: field ${f.proto}: unknown ${e.goName} ${String(v)}`);
       if (i === 0) return undefined;
       return e.names[i] ?? i;
     }
     case 'int32':
     case 'uint32': {
       const n = typeof v === 'bigint' ? Number(v) : v;
-      if (typeof n !== 'number' || !Number.isInteger(n)) throw new JsonEncodeError(`gateway: field ${f.proto} needs an integer`);
+      if (typeof n !== 'number' || !Number.isInteger(n))
+        throw new JsonEncodeError(`gateway: field ${f.proto} needs an integer`);
       return n === 0 ? undefined : n;
     }
     default: {
@@ -267,13 +287,19 @@ function encodeObject(def: MessageDef, obj: unknown): Record<string, unknown> {
 function zeroJson(f: FieldDef): unknown {
   switch (f.kind) {
     case 'bytes':
-    case 'string': return '';
-    case 'bool': return false;
-    case 'enum': return ENUMS[f.ref as string]?.names[0];
+    case 'string':
+      return '';
+    case 'bool':
+      return false;
+    case 'enum':
+      return ENUMS[f.ref as string]?.names[0];
     case 'int32':
-    case 'uint32': return 0;
-    case 'message': return {};
-    default: return '0';
+    case 'uint32':
+      return 0;
+    case 'message':
+      return {};
+    default:
+      return '0';
   }
 }
 

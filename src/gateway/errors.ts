@@ -29,31 +29,58 @@ export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
 /** grpc-gateway v1's HTTPStatusFromCode. */
 export function httpStatusFromGrpc(code: number): number {
   switch (code) {
-    case GrpcCode.OK: return 200;
-    case GrpcCode.Canceled: return 408;
-    case GrpcCode.Unknown: return 500;
-    case GrpcCode.InvalidArgument: return 400;
-    case GrpcCode.DeadlineExceeded: return 504;
-    case GrpcCode.NotFound: return 404;
-    case GrpcCode.AlreadyExists: return 409;
-    case GrpcCode.PermissionDenied: return 403;
-    case GrpcCode.Unauthenticated: return 401;
-    case GrpcCode.ResourceExhausted: return 429;
-    case GrpcCode.FailedPrecondition: return 412;
-    case GrpcCode.Aborted: return 409;
-    case GrpcCode.OutOfRange: return 400;
-    case GrpcCode.Unimplemented: return 501;
-    case GrpcCode.Internal: return 500;
-    case GrpcCode.Unavailable: return 503;
-    case GrpcCode.DataLoss: return 500;
-    default: return 500;
+    case GrpcCode.OK:
+      return 200;
+    case GrpcCode.Canceled:
+      return 408;
+    case GrpcCode.Unknown:
+      return 500;
+    case GrpcCode.InvalidArgument:
+      return 400;
+    case GrpcCode.DeadlineExceeded:
+      return 504;
+    case GrpcCode.NotFound:
+      return 404;
+    case GrpcCode.AlreadyExists:
+      return 409;
+    case GrpcCode.PermissionDenied:
+      return 403;
+    case GrpcCode.Unauthenticated:
+      return 401;
+    case GrpcCode.ResourceExhausted:
+      return 429;
+    case GrpcCode.FailedPrecondition:
+      return 412;
+    case GrpcCode.Aborted:
+      return 409;
+    case GrpcCode.OutOfRange:
+      return 400;
+    case GrpcCode.Unimplemented:
+      return 501;
+    case GrpcCode.Internal:
+      return 500;
+    case GrpcCode.Unavailable:
+      return 503;
+    case GrpcCode.DataLoss:
+      return 500;
+    default:
+      return 500;
   }
 }
 
 const HTTP_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout',
-  409: 'Conflict', 412: 'Precondition Failed', 429: 'Too Many Requests', 500: 'Internal Server Error',
-  501: 'Not Implemented', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 /** An etcd error as it travels: gRPC code and etcd's message. */
@@ -110,9 +137,14 @@ export function etcdStatusOf(err: unknown): EtcdStatus {
   if (err instanceof BoltkvError) {
     const known = BY_BOLTKV_CODE[err.code];
     if (known !== undefined) return known;
-    if (err.code === 'ERR_BAD_JSON' || err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_INVALID_WATCH_REQUEST') {
+    if (
+      err.code === 'ERR_BAD_JSON' ||
+      err.code === 'ERR_INVALID_ARGUMENT' ||
+      err.code === 'ERR_INVALID_WATCH_REQUEST'
+    ) {
       return { grpcCode: GrpcCode.InvalidArgument, message: err.message };
     }
+    if (err.code === 'ERR_UNSUPPORTED') return { grpcCode: GrpcCode.Unimplemented, message: err.message };
     if (err instanceof GatewayError) return { grpcCode: err.grpcCode, message: err.message };
   }
   return { grpcCode: GrpcCode.Unknown, message: err instanceof Error ? err.message : String(err) };
@@ -129,7 +161,13 @@ export class GatewayError extends BoltkvError {
   declare readonly code: GatewayErrorCode;
   readonly grpcCode: number;
   readonly httpStatus: number;
-  constructor(code: GatewayErrorCode, message: string, grpcCode: number, httpStatus: number, options?: { cause?: unknown }) {
+  constructor(
+    code: GatewayErrorCode,
+    message: string,
+    grpcCode: number,
+    httpStatus: number,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     this.name = 'GatewayError';
     this.grpcCode = grpcCode;
@@ -165,7 +203,8 @@ export function parseErrorBody(body: string): EtcdStatus | undefined {
   const inner = o.error;
   if (inner !== null && typeof inner === 'object') {
     const e = inner as Record<string, unknown>;
-    if (typeof e.grpc_code === 'number' && typeof e.message === 'string') return { grpcCode: e.grpc_code, message: e.message };
+    if (typeof e.grpc_code === 'number' && typeof e.message === 'string')
+      return { grpcCode: e.grpc_code, message: e.message };
   }
   return undefined;
 }

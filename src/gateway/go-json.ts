@@ -25,20 +25,28 @@ export class JsonSyntaxError extends Error {
 /** Go's quoteChar: how its scanner names the offending byte. */
 export function goQuoteChar(c: number): string {
   if (c === 0x27) return "'\\''";
-  if (c === 0x22) return '\'"\'';
+  if (c === 0x22) return "'\"'";
   return `'${goQuoteRune(c)}'`;
 }
 
 function goQuoteRune(c: number): string {
   switch (c) {
-    case 0x07: return '\\a';
-    case 0x08: return '\\b';
-    case 0x0c: return '\\f';
-    case 0x0a: return '\\n';
-    case 0x0d: return '\\r';
-    case 0x09: return '\\t';
-    case 0x0b: return '\\v';
-    case 0x5c: return '\\\\';
+    case 0x07:
+      return '\\a';
+    case 0x08:
+      return '\\b';
+    case 0x0c:
+      return '\\f';
+    case 0x0a:
+      return '\\n';
+    case 0x0d:
+      return '\\r';
+    case 0x09:
+      return '\\t';
+    case 0x0b:
+      return '\\v';
+    case 0x5c:
+      return '\\\\';
   }
   if (c < 0x20 || c === 0x7f) return `\\x${c.toString(16).padStart(2, '0')}`;
   if (c >= 0x80 && c < 0xa0) return `\\u${c.toString(16).padStart(4, '0')}`;
@@ -47,6 +55,7 @@ function goQuoteRune(c: number): string {
 }
 
 const EOF = -1;
+const MAX_DEPTH = 10_000;
 
 class Reader {
   pos = 0;
@@ -72,16 +81,28 @@ class Reader {
     throw new JsonSyntaxError(`invalid character ${goQuoteChar(c)} ${context}`);
   }
 
+  /** Open objects and arrays; Go's scanner refuses more than 10,000. */
+  depth = 0;
+
   value(): JsonNode {
     this.skipSpace();
     const c = this.peek();
     switch (c) {
-      case 0x7b: return this.object();
-      case 0x5b: return this.array();
-      case 0x22: return this.string();
-      case 0x74: this.literal('true'); return { t: 'bool', value: true };
-      case 0x66: this.literal('false'); return { t: 'bool', value: false };
-      case 0x6e: this.literal('null'); return { t: 'null' };
+      case 0x7b:
+        return this.object();
+      case 0x5b:
+        return this.array();
+      case 0x22:
+        return this.string();
+      case 0x74:
+        this.literal('true');
+        return { t: 'bool', value: true };
+      case 0x66:
+        this.literal('false');
+        return { t: 'bool', value: false };
+      case 0x6e:
+        this.literal('null');
+        return { t: 'null' };
     }
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
     return this.fail(c, 'looking for beginning of value');
@@ -163,12 +184,18 @@ class Reader {
     return { t: 'str', value, raw };
   }
 
+  private enter(): void {
+    if (++this.depth > MAX_DEPTH) throw new JsonSyntaxError('exceeded max depth');
+  }
+
   private object(): JsonNode {
+    this.enter();
     this.pos++;
     const fields = new Map<string, JsonNode>();
     this.skipSpace();
     if (this.peek() === 0x7d) {
       this.pos++;
+      this.depth--;
       return { t: 'obj', fields };
     }
     for (;;) {
@@ -189,6 +216,7 @@ class Reader {
       }
       if (next === 0x7d) {
         this.pos++;
+        this.depth--;
         return { t: 'obj', fields };
       }
       this.fail(next, 'after object key:value pair');
@@ -196,11 +224,13 @@ class Reader {
   }
 
   private array(): JsonNode {
+    this.enter();
     this.pos++;
     const items: JsonNode[] = [];
     this.skipSpace();
     if (this.peek() === 0x5d) {
       this.pos++;
+      this.depth--;
       return { t: 'arr', items };
     }
     for (;;) {
@@ -213,6 +243,7 @@ class Reader {
       }
       if (next === 0x5d) {
         this.pos++;
+        this.depth--;
         return { t: 'arr', items };
       }
       this.fail(next, 'after array element');
@@ -240,7 +271,20 @@ export function readFirstValue(body: Uint8Array): JsonNode | undefined {
   const r = new Reader(body, 'unexpected EOF');
   r.skipSpace();
   if (r.peek() === EOF) return undefined;
-  return r.value();
+  return guardDepth(() => r.value());
+}
+
+/**
+ * Nesting deeper than the JS stack allows is refused with Go's own text for too deep a document
+ * (Go allows 10,000 levels; the exact bound here is the stack's, a few thousand).
+ */
+function guardDepth<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError) throw new JsonSyntaxError('exceeded max depth');
+    throw e;
+  }
 }
 
 /**
@@ -254,7 +298,7 @@ export function readValues(body: Uint8Array): { values: JsonNode[]; error?: Json
     r.skipSpace();
     if (r.peek() === EOF) return { values };
     try {
-      values.push(r.value());
+      values.push(guardDepth(() => r.value()));
     } catch (e) {
       if (e instanceof JsonSyntaxError) return { values, error: e };
       throw e;
@@ -265,7 +309,7 @@ export function readValues(body: Uint8Array): { values: JsonNode[]; error?: Json
 /** Go's json.Unmarshal: exactly one value, nothing but whitespace after it. */
 export function readWhole(text: string): JsonNode {
   const r = new Reader(Buffer.from(text, 'utf8'), 'unexpected end of JSON input');
-  const v = r.value();
+  const v = guardDepth(() => r.value());
   r.skipSpace();
   const c = r.peek();
   if (c !== EOF) r.fail(c, 'after top-level value');

@@ -66,7 +66,10 @@ export const ENUMS: Readonly<Record<string, EnumDef>> = {
   SortOrder: { goName: 'etcdserverpb.RangeRequest_SortOrder', names: ['NONE', 'ASCEND', 'DESCEND'] },
   SortTarget: { goName: 'etcdserverpb.RangeRequest_SortTarget', names: ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'] },
   CompareResult: { goName: 'etcdserverpb.Compare_CompareResult', names: ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] },
-  CompareTarget: { goName: 'etcdserverpb.Compare_CompareTarget', names: ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] },
+  CompareTarget: {
+    goName: 'etcdserverpb.Compare_CompareTarget',
+    names: ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'],
+  },
   FilterType: { goName: 'etcdserverpb.WatchCreateRequest_FilterType', names: ['NOPUT', 'NODELETE'] },
   EventType: { goName: 'mvccpb.Event_EventType', names: ['PUT', 'DELETE'] },
   AlarmAction: { goName: 'etcdserverpb.AlarmRequest_AlarmAction', names: ['GET', 'ACTIVATE', 'DEACTIVATE'] },
@@ -77,21 +80,39 @@ const E = 'etcdserverpb.';
 
 export const MESSAGES: Readonly<Record<string, MessageDef>> = {
   ResponseHeader: msg(`${E}ResponseHeader`, 'cluster_id:uid64 member_id:uid64 revision:int64 raft_term:uint64'),
-  KeyValue: msg('mvccpb.KeyValue', 'key:bytes create_revision:int64 mod_revision:int64 version:int64 value:bytes lease:id64'),
+  KeyValue: msg(
+    'mvccpb.KeyValue',
+    'key:bytes create_revision:int64 mod_revision:int64 version:int64 value:bytes lease:id64',
+  ),
   Event: msg('mvccpb.Event', 'type:EventType kv:KeyValue prev_kv:KeyValue'),
 
-  RangeRequest: msg(`${E}RangeRequest`, `key:bytes range_end:bytes limit:int64 revision:int64 sort_order:SortOrder
+  RangeRequest: msg(
+    `${E}RangeRequest`,
+    `key:bytes range_end:bytes limit:int64 revision:int64 sort_order:SortOrder
     sort_target:SortTarget serializable:bool keys_only:bool count_only:bool min_mod_revision:int64
-    max_mod_revision:int64 min_create_revision:int64 max_create_revision:int64`),
+    max_mod_revision:int64 min_create_revision:int64 max_create_revision:int64`,
+  ),
   RangeResponse: msg(`${E}RangeResponse`, 'header:ResponseHeader kvs:*KeyValue more:bool count:int64'),
-  PutRequest: msg(`${E}PutRequest`, 'key:bytes value:bytes lease:id64 prev_kv:bool ignore_value:bool ignore_lease:bool'),
+  PutRequest: msg(
+    `${E}PutRequest`,
+    'key:bytes value:bytes lease:id64 prev_kv:bool ignore_value:bool ignore_lease:bool',
+  ),
   PutResponse: msg(`${E}PutResponse`, 'header:ResponseHeader prev_kv:KeyValue'),
   DeleteRangeRequest: msg(`${E}DeleteRangeRequest`, 'key:bytes range_end:bytes prev_kv:bool'),
   DeleteRangeResponse: msg(`${E}DeleteRangeResponse`, 'header:ResponseHeader deleted:int64 prev_kvs:*KeyValue'),
-  RequestOp: msg(`${E}RequestOp`, 'request_range:RangeRequest request_put:PutRequest request_delete_range:DeleteRangeRequest request_txn:TxnRequest'),
-  ResponseOp: msg(`${E}ResponseOp`, 'response_range:RangeResponse response_put:PutResponse response_delete_range:DeleteRangeResponse response_txn:TxnResponse'),
-  Compare: msg(`${E}Compare`, `result:CompareResult target:CompareTarget key:bytes version:int64 create_revision:int64
-    mod_revision:int64 value:bytes lease:id64 range_end:bytes`),
+  RequestOp: msg(
+    `${E}RequestOp`,
+    'request_range:RangeRequest request_put:PutRequest request_delete_range:DeleteRangeRequest request_txn:TxnRequest',
+  ),
+  ResponseOp: msg(
+    `${E}ResponseOp`,
+    'response_range:RangeResponse response_put:PutResponse response_delete_range:DeleteRangeResponse response_txn:TxnResponse',
+  ),
+  Compare: msg(
+    `${E}Compare`,
+    `result:CompareResult target:CompareTarget key:bytes version:int64 create_revision:int64
+    mod_revision:int64 value:bytes lease:id64 range_end:bytes`,
+  ),
   TxnRequest: msg(`${E}TxnRequest`, 'compare:*Compare success:*RequestOp failure:*RequestOp'),
   TxnResponse: msg(`${E}TxnResponse`, 'header:ResponseHeader succeeded:bool responses:*ResponseOp'),
   CompactionRequest: msg(`${E}CompactionRequest`, 'revision:int64 physical:bool'),
@@ -104,22 +125,37 @@ export const MESSAGES: Readonly<Record<string, MessageDef>> = {
   LeaseKeepAliveRequest: msg(`${E}LeaseKeepAliveRequest`, 'ID:id64'),
   LeaseKeepAliveResponse: msg(`${E}LeaseKeepAliveResponse`, 'header:ResponseHeader ID:id64 TTL:int64'),
   LeaseTimeToLiveRequest: msg(`${E}LeaseTimeToLiveRequest`, 'ID:id64 keys:bool'),
-  LeaseTimeToLiveResponse: msg(`${E}LeaseTimeToLiveResponse`, 'header:ResponseHeader ID:id64 TTL:int64 grantedTTL:int64 keys:*bytes'),
+  LeaseTimeToLiveResponse: msg(
+    `${E}LeaseTimeToLiveResponse`,
+    'header:ResponseHeader ID:id64 TTL:int64 grantedTTL:int64 keys:*bytes',
+  ),
   LeaseLeasesRequest: msg(`${E}LeaseLeasesRequest`, ''),
   LeaseStatus: msg(`${E}LeaseStatus`, 'ID:id64'),
   LeaseLeasesResponse: msg(`${E}LeaseLeasesResponse`, 'header:ResponseHeader leases:*LeaseStatus'),
 
-  WatchRequest: msg(`${E}WatchRequest`, 'create_request:WatchCreateRequest cancel_request:WatchCancelRequest progress_request:WatchProgressRequest'),
-  WatchCreateRequest: msg(`${E}WatchCreateRequest`, `key:bytes range_end:bytes start_revision:int64 progress_notify:bool
-    filters:*FilterType prev_kv:bool watch_id:int64 fragment:bool`),
+  WatchRequest: msg(
+    `${E}WatchRequest`,
+    'create_request:WatchCreateRequest cancel_request:WatchCancelRequest progress_request:WatchProgressRequest',
+  ),
+  WatchCreateRequest: msg(
+    `${E}WatchCreateRequest`,
+    `key:bytes range_end:bytes start_revision:int64 progress_notify:bool
+    filters:*FilterType prev_kv:bool watch_id:int64 fragment:bool`,
+  ),
   WatchCancelRequest: msg(`${E}WatchCancelRequest`, 'watch_id:int64'),
   WatchProgressRequest: msg(`${E}WatchProgressRequest`, ''),
-  WatchResponse: msg(`${E}WatchResponse`, `header:ResponseHeader watch_id:int64 created:bool canceled:bool
-    compact_revision:int64 cancel_reason:string fragment:bool events:*Event`),
+  WatchResponse: msg(
+    `${E}WatchResponse`,
+    `header:ResponseHeader watch_id:int64 created:bool canceled:bool
+    compact_revision:int64 cancel_reason:string fragment:bool events:*Event`,
+  ),
 
   StatusRequest: msg(`${E}StatusRequest`, ''),
-  StatusResponse: msg(`${E}StatusResponse`, `header:ResponseHeader version:string dbSize:int64 leader:uid64 errors:*string
-    raftIndex:uint64 raftTerm:uint64 raftAppliedIndex:uint64 dbSizeInUse:int64 isLearner:bool`),
+  StatusResponse: msg(
+    `${E}StatusResponse`,
+    `header:ResponseHeader version:string dbSize:int64 leader:uid64 errors:*string
+    raftIndex:uint64 raftTerm:uint64 raftAppliedIndex:uint64 dbSizeInUse:int64 isLearner:bool`,
+  ),
   HashRequest: msg(`${E}HashRequest`, ''),
   HashResponse: msg(`${E}HashResponse`, 'header:ResponseHeader hash:uint32'),
   HashKVRequest: msg(`${E}HashKVRequest`, 'revision:int64'),

@@ -106,7 +106,12 @@ export function protoSize(name: string, decoded: Record<string, unknown>): numbe
 
 /** InternalRaftRequest field numbers of the writes etcd proposes through raft. */
 const RAFT_FIELD: Readonly<Record<string, number>> = {
-  PutRequest: 4, DeleteRangeRequest: 5, TxnRequest: 6, CompactionRequest: 7, LeaseGrantRequest: 8, LeaseRevokeRequest: 9,
+  PutRequest: 4,
+  DeleteRangeRequest: 5,
+  TxnRequest: 6,
+  CompactionRequest: 7,
+  LeaseGrantRequest: 8,
+  LeaseRevokeRequest: 9,
 };
 
 /**

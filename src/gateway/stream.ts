@@ -24,7 +24,8 @@ export function decodeStreamResult(name: string, frame: Uint8Array | string): De
     if (e instanceof JsonSyntaxError) throw new JsonDecodeError(e.message);
     throw e;
   }
-  if (node === undefined || node.t !== 'obj') throw new JsonDecodeError('gateway: a stream frame must be a JSON object');
+  if (node === undefined || node.t !== 'obj')
+    throw new JsonDecodeError('gateway: a stream frame must be a JSON object');
   const result = node.fields.get('result');
   if (result !== undefined) return decodeNodeAs(name, result);
   if (node.fields.has('error')) return undefined;
@@ -35,7 +36,10 @@ export function decodeStreamResult(name: string, frame: Uint8Array | string): De
  * The request objects of a streamed request body (watch, keepalive), decoded as message `name`, up
  * to the first bad one; `error` says what was wrong with it. etcd's gateway answers the good ones.
  */
-export function decodeRequestStream(name: string, body: Uint8Array | string): { requests: Decoded[]; error?: JsonDecodeError } {
+export function decodeRequestStream(
+  name: string,
+  body: Uint8Array | string,
+): { requests: Decoded[]; error?: JsonDecodeError } {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const { values, error } = readValues(bytes);
   const requests: Decoded[] = [];

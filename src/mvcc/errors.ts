@@ -22,10 +22,12 @@ export type MvccErrorCode =
   | 'ERR_STORE_FAILED'
   | 'ERR_UNKNOWN_FIELD'
   | 'ERR_REQUEST_TOO_LARGE'
-  | 'ERR_CORRUPT';
+  | 'ERR_CORRUPT'
+  | 'ERR_NO_SPACE'
+  | 'ERR_UNSUPPORTED';
 
 /** etcd's client-visible message for each code (gRPC status text). */
-export const ETCD_MESSAGES: Readonly<Record<Exclude<MvccErrorCode, 'ERR_INVALID_ARGUMENT' | 'ERR_CLOSED' | 'ERR_STORE_FAILED' | 'ERR_UNKNOWN_FIELD' | 'ERR_CORRUPT'>, string>> = {
+export const ETCD_MESSAGES: Readonly<Record<Exclude<MvccErrorCode, 'ERR_INVALID_ARGUMENT' | 'ERR_CLOSED' | 'ERR_STORE_FAILED' | 'ERR_UNKNOWN_FIELD' | 'ERR_CORRUPT' | 'ERR_NO_SPACE' | 'ERR_UNSUPPORTED'>, string>> = {
   ERR_COMPACTED: 'etcdserver: mvcc: required revision has been compacted',
   ERR_FUTURE_REV: 'etcdserver: mvcc: required revision is a future revision',
   ERR_EMPTY_KEY: 'etcdserver: key is not provided',

@@ -15,8 +15,16 @@ export { LEASE_BUCKET };
 /** etcd's MaxLeaseTTL (seconds). */
 export const MAX_LEASE_TTL = 9_000_000_000;
 
+/**
+ * etcd's default election timeout (ms). A member that becomes leader (also a single member after a
+ * restart) promotes its lessor with this extension, so every lease gets its TTL plus this again.
+ */
+export const PROMOTE_EXTENSION_MS = 1000;
+
 export interface Lease {
   ID: bigint;
+  /** Grant order, to order leases expiring in the same millisecond as etcd does. */
+  seq: number;
   /** Granted TTL, seconds. */
   TTL: number;
   /** ms on the lessor's clock */
@@ -36,6 +44,7 @@ export class Lessor {
   readonly #keyLease = new Map<string, bigint>();
   /** No lease expires before this (a lower bound; a keepalive may make it stale-low). */
   #nextExpiry = Infinity;
+  #seq = 0;
   readonly #now: () => number;
   readonly #minTTL: number;
 
@@ -45,8 +54,9 @@ export class Lessor {
   }
 
   /**
-   * Load every lease from the `lease` bucket, each with its full TTL from now (as etcd does when a
-   * member becomes leader), and attach keys by their latest lease (from the key index rebuild).
+   * Load every lease from the `lease` bucket, each with its full TTL from now plus etcd's promotion
+   * extension (as etcd does when a member becomes leader, so TimeToLive right after a restart reports
+   * the full granted TTL), and attach keys by their latest lease (from the key index rebuild).
    */
   restore(r: BackendReader, latestLease: Map<string, bigint>): void {
     const now = this.#now();
@@ -54,7 +64,7 @@ export class Lessor {
       const l = decodeLease(v, k);
       if (Buffer.compare(k, leaseIdToBytes(l.ID)) !== 0) throw corruption(LEASE_BUCKET, k, `record holds lease ${l.ID}`);
       if (l.TTL > MAX_LEASE_TTL) throw corruption(LEASE_BUCKET, k, `TTL ${l.TTL} above etcd's maximum`);
-      this.#add(l.ID, l.TTL, now + l.TTL * 1000);
+      this.#add(l.ID, l.TTL, now + PROMOTE_EXTENSION_MS + l.TTL * 1000);
     });
     for (const [ks, id] of latestLease) {
       const l = this.#leases.get(id);
@@ -118,15 +128,18 @@ export class Lessor {
     return l;
   }
 
-  /** Whole seconds left (never below 0). */
+  /**
+   * Whole seconds left, truncated as etcd does: never below 0, and never above the granted TTL (after
+   * a restart the promotion extension makes etcd report exactly the TTL, as any elapsed time would).
+   */
   remaining(l: Lease): number {
-    return Math.max(Math.trunc((l.expiry - this.#now()) / 1000), 0);
+    return Math.min(Math.max(Math.trunc((l.expiry - this.#now()) / 1000), 0), l.TTL);
   }
 
-  /** Lease IDs, soonest expiry first (etcd lists them from its expiry queue); ties by ID. */
+  /** Lease IDs, soonest expiry first (etcd sorts them by expiry); ties in grant order. */
   list(): bigint[] {
     return [...this.#leases.values()]
-      .sort((a, b) => a.expiry - b.expiry || (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0))
+      .sort((a, b) => a.expiry - b.expiry || a.seq - b.seq)
       .map((l) => l.ID);
   }
 
@@ -141,11 +154,11 @@ export class Lessor {
       else next = Math.min(next, l.expiry);
     }
     this.#nextExpiry = next;
-    return out.sort((a, b) => a.expiry - b.expiry);
+    return out.sort((a, b) => a.expiry - b.expiry || a.seq - b.seq);
   }
 
   #add(id: bigint, ttl: number, expiry: number): Lease {
-    const lease: Lease = { ID: id, TTL: ttl, expiry, keys: new Set() };
+    const lease: Lease = { ID: id, seq: this.#seq++, TTL: ttl, expiry, keys: new Set() };
     this.#leases.set(id, lease);
     this.#nextExpiry = Math.min(this.#nextExpiry, expiry);
     return lease;

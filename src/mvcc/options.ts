@@ -4,6 +4,7 @@
  */
 import type { Backend } from './backend.ts';
 import { MvccError } from './errors.ts';
+import { DEFAULT_MAX_REQUEST_BYTES } from './request-size.ts';
 import { boolOption, fnOption, intOption, noUnknownFields } from './validate.ts';
 
 export interface MvccStoreOptions {
@@ -25,13 +26,18 @@ export interface MvccStoreOptions {
   autoExpireLeases?: boolean;
   /** Shortest lease TTL in seconds; shorter grants are raised to it (etcd 3.4's default is 2). */
   minLeaseTTL?: number;
+  /**
+   * Largest write request (put, deleteRange, txn) in bytes, measured as etcd measures it (the
+   * encoded raft request); larger ones fail with ERR_REQUEST_TOO_LARGE. Default 1.5 MiB (etcd's).
+   */
+  maxRequestBytes?: number;
 }
 
 export type ResolvedStoreOptions = Required<Omit<MvccStoreOptions, 'backend'>>;
 
 export const STORE_OPTION_NAMES = [
   'backend', 'closeBackend', 'compactionBatchLimit', 'compactionBatchIntervalMs', 'now', 'leaseCheckIntervalMs',
-  'autoExpireLeases', 'minLeaseTTL',
+  'autoExpireLeases', 'minLeaseTTL', 'maxRequestBytes',
 ] as const;
 
 export function parseStoreOptions(o: Omit<MvccStoreOptions, 'backend'> & { backend?: Backend }, extra: readonly string[] = []): ResolvedStoreOptions {
@@ -50,5 +56,6 @@ export function parseStoreOptions(o: Omit<MvccStoreOptions, 'backend'> & { backe
     leaseCheckIntervalMs: intOption(o.leaseCheckIntervalMs, 'leaseCheckIntervalMs', 500, 0, 2 ** 31 - 1),
     autoExpireLeases: boolOption(o.autoExpireLeases, 'autoExpireLeases', true),
     minLeaseTTL: intOption(o.minLeaseTTL, 'minLeaseTTL', 2, 1, 9_000_000_000),
+    maxRequestBytes: intOption(o.maxRequestBytes, 'maxRequestBytes', DEFAULT_MAX_REQUEST_BYTES, 1),
   };
 }

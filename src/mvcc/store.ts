@@ -25,6 +25,7 @@ import { KeyIndex } from './key-index.ts';
 import { Lessor, MAX_LEASE_TTL } from './lessor.ts';
 import { parseStoreOptions, type MvccStoreOptions, type ResolvedStoreOptions } from './options.ts';
 import { rangeOp } from './range.ts';
+import { deleteSize, putSize, raftRequestSize, txnSize } from './request-size.ts';
 import type {
   ApplyRequest, ApplyResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
   LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesResponse,
@@ -211,15 +212,15 @@ export class MvccStore implements EventSource {
   }
 
   put(req: PutRequest): Promise<PutResponse> {
-    return this.#write(() => normalizePut(req), (n) => this.#putSync(n));
+    return this.#write(() => this.#sized(normalizePut(req), 4, putSize), (n) => this.#putSync(n));
   }
 
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.#write(() => normalizeDelete(req), (n) => this.#deleteSync(n));
+    return this.#write(() => this.#sized(normalizeDelete(req), 5, deleteSize), (n) => this.#deleteSync(n));
   }
 
   txn(req: TxnRequest): Promise<TxnResponse> {
-    return this.#write(() => normalizeTxn(req), (n) => this.#txnSync(n));
+    return this.#write(() => this.#sized(normalizeTxn(req), 6, txnSize), (n) => this.#txnSync(n));
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
@@ -259,8 +260,8 @@ export class MvccStore implements EventSource {
     this.#checkUsable();
     this.expireLeases();
     const l = this.#lessor.renew(id);
-    if (l === undefined) throw etcdError('ERR_LEASE_NOT_FOUND');
-    return { header: header(this.#s.currentRev), ID: id, TTL: l.TTL };
+    // etcd answers a keepalive of a missing (or just expired) lease with TTL 0, not an error
+    return { header: header(this.#s.currentRev), ID: id, TTL: l === undefined ? 0 : l.TTL };
   }
 
   async leaseLeases(): Promise<LeaseLeasesResponse> {
@@ -363,6 +364,12 @@ export class MvccStore implements EventSource {
     const resp = run(p);
     await this.#queue.durable();
     return resp;
+  }
+
+  /** etcd's --max-request-bytes check, on the raft request the write would be proposed as. */
+  #sized<N>(n: N, field: number, size: (n: N) => number): N {
+    if (raftRequestSize(field, size(n)) > this.#opts.maxRequestBytes) throw etcdError('ERR_REQUEST_TOO_LARGE');
+    return n;
   }
 
   #checkUsable(): void {

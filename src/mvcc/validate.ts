@@ -65,6 +65,11 @@ export interface NTxn {
 const EMPTY = new Uint8Array(0);
 const enc = new TextEncoder();
 
+/** A field of the wrong type; `field` names it. */
+function badField(field: string, must: string): MvccError {
+  return new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${field} ${must}`, { field });
+}
+
 function invalid(what: string): MvccError {
   return new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${what}`);
 }
@@ -78,7 +83,7 @@ export function toBytes(v: unknown, what: string): Uint8Array {
   if (v === undefined || v === null) return EMPTY;
   if (v instanceof Uint8Array) return v;
   if (typeof v === 'string') return enc.encode(v);
-  throw invalid(`${what} must be a Uint8Array or a string`);
+  throw badField(what, `must be a Uint8Array or a string`);
 }
 
 const INT64_MIN = -(1n << 63n);
@@ -106,35 +111,35 @@ export function int(v: unknown, what: string): number {
   if (v === undefined || v === null) return 0;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   const b = int64(v);
-  if (b === undefined) throw invalid(`${what} must be an integer (number, bigint or decimal string)`);
+  if (b === undefined) throw badField(what, `must be an integer (number, bigint or decimal string)`);
   return b > BigInt(BEYOND) ? BEYOND : b < -BigInt(BEYOND) ? -BEYOND : Number(b);
 }
 
 /** A lease ID, exactly. 0n means none. */
 export function leaseId(v: unknown, what: string): bigint {
   if (v === undefined || v === null) return 0n;
-  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw invalid(`${what} must be an int64: a safe-integer number, a bigint or a decimal string`);
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw badField(what, `must be an int64: a safe-integer number, a bigint or a decimal string`);
   const b = int64(v);
-  if (b === undefined) throw invalid(`${what} must be an int64: a safe-integer number, a bigint or a decimal string`);
+  if (b === undefined) throw badField(what, `must be an int64: a safe-integer number, a bigint or a decimal string`);
   return b;
 }
 
 function bool(v: unknown, what: string): boolean {
   if (v === undefined || v === null) return false;
   if (typeof v === 'boolean') return v;
-  throw invalid(`${what} must be a boolean`);
+  throw badField(what, `must be a boolean`);
 }
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], dflt: T, what: string): T {
   if (v === undefined || v === null) return dflt;
   if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
-  throw invalid(`${what} must be one of ${allowed.join(', ')}`);
+  throw badField(what, `must be one of ${allowed.join(', ')}`);
 }
 
 function arr(v: unknown, what: string): unknown[] {
   if (v === undefined || v === null) return [];
   if (Array.isArray(v)) return v;
-  throw invalid(`${what} must be an array`);
+  throw badField(what, `must be an array`);
 }
 
 export function normalizeRange(req: RangeRequest | unknown): NRange {

@@ -146,6 +146,9 @@ export class Member implements KV, ClusterApi {
   private closed = false;
   private removed = false;
   private snapshotSoon = false;
+  private transfers: { to: number; resolve: () => void; reject: (e: unknown) => void; deadline: number }[] = [];
+  /** Answers to give once the current Ready's transaction is durable. */
+  private afterCommit: (() => void)[] = [];
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
   /** Files received by a transport, by snapshot index, waiting for raft to hand the snapshot over. */
@@ -206,6 +209,7 @@ export class Member implements KV, ClusterApi {
     this.ticks++;
     this.node.tick();
     this.expireRequests();
+    this.settleTransfers();
     if (this.role === 'leader') this.revokeExpiredLeases();
     this.kick();
   }
@@ -303,6 +307,7 @@ export class Member implements KV, ClusterApi {
       this.leader = rd.softState.lead;
       if (this.role === 'leader' && !wasLeader) this.lessor.promote();
       if (this.role !== 'leader' && wasLeader) this.lessor.demote();
+      this.settleTransfers();
     }
     if (rd.hardState !== undefined) this.term = rd.hardState.term;
     if (rd.snapshot !== undefined) await this.installSnapshot(rd);
@@ -322,6 +327,9 @@ export class Member implements KV, ClusterApi {
 
     if (!leaderNow) this.opts.send(rd.messages);
     this.node.advance(rd);
+    const done = this.afterCommit;
+    this.afterCommit = [];
+    for (const f of done) f();
     const last = rd.committedEntries[rd.committedEntries.length - 1];
     if (last !== undefined) this.applied = Math.max(this.applied, last.index);
     if (rd.snapshot !== undefined) this.applied = Math.max(this.applied, rd.snapshot.metadata.index);
@@ -346,14 +354,18 @@ export class Member implements KV, ClusterApi {
       if (!known && cc.type !== 'removeNode') this.snapshotSoon = true;
       writes.push(...this.members.applyConfChange(cc, payload?.member));
       if (cc.type === 'removeNode' && cc.nodeId === this.id) this.removed = true;
-      if (payload !== undefined) this.answer(payload.id, this.members.list());
+      if (payload !== undefined) {
+        const list = this.members.list();
+        this.afterCommit.push(() => this.answer(payload.id, list));
+      }
       return Promise.resolve();
     }
     if (e.data.length === 0) return Promise.resolve(); // a new leader's empty entry
     const p = decodePayload<NormalPayload | MemberUpdatePayload>(e.data, `entry ${e.index}`);
     if ('memberUpdate' in p) {
       writes.push(...this.members.put(p.memberUpdate));
-      this.answer(p.id, this.members.list());
+      const list = this.members.list();
+      this.afterCommit.push(() => this.answer(p.id, list));
       return Promise.resolve();
     }
     const pr = this.store.apply(e.index, p.req).then((resp) => {
@@ -464,6 +476,8 @@ export class Member implements KV, ClusterApi {
     this.readInflight = undefined;
     for (const b of this.readsAwaitingApply) for (const w of b.waiters) w.reject(e);
     this.readsAwaitingApply = [];
+    for (const t of this.transfers) t.reject(e);
+    this.transfers = [];
   }
 
   // ------------------------------------------------------------------ proposals
@@ -690,14 +704,16 @@ export class Member implements KV, ClusterApi {
     }
   }
 
-  /** Watches this member's applied revisions (etcd serves watches from the member's own store). */
+  /** Watches this member's applied revisions (etcd serves watches from the member's own store); not on a learner. */
   watch(req: WatchRequest): Watcher {
     this.checkUsable();
+    this.checkNotLearner(); // etcd 3.4 serves learners only serializable ranges and status
     return this.hub.watch(req);
   }
 
   watchStream(): WatchStream {
     this.checkUsable();
+    this.checkNotLearner();
     return this.hub.stream();
   }
 
@@ -825,15 +841,21 @@ export class Member implements KV, ClusterApi {
     if (!this.confState.voters.includes(id)) throw replicationError('ERR_MEMBER_NOT_FOUND', 'transferee must be a voter');
     this.node.transferLeader(id);
     this.kick();
-    const deadline = this.ticks + this.requestTimeout;
     return new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (this.leader === id) return resolve();
-        if (this.ticks >= deadline || this.closed || this.failure !== undefined) return reject(replicationError('ERR_TIMEOUT'));
-        setImmediate(check);
-      };
-      check();
+      this.transfers.push({ to: id, resolve, reject, deadline: this.ticks + this.requestTimeout });
     });
+  }
+
+  /** Settles leader transfers: done once the transferee leads, failed at their deadline. */
+  private settleTransfers(): void {
+    if (this.transfers.length === 0) return;
+    const keep: typeof this.transfers = [];
+    for (const t of this.transfers) {
+      if (this.leader === t.to) t.resolve();
+      else if (this.ticks >= t.deadline) t.reject(replicationError('ERR_TIMEOUT'));
+      else keep.push(t);
+    }
+    this.transfers = keep;
   }
 
   /** Stops the member: pending callers get ERR_CLOSED, queued commits finish, the file closes. */

@@ -18,7 +18,6 @@ export interface ServiceIdentity {
   peerURLs: string[];
 }
 
-
 export class RequestTooLargeError extends BoltkvError {
   declare readonly code: 'ERR_REQUEST_TOO_LARGE';
   constructor() {
@@ -29,12 +28,22 @@ export class RequestTooLargeError extends BoltkvError {
 
 /** What a gRPC server says for a method it does not implement (HTTP 501 on the gateway). */
 export function unimplemented(method: string, service: string): GatewayError {
-  return new GatewayError('ERR_REMOTE', `unknown method ${method} for service etcdserverpb.${service}`, GrpcCode.Unimplemented, 501);
+  return new GatewayError(
+    'ERR_REMOTE',
+    `unknown method ${method} for service etcdserverpb.${service}`,
+    GrpcCode.Unimplemented,
+    501,
+  );
 }
 
 /** gRPC's receive limit, refused before the request reaches etcd. */
 export function grpcTooLarge(size: number, max: number): GatewayError {
-  return new GatewayError('ERR_REMOTE', `grpc: received message larger than max (${size} vs. ${max})`, GrpcCode.ResourceExhausted, 429);
+  return new GatewayError(
+    'ERR_REMOTE',
+    `grpc: received message larger than max (${size} vs. ${max})`,
+    GrpcCode.ResourceExhausted,
+    429,
+  );
 }
 
 type Handler = (req: Decoded) => Promise<unknown>;
@@ -118,13 +127,20 @@ export class EtcdService {
     };
     add('/v3/kv/range', 'RangeRequest', 'RangeResponse', async (r) => this.#top(await kv.range(rangeReq(r))));
     add('/v3/kv/put', 'PutRequest', 'PutResponse', async (r) => this.#top(await kv.put(putReq(r))));
-    add('/v3/kv/deleterange', 'DeleteRangeRequest', 'DeleteRangeResponse', async (r) => this.#top(await kv.deleteRange(delReq(r))));
+    add('/v3/kv/deleterange', 'DeleteRangeRequest', 'DeleteRangeResponse', async (r) =>
+      this.#top(await kv.deleteRange(delReq(r))),
+    );
     add('/v3/kv/txn', 'TxnRequest', 'TxnResponse', async (r) => {
       const resp = await kv.txn(txnReq(r));
-      return { header: this.header(resp.header.revision), succeeded: resp.succeeded, responses: nestedResponses(resp.responses) };
+      return {
+        header: this.header(resp.header.revision),
+        succeeded: resp.succeeded,
+        responses: nestedResponses(resp.responses),
+      };
     });
     add('/v3/kv/compaction', 'CompactionRequest', 'CompactionResponse', async (r) =>
-      this.#top(await kv.compact({ revision: int64(r.revision), physical: r.physical === true })));
+      this.#top(await kv.compact({ revision: int64(r.revision), physical: r.physical === true })),
+    );
 
     const grant: Handler = async (r) => this.#top(await kv.leaseGrant({ TTL: int64(r.TTL), ID: id(r.ID) }));
     const revoke: Handler = async (r) => this.#top(await kv.leaseRevoke({ ID: id(r.ID) }));
@@ -140,10 +156,19 @@ export class EtcdService {
 
     add('/v3/maintenance/status', 'StatusRequest', 'StatusResponse', async () => this.#status());
     add('/v3/maintenance/alarm', 'AlarmRequest', 'AlarmResponse', async (r) => {
-      // boltkv raises no alarms (no space quota): GET and DEACTIVATE find none, as etcd's answer
-      // without alarms is an empty message. Raising one would be a promise boltkv cannot keep.
-      if (r.action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE') throw unimplemented('Alarm', 'Maintenance');
-      return {};
+      const list = optional(kv, 'alarmList');
+      const disarm = optional(kv, 'alarmDisarm');
+      const action = r.action ?? 'GET';
+      // boltkv raises NOSPACE itself (space quota); raising an alarm by hand is not offered.
+      if (action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE')
+        throw unimplemented('Alarm', 'Maintenance');
+      if (action === 'ACTIVATE') return {};
+      const call = action === 'DEACTIVATE' ? disarm : list;
+      if (call === undefined) return {}; // a store without a quota has no alarms
+      if (action === 'DEACTIVATE' && r.alarm !== 'NOSPACE') return {};
+      const resp = (await call()) as { alarms?: { alarm: string }[] };
+      // etcd's alarm answers carry no header; each alarm names the member that raised it.
+      return { alarms: (resp.alarms ?? []).map((a) => ({ memberID: this.#ident.memberId, alarm: a.alarm })) };
     });
     add('/v3/maintenance/hash', 'HashRequest', 'HashResponse', async () => {
       const h = optional(kv, 'hash');
@@ -162,15 +187,43 @@ export class EtcdService {
     });
     add('/v3/cluster/member/list', 'MemberListRequest', 'MemberListResponse', async () => ({
       header: { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, raftTerm: 0 },
-      members: [{ ID: this.#ident.memberId, name: this.#ident.name, peerURLs: this.#ident.peerURLs, clientURLs: this.#ident.clientURLs }],
+      members: [
+        {
+          ID: this.#ident.memberId,
+          name: this.#ident.name,
+          peerURLs: this.#ident.peerURLs,
+          clientURLs: this.#ident.clientURLs,
+        },
+      ],
     }));
-    for (const [p, method] of [['add', 'MemberAdd'], ['remove', 'MemberRemove'], ['update', 'MemberUpdate'], ['promote', 'MemberPromote']] as const) {
+    for (const [p, method] of [
+      ['add', 'MemberAdd'],
+      ['remove', 'MemberRemove'],
+      ['update', 'MemberUpdate'],
+      ['promote', 'MemberPromote'],
+    ] as const) {
       add(`/v3/cluster/member/${p}`, 'StatusRequest', 'StatusResponse', async () => {
         throw unimplemented(method, 'Cluster');
       });
     }
-    for (const p of ['enable', 'disable', 'authenticate', 'user/add', 'user/get', 'user/list', 'user/delete', 'user/changepw',
-      'user/grant', 'user/revoke', 'role/add', 'role/get', 'role/list', 'role/delete', 'role/grant', 'role/revoke']) {
+    for (const p of [
+      'enable',
+      'disable',
+      'authenticate',
+      'user/add',
+      'user/get',
+      'user/list',
+      'user/delete',
+      'user/changepw',
+      'user/grant',
+      'user/revoke',
+      'role/add',
+      'role/get',
+      'role/list',
+      'role/delete',
+      'role/grant',
+      'role/revoke',
+    ]) {
       add(`/v3/auth/${p}`, 'StatusRequest', 'StatusResponse', async () => {
         throw unimplemented(authMethod(p), 'Auth');
       });
@@ -219,32 +272,52 @@ function bytes(v: unknown): Uint8Array {
 
 function rangeReq(r: Decoded): never {
   return {
-    key: bytes(r.key), rangeEnd: r.rangeEnd === undefined ? undefined : bytes(r.rangeEnd),
-    limit: int64(r.limit), revision: int64(r.revision),
-    sortOrder: r.sortOrder ?? 'NONE', sortTarget: r.sortTarget ?? 'KEY',
-    serializable: r.serializable === true, keysOnly: r.keysOnly === true, countOnly: r.countOnly === true,
-    minModRevision: int64(r.minModRevision), maxModRevision: int64(r.maxModRevision),
-    minCreateRevision: int64(r.minCreateRevision), maxCreateRevision: int64(r.maxCreateRevision),
+    key: bytes(r.key),
+    rangeEnd: r.rangeEnd === undefined ? undefined : bytes(r.rangeEnd),
+    limit: int64(r.limit),
+    revision: int64(r.revision),
+    sortOrder: r.sortOrder ?? 'NONE',
+    sortTarget: r.sortTarget ?? 'KEY',
+    serializable: r.serializable === true,
+    keysOnly: r.keysOnly === true,
+    countOnly: r.countOnly === true,
+    minModRevision: int64(r.minModRevision),
+    maxModRevision: int64(r.maxModRevision),
+    minCreateRevision: int64(r.minCreateRevision),
+    maxCreateRevision: int64(r.maxCreateRevision),
   } as never;
 }
 
 function putReq(r: Decoded): never {
   return {
-    key: bytes(r.key), value: bytes(r.value), lease: id(r.lease),
-    prevKv: r.prevKv === true, ignoreValue: r.ignoreValue === true, ignoreLease: r.ignoreLease === true,
+    key: bytes(r.key),
+    value: bytes(r.value),
+    lease: id(r.lease),
+    prevKv: r.prevKv === true,
+    ignoreValue: r.ignoreValue === true,
+    ignoreLease: r.ignoreLease === true,
   } as never;
 }
 
 function delReq(r: Decoded): never {
-  return { key: bytes(r.key), rangeEnd: r.rangeEnd === undefined ? undefined : bytes(r.rangeEnd), prevKv: r.prevKv === true } as never;
+  return {
+    key: bytes(r.key),
+    rangeEnd: r.rangeEnd === undefined ? undefined : bytes(r.rangeEnd),
+    prevKv: r.prevKv === true,
+  } as never;
 }
 
 function compareReq(c: Decoded): unknown {
   return {
-    key: bytes(c.key), rangeEnd: c.rangeEnd === undefined ? undefined : bytes(c.rangeEnd),
-    target: c.target ?? 'VERSION', result: c.result ?? 'EQUAL',
-    version: int64(c.version), createRevision: int64(c.createRevision), modRevision: int64(c.modRevision),
-    value: bytes(c.value), lease: id(c.lease),
+    key: bytes(c.key),
+    rangeEnd: c.rangeEnd === undefined ? undefined : bytes(c.rangeEnd),
+    target: c.target ?? 'VERSION',
+    result: c.result ?? 'EQUAL',
+    version: int64(c.version),
+    createRevision: int64(c.createRevision),
+    modRevision: int64(c.modRevision),
+    value: bytes(c.value),
+    lease: id(c.lease),
   };
 }
 
@@ -271,7 +344,8 @@ function nestedResponses(responses: readonly unknown[]): unknown[] {
     const o = op as Record<string, { header?: { revision: number }; responses?: unknown[] } & Record<string, unknown>>;
     const [kind, resp] = Object.entries(o)[0] ?? [];
     if (kind === undefined || resp === undefined) return {};
-    if (kind === 'responseTxn') return { responseTxn: { ...resp, header: {}, responses: nestedResponses(resp.responses ?? []) } };
+    if (kind === 'responseTxn')
+      return { responseTxn: { ...resp, header: {}, responses: nestedResponses(resp.responses ?? []) } };
     return { [kind]: { ...resp, header: { revision: resp.header?.revision } } };
   });
 }

@@ -28,9 +28,13 @@ export function isLogLevel(v: unknown): v is LogLevel {
 
 /** A logger writing JSON lines through `write` (default: stderr) at `level` and above. */
 export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const at = (lv: LogLevel) => (msg: string, fields: Record<string, unknown> = {}): void => {
-    if (ORDER[lv] < ORDER[level]) return;
-    write(`${JSON.stringify({ level: lv, ts: new Date().toISOString(), msg, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
-  };
+  const at =
+    (lv: LogLevel) =>
+    (msg: string, fields: Record<string, unknown> = {}): void => {
+      if (ORDER[lv] < ORDER[level]) return;
+      write(
+        `${JSON.stringify({ level: lv, ts: new Date().toISOString(), msg, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
+      );
+    };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

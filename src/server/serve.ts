@@ -54,6 +54,8 @@ export interface EtcdGatewayServer extends AsyncDisposable {
   readonly clusterId: bigint;
   /** Stop accepting, end watches, let in-flight requests finish, then (with closeKv) close the store. */
   close(): Promise<void>;
+  /** Live counts, for monitoring and tests. */
+  stats(): { watchSessions: number; webSockets: number; inFlight: number };
 }
 
 const CORS = {
@@ -75,7 +77,8 @@ function parseListen(u: string): { host: string; port: number; url: URL } {
   } catch {
     throw new ServerOptionError(`boltkv serve: invalid listen URL ${JSON.stringify(u)}`);
   }
-  if (url.protocol !== 'http:') throw new ServerOptionError(`boltkv serve: only http:// client URLs are supported, got ${u}`);
+  if (url.protocol !== 'http:')
+    throw new ServerOptionError(`boltkv serve: only http:// client URLs are supported, got ${u}`);
   const port = url.port === '' ? 80 : Number(url.port);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return { host: host === 'localhost' ? '127.0.0.1' : host, port, url };
@@ -90,17 +93,22 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     throw new ServerOptionError('boltkv serve: options.kv (a store from openStore) is required');
   }
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
-  if (!Number.isSafeInteger(maxRequestBytes) || maxRequestBytes <= 0) throw new ServerOptionError('boltkv serve: maxRequestBytes must be a positive integer');
+  if (!Number.isSafeInteger(maxRequestBytes) || maxRequestBytes <= 0)
+    throw new ServerOptionError('boltkv serve: maxRequestBytes must be a positive integer');
   const logLevel = options.logLevel ?? 'info';
-  if (!isLogLevel(logLevel)) throw new ServerOptionError(`boltkv serve: logLevel must be debug, info, warn or error, got ${String(logLevel)}`);
+  if (!isLogLevel(logLevel))
+    throw new ServerOptionError(`boltkv serve: logLevel must be debug, info, warn or error, got ${String(logLevel)}`);
   const log = options.logger ?? createLogger(logLevel);
   const name = options.name ?? 'default';
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
   const watchBufferBytes = options.watchBufferBytes ?? 1024 * 1024;
-  const listen = (Array.isArray(options.listen) ? options.listen : [options.listen ?? 'http://127.0.0.1:2379']).map(parseListen);
+  const listen = (Array.isArray(options.listen) ? options.listen : [options.listen ?? 'http://127.0.0.1:2379']).map(
+    parseListen,
+  );
   if (listen.length === 0) throw new ServerOptionError('boltkv serve: at least one listen URL is needed');
   for (const n of [bodyTimeoutMs, watchBufferBytes]) {
-    if (!Number.isSafeInteger(n) || n <= 0) throw new ServerOptionError('boltkv serve: timeouts and buffer sizes must be positive integers');
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw new ServerOptionError('boltkv serve: timeouts and buffer sizes must be positive integers');
   }
 
   // Largest body read: twice etcd's largest accepted message as base64 JSON, so that bodies well
@@ -131,12 +139,20 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
       return;
     }
     const body = errorBody(s);
-    res.writeHead(httpStatusFromGrpc(s.grpcCode), { ...CORS, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.writeHead(httpStatusFromGrpc(s.grpcCode), {
+      ...CORS,
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+    });
     res.end(body);
   }
 
   function sendPlain(res: ServerResponse, status: number, text: string): void {
-    res.writeHead(status, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+    res.writeHead(status, {
+      ...CORS,
+      'Content-Type': 'text/plain; charset=utf-8',
+      'X-Content-Type-Options': 'nosniff',
+    });
     res.end(`${text}\n`);
   }
 
@@ -169,7 +185,12 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
       svc().checkSize(method.request, decoded);
       const resp = await method.call(decoded);
       const text = encodeMessage(method.response, resp);
-      res.writeHead(200, { ...CORS, 'Content-Type': 'application/json', 'Grpc-Metadata-Content-Type': 'application/grpc', 'Content-Length': Buffer.byteLength(text) });
+      res.writeHead(200, {
+        ...CORS,
+        'Content-Type': 'application/json',
+        'Grpc-Metadata-Content-Type': 'application/grpc',
+        'Content-Length': Buffer.byteLength(text),
+      });
       res.end(text);
     } catch (e) {
       const s = etcdStatusOf(e);
@@ -182,7 +203,12 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     return {
       send(resp) {
         if (res.destroyed || res.writableEnded) return true;
-        if (!res.headersSent) res.writeHead(200, { ...CORS, 'Content-Type': 'application/json', 'Grpc-Metadata-Content-Type': 'application/grpc' });
+        if (!res.headersSent)
+          res.writeHead(200, {
+            ...CORS,
+            'Content-Type': 'application/json',
+            'Grpc-Metadata-Content-Type': 'application/grpc',
+          });
         res.write(`${encodeStreamResult('WatchResponse', resp)}\n`);
         return res.writableLength < watchBufferBytes;
       },
@@ -235,11 +261,19 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     try {
       for (const r of requests) {
         const resp = await svc().keepAlive(r);
-        if (!res.headersSent) res.writeHead(200, { ...CORS, 'Content-Type': 'application/json', 'Grpc-Metadata-Content-Type': 'application/grpc' });
+        if (!res.headersSent)
+          res.writeHead(200, {
+            ...CORS,
+            'Content-Type': 'application/json',
+            'Grpc-Metadata-Content-Type': 'application/grpc',
+          });
         res.write(`${encodeStreamResult('LeaseKeepAliveResponse', resp)}\n`);
       }
     } catch (e) {
-      if (!res.headersSent) return sendError(res, etcdStatusOf(e));
+      if (!res.headersSent) {
+        sendError(res, etcdStatusOf(e));
+        return;
+      }
       res.write(`${JSON.stringify({ error: { ...etcdStatusOf(e) } })}\n`);
     }
     res.end();
@@ -258,11 +292,16 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
       res.end(JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: '3.4.0' }));
       return;
     }
-    const known = svc().methods.has(path) || path === '/v3/watch' || path === '/v3/lease/keepalive' || path === '/v3/maintenance/snapshot';
+    const known =
+      svc().methods.has(path) ||
+      path === '/v3/watch' ||
+      path === '/v3/lease/keepalive' ||
+      path === '/v3/maintenance/snapshot';
     if (!known) {
       req.resume();
       // grpc-gateway owns /v3/ and answers "Not Found"; outside it, Go's mux says its own text.
-      return sendPlain(res, 404, path.startsWith('/v3/') ? 'Not Found' : '404 page not found');
+      sendPlain(res, 404, path.startsWith('/v3/') ? 'Not Found' : '404 page not found');
+      return;
     }
     if (req.method === 'OPTIONS') {
       req.resume();
@@ -272,23 +311,27 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     }
     if (req.method !== 'POST') {
       req.resume();
-      return sendPlain(res, 405, 'Method Not Allowed');
+      sendPlain(res, 405, 'Method Not Allowed');
+      return;
     }
     if (closing) {
       req.resume();
       res.setHeader('Connection', 'close');
-      return sendError(res, { grpcCode: 14, message: 'etcdserver: server stopped' });
+      sendError(res, { grpcCode: 14, message: 'etcdserver: server stopped' });
+      return;
     }
     let work: Promise<void>;
     if (path === '/v3/watch') work = watchHttp(req, res);
     else if (path === '/v3/lease/keepalive') work = keepAliveHttp(req, res);
     else if (path === '/v3/maintenance/snapshot') work = snapshot(req, res);
     else work = unary(req, res, path);
-    const tracked = work.catch((e: unknown) => {
-      log.error('request failed', { path, error: e instanceof Error ? e.message : String(e) });
-      if (!res.headersSent) sendError(res, etcdStatusOf(e));
-      else res.destroy();
-    }).finally(() => inFlight.delete(tracked));
+    const tracked = work
+      .catch((e: unknown) => {
+        log.error('request failed', { path, error: e instanceof Error ? e.message : String(e) });
+        if (!res.headersSent) sendError(res, etcdStatusOf(e));
+        else res.destroy();
+      })
+      .finally(() => inFlight.delete(tracked));
     inFlight.add(tracked);
   }
 
@@ -389,12 +432,17 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
 
   try {
     for (const l of listen) {
-      const server = createServer({
-        maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
-        headersTimeout: bodyTimeoutMs,
-        requestTimeout: 0, // bodies are timed per chunk by readBody; watch responses are long-lived
-        keepAliveTimeout: 5_000,
-      }, handle);
+      const server = createServer(
+        {
+          maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+          headersTimeout: bodyTimeoutMs,
+          requestTimeout: 0, // bodies are timed per chunk by readBody; watch responses are long-lived
+          keepAliveTimeout: 5_000,
+          // How often Node looks for connections whose headers are overdue (slowloris on headers).
+          connectionsCheckingInterval: Math.min(1_000, bodyTimeoutMs),
+        },
+        handle,
+      );
       server.on('upgrade', onUpgrade);
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
         if (!socket.writable) {
@@ -402,7 +450,9 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
           return;
         }
         const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-        socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        );
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -421,7 +471,11 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     throw new ServerOptionError(`boltkv serve: cannot listen: ${(e as Error).message}`);
   }
 
-  service = new EtcdService(kv, { clusterId, memberId, name, clientURLs: options.advertise ?? urls, peerURLs: [] }, maxRequestBytes);
+  service = new EtcdService(
+    kv,
+    { clusterId, memberId, name, clientURLs: options.advertise ?? urls, peerURLs: [] },
+    maxRequestBytes,
+  );
   log.info('serving client traffic', { name, urls, maxRequestBytes, memberId: memberId.toString(16) });
 
   let closed: Promise<void> | undefined;
@@ -445,6 +499,7 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     memberId,
     clusterId,
     close: () => (closed ??= close()),
+    stats: () => ({ watchSessions: sessions.size, webSockets: sockets.size, inFlight: inFlight.size }),
     [Symbol.asyncDispose]: () => (closed ??= close()),
   };
 }

@@ -9,7 +9,7 @@
  */
 import { BoltkvError } from '../errors.ts';
 import type { Decoded } from '../gateway/codec.ts';
-import { protoSize } from '../gateway/proto-size.ts';
+import { GRPC_OVERHEAD_BYTES, protoSize } from '../gateway/proto-size.ts';
 import type { WatchResponse, WatchStream } from '../watch/types.ts';
 import type { EtcdService } from './etcd-service.ts';
 import type { ServedKV } from './served-kv.ts';
@@ -80,9 +80,25 @@ export class WatchSession {
     if (this.#closed) return;
     const stream = this.#ensureStream();
     const asked = typeof c.watchId === 'number' ? c.watchId : 0;
+    // etcd refuses an empty range before it looks at the id.
+    if (emptyRange(c.key, c.rangeEnd)) {
+      this.#send({
+        header: this.#service.header(revision),
+        watchId: -1,
+        created: true,
+        canceled: true,
+        cancelReason: 'mvcc: watcher range is empty',
+      });
+      return;
+    }
     if (asked !== 0 && this.#byClient.has(asked)) {
-      this.#send({ header: this.#service.header(revision), watchId: -1, created: true, canceled: true,
-        cancelReason: 'mvcc: duplicate watch ID provided on the WatchStream' });
+      this.#send({
+        header: this.#service.header(revision),
+        watchId: -1,
+        created: true,
+        canceled: true,
+        cancelReason: 'mvcc: duplicate watch ID provided on the WatchStream',
+      });
       return;
     }
     let hubId: number;
@@ -98,7 +114,13 @@ export class WatchSession {
     } catch (e) {
       if (!(e instanceof BoltkvError)) throw e;
       const reason = e.code === 'ERR_EMPTY_WATCH_RANGE' ? 'mvcc: watcher range is empty' : e.message;
-      this.#send({ header: this.#service.header(revision), watchId: -1, created: true, canceled: true, cancelReason: reason });
+      this.#send({
+        header: this.#service.header(revision),
+        watchId: -1,
+        created: true,
+        canceled: true,
+        cancelReason: reason,
+      });
       return;
     }
     let id = asked;
@@ -152,9 +174,13 @@ export class WatchSession {
     return this.#send(out);
   }
 
-  /** etcd's fragmenting: a response over max-request-bytes with several events goes in pieces. */
+  /**
+   * etcd's fragmenting: a response with several events whose protobuf size reaches the watch
+   * server's limit (max-request-bytes plus gRPC's 512 KiB allowance, as etcd 3.4 sets it) goes in
+   * pieces, each but the last marked `fragment`.
+   */
   #sendFragments(out: Record<string, unknown>, events: WatchResponse['events']): boolean {
-    const max = this.#service.maxRequestBytes;
+    const max = this.#service.maxRequestBytes + GRPC_OVERHEAD_BYTES;
     if (events.length < 2 || protoSize('WatchResponse', out) < max) return this.#send(out);
     let ok = true;
     let i = 0;
@@ -193,4 +219,16 @@ function startRevision(v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return v > 0n ? Number.MAX_SAFE_INTEGER : -1;
   return 0;
+}
+
+/** etcd's rule: a range end that is set, is not "\0", and does not sort after the key matches nothing. */
+function emptyRange(key: unknown, end: unknown): boolean {
+  if (!(end instanceof Uint8Array) || end.length === 0 || (end.length === 1 && end[0] === 0)) return false;
+  const k = key instanceof Uint8Array ? key : new Uint8Array(0);
+  return (
+    Buffer.compare(
+      Buffer.from(k.buffer, k.byteOffset, k.length),
+      Buffer.from(end.buffer, end.byteOffset, end.length),
+    ) >= 0
+  );
 }

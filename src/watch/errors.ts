@@ -8,6 +8,8 @@ export type WatchErrorCode =
   | 'ERR_INVALID_WATCH_REQUEST'
   /** The request has a field the watch layer does not know; `field` names it. */
   | 'ERR_UNKNOWN_FIELD'
+  /** `watchId` is already in use on the stream (etcd: "mvcc: duplicate watch ID provided on the WatchStream"). */
+  | 'ERR_DUPLICATE_WATCH_ID'
   /** `rangeEnd` sorts at or before `key`, so the watch could never match (etcd: "watcher range is empty"). */
   | 'ERR_EMPTY_WATCH_RANGE'
   /** The hub or the stream was closed (the code every layer uses for a closed handle). */

@@ -14,7 +14,14 @@ import { WatchError } from './errors.ts';
 import { fragmentResponse, GRPC_OVERHEAD_BYTES } from './fragment.ts';
 import { rangeBytes } from './key-range.ts';
 import { ResponseQueue } from './response-queue.ts';
-import type { WatchHubOptions, WatchRequest, WatchResponse, WatchStream, Watcher } from './types.ts';
+import type {
+  WatchHubOptions,
+  WatchRequest,
+  WatchResponse,
+  WatchStream,
+  WatchStreamOptions,
+  Watcher,
+} from './types.ts';
 import { parseWatchRequest, positiveIntOption, refuseUnknownFields, type WatchSettings } from './validate.ts';
 import { WatchStreamImpl } from './watch-stream.ts';
 import {
@@ -42,6 +49,7 @@ const DEFAULT_MAX_BUFFERED_EVENTS = 4096;
 const DEFAULT_CATCH_UP_REVISIONS = 1000;
 /** etcd's default --max-request-bytes. */
 const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+const STREAM_OPTIONS = new Set(['createdNotify']);
 const HUB_OPTIONS = new Set(['progressIntervalMs', 'maxBufferedEvents', 'catchUpRevisions', 'maxRequestBytes']);
 /** Catch-up steps run per macrotask, so a long catch-up never starves the event loop. */
 const CATCH_UP_STEPS_PER_TICK = 16;
@@ -135,9 +143,11 @@ export class WatchHub {
   }
 
   /** Opens etcd's multiplexed stream: many watches sharing one bounded response buffer. */
-  stream(): WatchStream {
+  stream(options: WatchStreamOptions = {}): WatchStream {
     this.#assertOpen();
-    const s = new WatchStreamImpl(this.#link, new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn));
+    refuseUnknownFields(options, STREAM_OPTIONS, 'watch stream option');
+    const queue: Queue = new ResponseQueue(this.#maxBufferedEvents, this.#onRoomFn);
+    const s = new WatchStreamImpl(this.#link, queue, options);
     this.#streams.add(s);
     return s;
   }
@@ -231,7 +241,7 @@ export class WatchHub {
     if (w.stream !== undefined) {
       resp.watchId = w.watchId;
       w.queue.pushControl(resp);
-      w.stream.ended();
+      w.stream.ended(w);
     } else {
       w.queue.pushControl(resp);
       w.queue.finish();

@@ -9,5 +9,6 @@ export type {
   WatchResponse,
   WatchResponseHeader,
   WatchStream,
+  WatchStreamOptions,
   Watcher,
 } from './types.ts';

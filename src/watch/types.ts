@@ -53,7 +53,7 @@ export interface WatchResponse {
    * canceled. Such a response's header revision is 0, as etcd's is.
    */
   compactRevision?: number;
-  /** On a WatchStream: the first response of every create() (header revision: the current one). */
+  /** On a WatchStream with createdNotify: the first response of every create() (header revision: the current one). */
   created?: boolean;
   canceled?: boolean;
   cancelReason?: string;
@@ -97,19 +97,27 @@ export interface Watcher extends AsyncIterable<WatchResponse> {
   readonly canceled: boolean;
 }
 
+export interface WatchStreamOptions {
+  /**
+   * Answer exactly as etcd's Watch RPC does (a server or gateway wants this; clientv3 shows it only
+   * with WithCreatedNotify): a `{ created: true, watchId }` response first for every create; a
+   * duplicate `watchId` or an empty range refused inside the stream with `{ watchId: -1, created:
+   * true, canceled: true, cancelReason }` (create returns -1) instead of thrown; a watch ended by
+   * compaction keeps its id until canceled, and cancelling it then is answered. Default false.
+   */
+  createdNotify?: boolean;
+}
+
 /** etcd's bidirectional watch stream: many watches multiplexed on one response sequence. */
 export interface WatchStream extends AsyncIterable<WatchResponse> {
   /**
-   * Starts a watch on this stream and returns its id (`req.watchId`, or 0, 1, 2, … per stream); a
-   * `{ created: true, watchId }` response comes first. As etcd does, a duplicate `watchId` or an
-   * empty range is refused in the stream rather than thrown: create() returns -1 and the stream
-   * gets `{ watchId: -1, created: true, canceled: true, cancelReason }`.
+   * Starts a watch on this stream and returns its id (`req.watchId`, or the next free one counting
+   * up from 0). A duplicate `watchId` throws `ERR_DUPLICATE_WATCH_ID`, an empty range
+   * `ERR_EMPTY_WATCH_RANGE`; with `createdNotify` both are answered in the stream instead, as etcd
+   * does (see WatchStreamOptions).
    */
   create(req: WatchRequest): number;
-  /**
-   * Cancels one watch; a `{ canceled: true, watchId }` response follows. A watch ended by
-   * compaction keeps its id until canceled (as in etcd). Unknown ids get no answer.
-   */
+  /** Cancels one watch; a `{ canceled: true, watchId }` response follows. Unknown ids get no answer. */
   cancel(watchId: number): void;
   /** One progress notification (watchId -1) once every watch on the stream is synced. */
   requestProgress(): void;

@@ -1,10 +1,12 @@
 /**
  * etcd's watch stream (one Watch RPC): many watches multiplexed on one bounded response buffer,
  * each response tagged with its watch id. Ids are the stream's: chosen by the client or handed out
- * counting up, and held until the client cancels them (a watch ended by compaction keeps its id).
+ * counting up. With `createdNotify` the stream answers exactly as etcd's server does (created
+ * responses, refusals inside the stream, compacted ids held until canceled); without it, as
+ * clientv3 presents a stream: no created responses, refusals thrown.
  */
 import { WatchError } from './errors.ts';
-import type { WatchRequest, WatchResponse, WatchStream } from './types.ts';
+import type { WatchRequest, WatchResponse, WatchStream, WatchStreamOptions } from './types.ts';
 import { parseWatchRequest, type WatchSettings } from './validate.ts';
 import type { HubLink, Queue, WatcherState } from './watcher.ts';
 
@@ -14,15 +16,18 @@ export const DUPLICATE_WATCH_ID = 'mvcc: duplicate watch ID provided on the Watc
 export class WatchStreamImpl implements WatchStream {
   readonly #hub: HubLink;
   readonly #queue: Queue;
-  /** Every id in use, including watches that ended by compaction and were not canceled yet. */
+  /** Every id in use (with createdNotify, also watches that ended by compaction and were not canceled yet). */
   readonly #watchers = new Map<number, WatcherState>();
   #nextId = 0;
   #closed = false;
   #progressPending = false;
+  /** Answer as etcd's Watch RPC does (see WatchStreamOptions.createdNotify). */
+  readonly #rpc: boolean;
 
-  constructor(hub: HubLink, queue: Queue) {
+  constructor(hub: HubLink, queue: Queue, options: WatchStreamOptions) {
     this.#hub = hub;
     this.#queue = queue;
+    this.#rpc = options.createdNotify === true;
   }
 
   get closed(): boolean {
@@ -37,7 +42,7 @@ export class WatchStreamImpl implements WatchStream {
       settings = parseWatchRequest(req);
     } catch (err) {
       // etcd answers an empty range inside the stream, like a duplicate id.
-      if (err instanceof WatchError && err.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse(err.message);
+      if (this.#rpc && err instanceof WatchError && err.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse(err.message);
       throw err;
     }
     let id = settings.watchId;
@@ -45,9 +50,12 @@ export class WatchStreamImpl implements WatchStream {
       while (this.#watchers.has(this.#nextId)) this.#nextId++;
       id = this.#nextId++;
     } else if (this.#watchers.has(id)) {
-      return this.#refuse(DUPLICATE_WATCH_ID);
+      if (this.#rpc) return this.#refuse(DUPLICATE_WATCH_ID);
+      throw new WatchError('ERR_DUPLICATE_WATCH_ID', DUPLICATE_WATCH_ID);
     }
-    this.#queue.pushControl({ header: { revision: this.#hub.revision() }, events: [], watchId: id, created: true });
+    if (this.#rpc) {
+      this.#queue.pushControl({ header: { revision: this.#hub.revision() }, events: [], watchId: id, created: true });
+    }
     const w = this.#hub.register(settings, this.#queue, id, this);
     // An already-aborted signal cancels at once (its cancel response is queued): the id is free.
     if (w.status !== 'canceled') this.#watchers.set(id, w);
@@ -105,9 +113,13 @@ export class WatchStreamImpl implements WatchStream {
     this.maybeSendPendingProgress();
   }
 
-  /** @internal The watch ended on its own (compaction, storage error): its id stays taken until canceled. */
-  ended(): void {
-    this.maybeSendPendingProgress();
+  /**
+   * @internal The watch ended on its own (compaction, storage error). etcd keeps its id taken until
+   * the client cancels it; a clientv3-style stream frees it at once.
+   */
+  ended(w: WatcherState): void {
+    if (this.#rpc) this.maybeSendPendingProgress();
+    else this.forget(w);
   }
 
   /** @internal Sends a requested stream progress once no live watch on the stream is behind. */

@@ -4,10 +4,14 @@
  * ids and raft term aside), errors by etcd's message. Each run starts a fresh etcd on loopback.
  * Rules checked (etcd-semantics.md): "Revisions", "Range", "Put / DeleteRange / Txn" (including
  * etcd's exact duplicate-key rule for nested txns), "Compaction" errors, and "Leases" (grant, TTL
- * raised to the minimum, attach, revoke deleting keys in one revision, TimeToLive keys).
+ * raised to the minimum, attach, revoke deleting keys in one revision, TimeToLive keys, keepalive of a
+ * missing lease, listing order, TTL right after a restart) and --max-request-bytes.
  * Skips loudly when etcd is missing, unless BOLTKV_REQUIRE_INTEROP=1.
  */
 import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { openStore, MvccError, type KVStore } from '../../src/api/index.ts';
@@ -19,6 +23,7 @@ type LeaseStep =
   | { t: 'revoke'; id: number }
   | { t: 'leasePut'; key: string; id: number }
   | { t: 'ttl'; id: number }
+  | { t: 'keepalive'; id: number }
   | { t: 'leases' };
 
 type DStep = Exclude<Step, { t: 'reopen' }> | LeaseStep;
@@ -29,6 +34,7 @@ const leaseStepArb: fc.Arbitrary<LeaseStep> = fc.oneof(
   fc.record({ t: fc.constant('revoke' as const), id: leaseId }),
   fc.record({ t: fc.constant('leasePut' as const), key: fc.constantFrom('a', 'b', 'c', 'l1', 'l2'), id: leaseId }),
   fc.record({ t: fc.constant('ttl' as const), id: leaseId }),
+  fc.record({ t: fc.constant('keepalive' as const), id: leaseId }),
   fc.constant({ t: 'leases' as const }),
 );
 const dstepArb: fc.Arbitrary<DStep> = fc.oneof(
@@ -63,6 +69,12 @@ function ttlComparable(o: Outcome): Outcome {
   if (typeof r.TTL === 'number' && r.TTL > 0) r.TTL = 'positive';
   if (Array.isArray(r.keys)) r.keys = [...(r.keys as string[])].sort();
   return { ok: r };
+}
+
+/** One keepalive through the gateway's streaming endpoint (one request, one `result`). */
+async function keepAlive(etcd: EtcdGateway, id: number | bigint): Promise<unknown> {
+  const r = (await etcd.call('/v3/lease/keepalive', { ID: id })) as { result?: unknown };
+  return r.result;
 }
 
 async function runBoth(etcd: EtcdGateway, kv: KVStore, steps: DStep[]): Promise<void> {
@@ -125,6 +137,10 @@ async function runBoth(etcd: EtcdGateway, kv: KVStore, steps: DStep[]): Promise<
       case 'ttl':
         a = ttlComparable(await viaEtcd(etcd.leaseTimeToLive({ ID: s.id, keys: true })));
         b = ttlComparable(await viaBoltkv(() => kv.leaseTimeToLive({ ID: s.id, keys: true })));
+        break;
+      case 'keepalive':
+        a = await viaEtcd(keepAlive(etcd, s.id));
+        b = await viaBoltkv(() => kv.leaseKeepAlive({ ID: s.id }));
         break;
       case 'leases':
         a = await viaEtcd(etcd.leaseLeases());
@@ -197,11 +213,85 @@ test('hand-picked edge cases answer exactly as etcd 3.4 does', { timeout: 60_000
     { t: 'ttl', id: 1 },
     { t: 'revoke', id: 1 },
     { t: 'ttl', id: 1 },
+    // keepalive of a missing lease answers TTL 0; leases are listed soonest expiry first
+    { t: 'keepalive', id: 1 },
+    { t: 'grant', id: 3, ttl: 100 },
+    { t: 'grant', id: 1, ttl: 10 },
+    { t: 'grant', id: 2, ttl: 50 },
+    { t: 'keepalive', id: 2 },
+    { t: 'leases' },
   ];
   const server = await startEtcd();
   const kv = await openStore({ inMemory: true, leaseCheckIntervalMs: 0 });
   try {
     await runBoth(server.gateway, kv, steps);
+  } finally {
+    await kv.close();
+    await server.stop();
+  }
+});
+
+test('a restart: TimeToLive right after it is the full granted TTL, keys still attached', { timeout: 90_000 }, async (t) => {
+  if (!requireEtcd(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-diff-restart-'));
+  const etcdDir = join(dir, 'etcd');
+  const path = join(dir, 'boltkv.db');
+  try {
+    let server = await startEtcd({ dataDir: etcdDir });
+    let kv = await openStore(path, { leaseCheckIntervalMs: 0 });
+    try {
+      for (const [id, ttl] of [[5, 60], [6, 30]] as const) {
+        assert.deepEqual(await viaBoltkv(() => kv.leaseGrant({ ID: id, TTL: ttl })), await viaEtcd(server.gateway.leaseGrant({ ID: id, TTL: ttl })));
+      }
+      const put = { key: new TextEncoder().encode('held'), value: new TextEncoder().encode('v'), lease: 5 };
+      assert.deepEqual(await viaBoltkv(() => kv.put(put)), await viaEtcd(server.gateway.put(put)));
+    } finally {
+      await kv.close();
+      await server.stop();
+    }
+    server = await startEtcd({ dataDir: etcdDir });
+    kv = await openStore(path, { leaseCheckIntervalMs: 0 });
+    try {
+      for (const id of [5, 6]) {
+        const a = await viaEtcd(server.gateway.leaseTimeToLive({ ID: id, keys: true }));
+        const b = await viaBoltkv(() => kv.leaseTimeToLive({ ID: id, keys: true }));
+        assert.deepEqual(b, a, `TimeToLive of lease ${id} after the restart`);
+      }
+      assert.deepEqual(await viaBoltkv(() => kv.leaseLeases()), await viaEtcd(server.gateway.leaseLeases()));
+    } finally {
+      await kv.close();
+      await server.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('requests over max-request-bytes fail as etcd fails them; those under it pass', { timeout: 60_000 }, async (t) => {
+  if (!requireEtcd(t)) return;
+  const server = await startEtcd();
+  const kv = await openStore({ inMemory: true, leaseCheckIntervalMs: 0 });
+  const enc = new TextEncoder();
+  const limit = 1.5 * 1024 * 1024;
+  try {
+    const big = (n: number): Uint8Array => new Uint8Array(n).fill(0x61);
+    const cases: [string, unknown][] = [
+      ['put just under', { put: { key: enc.encode('k'), value: big(limit - 1024) } }],
+      ['put over', { put: { key: enc.encode('k'), value: big(limit + 1024) } }],
+      ['put of a key over', { put: { key: big(limit + 10), value: enc.encode('v') } }],
+      ['txn over', { txn: { success: [{ requestPut: { key: enc.encode('a'), value: big(limit / 2 + 1024) } }, { requestPut: { key: enc.encode('b'), value: big(limit / 2) } }] } }],
+      ['txn under', { txn: { success: [{ requestPut: { key: enc.encode('a'), value: big(limit / 2 - 1024) } }, { requestPut: { key: enc.encode('b'), value: big(limit / 2 - 1024) } }] } }],
+      ['delete with a huge range end', { deleteRange: { key: enc.encode('a'), rangeEnd: big(limit + 1024) } }],
+    ];
+    for (const [what, req] of cases) {
+      const r = req as { put?: never; txn?: never; deleteRange?: never };
+      const a = r.put ? await viaEtcd(server.gateway.put(r.put)) : r.txn ? await viaEtcd(server.gateway.txn(r.txn)) : await viaEtcd(server.gateway.deleteRange(r.deleteRange!));
+      const b = r.put ? await viaBoltkv(() => kv.put(r.put!)) : r.txn ? await viaBoltkv(() => kv.txn(r.txn!)) : await viaBoltkv(() => kv.deleteRange(r.deleteRange!));
+      assert.deepEqual(b, a, what);
+      if (/over|huge/.test(what)) assert.deepEqual(a, { err: 'etcdserver: request is too large' }, what);
+      else assert.ok('ok' in a, what);
+    }
+    assert.deepEqual(await viaBoltkv(() => kv.range({ key: '\0', rangeEnd: '\0', keysOnly: true })), await viaEtcd(server.gateway.range({ key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), keysOnly: true })));
   } finally {
     await kv.close();
     await server.stop();

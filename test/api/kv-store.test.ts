@@ -104,11 +104,9 @@ test('watch: events arrive in order with prevKv; a watch from a past revision re
   assert.equal(c!.canceled, true);
   const s = kv.watchStream();
   const id = s.create({ key: 'z' });
-  const it = s[Symbol.asyncIterator]();
-  assert.equal((await it.next()).value?.created, true); // etcd's created response comes first
-  const first = it.next();
+  const first = take(s, 1);
   await kv.set('z', '1');
-  const r = (await first).value as WatchResponse | undefined;
+  const [r] = await first;
   assert.equal(r!.watchId, id);
   assert.equal(txt(r!.events[0]!.kv.value), '1');
   s.close();

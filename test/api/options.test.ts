@@ -82,3 +82,22 @@ test('valid options still work', async () => {
   assert.equal((await kv.get('k')).count, 0, 'the lease expired on the given clock');
   await kv.close();
 });
+
+test('maxRequestBytes refuses larger writes with etcd\'s "request is too large", writing nothing', async () => {
+  const kv = await openStore({ inMemory: true, maxRequestBytes: 200 });
+  try {
+    await kv.set('small', 'x'.repeat(100));
+    const before = kv.revision();
+    const tooLarge = (e: unknown): boolean =>
+      e instanceof MvccError && e.code === 'ERR_REQUEST_TOO_LARGE' && e.message === 'etcdserver: request is too large';
+    await assert.rejects(kv.set('big', 'x'.repeat(200)), tooLarge);
+    await assert.rejects(kv.txn({ success: [{ requestPut: { key: 'a', value: 'x'.repeat(120) } }, { requestPut: { key: 'b', value: 'x'.repeat(120) } }] }), tooLarge);
+    await assert.rejects(kv.deleteRange({ key: 'a', rangeEnd: 'z'.repeat(250) }), tooLarge);
+    assert.equal(kv.revision(), before, 'nothing was written');
+    // reads are not limited (etcd limits only what it proposes through raft)
+    assert.equal((await kv.get('small', { rangeEnd: 'z'.repeat(300) })).count, 1);
+  } finally {
+    await kv.close();
+  }
+  await assert.rejects(openStore({ inMemory: true, maxRequestBytes: 0 }), code('ERR_INVALID_ARGUMENT', 'maxRequestBytes'));
+});

@@ -51,3 +51,22 @@ test('every request kind refuses a field it does not have', async () => {
     await kv.close();
   }
 });
+
+test('a field of the wrong type is ERR_INVALID_ARGUMENT naming it in `field`', async () => {
+  const kv = await openStore({ inMemory: true });
+  try {
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => kv.range({ key: 'a', limit: 'ten' } as never), 'limit'],
+      [() => kv.range({ key: 'a', sortOrder: 'UP' } as never), 'sortOrder'],
+      [() => kv.put({ key: 5 } as never), 'key'],
+      [() => kv.put({ key: 'a', prevKv: 'yes' } as never), 'prevKv'],
+      [() => kv.txn({ compare: [{ key: 'a', target: 'MOD', result: 'EQUAL', modRevision: 1.5 }] }), 'compare.modRevision'],
+      [() => kv.leaseRevoke({ ID: 1.5 }), 'ID'],
+    ];
+    for (const [call, field] of cases) {
+      await assert.rejects(call(), (e: unknown) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT' && e.field === field, field);
+    }
+  } finally {
+    await kv.close();
+  }
+});

@@ -76,7 +76,7 @@ test('stats, pages, page, dump agree with the file', async (t) => {
   // Every page id below the high-water mark is covered exactly once.
   const covered = rows.reduce((n, r) => n + 1 + (r.type === 'meta' ? 0 : r.overflow), 0);
   assert.equal(covered, pgid);
-  assert.match((await cli('pages', path)).out, /^ID {7}TYPE {7}ITEMS  OVRFLW\n={8} ={10} ={6} ={6}\n0 +meta +0\n1 +meta +0\n/);
+  assert.match((await cli('pages', path)).out, /^ID {7}TYPE {7}ITEMS {2}OVRFLW\n={8} ={10} ={6} ={6}\n0 +meta +0\n1 +meta +0\n/);
   const leaf = rows.find((r) => r.type === 'leaf')!;
   const pg = await cli('page', path, String(leaf.id));
   assert.equal(pg.code, 0);
@@ -89,9 +89,9 @@ test('stats, pages, page, dump agree with the file', async (t) => {
   const all = JSON.parse((await cli('page', '--all', '-w', 'json', path)).out) as unknown[];
   assert.equal(all.length, rows.filter((r) => r.type !== 'free').length);
   const d = await cli('dump', path, '0');
-  assert.match(d.out, /^00000000  00 00 00 00 00 00 00 00 04 00/);
-  assert.match(d.out, /\n00000010  ed da 0c ed 02 00 00 00 00 10 00 00/, 'magic and version after the header');
-  assert.match((await cli('dump', path, '1')).out, /^00001000  01 00 00 00/);
+  assert.match(d.out, /^00000000 {2}00 00 00 00 00 00 00 00 04 00/);
+  assert.match(d.out, /\n00000010 {2}ed da 0c ed 02 00 00 00 00 10 00 00/, 'magic and version after the header');
+  assert.match((await cli('dump', path, '1')).out, /^00001000 {2}01 00 00 00/);
 });
 
 test('compact, backup and defrag produce dense, checkable copies', async (t) => {

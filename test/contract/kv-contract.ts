@@ -249,7 +249,7 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
 
     t('watchStream: ids, tagged responses, cancel answer, progress', async () => {
       const base = await rev();
-      const s: WatchStream = kv.watchStream();
+      const s: WatchStream = kv.watchStream({ createdNotify: true });
       const a = s.create({ key: 'ws/a' });
       const b = s.create({ key: 'ws/b', startRevision: base + 1 });
       assert.deepEqual([a, b], [0, 1]);
@@ -272,6 +272,29 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
       s.close();
       assert.equal(s.closed, true);
       assert.equal((await iter.next()).done, true);
+    });
+
+    t('watchStream: chosen ids, refusals thrown, a compacted watch frees its id', async () => {
+      await kv.put({ key: 'wsc/a', value: '1' });
+      const old = await rev();
+      await kv.put({ key: 'wsc/a', value: '2' });
+      const s = kv.watchStream({ createdNotify: true });
+      const iter = s[Symbol.asyncIterator]();
+      assert.equal(s.create({ key: 'wsc/a', watchId: 7 }), 7);
+      assert.throws(() => s.create({ key: 'wsc/b', watchId: 7 }), (e) => code(e) === 'ERR_DUPLICATE_WATCH_ID');
+      assert.throws(() => s.create({ key: 'wsc/z', rangeEnd: 'wsc/a' }), (e) => code(e) === 'ERR_EMPTY_WATCH_RANGE');
+      const cur = await rev();
+      await kv.compact({ revision: cur });
+      assert.equal(s.create({ key: 'wsc/a', startRevision: old }), 0);
+      const gone = await nextResponse(iter);
+      assert.deepEqual([gone.watchId, gone.canceled, gone.compactRevision, gone.header.revision, gone.created], [0, true, cur, 0, undefined]);
+      // The compacted watch's id is free again.
+      assert.equal(s.create({ key: 'wsc/a', watchId: 3 }), 3);
+      await kv.put({ key: 'wsc/a', value: '3' });
+      const ev = await nextResponse(iter);
+      assert.deepEqual(ev.events.map((e) => txt(e.kv.value)), ['3']);
+      assert.ok(ev.watchId === 7 || ev.watchId === 3);
+      s.close();
     });
 
     t('compaction: old revisions refused, a compacted watch start is canceled', async () => {

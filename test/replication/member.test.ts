@@ -69,6 +69,10 @@ test('a learner joins by snapshot, refuses non-serializable requests, and is pro
   assert.equal(r.count, 60);
   await assert.rejects(learner.range({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') && (e as Error).message === 'etcdserver: rpc not supported for learner');
   await assert.rejects(learner.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  assert.throws(() => learner.watch({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  await assert.rejects(learner.leaseGrant({ TTL: 10 }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  await assert.rejects(learner.memberAdd({ peerURLs: ['sim://x'] }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  assert.equal((await learner.status()).isLearner, true);
   assert.equal(learner.memberStatus().isLearner, true);
   const l = c.leader()!;
   await assert.rejects(c.members().find((m) => m !== l && m.id !== 4)!.memberPromote(4), (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'));

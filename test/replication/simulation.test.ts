@@ -17,7 +17,7 @@ import { Workload } from './sim/workload.ts';
 const STRESS = process.env.BOLTKV_STRESS === '1';
 const ONE = process.env.BOLTKV_SIM_SEED;
 const SEEDS = ONE !== undefined ? [Number(ONE)] : STRESS ? Array.from({ length: 40 }, (_, i) => i + 1) : [1, 2, 3, 4, 5, 6];
-const DURATION = STRESS ? 20_000 : 5_000;
+const DURATION = STRESS ? 20_000 : 4_000;
 
 /** Everything of etcd's state machine in a file, for member-to-member comparison. */
 function dumpState(c: SimCluster, id: number): { ci: number; data: string } {
@@ -174,6 +174,6 @@ test(`simulated cluster: ${SEEDS.length} seeds x ${DURATION} ms with drops, dela
   for (const seed of SEEDS) all.push(await simulate(seed));
   const sum = (f: (s: Stats) => number): number => all.reduce((n, s) => n + f(s), 0);
   t.diagnostic(`checked ${sum((s) => s.ops)} operations (${sum((s) => s.acked)} acknowledged writes, ${sum((s) => s.unknown)} unknown), ${sum((s) => s.crashes)} crashes, ${sum((s) => s.restarts)} restarts, ${sum((s) => s.snapshots)} snapshots sent, ${sum((s) => s.learners)} learners added, ${sum((s) => s.promoted)} promoted, ${sum((s) => s.removed)} removed`);
-  assert.ok(sum((s) => s.acked) > 100, 'the workload made progress');
+  assert.ok(sum((s) => s.acked) > 20 * SEEDS.length, 'the workload made progress');
   assert.ok(sum((s) => s.crashes) > 0 && sum((s) => s.snapshots) > 0);
 });

@@ -30,6 +30,18 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T 
   throw new Error(`timed out waiting for ${what}: ${String(last)}`);
 }
 
+/** Retries a write the cluster could not take yet (no leader known, or an election under way). */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i > 100 || !(isBoltkvError(e, 'ERR_NO_LEADER') || isBoltkvError(e, 'ERR_TIMEOUT'))) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 async function leaderOf(nodes: Map<string, ReplicatedNode>): Promise<ReplicatedNode> {
   return eventually('a leader', () => [...nodes.values()].find((n) => !n.member.isClosed && n.member.memberStatus().leader === n.member.id));
 }
@@ -47,7 +59,7 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     for (const s of spec) nodes.set(s.name, await start(s.name));
     let leader = await leaderOf(nodes);
     const follower = [...nodes.values()].find((n) => n !== leader)!;
-    for (let i = 0; i < 20; i++) await follower.member.put({ key: `k${i}`, value: `v${i}` });
+    for (let i = 0; i < 20; i++) await retry(() => follower.member.put({ key: `k${i}`, value: `v${i}` }));
     const r = await leader.member.range({ key: 'k', rangeEnd: 'l' });
     assert.equal(r.count, 20);
 
@@ -56,16 +68,17 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     await leader.crash();
     nodes.delete(oldName);
     leader = await leaderOf(nodes);
-    await leader.member.put({ key: 'after-crash', value: '1' });
+    await retry(() => leader.member.put({ key: 'after-crash', value: '1' }));
     nodes.set(oldName, await start(oldName));
     const back = nodes.get(oldName)!;
     await eventually('the restarted member to catch up', async () => ((await back.member.range({ key: 'after-crash', serializable: true })).count === 1 ? true : undefined));
 
     // many writes so the log is compacted, then a learner joins: it can only be caught up by a snapshot
     leader = await leaderOf(nodes);
-    await Promise.all(Array.from({ length: 150 }, (_, i) => leader.member.put({ key: `bulk${i}`, value: 'x'.repeat(2000) })));
+    await Promise.all(Array.from({ length: 150 }, (_, i) => retry(() => leader.member.put({ key: `bulk${i}`, value: 'x'.repeat(2000) }))));
     const learnerURL = `http://127.0.0.1:${await freePort()}`;
-    const added = await leader.member.memberAdd({ peerURLs: [learnerURL], isLearner: true, name: 'n4' });
+    leader = await leaderOf(nodes);
+    const added = await retry(() => leader.member.memberAdd({ peerURLs: [learnerURL], isLearner: true, name: 'n4' }));
     assert.equal(added.member.id, memberIdFor([learnerURL]));
     const spec4 = [...spec, { name: 'n4', peerURLs: [learnerURL] }];
     const learner = await start('n4', 'existing', spec4);
@@ -90,9 +103,9 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
       }
     });
     await eventually('the learner to learn it is a voter', () => (learner.member.isLearner ? undefined : true));
-    const w = await learner.member.put({ key: 'from-n4', value: 'ok' });
+    const w = await retry(() => learner.member.put({ key: 'from-n4', value: 'ok' }));
     assert.ok(w.header.revision > 170);
-    const got = await follower.member.range({ key: 'from-n4' });
+    const got = await retry(() => follower.member.range({ key: 'from-n4' }));
     assert.equal(dec(got.kvs[0]?.value), 'ok');
   } finally {
     for (const n of nodes.values()) await n.close().catch(() => undefined);

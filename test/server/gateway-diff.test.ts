@@ -32,30 +32,110 @@ type GStep =
 
 const leaseId = fc.constantFrom(1, 2, 3);
 const BAD_BODIES = [
-  'notjson', '{"key":', '[1]', '"s"', '123', '{"key":1}', '{"key":"@@@"}', '{"key":"Zm9"}', '{"key":"Zg="}',
-  '{"key":"YQ==","limit":"abc"}', '{"key":"YQ==","limit":1.5}', '{"key":"YQ==","limit":true}', '{"key":"YQ==","keys_only":"true"}',
-  '{"key":"YQ==","sort_order":"BOGUS"}', '{"key":"YQ==","sort_order":1.5}', '{"key":"YQ==","revision":"99999999999999999999"}',
-  '{"key":"YQ==","revision":"9007199254740993"}', '{"key":"YQ==","value":{}}', '{"compare":{}}', '{"compare":[1]}',
-  '{"success":[{"request_put":5}]}', '{"compare":[{"key":"YQ==","target":"BOGUS"}]}', '{"key":"YQ=="} trailing', '',
-  '{"key":[97,98]}', '{"key":"YQ==","lease":"-1"}', '{"ID":"x"}', '{"TTL":"1 2"}', '{"key":"YQ==","unknown":{"x":[1,2]}}',
-  '{"key":"\\u0061"}', '{"key":"YQ==","bogus":1', '{1}', '{"key" 1}', '[1 2]', '-x', 'tx', '{"key":"\\x"}',
+  'notjson',
+  '{"key":',
+  '[1]',
+  '"s"',
+  '123',
+  '{"key":1}',
+  '{"key":"@@@"}',
+  '{"key":"Zm9"}',
+  '{"key":"Zg="}',
+  '{"key":"YQ==","limit":"abc"}',
+  '{"key":"YQ==","limit":1.5}',
+  '{"key":"YQ==","limit":true}',
+  '{"key":"YQ==","keys_only":"true"}',
+  '{"key":"YQ==","sort_order":"BOGUS"}',
+  '{"key":"YQ==","sort_order":1.5}',
+  '{"key":"YQ==","revision":"99999999999999999999"}',
+  '{"key":"YQ==","revision":"9007199254740993"}',
+  '{"key":"YQ==","value":{}}',
+  '{"compare":{}}',
+  '{"compare":[1]}',
+  '{"success":[{"request_put":5}]}',
+  '{"compare":[{"key":"YQ==","target":"BOGUS"}]}',
+  '{"key":"YQ=="} trailing',
+  '',
+  '{"key":[97,98]}',
+  '{"key":"YQ==","lease":"-1"}',
+  '{"ID":"x"}',
+  '{"TTL":"1 2"}',
+  '{"key":"YQ==","unknown":{"x":[1,2]}}',
+  '{"key":"\\u0061"}',
+  '{"key":"YQ==","bogus":1',
+  '{1}',
+  '{"key" 1}',
+  '[1 2]',
+  '-x',
+  'tx',
+  '{"key":"\\x"}',
 ];
-const PATHS = ['/v3/kv/range', '/v3/kv/put', '/v3/kv/deleterange', '/v3/kv/txn', '/v3/kv/compaction', '/v3/lease/grant',
-  '/v3/lease/revoke', '/v3/lease/timetolive', '/v3/kv/lease/timetolive', '/v3beta/kv/range', '/v3/nope', '/v3/kv', '/'];
+// Not /v3/lease/grant: a body it accepts would grant a lease with a server-chosen ID.
+const PATHS = [
+  '/v3/kv/range',
+  '/v3/kv/put',
+  '/v3/kv/deleterange',
+  '/v3/kv/txn',
+  '/v3/kv/compaction',
+  '/v3/lease/revoke',
+  '/v3/lease/timetolive',
+  '/v3/kv/lease/timetolive',
+  '/v3beta/kv/range',
+  '/v3/nope',
+  '/v3/kv',
+  '/',
+];
 
 const gstepArb: fc.Arbitrary<GStep> = fc.oneof(
   { weight: 12, arbitrary: stepArb(false) as fc.Arbitrary<GStep> },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('grant' as const), id: leaseId, ttl: fc.constantFrom(0, 1, 100, 200) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('grant' as const), id: leaseId, ttl: fc.constantFrom(0, 1, 100, 200) }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('revoke' as const), id: leaseId, alias: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('leasePut' as const), key: fc.constantFrom('a', 'b', 'l1'), id: leaseId }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('leasePut' as const), key: fc.constantFrom('a', 'b', 'l1'), id: leaseId }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('ttl' as const), id: leaseId, alias: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('leases' as const), alias: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('keepalive' as const), ids: fc.array(leaseId, { minLength: 1, maxLength: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('big' as const), size: fc.integer({ min: MAX_REQUEST_BYTES - 40, max: MAX_REQUEST_BYTES + 10 }), txn: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('bad' as const), path: fc.constantFrom(...PATHS), body: fc.constantFrom(...BAD_BODIES) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('method' as const), path: fc.constantFrom(...PATHS), method: fc.constantFrom('GET', 'PUT', 'DELETE') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('keepalive' as const),
+      ids: fc.array(leaseId, { minLength: 1, maxLength: 3 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('big' as const),
+      size: fc.integer({ min: MAX_REQUEST_BYTES - 40, max: MAX_REQUEST_BYTES + 10 }),
+      txn: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('bad' as const),
+      path: fc.constantFrom(...PATHS),
+      body: fc.constantFrom(...BAD_BODIES),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('method' as const),
+      path: fc.constantFrom(...PATHS),
+      method: fc.constantFrom('GET', 'PUT', 'DELETE'),
+    }),
+  },
 );
-const styleArb: fc.Arbitrary<Style> = fc.record({ camel: fc.boolean(), numbers: fc.boolean(), enumNumbers: fc.boolean() });
+const styleArb: fc.Arbitrary<Style> = fc.record({
+  camel: fc.boolean(),
+  numbers: fc.boolean(),
+  enumNumbers: fc.boolean(),
+});
 
 const ENUM_NUMBERS: Record<string, Record<string, number>> = {
   sort_order: { NONE: 0, ASCEND: 1, DESCEND: 2 },
@@ -76,7 +156,15 @@ function restyle(v: unknown, s: Style, key = ''): unknown {
     return out;
   }
   if (typeof v === 'string' && s.enumNumbers && ENUM_NUMBERS[key]?.[v] !== undefined) return ENUM_NUMBERS[key]?.[v];
-  if (typeof v === 'string' && s.numbers && /^-?[0-9]{1,15}$/.test(v) && key !== 'key' && key !== 'value' && key !== 'range_end') return Number(v);
+  if (
+    typeof v === 'string' &&
+    s.numbers &&
+    /^-?[0-9]{1,15}$/.test(v) &&
+    key !== 'key' &&
+    key !== 'value' &&
+    key !== 'range_end'
+  )
+    return Number(v);
   return v;
 }
 
@@ -117,25 +205,49 @@ function leasesSorted(v: unknown): unknown {
 
 function requestOf(step: GStep, style: Style, current: number): Req {
   switch (step.t) {
-    case 'range': return { path: '/v3/kv/range', body: body('RangeRequest', resolveRange(step.r, current), style) };
-    case 'put': return { path: '/v3/kv/put', body: body('PutRequest', step.r, style) };
-    case 'delete': return { path: '/v3/kv/deleterange', body: body('DeleteRangeRequest', step.r, style) };
-    case 'txn': return { path: '/v3/kv/txn', body: body('TxnRequest', step.r, style) };
-    case 'compact': return { path: '/v3/kv/compaction', body: body('CompactionRequest', { revision: current - step.back }, style) };
-    case 'grant': return { path: '/v3/lease/grant', body: body('LeaseGrantRequest', { ID: step.id, TTL: step.ttl }, style) };
-    case 'revoke': return { path: step.alias ? '/v3/kv/lease/revoke' : '/v3/lease/revoke', body: body('LeaseRevokeRequest', { ID: step.id }, style) };
-    case 'leasePut': return { path: '/v3/kv/put', body: body('PutRequest', { key: step.key, value: 'L', lease: step.id }, style) };
-    case 'ttl': return { path: step.alias ? '/v3/kv/lease/timetolive' : '/v3/lease/timetolive', body: body('LeaseTimeToLiveRequest', { ID: step.id, keys: true }, style), ttl: true };
-    case 'leases': return { path: step.alias ? '/v3/kv/lease/leases' : '/v3/lease/leases', body: '{}', leases: true };
-    case 'keepalive': return { path: '/v3/lease/keepalive', body: step.ids.map((id) => body('LeaseKeepAliveRequest', { ID: id }, style)).join(''), stream: true };
+    case 'range':
+      return { path: '/v3/kv/range', body: body('RangeRequest', resolveRange(step.r, current), style) };
+    case 'put':
+      return { path: '/v3/kv/put', body: body('PutRequest', step.r, style) };
+    case 'delete':
+      return { path: '/v3/kv/deleterange', body: body('DeleteRangeRequest', step.r, style) };
+    case 'txn':
+      return { path: '/v3/kv/txn', body: body('TxnRequest', step.r, style) };
+    case 'compact':
+      return { path: '/v3/kv/compaction', body: body('CompactionRequest', { revision: current - step.back }, style) };
+    case 'grant':
+      return { path: '/v3/lease/grant', body: body('LeaseGrantRequest', { ID: step.id, TTL: step.ttl }, style) };
+    case 'revoke':
+      return {
+        path: step.alias ? '/v3/kv/lease/revoke' : '/v3/lease/revoke',
+        body: body('LeaseRevokeRequest', { ID: step.id }, style),
+      };
+    case 'leasePut':
+      return { path: '/v3/kv/put', body: body('PutRequest', { key: step.key, value: 'L', lease: step.id }, style) };
+    case 'ttl':
+      return {
+        path: step.alias ? '/v3/kv/lease/timetolive' : '/v3/lease/timetolive',
+        body: body('LeaseTimeToLiveRequest', { ID: step.id, keys: true }, style),
+        ttl: true,
+      };
+    case 'leases':
+      return { path: step.alias ? '/v3/kv/lease/leases' : '/v3/lease/leases', body: '{}', leases: true };
+    case 'keepalive':
+      return {
+        path: '/v3/lease/keepalive',
+        body: step.ids.map((id) => body('LeaseKeepAliveRequest', { ID: id }, style)).join(''),
+        stream: true,
+      };
     case 'big': {
       const put = { key: 'big', value: 'v'.repeat(step.size) };
       return step.txn
         ? { path: '/v3/kv/txn', body: body('TxnRequest', { success: [{ requestPut: put }] }, style) }
         : { path: '/v3/kv/put', body: body('PutRequest', put, style) };
     }
-    case 'bad': return { path: step.path, body: step.body };
-    case 'method': return { path: step.path, body: '', method: step.method };
+    case 'bad':
+      return { path: step.path, body: step.body };
+    case 'method':
+      return { path: step.path, body: '', method: step.method };
   }
 }
 
@@ -150,11 +262,17 @@ function ttlComparable(v: unknown): unknown {
 
 async function answer(base: string, r: Req): Promise<unknown> {
   if (r.stream === true) {
-    const s = await stream(base, r.path, r.body, { forMs: 3000, until: (l) => l.length >= (r.body.match(/\}\{|\}$/g)?.length ?? 1) });
-    return { status: s.status, lines: s.lines.map(normalize).map((l) => {
-      const o = l as { result?: unknown };
-      return o.result === undefined ? l : { result: ttlComparable(o.result) };
-    }) };
+    const s = await stream(base, r.path, r.body, {
+      forMs: 3000,
+      until: (l) => l.length >= (r.body.match(/\}\{|\}$/g)?.length ?? 1),
+    });
+    return {
+      status: s.status,
+      lines: s.lines.map(normalize).map((l) => {
+        const o = l as { result?: unknown };
+        return o.result === undefined ? l : { result: ttlComparable(o.result) };
+      }),
+    };
   }
   const res = await raw(base, r.path, r.body, r.method ?? 'POST');
   const n = r.leases === true ? leasesSorted(normalize(res.body)) : normalize(res.body);
@@ -168,7 +286,9 @@ async function currentRevision(base: string): Promise<number> {
 
 const RUNS = process.env.BOLTKV_STRESS === '1' ? 100 : 6;
 
-test('gateway differential: random request sequences get the same status and body from etcd and boltkv serve', { timeout: 300_000 }, async (t) => {
+test('gateway differential: random request sequences get the same status and body from etcd and boltkv serve', {
+  timeout: 300_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   await fc.assert(
     fc.asyncProperty(fc.array(fc.tuple(gstepArb, styleArb), { minLength: 10, maxLength: 60 }), async (steps) => {
@@ -190,7 +310,13 @@ test('gateway differential: random request sequences get the same status and bod
         await etcd.stop();
       }
     }),
-    { numRuns: RUNS, includeErrorInReport: true, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true } : {}) },
+    {
+      numRuns: RUNS,
+      includeErrorInReport: true,
+      ...(process.env.FC_SEED
+        ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true }
+        : {}),
+    },
   );
 });
 
@@ -202,9 +328,18 @@ test('gateway differential: hand-picked requests', { timeout: 60_000 }, async (t
     { path: '/v3/kv/put', body: '{"key":"Zm9v","value":"YmFy"}' },
     { path: '/v3/kv/put', body: '{"key":"Zm9v","value":"YmFyMg==","prev_kv":true}' },
     { path: '/v3/kv/range', body: '{"key":"Zm9v","sortOrder":"DESCEND","sort_target":2,"bogus":1}' },
-    { path: '/v3/kv/txn', body: '{"compare":[{"key":"Zm9v","target":"VALUE","result":"EQUAL","value":"YmFyMg=="}],"success":[{"request_put":{"key":"Zm9v","value":"Yg=="}},{"requestRange":{"key":"Zm9v"}},{"request_txn":{}}],"failure":[]}' },
-    { path: '/v3/kv/txn', body: '{"success":[{"request_txn":{"success":[{"request_put":{"key":"bg==","value":"MQ=="}},{"request_range":{"key":"bg=="}}]}}]}' },
-    { path: '/v3/kv/txn', body: '{"compare":[{"key":"Zm9v","target":1,"result":"GREATER","version":"0"}],"success":[{"request_delete_range":{"key":"eHg="}}]}' },
+    {
+      path: '/v3/kv/txn',
+      body: '{"compare":[{"key":"Zm9v","target":"VALUE","result":"EQUAL","value":"YmFyMg=="}],"success":[{"request_put":{"key":"Zm9v","value":"Yg=="}},{"requestRange":{"key":"Zm9v"}},{"request_txn":{}}],"failure":[]}',
+    },
+    {
+      path: '/v3/kv/txn',
+      body: '{"success":[{"request_txn":{"success":[{"request_put":{"key":"bg==","value":"MQ=="}},{"request_range":{"key":"bg=="}}]}}]}',
+    },
+    {
+      path: '/v3/kv/txn',
+      body: '{"compare":[{"key":"Zm9v","target":1,"result":"GREATER","version":"0"}],"success":[{"request_delete_range":{"key":"eHg="}}]}',
+    },
     { path: '/v3/kv/deleterange', body: '{"key":"Zm9v","prev_kv":true}' },
     { path: '/v3/kv/compaction', body: '{"revision":"3"}' },
     { path: '/v3/kv/compaction', body: '{"revision":"3"}' },
@@ -223,22 +358,34 @@ test('gateway differential: hand-picked requests', { timeout: 60_000 }, async (t
     { path: '/v3/maintenance/alarm', body: '{"action":"GET"}' },
     { path: '/v3/watch', body: 'garbage', stream: true },
     { path: '/v3/lease/keepalive', body: 'x', stream: true },
-    { path: '/v3/kv/put', body: JSON.stringify({ key: 'YQ==', value: Buffer.alloc(MAX_REQUEST_BYTES + 600 * 1024).toString('base64') }) },
+    {
+      path: '/v3/kv/put',
+      body: JSON.stringify({ key: 'YQ==', value: Buffer.alloc(MAX_REQUEST_BYTES + 600 * 1024).toString('base64') }),
+    },
     { path: '/v3/kv/range', body: '{"key":"Zm9v"}', method: 'GET' },
     { path: '/v3/nope', body: '{}', method: 'GET' },
     { path: '/v3/nope', body: '{}' },
   ];
   try {
     for (const r of reqs) {
-      assert.deepEqual(await answer(boltkv.url, r), await answer(etcd.url, r), `${r.method ?? 'POST'} ${r.path} ${r.body.slice(0, 200)}`);
+      assert.deepEqual(
+        await answer(boltkv.url, r),
+        await answer(etcd.url, r),
+        `${r.method ?? 'POST'} ${r.path} ${r.body.slice(0, 200)}`,
+      );
     }
     // member list: one member, the same shape (ids and URLs are the server's own)
-    const ml = JSON.parse((await raw(boltkv.url, '/v3/cluster/member/list', '{}')).body) as { header: Record<string, string>; members: Record<string, unknown>[] };
+    const ml = JSON.parse((await raw(boltkv.url, '/v3/cluster/member/list', '{}')).body) as {
+      header: Record<string, string>;
+      members: Record<string, unknown>[];
+    };
     assert.equal(ml.members.length, 1);
     assert.equal(ml.members[0]?.ID, ml.header.member_id);
     assert.deepEqual(ml.members[0]?.clientURLs, [boltkv.url]);
     assert.equal(ml.header.revision, undefined); // etcd's member list header has no revision
-    const st = JSON.parse((await raw(boltkv.url, '/v3/maintenance/status', '{}')).body) as Record<string, unknown> & { header: Record<string, string> };
+    const st = JSON.parse((await raw(boltkv.url, '/v3/maintenance/status', '{}')).body) as Record<string, unknown> & {
+      header: Record<string, string>;
+    };
     assert.equal(st.leader, st.header.member_id); // a lone member leads
     assert.match(String(st.version), /^3\.4\./);
   } finally {

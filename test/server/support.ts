@@ -17,16 +17,33 @@ export interface RawResponse {
 }
 
 /** One POST (or other method) with a raw body; resolves with status and body text. */
-export function raw(base: string, path: string, body: string | Buffer, method = 'POST', timeoutMs = 10_000): Promise<RawResponse> {
+export function raw(
+  base: string,
+  path: string,
+  body: string | Buffer,
+  method = 'POST',
+  timeoutMs = 10_000,
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, base);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method,
+        agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout: ${method} ${path}`)));
     req.on('error', reject);
     req.end(body);
@@ -37,7 +54,12 @@ export function raw(base: string, path: string, body: string | Buffer, method = 
  * POSTs a streaming request body (watch, keepalive) and collects the response lines for `forMs`,
  * or until `until` says enough; then closes the connection (how an HTTP client cancels).
  */
-export function stream(base: string, path: string, body: string, opts: { forMs?: number; until?: (lines: string[]) => boolean } = {}): Promise<{ status: number; lines: string[]; ended: boolean }> {
+export function stream(
+  base: string,
+  path: string,
+  body: string,
+  opts: { forMs?: number; until?: (lines: string[]) => boolean } = {},
+): Promise<{ status: number; lines: string[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, base);
     const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false });
@@ -150,10 +172,18 @@ export function normalize(body: string): unknown {
 }
 
 /** An in-memory store behind a server on a free loopback port; logs kept for assertions. */
-export async function startBoltkv(opts: Partial<ServeOptions> = {}): Promise<{ url: string; server: EtcdGatewayServer; logs: string[]; close(): Promise<void> }> {
+export async function startBoltkv(
+  opts: Partial<ServeOptions> = {},
+): Promise<{ url: string; server: EtcdGatewayServer; logs: string[]; close(): Promise<void> }> {
   const kv = opts.kv ?? (await openStore({ inMemory: true, leaseCheckIntervalMs: 0 }));
   const logs: string[] = [];
-  const server = await serve({ listen: 'http://127.0.0.1:0', logger: createLogger('debug', (l) => logs.push(l)), closeKv: true, ...opts, kv });
+  const server = await serve({
+    listen: 'http://127.0.0.1:0',
+    logger: createLogger('debug', (l) => logs.push(l)),
+    closeKv: true,
+    ...opts,
+    kv,
+  });
   const url = server.urls[0] as string;
   return { url, server, logs, close: () => server.close() };
 }

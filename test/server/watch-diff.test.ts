@@ -56,9 +56,10 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
 });
 
 async function write(base: string, w: Write): Promise<void> {
-  const body = 'put' in w
-    ? JSON.stringify({ key: b64(w.put), value: b64(w.value), prev_kv: true })
-    : JSON.stringify({ key: b64(w.del), ...(w.end !== undefined ? { range_end: b64(w.end) } : {}) });
+  const body =
+    'put' in w
+      ? JSON.stringify({ key: b64(w.put), value: b64(w.value), prev_kv: true })
+      : JSON.stringify({ key: b64(w.del), ...(w.end !== undefined ? { range_end: b64(w.end) } : {}) });
   const r = await raw(base, 'put' in w ? '/v3/kv/put' : '/v3/kv/deleterange', body);
   assert.equal(r.status, 200, r.body);
 }
@@ -69,15 +70,24 @@ async function revision(base: string): Promise<number> {
 }
 
 function createBody(c: Create, cur: number, compactRev: number): string {
-  const startRevision = c.start === 'past' ? Math.max(compactRev, cur - 2) : c.start === 'compacted' && compactRev > 1 ? 1 : c.start === 'future' ? cur + 2 : 0;
-  return JSON.stringify({ create_request: {
-    key: b64(c.key),
-    ...(c.end !== undefined ? { range_end: b64(c.end) } : {}),
-    ...(startRevision > 0 ? { start_revision: String(startRevision) } : {}),
-    ...(c.prevKv ? { prev_kv: true } : {}),
-    ...(c.filters.length > 0 ? { filters: c.filters } : {}),
-    ...(c.watchId !== 0 ? { watch_id: c.watchId } : {}),
-  } });
+  const startRevision =
+    c.start === 'past'
+      ? Math.max(compactRev, cur - 2)
+      : c.start === 'compacted' && compactRev > 1
+        ? 1
+        : c.start === 'future'
+          ? cur + 2
+          : 0;
+  return JSON.stringify({
+    create_request: {
+      key: b64(c.key),
+      ...(c.end !== undefined ? { range_end: b64(c.end) } : {}),
+      ...(startRevision > 0 ? { start_revision: String(startRevision) } : {}),
+      ...(c.prevKv ? { prev_kv: true } : {}),
+      ...(c.filters.length > 0 ? { filters: c.filters } : {}),
+      ...(c.watchId !== 0 ? { watch_id: c.watchId } : {}),
+    },
+  });
 }
 
 interface Grouped {
@@ -152,7 +162,9 @@ async function overWs(base: string, s: Scenario, compactRev: number): Promise<Gr
 
 const RUNS = process.env.BOLTKV_STRESS === '1' ? 60 : 5;
 
-test('watch differential: HTTP streams and WebSocket sessions get the same results from etcd and boltkv serve', { timeout: 300_000 }, async (t) => {
+test('watch differential: HTTP streams and WebSocket sessions get the same results from etcd and boltkv serve', {
+  timeout: 300_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   await fc.assert(
     fc.asyncProperty(scenarioArb, async (s) => {
@@ -171,7 +183,13 @@ test('watch differential: HTTP streams and WebSocket sessions get the same resul
         await etcd.stop();
       }
     }),
-    { numRuns: RUNS, includeErrorInReport: true, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true } : {}) },
+    {
+      numRuns: RUNS,
+      includeErrorInReport: true,
+      ...(process.env.FC_SEED
+        ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true }
+        : {}),
+    },
   );
 });
 
@@ -180,9 +198,21 @@ test('watch differential: malformed watch bodies and messages', { timeout: 60_00
   const etcd = await startEtcd();
   const boltkv = await startBoltkv();
   try {
-    for (const body of ['garbage', '{"create_request":{"key":1}}', '{"create_request":{"key":"YQ=="}}garbage', '{"create_request":{"key":"YQ=="}}{"cancel_request":{"watch_id":true}}']) {
-      const [a, b] = await Promise.all([stream(etcd.url, '/v3/watch', body, { forMs: 800 }), stream(boltkv.url, '/v3/watch', body, { forMs: 800 })]);
-      assert.deepEqual({ status: b.status, lines: b.lines.map(normalize), ended: b.ended }, { status: a.status, lines: a.lines.map(normalize), ended: a.ended }, body);
+    for (const body of [
+      'garbage',
+      '{"create_request":{"key":1}}',
+      '{"create_request":{"key":"YQ=="}}garbage',
+      '{"create_request":{"key":"YQ=="}}{"cancel_request":{"watch_id":true}}',
+    ]) {
+      const [a, b] = await Promise.all([
+        stream(etcd.url, '/v3/watch', body, { forMs: 800 }),
+        stream(boltkv.url, '/v3/watch', body, { forMs: 800 }),
+      ]);
+      assert.deepEqual(
+        { status: b.status, lines: b.lines.map(normalize), ended: b.ended },
+        { status: a.status, lines: a.lines.map(normalize), ended: a.ended },
+        body,
+      );
     }
     // A WebSocket message with garbage drops the connection (after answering what came before).
     const [wa, wb] = await Promise.all([WsSession.open(etcd.url), WsSession.open(boltkv.url)]);
@@ -192,6 +222,51 @@ test('watch differential: malformed watch bodies and messages', { timeout: 60_00
     await Promise.all([wa.waitFor(99, 1500), wb.waitFor(99, 1500)]);
     assert.equal(wb.closed, wa.closed);
     assert.deepEqual(group(wb.messages), group(wa.messages));
+  } finally {
+    await boltkv.close();
+    await etcd.stop();
+  }
+});
+
+test('watch differential: fragmented catch-up over HTTP, and lease keepalive over WebSocket', {
+  timeout: 60_000,
+}, async (t) => {
+  if (!requireEtcd(t)) return;
+  // etcd fragments at max-request-bytes + 512 KiB: 64 KiB + 512 KiB here.
+  const max = 64 * 1024;
+  const etcd = await startEtcd({ extraArgs: ['--max-request-bytes', String(max)] });
+  const boltkv = await startBoltkv({ maxRequestBytes: max });
+  try {
+    for (const base of [etcd.url, boltkv.url]) {
+      for (let i = 0; i < 24; i++) await write(base, { put: `f${i % 3}`, value: 'x'.repeat(30_000 + i * 100) });
+    }
+    const body = JSON.stringify({
+      create_request: { key: b64('f'), range_end: b64('g'), start_revision: '1', prev_kv: true, fragment: true },
+    });
+    const [a, b] = await Promise.all([
+      stream(etcd.url, '/v3/watch', body, { forMs: 1200 }),
+      stream(boltkv.url, '/v3/watch', body, { forMs: 1200 }),
+    ]);
+    const fragments = a.lines.filter((l) => l.includes('"fragment":true')).length;
+    assert.ok(fragments > 0, 'etcd fragmented the catch-up response');
+    assert.deepEqual(b.lines.map(normalize), a.lines.map(normalize));
+
+    for (const base of [etcd.url, boltkv.url]) {
+      assert.equal((await raw(base, '/v3/lease/grant', '{"ID":5,"TTL":60}')).status, 200);
+    }
+    const [ka, kb] = await Promise.all([
+      WsSession.open(etcd.url, '/v3/lease/keepalive'),
+      WsSession.open(boltkv.url, '/v3/lease/keepalive'),
+    ]);
+    for (const ws of [ka, kb]) {
+      ws.send('{"ID":5}');
+      ws.send('{"ID":"6"}{"ID":5}');
+    }
+    const [ma, mb] = await Promise.all([ka.waitFor(3), kb.waitFor(3)]);
+    ka.close();
+    kb.close();
+    assert.equal(ma.length, 3);
+    assert.deepEqual(mb.map(normalize), ma.map(normalize));
   } finally {
     await boltkv.close();
     await etcd.stop();

@@ -34,7 +34,7 @@ function assertPrefix(copy: DB, label: string): number {
   assert.deepEqual(copy.check(), [], `${label}: check() problems`);
   const { n, state, seq } = stateOf(copy);
   const want = expected(n);
-  for (const [k, v] of state) if (k.startsWith('filler')) state.delete(k);
+  for (const k of [...state.keys()]) if (k.startsWith('filler')) state.delete(k);
   assert.equal(seq, n, `${label}: bucket sequence matches commit`);
   assert.equal(state.size, want.size, `${label}: key count at commit ${n}`);
   assert.deepEqual(state, want, `${label}: content is exactly commit ${n}`);
@@ -162,6 +162,9 @@ test('bad input: closed tx, aborted copy, failing stream, existing compact targe
   const tx = db.begin(false);
   tx.rollback();
   await assert.rejects(tx.writeTo(() => undefined), { code: 'ERR_TX_CLOSED' });
+  const w = db.begin(true);
+  await assert.rejects(w.writeTo(() => undefined), { code: 'ERR_INVALID_OPTION' });
+  w.rollback();
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(db.backup(join(dir, 'aborted.db'), { signal: ac.signal }), { code: 'ERR_ABORTED' });

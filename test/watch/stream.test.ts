@@ -18,7 +18,7 @@ describe('watch stream ids and answers', () => {
     const src = new FakeSource();
     src.put('a', '0'); // revision 2
     const hub = new WatchHub(src);
-    const s = hub.stream();
+    const s = hub.stream({ createdNotify: true });
     const it = s[Symbol.asyncIterator]();
     assert.equal(s.create({ key: 'a', watchId: 1 }), 1);
     assert.equal(s.create({ key: 'a' }), 0);
@@ -77,7 +77,7 @@ describe('watch stream ids and answers', () => {
     for (let i = 0; i < 10; i++) src.put('k', `${i}`);
     src.compact(6);
     const hub = new WatchHub(src);
-    const s = hub.stream();
+    const s = hub.stream({ createdNotify: true });
     const it = s[Symbol.asyncIterator]();
     assert.equal(s.create({ key: 'k', startRevision: 2, watchId: 7 }), 7);
     assert.deepEqual(await take(it, 2), [
@@ -103,7 +103,7 @@ describe('watch stream ids and answers', () => {
   it('an aborted signal cancels at once: created, canceled, and the id is free', async () => {
     const src = new FakeSource();
     const hub = new WatchHub(src);
-    const s = hub.stream();
+    const s = hub.stream({ createdNotify: true });
     const it = s[Symbol.asyncIterator]();
     const ac = new AbortController();
     ac.abort();
@@ -135,6 +135,43 @@ describe('watch stream ids and answers', () => {
       rs.map((r) => r.header.revision),
       [1001, 2001, 2501],
     );
+    hub.close();
+  });
+});
+
+describe('watch stream without createdNotify (as clientv3 shows a stream)', () => {
+  it('no created responses; duplicate ids and empty ranges throw; a compacted id is free at once', async () => {
+    const src = new FakeSource();
+    for (let i = 0; i < 10; i++) src.put('k', `${i}`);
+    src.compact(6);
+    const hub = new WatchHub(src);
+    assert.throws(
+      () => hub.stream({ createdNotifications: true } as never),
+      (e: unknown) => e instanceof WatchError && e.code === 'ERR_UNKNOWN_FIELD' && e.field === 'createdNotifications',
+    );
+    const s = hub.stream();
+    const it = s[Symbol.asyncIterator]();
+    assert.equal(s.create({ key: 'k', watchId: 3 }), 3);
+    assert.throws(
+      () => s.create({ key: 'j', watchId: 3 }),
+      (e: unknown) => e instanceof WatchError && e.code === 'ERR_DUPLICATE_WATCH_ID' && e.message === DUP,
+    );
+    assert.throws(
+      () => s.create({ key: 'b', rangeEnd: 'a' }),
+      (e: unknown) => e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE',
+    );
+    assert.equal(s.create({ key: 'k', startRevision: 2, watchId: 7 }), 7);
+    // The first response is the compacted cancel: no created responses, no refusals in the stream.
+    assert.deepEqual(await take(it, 1), [
+      { header: { revision: 0 }, events: [], compactRevision: 6, canceled: true, watchId: 7 },
+    ]);
+    assert.equal(s.create({ key: 'k', watchId: 7 }), 7);
+    src.put('k', 'x');
+    const rs = await take(it, 2);
+    assert.deepEqual(rs.map((r) => [r.watchId, r.events.length]).sort(), [
+      [3, 1],
+      [7, 1],
+    ]);
     hub.close();
   });
 });

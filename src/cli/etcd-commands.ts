@@ -1,0 +1,593 @@
+/**
+ * etcdctl's commands against a store opened in this process (`--data-dir DIR`: the database at
+ * DIR/member/snap/db, etcd's layout). Same flag names and output as etcdctl 3.4: simple text by
+ * default, `-w json` as etcdctl's JSON, `-w table` where etcdctl has one. `--endpoints` (a running
+ * server) needs the network client, which this build does not include yet.
+ */
+import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { openStore, type KV, type KVStore } from '../api/index.ts';
+import { type Client, connect } from '../client/index.ts';
+import type { Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseOp, SortOrder, SortTarget } from '../api/index.ts';
+import { open } from '../bolt/db.ts';
+import { Crc32c } from '../mvcc/hash.ts';
+import { bool, type FlagSpecs, num, type Parsed, str } from './args.ts';
+import type { Command } from './bolt-commands.ts';
+import { CliError, usage } from './errors.ts';
+import { etcdJson } from './etcd-json.ts';
+import { type CliIO, table, writeOutOf } from './output.ts';
+import { progressBar } from './progress.ts';
+
+export const ETCD_GLOBAL_FLAGS: FlagSpecs = {
+  'data-dir': { kind: 'string', help: 'etcd-style data directory opened in this process (database at DIR/member/snap/db)' },
+  endpoints: { kind: 'string', help: 'comma-separated server URLs (needs the network client)' },
+  hex: { kind: 'bool', help: 'print keys and values as hex' },
+};
+
+const enc = new TextEncoder();
+const text = (b: Uint8Array, hex: boolean): string => (hex ? Buffer.from(b).toString('hex') : Buffer.from(b).toString('utf8'));
+
+export function dbPathOf(dataDir: string): string {
+  return join(dataDir, 'member', 'snap', 'db');
+}
+
+/** Where a command runs: a store opened in process, or a server reached through connect(). */
+interface Target {
+  kv: KV;
+  /** Set for --data-dir: the maintenance calls only an in-process store has. */
+  local: KVStore | undefined;
+  client: Client | undefined;
+  endpoint: string;
+}
+
+async function withTarget<T>(p: Parsed, fn: (t: Target) => Promise<T>): Promise<T> {
+  const endpoints = str(p.flags.endpoints);
+  const dir = str(p.flags['data-dir']);
+  if (endpoints && dir) throw usage('--endpoints and --data-dir exclude each other');
+  if (endpoints) {
+    const list = endpoints.split(',').map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
+    const client = connect({ endpoints: list });
+    try {
+      return await fn({ kv: client, local: undefined, client, endpoint: endpoints.split(',')[0]! });
+    } finally {
+      await client.close();
+    }
+  }
+  if (!dir) throw usage('--data-dir or --endpoints is required');
+  mkdirSync(join(dir, 'member', 'snap'), { recursive: true });
+  const kv = await openStore(dbPathOf(dir));
+  try {
+    return await fn({ kv, local: kv, client: undefined, endpoint: dir });
+  } finally {
+    await kv.close();
+  }
+}
+
+async function withKV<T>(p: Parsed, fn: (kv: KV, endpoint: string) => Promise<T>): Promise<T> {
+  return withTarget(p, (t) => fn(t.kv, t.endpoint));
+}
+
+/** The in-process store, for the maintenance commands the network client does not offer yet. */
+async function withLocal<T>(p: Parsed, what: string, fn: (kv: KVStore, endpoint: string) => Promise<T>): Promise<T> {
+  return withTarget(p, (t) => {
+    if (!t.local) throw new CliError('ERR_INVALID_INPUT', `${what} with --endpoints is not supported by this build's client; use --data-dir`);
+    return fn(t.local, t.endpoint);
+  });
+}
+
+function out(p: Parsed, io: CliIO, response: unknown, simple: () => string[]): void {
+  const w = writeOutOf(p.flags['write-out']);
+  if (w === 'json') io.out(`${etcdJson(response)}\n`);
+  else {
+    const lines = simple();
+    if (lines.length > 0) io.out(`${lines.join('\n')}\n`);
+  }
+}
+
+function kvLines(kvs: readonly KeyValue[], hex: boolean, keysOnly = false, valueOnly = false): string[] {
+  const lines: string[] = [];
+  for (const kv of kvs) {
+    if (!valueOnly) lines.push(text(kv.key, hex));
+    if (!keysOnly) lines.push(text(kv.value, hex));
+  }
+  return lines;
+}
+
+function rangeEnd(key: string, end: string | undefined, prefix: boolean, fromKey: boolean): Uint8Array | undefined {
+  if (prefix && fromKey) throw usage('`--prefix` and `--from-key` cannot be set at the same time, choose one');
+  if (prefix) {
+    const k = enc.encode(key);
+    for (let i = k.length - 1; i >= 0; i--) {
+      if (k[i]! < 0xff) {
+        const e = k.slice(0, i + 1);
+        e[i]!++;
+        return e;
+      }
+    }
+    return new Uint8Array([0]);
+  }
+  if (fromKey) return new Uint8Array([0]);
+  return end === undefined ? undefined : enc.encode(end);
+}
+
+const SORT_TARGETS: Record<string, SortTarget> = { CREATE: 'CREATE', KEY: 'KEY', MODIFY: 'MOD', VALUE: 'VALUE', VERSION: 'VERSION' };
+
+const get: Command = {
+  name: 'get',
+  summary: 'gets the key or a range of keys (etcdctl; with --data-dir)',
+  usage: 'boltkv get --data-dir DIR [options] <key> [range_end]',
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    prefix: { kind: 'bool', help: 'get keys with matching prefix' },
+    'from-key': { kind: 'bool', help: 'get keys that are greater than or equal to the given key' },
+    limit: { kind: 'int', default: 0, help: 'maximum number of results' },
+    rev: { kind: 'int', default: 0, help: 'specify the kv revision' },
+    'keys-only': { kind: 'bool', help: 'get only the keys' },
+    'count-only': { kind: 'bool', help: 'get only the count' },
+    'print-value-only': { kind: 'bool', help: 'only write values when using the "simple" output format' },
+    'sort-by': { kind: 'string', default: '', help: 'sort target: CREATE, KEY, MODIFY, VALUE or VERSION' },
+    order: { kind: 'string', default: '', help: 'order of results: ASCEND or DESCEND' },
+    consistency: { kind: 'string', default: 'l', help: 'linearizable (l) or serializable (s): the same in process' },
+  },
+  async run(p, io) {
+    const [key, end] = p.args;
+    if (key === undefined || p.args.length > 2) throw usage('get command needs one argument as key and an optional argument as range_end');
+    const req: RangeRequest = {
+      key,
+      rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), bool(p.flags['from-key'])),
+      limit: num(p.flags.limit),
+      revision: num(p.flags.rev),
+      keysOnly: bool(p.flags['keys-only']),
+      countOnly: bool(p.flags['count-only']),
+    };
+    if (bool(p.flags['print-value-only']) && writeOutOf(p.flags['write-out']) !== 'simple') {
+      throw usage('print-value-only is only for `--write-out=simple`');
+    }
+    const sortBy = str(p.flags['sort-by']).toUpperCase();
+    const order = str(p.flags.order).toUpperCase();
+    if (sortBy !== '' && !(sortBy in SORT_TARGETS)) throw usage(`bad sort target: ${sortBy}`);
+    if (order !== '' && order !== 'ASCEND' && order !== 'DESCEND') throw usage(`bad sort order: ${order}`);
+    if (sortBy !== '' || order !== '') {
+      req.sortTarget = SORT_TARGETS[sortBy || 'KEY'];
+      req.sortOrder = (order || 'ASCEND') as SortOrder;
+    }
+    await withKV(p, async (kv) => {
+      const r = await kv.range(req);
+      out(p, io, r, () => (req.countOnly ? [String(r.count)] : kvLines(r.kvs, bool(p.flags.hex), false, bool(p.flags['print-value-only']))));
+    });
+  },
+};
+
+function parseLease(s: string): bigint {
+  if (!/^[0-9a-fA-F]{1,16}$/.test(s)) throw usage(`bad lease ID (${s}), expecting ID in Hex`);
+  return BigInt(`0x${s}`);
+}
+
+const leaseHex = (id: bigint): string => id.toString(16);
+
+async function readStdin(io: CliIO): Promise<string> {
+  if (!io.stdin) throw usage('no standard input');
+  return io.stdin();
+}
+
+const put: Command = {
+  name: 'put',
+  summary: 'puts the given key into the store (etcdctl; with --data-dir)',
+  usage: 'boltkv put --data-dir DIR [options] <key> <value> (value from standard input when omitted)',
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    lease: { kind: 'string', default: '0', help: 'lease ID (in hexadecimal) to attach to the key' },
+    'prev-kv': { kind: 'bool', help: 'return the previous key-value pair before modification' },
+    'ignore-value': { kind: 'bool', help: 'update the key using its current value' },
+    'ignore-lease': { kind: 'bool', help: 'update the key using its current lease' },
+  },
+  async run(p, io) {
+    const [key, valueArg] = p.args;
+    if (key === undefined || p.args.length > 2) throw usage('put command needs 1 argument and input from stdin or 2 arguments');
+    const ignoreValue = bool(p.flags['ignore-value']);
+    if (ignoreValue && valueArg !== undefined) throw usage('put command needs only 1 argument when --ignore-value is set');
+    const value = ignoreValue ? undefined : (valueArg ?? (await readStdin(io)));
+    const lease = parseLease(str(p.flags.lease));
+    await withKV(p, async (kv) => {
+      const r = await kv.put({ key, value, lease, prevKv: bool(p.flags['prev-kv']), ignoreValue, ignoreLease: bool(p.flags['ignore-lease']) });
+      out(p, io, r, () => ['OK', ...(r.prevKv ? kvLines([r.prevKv], bool(p.flags.hex)) : [])]);
+    });
+  },
+};
+
+const del: Command = {
+  name: 'del',
+  summary: 'removes the specified key or range of keys (etcdctl; with --data-dir)',
+  usage: 'boltkv del --data-dir DIR [options] <key> [range_end]',
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    prefix: { kind: 'bool', help: 'delete keys with matching prefix' },
+    'from-key': { kind: 'bool', help: 'delete keys that are greater than or equal to the given key' },
+    'prev-kv': { kind: 'bool', help: 'return deleted key-value pairs' },
+  },
+  async run(p, io) {
+    const [key, end] = p.args;
+    if (key === undefined || p.args.length > 2) throw usage('del command needs one argument as key and an optional argument as range_end');
+    await withKV(p, async (kv) => {
+      const r = await kv.deleteRange({ key, rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), bool(p.flags['from-key'])), prevKv: bool(p.flags['prev-kv']) });
+      out(p, io, r, () => [String(r.deleted), ...kvLines(r.prevKvs ?? [], bool(p.flags.hex))]);
+    });
+  },
+};
+
+const compaction: Command = {
+  name: 'compaction',
+  summary: 'compacts the event history (etcdctl; with --data-dir)',
+  usage: 'boltkv compaction --data-dir DIR [--physical] <revision>',
+  flags: { ...ETCD_GLOBAL_FLAGS, physical: { kind: 'bool', help: 'wait for the compaction to physically remove all old revisions' } },
+  async run(p, io) {
+    const [revArg] = p.args;
+    if (revArg === undefined || p.args.length !== 1 || !/^\d+$/.test(revArg)) throw usage('compaction command needs 1 argument (a revision)');
+    await withKV(p, async (kv) => {
+      const r = await kv.compact({ revision: Number(revArg), physical: bool(p.flags.physical) });
+      void r;
+      // etcdctl prints this line whatever the output format.
+      io.out(`compacted revision ${revArg}\n`);
+    });
+  },
+};
+
+const defragEtcd: Command = {
+  name: 'defrag',
+  summary: 'defragments the storage of the member (etcdctl; with --data-dir) — online, writers pause only for the swap',
+  usage: 'boltkv defrag --data-dir DIR',
+  flags: { ...ETCD_GLOBAL_FLAGS },
+  async run(p, io) {
+    await withLocal(p, 'defrag', async (kv, ep) => {
+      const r = await kv.defragment();
+      out(p, io, r, () => [`Finished defragmenting etcd member[${ep}]`]);
+    });
+  },
+};
+
+/** etcd's snapshot status: a CRC-32C over every bucket name, key and value; keys counted; revision from the key bucket. */
+function snapshotStatus(path: string): { hash: number; revision: number; totalKey: number; totalSize: number } {
+  const db = open(path, { readOnly: true });
+  try {
+    return db.view((tx) => {
+      const problems = tx.check();
+      if (problems.length > 0) throw new CliError('ERR_CORRUPT', `snapshot file integrity check failed. ${problems.length} errors found: ${problems[0]}`);
+      const h = new Crc32c();
+      let totalKey = 0;
+      let revision = 0;
+      tx.forEach((name, b) => {
+        h.update(name);
+        const isKey = Buffer.from(name).toString() === 'key';
+        b.forEach((k, v) => {
+          h.update(k);
+          if (v) h.update(v);
+          if (isKey && k.length >= 8) revision = Number(Buffer.from(k).readBigUInt64BE(0));
+          totalKey++;
+        });
+      });
+      return { hash: h.digest(), revision, totalKey, totalSize: tx.size };
+    });
+  } finally {
+    db.close();
+  }
+}
+
+function humanBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 1).replace(/\.0$/, '')} ${units[i]}`;
+}
+
+const snapshot: Command = {
+  name: 'snapshot',
+  summary: 'snapshot save <file> | snapshot status <file> (etcdctl)',
+  usage: 'boltkv snapshot save --data-dir DIR <file> | boltkv snapshot status <file>',
+  flags: { ...ETCD_GLOBAL_FLAGS },
+  async run(p, io) {
+    const [sub, file] = p.args;
+    if (sub === 'save') {
+      if (file === undefined || p.args.length !== 2) throw usage('snapshot save expects one argument');
+      const part = `${file}.part`;
+      await withLocal(p, 'snapshot save', async (kv) => {
+        const bar = progressBar(io, 'snapshot');
+        const stream = kv.snapshot();
+        let n = 0;
+        stream.on('data', (c: Buffer) => bar.update((n += c.length), n));
+        try {
+          await pipeline(stream, createWriteStream(part));
+        } catch (err) {
+          rmSync(part, { force: true });
+          throw err;
+        } finally {
+          bar.done();
+        }
+        renameSync(part, file);
+      });
+      out(p, io, { path: file }, () => [`Snapshot saved at ${file}`]);
+      return;
+    }
+    if (sub === 'status') {
+      if (file === undefined || p.args.length !== 2) throw usage('snapshot status requires exactly one argument');
+      const s = snapshotStatus(file);
+      const w = writeOutOf(p.flags['write-out']);
+      if (w === 'json') io.out(`${JSON.stringify(s)}\n`);
+      else if (w === 'table') io.out(`${table(['hash', 'revision', 'total keys', 'total size'], [[s.hash.toString(16), String(s.revision), String(s.totalKey), humanBytes(s.totalSize)]])}\n`);
+      else io.out(`${s.hash.toString(16)}, ${s.revision}, ${s.totalKey}, ${humanBytes(s.totalSize)}\n`);
+      return;
+    }
+    throw usage('snapshot needs a subcommand: save or status');
+  },
+};
+
+const endpoint: Command = {
+  name: 'endpoint',
+  summary: 'endpoint status | endpoint hashkv [--rev N] (etcdctl; with --data-dir)',
+  usage: 'boltkv endpoint status|hashkv --data-dir DIR [--rev N]',
+  flags: { ...ETCD_GLOBAL_FLAGS, rev: { kind: 'int', default: 0, help: 'maximum revision to hash (hashkv; 0: latest)' } },
+  async run(p, io) {
+    const [sub] = p.args;
+    const w = writeOutOf(p.flags['write-out']);
+    await withTarget(p, async ({ kv, local, endpoint: ep }) => {
+      if (sub === 'status') {
+        const s = await kv.status();
+        if (w === 'json') return void io.out(`${etcdJson([{ Endpoint: ep, Status: s }])}\n`);
+        const row = [ep, '0', s.version, humanBytes(s.dbSize), 'true', 'false', '0', '0', '0', s.errors.join(', ')];
+        if (w === 'table') {
+          return void io.out(`${table(['endpoint', 'id', 'version', 'db size', 'is leader', 'is learner', 'raft term', 'raft index', 'raft applied index', 'errors'], [row])}\n`);
+        }
+        return void io.out(`${row.join(', ')}\n`);
+      }
+      if (sub === 'hashkv') {
+        if (!local) throw new CliError('ERR_INVALID_INPUT', "endpoint hashkv with --endpoints is not supported by this build's client; use --data-dir");
+        const h = await local.hashKV(num(p.flags.rev));
+        const resp = { header: { revision: h.revision }, hash: h.hash, compactRevision: h.compactRevision };
+        if (w === 'json') return void io.out(`${etcdJson([{ Endpoint: ep, HashKV: resp }])}\n`);
+        if (w === 'table') return void io.out(`${table(['endpoint', 'hash'], [[ep, String(h.hash)]])}\n`);
+        return void io.out(`${ep}, ${h.hash}\n`);
+      }
+      throw usage('endpoint needs a subcommand: status or hashkv');
+    });
+  },
+};
+
+const alarm: Command = {
+  name: 'alarm',
+  summary: 'alarm list | alarm disarm (etcdctl; with --data-dir)',
+  usage: 'boltkv alarm list|disarm --data-dir DIR',
+  flags: { ...ETCD_GLOBAL_FLAGS },
+  async run(p, io) {
+    const [sub] = p.args;
+    if (sub !== 'list' && sub !== 'disarm') throw usage('alarm needs a subcommand: list or disarm');
+    await withLocal(p, 'alarm', async (kv) => {
+      const r = sub === 'list' ? await kv.alarmList() : await kv.alarmDisarm();
+      out(p, io, { header: r.header, alarms: r.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) }, () =>
+        r.alarms.map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
+      );
+    });
+  },
+};
+
+const lease: Command = {
+  name: 'lease',
+  summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl; with --data-dir)',
+  usage: 'boltkv lease grant|revoke|timetolive|list|keep-alive --data-dir DIR ...',
+  flags: { ...ETCD_GLOBAL_FLAGS, keys: { kind: 'bool', help: 'timetolive: list the attached keys' }, once: { kind: 'bool', help: 'keep-alive: renew once and exit (required in process)' } },
+  async run(p, io) {
+    const [sub, arg] = p.args;
+    await withKV(p, async (kv) => {
+      switch (sub) {
+        case 'grant': {
+          if (arg === undefined || !/^\d+$/.test(arg)) throw usage('lease grant needs TTL argument');
+          const r = await kv.leaseGrant({ TTL: Number(arg) });
+          return out(p, io, r, () => [`lease ${leaseHex(r.ID)} granted with TTL(${r.TTL}s)`]);
+        }
+        case 'revoke': {
+          if (arg === undefined) throw usage('lease revoke needs 1 argument');
+          const id = parseLease(arg);
+          const r = await kv.leaseRevoke({ ID: id });
+          return out(p, io, r, () => [`lease ${leaseHex(id)} revoked`]);
+        }
+        case 'timetolive': {
+          if (arg === undefined) throw usage('lease timetolive needs lease ID as argument');
+          const id = parseLease(arg);
+          const r = await kv.leaseTimeToLive({ ID: id, keys: bool(p.flags.keys) });
+          return out(p, io, r, () => {
+            if (r.TTL === -1) return [`lease ${leaseHex(id)} already expired`];
+            const base = `lease ${leaseHex(id)} granted with TTL(${r.grantedTTL}s), remaining(${r.TTL}s)`;
+            return [bool(p.flags.keys) ? `${base}, attached keys([${r.keys.map((k) => Buffer.from(k).toString()).join(' ')}])` : base];
+          });
+        }
+        case 'list': {
+          const r = await kv.leaseLeases();
+          return out(p, io, r, () => [`found ${r.leases.length} leases`, ...r.leases.map((l) => leaseHex(l.ID))]);
+        }
+        case 'keep-alive': {
+          if (arg === undefined) throw usage('lease keep-alive needs lease ID as argument');
+          if (!bool(p.flags.once)) throw usage('in process, lease keep-alive needs --once');
+          const id = parseLease(arg);
+          const r = await kv.leaseKeepAlive({ ID: id });
+          return out(p, io, r, () => [`lease ${leaseHex(id)} keepalived with TTL(${r.TTL})`]);
+        }
+        default:
+          throw usage('lease needs a subcommand: grant, revoke, timetolive, list or keep-alive');
+      }
+    });
+  },
+};
+
+// ---- txn: etcdctl's interactive syntax ----
+
+/** Split a line into words, honouring double quotes with Go-style escapes. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    out.push(m[1] !== undefined ? (JSON.parse(`"${m[1]}"`) as string) : m[2]!);
+  }
+  return out;
+}
+
+const CMP_TARGETS: Record<string, CompareTarget> = { ver: 'VERSION', version: 'VERSION', c: 'CREATE', create: 'CREATE', m: 'MOD', mod: 'MOD', val: 'VALUE', value: 'VALUE', lease: 'LEASE' };
+const CMP_OPS: Record<string, CompareResult> = { '=': 'EQUAL', '==': 'EQUAL', '>': 'GREATER', '<': 'LESS', '!=': 'NOT_EQUAL' };
+
+export function parseCompare(line: string): Compare {
+  const m = /^\s*(\w+)\("((?:[^"\\]|\\.)*)"\)\s*(==|=|!=|<|>)\s*(.+?)\s*$/.exec(line);
+  if (!m) throw new CliError('ERR_INVALID_INPUT', `malformed comparison: ${line}`);
+  const target = CMP_TARGETS[m[1]!];
+  if (!target) throw new CliError('ERR_INVALID_INPUT', `malformed comparison: ${line}; got ${m[1]} but expected one of version, create, mod, value, lease`);
+  const key = JSON.parse(`"${m[2]}"`) as string;
+  const operand = words(m[4]!)[0] ?? '';
+  const c: Compare = { key, target, result: CMP_OPS[m[3]!]! };
+  if (target === 'VALUE') c.value = operand;
+  else {
+    if (!/^-?\d+$/.test(operand) && target !== 'LEASE') throw new CliError('ERR_INVALID_INPUT', `malformed comparison: ${line}`);
+    const n = target === 'LEASE' ? parseLease(operand) : Number(operand);
+    if (target === 'VERSION') c.version = n as number;
+    else if (target === 'CREATE') c.createRevision = n as number;
+    else if (target === 'MOD') c.modRevision = n as number;
+    else c.lease = n;
+  }
+  return c;
+}
+
+export function parseRequestOp(line: string): RequestOp {
+  const [cmd, ...rest] = words(line);
+  const flags = rest.filter((w) => w.startsWith('--'));
+  const args = rest.filter((w) => !w.startsWith('--'));
+  const has = (f: string): boolean => flags.includes(`--${f}`);
+  switch (cmd) {
+    case 'put':
+      if (args.length !== 2) throw new CliError('ERR_INVALID_INPUT', `put command needs 2 arguments: ${line}`);
+      return { requestPut: { key: args[0]!, value: args[1]!, prevKv: has('prev-kv') } };
+    case 'get':
+      if (args.length < 1 || args.length > 2) throw new CliError('ERR_INVALID_INPUT', `get command needs 1 or 2 arguments: ${line}`);
+      return { requestRange: { key: args[0]!, rangeEnd: rangeEnd(args[0]!, args[1], has('prefix'), has('from-key')) } };
+    case 'del':
+    case 'delete':
+      if (args.length < 1 || args.length > 2) throw new CliError('ERR_INVALID_INPUT', `del command needs 1 or 2 arguments: ${line}`);
+      return { requestDeleteRange: { key: args[0]!, rangeEnd: rangeEnd(args[0]!, args[1], has('prefix'), has('from-key')), prevKv: has('prev-kv') } };
+    default:
+      throw new CliError('ERR_INVALID_INPUT', `unknown request in txn: ${line}`);
+  }
+}
+
+/** compares, blank line, success requests, blank line, failure requests — as etcdctl reads them. */
+export function parseTxn(input: string): { compare: Compare[]; success: RequestOp[]; failure: RequestOp[] } {
+  const lines = input.split('\n').map((l) => l.replace(/\r$/, ''));
+  const sections: string[][] = [[], [], []];
+  let s = 0;
+  for (const l of lines) {
+    if (l.trim() === '') {
+      if (s < 2) s++;
+      continue;
+    }
+    sections[s]!.push(l);
+  }
+  return { compare: sections[0]!.map(parseCompare), success: sections[1]!.map(parseRequestOp), failure: sections[2]!.map(parseRequestOp) };
+}
+
+function responseLines(r: ResponseOp, hex: boolean): string[] {
+  if ('responsePut' in r) return ['OK', ...(r.responsePut.prevKv ? kvLines([r.responsePut.prevKv], hex) : [])];
+  if ('responseRange' in r) return kvLines(r.responseRange.kvs, hex);
+  if ('responseDeleteRange' in r) return [String(r.responseDeleteRange.deleted), ...kvLines(r.responseDeleteRange.prevKvs ?? [], hex)];
+  return [];
+}
+
+const txn: Command = {
+  name: 'txn',
+  summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl; with --data-dir)',
+  usage: 'boltkv txn --data-dir DIR < requests (compares, blank line, success requests, blank line, failure requests)',
+  flags: { ...ETCD_GLOBAL_FLAGS, interactive: { kind: 'bool', help: 'accepted for etcdctl parity: input is always read from standard input' } },
+  async run(p, io) {
+    const t = parseTxn(await readStdin(io));
+    await withKV(p, async (kv) => {
+      const r = await kv.txn(t);
+      out(p, io, r, () => {
+        const lines = [r.succeeded ? 'SUCCESS' : 'FAILURE'];
+        for (const op of r.responses) lines.push('', ...responseLines(op, bool(p.flags.hex)));
+        return lines;
+      });
+    });
+  },
+};
+
+const watch: Command = {
+  name: 'watch',
+  summary: 'watches events on a key or prefix until interrupted (etcdctl; with --data-dir or --endpoints)',
+  usage: 'boltkv watch --data-dir DIR | --endpoints URLS [options] <key> [range_end]',
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    prefix: { kind: 'bool', help: 'watch on a prefix if prefix is set' },
+    rev: { kind: 'int', default: 0, help: 'revision to start watching' },
+    'prev-kv': { kind: 'bool', help: 'get the previous key-value pair before the event happens' },
+    'progress-notify': { kind: 'bool', help: 'get periodic watch progress notification from server' },
+  },
+  async run(p, io) {
+    const [key, end] = p.args;
+    if (key === undefined || p.args.length > 2) throw usage('watch needs a key and an optional range_end');
+    const json = writeOutOf(p.flags['write-out']) === 'json';
+    await withKV(p, async (kv) => {
+      const w = kv.watch({
+        key,
+        rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), false),
+        startRevision: num(p.flags.rev),
+        prevKv: bool(p.flags['prev-kv']),
+        progressNotify: bool(p.flags['progress-notify']),
+        signal: io.signal,
+      });
+      for await (const resp of w) {
+        if (json) {
+          io.out(`${etcdJson(resp)}\n`);
+          continue;
+        }
+        if (resp.canceled || resp.compactRevision) io.err(`watch was canceled (${resp.cancelReason ?? `etcdserver: mvcc: required revision has been compacted`})\n`);
+        if (resp.events.length === 0 && !resp.canceled && !resp.created) io.out(`progress notify: ${resp.header.revision}\n`);
+        const lines: string[] = [];
+        for (const e of resp.events) {
+          lines.push(e.type);
+          if (e.prevKv) lines.push(...kvLines([e.prevKv], bool(p.flags.hex)));
+          lines.push(...kvLines([e.kv], bool(p.flags.hex)));
+        }
+        if (lines.length > 0) io.out(`${lines.join('\n')}\n`);
+      }
+    });
+  },
+};
+
+const member: Command = {
+  name: 'member',
+  summary: 'member list (etcdctl; with --endpoints, or --data-dir for the single in-process member)',
+  usage: 'boltkv member list --endpoints URLS | --data-dir DIR',
+  flags: { ...ETCD_GLOBAL_FLAGS },
+  async run(p, io) {
+    if (p.args[0] !== 'list') throw usage('member needs a subcommand: list (add, promote and remove need a cluster)');
+    await withTarget(p, async ({ client, endpoint }) => {
+      if (!client) {
+        // One member, in process: no peer URLs, no id.
+        const resp = { header: {}, members: [{ name: 'default', clientURLs: [endpoint] }] };
+        return out(p, io, resp, () => [`0, started, default, , ${endpoint}, false`]);
+      }
+      const r = await client.memberList();
+      out(p, io, r, () =>
+        r.members.map((m) => `${m.ID.toString(16)}, started, ${m.name}, ${m.peerURLs.join(',')}, ${m.clientURLs.join(',')}, ${m.isLearner ? 'true' : 'false'}`),
+      );
+    });
+  },
+};
+
+export const ETCD_COMMANDS: readonly Command[] = [get, put, del, txn, watch, compaction, defragEtcd, snapshot, endpoint, alarm, lease, member];
+
+/** Commands that exist only in etcdctl's form. */
+export const ETCD_ONLY = new Set(['del', 'put', 'txn', 'watch', 'compaction', 'snapshot', 'endpoint', 'alarm', 'lease', 'member']);
+
+/** True when argv asks for the etcdctl form of a command (it names a data dir or endpoints). */
+export function wantsEtcd(argv: readonly string[]): boolean {
+  return argv.some((a) => /^--?(data-dir|endpoints)(=|$)/.test(a));
+}
+
