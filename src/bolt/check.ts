@@ -182,9 +182,18 @@ export function checkTx(tx: Tx): string[] {
   mark(0, 0);
   mark(1, 0);
 
-  // The free set this snapshot wrote, read back from its freelist page.
+  // The free set this snapshot wrote, read back from its freelist page; for a snapshot whose meta
+  // says "no freelist", the handle's own freelist when it describes exactly this snapshot.
   let freed: Set<number> | null = null;
-  if (tx.meta.freelist !== PGID_NO_FREELIST) {
+  const live = tx.meta.freelist === PGID_NO_FREELIST ? tx.db.freeSetOf(tx) : null;
+  if (live) {
+    freed = new Set();
+    for (const id of live) {
+      if (freed.has(id)) problems.push(`page ${id}: already freed`);
+      freed.add(id);
+      if (id >= limit) problems.push(`page ${id}: out of bounds: ${limit}`);
+    }
+  } else if (tx.meta.freelist !== PGID_NO_FREELIST) {
     freed = new Set();
     try {
       const fid = tx.meta.freelist;

@@ -23,8 +23,14 @@ export interface OpenOptions {
   noSync?: boolean;
   /** Accepted for bbolt parity; boltkv never syncs separately when the file grows. */
   noGrowSync?: boolean;
-  /** Do not write the freelist at commit; it is rebuilt by a scan on open. Cheaper commits. */
+  /** Never write the freelist (bbolt's NoFreelistSync); every open rebuilds it by walking the trees. */
   noFreelistSync?: boolean;
+  /**
+   * When the freelist is written (unless noFreelistSync): 'close' (the default) writes it once, at a
+   * clean close, so a commit costs the same however many pages are free; after a crash the next
+   * open rebuilds it by walking the trees. 'commit' writes it with every commit, as Go bbolt does.
+   */
+  freelistWrite?: 'close' | 'commit';
   freelist?: 'hashmap' | 'array';
   /** Bytes of parsed pages kept in memory. */
   cacheSize?: number;
@@ -109,6 +115,10 @@ export class DB {
   readonly pageSize: number;
   readonly noSync: boolean;
   readonly noFreelistSync: boolean;
+  /** @internal */
+  private readonly freelistWrite: 'close' | 'commit';
+  /** @internal Set while close() writes the freelist. */
+  private closing = false;
   /** @internal Replaced only when defragment() swaps in the rewritten file. */
   pager: Pager;
   /** @internal How the file was opened: defragment() opens its new file the same way. */
@@ -162,6 +172,7 @@ export class DB {
     this.pageSize = meta.pageSize;
     this.noSync = options.noSync ?? false;
     this.noFreelistSync = options.noFreelistSync ?? false;
+    this.freelistWrite = options.freelistWrite ?? 'close';
     this.freelistKind = options.freelist ?? 'hashmap';
     this.maxBatchSize = options.maxBatchSize ?? 1000;
     this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0;
@@ -462,6 +473,14 @@ export class DB {
       if (w.managed) throw new BoltError('ERR_WRITER_BUSY', 'a commit is in progress; await it before close()');
       w.abort();
     }
+    // A failure here leaves a sound file without a freelist (the next open walks the trees); the
+    // handle still closes and releases its lock, then reports it.
+    let failure: unknown = null;
+    try {
+      this.writeFreelistAtClose();
+    } catch (err) {
+      failure = err;
+    }
     this.isClosed = true;
     for (const p of this.retired.keys()) closeFile(p, this.readOnly);
     this.retired.clear();
@@ -472,6 +491,7 @@ export class DB {
       file.close();
       this.pager.clearCache();
     }
+    if (failure) throw failure;
   }
 
   // ---- internals for Tx ----
@@ -492,6 +512,41 @@ export class DB {
         'ERR_WRITER_BUSY',
         `${what}() called from inside this database's own updateAsync/batch callback: it would wait for itself; use the transaction you were given`,
       );
+    }
+  }
+
+  /**
+   * The free and pending pages of the in-memory freelist, when they describe exactly tx's snapshot
+   * (the latest commit, no writer open, freelist loaded): what check() compares against when the
+   * meta says "no freelist", as Go's tx.Check uses the live freelist. null otherwise.
+   * @internal
+   */
+  freeSetOf(tx: Tx): number[] | null {
+    if (this.freelistImpl === null || this.writer !== null || tx.meta.txid !== this.meta.txid || this.noFreelistSync) return null;
+    return this.freelistImpl.copyAll();
+  }
+
+  /** @internal Whether the commit being prepared writes a freelist page (else the meta says none). */
+  writesFreelist(): boolean {
+    return !this.noFreelistSync && (this.freelistWrite === 'commit' || this.closing);
+  }
+
+  /**
+   * At a clean close, one last commit writes the freelist, so the next open reads it instead of
+   * walking every tree. Skipped when the file already has one, or after a failed commit.
+   * @internal
+   */
+  private writeFreelistAtClose(): void {
+    if (this.readOnly || this.noFreelistSync || this.freelistWrite !== 'close') return;
+    if (this.meta.freelist !== PGID_NO_FREELIST || this.failure) return;
+    const tx = this.begin(true);
+    this.closing = true;
+    try {
+      tx.internalCommit = true;
+      tx.commit();
+    } finally {
+      this.closing = false;
+      tx.abort();
     }
   }
 
@@ -676,7 +731,7 @@ function neverCompleted(file: FileIO, size: number, preferred: number): number |
 
 const OPTION_NAMES = new Set<string>([
   'readOnly', 'lockTimeoutMs', 'pageSize', 'noSync', 'noGrowSync', 'noFreelistSync', 'freelist', 'cacheSize',
-  'initialSize', 'fileMode', 'maxBatchSize', 'maxBatchDelayMs', 'fileSystem',
+  'initialSize', 'fileMode', 'maxBatchSize', 'maxBatchDelayMs', 'fileSystem', 'freelistWrite',
 ]);
 
 function describe(v: unknown): string {
@@ -706,6 +761,9 @@ function validateOptions(o: OpenOptions): void {
   if (o.pageSize !== undefined) {
     const ps = o.pageSize;
     if (typeof ps !== 'number' || !PAGE_SIZES.includes(ps)) throw badOption('pageSize', 'a power of two between 1024 and 65536', ps);
+  }
+  if (o.freelistWrite !== undefined && o.freelistWrite !== 'close' && o.freelistWrite !== 'commit') {
+    throw badOption('freelistWrite', "'close' or 'commit'", o.freelistWrite);
   }
   if (o.freelist !== undefined && o.freelist !== 'hashmap' && o.freelist !== 'array') {
     throw badOption('freelist', "'hashmap' or 'array'", o.freelist);

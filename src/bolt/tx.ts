@@ -283,7 +283,7 @@ export class Tx implements Disposable {
     if (this.meta.freelist !== PGID_NO_FREELIST) {
       this.free(this.meta.freelist, db.freelistOverflow);
     }
-    if (db.noFreelistSync) {
+    if (!db.writesFreelist()) {
       this.meta.freelist = PGID_NO_FREELIST;
     } else {
       // Allocating the freelist's own pages can only shrink the free set, so size it first.

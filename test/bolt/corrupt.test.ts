@@ -60,7 +60,8 @@ const stateName = (hash: string | undefined): string => {
 
 function buildBase(options: { noFreelistSync?: boolean } = {}): Uint8Array {
   const disk = new FaultyDisk();
-  const db = open('/base.db', { ...options, fileSystem: disk.fs });
+  // Freelist with every commit, so the older meta is the previous data commit (not the close's).
+  const db = open('/base.db', { freelistWrite: 'commit', ...options, fileSystem: disk.fs });
   for (const ops of TXS) {
     db.update((tx) => {
       for (const op of ops) applyOp(tx, op);

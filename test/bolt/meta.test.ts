@@ -20,7 +20,7 @@ const F = { pageSize: HEADER + 8, root: HEADER + 16, freelist: HEADER + 32, pgid
 /** A file with three commits; returns its bytes and which meta page holds the latest commit. */
 function base(): { img: Uint8Array; cur: 0 | 1 } {
   const disk = new FaultyDisk();
-  const db = open(PATH, { fileSystem: disk.fs });
+  const db = open(PATH, { fileSystem: disk.fs, freelistWrite: 'commit' });
   for (let i = 0; i < 3; i++) db.update((tx) => tx.createBucketIfNotExists('b').put(`k${i}`, `v${i}`));
   db.close();
   const img = disk.contents(PATH);

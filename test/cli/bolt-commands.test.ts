@@ -14,7 +14,7 @@ import { BOLT_COMMANDS } from '../../src/cli/bolt-commands.ts';
 function fixture(): { dir: string; path: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-cli-'));
   const path = join(dir, 'app.db');
-  const db = open(path, { noSync: true });
+  const db = open(path, { noSync: true, freelistWrite: 'commit' });
   db.update((tx) => {
     const w = tx.createBucket('widgets');
     for (let i = 0; i < 3000; i++) w.put(`k${String(i).padStart(5, '0')}`, `value-${i}`);
