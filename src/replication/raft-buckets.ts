@@ -52,8 +52,11 @@ export function encodeEntry(e: Entry): Uint8Array {
 
 export function decodeEntry(index: number, v: Uint8Array): Entry {
   if (v.length < 9 || (v[8] !== 0 && v[8] !== 1)) throw corrupt(`log entry ${index}`);
-  // copy: bolt values are only valid inside their transaction
-  return { index, term: getU64(v, 0), type: v[8] === 1 ? 'confChange' : 'normal', data: v.slice(9) };
+  // copy into a plain Uint8Array: bolt values are only valid inside their transaction (and may be
+  // Buffers, whose slice() is a view, not a copy)
+  const data = new Uint8Array(v.length - 9);
+  data.set(v.subarray(9));
+  return { index, term: getU64(v, 0), type: v[8] === 1 ? 'confChange' : 'normal', data };
 }
 
 export function encodeHardState(hs: HardState): Uint8Array {

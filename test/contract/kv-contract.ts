@@ -249,7 +249,7 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
 
     t('watchStream: ids, tagged responses, cancel answer, progress', async () => {
       const base = await rev();
-      const s: WatchStream = kv.watchStream({ createdNotify: true });
+      const s: WatchStream = kv.watchStream();
       const a = s.create({ key: 'ws/a' });
       const b = s.create({ key: 'ws/b', startRevision: base + 1 });
       assert.deepEqual([a, b], [0, 1]);
@@ -278,7 +278,7 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
       await kv.put({ key: 'wsc/a', value: '1' });
       const old = await rev();
       await kv.put({ key: 'wsc/a', value: '2' });
-      const s = kv.watchStream({ createdNotify: true });
+      const s = kv.watchStream();
       const iter = s[Symbol.asyncIterator]();
       assert.equal(s.create({ key: 'wsc/a', watchId: 7 }), 7);
       assert.throws(() => s.create({ key: 'wsc/b', watchId: 7 }), (e) => code(e) === 'ERR_DUPLICATE_WATCH_ID');
