@@ -6,7 +6,7 @@ import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { syncDir } from '../bolt/backup.ts';
-import type { Bucket } from '../bolt/bucket.ts';
+import type { Bucket, BucketStats } from '../bolt/bucket.ts';
 import { compact } from '../bolt/compact.ts';
 import { type DB, open } from '../bolt/db.ts';
 import { decodeFreelistPage } from '../bolt/freelist/index.ts';
@@ -179,21 +179,8 @@ const get: Command = {
   },
 };
 
-interface AggregateStats {
-  branchPageN: number;
-  branchOverflowN: number;
-  leafPageN: number;
-  leafOverflowN: number;
-  keyN: number;
-  depth: number;
-  branchAlloc: number;
-  branchInuse: number;
-  leafAlloc: number;
-  leafInuse: number;
-  bucketN: number;
-  inlineBucketN: number;
-  inlineBucketInuse: number;
-}
+/** Sums of every bucket's stats, as `bbolt stats` prints them. */
+type AggregateStats = BucketStats;
 
 const pct = (a: number, b: number): string => `${b === 0 ? 0 : Math.floor((a * 100) / b)}%`;
 

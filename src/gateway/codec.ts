@@ -199,19 +199,23 @@ export function decodeNodeAs(name: string, node: JsonNode): Decoded {
   }
 }
 
+/** The first JSON value of a body or frame (undefined when empty), with Go's syntax error texts. */
+export function firstJsonValue(body: Uint8Array | string): JsonNode | undefined {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  try {
+    return readFirstValue(bytes);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw new JsonDecodeError(e.message);
+    throw e;
+  }
+}
+
 /**
  * Decodes a request or response body as etcd's gateway would: the first JSON value of `body` (bytes
  * after it ignored, an empty body is an empty message). Throws JsonDecodeError with Go's message.
  */
 export function decodeMessage(name: string, body: Uint8Array | string): Decoded {
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  let node: JsonNode | undefined;
-  try {
-    node = readFirstValue(bytes);
-  } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new JsonDecodeError(e.message);
-    throw e;
-  }
+  const node = firstJsonValue(body);
   return node === undefined ? {} : decodeNodeAs(name, node);
 }
 

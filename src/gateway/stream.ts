@@ -3,8 +3,8 @@
  * as `{"result": Message}` (one per line over chunked HTTP, one per WebSocket message), and a
  * request body may hold several request objects back to back.
  */
-import { type Decoded, decodeNodeAs, JsonDecodeError, toEtcdJson } from './codec.ts';
-import { type JsonNode, JsonSyntaxError, readFirstValue, readValues } from './go-json.ts';
+import { type Decoded, decodeNodeAs, firstJsonValue, JsonDecodeError, toEtcdJson } from './codec.ts';
+import { readValues } from './go-json.ts';
 
 /** `{"result":…}` for one streamed response. */
 export function encodeStreamResult(name: string, obj: unknown): string {
@@ -16,14 +16,7 @@ export function encodeStreamResult(name: string, obj: unknown): string {
  * error left to parseErrorBody. Throws JsonDecodeError on anything else.
  */
 export function decodeStreamResult(name: string, frame: Uint8Array | string): Decoded | undefined {
-  const bytes = typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame;
-  let node: JsonNode | undefined;
-  try {
-    node = readFirstValue(bytes);
-  } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new JsonDecodeError(e.message);
-    throw e;
-  }
+  const node = firstJsonValue(frame);
   if (node === undefined || node.t !== 'obj')
     throw new JsonDecodeError('gateway: a stream frame must be a JSON object');
   const result = node.fields.get('result');
