@@ -6,8 +6,7 @@
  */
 import { MvccError, etcdError } from './errors.ts';
 import { bytesToByteString as bstr } from '../keys.ts';
-import type {
-  BytesLike, Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest,
+import type {Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest,
   RequestOp, SortOrder, SortTarget, TxnRequest,
 } from './requests.ts';
 
