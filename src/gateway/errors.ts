@@ -121,6 +121,25 @@ const BY_BOLTKV_CODE: Readonly<Record<string, EtcdStatus>> = {
   ERR_STORE_FAILED: { grpcCode: 14, message: 'etcdserver: server stopped' },
 };
 
+/**
+ * A replicated member's refusals (src/replication) with etcd's codes: unavailable (14) means "try
+ * another member or later"; promotion and membership conflicts are failed preconditions. Served
+ * only: a client keeps seeing them as ERR_UNAVAILABLE or ERR_REMOTE, not as store errors.
+ */
+const BY_REPLICATION_CODE: Readonly<Record<string, EtcdStatus>> = {
+  ERR_TIMEOUT: { grpcCode: 14, message: 'etcdserver: request timed out' },
+  ERR_NO_LEADER: { grpcCode: 14, message: 'etcdserver: no leader' },
+  ERR_NOT_LEADER: { grpcCode: 14, message: 'etcdserver: not leader' },
+  ERR_LEARNER_NOT_SUPPORTED: { grpcCode: 14, message: 'etcdserver: rpc not supported for learner' },
+  ERR_LEARNER_NOT_READY: {
+    grpcCode: 9,
+    message: 'etcdserver: can only promote a learner member which is in sync with leader',
+  },
+  ERR_MEMBER_NOT_LEARNER: { grpcCode: 9, message: 'etcdserver: can only promote a learner member' },
+  ERR_MEMBER_NOT_FOUND: { grpcCode: 5, message: 'etcdserver: member not found' },
+  ERR_MEMBER_EXISTS: { grpcCode: 9, message: 'etcdserver: ID exists' },
+};
+
 /** Messages whose code differs between the etcd and boltkv tables (etcd's own spelling). */
 const BY_MESSAGE: ReadonlyMap<string, string> = new Map(
   Object.entries(BY_BOLTKV_CODE)
@@ -135,7 +154,9 @@ const BY_MESSAGE: ReadonlyMap<string, string> = new Map(
  */
 export function etcdStatusOf(err: unknown): EtcdStatus {
   if (err instanceof BoltkvError) {
-    const known = BY_BOLTKV_CODE[err.code];
+    if (err.code === 'ERR_MEMBER_EXISTS' && err.message.startsWith('etcdserver: Peer URLs'))
+      return { grpcCode: GrpcCode.FailedPrecondition, message: 'etcdserver: Peer URLs already exists' };
+    const known = BY_BOLTKV_CODE[err.code] ?? BY_REPLICATION_CODE[err.code];
     if (known !== undefined) return known;
     if (
       err.code === 'ERR_BAD_JSON' ||

@@ -170,6 +170,16 @@ export const MESSAGES: Readonly<Record<string, MessageDef>> = {
   MemberListRequest: msg(`${E}MemberListRequest`, ''),
   Member: msg(`${E}Member`, 'ID:uid64 name:string peerURLs:*string clientURLs:*string isLearner:bool'),
   MemberListResponse: msg(`${E}MemberListResponse`, 'header:ResponseHeader members:*Member'),
+  MemberAddRequest: msg(`${E}MemberAddRequest`, 'peerURLs:*string isLearner:bool'),
+  MemberAddResponse: msg(`${E}MemberAddResponse`, 'header:ResponseHeader member:Member members:*Member'),
+  MemberRemoveRequest: msg(`${E}MemberRemoveRequest`, 'ID:uid64'),
+  MemberRemoveResponse: msg(`${E}MemberRemoveResponse`, 'header:ResponseHeader members:*Member'),
+  MemberUpdateRequest: msg(`${E}MemberUpdateRequest`, 'ID:uid64 peerURLs:*string'),
+  MemberUpdateResponse: msg(`${E}MemberUpdateResponse`, 'header:ResponseHeader members:*Member'),
+  MemberPromoteRequest: msg(`${E}MemberPromoteRequest`, 'ID:uid64'),
+  MemberPromoteResponse: msg(`${E}MemberPromoteResponse`, 'header:ResponseHeader members:*Member'),
+  MoveLeaderRequest: msg(`${E}MoveLeaderRequest`, 'targetID:uid64'),
+  MoveLeaderResponse: msg(`${E}MoveLeaderResponse`, 'header:ResponseHeader'),
 };
 
 export type MessageName = keyof typeof MESSAGES & string;

@@ -9,6 +9,7 @@ import { GatewayError, GrpcCode } from '../gateway/errors.ts';
 import { GRPC_OVERHEAD_BYTES, protoSize, raftRequestSize } from '../gateway/proto-size.ts';
 import type { Decoded } from '../gateway/codec.ts';
 import type { ServedKV } from './served-kv.ts';
+import type { ClusterApi, MemberInfo } from '../replication/index.ts';
 
 export interface ServiceIdentity {
   clusterId: bigint;
@@ -16,6 +17,8 @@ export interface ServiceIdentity {
   name: string;
   clientURLs: string[];
   peerURLs: string[];
+  /** A replicated member's cluster operations; without it the server is a one-member cluster. */
+  cluster?: ClusterApi;
 }
 
 export class RequestTooLargeError extends BoltkvError {
@@ -119,6 +122,77 @@ export class EtcdService {
     return { ...resp, header: this.header(resp.header.revision) };
   }
 
+  /** One member, no raft: member list shows this server; changes to membership are unimplemented. */
+  #singleMemberTable(add: (path: string, request: string, response: string, call: Handler) => void): void {
+    add('/v3/maintenance/transfer-leadership', 'StatusRequest', 'StatusResponse', async () => {
+      throw unimplemented('MoveLeader', 'Maintenance');
+    });
+    add('/v3/cluster/member/list', 'MemberListRequest', 'MemberListResponse', async () => ({
+      header: { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, raftTerm: 0 },
+      members: [
+        {
+          ID: this.#ident.memberId,
+          name: this.#ident.name,
+          peerURLs: this.#ident.peerURLs,
+          clientURLs: this.#ident.clientURLs,
+        },
+      ],
+    }));
+    for (const [p, method] of [
+      ['add', 'MemberAdd'],
+      ['remove', 'MemberRemove'],
+      ['update', 'MemberUpdate'],
+      ['promote', 'MemberPromote'],
+    ] as const) {
+      add(`/v3/cluster/member/${p}`, 'StatusRequest', 'StatusResponse', async () => {
+        throw unimplemented(method, 'Cluster');
+      });
+    }
+  }
+
+  /** etcd's Cluster service and MoveLeader, answered by a replicated member. */
+  #clusterTable(cluster: ClusterApi, add: (path: string, request: string, response: string, call: Handler) => void): void {
+    const header = (): Record<string, unknown> => ({
+      clusterId: this.#ident.clusterId,
+      memberId: this.#ident.memberId,
+      raftTerm: 0,
+    });
+    const member = (m: MemberInfo): Record<string, unknown> => ({
+      ID: BigInt(m.id),
+      name: m.name,
+      peerURLs: m.peerURLs,
+      // Members do not publish client URLs to each other yet: this member knows its own.
+      clientURLs: BigInt(m.id) === this.#ident.memberId ? this.#ident.clientURLs : m.clientURLs,
+      isLearner: m.isLearner,
+    });
+    add('/v3/cluster/member/list', 'MemberListRequest', 'MemberListResponse', async () => ({
+      header: header(),
+      members: cluster.memberList().map(member),
+    }));
+    add('/v3/cluster/member/add', 'MemberAddRequest', 'MemberAddResponse', async (r) => {
+      const peerURLs = strings(r.peerURLs);
+      if (peerURLs.length === 0) throw new GatewayError('ERR_REMOTE', 'etcdserver: bad peer URLs', GrpcCode.InvalidArgument, 400);
+      const res = await cluster.memberAdd({ peerURLs, isLearner: r.isLearner === true });
+      return { header: header(), member: member(res.member), members: res.members.map(member) };
+    });
+    add('/v3/cluster/member/remove', 'MemberRemoveRequest', 'MemberRemoveResponse', async (r) => ({
+      header: header(),
+      members: (await cluster.memberRemove(memberNumber(r.ID))).map(member),
+    }));
+    add('/v3/cluster/member/update', 'MemberUpdateRequest', 'MemberUpdateResponse', async (r) => ({
+      header: header(),
+      members: (await cluster.memberUpdate(memberNumber(r.ID), strings(r.peerURLs))).map(member),
+    }));
+    add('/v3/cluster/member/promote', 'MemberPromoteRequest', 'MemberPromoteResponse', async (r) => ({
+      header: header(),
+      members: (await cluster.memberPromote(memberNumber(r.ID))).map(member),
+    }));
+    add('/v3/maintenance/transfer-leadership', 'MoveLeaderRequest', 'MoveLeaderResponse', async (r) => {
+      await cluster.transferLeadership(memberNumber(r.targetID));
+      return { header: header() };
+    });
+  }
+
   #table(): Map<string, Method> {
     const kv = this.#kv;
     const m = new Map<string, Method>();
@@ -182,29 +256,11 @@ export class EtcdService {
       await d();
       return {};
     });
-    add('/v3/maintenance/transfer-leadership', 'StatusRequest', 'StatusResponse', async () => {
-      throw unimplemented('MoveLeader', 'Maintenance');
-    });
-    add('/v3/cluster/member/list', 'MemberListRequest', 'MemberListResponse', async () => ({
-      header: { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, raftTerm: 0 },
-      members: [
-        {
-          ID: this.#ident.memberId,
-          name: this.#ident.name,
-          peerURLs: this.#ident.peerURLs,
-          clientURLs: this.#ident.clientURLs,
-        },
-      ],
-    }));
-    for (const [p, method] of [
-      ['add', 'MemberAdd'],
-      ['remove', 'MemberRemove'],
-      ['update', 'MemberUpdate'],
-      ['promote', 'MemberPromote'],
-    ] as const) {
-      add(`/v3/cluster/member/${p}`, 'StatusRequest', 'StatusResponse', async () => {
-        throw unimplemented(method, 'Cluster');
-      });
+    const cluster = this.#ident.cluster;
+    if (cluster !== undefined) {
+      this.#clusterTable(cluster, add);
+    } else {
+      this.#singleMemberTable(add);
     }
     for (const p of [
       'enable',
@@ -348,4 +404,14 @@ function nestedResponses(responses: readonly unknown[]): unknown[] {
       return { responseTxn: { ...resp, header: {}, responses: nestedResponses(resp.responses ?? []) } };
     return { [kind]: { ...resp, header: { revision: resp.header?.revision } } };
   });
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** Member ids are 52-bit (src/replication/member-id.ts); a larger one names no member. */
+function memberNumber(v: unknown): number {
+  const n = typeof v === 'bigint' ? v : 0n;
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : -1;
 }

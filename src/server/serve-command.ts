@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore } from '../api/open.ts';
 import { BoltkvError } from '../errors.ts';
+import { type ClusterMemberSpec, parseInitialCluster, ReplicatedNode } from '../replication/index.ts';
 import { createLogger, isLogLevel, type LogLevel } from './logger.ts';
 import { DEFAULT_MAX_REQUEST_BYTES, serve } from './serve.ts';
 
@@ -55,6 +56,36 @@ const FLAGS: readonly Flag[] = [
     help: "Raise the NOSPACE alarm and refuse writes when the backend exceeds this size (0: etcd's default, 2 GiB).",
   },
   {
+    name: 'listen-peer-urls',
+    def: 'http://localhost:2380',
+    help: 'URL to listen on for peer traffic (one http URL; used with --initial-cluster).',
+  },
+  {
+    name: 'initial-advertise-peer-urls',
+    def: 'http://localhost:2380',
+    help: "This member's peer URLs to advertise to the rest of the cluster.",
+  },
+  {
+    name: 'initial-cluster',
+    def: '',
+    help: 'Initial cluster configuration for bootstrapping, name=peerURL,... (without it: one member, no raft).',
+  },
+  {
+    name: 'initial-cluster-state',
+    def: 'new',
+    help: "Initial cluster state ('new' or 'existing': join after member add).",
+  },
+  {
+    name: 'initial-cluster-token',
+    def: 'etcd-cluster',
+    help: 'Initial cluster token for the cluster during bootstrap (member and cluster ids derive from it).',
+  },
+  {
+    name: 'heartbeat-interval',
+    def: '100',
+    help: 'Time (in milliseconds) of a heartbeat interval (one raft tick; an election takes 10).',
+  },
+  {
     name: 'log-level',
     def: 'info',
     help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
@@ -66,7 +97,7 @@ export function serveHelp(): string {
   return [
     'usage: boltkv serve [flags]',
     '',
-    "Serves etcd 3.4's HTTP/JSON API (one member) from a boltkv store.",
+    "Serves etcd 3.4's HTTP/JSON API from a boltkv store: one member, or with --initial-cluster a raft member.",
     '',
     'Flags:',
     ...rows,
@@ -123,6 +154,14 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     maxRequestBytes: number;
     quotaBackendBytes: number;
     logLevel: LogLevel;
+    cluster?: {
+      listenPeerURL: string;
+      advertisePeerURLs: string[];
+      initialCluster: ClusterMemberSpec[];
+      state: 'new' | 'existing';
+      token: string;
+      tickMs: number;
+    };
   };
   try {
     const parsed = parse(argv);
@@ -132,8 +171,8 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     }
     flags = parsed;
     const name = flags.get('name') ?? 'default';
-    const list = (k: string): string[] =>
-      (flags.get(k) ?? 'http://localhost:2379')
+    const list = (k: string, def = 'http://localhost:2379'): string[] =>
+      (flags.get(k) ?? def)
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s.length > 0);
@@ -149,6 +188,43 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       throw new UsageError(
         `invalid --log-level ${JSON.stringify(rawLevel)}: only debug, info, warn, error, panic, or fatal`,
       );
+    let cluster: NonNullable<typeof opts.cluster> | undefined;
+    const initial = flags.get('initial-cluster');
+    if (initial !== undefined) {
+      let parsedCluster: Map<string, string[]>;
+      try {
+        parsedCluster = parseInitialCluster(initial);
+      } catch (e) {
+        throw new UsageError(`invalid --initial-cluster: ${(e as Error).message}`);
+      }
+      if (!parsedCluster.has(name))
+        throw new UsageError(`--initial-cluster ${JSON.stringify(initial)} has no member named ${JSON.stringify(name)}`);
+      const state = flags.get('initial-cluster-state') ?? 'new';
+      if (state !== 'new' && state !== 'existing')
+        throw new UsageError(`invalid --initial-cluster-state ${JSON.stringify(state)}: 'new' or 'existing'`);
+      const peerListen = list('listen-peer-urls', 'http://localhost:2380');
+      if (peerListen.length !== 1) throw new UsageError('--listen-peer-urls takes exactly one URL');
+      for (const u of peerListen) checkHttpURL('listen-peer-urls', u);
+      const advertisePeers = flags.has('initial-advertise-peer-urls')
+        ? list('initial-advertise-peer-urls', '')
+        : (parsedCluster.get(name) ?? []);
+      for (const u of advertisePeers) checkHttpURL('initial-advertise-peer-urls', u);
+      const own = [...(parsedCluster.get(name) ?? [])].sort().join(',');
+      if ([...advertisePeers].sort().join(',') !== own)
+        throw new UsageError(
+          `--initial-advertise-peer-urls ${advertisePeers.join(',')} do not match ${name}'s URLs in --initial-cluster (${own})`,
+        );
+      const tickMs = positiveInt('heartbeat-interval', flags.get('heartbeat-interval') ?? '100');
+      if (tickMs === 0) throw new UsageError('--heartbeat-interval must be positive');
+      cluster = {
+        listenPeerURL: peerListen[0] as string,
+        advertisePeerURLs: advertisePeers,
+        initialCluster: [...parsedCluster].map(([n, peerURLs]) => ({ name: n, peerURLs })),
+        state,
+        token: flags.get('initial-cluster-token') ?? 'etcd-cluster',
+        tickMs,
+      };
+    }
     opts = {
       name,
       dataDir: flags.get('data-dir') ?? `${name}.etcd`,
@@ -157,6 +233,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       maxRequestBytes,
       quotaBackendBytes,
       logLevel: level,
+      ...(cluster !== undefined ? { cluster } : {}),
     };
   } catch (e) {
     if (e instanceof UsageError) {
@@ -167,30 +244,68 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
   }
 
   const log = createLogger(opts.logLevel);
-  let kv: Awaited<ReturnType<typeof openStore>>;
   let server: Awaited<ReturnType<typeof serve>>;
-  try {
-    const dir = join(opts.dataDir, 'member', 'snap');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    kv = await openStore(join(dir, 'db'), { quotaBackendBytes: opts.quotaBackendBytes });
-  } catch (e) {
-    log.error('cannot open the data directory', { dataDir: opts.dataDir, error: describe(e) });
-    return 1;
-  }
-  try {
-    server = await serve({
-      kv,
-      listen: opts.listen,
-      advertise: opts.advertise,
-      name: opts.name,
-      maxRequestBytes: opts.maxRequestBytes,
-      logger: log,
-      closeKv: true,
-    });
-  } catch (e) {
-    log.error('cannot serve', { error: describe(e) });
-    await kv.close();
-    return 1;
+  let node: ReplicatedNode | undefined;
+  if (opts.cluster !== undefined) {
+    const c = opts.cluster;
+    if (opts.quotaBackendBytes !== 0) log.warn('--quota-backend-bytes is not applied to a cluster member yet', {});
+    try {
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+      node = await ReplicatedNode.start({
+        name: opts.name,
+        dataDir: join(opts.dataDir, 'member'),
+        listenPeerURL: c.listenPeerURL,
+        advertisePeerURLs: c.advertisePeerURLs,
+        initialCluster: c.initialCluster,
+        initialClusterState: c.state,
+        clusterToken: c.token,
+        tickMs: c.tickMs,
+      });
+    } catch (e) {
+      log.error('cannot start the cluster member', { dataDir: opts.dataDir, error: describe(e) });
+      return 1;
+    }
+    log.info('serving peer traffic', { name: opts.name, peerURL: node.peerURL, memberId: node.member.id.toString(16) });
+    try {
+      server = await serve({
+        kv: node.member,
+        listen: opts.listen,
+        advertise: opts.advertise,
+        name: opts.name,
+        maxRequestBytes: opts.maxRequestBytes,
+        logger: log,
+        cluster: { api: node.member, memberId: node.member.id, token: c.token, peerURLs: c.advertisePeerURLs },
+      });
+    } catch (e) {
+      log.error('cannot serve', { error: describe(e) });
+      await node.close();
+      return 1;
+    }
+  } else {
+    let kv: Awaited<ReturnType<typeof openStore>>;
+    try {
+      const dir = join(opts.dataDir, 'member', 'snap');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      kv = await openStore(join(dir, 'db'), { quotaBackendBytes: opts.quotaBackendBytes });
+    } catch (e) {
+      log.error('cannot open the data directory', { dataDir: opts.dataDir, error: describe(e) });
+      return 1;
+    }
+    try {
+      server = await serve({
+        kv,
+        listen: opts.listen,
+        advertise: opts.advertise,
+        name: opts.name,
+        maxRequestBytes: opts.maxRequestBytes,
+        logger: log,
+        closeKv: true,
+      });
+    } catch (e) {
+      log.error('cannot serve', { error: describe(e) });
+      await kv.close();
+      return 1;
+    }
   }
 
   await new Promise<void>((resolve) => {
@@ -217,11 +332,23 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
   });
   try {
     await server.close();
+    // The member closes after its clients: queued commits finish, then the peer listener stops.
+    await node?.close();
   } catch (e) {
     log.error('stop failed', { error: describe(e) });
     return 1;
   }
   return 0;
+}
+
+function checkHttpURL(flag: string, u: string): void {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw new UsageError(`invalid value ${JSON.stringify(u)} for flag -${flag}: not a URL`);
+  }
+  if (url.protocol !== 'http:') throw new UsageError(`--${flag}: only http:// peer URLs are supported, got ${u}`);
 }
 
 function describe(e: unknown): string {

@@ -18,6 +18,7 @@ import { EtcdService, grpcTooLarge } from './etcd-service.ts';
 import { readBody } from './http-body.ts';
 import { createLogger, isLogLevel, type Logger, type LogLevel, ServerOptionError } from './logger.ts';
 import type { ServedKV } from './served-kv.ts';
+import type { ClusterApi } from '../replication/index.ts';
 import { type WatchSink, WatchSession } from './watch-session.ts';
 
 export const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
@@ -45,6 +46,11 @@ export interface ServeOptions {
   watchBufferBytes?: number;
   /** Close the store when the server closes. */
   closeKv?: boolean;
+  /**
+   * Serving a replicated member: its cluster operations (etcd's Cluster service, MoveLeader), its
+   * raft member id, the cluster token (one cluster id for every member) and its peer URLs.
+   */
+  cluster?: { api: ClusterApi; memberId: number; token: string; peerURLs: string[] };
 }
 
 export interface EtcdGatewayServer extends AsyncDisposable {
@@ -118,8 +124,8 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
   const bodyLimit = Math.ceil((grpcMax * 8) / 3) + 64 * 1024;
 
   const kv = options.kv;
-  const clusterId = idFrom(`boltkv-cluster:${name}`);
-  const memberId = idFrom(`boltkv-member:${name}`);
+  const clusterId = idFrom(`boltkv-cluster:${options.cluster?.token ?? name}`);
+  const memberId = options.cluster !== undefined ? BigInt(options.cluster.memberId) : idFrom(`boltkv-member:${name}`);
   const servers: HttpServer[] = [];
   const urls: string[] = [];
   const sessions = new Set<WatchSession>();
@@ -473,7 +479,14 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
 
   service = new EtcdService(
     kv,
-    { clusterId, memberId, name, clientURLs: options.advertise ?? urls, peerURLs: [] },
+    {
+      clusterId,
+      memberId,
+      name,
+      clientURLs: options.advertise ?? urls,
+      peerURLs: options.cluster?.peerURLs ?? [],
+      ...(options.cluster !== undefined ? { cluster: options.cluster.api } : {}),
+    },
     maxRequestBytes,
   );
   log.info('serving client traffic', { name, urls, maxRequestBytes, memberId: memberId.toString(16) });

@@ -1,0 +1,150 @@
+// `boltkv serve` with etcd's cluster flags, as real processes: three members bootstrap from
+// --initial-cluster, a write through one is read (linearizable) through another, member/list shows
+// the three, a learner added with member/add starts with --initial-cluster-state existing, catches
+// up and serves a serializable read, refuses a put with etcd's 503, and SIGTERM stops every member.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../support/etcd.ts';
+import { b64, raw } from '../server/support.ts';
+
+interface Proc {
+  name: string;
+  client: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function start(dir: string, name: string, client: string, peer: string, initialCluster: string, state: 'new' | 'existing'): Proc {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
+      '--name', name,
+      '--data-dir', join(dir, name),
+      '--listen-client-urls', client,
+      '--advertise-client-urls', client,
+      '--listen-peer-urls', peer,
+      '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', initialCluster,
+      '--initial-cluster-state', state,
+      '--initial-cluster-token', 'serve-cluster-test',
+      '--heartbeat-interval', '20',
+      '--log-level', 'warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { name, client, child, exited, stderr: () => stderr };
+}
+
+/** Retries `f` until it returns a value (not undefined) or the deadline passes. */
+async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`, { cause: last });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await raw(url, path, JSON.stringify(body));
+  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
+}
+
+test('boltkv serve with --initial-cluster: three processes form a cluster, a learner joins with state existing', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-serve-cluster-'));
+  const procs: Proc[] = [];
+  try {
+    const names = ['s1', 's2', 's3'];
+    const peers = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
+    const clients = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
+    const initial = names.map((n, i) => `${n}=${peers[i]}`).join(',');
+    for (const [i, n] of names.entries()) procs.push(start(dir, n, clients[i]!, peers[i]!, initial, 'new'));
+    const [a, b, c] = procs as [Proc, Proc, Proc];
+
+    // A put through s1 (retried until a leader is elected), read linearizably through s2.
+    await eventually('a put through s1', async () => {
+      const r = await post(a.client, '/v3/kv/put', { key: b64('greeting'), value: b64('hello') });
+      return r.status === 200 ? r : undefined;
+    });
+    const read = await post(b.client, '/v3/kv/range', { key: b64('greeting') });
+    assert.equal(read.status, 200);
+    const kvs = read.json.kvs as { value: string }[];
+    assert.equal(Buffer.from(kvs[0]!.value, 'base64').toString(), 'hello');
+
+    // member/list: the three members with their peer URLs, the same on every member.
+    const list = await post(c.client, '/v3/cluster/member/list', {});
+    assert.equal(list.status, 200);
+    const members = list.json.members as { ID: string; name: string; peerURLs: string[]; isLearner?: boolean }[];
+    assert.deepEqual(members.map((m) => m.peerURLs[0]).sort(), [...peers].sort());
+    assert.ok(members.every((m) => m.isLearner !== true));
+    const header = list.json.header as { cluster_id: string; member_id: string };
+    const listA = await post(a.client, '/v3/cluster/member/list', {});
+    assert.equal((listA.json.header as { cluster_id: string }).cluster_id, header.cluster_id);
+    assert.notEqual((listA.json.header as { member_id: string }).member_id, header.member_id);
+
+    // member/add a learner (through a follower or the leader alike), then start it as existing.
+    const peer4 = `http://127.0.0.1:${await freePort()}`;
+    const client4 = `http://127.0.0.1:${await freePort()}`;
+    const added = await eventually('member/add', async () => {
+      const r = await post(b.client, '/v3/cluster/member/add', { peerURLs: [peer4], isLearner: true });
+      return r.status === 200 ? r : undefined;
+    });
+    const newMember = added.json.member as { ID: string; peerURLs: string[]; isLearner: boolean };
+    assert.equal(newMember.isLearner, true);
+    assert.deepEqual(newMember.peerURLs, [peer4]);
+    assert.equal((added.json.members as unknown[]).length, 4);
+    const d = start(dir, 's4', client4, peer4, `${initial},s4=${peer4}`, 'existing');
+    procs.push(d);
+
+    // The learner catches up and answers a serializable range with the data.
+    await eventually('the learner to serve the data', async () => {
+      const r = await post(d.client, '/v3/kv/range', { key: b64('greeting'), serializable: true });
+      const v = (r.json.kvs as { value: string }[] | undefined)?.[0]?.value;
+      return v !== undefined && Buffer.from(v, 'base64').toString() === 'hello' ? true : undefined;
+    });
+    const learnerList = await post(a.client, '/v3/cluster/member/list', {});
+    const four = learnerList.json.members as { ID: string; isLearner?: boolean }[];
+    assert.equal(four.length, 4);
+    assert.equal(four.find((m) => m.ID === newMember.ID)?.isLearner, true);
+
+    // A learner refuses writes as etcd does: gRPC 14, HTTP 503.
+    const refused = await post(d.client, '/v3/kv/put', { key: b64('k'), value: b64('v') });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.json.code, 14);
+    assert.equal(refused.json.message, 'etcdserver: rpc not supported for learner');
+
+    // Removing a member that does not exist: etcd's NotFound.
+    const missing = await post(a.client, '/v3/cluster/member/remove', { ID: '12345' });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json.message, 'etcdserver: member not found');
+
+    // SIGTERM: every member exits 0.
+    for (const p of procs) p.child.kill('SIGTERM');
+    const codes = await Promise.all(procs.map((p) => p.exited));
+    assert.deepEqual(codes, procs.map(() => 0), procs.map((p) => `${p.name}: ${p.stderr()}`).join('\n'));
+  } finally {
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
