@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
 import { b64, raw } from '../server/support.ts';
+import { runServe } from '../../src/server/serve-command.ts';
 
 interface Proc {
   name: string;
@@ -146,5 +147,26 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await Promise.all(procs.map((p) => p.exited));
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('runServe: malformed cluster flags are usage errors (exit 2), before anything listens', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--name', 'x', '--initial-cluster', 'a=http://127.0.0.1:1'], /no member named "x"/],
+    [['--name', 'a', '--initial-cluster', 'a'], /invalid --initial-cluster/],
+    [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--initial-cluster-state', 'old'], /initial-cluster-state/],
+    [
+      ['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--initial-advertise-peer-urls', 'http://127.0.0.1:2'],
+      /do not match/,
+    ],
+    [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--listen-peer-urls', 'https://127.0.0.1:1'], /only http/],
+    [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--heartbeat-interval', '0'], /heartbeat-interval/],
+  ];
+  for (const [argv, re] of cases) {
+    let err = '';
+    const code = await runServe(argv, { err: (s) => void (err += s), out: () => undefined, handleSignals: false });
+    assert.equal(code, 2, argv.join(' '));
+    assert.match(err, re);
+    assert.match(err, /ERR_USAGE/);
   }
 });
