@@ -151,7 +151,10 @@ export class EtcdService {
   }
 
   /** etcd's Cluster service and MoveLeader, answered by a replicated member. */
-  #clusterTable(cluster: ClusterApi, add: (path: string, request: string, response: string, call: Handler) => void): void {
+  #clusterTable(
+    cluster: ClusterApi,
+    add: (path: string, request: string, response: string, call: Handler) => void,
+  ): void {
     const header = (): Record<string, unknown> => ({
       clusterId: this.#ident.clusterId,
       memberId: this.#ident.memberId,
@@ -171,7 +174,8 @@ export class EtcdService {
     }));
     add('/v3/cluster/member/add', 'MemberAddRequest', 'MemberAddResponse', async (r) => {
       const peerURLs = strings(r.peerURLs);
-      if (peerURLs.length === 0) throw new GatewayError('ERR_REMOTE', 'etcdserver: bad peer URLs', GrpcCode.InvalidArgument, 400);
+      if (peerURLs.length === 0)
+        throw new GatewayError('ERR_REMOTE', 'etcdserver: bad peer URLs', GrpcCode.InvalidArgument, 400);
       const res = await cluster.memberAdd({ peerURLs, isLearner: r.isLearner === true });
       return { header: header(), member: member(res.member), members: res.members.map(member) };
     });

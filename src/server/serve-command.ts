@@ -198,7 +198,9 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
         throw new UsageError(`invalid --initial-cluster: ${(e as Error).message}`);
       }
       if (!parsedCluster.has(name))
-        throw new UsageError(`--initial-cluster ${JSON.stringify(initial)} has no member named ${JSON.stringify(name)}`);
+        throw new UsageError(
+          `--initial-cluster ${JSON.stringify(initial)} has no member named ${JSON.stringify(name)}`,
+        );
       const state = flags.get('initial-cluster-state') ?? 'new';
       if (state !== 'new' && state !== 'existing')
         throw new UsageError(`invalid --initial-cluster-state ${JSON.stringify(state)}: 'new' or 'existing'`);

@@ -20,7 +20,14 @@ interface Proc {
   stderr: () => string;
 }
 
-function start(dir: string, name: string, client: string, peer: string, initialCluster: string, state: 'new' | 'existing'): Proc {
+function start(
+  dir: string,
+  name: string,
+  client: string,
+  peer: string,
+  initialCluster: string,
+  state: 'new' | 'existing',
+): Proc {
   const child = spawn(
     process.execPath,
     [
@@ -28,17 +35,28 @@ function start(dir: string, name: string, client: string, peer: string, initialC
       'tsx',
       '--conditions=boltkv-source',
       join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
-      '--name', name,
-      '--data-dir', join(dir, name),
-      '--listen-client-urls', client,
-      '--advertise-client-urls', client,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-state', state,
-      '--initial-cluster-token', 'serve-cluster-test',
-      '--heartbeat-interval', '20',
-      '--log-level', 'warn',
+      '--name',
+      name,
+      '--data-dir',
+      join(dir, name),
+      '--listen-client-urls',
+      client,
+      '--advertise-client-urls',
+      client,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-state',
+      state,
+      '--initial-cluster-token',
+      'serve-cluster-test',
+      '--heartbeat-interval',
+      '20',
+      '--log-level',
+      'warn',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -66,12 +84,18 @@ async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms =
   }
 }
 
-async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function post(
+  url: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await raw(url, path, JSON.stringify(body));
   return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
 }
 
-test('boltkv serve with --initial-cluster: three processes form a cluster, a learner joins with state existing', { timeout: 60_000 }, async () => {
+test('boltkv serve with --initial-cluster: three processes form a cluster, a learner joins with state existing', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-serve-cluster-'));
   const procs: Proc[] = [];
   try {
@@ -142,7 +166,11 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
     // SIGTERM: every member exits 0.
     for (const p of procs) p.child.kill('SIGTERM');
     const codes = await Promise.all(procs.map((p) => p.exited));
-    assert.deepEqual(codes, procs.map(() => 0), procs.map((p) => `${p.name}: ${p.stderr()}`).join('\n'));
+    assert.deepEqual(
+      codes,
+      procs.map(() => 0),
+      procs.map((p) => `${p.name}: ${p.stderr()}`).join('\n'),
+    );
   } finally {
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await Promise.all(procs.map((p) => p.exited));
@@ -154,12 +182,25 @@ test('runServe: malformed cluster flags are usage errors (exit 2), before anythi
   const cases: [string[], RegExp][] = [
     [['--name', 'x', '--initial-cluster', 'a=http://127.0.0.1:1'], /no member named "x"/],
     [['--name', 'a', '--initial-cluster', 'a'], /invalid --initial-cluster/],
-    [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--initial-cluster-state', 'old'], /initial-cluster-state/],
     [
-      ['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--initial-advertise-peer-urls', 'http://127.0.0.1:2'],
+      ['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--initial-cluster-state', 'old'],
+      /initial-cluster-state/,
+    ],
+    [
+      [
+        '--name',
+        'a',
+        '--initial-cluster',
+        'a=http://127.0.0.1:1',
+        '--initial-advertise-peer-urls',
+        'http://127.0.0.1:2',
+      ],
       /do not match/,
     ],
-    [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--listen-peer-urls', 'https://127.0.0.1:1'], /only http/],
+    [
+      ['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--listen-peer-urls', 'https://127.0.0.1:1'],
+      /only http/,
+    ],
     [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--heartbeat-interval', '0'], /heartbeat-interval/],
   ];
   for (const [argv, re] of cases) {
