@@ -69,7 +69,7 @@ function start(
 }
 
 /** Retries `f` until it returns a value (not undefined) or the deadline passes. */
-async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+async function eventually<T>(what: string | (() => string), f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -79,7 +79,13 @@ async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms =
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`, { cause: last });
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${typeof what === 'string' ? what : what()}: ${String(last ?? 'no answer')}`,
+        {
+          cause: last,
+        },
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -142,11 +148,17 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
     procs.push(d);
 
     // The learner catches up and answers a serializable range with the data.
-    await eventually('the learner to serve the data', async () => {
-      const r = await post(d.client, '/v3/kv/range', { key: b64('greeting'), serializable: true });
-      const v = (r.json.kvs as { value: string }[] | undefined)?.[0]?.value;
-      return v !== undefined && Buffer.from(v, 'base64').toString() === 'hello' ? true : undefined;
-    });
+    let lastLearner = '';
+    await eventually(
+      () =>
+        `the learner to serve the data (last answer ${lastLearner}; exit ${d.child.exitCode}; stderr ${d.stderr()})`,
+      async () => {
+        const r = await post(d.client, '/v3/kv/range', { key: b64('greeting'), serializable: true });
+        lastLearner = JSON.stringify(r.json);
+        const v = (r.json.kvs as { value: string }[] | undefined)?.[0]?.value;
+        return v !== undefined && Buffer.from(v, 'base64').toString() === 'hello' ? true : undefined;
+      },
+    );
     const learnerList = await post(a.client, '/v3/cluster/member/list', {});
     const four = learnerList.json.members as { ID: string; isLearner?: boolean }[];
     assert.equal(four.length, 4);
