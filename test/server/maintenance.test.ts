@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,6 +224,40 @@ test('interop: etcd 3.4 frames its snapshot the same way, and its Maintenance.Ha
     assert.equal(hash, h1.hash);
   } finally {
     await etcd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a client that hangs up mid-snapshot ends the stream: nothing stays in flight, the store writes and closes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-snap-abort-'));
+  const kv = await openStore(join(dir, 'db'), { bolt: { noSync: true } });
+  const b = await startBoltkv({ kv });
+  try {
+    const value = b64('v'.repeat(64 * 1024));
+    for (let i = 0; i < 64; i++) {
+      const r = await raw(b.url, '/v3/kv/put', `{"key":"${b64(`k${i}`)}","value":"${value}"}`);
+      assert.equal(r.status, 200, r.body);
+    }
+    const u = new URL('/v3/maintenance/snapshot', b.url);
+    const firstBytes = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false }, (res) => {
+        // Read nothing more after the first piece, then hang up.
+        res.once('data', (c: Buffer) => {
+          req.destroy();
+          resolve(c.length);
+        });
+        res.on('error', () => undefined);
+      });
+      req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+      req.end('{}');
+    });
+    assert.ok(firstBytes > 0);
+    for (let i = 0; i < 100 && b.server.stats().inFlight > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(b.server.stats().inFlight, 0, 'the snapshot request finished after the hang-up');
+    const w = await raw(b.url, '/v3/kv/put', `{"key":"${b64('after')}","value":"${b64('x')}"}`);
+    assert.equal(w.status, 200, w.body);
+  } finally {
+    await b.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
