@@ -15,6 +15,7 @@ import type { EventSource } from '../mvcc/types.ts';
 import type { HashKVResult } from '../mvcc/hash.ts';
 import type { ResponseHeader } from '../mvcc/requests.ts';
 import { createHash } from 'node:crypto';
+import { backendHash } from './backend-hash.ts';
 import { PassThrough, type Readable } from 'node:stream';
 import type { DB, DefragmentOptions, DefragmentResult } from '../bolt/index.ts';
 import type { Backend } from '../mvcc/backend.ts';
@@ -145,9 +146,10 @@ export class KVStore implements KV {
   /**
    * A consistent copy of the whole backend as a stream, as etcd's Snapshot RPC sends it: the bolt
    * file image of one read transaction, then its SHA-256 (32 bytes), so `etcdctl snapshot restore`
-   * accepts it. Writes go on meanwhile. Needs the bolt backend.
+   * accepts it. Writes go on meanwhile. Needs the bolt backend. `size` is the image's byte count
+   * (without the digest), known before the first byte, as etcd's remaining_bytes needs.
    */
-  snapshot(options: { signal?: AbortSignal } = {}): Readable {
+  snapshot(options: { signal?: AbortSignal } = {}): Readable & { readonly size: number } {
     const db = this.#boltDB();
     const tx = db.begin(false);
     const hash = createHash('sha256');
@@ -179,7 +181,19 @@ export class KVStore implements KV {
         out.destroy(err instanceof Error ? err : new Error(String(err)));
       },
     );
-    return out;
+    return Object.assign(out, { size: tx.size });
+  }
+
+  /** etcd's Maintenance.Hash: a CRC-32C of the whole backend (see backend-hash.ts) and the revision it covers. */
+  async hash(): Promise<{ header: ResponseHeader; hash: number }> {
+    const db = this.#boltDB();
+    const header = this.#store.status().header;
+    const tx = db.begin(false);
+    try {
+      return { header, hash: backendHash(tx) };
+    } finally {
+      tx.abort();
+    }
   }
 
   #boltDB(): DB {

@@ -16,6 +16,7 @@ import { decodeRequestStream, encodeStreamResult } from '../gateway/stream.ts';
 import { SERVER_VERSION } from '../api/kv-store.ts';
 import { EtcdService, grpcTooLarge } from './etcd-service.ts';
 import { readBody } from './http-body.ts';
+import { SnapshotChunker, type SnapshotImage, type SnapshotMessage } from './snapshot-chunker.ts';
 import { createLogger, isLogLevel, type Logger, type LogLevel, ServerOptionError } from './logger.ts';
 import type { ServedKV } from './served-kv.ts';
 import type { ClusterApi } from '../replication/index.ts';
@@ -341,11 +342,74 @@ export async function serve(options: ServeOptions): Promise<EtcdGatewayServer> {
     inFlight.add(tracked);
   }
 
+  /**
+   * etcd's Maintenance.Snapshot: the store's file image in 32 KiB blobs, each saying how many image
+   * bytes remain after it, then one more blob holding the image's SHA-256. etcd 3.4 sends no header.
+   */
   async function snapshot(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await body(req, res);
     if (raw === undefined) return;
-    // A store without a way to stream its file answers as a gRPC server without the method.
-    sendError(res, { grpcCode: 12, message: 'unknown method Snapshot for service etcdserverpb.Maintenance' });
+    const open = (kv as unknown as Record<string, unknown>).snapshot;
+    if (typeof open !== 'function') {
+      // A store without a way to stream its file answers as a gRPC server without the method.
+      sendError(res, { grpcCode: 12, message: 'unknown method Snapshot for service etcdserverpb.Maintenance' });
+      return;
+    }
+    try {
+      decodeMessage('SnapshotRequest', raw);
+    } catch (e) {
+      sendError(res, etcdStatusOf(e));
+      return;
+    }
+    const abort = new AbortController();
+    const stop = (): void => abort.abort();
+    res.once('close', stop);
+    let image: SnapshotImage;
+    try {
+      image = (open as (o: { signal: AbortSignal }) => SnapshotImage).call(kv, { signal: abort.signal });
+    } catch (e) {
+      res.off('close', stop);
+      sendError(res, etcdStatusOf(e));
+      return;
+    }
+    const send = (resp: SnapshotMessage): Promise<void> | undefined => {
+      if (res.write(`${encodeStreamResult('SnapshotResponse', resp)}\n`)) return undefined;
+      return new Promise((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.once('drain', done);
+        res.once('close', done);
+      });
+    };
+    try {
+      res.writeHead(200, {
+        ...CORS,
+        'Content-Type': 'application/json',
+        'Grpc-Metadata-Content-Type': 'application/grpc',
+      });
+      const chunks = new SnapshotChunker(image.size);
+      for await (const piece of image as AsyncIterable<Buffer>) {
+        for (const msg of chunks.push(piece)) {
+          if (res.destroyed) return;
+          await send(msg);
+        }
+      }
+      for (const msg of chunks.end()) {
+        if (res.destroyed) return;
+        await send(msg);
+      }
+      res.end();
+    } catch (e) {
+      if (res.destroyed) return;
+      res.write(`${JSON.stringify({ error: { ...etcdStatusOf(e) } })}\n`);
+      res.end();
+    } finally {
+      res.off('close', stop);
+      image.destroy();
+    }
   }
 
   // ---- WebSocket: one request per message in, one {"result":…} per message out
