@@ -164,6 +164,7 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
         const v = (r.json.kvs as { value: string }[] | undefined)?.[0]?.value;
         return v !== undefined && Buffer.from(v, 'base64').toString() === 'hello' ? true : undefined;
       },
+      40_000,
     );
     const learnerList = await post(a, '/v3/cluster/member/list', {});
     const four = learnerList.json.members as { ID: string; isLearner?: boolean }[];
