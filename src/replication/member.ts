@@ -505,18 +505,7 @@ export class Member implements KV, ClusterApi {
     const id = this.nextId();
     const data = encodePayload({ id, req });
     if (data.length > MAX_REQUEST_BYTES) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'etcdserver: request is too large');
-    const p = new Promise<ApplyResponse>((resolve, reject) => {
-      this.waiters.set(idKey(id), { resolve: resolve as (v: unknown) => void, reject, deadline: this.ticks + this.requestTimeout });
-    });
-    try {
-      this.node.propose(data);
-    } catch (err) {
-      this.waiters.delete(idKey(id));
-      if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw replicationError('ERR_NO_LEADER');
-      throw err;
-    }
-    this.kick();
-    return p;
+    return this.awaitApplied<ApplyResponse>(id, () => this.node.propose(data));
   }
 
   private proposeConf(cc: ConfChange, member?: MemberInfo): Promise<MemberInfo[]> {
@@ -524,11 +513,16 @@ export class Member implements KV, ClusterApi {
     this.checkNotLearner();
     const id = this.nextId();
     const context = encodePayload(member !== undefined ? { id, member } : { id });
-    const p = new Promise<MemberInfo[]>((resolve, reject) => {
+    return this.awaitApplied<MemberInfo[]>(id, () => this.node.proposeConfChange({ ...cc, context }));
+  }
+
+  /** Registers a waiter for proposal `id`, hands it to raft, and resolves when it is applied. */
+  private awaitApplied<T>(id: Parameters<typeof idKey>[0], send: () => void): Promise<T> {
+    const p = new Promise<T>((resolve, reject) => {
       this.waiters.set(idKey(id), { resolve: resolve as (v: unknown) => void, reject, deadline: this.ticks + this.requestTimeout });
     });
     try {
-      this.node.proposeConfChange({ ...cc, context });
+      send();
     } catch (err) {
       this.waiters.delete(idKey(id));
       if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw replicationError('ERR_NO_LEADER');
