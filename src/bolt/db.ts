@@ -9,6 +9,7 @@ import type { Freelist } from './freelist/freelist.ts';
 import { type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt } from './page.ts';
+import { PageArena } from './page-arena.ts';
 import { Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
@@ -86,6 +87,8 @@ export class DB {
   private writeTxN = 0;
   /** @internal */
   private readonly batcher: Batcher;
+  /** @internal Page images of the current commit, reused by the next. */
+  readonly arena = new PageArena();
   /** @internal */
   private isClosed = false;
 
@@ -162,6 +165,7 @@ export class DB {
     this.checkCanWrite();
     const fl = this.freelist;
     this.releasePending(fl);
+    this.arena.reset();
     const tx = Tx.create(this, true, this.meta);
     this.writer = tx;
     this.writeTxN++;
