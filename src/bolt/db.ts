@@ -5,13 +5,13 @@ import type { OpenOptions } from './db-open.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
 import { createFreelist, decodeFreelistPage } from './freelist/index.ts';
+import { rebuildFreePages } from './freelist-rebuild.ts';
 import type { Freelist } from './freelist/freelist.ts';
 import { type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt } from './page.ts';
 import { PageArena } from './page-arena.ts';
 import { Pager } from './pager.ts';
-import { reachablePages } from './check.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
 import { defragmentDB, type DefragmentOptions, type DefragmentResult } from './defrag.ts';
 import { Tx } from './tx.ts';
@@ -141,11 +141,7 @@ export class DB {
       this.freelistOverflow = overflow;
     } else {
       // No freelist on disk: every page below the high-water mark that no tree reaches is free.
-      const tx = Tx.create(this, false, m);
-      const reached = reachablePages(tx);
-      const free: number[] = [];
-      for (let id = 2; id < m.pgid; id++) if (!reached.has(id)) free.push(id);
-      fl.init(free);
+      fl.init(rebuildFreePages(this.pager.file, this.pageSize, m.pgid, m.root));
     }
     return fl;
   }
