@@ -503,6 +503,7 @@ async function main(): Promise<void> {
       const crash = crashOpen(path, label(cp), keys.add());
       crashes.push(crash);
       bar.line(`  ${label(cp)} after a crash: open ${crash.openAfterCrashMs} ms (rebuilt ${crash.freePages} free pages)`);
+      saveResults(a, cps, growth, rows, crashes, false);
       db = open(path, { noSync: true });
       segStart = performance.now();
       segPuts = 0;
@@ -515,6 +516,11 @@ async function main(): Promise<void> {
     else rmSync(dir, { recursive: true, force: true });
   }
 
+  printTables(growth, rows, crashes);
+  console.log(`\nwrote ${saveResults(a, cps, growth, rows, crashes, true)}`);
+}
+
+function printTables(growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashRow[]): void {
   printTable(
     `growth (noSync commits of ${PUTS_PER_TXN} puts + ${DELETES_PER_TXN} deletes, hashmap freelist): segment ending at each checkpoint`,
     growth.map(
@@ -578,7 +584,11 @@ async function main(): Promise<void> {
       };
     }),
   );
-  const out = writeResults(`scale-${a.sizeLabel}`, {
+}
+
+/** Written after every checkpoint too, so a long run that is stopped early still leaves its figures. */
+function saveResults(a: Args, cps: number[], growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashRow[], complete: boolean): string {
+  return writeResults(`scale-${a.sizeLabel}`, {
     options: {
       size: a.size,
       checkpoints: cps,
@@ -594,8 +604,8 @@ async function main(): Promise<void> {
     growth,
     checkpoints: rows,
     crashes,
+    complete,
   });
-  console.log(`\nwrote ${out}`);
 }
 
 main().catch((err: unknown) => {
