@@ -13,7 +13,10 @@
  * what the Ready loop produced, so the same code runs in the deterministic simulation and for real.
  */
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import type { OpenOptions, FileSystem } from '../bolt/index.ts';
+import type { DB, OpenOptions, FileSystem } from '../bolt/index.ts';
+import { etcdSnapshot } from '../bolt/backup.ts';
+import type { Readable } from 'node:stream';
+import type { AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions } from '../api/maintenance.ts';
 import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
@@ -119,7 +122,7 @@ function enc64(a: number, b: number): Uint8Array {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-export class Member implements KV, ClusterApi {
+export class Member implements KV, Maintenance, ClusterApi {
   readonly id: number;
   private readonly opts: MemberOptions;
   private readonly storage: BoltRaftStorage;
@@ -752,6 +755,43 @@ export class Member implements KV, ClusterApi {
       leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
       isLearner: m.isLearner, errors: [],
     };
+  }
+
+  // ---- Maintenance: thin, the store and the bolt file do the work (no space quota on a member yet)
+
+  /** etcd's HashKV over this member's applied history. */
+  async hashKV(revision = 0): Promise<HashKVResponse> {
+    const store = await this.currentStore();
+    const h = await store.hashKV(revision);
+    return { header: this.header({ revision: h.revision }), hash: h.hash, compactRevision: h.compactRevision };
+  }
+
+  /** This member's whole file (etcd's buckets and the raft log) as etcd's Snapshot stream. */
+  snapshot(options: SnapshotOptions = {}): Readable & { readonly size: number } {
+    this.checkUsable();
+    return etcdSnapshot(this.boltFile().begin(false), options);
+  }
+
+  /** Online defragmentation of this member's file (raft and the store keep going; writes wait for the swap). */
+  async defragment(): Promise<DefragmentResponse> {
+    const store = await this.currentStore();
+    await this.boltFile().defragment();
+    return { header: this.header(store.status().header) };
+  }
+
+  async alarmList(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { alarms: [] };
+  }
+
+  async alarmDisarm(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { alarms: [] };
+  }
+
+  private boltFile(): DB {
+    if (!(this.backend.inner instanceof BoltBackend)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'this member has no bolt file');
+    return this.backend.inner.db;
   }
 
   raftStatus(): Status {
