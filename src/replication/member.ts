@@ -87,6 +87,13 @@ export interface MemberOptions {
   watch?: WatchHubOptions;
   /** etcd --initial-cluster-token: member ids added through the API derive from it and the peer URLs. */
   clusterToken?: string;
+  /**
+   * This member's name and client URLs (etcd --name, --advertise-client-urls). Once it knows a
+   * leader, the member proposes them for its own entry in the member list unless that entry
+   * already says so (etcd's publish), so `memberList()` shows every member's client URLs.
+   */
+  name?: string;
+  clientURLs?: string[];
 }
 
 /** etcd's Status response, in process. */
@@ -136,6 +143,8 @@ export class Member implements KV, ClusterApi {
   private afterApply: (() => void)[] = [];
   /** Entries were applied in memory that no commit has carried yet. */
   private unsynced = false;
+  /** Tick of the last proposal publishing this member's attributes (retried after a timeout). */
+  private publishTick = Number.NEGATIVE_INFINITY;
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
   /** Files received by a transport, by snapshot index, waiting for raft to hand the snapshot over. */
@@ -199,8 +208,26 @@ export class Member implements KV, ClusterApi {
     this.expireRequests();
     this.settleTransfers();
     if (this.role === 'leader') this.revokeExpiredLeases();
+    this.publishAttributes();
     this.kick();
     this.flushApplied();
+  }
+
+  /** etcd's publish: puts this member's name and client URLs in the member list through the log. */
+  private publishAttributes(): void {
+    const { name, clientURLs } = this.opts;
+    if (name === undefined && clientURLs === undefined) return;
+    if (this.leader === 0 || this.ticks - this.publishTick < this.requestTimeout) return;
+    const me = this.members.list().find((m) => m.id === this.id);
+    if (me === undefined) return;
+    const want = { id: this.id, name: name ?? me.name, clientURLs: [...(clientURLs ?? me.clientURLs)] };
+    if (me.name === want.name && me.clientURLs.join('\n') === want.clientURLs.join('\n')) return;
+    this.publishTick = this.ticks;
+    try {
+      this.node.propose(encodePayload({ id: this.nextId(), memberAttrs: want }));
+    } catch {
+      // the leader went away: retried on a later tick
+    }
   }
 
   /** A message from a peer. Malformed or stale messages are dropped. */

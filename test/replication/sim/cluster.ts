@@ -49,6 +49,8 @@ export class SimCluster {
   net: NetConfig = { dropRate: 0, dupRate: 0, minDelay: 1, maxDelay: 5 };
   /** Member options every start uses. */
   memberOptions: Partial<MemberOptions> = {};
+  /** Per-member options on top of those (e.g. each member's client URLs). */
+  memberOptionsFor: (id: number) => Partial<MemberOptions> = () => ({});
   readonly initial: MemberInfo[];
   crashes = 0;
   restarts = 0;
@@ -79,6 +81,7 @@ export class SimCluster {
       random: () => rng.next(),
       compactionBatchIntervalMs: 0,
       ...this.memberOptions,
+      ...this.memberOptionsFor(id),
     });
   }
 
