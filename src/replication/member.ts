@@ -18,8 +18,9 @@ import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
 import type { DeleteOptions, GetOptions, KV, SetOptions } from '../api/kv.ts';
-import { SERVER_VERSION } from '../api/kv-store.ts';
+import { SERVER_VERSION, type AlarmResponse } from '../api/kv-store.ts';
 import { prefixEnd } from '../api/prefix.ts';
+import { costPut, costTxn, LEASE_COST, SpaceQuota } from '../api/quota.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import { header as mvccHeader } from '../mvcc/txn-context.ts';
 import { leaseId } from '../mvcc/validate.ts';
@@ -94,6 +95,12 @@ export interface MemberOptions {
    */
   name?: string;
   clientURLs?: string[];
+  /**
+   * etcd --quota-backend-bytes: 0 (default) is etcd's 2 GiB, negative turns it off. A write that
+   * would take this member's file past it is refused with "mvcc: database space exceeded" and
+   * raises this member's NOSPACE alarm (api/quota.ts).
+   */
+  quotaBackendBytes?: number;
 }
 
 /** etcd's Status response, in process. */
@@ -151,6 +158,7 @@ export class Member implements KV, ClusterApi {
   private readonly received = new Map<number, string>();
   private receiving: Promise<void> = Promise.resolve();
   private readonly hub: WatchHub;
+  private readonly quota: SpaceQuota;
 
   private constructor(opts: MemberOptions, storage: BoltRaftStorage, backend: RaftBackend, store: MvccStore, members: MembersStore) {
     this.id = opts.id;
@@ -173,6 +181,7 @@ export class Member implements KV, ClusterApi {
     this.lessor.restore(backend);
     this.events = new StoreEvents(store);
     this.hub = new WatchHub(this.events, opts.watch);
+    this.quota = new SpaceQuota(opts.quotaBackendBytes ?? 0, () => this.memberStatus().dbSize, BigInt(opts.id));
     this.reads = new ReadLoop({ readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() }, this.incarnation);
   }
 
@@ -626,6 +635,7 @@ export class Member implements KV, ClusterApi {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
+    this.quota.check(costPut(req));
     const r = await this.propose({ put: req });
     if (!('put' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.put, header: this.header(r.put.header) };
@@ -647,6 +657,7 @@ export class Member implements KV, ClusterApi {
       const r = (await this.currentStore()).readTxn(req);
       return { ...r, header: this.header(r.header) };
     }
+    this.quota.check(costTxn(req));
     const r = await this.propose({ txn: req });
     if (!('txn' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.txn, header: this.header(r.txn.header) };
@@ -661,6 +672,7 @@ export class Member implements KV, ClusterApi {
   }
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    this.quota.check(LEASE_COST);
     // etcd picks the id before proposing, so every member grants the same lease
     const given = leaseId(req.ID, 'ID');
     const ID = given !== 0n ? given : this.lessor.newId(this.opts.random ?? Math.random);
@@ -771,8 +783,20 @@ export class Member implements KV, ClusterApi {
     return {
       header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
       leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
-      isLearner: m.isLearner, errors: [],
+      isLearner: m.isLearner, errors: this.quota.alarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
     };
+  }
+
+  /** The raised alarms (etcd's Alarm GET); NOSPACE is raised by this member's quota. */
+  async alarmList(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.alarms() };
+  }
+
+  /** Clears the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
+  async alarmDisarm(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
   }
 
   raftStatus(): Status {

@@ -102,6 +102,36 @@ test('members publish their name and client URLs through the log; a learner too,
   await c.closeAll();
 });
 
+test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s error and raise NOSPACE until disarmed', async () => {
+  const c = new SimCluster(13, [1, 2, 3]);
+  c.memberOptions = { quotaBackendBytes: 256 * 1024 };
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const value = 'x'.repeat(16 * 1024);
+  let refused: unknown;
+  for (let i = 0; i < 100 && refused === undefined; i++) {
+    try {
+      await c.until(leader.put({ key: `big${i}`, value }));
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.ok(isBoltkvError(refused, 'ERR_NO_SPACE') && (refused as Error).message === 'etcdserver: mvcc: database space exceeded', String(refused));
+  assert.ok(leader.memberStatus().dbSize >= 200 * 1024, `db size ${leader.memberStatus().dbSize}`);
+  const alarms = await leader.alarmList();
+  assert.deepEqual(alarms.alarms, [{ memberId: BigInt(leader.id), alarm: 'NOSPACE' }]);
+  assert.match((await leader.status()).errors[0] ?? '', /alarm:NOSPACE/);
+  // with the alarm raised even a tiny write is refused; deletes and reads go on
+  await assert.rejects(leader.put({ key: 'tiny', value: '1' }), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(leader.leaseGrant({ TTL: 10 }), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await c.until(leader.delete('big', { prefix: true }));
+  const r = await c.until(leader.get('big', { prefix: true }));
+  assert.equal(r.count, 0);
+  assert.equal((await leader.alarmDisarm()).alarms.length, 1);
+  assert.deepEqual((await leader.alarmList()).alarms, []);
+  await c.closeAll();
+});
+
 test('restarting every member applies nothing twice and keeps the data', async () => {
   const c = new SimCluster(2, [1, 2, 3]);
   for (const id of [1, 2, 3]) await c.start(id);
