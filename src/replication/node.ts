@@ -5,7 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReplicationError } from './errors.ts';
-import { Member, type MemberOptions } from './member.ts';
+import { Member } from './member.ts';
+import type { MemberOptions } from './member-options.ts';
 import { memberIdFor } from './member-id.ts';
 import type { MemberInfo } from './proposal.ts';
 import { PeerTransport } from './transport.ts';

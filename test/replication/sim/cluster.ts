@@ -6,7 +6,8 @@
  * or killed outright, and restarted from the crash image of their disk.
  */
 import type { Message } from '../../../src/raft/index.ts';
-import { Member, type MemberOptions } from '../../../src/replication/member.ts';
+import { Member } from '../../../src/replication/member.ts';
+import type { MemberOptions } from '../../../src/replication/member-options.ts';
 import type { MemberInfo } from '../../../src/replication/proposal.ts';
 import { FaultyDisk, CRASH_MODES, type CrashMode } from '../../support/faulty-fs.ts';
 import { Rng } from '../../support/rng.ts';
