@@ -52,9 +52,10 @@ export class Pager {
     if (hit) return hit;
     const aged = this.old.get(pgid);
     if (aged) {
+      // Known to be in the old generation only: move it without remember()'s extra lookups.
       this.old.delete(pgid);
       this.oldBytes -= aged.buf.length;
-      this.remember(pgid, aged);
+      this.addYoung(pgid, aged);
       return aged;
     }
     const ps = this.pageSize;
@@ -78,6 +79,10 @@ export class Pager {
   private remember(pgid: number, page: Page): void {
     this.forget(pgid);
     if (page.buf.length > this.cacheLimit / 2) return;
+    this.addYoung(pgid, page);
+  }
+
+  private addYoung(pgid: number, page: Page): void {
     this.young.set(pgid, page);
     this.youngBytes += page.buf.length;
     if (this.youngBytes > this.cacheLimit / 2) {
