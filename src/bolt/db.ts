@@ -6,7 +6,7 @@ import type { Freelist } from './freelist/freelist.ts';
 import { readMetaSlot, encodeMeta, impossiblePageSize, type Meta, type MetaSlot, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt, PAGE_HEADER_SIZE, writePageHeader, LEAF_FLAG } from './page.ts';
-import { Pager } from './pager.ts';
+import { defaultCacheSize, Pager } from './pager.ts';
 import { reachablePages } from './check.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
 import { defragmentDB, type DefragmentOptions, type DefragmentResult } from './defrag.ts';
@@ -60,7 +60,6 @@ export interface DBStats {
 }
 
 const DEFAULT_PAGE_SIZE = 4096;
-const DEFAULT_CACHE = 128 << 20;
 
 type BatchCall = { fn: (tx: Tx) => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
@@ -176,7 +175,7 @@ export class DB {
     this.freelistKind = options.freelist ?? 'hashmap';
     this.maxBatchSize = options.maxBatchSize ?? 1000;
     this.maxBatchDelayMs = options.maxBatchDelayMs ?? 0;
-    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? DEFAULT_CACHE);
+    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? defaultCacheSize());
     this.fileSystem = options.fileSystem ?? nodeFileSystem;
     this.openOptions = { ...options };
     this.meta = meta;
