@@ -13,7 +13,10 @@
  * what the Ready loop produced, so the same code runs in the deterministic simulation and for real.
  */
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import type { OpenOptions, FileSystem } from '../bolt/index.ts';
+import type { DB, OpenOptions, FileSystem } from '../bolt/index.ts';
+import { etcdSnapshot } from '../bolt/backup.ts';
+import type { Readable } from 'node:stream';
+import type { AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions } from '../api/maintenance.ts';
 import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
@@ -21,6 +24,7 @@ import type { DeleteOptions, GetOptions, KV, SetOptions } from '../api/kv.ts';
 import { SERVER_VERSION } from '../api/kv-store.ts';
 import { prefixEnd } from '../api/prefix.ts';
 import { MvccError } from '../mvcc/errors.ts';
+import { header as mvccHeader } from '../mvcc/txn-context.ts';
 import { leaseId } from '../mvcc/validate.ts';
 import { WatchHub } from '../watch/hub.ts';
 import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
@@ -40,10 +44,12 @@ import {
 import { BoltRaftStorage, type RaftWrite } from './bolt-raft-storage.ts';
 import { ReplicationError, replicationError } from './errors.ts';
 import { Lessor } from './lessor.ts';
+import { ReadLoop } from './read-loop.ts';
+import { txnKind } from './txn-kind.ts';
 import { MembersStore } from './members.ts';
 import { memberIdFor } from './member-id.ts';
 import {
-  decodePayload, encodePayload, idKey, type ConfPayload, type MemberInfo, type MemberUpdatePayload, type NormalPayload, type ProposalId,
+  decodePayload, encodePayload, idKey, type ConfPayload, type EntryPayload, type MemberInfo, type ProposalId,
 } from './proposal.ts';
 import { RaftBackend } from './raft-backend.ts';
 import { copyToBytes, copyChunks } from './db-copy.ts';
@@ -103,23 +109,7 @@ interface Deferred<T> {
   deadline: number;
 }
 
-interface ReadBatch {
-  ctx: string;
-  waiters: Deferred<void>[];
-  deadline: number;
-}
-
-function enc64(a: number, b: number): Uint8Array {
-  const out = new Uint8Array(8);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, a >>> 0);
-  v.setUint32(4, b >>> 0);
-  return out;
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-export class Member implements KV, ClusterApi {
+export class Member implements KV, Maintenance, ClusterApi {
   readonly id: number;
   private readonly opts: MemberOptions;
   private readonly storage: BoltRaftStorage;
@@ -137,9 +127,7 @@ export class Member implements KV, ClusterApi {
   private applied: number;
   private confState: ConfState;
   private readonly waiters = new Map<string, Deferred<unknown>>();
-  private readQueue: Deferred<void>[] = [];
-  private readInflight: ReadBatch | undefined;
-  private readsAwaitingApply: { index: number; waiters: Deferred<void>[] }[] = [];
+  private readonly reads: ReadLoop;
   private loop: Promise<void> | undefined;
   private installing: Promise<void> | undefined;
   private failure: unknown;
@@ -147,8 +135,10 @@ export class Member implements KV, ClusterApi {
   private removed = false;
   private snapshotSoon = false;
   private transfers: { to: number; resolve: () => void; reject: (e: unknown) => void; deadline: number }[] = [];
-  /** Answers to give once the current Ready's transaction is durable. */
-  private afterCommit: (() => void)[] = [];
+  /** Answers to give once the current Ready is handled (durable when it had to be). */
+  private afterApply: (() => void)[] = [];
+  /** Entries were applied in memory that no commit has carried yet. */
+  private unsynced = false;
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
   /** Files received by a transport, by snapshot index, waiting for raft to hand the snapshot over. */
@@ -177,6 +167,7 @@ export class Member implements KV, ClusterApi {
     this.lessor.restore(backend);
     this.events = new StoreEvents(store);
     this.hub = new WatchHub(this.events, opts.watch);
+    this.reads = new ReadLoop({ readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() }, this.incarnation);
   }
 
   /** Opens (or creates) the member's file and starts its raft node. */
@@ -212,6 +203,7 @@ export class Member implements KV, ClusterApi {
     this.settleTransfers();
     if (this.role === 'leader') this.revokeExpiredLeases();
     this.kick();
+    this.flushApplied();
   }
 
   /** A message from a peer. Malformed or stale messages are dropped. */
@@ -297,6 +289,7 @@ export class Member implements KV, ClusterApi {
       } finally {
         this.loop = undefined;
       }
+      if (this.unsynced && this.watchersWaiting()) this.flushApplied();
     })();
   }
 
@@ -314,36 +307,62 @@ export class Member implements KV, ClusterApi {
     const leaderNow = this.role === 'leader';
     if (leaderNow) this.opts.send(rd.messages);
 
-    this.storage.save({ entries: rd.entries, ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}) });
+    // etcd's mustSync: new entries, a new term or vote must be durable before anyone relies on
+    // them. A Ready that only moves the commit index and applies entries already in the log need
+    // not wait: its writes ride the next commit (the log replays them after a crash).
+    const prev = this.storage.hardState();
+    const hs = rd.hardState;
+    let mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || (hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote));
+    this.storage.save({ entries: rd.entries, ...(hs !== undefined ? { hardState: hs } : {}) });
     const writes = this.storage.takeWrites();
-    const applies: Promise<unknown>[] = [];
-    for (const e of rd.committedEntries) applies.push(this.applyEntry(e, writes));
+    for (const e of rd.committedEntries) if (this.applyEntry(e, writes)) mustSync = true;
     const durable = this.backend.stage(writes);
     durable.catch(() => undefined);
-    // The store commits what apply queued; raft-only Readies commit through flush.
-    await Promise.allSettled(applies);
-    await this.backend.flush();
-    await durable;
+    if (mustSync) {
+      // one commit carries the staged raft writes and everything applied since the last one
+      await this.store.commit();
+      await durable;
+      this.unsynced = false;
+    } else {
+      this.unsynced = true;
+    }
 
     if (!leaderNow) this.opts.send(rd.messages);
     this.node.advance(rd);
-    const done = this.afterCommit;
-    this.afterCommit = [];
+    const done = this.afterApply;
+    this.afterApply = [];
     for (const f of done) f();
     const last = rd.committedEntries[rd.committedEntries.length - 1];
     if (last !== undefined) this.applied = Math.max(this.applied, last.index);
     if (rd.snapshot !== undefined) this.applied = Math.max(this.applied, rd.snapshot.metadata.index);
-    for (const rs of rd.readStates) this.readStateArrived(hex(rs.requestCtx), rs.index);
-    this.serveReads();
+    for (const rs of rd.readStates) this.reads.arrived(rs.requestCtx, rs.index, this.ticks + this.requestTimeout);
+    this.reads.applied(this.applied);
     await this.maybeSnapshot();
     if (this.removed) await this.close();
   }
 
   /**
-   * Hands one committed entry to the state machine. `writes` collects raft-bucket and member-list
-   * writes that must land in the same transaction. Returns the apply promise (answers its caller).
+   * Commits applied entries that no mustSync Ready has carried yet. Runs on the tick, and at once
+   * when the loop goes idle with watchers waiting (watch events are announced when durable).
    */
-  private applyEntry(e: Entry, writes: RaftWrite[]): Promise<unknown> {
+  private flushApplied(): void {
+    if (!this.unsynced || this.loop !== undefined || this.closed || this.failure !== undefined) return;
+    this.unsynced = false;
+    void (async () => this.store.commit())().catch((err: unknown) => this.fail(err));
+  }
+
+  private watchersWaiting(): boolean {
+    const s = this.hub.stats();
+    return s.synced + s.unsynced > 0;
+  }
+
+  /**
+   * Hands one committed entry to the state machine, in memory: its effects ride the next commit.
+   * `writes` collects raft-bucket and member-list writes for that commit. The proposer's caller is
+   * answered after this Ready (afterApply). Returns true when the entry must be durable before
+   * then (a conf change: membership is rare and the member list must not run ahead of the file).
+   */
+  private applyEntry(e: Entry, writes: RaftWrite[]): boolean {
     if (e.type === 'confChange') {
       const cc: ConfChange = decodeConfChange(e.data);
       let payload: ConfPayload | undefined;
@@ -356,30 +375,44 @@ export class Member implements KV, ClusterApi {
       if (cc.type === 'removeNode' && cc.nodeId === this.id) this.removed = true;
       if (payload !== undefined) {
         const list = this.members.list();
-        this.afterCommit.push(() => this.answer(payload.id, list));
+        this.afterApply.push(() => this.answer(payload.id, list));
       }
-      return Promise.resolve();
+      return true;
     }
-    if (e.data.length === 0) return Promise.resolve(); // a new leader's empty entry
-    const p = decodePayload<NormalPayload | MemberUpdatePayload>(e.data, `entry ${e.index}`);
+    if (e.data.length === 0) return false; // a new leader's empty entry
+    const p = decodePayload<EntryPayload>(e.data, `entry ${e.index}`);
     if ('memberUpdate' in p) {
-      writes.push(...this.members.put(p.memberUpdate));
+      writes.push(...this.members.update(p.memberUpdate.id, { peerURLs: p.memberUpdate.peerURLs }));
       const list = this.members.list();
-      this.afterCommit.push(() => this.answer(p.id, list));
-      return Promise.resolve();
+      this.afterApply.push(() => this.answer(p.id, list));
+      return true;
     }
-    const pr = this.store.apply(e.index, p.req).then((resp) => {
-      if (resp !== undefined) this.lessor.applied(p.req, resp);
-      return resp;
-    });
-    const key = idKey(p.id);
-    const w = p.id.m === this.id && p.id.i === this.incarnation ? this.waiters.get(key) : undefined;
-    if (w !== undefined) {
-      this.waiters.delete(key);
-      pr.then((v) => w.resolve(v), (err: unknown) => w.reject(err));
+    if ('memberAttrs' in p) {
+      writes.push(...this.members.update(p.memberAttrs.id, { name: p.memberAttrs.name, clientURLs: p.memberAttrs.clientURLs }));
+      return true;
     }
-    pr.catch(() => undefined);
-    return pr;
+    if ('keepAlive' in p) {
+      const id = leaseId(p.keepAlive.ID, 'ID');
+      if (this.role === 'leader') this.lessor.renew(id);
+      const ttl = this.lessor.ttl(id) ?? 0;
+      const header = this.header(mvccHeader(this.store.revision()));
+      this.afterApply.push(() => this.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse));
+      return false;
+    }
+    const r = this.store.applyNow(e.index, p.req);
+    if (r === undefined) return false; // applied before a restart
+    if (!('error' in r)) this.lessor.applied(p.req, r.response);
+    this.afterApply.push(() => ('error' in r ? this.answerError(p.id, r.error) : this.answer(p.id, r.response)));
+    return false;
+  }
+
+  private answerError(id: ProposalId, err: unknown): void {
+    if (id.m !== this.id || id.i !== this.incarnation) return;
+    const key = idKey(id);
+    const w = this.waiters.get(key);
+    if (w === undefined) return;
+    this.waiters.delete(key);
+    w.reject(err);
   }
 
   private answer(id: ProposalId, value: unknown): void {
@@ -456,8 +489,9 @@ export class Member implements KV, ClusterApi {
     if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
     const done = this.backend.stage(this.storage.takeWrites());
     done.catch(() => undefined);
-    await this.backend.flush();
+    await this.store.commit();
     await done;
+    this.unsynced = false;
   }
 
   private fail(err: unknown): void {
@@ -470,12 +504,7 @@ export class Member implements KV, ClusterApi {
   private rejectAll(e: unknown): void {
     for (const w of this.waiters.values()) w.reject(e);
     this.waiters.clear();
-    for (const w of this.readQueue) w.reject(e);
-    this.readQueue = [];
-    if (this.readInflight) for (const w of this.readInflight.waiters) w.reject(e);
-    this.readInflight = undefined;
-    for (const b of this.readsAwaitingApply) for (const w of b.waiters) w.reject(e);
-    this.readsAwaitingApply = [];
+    this.reads.rejectAll(e);
     for (const t of this.transfers) t.reject(e);
     this.transfers = [];
   }
@@ -540,65 +569,16 @@ export class Member implements KV, ClusterApi {
         w.reject(timeout);
       }
     }
-    const b = this.readInflight;
-    if (b !== undefined && b.deadline <= this.ticks) {
-      this.readInflight = undefined;
-      for (const w of b.waiters) w.reject(timeout);
-      this.sendReadBatch();
-    }
-    for (const a of this.readsAwaitingApply) {
-      const expired = a.waiters.filter((w) => w.deadline <= this.ticks);
-      if (expired.length === 0) continue;
-      a.waiters = a.waiters.filter((w) => w.deadline > this.ticks);
-      for (const w of expired) w.reject(timeout);
-    }
-    this.readsAwaitingApply = this.readsAwaitingApply.filter((a) => a.waiters.length > 0);
+    this.reads.expire(this.ticks, this.ticks + this.requestTimeout);
   }
 
   // ------------------------------------------------------------------ linearizable reads
 
-  /**
-   * Resolves once a linearizable read may be served here: the leader confirmed its commit index
-   * with a quorum and this member applied up to it. Requests are batched: one ReadIndex round is in
-   * flight at a time and serves every read that arrived before it was sent (etcd's read loop).
-   */
+  /** Resolves once a linearizable read may be served here (read-loop.ts). */
   private readBarrier(): Promise<void> {
     this.checkUsable();
     this.checkNotLearner();
-    const p = new Promise<void>((resolve, reject) => this.readQueue.push({ resolve, reject, deadline: this.ticks + this.requestTimeout }));
-    if (this.readInflight === undefined) this.sendReadBatch();
-    return p;
-  }
-
-  private sendReadBatch(): void {
-    if (this.readInflight !== undefined || this.readQueue.length === 0) return;
-    const waiters = this.readQueue;
-    this.readQueue = [];
-    const ctx = enc64(this.incarnation, ++this.seq);
-    try {
-      this.node.readIndex(ctx);
-    } catch (err) {
-      const e = isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED') ? replicationError('ERR_NO_LEADER') : err;
-      for (const w of waiters) w.reject(e);
-      return;
-    }
-    this.readInflight = { ctx: hex(ctx), waiters, deadline: this.ticks + this.requestTimeout };
-    this.kick();
-  }
-
-  private readStateArrived(ctx: string, index: number): void {
-    const b = this.readInflight;
-    if (b === undefined || b.ctx !== ctx) return;
-    this.readInflight = undefined;
-    this.readsAwaitingApply.push({ index, waiters: b.waiters });
-    this.sendReadBatch();
-  }
-
-  private serveReads(): void {
-    const ready = this.readsAwaitingApply.filter((a) => a.index <= this.applied);
-    if (ready.length === 0) return;
-    this.readsAwaitingApply = this.readsAwaitingApply.filter((a) => a.index > this.applied);
-    for (const a of ready) for (const w of a.waiters) w.resolve();
+    return this.reads.barrier(this.ticks + this.requestTimeout);
   }
 
   private async currentStore(): Promise<MvccStore> {
@@ -633,7 +613,16 @@ export class Member implements KV, ClusterApi {
     return { ...r.deleteRange, header: this.header(r.deleteRange.header) };
   }
 
+  /** A txn that only ranges is a read (etcd's isTxnReadonly): served like a range, not logged. */
   async txn(req: TxnRequest): Promise<TxnResponse> {
+    const kind = txnKind(req);
+    if (kind !== 'write') {
+      this.checkUsable();
+      this.checkNotLearner(); // etcd 3.4's learner serves ranges only
+      if (kind === 'linearizable') await this.readBarrier();
+      const r = (await this.currentStore()).readTxn(req);
+      return { ...r, header: this.header(r.header) };
+    }
     const r = await this.propose({ txn: req });
     if (!('txn' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.txn, header: this.header(r.txn.header) };
@@ -662,11 +651,19 @@ export class Member implements KV, ClusterApi {
     return { header: this.header(r.leaseRevoke.header) };
   }
 
-  /** Renews a lease. Expiry is the leader's to decide, so only the leader accepts keep-alives. */
+  /**
+   * Renews a lease. Expiry is the leader's to decide: the leader renews at once; a follower
+   * proposes the keep-alive (etcd forwards it to the leader), which the member leading when it is
+   * applied renews, and answers with the lease's granted TTL once it applied it itself.
+   */
   async leaseKeepAlive(req: LeaseKeepAliveRequest): Promise<LeaseKeepAliveResponse> {
     this.checkUsable();
     this.checkNotLearner();
-    if (this.role !== 'leader') throw replicationError('ERR_NOT_LEADER');
+    if (this.role !== 'leader') {
+      const id = this.nextId();
+      const data = encodePayload({ id, keepAlive: { ID: leaseId(req.ID, 'ID') } });
+      return this.awaitApplied<LeaseKeepAliveResponse>(id, () => this.node.propose(data));
+    }
     const store = await this.currentStore();
     const r = await store.leaseKeepAlive(req);
     this.lessor.renew(leaseId(req.ID, 'ID'));
@@ -752,6 +749,43 @@ export class Member implements KV, ClusterApi {
       leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
       isLearner: m.isLearner, errors: [],
     };
+  }
+
+  // ---- Maintenance: thin, the store and the bolt file do the work (no space quota on a member yet)
+
+  /** etcd's HashKV over this member's applied history. */
+  async hashKV(revision = 0): Promise<HashKVResponse> {
+    const store = await this.currentStore();
+    const h = await store.hashKV(revision);
+    return { header: this.header({ revision: h.revision }), hash: h.hash, compactRevision: h.compactRevision };
+  }
+
+  /** This member's whole file (etcd's buckets and the raft log) as etcd's Snapshot stream. */
+  snapshot(options: SnapshotOptions = {}): Readable & { readonly size: number } {
+    this.checkUsable();
+    return etcdSnapshot(this.boltFile().begin(false), options);
+  }
+
+  /** Online defragmentation of this member's file (raft and the store keep going; writes wait for the swap). */
+  async defragment(): Promise<DefragmentResponse> {
+    const store = await this.currentStore();
+    await this.boltFile().defragment();
+    return { header: this.header(store.status().header) };
+  }
+
+  async alarmList(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { alarms: [] };
+  }
+
+  async alarmDisarm(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { alarms: [] };
+  }
+
+  private boltFile(): DB {
+    if (!(this.backend.inner instanceof BoltBackend)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'this member has no bolt file');
+    return this.backend.inner.db;
   }
 
   raftStatus(): Status {
