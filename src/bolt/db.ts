@@ -11,7 +11,7 @@ import { type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt } from './page.ts';
 import { PageArena } from './page-arena.ts';
-import { Pager } from './pager.ts';
+import { defaultCacheSize, Pager } from './pager.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
 import { defragmentDB, type DefragmentOptions, type DefragmentResult } from './defrag.ts';
 import { Tx } from './tx.ts';
@@ -32,7 +32,6 @@ export interface DBStats {
   cache: { pages: number; bytes: number; limit: number };
 }
 
-const DEFAULT_CACHE = 128 << 20;
 
 /** The write callbacks (updateAsync, and batch through it) the current async context runs inside. */
 interface WriteScope {
@@ -107,7 +106,7 @@ export class DB {
     this.freelistWrite = options.freelistWrite ?? 'close';
     this.freelistKind = options.freelist ?? 'hashmap';
     this.batcher = new Batcher(options.maxBatchSize ?? 1000, options.maxBatchDelayMs ?? 0, (fn) => this.updateAsync(fn));
-    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? DEFAULT_CACHE);
+    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? defaultCacheSize());
     this.fileSystem = options.fileSystem ?? nodeFileSystem;
     this.openOptions = { ...options };
     this.meta = meta;
