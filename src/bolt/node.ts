@@ -6,7 +6,6 @@ import {
   LEAF_FLAG,
   PAGE_HEADER_SIZE,
   type Page,
-  view,
   writePageHeader,
   writeU64,
 } from './page.ts';
@@ -27,13 +26,24 @@ export class Inode {
   size: number;
   pgid: number;
   child: Node | null;
-  /** The value, once made; else it is src[vpos, vpos + vlen). */
+  /** The value, once made; else it is element `index` of src, at src.buf[vpos, vpos + vlen). */
   private v: Buffer | null;
-  private src: Buffer | null;
+  private src: Page | null;
+  private index: number;
   private vpos: number;
   private vlen: number;
 
-  constructor(flags: number, key: Buffer, value: Buffer | null, pgid: number, child: Node | null, src: Buffer | null = null, vpos = 0, vlen = 0) {
+  constructor(
+    flags: number,
+    key: Buffer,
+    value: Buffer | null,
+    pgid: number,
+    child: Node | null,
+    src: Page | null = null,
+    index = 0,
+    vpos = 0,
+    vlen = 0,
+  ) {
     this.flags = flags;
     this.key = key;
     this.prefix = keyPrefix(key);
@@ -41,6 +51,7 @@ export class Inode {
     this.child = child;
     this.v = value;
     this.src = value === null ? src : null;
+    this.index = index;
     this.vpos = vpos;
     this.vlen = value === null ? vlen : value.length;
     this.size = ELEMENT_SIZE + key.length + this.vlen;
@@ -49,7 +60,7 @@ export class Inode {
   get value(): Buffer {
     let v = this.v;
     if (v === null) {
-      v = view(this.src!, this.vpos, this.vpos + this.vlen);
+      v = this.src!.value(this.index);
       this.v = v;
     }
     return v;
@@ -71,7 +82,7 @@ export class Inode {
     const v = this.v;
     if (v !== null) put(buf, v, at);
     else {
-      const src = this.src!;
+      const src = this.src!.buf;
       const n = this.vlen;
       const from = this.vpos;
       if (n > 32) buf.set(src.subarray(from, from + n), at);
@@ -145,8 +156,7 @@ export class Node {
         const kstart = e + dv.getUint32(e + 4, true);
         const ksize = dv.getUint32(e + 8, true);
         const vsize = dv.getUint32(e + 12, true);
-        const key = view(page.buf, kstart, kstart + ksize);
-        inodes[i] = new Inode(dv.getUint32(e, true), key, null, 0, null, page.buf, kstart + ksize, vsize);
+        inodes[i] = new Inode(dv.getUint32(e, true), page.key(i), null, 0, null, page, i, kstart + ksize, vsize);
       } else inodes[i] = new Inode(0, page.key(i), EMPTY, page.child(i), null);
     }
     return new Node(leaf, parent, inodes, pgid, pgid === 0 ? 0 : page.overflow);
