@@ -13,6 +13,7 @@
  *   node --import tsx --conditions=boltkv-source bench/scale.ts --size 10GB     # long: see docs/benchmarks.md
  *   node --import tsx --conditions=boltkv-source bench/scale.ts --quick         # 250 MB, under a minute
  *   ... --dir DIR (default: the OS temp directory)  --keep (leave the file)  --seed N
+ *   node --import tsx --conditions=boltkv-source bench/scale.ts --report bench/results/scale-10GB.json   # tables of a saved run
  *
  * Growth: transactions of 2,000 puts of new keys (values 200-1,000 bytes; 2% are 8-40 KiB, so
  * their overflow pages need contiguous runs) and 500 deletes of random live keys, committed with
@@ -35,7 +36,7 @@
  * Output: a progress bar on stderr, tables on stdout, bench/results/scale-<size>.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -425,6 +426,11 @@ function crashChild(path: string, id: number): void {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--crash-child') return crashChild(process.argv[3]!, Number(process.argv[4]));
+  if (process.argv[2] === '--report') {
+    // Print the tables of a saved run (a stopped one included) from its JSON.
+    const saved = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as { growth: GrowthRow[]; checkpoints: CheckpointRow[]; crashes: CrashRow[] };
+    return printTables(saved.growth, saved.checkpoints, saved.crashes);
+  }
   const a = parseArgs(process.argv.slice(2));
   const cps = checkpoints(a.size);
   const dir = mkdtempSync(join(a.dir, 'boltkv-scale-'));
