@@ -13,11 +13,15 @@
  * what the Ready loop produced, so the same code runs in the deterministic simulation and for real.
  */
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
+import type { DB } from '../bolt/index.ts';
+import { etcdSnapshot } from '../bolt/backup.ts';
+import type { Readable } from 'node:stream';
+import type { AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions } from '../api/maintenance.ts';
 import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
 import type { DeleteOptions, GetOptions, KV, SetOptions } from '../api/kv.ts';
-import { SERVER_VERSION, type AlarmResponse } from '../api/kv-store.ts';
+import { SERVER_VERSION } from '../api/kv-store.ts';
 import { prefixEnd } from '../api/prefix.ts';
 import { costPut, costTxn, LEASE_COST, SpaceQuota } from '../api/quota.ts';
 import { MvccError } from '../mvcc/errors.ts';
@@ -54,7 +58,7 @@ import {
 import { RaftBackend } from './raft-backend.ts';
 import { installSnapshot, nodeRename, } from './snapshot-install.ts';
 
-export class Member implements KV, ClusterApi {
+export class Member implements KV, Maintenance, ClusterApi {
   readonly id: number;
   private readonly opts: MemberOptions;
   private readonly storage: BoltRaftStorage;
@@ -660,6 +664,33 @@ export class Member implements KV, ClusterApi {
   async alarmDisarm(): Promise<AlarmResponse> {
     this.checkUsable();
     return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
+  }
+
+  // ---- Maintenance: thin, the store and the bolt file do the work
+
+  /** etcd's HashKV over this member's applied history. */
+  async hashKV(revision = 0): Promise<HashKVResponse> {
+    const store = await this.currentStore();
+    const h = await store.hashKV(revision);
+    return { header: this.header({ revision: h.revision }), hash: h.hash, compactRevision: h.compactRevision };
+  }
+
+  /** This member's whole file (etcd's buckets and the raft log) as etcd's Snapshot stream. */
+  snapshot(options: SnapshotOptions = {}): Readable & { readonly size: number } {
+    this.checkUsable();
+    return etcdSnapshot(this.boltFile().begin(false), options);
+  }
+
+  /** Online defragmentation of this member's file (raft and the store keep going; writes wait for the swap). */
+  async defragment(): Promise<DefragmentResponse> {
+    const store = await this.currentStore();
+    await this.boltFile().defragment();
+    return { header: this.header(store.status().header) };
+  }
+
+  private boltFile(): DB {
+    if (!(this.backend.inner instanceof BoltBackend)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'this member has no bolt file');
+    return this.backend.inner.db;
   }
 
   raftStatus(): Status {

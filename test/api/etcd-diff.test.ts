@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { openStore, MvccError, type KVStore } from '../../src/api/index.ts';
 import { canonical, GatewayError, requireEtcd, startEtcd, type EtcdGateway } from '../support/etcd.ts';
 import { resolveRange, stepArb, type Step } from '../mvcc/gen.ts';
+import { replayableRuns } from '../support/fc-replay.ts';
 
 type LeaseStep =
   | { t: 'grant'; id: number; ttl: number }
@@ -169,7 +170,7 @@ test('random request sequences answer exactly as etcd 3.4 does', { timeout: 300_
         await server.stop();
       }
     }),
-    { numRuns: RUNS, includeErrorInReport: true, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true } : {}) },
+    replayableRuns(RUNS),
   );
 });
 
