@@ -1,8 +1,9 @@
 /**
  * etcdctl's commands against a store opened in this process (`--data-dir DIR`: the database at
- * DIR/member/snap/db, etcd's layout). Same flag names and output as etcdctl 3.4: simple text by
- * default, `-w json` as etcdctl's JSON, `-w table` where etcdctl has one. `--endpoints` (a running
- * server) needs the network client, which this build does not include yet.
+ * DIR/member/snap/db, etcd's layout) or a running server (`--endpoints`: etcd or boltkv serve,
+ * through connect()). Same flag names and output as etcdctl 3.4: simple text by default, `-w json`
+ * as etcdctl's JSON, `-w table` where etcdctl has one. Both targets implement KV and Maintenance,
+ * so each command is written once.
  */
 import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,7 +145,7 @@ const SORT_TARGETS: Record<string, SortTarget> = { CREATE: 'CREATE', KEY: 'KEY',
 
 const get: Command = {
   name: 'get',
-  summary: 'gets the key or a range of keys (etcdctl; with --data-dir)',
+  summary: 'gets the key or a range of keys (etcdctl)',
   usage: 'boltkv get --data-dir DIR [options] <key> [range_end]',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -202,7 +203,7 @@ async function readStdin(io: CliIO): Promise<string> {
 
 const put: Command = {
   name: 'put',
-  summary: 'puts the given key into the store (etcdctl; with --data-dir)',
+  summary: 'puts the given key into the store (etcdctl)',
   usage: 'boltkv put --data-dir DIR [options] <key> <value> (value from standard input when omitted)',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -227,7 +228,7 @@ const put: Command = {
 
 const del: Command = {
   name: 'del',
-  summary: 'removes the specified key or range of keys (etcdctl; with --data-dir)',
+  summary: 'removes the specified key or range of keys (etcdctl)',
   usage: 'boltkv del --data-dir DIR [options] <key> [range_end]',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -247,7 +248,7 @@ const del: Command = {
 
 const compaction: Command = {
   name: 'compaction',
-  summary: 'compacts the event history (etcdctl; with --data-dir)',
+  summary: 'compacts the event history (etcdctl)',
   usage: 'boltkv compaction --data-dir DIR [--physical] <revision>',
   flags: { ...ETCD_GLOBAL_FLAGS, physical: { kind: 'bool', help: 'wait for the compaction to physically remove all old revisions' } },
   async run(p, io) {
@@ -424,7 +425,7 @@ const alarm: Command = {
 
 const lease: Command = {
   name: 'lease',
-  summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl; with --data-dir)',
+  summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl)',
   usage: 'boltkv lease grant|revoke|timetolive|list|keep-alive --data-dir DIR ...',
   flags: { ...ETCD_GLOBAL_FLAGS, keys: { kind: 'bool', help: 'timetolive: list the attached keys' }, once: { kind: 'bool', help: 'keep-alive: renew once and exit (required in process)' } },
   async run(p, io) {
@@ -550,7 +551,7 @@ function responseLines(r: ResponseOp, hex: boolean): string[] {
 
 const txn: Command = {
   name: 'txn',
-  summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl; with --data-dir)',
+  summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl)',
   usage: 'boltkv txn --data-dir DIR < requests (compares, blank line, success requests, blank line, failure requests)',
   flags: { ...ETCD_GLOBAL_FLAGS, interactive: { kind: 'bool', help: 'accepted for etcdctl parity: input is always read from standard input' } },
   async run(p, io) {
