@@ -13,7 +13,7 @@
  * what the Ready loop produced, so the same code runs in the deterministic simulation and for real.
  */
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import type { DB, OpenOptions, FileSystem } from '../bolt/index.ts';
+import type { DB } from '../bolt/index.ts';
 import { etcdSnapshot } from '../bolt/backup.ts';
 import type { Readable } from 'node:stream';
 import type { AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions } from '../api/maintenance.ts';
@@ -23,11 +23,12 @@ import { MvccStore } from '../mvcc/store.ts';
 import type { DeleteOptions, GetOptions, KV, SetOptions } from '../api/kv.ts';
 import { SERVER_VERSION } from '../api/kv-store.ts';
 import { prefixEnd } from '../api/prefix.ts';
+import { costPut, costTxn, LEASE_COST, SpaceQuota } from '../api/quota.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import { header as mvccHeader } from '../mvcc/txn-context.ts';
 import { leaseId } from '../mvcc/validate.ts';
 import { WatchHub } from '../watch/hub.ts';
-import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import type { WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
 import { StoreEvents } from './store-events.ts';
 import type { ClusterApi } from './cluster-api.ts';
 import type {
@@ -45,69 +46,17 @@ import { BoltRaftStorage, type RaftWrite } from './bolt-raft-storage.ts';
 import { ReplicationError, replicationError } from './errors.ts';
 import { Lessor } from './lessor.ts';
 import { ReadLoop } from './read-loop.ts';
+import { ReceivedSnapshots, fileBytes, fileChunks, openParts } from './member-files.ts';
+import { Proposals } from './proposals.ts';
+import { MAX_REQUEST_BYTES, type MemberOptions, type MemberStatus } from './member-options.ts';
 import { txnKind } from './txn-kind.ts';
 import { MembersStore } from './members.ts';
 import { memberIdFor } from './member-id.ts';
 import {
-  decodePayload, encodePayload, idKey, type ConfPayload, type EntryPayload, type MemberInfo, type ProposalId,
+  decodePayload, encodePayload, type ConfPayload, type EntryPayload, type MemberInfo, type ProposalId,
 } from './proposal.ts';
 import { RaftBackend } from './raft-backend.ts';
-import { copyToBytes, copyChunks } from './db-copy.ts';
-import { installSnapshot, nodeRename, writeFileDurably, type Rename } from './snapshot-install.ts';
-
-/** etcd's default --max-request-bytes (1.5 MiB). */
-export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
-
-export interface MemberOptions {
-  id: number;
-  /** The member's bolt file. */
-  path: string;
-  /** Where outgoing raft messages go. Snapshot messages carry empty data: see snapshotBytes(). */
-  send: (msgs: Message[]) => void;
-  /**
-   * The cluster to bootstrap when the file holds no raft state yet (a new cluster). Omit to join
-   * an existing cluster: the member then waits for the leader's snapshot.
-   */
-  initialCluster?: MemberInfo[];
-  /** The file layer (tests inject faults) and how to rename a file over another atomically. */
-  fileSystem?: FileSystem;
-  rename?: Rename;
-  bolt?: OpenOptions;
-  electionTick?: number;
-  heartbeatTick?: number;
-  /** Ticks a proposal or read may wait before failing with ERR_TIMEOUT. Default 50. */
-  requestTimeoutTicks?: number;
-  /** Applied entries between raft snapshots (etcd --snapshot-count; default 10,000). */
-  snapshotCount?: number;
-  /** Entries kept behind a snapshot so slow followers catch up from the log (etcd: 5,000). */
-  catchUpEntries?: number;
-  /** Clock for lease expiry in ms (default Date.now). */
-  now?: () => number;
-  /** Randomness for election timeouts and proposal ids (default Math.random). */
-  random?: () => number;
-  /** Passed to the revision layer. */
-  compactionBatchIntervalMs?: number;
-  watch?: WatchHubOptions;
-  /** etcd --initial-cluster-token: member ids added through the API derive from it and the peer URLs. */
-  clusterToken?: string;
-}
-
-/** etcd's Status response, in process. */
-export interface MemberStatus {
-  memberId: number;
-  leader: number;
-  raftTerm: number;
-  raftIndex: number;
-  raftAppliedIndex: number;
-  isLearner: boolean;
-  dbSize: number;
-}
-
-interface Deferred<T> {
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-  deadline: number;
-}
+import { installSnapshot, nodeRename, } from './snapshot-install.ts';
 
 export class Member implements KV, Maintenance, ClusterApi {
   readonly id: number;
@@ -118,17 +67,16 @@ export class Member implements KV, Maintenance, ClusterApi {
   private readonly node: RawNode;
   private readonly members: MembersStore;
   private readonly lessor: Lessor;
-  private readonly incarnation: number;
-  private seq = 0;
+  private readonly proposals: Proposals;
   private ticks = 0;
   private role: StateType = 'follower';
   private leader = 0;
   private term = 0;
   private applied: number;
   private confState: ConfState;
-  private readonly waiters = new Map<string, Deferred<unknown>>();
   private readonly reads: ReadLoop;
   private loop: Promise<void> | undefined;
+  private looping = false;
   private installing: Promise<void> | undefined;
   private failure: unknown;
   private closed = false;
@@ -139,12 +87,14 @@ export class Member implements KV, Maintenance, ClusterApi {
   private afterApply: (() => void)[] = [];
   /** Entries were applied in memory that no commit has carried yet. */
   private unsynced = false;
+  /** Tick of the last proposal publishing this member's attributes (retried after a timeout). */
+  private publishTick = Number.NEGATIVE_INFINITY;
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
-  /** Files received by a transport, by snapshot index, waiting for raft to hand the snapshot over. */
-  private readonly received = new Map<number, string>();
-  private receiving: Promise<void> = Promise.resolve();
+  /** Files received by a transport, waiting for raft to hand their snapshot over. */
+  private readonly received: ReceivedSnapshots;
   private readonly hub: WatchHub;
+  private readonly quota: SpaceQuota;
 
   private constructor(opts: MemberOptions, storage: BoltRaftStorage, backend: RaftBackend, store: MvccStore, members: MembersStore) {
     this.id = opts.id;
@@ -154,7 +104,7 @@ export class Member implements KV, Maintenance, ClusterApi {
     this.store = store;
     this.members = members;
     const random = opts.random ?? Math.random;
-    this.incarnation = Math.floor(random() * 0xffffffff);
+    this.proposals = new Proposals(opts.id, Math.floor(random() * 0xffffffff));
     this.requestTimeout = opts.requestTimeoutTicks ?? 50;
     this.applied = storage.snapshotIndex();
     this.confState = storage.initialState().confState;
@@ -167,7 +117,9 @@ export class Member implements KV, Maintenance, ClusterApi {
     this.lessor.restore(backend);
     this.events = new StoreEvents(store);
     this.hub = new WatchHub(this.events, opts.watch);
-    this.reads = new ReadLoop({ readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() }, this.incarnation);
+    this.received = new ReceivedSnapshots(opts.path, opts.fileSystem ?? nodeFileSystem);
+    this.quota = new SpaceQuota(opts.quotaBackendBytes ?? 0, () => this.memberStatus().dbSize, BigInt(opts.id));
+    this.reads = new ReadLoop({ readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() }, this.proposals.incarnation);
   }
 
   /** Opens (or creates) the member's file and starts its raft node. */
@@ -202,8 +154,26 @@ export class Member implements KV, Maintenance, ClusterApi {
     this.expireRequests();
     this.settleTransfers();
     if (this.role === 'leader') this.revokeExpiredLeases();
+    this.publishAttributes();
     this.kick();
     this.flushApplied();
+  }
+
+  /** etcd's publish: puts this member's name and client URLs in the member list through the log. */
+  private publishAttributes(): void {
+    const { name, clientURLs } = this.opts;
+    if (name === undefined && clientURLs === undefined) return;
+    if (this.leader === 0 || this.ticks - this.publishTick < this.requestTimeout) return;
+    const me = this.members.list().find((m) => m.id === this.id);
+    if (me === undefined) return;
+    const want = { id: this.id, name: name ?? me.name, clientURLs: [...(clientURLs ?? me.clientURLs)] };
+    if (me.name === want.name && me.clientURLs.join('\n') === want.clientURLs.join('\n')) return;
+    this.publishTick = this.ticks;
+    try {
+      this.node.propose(encodePayload({ id: this.proposals.nextId(), memberAttrs: want }));
+    } catch {
+      // the leader went away: retried on a later tick
+    }
   }
 
   /** A message from a peer. Malformed or stale messages are dropped. */
@@ -256,37 +226,30 @@ export class Member implements KV, Maintenance, ClusterApi {
 
   /** The consistent copy of this member's bolt file a lagging peer is sent, in chunks. */
   snapshotChunks(): Generator<Uint8Array, void, undefined> {
-    const tx = this.backend.inner instanceof BoltBackend ? this.backend.inner.db.begin(false) : undefined;
-    if (tx === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'snapshots need a bolt backend');
-    return (function* () {
-      try {
-        yield* copyChunks(tx);
-      } finally {
-        tx.rollback();
-      }
-    })();
+    return fileChunks(this.backend);
   }
 
   /** The same copy in one buffer (in-process transports, small files). */
   snapshotBytes(): Uint8Array {
-    const db = (this.backend.inner as BoltBackend).db;
-    const tx = db.begin(false);
-    try {
-      return copyToBytes(tx);
-    } finally {
-      tx.rollback();
-    }
+    return fileBytes(this.backend);
   }
 
+  /**
+   * Runs the Ready loop unless it runs already. `looping` is set before the loop's first
+   * synchronous step: handling a Ready may kick again (a read batch sent from a ReadState) before
+   * `loop` is assigned, and a second loop would take a Ready before the first is advanced.
+   */
   private kick(): void {
-    if (this.loop !== undefined || this.closed || this.failure !== undefined) return;
+    if (this.looping || this.closed || this.failure !== undefined) return;
     if (!this.node.hasReady()) return;
+    this.looping = true;
     this.loop = (async () => {
       try {
         while (!this.closed && this.failure === undefined && this.node.hasReady()) await this.handleReady(this.node.ready());
       } catch (err) {
         this.fail(err);
       } finally {
+        this.looping = false;
         this.loop = undefined;
       }
       if (this.unsynced && this.watchersWaiting()) this.flushApplied();
@@ -346,7 +309,7 @@ export class Member implements KV, Maintenance, ClusterApi {
    * when the loop goes idle with watchers waiting (watch events are announced when durable).
    */
   private flushApplied(): void {
-    if (!this.unsynced || this.loop !== undefined || this.closed || this.failure !== undefined) return;
+    if (!this.unsynced || this.looping || this.closed || this.failure !== undefined) return;
     this.unsynced = false;
     void (async () => this.store.commit())().catch((err: unknown) => this.fail(err));
   }
@@ -375,7 +338,7 @@ export class Member implements KV, Maintenance, ClusterApi {
       if (cc.type === 'removeNode' && cc.nodeId === this.id) this.removed = true;
       if (payload !== undefined) {
         const list = this.members.list();
-        this.afterApply.push(() => this.answer(payload.id, list));
+        this.afterApply.push(() => this.proposals.answer(payload.id, list));
       }
       return true;
     }
@@ -384,7 +347,7 @@ export class Member implements KV, Maintenance, ClusterApi {
     if ('memberUpdate' in p) {
       writes.push(...this.members.update(p.memberUpdate.id, { peerURLs: p.memberUpdate.peerURLs }));
       const list = this.members.list();
-      this.afterApply.push(() => this.answer(p.id, list));
+      this.afterApply.push(() => this.proposals.answer(p.id, list));
       return true;
     }
     if ('memberAttrs' in p) {
@@ -396,32 +359,14 @@ export class Member implements KV, Maintenance, ClusterApi {
       if (this.role === 'leader') this.lessor.renew(id);
       const ttl = this.lessor.ttl(id) ?? 0;
       const header = this.header(mvccHeader(this.store.revision()));
-      this.afterApply.push(() => this.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse));
+      this.afterApply.push(() => this.proposals.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse));
       return false;
     }
     const r = this.store.applyNow(e.index, p.req);
     if (r === undefined) return false; // applied before a restart
     if (!('error' in r)) this.lessor.applied(p.req, r.response);
-    this.afterApply.push(() => ('error' in r ? this.answerError(p.id, r.error) : this.answer(p.id, r.response)));
+    this.afterApply.push(() => ('error' in r ? this.proposals.answerError(p.id, r.error) : this.proposals.answer(p.id, r.response)));
     return false;
-  }
-
-  private answerError(id: ProposalId, err: unknown): void {
-    if (id.m !== this.id || id.i !== this.incarnation) return;
-    const key = idKey(id);
-    const w = this.waiters.get(key);
-    if (w === undefined) return;
-    this.waiters.delete(key);
-    w.reject(err);
-  }
-
-  private answer(id: ProposalId, value: unknown): void {
-    if (id.m !== this.id || id.i !== this.incarnation) return;
-    const key = idKey(id);
-    const w = this.waiters.get(key);
-    if (w === undefined) return;
-    this.waiters.delete(key);
-    w.resolve(value);
   }
 
   private async installSnapshot(rd: Ready): Promise<void> {
@@ -432,7 +377,7 @@ export class Member implements KV, Maintenance, ClusterApi {
       await this.store.close();
       await installSnapshot({
         path: this.opts.path, fs: this.opts.fileSystem ?? nodeFileSystem, rename: this.opts.rename ?? nodeRename,
-        data: snap.data.length > 0 ? snap.data : { file: this.receivedFile(snap.metadata.index) }, metadata: snap.metadata,
+        data: snap.data.length > 0 ? snap.data : { file: this.received.take(snap.metadata.index) }, metadata: snap.metadata,
         hardState: rd.hardState ?? { ...this.storage.hardState(), commit: Math.max(this.storage.hardState().commit, snap.metadata.index) },
       });
       const parts = await openParts(this.opts, this.storage);
@@ -449,32 +394,15 @@ export class Member implements KV, Maintenance, ClusterApi {
     }
   }
 
-  private receivedFile(index: number): string {
-    const f = this.received.get(index);
-    if (f === undefined) throw new ReplicationError('ERR_CORRUPT', `snapshot ${index} arrived without its database file`);
-    this.received.clear();
-    return f;
-  }
-
   /**
    * For network transports: stores the leader's file streamed in chunks (never whole in memory)
    * beside the member's file, synced, then steps the snap message, whose install renames it into
    * place. One reception at a time.
    */
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    const run = async (): Promise<void> => {
+    return this.received.receive(m, chunks, () => {
       this.checkUsable();
-      const index = m.snapshot?.metadata.index ?? 0;
-      if (m.type !== 'snap' || index === 0) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'not a snapshot message');
-      const file = `${this.opts.path}.snap.${index}`;
-      const size = await writeFileDurably(this.opts.fileSystem ?? nodeFileSystem, file, chunks);
-      if (size === 0) throw new ReplicationError('ERR_CORRUPT', 'snapshot stream carried no database');
-      this.received.set(index, file);
-      this.step(m);
-    };
-    const p = this.receiving.then(run, run);
-    this.receiving = p.catch(() => undefined);
-    return p;
+    }, (msg) => this.step(msg));
   }
 
   /** etcd's snapshot-count policy: snapshot the applied state, keep catch-up entries behind it. */
@@ -502,8 +430,7 @@ export class Member implements KV, Maintenance, ClusterApi {
   }
 
   private rejectAll(e: unknown): void {
-    for (const w of this.waiters.values()) w.reject(e);
-    this.waiters.clear();
+    this.proposals.rejectAll(e);
     this.reads.rejectAll(e);
     for (const t of this.transfers) t.reject(e);
     this.transfers = [];
@@ -524,14 +451,10 @@ export class Member implements KV, Maintenance, ClusterApi {
     if (this.isLearner) throw replicationError('ERR_LEARNER_NOT_SUPPORTED');
   }
 
-  private nextId(): ProposalId {
-    return { m: this.id, i: this.incarnation, s: ++this.seq };
-  }
-
   private propose(req: ApplyRequest): Promise<ApplyResponse> {
     this.checkUsable();
     this.checkNotLearner();
-    const id = this.nextId();
+    const id = this.proposals.nextId();
     const data = encodePayload({ id, req });
     if (data.length > MAX_REQUEST_BYTES) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'etcdserver: request is too large');
     return this.awaitApplied<ApplyResponse>(id, () => this.node.propose(data));
@@ -540,35 +463,20 @@ export class Member implements KV, Maintenance, ClusterApi {
   private proposeConf(cc: ConfChange, member?: MemberInfo): Promise<MemberInfo[]> {
     this.checkUsable();
     this.checkNotLearner();
-    const id = this.nextId();
+    const id = this.proposals.nextId();
     const context = encodePayload(member !== undefined ? { id, member } : { id });
     return this.awaitApplied<MemberInfo[]>(id, () => this.node.proposeConfChange({ ...cc, context }));
   }
 
-  /** Registers a waiter for proposal `id`, hands it to raft, and resolves when it is applied. */
-  private awaitApplied<T>(id: Parameters<typeof idKey>[0], send: () => void): Promise<T> {
-    const p = new Promise<T>((resolve, reject) => {
-      this.waiters.set(idKey(id), { resolve: resolve as (v: unknown) => void, reject, deadline: this.ticks + this.requestTimeout });
-    });
-    try {
-      send();
-    } catch (err) {
-      this.waiters.delete(idKey(id));
-      if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw replicationError('ERR_NO_LEADER');
-      throw err;
-    }
+  /** Hands a proposal to raft (`send`) and resolves with its answer once it is applied here. */
+  private awaitApplied<T>(id: ProposalId, send: () => void): Promise<T> {
+    const p = this.proposals.wait<T>(id, this.ticks + this.requestTimeout, send);
     this.kick();
     return p;
   }
 
   private expireRequests(): void {
-    const timeout = replicationError('ERR_TIMEOUT');
-    for (const [k, w] of this.waiters) {
-      if (w.deadline <= this.ticks) {
-        this.waiters.delete(k);
-        w.reject(timeout);
-      }
-    }
+    this.proposals.expire(this.ticks);
     this.reads.expire(this.ticks, this.ticks + this.requestTimeout);
   }
 
@@ -602,6 +510,7 @@ export class Member implements KV, Maintenance, ClusterApi {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
+    this.quota.check(costPut(req));
     const r = await this.propose({ put: req });
     if (!('put' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.put, header: this.header(r.put.header) };
@@ -623,6 +532,7 @@ export class Member implements KV, Maintenance, ClusterApi {
       const r = (await this.currentStore()).readTxn(req);
       return { ...r, header: this.header(r.header) };
     }
+    this.quota.check(costTxn(req));
     const r = await this.propose({ txn: req });
     if (!('txn' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.txn, header: this.header(r.txn.header) };
@@ -637,6 +547,7 @@ export class Member implements KV, Maintenance, ClusterApi {
   }
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    this.quota.check(LEASE_COST);
     // etcd picks the id before proposing, so every member grants the same lease
     const given = leaseId(req.ID, 'ID');
     const ID = given !== 0n ? given : this.lessor.newId(this.opts.random ?? Math.random);
@@ -660,7 +571,7 @@ export class Member implements KV, Maintenance, ClusterApi {
     this.checkUsable();
     this.checkNotLearner();
     if (this.role !== 'leader') {
-      const id = this.nextId();
+      const id = this.proposals.nextId();
       const data = encodePayload({ id, keepAlive: { ID: leaseId(req.ID, 'ID') } });
       return this.awaitApplied<LeaseKeepAliveResponse>(id, () => this.node.propose(data));
     }
@@ -747,11 +658,23 @@ export class Member implements KV, Maintenance, ClusterApi {
     return {
       header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
       leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
-      isLearner: m.isLearner, errors: [],
+      isLearner: m.isLearner, errors: this.quota.alarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
     };
   }
 
-  // ---- Maintenance: thin, the store and the bolt file do the work (no space quota on a member yet)
+  /** The raised alarms (etcd's Alarm GET); NOSPACE is raised by this member's quota. */
+  async alarmList(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.alarms() };
+  }
+
+  /** Clears the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
+  async alarmDisarm(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
+  }
+
+  // ---- Maintenance: thin, the store and the bolt file do the work
 
   /** etcd's HashKV over this member's applied history. */
   async hashKV(revision = 0): Promise<HashKVResponse> {
@@ -771,16 +694,6 @@ export class Member implements KV, Maintenance, ClusterApi {
     const store = await this.currentStore();
     await this.boltFile().defragment();
     return { header: this.header(store.status().header) };
-  }
-
-  async alarmList(): Promise<AlarmResponse> {
-    this.checkUsable();
-    return { alarms: [] };
-  }
-
-  async alarmDisarm(): Promise<AlarmResponse> {
-    this.checkUsable();
-    return { alarms: [] };
   }
 
   private boltFile(): DB {
@@ -847,19 +760,9 @@ export class Member implements KV, Maintenance, ClusterApi {
     if (m === undefined) throw replicationError('ERR_MEMBER_NOT_FOUND');
     const other = this.members.list().filter((x) => x.id !== id).flatMap((x) => x.peerURLs);
     if (peerURLs.some((u) => other.includes(u))) throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
-    const pid = this.nextId();
-    const p = new Promise<MemberInfo[]>((resolve, reject) => {
-      this.waiters.set(idKey(pid), { resolve: resolve as (v: unknown) => void, reject, deadline: this.ticks + this.requestTimeout });
-    });
-    try {
-      this.node.propose(encodePayload({ id: pid, memberUpdate: { ...m, peerURLs: [...peerURLs] } }));
-    } catch (err) {
-      this.waiters.delete(idKey(pid));
-      if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw replicationError('ERR_NO_LEADER');
-      throw err;
-    }
-    this.kick();
-    return p;
+    const pid = this.proposals.nextId();
+    const data = encodePayload({ id: pid, memberUpdate: { ...m, peerURLs: [...peerURLs] } });
+    return this.awaitApplied<MemberInfo[]>(pid, () => this.node.propose(data));
   }
 
   /** Hands leadership to `id` (etcd's MoveLeader); resolves once it leads or rejects on timeout. */
@@ -908,22 +811,4 @@ function rangeEndFor(key: BytesLike, o: { prefix?: boolean; fromKey?: boolean; r
   if (o.prefix === true) return prefixEnd(key);
   if (o.fromKey === true) return new Uint8Array([0]);
   return o.rangeEnd;
-}
-
-async function openParts(opts: MemberOptions, reuse?: BoltRaftStorage): Promise<{ backend: RaftBackend; storage: BoltRaftStorage; store: MvccStore; members: MembersStore }> {
-  const bolt = BoltBackend.open(opts.path, { ...opts.bolt, fileSystem: opts.fileSystem ?? opts.bolt?.fileSystem ?? nodeFileSystem });
-  const backend = new RaftBackend(bolt);
-  try {
-    const storage = backend.view((r) => (reuse !== undefined ? reuse.reload(r) : BoltRaftStorage.load(r)));
-    const members = backend.view((r) => MembersStore.load(r));
-    const store = MvccStore.open({
-      backend, autoExpireLeases: false, leaseCheckIntervalMs: 0,
-      ...(opts.now !== undefined ? { now: opts.now } : {}),
-      ...(opts.compactionBatchIntervalMs !== undefined ? { compactionBatchIntervalMs: opts.compactionBatchIntervalMs } : {}),
-    });
-    return { backend, storage, store, members };
-  } catch (err) {
-    bolt.close();
-    throw err;
-  }
 }
