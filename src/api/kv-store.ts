@@ -20,13 +20,10 @@ import { etcdSnapshot } from '../bolt/backup.ts';
 import type { DB, DefragmentOptions, DefragmentResult } from '../bolt/index.ts';
 import type { Backend } from '../mvcc/backend.ts';
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import { type AlarmMember, costPut, costTxn, LEASE_COST, SpaceQuota } from './quota.ts';
+import { costPut, costTxn, LEASE_COST, SpaceQuota } from './quota.ts';
 
-/** etcd's AlarmResponse. */
-export interface AlarmResponse {
-  header: ResponseHeader;
-  alarms: AlarmMember[];
-}
+import type { AlarmResponse } from './maintenance.ts';
+export type { AlarmResponse } from './maintenance.ts';
 import { WatchHub } from '../watch/hub.ts';
 import type { WatchHubOptions, WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 import type { DeleteOptions, GetOptions, KV, KeyRangeOptions, SetOptions } from './kv.ts';

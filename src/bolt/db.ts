@@ -5,12 +5,13 @@ import type { OpenOptions } from './db-open.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO, FileSystem } from './file.ts';
 import { createFreelist, decodeFreelistPage } from './freelist/index.ts';
+import { rebuildFreePages } from './freelist-rebuild.ts';
 import type { Freelist } from './freelist/freelist.ts';
 import { type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { nodeFileSystem } from './node-file.ts';
 import { FREELIST_FLAG, corrupt } from './page.ts';
-import { Pager } from './pager.ts';
-import { reachablePages } from './check.ts';
+import { PageArena } from './page-arena.ts';
+import { defaultCacheSize, Pager } from './pager.ts';
 import { backupTxToFile, type WriteToOptions } from './backup.ts';
 import { defragmentDB, type DefragmentOptions, type DefragmentResult } from './defrag.ts';
 import { Tx } from './tx.ts';
@@ -31,7 +32,6 @@ export interface DBStats {
   cache: { pages: number; bytes: number; limit: number };
 }
 
-const DEFAULT_CACHE = 128 << 20;
 
 /** The write callbacks (updateAsync, and batch through it) the current async context runs inside. */
 interface WriteScope {
@@ -86,6 +86,8 @@ export class DB {
   private writeTxN = 0;
   /** @internal */
   private readonly batcher: Batcher;
+  /** @internal Page images of the current commit, reused by the next. */
+  readonly arena = new PageArena();
   /** @internal */
   private isClosed = false;
 
@@ -104,7 +106,7 @@ export class DB {
     this.freelistWrite = options.freelistWrite ?? 'close';
     this.freelistKind = options.freelist ?? 'hashmap';
     this.batcher = new Batcher(options.maxBatchSize ?? 1000, options.maxBatchDelayMs ?? 0, (fn) => this.updateAsync(fn));
-    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? DEFAULT_CACHE);
+    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? defaultCacheSize());
     this.fileSystem = options.fileSystem ?? nodeFileSystem;
     this.openOptions = { ...options };
     this.meta = meta;
@@ -138,11 +140,7 @@ export class DB {
       this.freelistOverflow = overflow;
     } else {
       // No freelist on disk: every page below the high-water mark that no tree reaches is free.
-      const tx = Tx.create(this, false, m);
-      const reached = reachablePages(tx);
-      const free: number[] = [];
-      for (let id = 2; id < m.pgid; id++) if (!reached.has(id)) free.push(id);
-      fl.init(free);
+      fl.init(rebuildFreePages(this.pager.file, this.pageSize, m.pgid, m.root));
     }
     return fl;
   }
@@ -162,6 +160,7 @@ export class DB {
     this.checkCanWrite();
     const fl = this.freelist;
     this.releasePending(fl);
+    this.arena.reset();
     const tx = Tx.create(this, true, this.meta);
     this.writer = tx;
     this.writeTxN++;

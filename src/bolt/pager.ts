@@ -1,11 +1,31 @@
+import { totalmem } from 'node:os';
 import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO } from './file.ts';
-import { corrupt, Page } from './page.ts';
+import { BRANCH_FLAG, corrupt, LEAF_FLAG, Page } from './page.ts';
 
 /** Bytes per fdatasync'd write call; runs of contiguous pages are grouped up to this size. */
 const MAX_WRITEV_BYTES = 8 << 20;
 const MAX_WRITEV_BUFFERS = 1024;
+
+const MiB = 2 ** 20;
+export const MIN_DEFAULT_CACHE = 128 * MiB;
+export const MAX_DEFAULT_CACHE = 2048 * MiB;
+
+/**
+ * The page-cache budget when the caller sets none: an eighth of the memory this process may use,
+ * between 128 MiB and 2 GiB. bbolt and LMDB read through an mmap and so get the whole OS page
+ * cache; a fixed 128 MiB made every random get on a 244 MiB file miss half the time (a pread,
+ * a fresh buffer and a validation per miss). The budget is an upper bound: memory is used only
+ * for pages actually read, so a small file costs no more than before.
+ */
+export function defaultCacheSize(): number {
+  let mem = totalmem();
+  // Inside a cgroup with a memory limit, that limit is what the process really has.
+  const limited = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : undefined;
+  if (typeof limited === 'number' && limited > 0 && limited < mem) mem = limited;
+  return Math.min(MAX_DEFAULT_CACHE, Math.max(MIN_DEFAULT_CACHE, Math.floor(mem / 8)));
+}
 
 /**
  * Positional page I/O with a bounded cache of parsed pages. Cached pages are immutable: a page id
@@ -52,9 +72,10 @@ export class Pager {
     if (hit) return hit;
     const aged = this.old.get(pgid);
     if (aged) {
+      // Known to be in the old generation only: move it without remember()'s extra lookups.
       this.old.delete(pgid);
       this.oldBytes -= aged.buf.length;
-      this.remember(pgid, aged);
+      this.addYoung(pgid, aged);
       return aged;
     }
     const ps = this.pageSize;
@@ -78,6 +99,10 @@ export class Pager {
   private remember(pgid: number, page: Page): void {
     this.forget(pgid);
     if (page.buf.length > this.cacheLimit / 2) return;
+    this.addYoung(pgid, page);
+  }
+
+  private addYoung(pgid: number, page: Page): void {
     this.young.set(pgid, page);
     this.youngBytes += page.buf.length;
     if (this.youngBytes > this.cacheLimit / 2) {
@@ -126,9 +151,18 @@ export class Pager {
       if (bufs.length === 1) this.file.write(bufs[0]!, start * ps);
       else this.file.writev(bufs, start * ps);
     }
-    // Written pages are not cached: their buffers share chunks that would pin far more memory
-    // than the cache accounts for. The next read of a written page comes from the OS cache.
-    for (const id of ids) this.forget(id);
+    // The written buffers are reused by the next commit, so the cache gets copies: a commit's
+    // branch pages (and, unless the commit is large, its leaves) are what the next one reads.
+    const leaves = ids.length * ps <= this.cacheLimit / 8;
+    for (const id of ids) {
+      const buf = pages.get(id)!;
+      const flags = buf[8]! | (buf[9]! << 8);
+      if (buf.length === ps && (flags === BRANCH_FLAG || (leaves && flags === LEAF_FLAG))) {
+        const copy = Buffer.allocUnsafeSlow(ps);
+        copy.set(buf);
+        this.remember(id, new Page(copy));
+      } else this.forget(id);
+    }
   }
 
   /** Make sure the file covers `bytes`, growing in chunks so commits rarely change its length. */

@@ -1,14 +1,18 @@
 /**
  * etcdctl's commands against a store opened in this process (`--data-dir DIR`: the database at
- * DIR/member/snap/db, etcd's layout). Same flag names and output as etcdctl 3.4: simple text by
- * default, `-w json` as etcdctl's JSON, `-w table` where etcdctl has one. `--endpoints` (a running
- * server) needs the network client, which this build does not include yet.
+ * DIR/member/snap/db, etcd's layout) or a running server (`--endpoints`: etcd or boltkv serve,
+ * through connect()). Same flag names and output as etcdctl 3.4: simple text by default, `-w json`
+ * as etcdctl's JSON, `-w table` where etcdctl has one. Both targets implement KV and Maintenance,
+ * so each command is written once.
  */
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { openStore, type KV, type Maintenance } from '../api/index.ts';
-import { type Client, connect, type Member } from '../client/index.ts';
+import { type HashKVResponse, openStore, type KV, type Maintenance } from '../api/index.ts';
+import { BoltBackend } from '../mvcc/backend/bolt.ts';
+import { ETCD_RECORDS, hashKVOfBackend } from '../mvcc/hash.ts';
+import { tmpdir } from 'node:os';
+import { type Client, ClientError, connect, type Member } from '../client/index.ts';
 import type { Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseOp, SortOrder, SortTarget } from '../api/index.ts';
 import { open } from '../bolt/db.ts';
 import { Crc32c } from '../mvcc/hash.ts';
@@ -144,7 +148,7 @@ const SORT_TARGETS: Record<string, SortTarget> = { CREATE: 'CREATE', KEY: 'KEY',
 
 const get: Command = {
   name: 'get',
-  summary: 'gets the key or a range of keys (etcdctl; with --data-dir)',
+  summary: 'gets the key or a range of keys (etcdctl)',
   usage: 'boltkv get --data-dir DIR [options] <key> [range_end]',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -202,7 +206,7 @@ async function readStdin(io: CliIO): Promise<string> {
 
 const put: Command = {
   name: 'put',
-  summary: 'puts the given key into the store (etcdctl; with --data-dir)',
+  summary: 'puts the given key into the store (etcdctl)',
   usage: 'boltkv put --data-dir DIR [options] <key> <value> (value from standard input when omitted)',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -227,7 +231,7 @@ const put: Command = {
 
 const del: Command = {
   name: 'del',
-  summary: 'removes the specified key or range of keys (etcdctl; with --data-dir)',
+  summary: 'removes the specified key or range of keys (etcdctl)',
   usage: 'boltkv del --data-dir DIR [options] <key> [range_end]',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -247,7 +251,7 @@ const del: Command = {
 
 const compaction: Command = {
   name: 'compaction',
-  summary: 'compacts the event history (etcdctl; with --data-dir)',
+  summary: 'compacts the event history (etcdctl)',
   usage: 'boltkv compaction --data-dir DIR [--physical] <revision>',
   flags: { ...ETCD_GLOBAL_FLAGS, physical: { kind: 'bool', help: 'wait for the compaction to physically remove all old revisions' } },
   async run(p, io) {
@@ -372,6 +376,35 @@ const snapshot: Command = {
   },
 };
 
+/**
+ * HashKV of one member. etcd 3.4's JSON gateway has no route to it (ERR_UNSUPPORTED): then the
+ * member's snapshot is fetched into a temporary file and hashed here, as etcd would hash that
+ * revision — the whole database crosses the wire, so a note says so on stderr.
+ */
+async function hashKVOf(m: KV & Maintenance, rev: number, io: CliIO): Promise<HashKVResponse> {
+  try {
+    return await m.hashKV(rev);
+  } catch (e) {
+    if (!(e instanceof ClientError) || e.code !== 'ERR_UNSUPPORTED') throw e;
+  }
+  io.err('(this server has no HashKV on its gateway: hashing a snapshot of it)\n');
+  const tmp = mkdtempSync(join(tmpdir(), 'boltkv-hashkv-'));
+  try {
+    const file = join(tmp, 'snapshot.db');
+    const status = await m.status();
+    await pipeline(m.snapshot(), createWriteStream(file));
+    const backend = BoltBackend.open(file, { readOnly: true });
+    try {
+      const h = backend.view((r) => hashKVOfBackend(r, rev, ETCD_RECORDS));
+      return { header: { ...status.header, revision: h.revision }, hash: h.hash, compactRevision: h.compactRevision };
+    } finally {
+      backend.close();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 const endpoint: Command = {
   name: 'endpoint',
   summary: 'endpoint status | endpoint hashkv [--rev N] of each member (etcdctl)',
@@ -390,7 +423,7 @@ const endpoint: Command = {
         json.push({ Endpoint: ep, Status: s });
         rows.push([ep, id.toString(16), s.version, humanBytes(s.dbSize), String((s.leader ?? 0n) === id), String(s.isLearner === true), String(s.raftTerm ?? 0), String(s.raftIndex ?? 0), String(s.raftAppliedIndex ?? 0), s.errors.join(', ')]);
       } else {
-        const h = await m.hashKV(num(p.flags.rev));
+        const h = await hashKVOf(m, num(p.flags.rev), io);
         json.push({ Endpoint: ep, HashKV: { header: h.header, hash: h.hash, compactRevision: h.compactRevision } });
         rows.push([ep, String(h.hash)]);
       }
@@ -424,7 +457,7 @@ const alarm: Command = {
 
 const lease: Command = {
   name: 'lease',
-  summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl; with --data-dir)',
+  summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl)',
   usage: 'boltkv lease grant|revoke|timetolive|list|keep-alive --data-dir DIR ...',
   flags: { ...ETCD_GLOBAL_FLAGS, keys: { kind: 'bool', help: 'timetolive: list the attached keys' }, once: { kind: 'bool', help: 'keep-alive: renew once and exit (required in process)' } },
   async run(p, io) {
@@ -550,7 +583,7 @@ function responseLines(r: ResponseOp, hex: boolean): string[] {
 
 const txn: Command = {
   name: 'txn',
-  summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl; with --data-dir)',
+  summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl)',
   usage: 'boltkv txn --data-dir DIR < requests (compares, blank line, success requests, blank line, failure requests)',
   flags: { ...ETCD_GLOBAL_FLAGS, interactive: { kind: 'bool', help: 'accepted for etcdctl parity: input is always read from standard input' } },
   async run(p, io) {

@@ -21,7 +21,7 @@ import { bytesToRev, mainRevPrefix, revKeyMain, revKeySub, revToBytes } from './
 const EXAMINE_FACTOR = 8;
 
 /** Keys of the key index compacted per step, so a million-key compaction never blocks for long. */
-const INDEX_COMPACT_CHUNK = 10_000;
+const INDEX_COMPACT_CHUNK = 2000;
 
 interface Job {
   rev: number;

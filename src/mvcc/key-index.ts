@@ -111,9 +111,12 @@ function genStart(a: readonly number[], end: number): number {
 /** Insert `items` before position `at` of `a`: a fresh exact-size array when small, else in place. */
 function insert(a: number[], at: number, items: readonly number[]): number[] {
   if (a.length < COPY_LIMIT) {
-    const out = a.slice(0, at);
-    for (const x of items) out.push(x);
-    for (let i = at; i < a.length; i++) out.push(a[i]!);
+    // preallocated, then filled by index: push or slice would leave spare capacity (16+ slots)
+    const k = items.length;
+    const out = new Array<number>(a.length + k);
+    for (let i = 0; i < at; i++) out[i] = a[i]!;
+    for (let i = 0; i < k; i++) out[at + i] = items[i]!;
+    for (let i = at; i < a.length; i++) out[i + k] = a[i]!;
     return out;
   }
   a.splice(at, 0, ...items);
@@ -126,6 +129,28 @@ function toArray(r: Rec): number[] {
 
 function entryItems(main: number, sub: number): number[] {
   return sub === 0 ? [main] : [-main, -sub];
+}
+
+/** A generation of one entry with its header, as an exact-size array. */
+function oneEntryGen(main: number, sub: number, created: number, ver: number, n: number): number[] {
+  const out = new Array<number>(sub === 0 ? 4 : 5);
+  let i = 0;
+  if (sub === 0) out[i++] = main;
+  else {
+    out[i++] = -main;
+    out[i++] = -sub;
+  }
+  out[i++] = created;
+  out[i++] = ver;
+  out[i] = n;
+  return out;
+}
+
+/** An exact-size copy (arrays built by push keep spare capacity). */
+function exact(a: readonly number[]): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
+  return out;
 }
 
 /**
@@ -171,14 +196,14 @@ export class KeyIndex {
     const r = this.keys.get(key);
     if (r === undefined) {
       if (sub === 0 && created === main && ver === 1) this.keys.set(key, main);
-      else this.keys.set(key, [...entryItems(main, sub), created, ver, 1]);
+      else this.keys.set(key, oneEntryGen(main, sub, created, ver, 1));
       return;
     }
     const a = toArray(r);
     const n = a[a.length - 1]!;
     if (n < 0) {
       // the last generation ended: a new one starts
-      this.keys.set(key, insert(a, a.length, [...entryItems(main, sub), created, ver, 1]));
+      this.keys.set(key, insert(a, a.length, oneEntryGen(main, sub, created, ver, 1)));
       return;
     }
     const out = insert(a, a.length - 3, entryItems(main, sub));
@@ -209,7 +234,7 @@ export class KeyIndex {
       this.tombstone(key, main, sub);
       return;
     }
-    const gen = [...entryItems(main, sub), 0, 0, -1];
+    const gen = oneEntryGen(main, sub, 0, 0, -1);
     this.keys.set(key, r === undefined ? gen : insert(r, r.length, gen));
   }
 
@@ -331,5 +356,5 @@ function compactRecord(r: number[], atRev: number, keep: KeepSet): Rec | undefin
   if (out.length === 0) return undefined;
   if (out.length === r.length) return r;
   if (out.length === 4 && out[0]! > 0 && out[3] === 1 && out[1] === out[0] && out[2] === 1) return out[0]!;
-  return out;
+  return exact(out);
 }

@@ -1,6 +1,6 @@
 import { proposalDropped } from './errors.ts';
 import type { Raft } from './raft.ts';
-import { handleAppendEntries, handleHeartbeat, handleSnapshot } from './step-follower.ts';
+import { handleLeaderMessage } from './step-follower.ts';
 import type { Message, MessageType } from './types.ts';
 import { NONE } from './types.ts';
 
@@ -16,16 +16,11 @@ export function stepCandidate(r: Raft, m: Message): void {
     case 'readIndex':
       throw proposalDropped('no leader (election in progress)');
     case 'app':
-      r.becomeFollower(m.term, m.from);
-      handleAppendEntries(r, m);
-      return;
     case 'heartbeat':
-      r.becomeFollower(m.term, m.from);
-      handleHeartbeat(r, m);
-      return;
     case 'snap':
+      // Someone won this term: follow it, and take its message as its follower would.
       r.becomeFollower(m.term, m.from);
-      handleSnapshot(r, m);
+      handleLeaderMessage(r, m);
       return;
     case 'timeoutNow':
       return;

@@ -16,19 +16,12 @@ export function stepFollower(r: Raft, m: Message): void {
       r.send({ ...m, to: r.lead, term: 0 });
       return;
     case 'app':
-      r.electionElapsed = 0;
-      r.lead = m.from;
-      handleAppendEntries(r, m);
-      return;
     case 'heartbeat':
-      r.electionElapsed = 0;
-      r.lead = m.from;
-      handleHeartbeat(r, m);
-      return;
     case 'snap':
+      // The leader of our term is alive: no election for another timeout.
       r.electionElapsed = 0;
       r.lead = m.from;
-      handleSnapshot(r, m);
+      handleLeaderMessage(r, m);
       return;
     case 'transferLeader':
       if (r.lead === NONE) return;
@@ -48,8 +41,15 @@ export function stepFollower(r: Raft, m: Message): void {
   }
 }
 
+/** An append, heartbeat or snapshot from the leader of our term, handled as its follower. */
+export function handleLeaderMessage(r: Raft, m: Message): void {
+  if (m.type === 'app') handleAppendEntries(r, m);
+  else if (m.type === 'heartbeat') handleHeartbeat(r, m);
+  else handleSnapshot(r, m);
+}
+
 /** Appends the leader's entries if our log matches at the previous index; else hints where to retry. */
-export function handleAppendEntries(r: Raft, m: Message): void {
+function handleAppendEntries(r: Raft, m: Message): void {
   if (m.index < r.raftLog.committed) {
     r.send(makeMessage({ to: m.from, type: 'appResp', index: r.raftLog.committed }));
     return;
@@ -65,14 +65,14 @@ export function handleAppendEntries(r: Raft, m: Message): void {
   }));
 }
 
-export function handleHeartbeat(r: Raft, m: Message): void {
+function handleHeartbeat(r: Raft, m: Message): void {
   r.raftLog.commitTo(m.commit);
   const resp = makeMessage({ to: m.from, type: 'heartbeatResp' });
   if (m.context) resp.context = m.context;
   r.send(resp);
 }
 
-export function handleSnapshot(r: Raft, m: Message): void {
+function handleSnapshot(r: Raft, m: Message): void {
   const s = m.snapshot!;
   if (r.restore(s)) {
     r.send(makeMessage({ to: m.from, type: 'appResp', index: r.raftLog.lastIndex() }));
