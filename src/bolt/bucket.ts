@@ -369,7 +369,7 @@ export class Bucket {
     const leaf = c.materialize();
     leaf.put(key, value, flags);
     this.tx.mutations++;
-    const root = splitIfLarge(leaf, this.tx.db.pageSize);
+    const root = splitIfLarge(leaf, this.tx.db.pageSize, this.fillPercentClamped());
     if (root) this.rootNode = root;
   }
 

@@ -179,11 +179,20 @@ export class Node {
    * Split off the upper half (by bytes) into a new sibling, for nodes grown past a few pages
    * during a transaction. Keeping nodes bounded keeps inserts O(node size), not O(keys in bucket).
    */
-  splitHalf(): Node {
+  splitHalf(pageSize: number, fillPercent: number): Node {
     const half = (this.byteSize - PAGE_HEADER_SIZE) / 2;
-    let acc = 0;
     let mid = 0;
-    while (mid < this.inodes.length && acc < half) acc += elementSize(this.leaf, this.inodes[mid++]!);
+    // Cut where commit would start a page anyway, so the left part is written as the same full
+    // pages; a cut at the byte middle left a mostly empty page per split (68% full on appends).
+    const parts = splitForPages(this.leaf, this.inodes, pageSize, fillPercent, this.byteSize);
+    let acc = 0;
+    for (let k = 0; k < parts.length - 1 && acc < half; k++) {
+      acc += parts[k]!.size - PAGE_HEADER_SIZE;
+      mid = parts[k]!.end;
+    }
+    if (mid === 0) {
+      while (mid < this.inodes.length && acc < half) acc += elementSize(this.leaf, this.inodes[mid++]!);
+    }
     mid = Math.min(Math.max(mid, 2), this.inodes.length - 2);
     const moved = this.inodes.splice(mid);
     const sibling = new Node(this.leaf, this.parent, moved);
@@ -300,11 +309,11 @@ export interface TreeRoot {
  * nodes: quadratic. Splitting a node as soon as it passes a few pages keeps each insert cheap;
  * commit still splits into page-sized pieces. Returns the new root if the tree grew a level.
  */
-export function splitIfLarge(node: Node, pageSize: number): Node | null {
+export function splitIfLarge(node: Node, pageSize: number, fillPercent: number): Node | null {
   const limit = pageSize * 4;
   let newRoot: Node | null = null;
   while (node.byteSize > limit && node.inodes.length > 4) {
-    const sibling = node.splitHalf();
+    const sibling = node.splitHalf(pageSize, fillPercent);
     let parent = node.parent;
     if (!parent) {
       parent = new Node(false, null, [makeInode(0, node.inodes[0]!.key, EMPTY, node.pgid, node)]);

@@ -2,7 +2,7 @@ import { totalmem } from 'node:os';
 import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO } from './file.ts';
-import { corrupt, Page } from './page.ts';
+import { BRANCH_FLAG, corrupt, LEAF_FLAG, Page } from './page.ts';
 
 /** Bytes per fdatasync'd write call; runs of contiguous pages are grouped up to this size. */
 const MAX_WRITEV_BYTES = 8 << 20;
@@ -169,9 +169,18 @@ export class Pager {
       if (bufs.length === 1) this.file.write(bufs[0]!, start * ps);
       else this.file.writev(bufs, start * ps);
     }
-    // Written pages are not cached: their buffers share chunks that would pin far more memory
-    // than the cache accounts for. The next read of a written page comes from the OS cache.
-    for (const id of ids) this.forget(id);
+    // The written buffers are reused by the next commit, so the cache gets copies: a commit's
+    // branch pages (and, unless the commit is large, its leaves) are what the next one reads.
+    const leaves = ids.length * ps <= this.cacheLimit / 8;
+    for (const id of ids) {
+      const buf = pages.get(id)!;
+      const flags = buf[8]! | (buf[9]! << 8);
+      if (buf.length === ps && (flags === BRANCH_FLAG || (leaves && flags === LEAF_FLAG))) {
+        const copy = Buffer.allocUnsafeSlow(ps);
+        copy.set(buf);
+        this.remember(id, new Page(copy));
+      } else this.forget(id);
+    }
   }
 
   /** Make sure the file covers `bytes`, growing in chunks so commits rarely change its length. */

@@ -29,8 +29,25 @@ export class OrderedMap<V> {
     return this.count;
   }
 
+  /**
+   * The chunk the last lookup landed in. Reopening walks history in revision order, which for most
+   * workloads is near key order: checking this chunk and the next before a binary search makes
+   * those lookups O(1).
+   */
+  private finger = 0;
+
   /** Index of the chunk that holds `key` or would hold it. */
   private chunkFor(key: string): number {
+    const cs = this.chunks;
+    const f = this.finger;
+    if (f < cs.length && cs[f]!.keys[0]! <= key) {
+      if (f + 1 === cs.length || cs[f + 1]!.keys[0]! > key) return f;
+      if (f + 2 === cs.length || cs[f + 2]!.keys[0]! > key) return (this.finger = f + 1);
+    }
+    return (this.finger = this.searchChunk(key));
+  }
+
+  private searchChunk(key: string): number {
     const cs = this.chunks;
     let lo = 0;
     let hi = cs.length - 1;

@@ -141,12 +141,16 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
       const ps = paths(work);
       // Key operations need a real bucket: map `at` over non-root paths; bucket ops may use root.
       const bucketPaths = ps.slice(1);
+      const keyBucket = (at: number): { m: MBucket; b: Bucket } | undefined => {
+        if (bucketPaths.length === 0) return undefined;
+        const p = bucketPaths[at % bucketPaths.length]!;
+        return { m: modelAt(work, p), b: dbAt(tx, p) as Bucket };
+      };
       switch (cmd.t) {
         case 'put': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           const v = valueOf(cmd.size, cmd.fill);
           if (m.buckets.has(cmd.key)) {
             expectCode(() => b.put(unhex(cmd.key), v), 'ERR_INCOMPATIBLE_VALUE');
@@ -157,10 +161,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'del': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           if (m.buckets.has(cmd.key)) expectCode(() => b.delete(unhex(cmd.key)), 'ERR_INCOMPATIBLE_VALUE');
           else {
             b.delete(unhex(cmd.key));
@@ -169,10 +172,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'putMany': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           let x = cmd.seed + 1;
           for (let i = 0; i < cmd.n; i++) {
             x = (x * 1103515245 + 12345) % 2147483648;
@@ -187,10 +189,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'delMany': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           const keys = [...m.keys.keys()].sort();
           keys.forEach((k, i) => {
             if (i % cmd.every === 0) {
@@ -201,10 +202,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'cursorDelete': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           const c = b.cursor();
           let i = 0;
           for (let e = c.first(); e; e = c.next()) {

@@ -13,6 +13,7 @@ import { encodeMessage } from '../../src/gateway/codec.ts';
 import { requireEtcd, startEtcd } from '../support/etcd.ts';
 import { resolveRange, stepArb, type Step } from '../mvcc/gen.ts';
 import { normalize, raw, startBoltkv, stream } from './support.ts';
+import { replayableRuns } from '../support/fc-replay.ts';
 
 const MAX_REQUEST_BYTES = 10_000;
 
@@ -310,13 +311,7 @@ test('gateway differential: random request sequences get the same status and bod
         await etcd.stop();
       }
     }),
-    {
-      numRuns: RUNS,
-      includeErrorInReport: true,
-      ...(process.env.FC_SEED
-        ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true }
-        : {}),
-    },
+    replayableRuns(RUNS),
   );
 });
 
