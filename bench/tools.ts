@@ -367,8 +367,8 @@ async function servers(): Promise<Record<string, unknown> | undefined> {
 
 try {
   const results: Record<string, unknown> = { sizeMB: SIZE_MB };
-  if (PARTS.has('engine')) Object.assign(results, await engine());
   if (PARTS.has('servers')) results.servers = await servers();
+  if (PARTS.has('engine')) Object.assign(results, await engine());
   const path = writeResults('tools', results);
   console.log(`\nresults: ${path}`);
 } finally {

@@ -5,11 +5,14 @@
  * as etcdctl's JSON, `-w table` where etcdctl has one. Both targets implement KV and Maintenance,
  * so each command is written once.
  */
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { openStore, type KV, type Maintenance } from '../api/index.ts';
-import { type Client, connect, type Member } from '../client/index.ts';
+import { type HashKVResponse, openStore, type KV, type Maintenance } from '../api/index.ts';
+import { BoltBackend } from '../mvcc/backend/bolt.ts';
+import { ETCD_RECORDS, hashKVOfBackend } from '../mvcc/hash.ts';
+import { tmpdir } from 'node:os';
+import { type Client, ClientError, connect, type Member } from '../client/index.ts';
 import type { Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseOp, SortOrder, SortTarget } from '../api/index.ts';
 import { open } from '../bolt/db.ts';
 import { Crc32c } from '../mvcc/hash.ts';
@@ -373,6 +376,35 @@ const snapshot: Command = {
   },
 };
 
+/**
+ * HashKV of one member. etcd 3.4's JSON gateway has no route to it (ERR_UNSUPPORTED): then the
+ * member's snapshot is fetched into a temporary file and hashed here, as etcd would hash that
+ * revision — the whole database crosses the wire, so a note says so on stderr.
+ */
+async function hashKVOf(m: KV & Maintenance, rev: number, io: CliIO): Promise<HashKVResponse> {
+  try {
+    return await m.hashKV(rev);
+  } catch (e) {
+    if (!(e instanceof ClientError) || e.code !== 'ERR_UNSUPPORTED') throw e;
+  }
+  io.err('(this server has no HashKV on its gateway: hashing a snapshot of it)\n');
+  const tmp = mkdtempSync(join(tmpdir(), 'boltkv-hashkv-'));
+  try {
+    const file = join(tmp, 'snapshot.db');
+    const status = await m.status();
+    await pipeline(m.snapshot(), createWriteStream(file));
+    const backend = BoltBackend.open(file, { readOnly: true });
+    try {
+      const h = backend.view((r) => hashKVOfBackend(r, rev, ETCD_RECORDS));
+      return { header: { ...status.header, revision: h.revision }, hash: h.hash, compactRevision: h.compactRevision };
+    } finally {
+      backend.close();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 const endpoint: Command = {
   name: 'endpoint',
   summary: 'endpoint status | endpoint hashkv [--rev N] of each member (etcdctl)',
@@ -391,7 +423,7 @@ const endpoint: Command = {
         json.push({ Endpoint: ep, Status: s });
         rows.push([ep, id.toString(16), s.version, humanBytes(s.dbSize), String((s.leader ?? 0n) === id), String(s.isLearner === true), String(s.raftTerm ?? 0), String(s.raftIndex ?? 0), String(s.raftAppliedIndex ?? 0), s.errors.join(', ')]);
       } else {
-        const h = await m.hashKV(num(p.flags.rev));
+        const h = await hashKVOf(m, num(p.flags.rev), io);
         json.push({ Endpoint: ep, HashKV: { header: h.header, hash: h.hash, compactRevision: h.compactRevision } });
         rows.push([ep, String(h.hash)]);
       }

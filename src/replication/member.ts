@@ -76,6 +76,7 @@ export class Member implements KV, Maintenance, ClusterApi {
   private confState: ConfState;
   private readonly reads: ReadLoop;
   private loop: Promise<void> | undefined;
+  private looping = false;
   private installing: Promise<void> | undefined;
   private failure: unknown;
   private closed = false;
@@ -233,15 +234,22 @@ export class Member implements KV, Maintenance, ClusterApi {
     return fileBytes(this.backend);
   }
 
+  /**
+   * Runs the Ready loop unless it runs already. `looping` is set before the loop's first
+   * synchronous step: handling a Ready may kick again (a read batch sent from a ReadState) before
+   * `loop` is assigned, and a second loop would take a Ready before the first is advanced.
+   */
   private kick(): void {
-    if (this.loop !== undefined || this.closed || this.failure !== undefined) return;
+    if (this.looping || this.closed || this.failure !== undefined) return;
     if (!this.node.hasReady()) return;
+    this.looping = true;
     this.loop = (async () => {
       try {
         while (!this.closed && this.failure === undefined && this.node.hasReady()) await this.handleReady(this.node.ready());
       } catch (err) {
         this.fail(err);
       } finally {
+        this.looping = false;
         this.loop = undefined;
       }
       if (this.unsynced && this.watchersWaiting()) this.flushApplied();
@@ -301,7 +309,7 @@ export class Member implements KV, Maintenance, ClusterApi {
    * when the loop goes idle with watchers waiting (watch events are announced when durable).
    */
   private flushApplied(): void {
-    if (!this.unsynced || this.loop !== undefined || this.closed || this.failure !== undefined) return;
+    if (!this.unsynced || this.looping || this.closed || this.failure !== undefined) return;
     this.unsynced = false;
     void (async () => this.store.commit())().catch((err: unknown) => this.fail(err));
   }
@@ -654,6 +662,18 @@ export class Member implements KV, Maintenance, ClusterApi {
     };
   }
 
+  /** The raised alarms (etcd's Alarm GET); NOSPACE is raised by this member's quota. */
+  async alarmList(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.alarms() };
+  }
+
+  /** Clears the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
+  async alarmDisarm(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
+  }
+
   // ---- Maintenance: thin, the store and the bolt file do the work
 
   /** etcd's HashKV over this member's applied history. */
@@ -674,18 +694,6 @@ export class Member implements KV, Maintenance, ClusterApi {
     const store = await this.currentStore();
     await this.boltFile().defragment();
     return { header: this.header(store.status().header) };
-  }
-
-  /** The raised alarms (etcd's Alarm GET); NOSPACE is raised by this member's quota. */
-  async alarmList(): Promise<AlarmResponse> {
-    this.checkUsable();
-    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.alarms() };
-  }
-
-  /** Clears the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
-  async alarmDisarm(): Promise<AlarmResponse> {
-    this.checkUsable();
-    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
   }
 
   private boltFile(): DB {

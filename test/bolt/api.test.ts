@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { open, BoltError, isBoltkvError, MAX_KEY_SIZE } from 'boltkv';
-import { boltCode as code, withDb } from '../support/temp-db.ts';
+import { boltCode as code } from '../support/bolt-code.ts';
+import { withDb } from '../support/temp-db.ts';
 
 
 const text = (b: Uint8Array | null | undefined): string | undefined => (b ? Buffer.from(b).toString() : undefined);

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { open, type DB, type Tx } from '../../src/bolt/index.ts';
-import { boltCode as code, withDb } from '../support/temp-db.ts';
+import { boltCode as code } from '../support/bolt-code.ts';
+import { withDb } from '../support/temp-db.ts';
 
 
 /** Fails the test if the process sees an unhandled rejection while fn runs (and a little after). */

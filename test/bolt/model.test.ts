@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { open, BoltError, type Bucket, type DB, type Tx } from 'boltkv';
+import { open, type Bucket, type DB, type Tx } from 'boltkv';
+import { boltCode } from '../support/bolt-code.ts';
 
 interface MBucket {
   keys: Map<string, string>; // hex key -> hex value
@@ -108,7 +109,7 @@ function dumpDb(tx: Tx): MBucket {
 }
 
 function expectCode(fn: () => void, code: string): void {
-  assert.throws(fn, (err: unknown) => err instanceof BoltError && err.code === code);
+  assert.throws(fn, boltCode(code));
 }
 
 function valueOf(size: number, fill: number): Uint8Array {

@@ -32,6 +32,27 @@ test('three members elect a leader; writes through any member are answered and r
   await c.closeAll();
 });
 
+test('a follower serves batched linearizable reads and read-only txns while writes go through it', async () => {
+  const c = new SimCluster(14, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const follower = c.members().find((m) => m.id !== leader.id)!;
+  await c.until(leader.put({ key: 'q', value: '1' }));
+  await c.run(c.now + 300);
+  for (let round = 0; round < 30; round++) {
+    // the first read starts a round; the others queue behind it and go out when its answer arrives,
+    // while writes keep appending on the follower (Readies that must be synced)
+    const ops: Promise<unknown>[] = [leader.put({ key: 'q', value: `${round}` })];
+    for (let i = 0; i < 4; i++) {
+      ops.push(follower.range({ key: 'q' }), follower.txn({ success: [{ requestRange: { key: 'q' } }] }));
+      ops.push(follower.put({ key: `f${i}`, value: `${round}` }));
+    }
+    await c.until(Promise.all(ops));
+    assert.equal(follower.failed, undefined, `round ${round}: ${String(follower.failed)}`);
+  }
+  await c.closeAll();
+});
+
 test('read-only txns are served through the read barrier (or locally when serializable), never logged', async () => {
   const c = new SimCluster(11, [1, 2, 3]);
   for (const id of [1, 2, 3]) await c.start(id);

@@ -1,6 +1,5 @@
-import assert from 'node:assert/strict';
 import path from 'node:path';
-import { BoltError, open, type DB, type OpenOptions } from '../../src/bolt/index.ts';
+import { open, type DB, type OpenOptions } from '../../src/bolt/index.ts';
 import { inTempDir } from './temp-dir.ts';
 
 /**
@@ -22,13 +21,4 @@ export function withDb(
         db.close();
       }
     }, 'boltkv-db-');
-}
-
-/** An `assert.throws` / `assert.rejects` validator: the error is a BoltError with this code. */
-export function boltCode(c: string): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof BoltError, `expected BoltError ${c}, got ${String(err)}`);
-    assert.equal(err.code, c, err.message);
-    return true;
-  };
 }
