@@ -47,7 +47,8 @@ import {
 } from './proposal.ts';
 import { RaftBackend } from './raft-backend.ts';
 import { copyToBytes, copyChunks } from './db-copy.ts';
-import { installSnapshot, nodeRename, writeFileDurably, type Rename } from './snapshot-install.ts';
+import { installSnapshot, nodeRename, type Rename } from './snapshot-install.ts';
+import { SnapshotInbox } from './snapshot-inbox.ts';
 
 /** etcd's default --max-request-bytes (1.5 MiB). */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
@@ -151,8 +152,8 @@ export class Member implements KV, ClusterApi {
   private afterCommit: (() => void)[] = [];
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
-  /** Files received by a transport, by snapshot index, waiting for raft to hand the snapshot over. */
-  private readonly received = new Map<number, string>();
+  /** Files received by a transport, waiting for raft to hand their snapshot over. */
+  private readonly inbox: SnapshotInbox;
   private receiving: Promise<void> = Promise.resolve();
   private readonly hub: WatchHub;
 
@@ -176,6 +177,7 @@ export class Member implements KV, ClusterApi {
     this.lessor = new Lessor(opts.now ?? Date.now);
     this.lessor.restore(backend);
     this.events = new StoreEvents(store);
+    this.inbox = new SnapshotInbox(opts.fileSystem ?? nodeFileSystem, opts.path);
     this.hub = new WatchHub(this.events, opts.watch);
   }
 
@@ -335,6 +337,7 @@ export class Member implements KV, ClusterApi {
     if (rd.snapshot !== undefined) this.applied = Math.max(this.applied, rd.snapshot.metadata.index);
     for (const rs of rd.readStates) this.readStateArrived(hex(rs.requestCtx), rs.index);
     this.serveReads();
+    this.inbox.discardUpTo(this.applied);
     await this.maybeSnapshot();
     if (this.removed) await this.close();
   }
@@ -399,7 +402,7 @@ export class Member implements KV, ClusterApi {
       await this.store.close();
       await installSnapshot({
         path: this.opts.path, fs: this.opts.fileSystem ?? nodeFileSystem, rename: this.opts.rename ?? nodeRename,
-        data: snap.data.length > 0 ? snap.data : { file: this.receivedFile(snap.metadata.index) }, metadata: snap.metadata,
+        data: snap.data.length > 0 ? snap.data : { file: this.inbox.take(snap.metadata.index) }, metadata: snap.metadata,
         hardState: rd.hardState ?? { ...this.storage.hardState(), commit: Math.max(this.storage.hardState().commit, snap.metadata.index) },
       });
       const parts = await openParts(this.opts, this.storage);
@@ -416,27 +419,18 @@ export class Member implements KV, ClusterApi {
     }
   }
 
-  private receivedFile(index: number): string {
-    const f = this.received.get(index);
-    if (f === undefined) throw new ReplicationError('ERR_CORRUPT', `snapshot ${index} arrived without its database file`);
-    this.received.clear();
-    return f;
-  }
-
   /**
    * For network transports: stores the leader's file streamed in chunks (never whole in memory)
    * beside the member's file, synced, then steps the snap message, whose install renames it into
-   * place. One reception at a time.
+   * place. One reception at a time; one of a snapshot raft already has is not written at all.
    */
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     const run = async (): Promise<void> => {
       this.checkUsable();
       const index = m.snapshot?.metadata.index ?? 0;
       if (m.type !== 'snap' || index === 0) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'not a snapshot message');
-      const file = `${this.opts.path}.snap.${index}`;
-      const size = await writeFileDurably(this.opts.fileSystem ?? nodeFileSystem, file, chunks);
-      if (size === 0) throw new ReplicationError('ERR_CORRUPT', 'snapshot stream carried no database');
-      this.received.set(index, file);
+      if (index <= this.node.status().hardState.commit) return;
+      await this.inbox.receive(index, chunks);
       this.step(m);
     };
     const p = this.receiving.then(run, run);
