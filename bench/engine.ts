@@ -9,7 +9,7 @@
  *   node --import tsx --conditions=boltkv-source bench/engine.ts --quick     # 50k keys, well under a minute
  *   ... --keys N --time MS --batch-puts N --callers N --chunk N
  *   ... --no-peers | --require-peers   --no-go   --only boltkv,lmdb   --no-load1   --dir DIR
- *   ... --cache-mib N   boltkv's page cache (default 128 MiB)
+ *   ... --cache-mib N   boltkv's page cache (default: an eighth of memory, 128 MiB..2 GiB)
  *
  * Output: tables on stdout (progress on stderr), bench/results/engine.json
  * (engine-quick.json for --quick, so a quick run never overwrites the full figures).
@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { open } from '../src/bolt/index.ts';
+import { defaultCacheSize } from '../src/bolt/pager.ts';
 import { GO_SETTINGS, GO_SYSTEM, buildGoBench, runGoBench } from './go/bbolt.ts';
 import {
   type EngineHandle,
@@ -37,15 +38,19 @@ import { printTable, writeResults, type Row } from './lib/report.ts';
 
 const BUCKET = 'bench';
 
+function defaultCacheMiB(): number {
+  return Math.round(defaultCacheSize() / 2 ** 20);
+}
+
 /**
- * boltkv with its defaults (hashmap freelist, fdatasync on every commit, 128 MiB page cache), or
+ * boltkv with its defaults (hashmap freelist, fdatasync on every commit, default page cache), or
  * another page-cache size: the cache decides whether a random read is a memory lookup or a pread.
  */
 export function boltkvSystem(cacheMiB: number | null): EngineUnderTest {
   const cacheSize = cacheMiB === null ? undefined : cacheMiB * 2 ** 20;
   return {
     name: 'boltkv',
-    settings: `${cacheMiB === null ? 'defaults: ' : ''}hashmap freelist, fdatasync on commit (data, then meta), ${cacheMiB ?? 128} MiB page cache, fill 50%`,
+    settings: `${cacheMiB === null ? 'defaults: ' : ''}hashmap freelist, fdatasync on commit (data, then meta), ${cacheMiB ?? defaultCacheMiB()} MiB page cache${cacheMiB === null ? ' (an eighth of memory, 128 MiB..2 GiB)' : ''}, fill 50%`,
     apis: {
       load1: 'db.update',
       loadChunk: 'db.update',
@@ -93,6 +98,45 @@ export function boltkvSystem(cacheMiB: number | null): EngineUnderTest {
   };
 }
 
+/** Process memory when an engine's read workloads end (its database open, its reader live). */
+export interface MemorySnapshot {
+  system: string;
+  rssMiB: number;
+  heapUsedMiB: number;
+  externalMiB: number | null;
+  arrayBuffersMiB: number | null;
+}
+
+function memoryNow(system: string): MemorySnapshot {
+  const m = process.memoryUsage();
+  const mib = (n: number): number => Math.round((n / 2 ** 20) * 10) / 10;
+  return { system, rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
+}
+
+/** sys, recording the process's memory into `sink` just before its reader ends. */
+function withMemory(sys: EngineUnderTest, sink: MemorySnapshot[]): EngineUnderTest {
+  return {
+    ...sys,
+    async open(dir) {
+      const h = await sys.open(dir);
+      return {
+        ...h,
+        reader() {
+          const r = h.reader();
+          return {
+            get: (k) => r.get(k),
+            range: (start, n) => r.range(start, n),
+            end() {
+              sink.push(memoryNow(sys.name));
+              r.end();
+            },
+          };
+        },
+      };
+    },
+  };
+}
+
 export interface SuiteOptions extends WorkloadOptions {
   quick: boolean;
   peers: 'auto' | 'required' | 'off';
@@ -102,7 +146,7 @@ export interface SuiteOptions extends WorkloadOptions {
   dir: string;
   /** Run only these systems (names as printed). */
   only: string[] | null;
-  /** boltkv's page cache in MiB; null: the default (128 MiB). */
+  /** boltkv's page cache in MiB; null: the default (see defaultCacheSize). */
   cacheMiB: number | null;
 }
 
@@ -218,6 +262,43 @@ function comparisonTables(o: WorkloadOptions, results: readonly EngineResult[], 
   if (systems.length > 1) printTable('boltkv ops/s ÷ peer ops/s (above 1: boltkv faster)', ratioRows);
 }
 
+/**
+ * Issue 14's read targets as time ratios (boltkv's time ÷ the peer's; at or below the target is
+ * met): random get ≤ 1.0× lmdb and ≤ 2× Go's bbolt, a range of 100 ≤ 2.5× Go's bbolt. Mean time is
+ * 1 / ops/s (what the ops/s table shows); p50 is also given, since a few slow samples move the mean.
+ */
+function readTargetRows(results: readonly EngineResult[]): Row[] {
+  const by = (sys: string, id: WorkloadId): EngineResult | undefined => results.find((r) => r.system === sys && r.id === id);
+  const targets: Array<{ id: WorkloadId; peer: string; target: number }> = [
+    { id: 'get', peer: 'lmdb', target: 1.0 },
+    { id: 'get', peer: GO_SYSTEM, target: 2.0 },
+    { id: 'range', peer: GO_SYSTEM, target: 2.5 },
+  ];
+  const rows: Row[] = [];
+  for (const t of targets) {
+    const mine = by('boltkv', t.id);
+    const peer = by(t.peer, t.id);
+    if (!mine || !peer) continue;
+    const meanRatio = peer.opsPerSec / mine.opsPerSec;
+    const p50Ratio = mine.p50Us !== null && peer.p50Us !== null ? mine.p50Us / peer.p50Us : null;
+    rows.push({
+      what: `${mine.workload}: boltkv ÷ ${t.peer}`,
+      'boltkv mean µs': round(1e6 / mine.opsPerSec, 2),
+      'peer mean µs': round(1e6 / peer.opsPerSec, 2),
+      'mean ratio': round(meanRatio, 2),
+      'p50 ratio': p50Ratio === null ? null : round(p50Ratio, 2),
+      target: `≤ ${t.target.toFixed(1)}`,
+      met: meanRatio <= t.target ? 'yes' : p50Ratio !== null && p50Ratio <= t.target ? 'p50 only' : 'no',
+    });
+  }
+  return rows;
+}
+
+function readTargetTable(results: readonly EngineResult[]): void {
+  const rows = readTargetRows(results);
+  if (rows.length > 0) printTable('read targets (issue 14): boltkv time ÷ peer time (at or below the target: met)', rows);
+}
+
 export async function runEngineSuite(o: SuiteOptions): Promise<void> {
   const want = (name: string): boolean => o.only === null || o.only.includes(name);
   const systems: EngineUnderTest[] = [];
@@ -248,11 +329,12 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
   const root = mkdtempSync(join(o.dir, 'boltkv-engine-bench-'));
   const results: EngineResult[] = [];
   const floors: EngineResult[] = [];
+  const memory: MemorySnapshot[] = [memoryNow('(process at start)')];
   try {
     progress('fdatasync floor (before)');
     floors.push({ ...(await fsyncFloor(root, Math.min(o.timeMs, 1000))), note: 'measured before the engines' });
     for (const sys of systems) {
-      const rows = await runWorkloads(sys, root, o);
+      const rows = await runWorkloads(withMemory(sys, memory), root, o);
       results.push(...rows);
       systemTable(sys.name, sys.settings, rows);
     }
@@ -261,6 +343,8 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
       const rows = await runGoBench(goBin, join(root, 'go'), o, o.goLoad1CapS, (r) => progress(`${GO_SYSTEM}: ${r.workload} done`));
       results.push(...rows);
       systemTable(GO_SYSTEM, GO_SETTINGS, rows);
+      const m = /rss ([\d.]+) MiB, heap in use ([\d.]+) MiB/.exec(rows.find((r) => r.id === 'range')?.note ?? '');
+      if (m) memory.push({ system: `${GO_SYSTEM} (own process)`, rssMiB: Number(m[1]), heapUsedMiB: Number(m[2]), externalMiB: null, arrayBuffersMiB: null });
     }
     progress('fdatasync floor (after)');
     floors.push({ ...(await fsyncFloor(root, Math.min(o.timeMs, 1000))), note: 'measured after the engines' });
@@ -270,6 +354,18 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
 
   const names = [...systems.map((s) => s.name), ...(goBin ? [GO_SYSTEM] : [])];
   comparisonTables(o, results, names);
+
+  readTargetTable(results);
+  printTable(
+    'process memory when each engine\'s reads end, MiB (Node engines share one process and run one after another)',
+    memory.map((m) => ({
+      system: m.system,
+      rss: m.rssMiB,
+      'heap used': m.heapUsedMiB,
+      external: m.externalMiB,
+      'array buffers': m.arrayBuffersMiB,
+    })),
+  );
 
   const floorP50 = Math.min(...floors.map((f) => f.p50Us ?? Infinity));
   printTable(
@@ -304,13 +400,15 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
       callers: o.callers,
       batchPuts: o.batchPuts,
       goLoad1CapS: o.goLoad1CapS,
-      boltkvCacheMiB: o.cacheMiB ?? 128,
+      boltkvCacheMiB: o.cacheMiB ?? defaultCacheMiB(),
     },
     systems: [
       ...systems.map((s) => ({ name: s.name, settings: s.settings, apis: s.apis })),
       ...(goBin ? [{ name: GO_SYSTEM, settings: GO_SETTINGS }] : []),
     ],
     skipped,
+    memory,
+    readTargets: readTargetRows(results),
     floor: floors,
     results,
   });

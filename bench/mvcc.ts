@@ -14,17 +14,24 @@
  * - range of 1 key and of 1,000 keys out of N, and a 1-key range at an old revision (tinybench);
  * - reopen with N keys (2N revisions): close and open until the first read is answered;
  * - compaction of N revisions (every key overwritten once, compact at the newest revision,
- *   physical), with the latency of single puts issued back to back while it runs.
+ *   physical), with the latency of single puts issued back to back while it runs;
+ * - memory: the resident set (RSS) after the load (N keys, N revisions) and again after the reopen
+ *   (N keys, 2N revisions, the key index rebuilt from the file), after a full GC; for boltkv also
+ *   the JS heap and the engine's page cache, reported separately because the cache is a budget
+ *   (bolt option cacheSize) rather than a cost per key; for etcd the RSS of its process;
+ * - file: bytes of the data file in use after the load (etcd's dbSizeInUse on both sides).
  * The etcd side pays HTTP+JSON per request, which is what a user running etcd next to their
  * program pays too; that is the comparison this benchmark is for.
  *
  * Output: a table on stdout and bench/results/mvcc.json.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Bench } from 'tinybench';
-import { openStore, type KVStore } from '../src/api/index.ts';
+import { BoltBackend, openStore, type KVStore } from '../src/api/index.ts';
 import { etcdAvailable, startEtcd, type EtcdServer } from '../test/support/etcd.ts';
 import { printTable, writeResults, type Row } from './lib/report.ts';
 
@@ -41,6 +48,38 @@ const BENCH_MS = quick ? 300 : 1000;
 const enc = new TextEncoder();
 const keyOf = (i: number): string => `key/${String(i).padStart(8, '0')}`;
 const VALUE = enc.encode('v'.repeat(64));
+const MiB = 2 ** 20;
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Memory of a system under test, in MiB; heap and cache only where the process is ours. */
+interface Memory {
+  rss: number;
+  heap?: number;
+  cache?: number;
+}
+
+/** VmRSS of a process, from /proc. */
+function rssOfPid(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+/** The etcd process serving `dataDir` (startEtcd does not hand out its pid). */
+function etcdPid(dataDir: string): number {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('etcd') && argv.includes(dataDir)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no etcd process for ${dataDir}`);
+}
 
 /** What both systems offer the benchmark. */
 interface Sut {
@@ -51,12 +90,16 @@ interface Sut {
   revision(): Promise<number>;
   /** Close and open again; resolves when a read is answered. */
   reopen(): Promise<void>;
+  memory(): Memory;
+  /** Bytes of the data file in use (etcd's dbSizeInUse). */
+  fileInUse(): Promise<number>;
   close(): Promise<void>;
 }
 
 async function boltkvSut(dir: string): Promise<Sut> {
   const path = join(dir, 'bench.db');
-  let kv: KVStore = await openStore(path, { leaseCheckIntervalMs: 0 });
+  let backend = BoltBackend.open(path);
+  let kv: KVStore = await openStore({ backend, leaseCheckIntervalMs: 0 });
   return {
     name: 'boltkv',
     put: (key) => kv.put({ key, value: VALUE }),
@@ -65,9 +108,20 @@ async function boltkvSut(dir: string): Promise<Sut> {
     revision: async () => kv.revision(),
     reopen: async () => {
       await kv.close();
-      kv = await openStore(path, { leaseCheckIntervalMs: 0 });
+      // as a restarted process would: the closed store's index is garbage before the open starts
+      kv = undefined as unknown as KVStore;
+      backend = undefined as unknown as BoltBackend;
+      gc();
+      backend = BoltBackend.open(path);
+      kv = await openStore({ backend, leaseCheckIntervalMs: 0 });
       await kv.range({ key: keyOf(0) });
     },
+    memory: () => {
+      gc();
+      const m = process.memoryUsage();
+      return { rss: m.rss / MiB, heap: m.heapUsed / MiB, cache: backend.db.stats().cache.bytes / MiB };
+    },
+    fileInUse: async () => (await kv.status()).dbSizeInUse,
     close: () => kv.close(),
   };
 }
@@ -89,6 +143,11 @@ async function etcdSut(dir: string): Promise<Sut> {
     reopen: async () => {
       await server.stop();
       server = await startEtcd({ dataDir, keepAlive: true, extraArgs, timeoutMs: 600_000 });
+    },
+    memory: () => ({ rss: rssOfPid(etcdPid(dataDir)) }),
+    fileInUse: async () => {
+      const st = (await server.gateway.call('/v3/maintenance/status', {})) as { dbSizeInUse: string | number };
+      return Number(st.dbSizeInUse);
     },
     close: () => server.stop(),
   };
@@ -129,6 +188,15 @@ interface Figures {
   putDuringCompactP99Ms: number;
   putDuringCompactMaxMs: number;
   putsDuringCompact: number;
+  /** MiB after the load (N keys, N revisions). */
+  rssLoadMiB: number;
+  heapLoadMiB?: number;
+  cacheLoadMiB?: number;
+  /** MiB after the reopen (N keys, 2N revisions). */
+  rssReopenMiB: number;
+  heapReopenMiB?: number;
+  cacheReopenMiB?: number;
+  fileInUseMiB: number;
 }
 
 async function measure(s: Sut): Promise<Figures> {
@@ -136,6 +204,9 @@ async function measure(s: Sut): Promise<Figures> {
   log(`loading ${N.toLocaleString()} keys`);
   const putGroupOps = await load(s, 0, N);
   const oldRev = await s.revision();
+  const fileInUseMiB = (await s.fileInUse()) / MiB;
+  const atLoad = s.memory();
+  log(`after load: RSS ${atLoad.rss.toFixed(0)} MiB, heap ${atLoad.heap?.toFixed(0) ?? '-'} MiB, page cache ${atLoad.cache?.toFixed(0) ?? '-'} MiB, file in use ${fileInUseMiB.toFixed(0)} MiB`);
   log('overwriting every key once');
   await load(s, 0, N);
 
@@ -171,6 +242,8 @@ async function measure(s: Sut): Promise<Figures> {
 
   log('reopen');
   const reopenMs = await timed(() => s.reopen());
+  const atReopen = s.memory();
+  log(`reopened in ${reopenMs.toFixed(0)} ms: RSS ${atReopen.rss.toFixed(0)} MiB, heap ${atReopen.heap?.toFixed(0) ?? '-'} MiB, page cache ${atReopen.cache?.toFixed(0) ?? '-'} MiB`);
 
   log('compaction with concurrent writes');
   const rev = await s.revision();
@@ -199,6 +272,13 @@ async function measure(s: Sut): Promise<Figures> {
     putDuringCompactP99Ms: pct(during, 99),
     putDuringCompactMaxMs: during[during.length - 1]!,
     putsDuringCompact: during.length,
+    rssLoadMiB: atLoad.rss,
+    heapLoadMiB: atLoad.heap,
+    cacheLoadMiB: atLoad.cache,
+    rssReopenMiB: atReopen.rss,
+    heapReopenMiB: atReopen.heap,
+    cacheReopenMiB: atReopen.cache,
+    fileInUseMiB,
   };
 }
 
@@ -238,9 +318,16 @@ const metrics: [keyof Figures, string, 'higher' | 'lower'][] = [
   ['putDuringCompactP50Ms', 'put p50 during compaction (ms)', 'lower'],
   ['putDuringCompactP99Ms', 'put p99 during compaction (ms)', 'lower'],
   ['putDuringCompactMaxMs', 'put max during compaction (ms)', 'lower'],
+  ['rssLoadMiB', `RSS with ${N.toLocaleString()} keys, ${N.toLocaleString()} revisions (MiB)`, 'lower'],
+  ['heapLoadMiB', '  of which JS heap (MiB)', 'lower'],
+  ['cacheLoadMiB', '  of which page cache (MiB)', 'lower'],
+  ['rssReopenMiB', `RSS after reopen, ${(2 * N).toLocaleString()} revisions (MiB)`, 'lower'],
+  ['heapReopenMiB', '  of which JS heap (MiB)', 'lower'],
+  ['cacheReopenMiB', '  of which page cache (MiB)', 'lower'],
+  ['fileInUseMiB', `file in use with ${N.toLocaleString()} keys (MiB)`, 'lower'],
 ];
 const rows: Row[] = metrics.map(([k, label, better]) => {
-  const bk = results.boltkv![k];
+  const bk = results.boltkv![k] ?? Number.NaN;
   const et = results.etcd?.[k];
   const row: Row = { metric: label, boltkv: bk };
   if (et !== undefined) {

@@ -91,7 +91,7 @@ export async function runGoBench(
     '-keys', String(o.keys),
     '-chunk', String(o.chunk),
     '-time', String(o.timeMs),
-    '-load1-cap', String(load1CapS),
+    '-load1-cap', String(o.skipLoad1 ? 0 : load1CapS),
     '-callers', String(o.callers),
     '-batch-puts', String(o.batchPuts),
   ];

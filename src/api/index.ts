@@ -2,6 +2,7 @@
 export { openStore, type StoreOptions, type OpenTarget } from './open.ts';
 export { KVStore, SERVER_VERSION, type AlarmResponse } from './kv-store.ts';
 export { DEFAULT_QUOTA_BYTES, type AlarmMember, type AlarmType } from './quota.ts';
+export type { Maintenance, HashKVResponse, DefragmentResponse, SnapshotOptions } from './maintenance.ts';
 export type { KV, GetOptions, DeleteOptions, SetOptions, KeyRangeOptions } from './kv.ts';
 export { prefixEnd } from './prefix.ts';
 export { MvccError, type MvccErrorCode } from '../mvcc/errors.ts';

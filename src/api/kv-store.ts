@@ -14,22 +14,20 @@ import type {
 import type { EventSource } from '../mvcc/types.ts';
 import type { HashKVResult } from '../mvcc/hash.ts';
 import type { ResponseHeader } from '../mvcc/requests.ts';
-import { createHash } from 'node:crypto';
 import { backendHash } from './backend-hash.ts';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { etcdSnapshot } from '../bolt/backup.ts';
 import type { DB, DefragmentOptions, DefragmentResult } from '../bolt/index.ts';
 import type { Backend } from '../mvcc/backend.ts';
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import { type AlarmMember, costPut, costTxn, LEASE_COST, SpaceQuota } from './quota.ts';
+import { costPut, costTxn, LEASE_COST, SpaceQuota } from './quota.ts';
 
-/** etcd's AlarmResponse. */
-export interface AlarmResponse {
-  header: ResponseHeader;
-  alarms: AlarmMember[];
-}
+import type { AlarmResponse } from './maintenance.ts';
+export type { AlarmResponse } from './maintenance.ts';
 import { WatchHub } from '../watch/hub.ts';
 import type { WatchHubOptions, WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 import type { DeleteOptions, GetOptions, KV, KeyRangeOptions, SetOptions } from './kv.ts';
+import type { DefragmentResponse, HashKVResponse, Maintenance } from './maintenance.ts';
 import { prefixEnd } from './prefix.ts';
 
 /** The etcd version whose API this store answers, with ours as build metadata (semver). */
@@ -53,7 +51,7 @@ function rangeEndFor(key: BytesLike, o: KeyRangeOptions): BytesLike | undefined 
   return o.rangeEnd;
 }
 
-export class KVStore implements KV {
+export class KVStore implements KV, Maintenance {
   readonly #store: MvccStore;
   readonly #hub: WatchHub;
   #closed = false;
@@ -139,8 +137,10 @@ export class KVStore implements KV {
    * Rewrite the file densely while requests go on (see the engine's db.defragment()); writes wait
    * only for the short swap at the end. Needs the bolt backend.
    */
-  defragment(options?: DefragmentOptions): Promise<DefragmentResult> {
-    return Promise.resolve().then(() => this.#boltDB().defragment(options));
+  defragment(options?: DefragmentOptions): Promise<DefragmentResult & DefragmentResponse> {
+    return Promise.resolve()
+      .then(() => this.#boltDB().defragment(options))
+      .then((r) => ({ ...r, header: this.#store.status().header }));
   }
 
   /**
@@ -150,38 +150,7 @@ export class KVStore implements KV {
    * (without the digest), known before the first byte, as etcd's remaining_bytes needs.
    */
   snapshot(options: { signal?: AbortSignal } = {}): Readable & { readonly size: number } {
-    const db = this.#boltDB();
-    const tx = db.begin(false);
-    const hash = createHash('sha256');
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
-    tx.writeTo(
-      async (chunk) => {
-        hash.update(chunk);
-        if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
-          const done = (): void => {
-            out.off('close', closed);
-            resolve();
-          };
-          const closed = (): void => {
-            out.off('drain', done);
-            reject(new MvccError('ERR_CLOSED', 'boltkv: snapshot stream closed by its reader'));
-          };
-          out.once('drain', done);
-          out.once('close', closed);
-        });
-      },
-      { signal: options.signal },
-    ).then(
-      () => {
-        tx.abort();
-        out.end(hash.digest());
-      },
-      (err: unknown) => {
-        tx.abort();
-        out.destroy(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-    return Object.assign(out, { size: tx.size });
+    return etcdSnapshot(this.#boltDB().begin(false), options);
   }
 
   /** etcd's Maintenance.Hash: a CRC-32C of the whole backend (see backend-hash.ts) and the revision it covers. */
@@ -208,8 +177,9 @@ export class KVStore implements KV {
   }
 
   /** etcd's HashKV: a CRC-32C of the key history up to `revision` (0: current), comparable with etcd's. */
-  hashKV(revision = 0): Promise<HashKVResult> {
-    return this.#store.hashKV(revision);
+  async hashKV(revision = 0): Promise<HashKVResult & HashKVResponse> {
+    const h = await this.#store.hashKV(revision);
+    return { ...h, header: { revision: h.revision } };
   }
   /** The store's newest revision. */
   revision(): number {

@@ -4,7 +4,9 @@
  * file's pages below the reader's high-water mark gives a consistent tree; only the two meta pages
  * are rewritten, both pointing at the reader's snapshot. Memory stays bounded: one chunk in flight.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
 import { dirname } from 'node:path';
 import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
@@ -155,4 +157,48 @@ export function syncDir(dir: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * The image of `tx` followed by its SHA-256 (32 bytes) as one stream: what etcd's Snapshot RPC
+ * sends and `etcdctl snapshot restore` checks. `size` is the image's byte count (without the
+ * digest), known before the first byte. The stream owns `tx` and ends it; a reader that stops
+ * reading (destroys the stream) ends the copy.
+ */
+export function etcdSnapshot(tx: Tx, options: { signal?: AbortSignal } = {}): Readable & { readonly size: number } {
+  const hash = createHash('sha256');
+  const out = new PassThrough({ highWaterMark: CHUNK_BYTES });
+  const size = tx.size;
+  writeTxTo(
+    tx,
+    async (chunk) => {
+      hash.update(chunk);
+      if (out.destroyed) throw new BoltError('ERR_ABORTED', 'snapshot stream closed by its reader');
+      if (!out.write(chunk)) {
+        await new Promise<void>((resolve, reject) => {
+          const done = (): void => {
+            out.off('close', closed);
+            resolve();
+          };
+          const closed = (): void => {
+            out.off('drain', done);
+            reject(new BoltError('ERR_ABORTED', 'snapshot stream closed by its reader'));
+          };
+          out.once('drain', done);
+          out.once('close', closed);
+        });
+      }
+    },
+    options,
+  ).then(
+    () => {
+      tx.abort();
+      out.end(hash.digest());
+    },
+    (err: unknown) => {
+      tx.abort();
+      out.destroy(err instanceof Error ? err : new Error(String(err)));
+    },
+  );
+  return Object.assign(out, { size });
 }

@@ -6,6 +6,9 @@ import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, 
 import type { Tx } from './tx.ts';
 import { parseRange, type RangeOptions, scan } from './range.ts';
 
+/** Scratch for Page.lowerBound's exact-match answer, so a get allocates nothing per level. */
+const exact = { hit: false };
+
 /** bbolt's default: split pages half full, which suits random inserts. */
 export const DEFAULT_FILL_PERCENT = 0.5;
 const MIN_FILL = 0.1;
@@ -126,13 +129,13 @@ export class Bucket {
       }
       const p = page!;
       const n = p.count;
-      const i = p.lowerBound(k);
+      const i = p.lowerBound(k, exact);
       if (p.isLeaf) {
-        if (i >= n || p.compareKey(i, k) !== 0 || p.elementFlags(i) & BUCKET_LEAF_FLAG) return undefined;
+        if (!exact.hit || p.elementFlags(i) & BUCKET_LEAF_FLAG) return undefined;
         return p.value(i);
       }
       if (n === 0) return undefined;
-      page = this.tx.treePage(p.child(i < n && p.compareKey(i, k) === 0 ? i : i > 0 ? i - 1 : 0));
+      page = this.tx.treePage(p.child(exact.hit ? i : i > 0 ? i - 1 : 0));
     }
     throw corrupt('tree deeper than 64 levels: a branch page points back up the tree');
   }
@@ -366,7 +369,7 @@ export class Bucket {
     const leaf = c.materialize();
     leaf.put(key, value, flags);
     this.tx.mutations++;
-    const root = splitIfLarge(leaf, this.tx.db.pageSize);
+    const root = splitIfLarge(leaf, this.tx.db.pageSize, this.fillPercentClamped());
     if (root) this.rootNode = root;
   }
 

@@ -1,5 +1,4 @@
 import { compare } from './bytes.ts';
-import { BoltError } from './errors.ts';
 import { decodeFreelistPage } from './freelist/index.ts';
 import { PGID_NO_FREELIST } from './meta.ts';
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, Page, pageTypeName, readU64 } from './page.ts';
@@ -104,71 +103,6 @@ function walk(
 
   walkId(tx.meta.root, undefined, undefined, 0);
 }
-
-/**
- * Every page id reachable from the transaction's trees; throws on a tree it cannot read. Used to
- * rebuild the freelist of a NoFreelistSync file on open, so it is lean: no page cache, a leaf's
- * overflow run is read only when the leaf holds a sub-bucket, and siblings are visited in page-id
- * order so the reads run forward through the file.
- */
-export function reachablePages(tx: Tx): Set<number> {
-  const seen = new Set<number>();
-  const pager = tx.pager;
-  const ps = tx.db.pageSize;
-  const limit = tx.meta.pgid;
-  const header = new Uint8Array(ps);
-  const visitBucketValue = (value: Uint8Array, depth: number): void => {
-    if (value.length < BUCKET_HEADER_SIZE) throw new BoltError('ERR_CORRUPT_PAGE', 'bucket header truncated');
-    const root = readU64(new DataView(value.buffer, value.byteOffset, value.byteLength), 0);
-    if (root === 0) {
-      const page = new Page(value.subarray(BUCKET_HEADER_SIZE));
-      page.validate();
-      visitLeafBuckets(page, depth);
-    } else visitIds([root], depth + 1);
-  };
-  const visitLeafBuckets = (page: Page, depth: number): void => {
-    for (let i = 0; i < page.count; i++) {
-      if (page.elementFlags(i) & BUCKET_LEAF_FLAG) visitBucketValue(page.value(i), depth);
-    }
-  };
-  const visitIds = (ids: number[], depth: number): void => {
-    if (depth > 64) throw new BoltError('ERR_CORRUPT_PAGE', 'tree deeper than 64 levels');
-    ids.sort((a, b) => a - b);
-    for (const pgid of ids) {
-      if (pgid < 2 || pgid >= limit) throw new BoltError('ERR_CORRUPT_PAGE', `page ${pgid}: out of bounds: ${limit}`);
-      if (seen.has(pgid)) throw new BoltError('ERR_CORRUPT_PAGE', `page ${pgid}: multiple references`);
-      if (pager.file.read(header, pgid * ps) < ps) throw new BoltError('ERR_CORRUPT_PAGE', `page ${pgid}: file truncated`);
-      const head = new Page(header);
-      if (head.id !== pgid) throw new BoltError('ERR_CORRUPT_PAGE', `page ${pgid}: header says id ${head.id}`);
-      if (!head.isLeaf && !head.isBranch) throw new BoltError('ERR_CORRUPT_PAGE', `page ${pgid}: invalid type`);
-      if (pgid + head.overflow >= limit) throw new BoltError('ERR_CORRUPT_PAGE', `page ${pgid}: overflow past high water`);
-      for (let i = 0; i <= head.overflow; i++) seen.add(pgid + i);
-      // Element headers sit at the start of the page; a value may not. Read the whole run only
-      // when we must look inside: branches, and leaves that hold sub-buckets.
-      const full = (): Page => {
-        const p = head.overflow === 0 ? new Page(header.slice()) : new Page(pager.readRaw(pgid * ps, (head.overflow + 1) * ps));
-        p.validate();
-        return p;
-      };
-      if (head.isBranch) {
-        const p = full();
-        const children: number[] = [];
-        for (let i = 0; i < p.count; i++) children.push(p.child(i));
-        visitIds(children, depth + 1);
-      } else {
-        const dv = head.dv;
-        let hasBucket = false;
-        const n = Math.min(head.count, (ps - PAGE_HEADER_SIZE_) / 16);
-        for (let i = 0; i < n; i++) if (dv.getUint32(PAGE_HEADER_SIZE_ + i * 16, true) & BUCKET_LEAF_FLAG) hasBucket = true;
-        if (hasBucket || head.count > n) visitLeafBuckets(full(), depth);
-      }
-    }
-  };
-  visitIds([tx.meta.root], 0);
-  return seen;
-}
-
-const PAGE_HEADER_SIZE_ = 16;
 
 /** The findings bbolt's tx.Check makes, for the snapshot tx sees. */
 export function checkTx(tx: Tx): string[] {

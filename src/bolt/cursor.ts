@@ -4,6 +4,8 @@ import type { Node } from './node.ts';
 import { BUCKET_LEAF_FLAG, corrupt, type Page } from './page.ts';
 
 const MAX_DEPTH = 64;
+/** Scratch for Page.lowerBound's exact-match answer during a descent. */
+const exact = { hit: false };
 import type { Bucket } from './bucket.ts';
 
 /** A key and its value; the value is null when the key names a sub-bucket. */
@@ -85,7 +87,18 @@ export class Cursor {
   }
 
   next(): Entry | undefined {
-    this.bucket.tx.checkOpen();
+    const tx = this.bucket.tx;
+    tx.checkOpen();
+    // The common step: on a valid entry of an unchanged snapshot, with another entry in this leaf page.
+    if (this.pos === 'valid' && this.seen === tx.mutations) {
+      const t = this.stack[this.stack.length - 1]!;
+      const p = t.page;
+      if (p !== null && p.isLeaf && t.index + 1 < p.count) {
+        const e = p.entry(++t.index);
+        this.key = e[0];
+        return e;
+      }
+    }
     switch (this.pos) {
       case 'unset':
       case 'bof':
@@ -150,8 +163,14 @@ export class Cursor {
       }
       const n = count(f);
       if (n === 0) break;
-      let i = lowerBound(f, key);
-      if (!(i < n && equalsKey(f, i, key))) i = i > 0 ? i - 1 : 0;
+      let i: number;
+      if (f.page !== null) {
+        i = f.page.lowerBound(key, exact);
+        if (!exact.hit) i = i > 0 ? i - 1 : 0;
+      } else {
+        i = f.node!.lowerBound(key);
+        if (!(i < n && equalsKey(f, i, key))) i = i > 0 ? i - 1 : 0;
+      }
       f.index = i;
       this.push(this.child(f));
     }
@@ -288,8 +307,7 @@ export class Cursor {
       const inode = f.node.inodes[f.index]!;
       return [inode.key, inode.flags & BUCKET_LEAF_FLAG ? null : inode.value];
     }
-    const p = f.page!;
-    return [p.key(f.index), p.elementFlags(f.index) & BUCKET_LEAF_FLAG ? null : p.value(f.index)];
+    return f.page!.entry(f.index);
   }
 
   /** @internal */

@@ -45,11 +45,6 @@ const FastView: ViewCtor | null = (() => {
   }
 })();
 
-/** A Buffer view of buf[start, end), sharing its memory. */
-export function view(buf: Buffer, start: number, end: number): Buffer {
-  return FastView ? new FastView(buf.buffer, buf.byteOffset + start, end - start) : buf.subarray(start, end);
-}
-
 export function corrupt(msg: string): BoltError {
   return new BoltError('ERR_CORRUPT_PAGE', msg);
 }
@@ -68,6 +63,43 @@ export function writeU64(dv: DataView, off: number, v: number): void {
 }
 
 /**
+ * The search key as big-endian 32-bit words, so a probe compares four bytes per step. Filled once
+ * per search by `loadKeyWords`; shared because searches never interleave (JS is single-threaded
+ * and a search calls nothing that could start another).
+ */
+const KEY_WORDS_MAX = 64;
+const keyWords = new Uint32Array(KEY_WORDS_MAX);
+
+/** Fill keyWords from key; returns how many whole words it holds (0 for long keys: bytewise then). */
+function loadKeyWords(key: Uint8Array): number {
+  const n = key.length >>> 2;
+  if (n > KEY_WORDS_MAX) return 0;
+  for (let w = 0, i = 0; w < n; w++, i += 4) {
+    keyWords[w] = ((key[i]! << 24) | (key[i + 1]! << 16) | (key[i + 2]! << 8) | key[i + 3]!) >>> 0;
+  }
+  return n;
+}
+
+/**
+ * Compare page bytes [start, start+len) with key, whose first `words` words are in keyWords:
+ * whole words through the DataView while both sides have them, then the remaining bytes.
+ */
+function compareWords(dv: DataView, buf: Uint8Array, start: number, len: number, key: Uint8Array, words: number): number {
+  const n = len < key.length ? len : key.length;
+  const w = Math.min(n >>> 2, words);
+  for (let i = 0; i < w; i++) {
+    const a = dv.getUint32(start + (i << 2), false);
+    const b = keyWords[i]!;
+    if (a !== b) return a < b ? -1 : 1;
+  }
+  for (let i = w << 2; i < n; i++) {
+    const d = buf[start + i]! - key[i]!;
+    if (d !== 0) return d;
+  }
+  return len - key.length;
+}
+
+/**
  * A read-only view of one page (or of an inline bucket's page image). Element accessors check
  * bounds, so a corrupt page surfaces as ERR_CORRUPT_PAGE instead of a RangeError deep inside.
  */
@@ -79,20 +111,27 @@ export class Page {
   readonly flags: number;
   readonly count: number;
   readonly overflow: number;
+  /** flags === LEAF_FLAG, as a field: it is read at every level of every search. */
+  readonly isLeaf: boolean;
+  /** @internal The page cache's generation this page belongs to (pager.ts); 0 when not cached. */
+  cacheGen = 0;
+  /** The buffer's memory and offset, kept so a view is one constructor call. */
+  private readonly ab: ArrayBufferLike;
+  private readonly base: number;
 
   constructor(buf: Uint8Array) {
     if (buf.length < PAGE_HEADER_SIZE) throw corrupt(`page image of ${buf.length} bytes is shorter than its header`);
     this.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.ab = buf.buffer;
+    this.base = buf.byteOffset;
     this.id = readU64(this.dv, 0);
     this.flags = this.dv.getUint16(8, true);
     this.count = this.dv.getUint16(10, true);
     this.overflow = this.dv.getUint32(12, true);
+    this.isLeaf = this.flags === LEAF_FLAG;
   }
 
-  get isLeaf(): boolean {
-    return this.flags === LEAF_FLAG;
-  }
   get isBranch(): boolean {
     return this.flags === BRANCH_FLAG;
   }
@@ -124,36 +163,52 @@ export class Page {
     }
   }
 
+  /** A view of bytes [start, start+len) of this page. */
+  private cut(start: number, len: number): Buffer {
+    return FastView ? new FastView(this.ab, this.base + start, len) : this.buf.subarray(start, start + len);
+  }
+
   key(i: number): Buffer {
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-    if (this.flags === LEAF_FLAG) {
-      const pos = this.dv.getUint32(e + 4, true);
-      const ksize = this.dv.getUint32(e + 8, true);
-      return view(this.buf, e + pos, e + pos + ksize);
-    }
-    const pos = this.dv.getUint32(e, true);
-    const ksize = this.dv.getUint32(e + 4, true);
-    return view(this.buf, e + pos, e + pos + ksize);
+    if (this.isLeaf) return this.cut(e + this.dv.getUint32(e + 4, true), this.dv.getUint32(e + 8, true));
+    return this.cut(e + this.dv.getUint32(e, true), this.dv.getUint32(e + 4, true));
   }
 
   /** Compare the key of element i with key, in place. */
   compareKey(i: number, key: Uint8Array): number {
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-    if (this.flags === LEAF_FLAG) {
+    if (this.isLeaf) {
       return compareAt(this.buf, e + this.dv.getUint32(e + 4, true), this.dv.getUint32(e + 8, true), key);
     }
     return compareAt(this.buf, e + this.dv.getUint32(e, true), this.dv.getUint32(e + 4, true), key);
   }
 
-  /** Index of the first element whose key is >= key. */
-  lowerBound(key: Uint8Array): number {
+  /**
+   * Index of the first element whose key is >= key; `exact` (when given) learns whether that
+   * element's key equals key, so a caller needs no second comparison.
+   */
+  lowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
+    const words = loadKeyWords(key);
+    const dv = this.dv;
+    const buf = this.buf;
+    // Leaf elements keep (pos, ksize) at +4/+8, branch elements at +0/+4.
+    const off = this.isLeaf ? 4 : 0;
     let lo = 0;
     let hi = this.count;
+    let hit = false;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.compareKey(mid, key) < 0) lo = mid + 1;
-      else hi = mid;
+      const e = PAGE_HEADER_SIZE + mid * ELEMENT_SIZE;
+      const start = e + dv.getUint32(e + off, true);
+      const len = dv.getUint32(e + off + 4, true);
+      const c = words > 0 ? compareWords(dv, buf, start, len, key, words) : compareAt(buf, start, len, key);
+      if (c < 0) lo = mid + 1;
+      else {
+        hi = mid;
+        hit = c === 0;
+      }
     }
+    if (exact) exact.hit = hit;
     return lo;
   }
 
@@ -162,9 +217,18 @@ export class Page {
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     const pos = this.dv.getUint32(e + 4, true);
     const ksize = this.dv.getUint32(e + 8, true);
-    const vsize = this.dv.getUint32(e + 12, true);
-    const start = e + pos + ksize;
-    return view(this.buf, start, start + vsize);
+    return this.cut(e + pos + ksize, this.dv.getUint32(e + 12, true));
+  }
+
+  /** Leaf only: key and value of element i (value null for a sub-bucket), reading the element once. */
+  entry(i: number): [key: Buffer, value: Buffer | null] {
+    const dv = this.dv;
+    const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    const kstart = e + dv.getUint32(e + 4, true);
+    const ksize = dv.getUint32(e + 8, true);
+    const key = this.cut(kstart, ksize);
+    if (dv.getUint32(e, true) & BUCKET_LEAF_FLAG) return [key, null];
+    return [key, this.cut(kstart + ksize, dv.getUint32(e + 12, true))];
   }
 
   /** Leaf only. */

@@ -1,11 +1,31 @@
+import { totalmem } from 'node:os';
 import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO } from './file.ts';
-import { corrupt, Page } from './page.ts';
+import { BRANCH_FLAG, corrupt, LEAF_FLAG, Page } from './page.ts';
 
 /** Bytes per fdatasync'd write call; runs of contiguous pages are grouped up to this size. */
 const MAX_WRITEV_BYTES = 8 << 20;
 const MAX_WRITEV_BUFFERS = 1024;
+
+const MiB = 2 ** 20;
+export const MIN_DEFAULT_CACHE = 128 * MiB;
+export const MAX_DEFAULT_CACHE = 2048 * MiB;
+
+/**
+ * The page-cache budget when the caller sets none: an eighth of the memory this process may use,
+ * between 128 MiB and 2 GiB. bbolt and LMDB read through an mmap and so get the whole OS page
+ * cache; a fixed 128 MiB made every random get on a 244 MiB file miss half the time (a pread,
+ * a fresh buffer and a validation per miss). The budget is an upper bound: memory is used only
+ * for pages actually read, so a small file costs no more than before.
+ */
+export function defaultCacheSize(): number {
+  let mem = totalmem();
+  // Inside a cgroup with a memory limit, that limit is what the process really has.
+  const limited = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : undefined;
+  if (typeof limited === 'number' && limited > 0 && limited < mem) mem = limited;
+  return Math.min(MAX_DEFAULT_CACHE, Math.max(MIN_DEFAULT_CACHE, Math.floor(mem / 8)));
+}
 
 /**
  * Positional page I/O with a bounded cache of parsed pages. Cached pages are immutable: a page id
@@ -18,11 +38,17 @@ export class Pager {
   /**
    * Two generations approximate LRU without per-hit bookkeeping: hits in the old generation move
    * to the young one; when the young one fills half the budget, the old one is dropped whole.
+   * Pages are found through a table indexed by page id (a Map lookup cost several cache misses
+   * per tree level); a page's generation is its `cacheGen`, and each generation lists its ids so
+   * the old one can be dropped without scanning the table.
    */
-  private young = new Map<number, Page>();
-  private old = new Map<number, Page>();
+  private table: Array<Page | undefined> = [];
+  private epoch = 1;
+  private youngIds: number[] = [];
+  private oldIds: number[] = [];
   private youngBytes = 0;
   private oldBytes = 0;
+  private cached = 0;
   /** Known file length, to grow in chunks rather than on every commit. */
   fileSize: number;
 
@@ -48,14 +74,14 @@ export class Pager {
    */
   page(pgid: number, limit: number): Page {
     if (!(pgid >= 2 && pgid < limit)) throw corrupt(`page ${pgid} out of bounds (high water ${limit})`);
-    const hit = this.young.get(pgid);
-    if (hit) return hit;
-    const aged = this.old.get(pgid);
-    if (aged) {
-      this.old.delete(pgid);
-      this.oldBytes -= aged.buf.length;
-      this.remember(pgid, aged);
-      return aged;
+    const hit = this.table[pgid];
+    if (hit !== undefined) {
+      if (hit.cacheGen !== this.epoch) {
+        // A hit in the old generation moves the page to the young one.
+        this.oldBytes -= hit.buf.length;
+        this.addYoung(pgid, hit);
+      }
+      return hit;
     }
     const ps = this.pageSize;
     let buf = this.readRaw(pgid * ps, ps);
@@ -78,27 +104,44 @@ export class Pager {
   private remember(pgid: number, page: Page): void {
     this.forget(pgid);
     if (page.buf.length > this.cacheLimit / 2) return;
-    this.young.set(pgid, page);
+    const table = this.table;
+    while (table.length <= pgid) table.push(undefined);
+    table[pgid] = page;
+    this.cached++;
+    this.addYoung(pgid, page);
+  }
+
+  private addYoung(pgid: number, page: Page): void {
+    page.cacheGen = this.epoch;
+    this.youngIds.push(pgid);
     this.youngBytes += page.buf.length;
-    if (this.youngBytes > this.cacheLimit / 2) {
-      this.old = this.young;
-      this.oldBytes = this.youngBytes;
-      this.young = new Map();
-      this.youngBytes = 0;
+    if (this.youngBytes > this.cacheLimit / 2) this.dropOld();
+  }
+
+  /** Forget the old generation's pages (those not since moved to the young one); young becomes old. */
+  private dropOld(): void {
+    const old = this.epoch - 1;
+    for (const id of this.oldIds) {
+      const p = this.table[id];
+      if (p !== undefined && p.cacheGen === old) {
+        this.table[id] = undefined;
+        this.cached--;
+      }
     }
+    this.oldIds = this.youngIds;
+    this.oldBytes = this.youngBytes;
+    this.youngIds = [];
+    this.youngBytes = 0;
+    this.epoch++;
   }
 
   forget(pgid: number): void {
-    const y = this.young.get(pgid);
-    if (y) {
-      this.young.delete(pgid);
-      this.youngBytes -= y.buf.length;
-    }
-    const o = this.old.get(pgid);
-    if (o) {
-      this.old.delete(pgid);
-      this.oldBytes -= o.buf.length;
-    }
+    const p = this.table[pgid];
+    if (p === undefined) return;
+    this.table[pgid] = undefined;
+    this.cached--;
+    if (p.cacheGen === this.epoch) this.youngBytes -= p.buf.length;
+    else this.oldBytes -= p.buf.length;
   }
 
   /**
@@ -126,9 +169,18 @@ export class Pager {
       if (bufs.length === 1) this.file.write(bufs[0]!, start * ps);
       else this.file.writev(bufs, start * ps);
     }
-    // Written pages are not cached: their buffers share chunks that would pin far more memory
-    // than the cache accounts for. The next read of a written page comes from the OS cache.
-    for (const id of ids) this.forget(id);
+    // The written buffers are reused by the next commit, so the cache gets copies: a commit's
+    // branch pages (and, unless the commit is large, its leaves) are what the next one reads.
+    const leaves = ids.length * ps <= this.cacheLimit / 8;
+    for (const id of ids) {
+      const buf = pages.get(id)!;
+      const flags = buf[8]! | (buf[9]! << 8);
+      if (buf.length === ps && (flags === BRANCH_FLAG || (leaves && flags === LEAF_FLAG))) {
+        const copy = Buffer.allocUnsafeSlow(ps);
+        copy.set(buf);
+        this.remember(id, new Page(copy));
+      } else this.forget(id);
+    }
   }
 
   /** Make sure the file covers `bytes`, growing in chunks so commits rarely change its length. */
@@ -155,14 +207,17 @@ export class Pager {
   }
 
   clearCache(): void {
-    this.young = new Map();
-    this.old = new Map();
+    this.table = [];
+    this.youngIds = [];
+    this.oldIds = [];
     this.youngBytes = 0;
     this.oldBytes = 0;
+    this.cached = 0;
+    this.epoch++;
   }
 
   cacheStats(): { pages: number; bytes: number; limit: number } {
-    return { pages: this.young.size + this.old.size, bytes: this.youngBytes + this.oldBytes, limit: this.cacheLimit };
+    return { pages: this.cached, bytes: this.youngBytes + this.oldBytes, limit: this.cacheLimit };
   }
 }
 

@@ -123,7 +123,8 @@ export class Tx implements Disposable {
     const n = b.length;
     if (n > 2048) return Buffer.from(b);
     if (this.slabUsed + n > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(65536);
+      // A one-put transaction needs a few bytes: start at 4 KiB and double up to 64 KiB.
+      this.slab = Buffer.allocUnsafeSlow(Math.min(65536, Math.max(4096, n, this.slab.length * 2)));
       this.slabUsed = 0;
     }
     const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
@@ -132,28 +133,13 @@ export class Tx implements Disposable {
     return out;
   }
 
-  /** @internal */
-  private chunk = new Uint8Array(0);
-  /** @internal */
-  private chunkUsed = 0;
-
   /**
-   * Zeroed memory for npages dirty pages. Small runs are carved from chunks (up to 1 MiB): a commit of
-   * tens of thousands of pages then makes a few dozen allocations, not tens of thousands.
+   * Zeroed memory for npages dirty pages, from the DB's arena: valid until the next write
+   * transaction begins, which is after this one has written them.
    * @internal
    */
   pageBuffer(npages: number): Uint8Array {
-    const bytes = npages * this.db.pageSize;
-    if (bytes > 256 << 10) return new Uint8Array(bytes);
-    if (this.chunkUsed + bytes > this.chunk.length) {
-      // Start small (a one-put commit writes a handful of pages) and double up to 1 MiB.
-      const size = Math.min(1 << 20, Math.max(bytes, this.chunk.length * 2, 32 << 10));
-      this.chunk = new Uint8Array(size);
-      this.chunkUsed = 0;
-    }
-    const out = this.chunk.subarray(this.chunkUsed, this.chunkUsed + bytes);
-    this.chunkUsed += bytes;
-    return out;
+    return this.db.arena.take(npages * this.db.pageSize);
   }
 
   /** @internal Runs fn after this transaction commits (not after a rollback). */
@@ -319,7 +305,7 @@ export class Tx implements Disposable {
 
   /** @internal */
   private metaImage(): Uint8Array {
-    const buf = new Uint8Array(this.db.pageSize);
+    const buf = this.db.arena.take(this.db.pageSize);
     encodeMeta(buf, this.meta.txid % 2, this.meta);
     return buf;
   }

@@ -1,14 +1,18 @@
 /**
  * etcdctl's commands against a store opened in this process (`--data-dir DIR`: the database at
- * DIR/member/snap/db, etcd's layout). Same flag names and output as etcdctl 3.4: simple text by
- * default, `-w json` as etcdctl's JSON, `-w table` where etcdctl has one. `--endpoints` (a running
- * server) needs the network client, which this build does not include yet.
+ * DIR/member/snap/db, etcd's layout) or a running server (`--endpoints`: etcd or boltkv serve,
+ * through connect()). Same flag names and output as etcdctl 3.4: simple text by default, `-w json`
+ * as etcdctl's JSON, `-w table` where etcdctl has one. Both targets implement KV and Maintenance,
+ * so each command is written once.
  */
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { openStore, type KV, type KVStore } from '../api/index.ts';
-import { type Client, connect } from '../client/index.ts';
+import { type HashKVResponse, openStore, type KV, type Maintenance } from '../api/index.ts';
+import { BoltBackend } from '../mvcc/backend/bolt.ts';
+import { ETCD_RECORDS, hashKVOfBackend } from '../mvcc/hash.ts';
+import { tmpdir } from 'node:os';
+import { type Client, ClientError, connect, type Member } from '../client/index.ts';
 import type { Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseOp, SortOrder, SortTarget } from '../api/index.ts';
 import { open } from '../bolt/db.ts';
 import { Crc32c } from '../mvcc/hash.ts';
@@ -21,8 +25,9 @@ import { progressBar } from './progress.ts';
 
 export const ETCD_GLOBAL_FLAGS: FlagSpecs = {
   'data-dir': { kind: 'string', help: 'etcd-style data directory opened in this process (database at DIR/member/snap/db)' },
-  endpoints: { kind: 'string', help: 'comma-separated server URLs (needs the network client)' },
+  endpoints: { kind: 'string', help: 'comma-separated server URLs (etcd or boltkv serve)' },
   hex: { kind: 'bool', help: 'print keys and values as hex' },
+  'command-timeout': { kind: 'string', default: '5s', help: 'timeout of each call to a server (--endpoints), as etcdctl: 5s, 500ms, 1m' },
 };
 
 const enc = new TextEncoder();
@@ -34,33 +39,59 @@ export function dbPathOf(dataDir: string): string {
 
 /** Where a command runs: a store opened in process, or a server reached through connect(). */
 interface Target {
-  kv: KV;
-  /** Set for --data-dir: the maintenance calls only an in-process store has. */
-  local: KVStore | undefined;
+  kv: KV & Maintenance;
+  /** Set with --endpoints: the cluster calls only a server has. */
   client: Client | undefined;
   endpoint: string;
 }
 
-async function withTarget<T>(p: Parsed, fn: (t: Target) => Promise<T>): Promise<T> {
+/** --endpoints as URLs (etcdctl accepts host:port too), or undefined with --data-dir. */
+function endpointsOf(p: Parsed): string[] | undefined {
   const endpoints = str(p.flags.endpoints);
   const dir = str(p.flags['data-dir']);
   if (endpoints && dir) throw usage('--endpoints and --data-dir exclude each other');
-  if (endpoints) {
-    const list = endpoints.split(',').map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
-    const client = connect({ endpoints: list });
+  if (!endpoints) {
+    if (!dir) throw usage('--data-dir or --endpoints is required');
+    return undefined;
+  }
+  return endpoints.split(',').filter((e) => e !== '').map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
+}
+
+async function withTarget<T>(p: Parsed, fn: (t: Target) => Promise<T>): Promise<T> {
+  const list = endpointsOf(p);
+  if (list) {
+    const client = connect({ endpoints: list, timeoutMs: commandTimeout(p) });
     try {
-      return await fn({ kv: client, local: undefined, client, endpoint: endpoints.split(',')[0]! });
+      return await fn({ kv: client, client, endpoint: str(p.flags.endpoints).split(',')[0]! });
     } finally {
       await client.close();
     }
   }
-  if (!dir) throw usage('--data-dir or --endpoints is required');
+  const dir = str(p.flags['data-dir']);
   mkdirSync(join(dir, 'member', 'snap'), { recursive: true });
   const kv = await openStore(dbPathOf(dir));
   try {
-    return await fn({ kv, local: kv, client: undefined, endpoint: dir });
+    return await fn({ kv, client: undefined, endpoint: dir });
   } finally {
     await kv.close();
+  }
+}
+
+/**
+ * etcdctl's per-member commands (endpoint status|hashkv, defrag) address every endpoint in turn,
+ * each through a client of its own so the answer is that member's.
+ */
+async function forEachEndpoint(p: Parsed, fn: (m: KV & Maintenance, endpoint: string) => Promise<void>): Promise<void> {
+  const list = endpointsOf(p);
+  if (!list) return withTarget(p, (t) => fn(t.kv, t.endpoint));
+  const given = str(p.flags.endpoints).split(',').filter((e) => e !== '');
+  for (const [i, url] of list.entries()) {
+    const client = connect({ endpoints: [url], timeoutMs: commandTimeout(p) });
+    try {
+      await fn(client, given[i]!);
+    } finally {
+      await client.close();
+    }
   }
 }
 
@@ -68,12 +99,14 @@ async function withKV<T>(p: Parsed, fn: (kv: KV, endpoint: string) => Promise<T>
   return withTarget(p, (t) => fn(t.kv, t.endpoint));
 }
 
-/** The in-process store, for the maintenance commands the network client does not offer yet. */
-async function withLocal<T>(p: Parsed, what: string, fn: (kv: KVStore, endpoint: string) => Promise<T>): Promise<T> {
-  return withTarget(p, (t) => {
-    if (!t.local) throw new CliError('ERR_INVALID_INPUT', `${what} with --endpoints is not supported by this build's client; use --data-dir`);
-    return fn(t.local, t.endpoint);
-  });
+/** etcdctl's --command-timeout (Go duration: 5s, 500ms, 1m), default 5 s. */
+function commandTimeout(p: Parsed): number {
+  const v = str(p.flags['command-timeout']);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
+  if (!m) throw usage(`invalid --command-timeout: ${v}`);
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  if (!(ms > 0)) throw usage(`invalid --command-timeout: ${v}`);
+  return ms;
 }
 
 function out(p: Parsed, io: CliIO, response: unknown, simple: () => string[]): void {
@@ -115,7 +148,7 @@ const SORT_TARGETS: Record<string, SortTarget> = { CREATE: 'CREATE', KEY: 'KEY',
 
 const get: Command = {
   name: 'get',
-  summary: 'gets the key or a range of keys (etcdctl; with --data-dir)',
+  summary: 'gets the key or a range of keys (etcdctl)',
   usage: 'boltkv get --data-dir DIR [options] <key> [range_end]',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -173,7 +206,7 @@ async function readStdin(io: CliIO): Promise<string> {
 
 const put: Command = {
   name: 'put',
-  summary: 'puts the given key into the store (etcdctl; with --data-dir)',
+  summary: 'puts the given key into the store (etcdctl)',
   usage: 'boltkv put --data-dir DIR [options] <key> <value> (value from standard input when omitted)',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -198,7 +231,7 @@ const put: Command = {
 
 const del: Command = {
   name: 'del',
-  summary: 'removes the specified key or range of keys (etcdctl; with --data-dir)',
+  summary: 'removes the specified key or range of keys (etcdctl)',
   usage: 'boltkv del --data-dir DIR [options] <key> [range_end]',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -218,7 +251,7 @@ const del: Command = {
 
 const compaction: Command = {
   name: 'compaction',
-  summary: 'compacts the event history (etcdctl; with --data-dir)',
+  summary: 'compacts the event history (etcdctl)',
   usage: 'boltkv compaction --data-dir DIR [--physical] <revision>',
   flags: { ...ETCD_GLOBAL_FLAGS, physical: { kind: 'bool', help: 'wait for the compaction to physically remove all old revisions' } },
   async run(p, io) {
@@ -235,14 +268,21 @@ const compaction: Command = {
 
 const defragEtcd: Command = {
   name: 'defrag',
-  summary: 'defragments the storage of the member (etcdctl; with --data-dir) — online, writers pause only for the swap',
-  usage: 'boltkv defrag --data-dir DIR',
+  summary: 'defragments the storage of each member (etcdctl) — boltkv: online, writers pause only for the swap',
+  usage: 'boltkv defrag --data-dir DIR | --endpoints URLS',
   flags: { ...ETCD_GLOBAL_FLAGS },
   async run(p, io) {
-    await withLocal(p, 'defrag', async (kv, ep) => {
-      const r = await kv.defragment();
-      out(p, io, r, () => [`Finished defragmenting etcd member[${ep}]`]);
+    let failures = 0;
+    await forEachEndpoint(p, async (m, ep) => {
+      try {
+        await m.defragment();
+        io.out(`Finished defragmenting etcd member[${ep}]\n`);
+      } catch (e) {
+        failures++;
+        io.err(`Failed to defragment etcd member[${ep}] (${e instanceof Error ? e.message : String(e)})\n`);
+      }
     });
+    if (failures > 0) throw new CliError('ERR_PARTIAL_FAILURE', `${failures} member(s) failed to defragment`);
   },
 };
 
@@ -273,43 +313,54 @@ function snapshotStatus(path: string): { hash: number; revision: number; totalKe
   }
 }
 
+/** go-humanize's Bytes, as etcdctl prints sizes: SI units, one decimal below 10, Go's rounding. */
 function humanBytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 1).replace(/\.0$/, '')} ${units[i]}`;
+  if (n < 10) return `${n} B`;
+  const sizes = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  const e = Math.floor(Math.log(n) / Math.log(1000));
+  const val = Math.floor((n / 1000 ** e) * 10 + 0.5) / 10;
+  if (val < 10) return `${val.toFixed(1)} ${sizes[e]}`;
+  // Go's %.0f rounds an exact half to even.
+  const f = Math.floor(val);
+  const whole = val - f === 0.5 ? (f % 2 === 0 ? f : f + 1) : Math.round(val);
+  return `${whole} ${sizes[e]}`;
 }
 
 const snapshot: Command = {
   name: 'snapshot',
   summary: 'snapshot save <file> | snapshot status <file> (etcdctl)',
-  usage: 'boltkv snapshot save --data-dir DIR <file> | boltkv snapshot status <file>',
+  usage: 'boltkv snapshot save --data-dir DIR | --endpoints URL <file> | boltkv snapshot status <file>',
   flags: { ...ETCD_GLOBAL_FLAGS },
   async run(p, io) {
     const [sub, file] = p.args;
     if (sub === 'save') {
       if (file === undefined || p.args.length !== 2) throw usage('snapshot save expects one argument');
+      const list = endpointsOf(p);
+      if (list && list.length !== 1) throw usage(`snapshot must be requested to one selected node, not multiple [${list.join(' ')}]`);
       const part = `${file}.part`;
-      await withLocal(p, 'snapshot save', async (kv) => {
+      await withTarget(p, async ({ kv }) => {
         const bar = progressBar(io, 'snapshot');
-        const stream = kv.snapshot();
+        const abort = new AbortController();
         let n = 0;
-        stream.on('data', (c: Buffer) => bar.update((n += c.length), n));
+        const counted = async function* (src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+          for await (const c of src) {
+            bar.update((n += c.length), n);
+            yield c;
+          }
+        };
         try {
-          await pipeline(stream, createWriteStream(part));
+          await pipeline(kv.snapshot({ signal: abort.signal }), counted, createWriteStream(part));
+          renameSync(part, file);
         } catch (err) {
+          abort.abort();
           rmSync(part, { force: true });
           throw err;
         } finally {
           bar.done();
         }
-        renameSync(part, file);
       });
-      out(p, io, { path: file }, () => [`Snapshot saved at ${file}`]);
+      // etcdctl prints this line whatever the output format.
+      io.out(`Snapshot saved at ${file}\n`);
       return;
     }
     if (sub === 'status') {
@@ -325,48 +376,79 @@ const snapshot: Command = {
   },
 };
 
+/**
+ * HashKV of one member. etcd 3.4's JSON gateway has no route to it (ERR_UNSUPPORTED): then the
+ * member's snapshot is fetched into a temporary file and hashed here, as etcd would hash that
+ * revision — the whole database crosses the wire, so a note says so on stderr.
+ */
+async function hashKVOf(m: KV & Maintenance, rev: number, io: CliIO): Promise<HashKVResponse> {
+  try {
+    return await m.hashKV(rev);
+  } catch (e) {
+    if (!(e instanceof ClientError) || e.code !== 'ERR_UNSUPPORTED') throw e;
+  }
+  io.err('(this server has no HashKV on its gateway: hashing a snapshot of it)\n');
+  const tmp = mkdtempSync(join(tmpdir(), 'boltkv-hashkv-'));
+  try {
+    const file = join(tmp, 'snapshot.db');
+    const status = await m.status();
+    await pipeline(m.snapshot(), createWriteStream(file));
+    const backend = BoltBackend.open(file, { readOnly: true });
+    try {
+      const h = backend.view((r) => hashKVOfBackend(r, rev, ETCD_RECORDS));
+      return { header: { ...status.header, revision: h.revision }, hash: h.hash, compactRevision: h.compactRevision };
+    } finally {
+      backend.close();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 const endpoint: Command = {
   name: 'endpoint',
-  summary: 'endpoint status | endpoint hashkv [--rev N] (etcdctl; with --data-dir)',
-  usage: 'boltkv endpoint status|hashkv --data-dir DIR [--rev N]',
+  summary: 'endpoint status | endpoint hashkv [--rev N] of each member (etcdctl)',
+  usage: 'boltkv endpoint status|hashkv --data-dir DIR | --endpoints URLS [--rev N]',
   flags: { ...ETCD_GLOBAL_FLAGS, rev: { kind: 'int', default: 0, help: 'maximum revision to hash (hashkv; 0: latest)' } },
   async run(p, io) {
     const [sub] = p.args;
+    if (sub !== 'status' && sub !== 'hashkv') throw usage('endpoint needs a subcommand: status or hashkv');
     const w = writeOutOf(p.flags['write-out']);
-    await withTarget(p, async ({ kv, local, endpoint: ep }) => {
+    const rows: string[][] = [];
+    const json: unknown[] = [];
+    await forEachEndpoint(p, async (m, ep) => {
       if (sub === 'status') {
-        const s = await kv.status();
-        if (w === 'json') return void io.out(`${etcdJson([{ Endpoint: ep, Status: s }])}\n`);
-        const row = [ep, '0', s.version, humanBytes(s.dbSize), 'true', 'false', '0', '0', '0', s.errors.join(', ')];
-        if (w === 'table') {
-          return void io.out(`${table(['endpoint', 'id', 'version', 'db size', 'is leader', 'is learner', 'raft term', 'raft index', 'raft applied index', 'errors'], [row])}\n`);
-        }
-        return void io.out(`${row.join(', ')}\n`);
+        const s = await m.status();
+        const id = s.header.memberId ?? 0n;
+        json.push({ Endpoint: ep, Status: s });
+        rows.push([ep, id.toString(16), s.version, humanBytes(s.dbSize), String((s.leader ?? 0n) === id), String(s.isLearner === true), String(s.raftTerm ?? 0), String(s.raftIndex ?? 0), String(s.raftAppliedIndex ?? 0), s.errors.join(', ')]);
+      } else {
+        const h = await hashKVOf(m, num(p.flags.rev), io);
+        json.push({ Endpoint: ep, HashKV: { header: h.header, hash: h.hash, compactRevision: h.compactRevision } });
+        rows.push([ep, String(h.hash)]);
       }
-      if (sub === 'hashkv') {
-        if (!local) throw new CliError('ERR_INVALID_INPUT', "endpoint hashkv with --endpoints is not supported by this build's client; use --data-dir");
-        const h = await local.hashKV(num(p.flags.rev));
-        const resp = { header: { revision: h.revision }, hash: h.hash, compactRevision: h.compactRevision };
-        if (w === 'json') return void io.out(`${etcdJson([{ Endpoint: ep, HashKV: resp }])}\n`);
-        if (w === 'table') return void io.out(`${table(['endpoint', 'hash'], [[ep, String(h.hash)]])}\n`);
-        return void io.out(`${ep}, ${h.hash}\n`);
-      }
-      throw usage('endpoint needs a subcommand: status or hashkv');
     });
+    if (w === 'json') return void io.out(`${etcdJson(json)}\n`);
+    if (w === 'table') {
+      const head = sub === 'status' ? ['endpoint', 'id', 'version', 'db size', 'is leader', 'is learner', 'raft term', 'raft index', 'raft applied index', 'errors'] : ['endpoint', 'hash'];
+      return void io.out(`${table(head, rows)}\n`);
+    }
+    io.out(rows.map((r) => `${r.join(', ')}\n`).join(''));
   },
 };
 
 const alarm: Command = {
   name: 'alarm',
-  summary: 'alarm list | alarm disarm (etcdctl; with --data-dir)',
-  usage: 'boltkv alarm list|disarm --data-dir DIR',
+  summary: 'alarm list | alarm disarm (etcdctl)',
+  usage: 'boltkv alarm list|disarm --data-dir DIR | --endpoints URLS',
   flags: { ...ETCD_GLOBAL_FLAGS },
   async run(p, io) {
     const [sub] = p.args;
     if (sub !== 'list' && sub !== 'disarm') throw usage('alarm needs a subcommand: list or disarm');
-    await withLocal(p, 'alarm', async (kv) => {
+    await withTarget(p, async ({ kv }) => {
       const r = sub === 'list' ? await kv.alarmList() : await kv.alarmDisarm();
-      out(p, io, { header: r.header, alarms: r.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) }, () =>
+      // etcd 3.4's alarm answers carry no header: print what etcdctl prints for them.
+      out(p, io, { alarms: r.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) }, () =>
         r.alarms.map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
       );
     });
@@ -375,7 +457,7 @@ const alarm: Command = {
 
 const lease: Command = {
   name: 'lease',
-  summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl; with --data-dir)',
+  summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl)',
   usage: 'boltkv lease grant|revoke|timetolive|list|keep-alive --data-dir DIR ...',
   flags: { ...ETCD_GLOBAL_FLAGS, keys: { kind: 'bool', help: 'timetolive: list the attached keys' }, once: { kind: 'bool', help: 'keep-alive: renew once and exit (required in process)' } },
   async run(p, io) {
@@ -501,7 +583,7 @@ function responseLines(r: ResponseOp, hex: boolean): string[] {
 
 const txn: Command = {
   name: 'txn',
-  summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl; with --data-dir)',
+  summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl)',
   usage: 'boltkv txn --data-dir DIR < requests (compares, blank line, success requests, blank line, failure requests)',
   flags: { ...ETCD_GLOBAL_FLAGS, interactive: { kind: 'bool', help: 'accepted for etcdctl parity: input is always read from standard input' } },
   async run(p, io) {
@@ -560,23 +642,89 @@ const watch: Command = {
   },
 };
 
+function parseMemberId(s: string | undefined): bigint {
+  if (s === undefined) throw usage('member ID is not provided');
+  if (!/^[0-9a-fA-F]{1,16}$/.test(s)) throw usage(`bad member ID arg (strconv.ParseUint: parsing ${JSON.stringify(s)}: invalid syntax), expecting ID in Hex`);
+  return BigInt(`0x${s}`);
+}
+
+function peerURLsOf(p: Parsed): string[] {
+  const urls = str(p.flags['peer-urls']).split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (urls.length === 0) throw usage('member peer urls not provided');
+  for (const u of urls) if (!/^https?:\/\/[^/]+/.test(u)) throw usage(`URL scheme must be http or https: ${u}`);
+  return urls;
+}
+
+/** etcdctl's %16x: the id in hex, right-aligned in 16 columns. */
+const id16 = (id: bigint | undefined): string => (id ?? 0n).toString(16).padStart(16, ' ');
+
+function memberRows(members: readonly Member[]): string[][] {
+  return members.map((m) => [m.ID.toString(16), m.name === '' ? 'unstarted' : 'started', m.name, m.peerURLs.join(','), m.clientURLs.join(','), String(m.isLearner)]);
+}
+
 const member: Command = {
   name: 'member',
-  summary: 'member list (etcdctl; with --endpoints, or --data-dir for the single in-process member)',
-  usage: 'boltkv member list --endpoints URLS | --data-dir DIR',
-  flags: { ...ETCD_GLOBAL_FLAGS },
+  summary: 'member list | add <name> --peer-urls URLS [--learner] | remove <id> | update <id> --peer-urls URLS | promote <id> (etcdctl)',
+  usage: 'boltkv member list|add|remove|update|promote --endpoints URLS ... (list also with --data-dir)',
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    'peer-urls': { kind: 'string', default: '', help: 'add, update: comma-separated peer URLs of the member' },
+    learner: { kind: 'bool', help: 'add: the new member joins as a learner (promote it once it has caught up)' },
+  },
   async run(p, io) {
-    if (p.args[0] !== 'list') throw usage('member needs a subcommand: list (add, promote and remove need a cluster)');
-    await withTarget(p, async ({ client, endpoint }) => {
-      if (!client) {
-        // One member, in process: no peer URLs, no id.
-        const resp = { header: {}, members: [{ name: 'default', clientURLs: [endpoint] }] };
-        return out(p, io, resp, () => [`0, started, default, , ${endpoint}, false`]);
+    const [sub, arg] = p.args;
+    const w = writeOutOf(p.flags['write-out']);
+    if (sub === 'list') {
+      return withTarget(p, async ({ client, endpoint }) => {
+        if (!client) {
+          // One member, in process: no peer URLs, no id.
+          const resp = { header: {}, members: [{ name: 'default', clientURLs: [endpoint] }] };
+          return out(p, io, resp, () => [`0, started, default, , ${endpoint}, false`]);
+        }
+        const r = await client.memberList();
+        if (w === 'table') return void io.out(`${table(['id', 'status', 'name', 'peer addrs', 'client addrs', 'is learner'], memberRows(r.members))}\n`);
+        out(p, io, r, () => memberRows(r.members).map((row) => row.join(', ')));
+      });
+    }
+    if (sub !== 'add' && sub !== 'remove' && sub !== 'update' && sub !== 'promote') {
+      throw usage('member needs a subcommand: list, add, remove, update or promote');
+    }
+    if (p.args.length !== 2) {
+      throw usage(sub === 'add' ? 'member name not provided' : `member ID is not provided`);
+    }
+    await withTarget(p, async ({ client }) => {
+      if (!client) throw usage(`member ${sub} needs --endpoints: a data directory opened here is one member without raft`);
+      switch (sub) {
+        case 'add': {
+          const peerURLs = peerURLsOf(p);
+          const learner = bool(p.flags.learner);
+          const r = await client.memberAdd({ peerURLs, isLearner: learner });
+          if (w !== 'simple') return out(p, io, r, () => []);
+          // etcdctl 3.4 says "added" for a learner too.
+          const lines = [`Member ${id16(r.member.ID)} added to cluster ${id16(r.header.clusterId)}`, ''];
+          // The configuration the new member starts with: every member's name and peer URLs, the new one named as given.
+          const list = await client.memberList();
+          const conf: string[] = [];
+          for (const m of list.members) for (const u of m.peerURLs) conf.push(`${m.ID === r.member.ID ? arg : m.name}=${u}`);
+          lines.push(`ETCD_NAME=${JSON.stringify(arg)}`, `ETCD_INITIAL_CLUSTER=${JSON.stringify(conf.join(','))}`, `ETCD_INITIAL_ADVERTISE_PEER_URLS=${JSON.stringify(peerURLs.join(','))}`, 'ETCD_INITIAL_CLUSTER_STATE="existing"');
+          return void io.out(`${lines.join('\n')}\n`);
+        }
+        case 'remove': {
+          const id = parseMemberId(arg);
+          const r = await client.memberRemove(id);
+          return out(p, io, r, () => [`Member ${id16(id)} removed from cluster ${id16(r.header.clusterId)}`]);
+        }
+        case 'update': {
+          const id = parseMemberId(arg);
+          const r = await client.memberUpdate(id, peerURLsOf(p));
+          return out(p, io, r, () => [`Member ${id16(id)} updated in cluster ${id16(r.header.clusterId)}`]);
+        }
+        case 'promote': {
+          const id = parseMemberId(arg);
+          const r = await client.memberPromote(id);
+          return out(p, io, r, () => [`Member ${id16(id)} promoted in cluster ${id16(r.header.clusterId)}`]);
+        }
       }
-      const r = await client.memberList();
-      out(p, io, r, () =>
-        r.members.map((m) => `${m.ID.toString(16)}, started, ${m.name}, ${m.peerURLs.join(',')}, ${m.clientURLs.join(',')}, ${m.isLearner ? 'true' : 'false'}`),
-      );
     });
   },
 };

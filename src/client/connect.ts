@@ -11,7 +11,9 @@ import type {
   LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, SetOptions,
   StatusResponse, TxnRequest, TxnResponse,
 } from '../api/kv.ts';
+import type { AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions } from '../api/maintenance.ts';
 import { keyBytes, prefixEndBytes } from '../keys.ts';
+import type { Readable } from 'node:stream';
 import { MvccError } from '../mvcc/errors.ts';
 import type { WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 import { EndpointPool, parseEndpoints } from './endpoints.ts';
@@ -19,6 +21,7 @@ import { ClientError } from './errors.ts';
 import { HttpTransport, type CallOptions } from './http-transport.ts';
 import { KeptLease } from './lease-keeper.ts';
 import { RemoteWatchStream, RemoteWatcher, type RemoteWatchOptions } from './remote-watch.ts';
+import { snapshotStream } from './snapshot-stream.ts';
 import * as wire from './wire.ts';
 
 export interface ConnectOptions {
@@ -84,12 +87,14 @@ function readOnlyOps(ops: RequestOp[] | undefined): boolean {
 const IDEMPOTENT: CallOptions = { retry: 'idempotent' };
 const ONCE: CallOptions = { retry: 'once' };
 
-export class Client implements KV {
+export class Client implements KV, Maintenance {
   readonly #pool: EndpointPool;
   readonly #http: HttpTransport;
   readonly #watchOpts: RemoteWatchOptions;
   readonly #streams = new Set<RemoteWatchStream>();
   readonly #leases = new Set<KeptLease>();
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
   #closed = false;
 
   constructor(opts: ConnectOptions) {
@@ -98,6 +103,8 @@ export class Client implements KV {
     const maxResponseBytes = positive(opts.maxResponseBytes, 'maxResponseBytes', 64 * 1024 * 1024);
     this.#pool = new EndpointPool(parseEndpoints(opts.endpoints), { cooldownMs: positive(opts.failoverCooldownMs, 'failoverCooldownMs', 1000, true) });
     this.#http = new HttpTransport(this.#pool, { timeoutMs, maxResponseBytes });
+    this.#timeoutMs = timeoutMs;
+    this.#maxResponseBytes = maxResponseBytes;
     this.#watchOpts = {
       connectTimeoutMs: positive(opts.connectTimeoutMs, 'connectTimeoutMs', 3000),
       reconnectTimeoutMs: positive(opts.watchReconnectTimeoutMs, 'watchReconnectTimeoutMs', 30_000),
@@ -155,6 +162,62 @@ export class Client implements KV {
   /** etcd's Cluster.MemberList. */
   memberList(): Promise<wire.MemberListResponse> {
     return this.#call('/v3/cluster/member/list', 'MemberListRequest', {}, wire.decodeMemberList, IDEMPOTENT);
+  }
+  /** etcd's Cluster.MemberAdd: a voter, or a learner that must catch up before it is promoted. */
+  memberAdd(req: { peerURLs: string[]; isLearner?: boolean }): Promise<wire.MemberAddResponse> {
+    return this.#call('/v3/cluster/member/add', 'MemberAddRequest', req, wire.decodeMemberAdd, ONCE);
+  }
+  memberRemove(ID: bigint): Promise<wire.MemberListResponse> {
+    return this.#call('/v3/cluster/member/remove', 'MemberRemoveRequest', { ID }, wire.decodeMembers('MemberRemoveResponse'), ONCE);
+  }
+  memberUpdate(ID: bigint, peerURLs: string[]): Promise<wire.MemberListResponse> {
+    return this.#call('/v3/cluster/member/update', 'MemberUpdateRequest', { ID, peerURLs }, wire.decodeMembers('MemberUpdateResponse'), ONCE);
+  }
+  memberPromote(ID: bigint): Promise<wire.MemberListResponse> {
+    return this.#call('/v3/cluster/member/promote', 'MemberPromoteRequest', { ID }, wire.decodeMembers('MemberPromoteResponse'), ONCE);
+  }
+
+  // ---- Maintenance: of whichever member answers; connect to one endpoint to address a member.
+
+  /**
+   * etcd's HashKV at `revision` (0: current). etcd 3.4's gateway routes /v3/maintenance/hash to
+   * Hash, so it has no path to HashKV: against it this fails with ERR_UNSUPPORTED.
+   */
+  async hashKV(revision = 0): Promise<HashKVResponse> {
+    try {
+      return await this.#call('/v3/maintenance/hashkv', 'HashKVRequest', { revision }, wire.decodeHashKV, IDEMPOTENT);
+    } catch (e) {
+      if (e instanceof ClientError && e.httpStatus === 404) {
+        throw new ClientError('ERR_UNSUPPORTED', `boltkv: ${e.endpoint ?? 'the server'} has no HashKV on its gateway (etcd 3.4 routes only Hash there; 3.5 adds /v3/maintenance/hashkv)`, { endpoint: e.endpoint, httpStatus: 404, cause: e });
+      }
+      throw e;
+    }
+  }
+  /** etcd's Defragment of the member that answers; sent once (never failed over to another member). */
+  defragment(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<DefragmentResponse> {
+    if (this.#closed) return Promise.reject(new ClientError('ERR_CLOSED', 'boltkv: the client is closed'));
+    return this.#http.post('/v3/maintenance/defragment', wire.encode('DefragmentRequest', {}), wire.decodeDefragment, { ...ONCE, ...opts });
+  }
+  alarmList(): Promise<AlarmResponse> {
+    return this.#call('/v3/maintenance/alarm', 'AlarmRequest', { action: 'GET', memberID: 0n, alarm: 'NONE' }, wire.decodeAlarm, IDEMPOTENT);
+  }
+  /** Clears the NOSPACE alarm on every member (etcdctl alarm disarm: the alarms listed, each deactivated). */
+  async alarmDisarm(): Promise<AlarmResponse> {
+    const raised = await this.alarmList();
+    const out: AlarmResponse = { alarms: [] };
+    for (const a of raised.alarms) {
+      const r = await this.#call('/v3/maintenance/alarm', 'AlarmRequest', { action: 'DEACTIVATE', memberID: a.memberId, alarm: a.alarm }, wire.decodeAlarm, IDEMPOTENT);
+      out.alarms.push(...r.alarms);
+    }
+    return out;
+  }
+  /**
+   * The database of the member that answers, as etcd streams it: the bolt image, then its SHA-256
+   * (checked here). Fails with ERR_TIMEOUT when no byte comes for the call timeout.
+   */
+  snapshot(opts: SnapshotOptions = {}): Readable {
+    if (this.#closed) throw new ClientError('ERR_CLOSED', 'boltkv: the client is closed');
+    return snapshotStream(this.#pool, { idleTimeoutMs: this.#timeoutMs, maxLineBytes: this.#maxResponseBytes, signal: opts.signal });
   }
 
   /**

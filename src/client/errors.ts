@@ -24,6 +24,8 @@ export type ClientErrorCode =
   | 'ERR_ABORTED'
   /** connect() or a call got an option it cannot use. */
   | 'ERR_INVALID_OPTION'
+  /** The server has no such call (etcd 3.4's gateway offers no HashKV). */
+  | 'ERR_UNSUPPORTED'
   /** The client (or the lease helper) was closed. */
   | 'ERR_CLOSED';
 

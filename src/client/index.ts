@@ -2,4 +2,4 @@
 export { connect, Client, type ConnectOptions } from './connect.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
 export { KeptLease } from './lease-keeper.ts';
-export type { Member, MemberListResponse } from './wire.ts';
+export type { Member, MemberListResponse, MemberAddResponse } from './wire.ts';

@@ -12,6 +12,7 @@ import type {
   LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, PutResponse, RangeResponse, ResponseHeader,
   ResponseOp, StatusResponse, TxnResponse,
 } from '../api/kv.ts';
+import type { AlarmResponse, DefragmentResponse, HashKVResponse } from '../api/maintenance.ts';
 import { ENUMS, MESSAGES, type Decoded, type FieldDef, JsonEncodeError, parseErrorBody, toEtcdJson } from '../gateway/index.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import type { Event } from '../mvcc/types.ts';
@@ -273,16 +274,63 @@ export interface MemberListResponse {
   members: Member[];
 }
 
+function member(m: unknown): Member {
+  const o = rec(m);
+  const strs = (v: unknown): string[] => list(v).filter((s): s is string => typeof s === 'string');
+  return { ID: big(o.ID), name: typeof o.name === 'string' ? o.name : '', peerURLs: strs(o.peerURLs), clientURLs: strs(o.clientURLs), isLearner: o.isLearner === true };
+}
+
 export function decodeMemberList(t: string): MemberListResponse {
   const d = parse('MemberListResponse', t);
-  const strs = (v: unknown): string[] => list(v).filter((s): s is string => typeof s === 'string');
-  return {
-    header: header(d.header),
-    members: list(d.members).map((m) => {
-      const o = rec(m);
-      return { ID: big(o.ID), name: typeof o.name === 'string' ? o.name : '', peerURLs: strs(o.peerURLs), clientURLs: strs(o.clientURLs), isLearner: o.isLearner === true };
+  return { header: header(d.header), members: list(d.members).map(member) };
+}
+
+/** etcd's MemberAddResponse: the new member (its id) and the members now. */
+export interface MemberAddResponse extends MemberListResponse {
+  member: Member;
+}
+
+export function decodeMemberAdd(t: string): MemberAddResponse {
+  const d = parse('MemberAddResponse', t);
+  if (d.member === undefined) throw bad('a member add without the member');
+  return { header: header(d.header), member: member(d.member), members: list(d.members).map(member) };
+}
+
+/** MemberRemove, MemberUpdate and MemberPromote answer the members after the change. */
+export const decodeMembers = (name: string) => (t: string): MemberListResponse => {
+  const d = parse(name, t);
+  return { header: header(d.header), members: list(d.members).map(member) };
+};
+
+// ---- maintenance ------------------------------------------------------------------------------
+
+export function decodeHashKV(t: string): HashKVResponse {
+  const d = parse('HashKVResponse', t);
+  return { header: header(d.header), hash: num(d.hash), compactRevision: num(d.compactRevision) };
+}
+
+export function decodeAlarm(t: string): AlarmResponse {
+  const d = parse('AlarmResponse', t);
+  const out: AlarmResponse = {
+    alarms: list(d.alarms).map((a) => {
+      const o = rec(a);
+      if (o.alarm !== 'NOSPACE') throw bad(`an alarm boltkv does not know: ${String(o.alarm ?? 'NONE')}`);
+      return { memberId: big(o.memberID), alarm: o.alarm };
     }),
   };
+  if (d.header !== undefined) out.header = header(d.header);
+  return out;
+}
+
+export function decodeDefragment(t: string): DefragmentResponse {
+  const d = parse('DefragmentResponse', t);
+  return d.header === undefined ? {} : { header: header(d.header) };
+}
+
+/** One line of the snapshot stream: the blob and the image bytes still to come after it. */
+export function decodeSnapshotFrame(t: string): { remainingBytes: number; blob: Uint8Array } {
+  const d = parseStream('SnapshotResponse', t);
+  return { remainingBytes: num(d.remainingBytes), blob: bytes(d.blob) };
 }
 
 /** A watch answer with etcd's stream bookkeeping (`created`, the server's watch id) kept aside. */

@@ -137,16 +137,37 @@ export interface IndexFields {
  * expect falls back to the full decoder.
  */
 export function decodeIndexFields(b: Uint8Array, at: Uint8Array): IndexFields {
-  const fast = readIndexFields(b);
-  if (fast !== undefined) return fast;
-  const rec = decodeRecord(b, at);
-  if (rec.tombstone) return { key: latin1(rec.key, 0, rec.key.length), tombstone: true, createRevision: 0, modRevision: 0, version: 0, lease: 0n };
-  const kv = rec.kv;
-  return { key: latin1(kv.key, 0, kv.key.length), tombstone: false, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: kv.lease };
+  return { ...decodeIndexFieldsShared(b, at) };
 }
 
+/** The fields every decode writes into: reopening decodes millions of records, one object serves. */
+const shared: IndexFields = { key: '', tombstone: false, createRevision: 0, modRevision: 0, version: 0, lease: 0n };
+
+/**
+ * decodeIndexFields without an allocation per record (only the key string): the answer is one
+ * shared object, valid until the next call.
+ */
+export function decodeIndexFieldsShared(b: Uint8Array, at: Uint8Array): Readonly<IndexFields> {
+  if (readIndexFields(b)) return shared;
+  const rec = decodeRecord(b, at);
+  if (rec.tombstone) return fill(latin1(rec.key, 0, rec.key.length), true, 0, 0, 0, 0n);
+  const kv = rec.kv;
+  return fill(latin1(kv.key, 0, kv.key.length), false, kv.createRevision, kv.modRevision, kv.version, kv.lease);
+}
+
+function fill(key: string, tombstone: boolean, createRevision: number, modRevision: number, version: number, lease: bigint): IndexFields {
+  shared.key = key;
+  shared.tombstone = tombstone;
+  shared.createRevision = createRevision;
+  shared.modRevision = modRevision;
+  shared.version = version;
+  shared.lease = lease;
+  return shared;
+}
+
+/** Bytes [start, end) of b as a byte-string; straight from a Buffer, without a view object. */
 function latin1(b: Uint8Array, start: number, end: number): string {
-  return bytesToByteString(b.subarray(start, end));
+  return Buffer.isBuffer(b) ? b.toString('latin1', start, end) : bytesToByteString(b.subarray(start, end));
 }
 
 // Reader state of readIndexFields (module-level: per-call closures cost more than the parsing).
@@ -185,6 +206,19 @@ function readInt(): number {
     return t - 0x100;
   }
   const at = rpos + 1;
+  // revisions are mostly uint16/uint32: read them by hand, a DataView per field is garbage
+  if (t === 0xcc && at < rb.length) {
+    rpos += 2;
+    return rb[at]!;
+  }
+  if (t === 0xcd && at + 1 < rb.length) {
+    rpos += 3;
+    return (rb[at]! << 8) | rb[at + 1]!;
+  }
+  if (t === 0xce && at + 3 < rb.length) {
+    rpos += 5;
+    return ((rb[at]! << 24) >>> 0) + ((rb[at + 1]! << 16) | (rb[at + 2]! << 8) | rb[at + 3]!);
+  }
   const v = new DataView(rb.buffer, rb.byteOffset);
   switch (t) {
     case 0xcc: rpos += 2; return v.getUint8(at);
@@ -210,32 +244,40 @@ function readLease(): bigint | undefined {
     return t === 0xcf ? v.getBigUint64(0) : v.getBigInt64(0);
   }
   const n = readInt();
+  if (n === 0) return 0n; // no lease: the common case, no BigInt to allocate
   return Number.isSafeInteger(n) ? BigInt(n) : undefined;
 }
 
-function readIndexFields(b: Uint8Array): IndexFields | undefined {
+/** The fast path into `shared`; false when the full decoder must look (it says what is wrong). */
+function readIndexFields(b: Uint8Array): boolean {
   try {
     return readIndexFieldsUnchecked(b);
   } catch {
-    return undefined; // truncated: the full decoder says what is wrong
+    return false; // truncated
   }
 }
 
-function readIndexFieldsUnchecked(b: Uint8Array): IndexFields | undefined {
+function readIndexFieldsUnchecked(b: Uint8Array): boolean {
   const head = b[0];
-  if (head !== 0x91 && head !== 0x96) return undefined;
+  if (head !== 0x91 && head !== 0x96) return false;
   rb = b;
   rpos = 1;
-  if (!readBin()) return undefined;
-  if (rpos === binStart) return undefined; // empty key
-  const key = latin1(b, binStart, rpos);
-  if (head === 0x91) return rpos === b.length ? { key, tombstone: true, createRevision: 0, modRevision: 0, version: 0, lease: 0n } : undefined;
+  if (!readBin()) return false;
+  if (rpos === binStart) return false; // empty key
+  const keyStart = binStart;
+  const keyEnd = rpos;
+  if (head === 0x91) {
+    if (rpos !== b.length) return false;
+    fill(latin1(b, keyStart, keyEnd), true, 0, 0, 0, 0n);
+    return true;
+  }
   const createRevision = readInt();
   const modRevision = readInt();
   const version = readInt();
-  if (!(Number.isSafeInteger(createRevision) && Number.isSafeInteger(modRevision) && Number.isSafeInteger(version))) return undefined;
-  if (createRevision < 1 || createRevision > modRevision || version < 1 || !readBin()) return undefined;
+  if (!(Number.isSafeInteger(createRevision) && Number.isSafeInteger(modRevision) && Number.isSafeInteger(version))) return false;
+  if (createRevision < 1 || createRevision > modRevision || version < 1 || !readBin()) return false;
   const lease = readLease();
-  if (lease === undefined || rpos !== b.length) return undefined;
-  return { key, tombstone: false, createRevision, modRevision, version, lease };
+  if (lease === undefined || rpos !== b.length) return false;
+  fill(latin1(b, keyStart, keyEnd), false, createRevision, modRevision, version, lease);
+  return true;
 }

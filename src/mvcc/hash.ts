@@ -160,6 +160,41 @@ function etcdValueBytes(v: Uint8Array, at: Uint8Array): { key: Uint8Array; proto
   return { key: rec.kv.key, proto: encodeKeyValueProto(rec.kv) };
 }
 
+/** How a `key` bucket's values are stored: boltkv's records, or etcd's own mvccpb.KeyValue bytes. */
+export interface RecordFormat {
+  /** The record's user key, as a string to group revisions by. */
+  userKey(v: Uint8Array, at: Uint8Array): string;
+  /** The mvccpb.KeyValue bytes etcd would have stored for it. */
+  proto(v: Uint8Array, at: Uint8Array): Uint8Array;
+}
+
+export const BOLTKV_RECORDS: RecordFormat = {
+  userKey: (v, at) => decodeIndexFields(v, at).key,
+  proto: (v, at) => etcdValueBytes(v, at).proto,
+};
+
+/**
+ * etcd's own file (an etcd snapshot): the values are mvccpb.KeyValue already; the user key is
+ * field 1, which gogo/protobuf writes first (a tombstone holds only it).
+ */
+export const ETCD_RECORDS: RecordFormat = {
+  userKey: (v) => {
+    if (v.length === 0 || v[0] !== 0x0a) throw new MvccError('ERR_CORRUPT', 'boltkv: an etcd key record without its key field');
+    let len = 0;
+    let shift = 1;
+    let i = 1;
+    for (; i < v.length && i < 11; i++) {
+      len += (v[i]! & 0x7f) * shift;
+      shift *= 128;
+      if ((v[i]! & 0x80) === 0) break;
+    }
+    const start = i + 1;
+    if (start + len > v.length) throw new MvccError('ERR_CORRUPT', 'boltkv: an etcd key record shorter than its key');
+    return Buffer.from(v.buffer, v.byteOffset + start, len).toString('latin1');
+  },
+  proto: (v) => v,
+};
+
 function revId(main: number, sub: number): string {
   return `${main}_${sub}`;
 }
@@ -169,7 +204,7 @@ function revId(main: number, sub: number): string {
  * and `compactRev` are the store's (compactRev -1 before any compaction). Fails with etcd's
  * ERR_COMPACTED / ERR_FUTURE_REV as HashByRev does.
  */
-export function hashKV(reader: BackendReader, rev: number, currentRev: number, compactRev: number): HashKVResult {
+export function hashKV(reader: BackendReader, rev: number, currentRev: number, compactRev: number, format: RecordFormat = BOLTKV_RECORDS): HashKVResult {
   if (!Number.isSafeInteger(rev) || rev < 0) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: revision must be a non-negative integer');
   if (rev > 0 && rev <= compactRev) throw etcdError('ERR_COMPACTED');
   if (rev > 0 && rev > currentRev) throw etcdError('ERR_FUTURE_REV');
@@ -179,7 +214,7 @@ export function hashKV(reader: BackendReader, rev: number, currentRev: number, c
   const newest = new Map<string, string | null>();
   reader.scan(KEY_BUCKET_NAME, revToBytes(0, 0), upper, (k, v) => {
     const r = bytesToRev(k);
-    newest.set(decodeIndexFields(v, k).key, isTombstoneKey(k) ? null : revId(r.main, r.sub));
+    newest.set(format.userKey(v, k), isTombstoneKey(k) ? null : revId(r.main, r.sub));
   });
   const keep = new Set<string>();
   for (const id of newest.values()) if (id !== null) keep.add(id);
@@ -190,7 +225,7 @@ export function hashKV(reader: BackendReader, rev: number, currentRev: number, c
     const r = bytesToRev(k);
     if (r.main < compactRev + 1 && keep.size > 0 && !keep.has(revId(r.main, r.sub))) return;
     h.update(k);
-    h.update(etcdValueBytes(v, k).proto);
+    h.update(format.proto(v, k));
   });
   return { hash: h.digest(), revision: currentRev, compactRevision: compactRev };
 }
@@ -201,9 +236,9 @@ const enc = new TextEncoder();
 /**
  * The current and compaction revisions as a store reopened on this data would see them (the newest
  * record's revision, or the compaction revision if that is newer), then hashKV: for a closed
- * file, a backup, or a snapshot.
+ * file, a backup, or a snapshot — boltkv's, or etcd's own with ETCD_RECORDS.
  */
-export function hashKVOfBackend(reader: BackendReader, rev: number): HashKVResult {
+export function hashKVOfBackend(reader: BackendReader, rev: number, format: RecordFormat = BOLTKV_RECORDS): HashKVResult {
   const fin = reader.get(META_BUCKET_NAME, enc.encode('finishedCompactRev'));
   const sch = reader.get(META_BUCKET_NAME, enc.encode('scheduledCompactRev'));
   const compactRev = Math.max(fin !== undefined ? bytesToRev(fin).main : -1, sch !== undefined ? bytesToRev(sch).main : -1);
@@ -212,5 +247,5 @@ export function hashKVOfBackend(reader: BackendReader, rev: number): HashKVResul
     maxRev = bytesToRev(k).main;
     return false;
   });
-  return hashKV(reader, rev, Math.max(1, maxRev, compactRev), compactRev);
+  return hashKV(reader, rev, Math.max(1, maxRev, compactRev), compactRev, format);
 }

@@ -1,26 +1,30 @@
 /**
- * The in-memory key index: for every user key, its generations (create … puts … tombstone), holding
- * only revisions, never values. It answers "which revision of key K is live at revision R" without
- * touching storage, and decides what a compaction keeps. Pure and I/O-free: the store rebuilds it
- * from the `key` bucket on open.
+ * The in-memory key index (etcd's treeIndex of keyIndexes): for every user key, its generations
+ * (create … puts … tombstone), holding only revisions, never values. It answers "which revision of
+ * key K is live at revision R" without touching storage, and decides what a compaction keeps. Pure
+ * and I/O-free: the store rebuilds it from the `key` bucket on open.
  *
  * Keys are binary strings (one char per byte, latin1) so JS string order is byte order.
+ *
+ * Memory is the point of the layout (a million keys live here): a key's whole history is one
+ * exact-size array of numbers, or a bare number in the commonest case, instead of an object per
+ * generation and a growing array per revision list (which cost ~500 bytes per key).
+ *
+ * A record is either
+ * - a number `m`: one open generation holding one put at revision (m, 0), created at m, version 1;
+ * - a number[]: the generations oldest first, each laid out as its revision entries oldest first,
+ *   then the header `created, ver, n`. |n| is the number of entries; n < 0 means the generation
+ *   ended with a tombstone, which is then its last entry. An entry is `main` for (main, 0) and the
+ *   pair `-main, -sub` otherwise, so entries read unambiguously in both directions. The header at
+ *   the end puts the live generation, the one nearly every request asks about, at O(1).
  */
 import { OrderedMap } from './ordered-map.ts';
 import { Panic } from '../errors.ts';
 
-/** One generation of a key: its put revisions in order, then possibly the tombstone that ended it. */
-interface Generation {
-  /** create revision of the generation, as stored in its KeyValues (survives compaction). */
-  created: number;
-  /** version of the newest put. */
-  ver: number;
-  /** put revisions, flattened as main0, sub0, main1, sub1, … */
-  revs: number[];
-  /** main revision of the tombstone, -1 while the generation is open. */
-  tombMain: number;
-  tombSub: number;
-}
+type Rec = number | number[];
+
+/** Arrays up to this length are replaced by an exact-size copy on change; longer ones grow in place. */
+const COPY_LIMIT = 32;
 
 /** A live revision of one key. */
 export interface IndexEntry {
@@ -29,34 +33,158 @@ export interface IndexEntry {
   sub: number;
 }
 
-/** Revisions ≤ the compaction revision that must survive, as `revKeyId(main, sub)` strings. */
-export type KeepSet = Set<string>;
+/**
+ * Revisions ≤ the compaction revision that must survive. Sub-revision 0 (every plain put and
+ * delete) is kept as a number, so a million-key compaction allocates no string per revision.
+ */
+export class KeepSet {
+  readonly #mains = new Set<number>();
+  readonly #others = new Set<string>();
+
+  add(main: number, sub: number): void {
+    if (sub === 0) this.#mains.add(main);
+    else this.#others.add(revKeyId(main, sub));
+  }
+
+  has(main: number, sub: number): boolean {
+    return sub === 0 ? this.#mains.has(main) : this.#others.has(revKeyId(main, sub));
+  }
+
+  get size(): number {
+    return this.#mains.size + this.#others.size;
+  }
+
+  /** The kept revisions as `revKeyId` strings (for tests and diagnostics). */
+  *[Symbol.iterator](): IterableIterator<string> {
+    for (const m of this.#mains) yield revKeyId(m, 0);
+    yield* this.#others;
+  }
+}
 
 export function revKeyId(main: number, sub: number): string {
   return `${main}_${sub}`;
 }
 
-function firstMain(g: Generation): number {
-  return g.revs.length > 0 ? g.revs[0]! : g.tombMain;
+// Decoded-entry registers: reading an entry sets these instead of allocating a result.
+let eMain = 0;
+let eSub = 0;
+
+/** Read the entry ending just before `end`; returns where it starts. */
+function entryBefore(a: readonly number[], end: number): number {
+  const x = a[end - 1]!;
+  if (x > 0) {
+    eMain = x;
+    eSub = 0;
+    return end - 1;
+  }
+  eMain = -a[end - 2]!;
+  eSub = -x;
+  return end - 2;
 }
 
-/** Index in pairs of the newest put with main <= rev, or -1. */
-function lastPutAtOrBefore(g: Generation, rev: number): number {
-  let lo = 0;
-  let hi = g.revs.length / 2 - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (g.revs[mid * 2]! <= rev) {
-      found = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
+/** Read the entry starting at `at`; returns where the next one starts. */
+function entryAt(a: readonly number[], at: number): number {
+  const x = a[at]!;
+  if (x > 0) {
+    eMain = x;
+    eSub = 0;
+    return at + 1;
   }
-  return found;
+  eMain = -x;
+  eSub = -a[at + 1]!;
+  return at + 2;
+}
+
+function pushEntry(out: number[], main: number, sub: number): void {
+  if (sub === 0) out.push(main);
+  else out.push(-main, -sub);
+}
+
+/** Where the generation whose header ends at `end` starts (its first entry). */
+function genStart(a: readonly number[], end: number): number {
+  let n = Math.abs(a[end - 1]!);
+  let p = end - 3;
+  while (n-- > 0) p = entryBefore(a, p);
+  return p;
+}
+
+/** Insert `items` before position `at` of `a`: a fresh exact-size array when small, else in place. */
+function insert(a: number[], at: number, items: readonly number[]): number[] {
+  if (a.length < COPY_LIMIT) {
+    // preallocated, then filled by index: push or slice would leave spare capacity (16+ slots)
+    const k = items.length;
+    const out = new Array<number>(a.length + k);
+    for (let i = 0; i < at; i++) out[i] = a[i]!;
+    for (let i = 0; i < k; i++) out[at + i] = items[i]!;
+    for (let i = at; i < a.length; i++) out[i + k] = a[i]!;
+    return out;
+  }
+  a.splice(at, 0, ...items);
+  return a;
+}
+
+function toArray(r: Rec): number[] {
+  return typeof r === 'number' ? [r, r, 1, 1] : r;
+}
+
+function entryItems(main: number, sub: number): number[] {
+  return sub === 0 ? [main] : [-main, -sub];
+}
+
+/** A generation of one entry with its header, as an exact-size array. */
+function oneEntryGen(main: number, sub: number, created: number, ver: number, n: number): number[] {
+  const out = new Array<number>(sub === 0 ? 4 : 5);
+  let i = 0;
+  if (sub === 0) out[i++] = main;
+  else {
+    out[i++] = -main;
+    out[i++] = -sub;
+  }
+  out[i++] = created;
+  out[i++] = ver;
+  out[i] = n;
+  return out;
+}
+
+/** An exact-size copy (arrays built by push keep spare capacity). */
+function exact(a: readonly number[]): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
+  return out;
+}
+
+/**
+ * The put revision live at `rev` in record `r`: true with (eMain, eSub) set, or false. Walks from
+ * the newest generation back, so reads at the current revision cost O(1) per key.
+ */
+function liveAt(r: Rec, rev: number): boolean {
+  if (typeof r === 'number') {
+    if (r > rev) return false;
+    eMain = r;
+    eSub = 0;
+    return true;
+  }
+  let end = r.length;
+  while (end > 0) {
+    const n = r[end - 1]!;
+    let count = Math.abs(n);
+    let p = end - 3;
+    if (n < 0) {
+      p = entryBefore(r, p);
+      count--;
+      if (eMain <= rev) return false; // deleted at or before rev, and no newer generation began by then
+    }
+    for (; count > 0; count--) {
+      p = entryBefore(r, p);
+      if (eMain <= rev) return true;
+    }
+    end = p;
+  }
+  return false;
 }
 
 export class KeyIndex {
-  private readonly keys = new OrderedMap<Generation[]>();
+  private readonly keys = new OrderedMap<Rec>();
 
   /** Number of keys with any retained history (live or not). */
   get size(): number {
@@ -65,27 +193,35 @@ export class KeyIndex {
 
   /** Record a put. `created`/`ver` are the KeyValue's createRevision/version. */
   put(key: string, main: number, sub: number, created: number, ver: number): void {
-    let gens = this.keys.get(key);
-    if (gens === undefined) {
-      gens = [];
-      this.keys.set(key, gens);
+    const r = this.keys.get(key);
+    if (r === undefined) {
+      if (sub === 0 && created === main && ver === 1) this.keys.set(key, main);
+      else this.keys.set(key, oneEntryGen(main, sub, created, ver, 1));
+      return;
     }
-    const last = gens[gens.length - 1];
-    if (last === undefined || last.tombMain >= 0) {
-      gens.push({ created, ver, revs: [main, sub], tombMain: -1, tombSub: 0 });
-    } else {
-      last.revs.push(main, sub);
-      last.ver = ver;
+    const a = toArray(r);
+    const n = a[a.length - 1]!;
+    if (n < 0) {
+      // the last generation ended: a new one starts
+      this.keys.set(key, insert(a, a.length, oneEntryGen(main, sub, created, ver, 1)));
+      return;
     }
+    const out = insert(a, a.length - 3, entryItems(main, sub));
+    out[out.length - 2] = ver;
+    out[out.length - 1] = n + 1;
+    if (out !== r) this.keys.set(key, out);
   }
 
   /** Record a delete of a live key. */
   tombstone(key: string, main: number, sub: number): void {
-    const gens = this.keys.get(key);
-    const last = gens?.[gens.length - 1];
-    if (last === undefined || last.tombMain >= 0) throw new Panic('tombstone of a key that is not live');
-    last.tombMain = main;
-    last.tombSub = sub;
+    const r = this.keys.get(key);
+    if (r === undefined) throw new Panic('tombstone of a key that is not live');
+    const a = toArray(r);
+    const n = a[a.length - 1]!;
+    if (n < 0) throw new Panic('tombstone of a key that is not live');
+    const out = insert(a, a.length - 3, entryItems(main, sub));
+    out[out.length - 1] = -(n + 1);
+    if (out !== r) this.keys.set(key, out);
   }
 
   /**
@@ -93,29 +229,28 @@ export class KeyIndex {
    * generation so a compaction resumed at exactly its revision still keeps it.
    */
   restoreTombstone(key: string, main: number, sub: number): void {
-    const gens = this.keys.get(key);
-    const last = gens?.[gens.length - 1];
-    if (last !== undefined && last.tombMain < 0) {
+    const r = this.keys.get(key);
+    if (r !== undefined && (typeof r === 'number' || r[r.length - 1]! > 0)) {
       this.tombstone(key, main, sub);
       return;
     }
-    const g: Generation = { created: 0, ver: 0, revs: [], tombMain: main, tombSub: sub };
-    if (gens === undefined) this.keys.set(key, [g]);
-    else gens.push(g);
+    const gen = oneEntryGen(main, sub, 0, 0, -1);
+    this.keys.set(key, r === undefined ? gen : insert(r, r.length, gen));
   }
 
   /** The live generation's create revision and version, if the key exists now. */
   current(key: string): { created: number; ver: number } | undefined {
-    const gens = this.keys.get(key);
-    const last = gens?.[gens.length - 1];
-    if (last === undefined || last.tombMain >= 0) return undefined;
-    return { created: last.created, ver: last.ver };
+    const r = this.keys.get(key);
+    if (r === undefined) return undefined;
+    if (typeof r === 'number') return { created: r, ver: 1 };
+    const n = r[r.length - 1]!;
+    return n < 0 ? undefined : { created: r[r.length - 3]!, ver: r[r.length - 2]! };
   }
 
   /** The put revision of `key` live at revision `rev`, if any. */
   get(key: string, rev: number): { main: number; sub: number } | undefined {
-    const gens = this.keys.get(key);
-    return gens === undefined ? undefined : liveAt(gens, rev);
+    const r = this.keys.get(key);
+    return r !== undefined && liveAt(r, rev) ? { main: eMain, sub: eSub } : undefined;
   }
 
   /**
@@ -123,10 +258,9 @@ export class KeyIndex {
    * The visitor returns false to stop.
    */
   range(from: string, to: string | undefined, rev: number, fn: (e: IndexEntry) => boolean | void): void {
-    this.keys.forEachInRange(from, to, (key, gens) => {
-      const r = liveAt(gens, rev);
-      if (r === undefined) return true;
-      return fn({ key, main: r.main, sub: r.sub });
+    this.keys.forEachInRange(from, to, (key, r) => {
+      if (!liveAt(r, rev)) return true;
+      return fn({ key, main: eMain, sub: eSub });
     });
   }
 
@@ -136,7 +270,7 @@ export class KeyIndex {
    * entirely; a tombstone exactly at atRev stays (alone) so a watch from atRev still sees it.
    */
   compact(atRev: number): KeepSet {
-    const keep: KeepSet = new Set();
+    const keep = new KeepSet();
     let from: string | undefined = '';
     while (from !== undefined) from = this.compactChunk(atRev, from, 4096, keep);
     return keep;
@@ -149,46 +283,78 @@ export class KeyIndex {
    */
   compactChunk(atRev: number, from: string, maxKeys: number, keep: KeepSet): string | undefined {
     const emptied: string[] = [];
-    const replaced: [string, Generation[]][] = [];
+    const replaced: [string, Rec][] = [];
     let seen = 0;
     let last: string | undefined;
-    this.keys.forEachInRange(from, undefined, (key, gens) => {
+    this.keys.forEachInRange(from, undefined, (key, r) => {
       if (seen >= maxKeys) return false;
       seen++;
       last = key;
-      const next: Generation[] = [];
-      for (const g of gens) {
-        if (g.tombMain >= 0 && g.tombMain < atRev) continue;
-        if (g.tombMain === atRev) {
-          g.revs = [];
-          keep.add(revKeyId(g.tombMain, g.tombSub));
-          next.push(g);
-          continue;
-        }
-        const idx = lastPutAtOrBefore(g, atRev);
-        if (idx > 0) g.revs = g.revs.slice(idx * 2);
-        if (idx >= 0) keep.add(revKeyId(g.revs[0]!, g.revs[1]!));
-        next.push(g);
+      if (typeof r === 'number') {
+        if (r <= atRev) keep.add(r, 0);
+        return true;
       }
-      if (next.length === 0) emptied.push(key);
-      else if (next.length !== gens.length) replaced.push([key, next]);
+      const next = compactRecord(r, atRev, keep);
+      if (next === undefined) emptied.push(key);
+      else if (next !== r) replaced.push([key, next]);
       return true;
     });
-    for (const [k, g] of replaced) this.keys.set(k, g);
+    for (const [k, r] of replaced) this.keys.set(k, r);
     for (const k of emptied) this.keys.delete(k);
     // the smallest binary string greater than `last`
     return seen < maxKeys || last === undefined ? undefined : `${last}\u0000`;
   }
 }
 
-function liveAt(gens: Generation[], rev: number): { main: number; sub: number } | undefined {
-  for (let gi = gens.length - 1; gi >= 0; gi--) {
-    const g = gens[gi]!;
-    if (firstMain(g) > rev) continue;
-    if (g.tombMain >= 0 && g.tombMain <= rev) return undefined;
-    const idx = lastPutAtOrBefore(g, rev);
-    if (idx < 0) return undefined;
-    return { main: g.revs[idx * 2]!, sub: g.revs[idx * 2 + 1]! };
+/** One key's record compacted at `atRev` (adding what it keeps), `r` itself if unchanged, undefined if nothing is left. */
+function compactRecord(r: number[], atRev: number, keep: KeepSet): Rec | undefined {
+  // generation boundaries, oldest first
+  const ends: number[] = [];
+  for (let end = r.length; end > 0; end = genStart(r, end)) ends.push(end);
+  ends.reverse();
+  const out: number[] = [];
+  let start = 0;
+  for (const end of ends) {
+    const n = r[end - 1]!;
+    const created = r[end - 3]!;
+    const ver = r[end - 2]!;
+    const entriesEnd = end - 3;
+    const genFrom = start;
+    start = end;
+    let tombMain = -1;
+    let tombSub = 0;
+    let putsEnd = entriesEnd;
+    if (n < 0) {
+      putsEnd = entryBefore(r, entriesEnd);
+      tombMain = eMain;
+      tombSub = eSub;
+    }
+    if (tombMain >= 0 && tombMain < atRev) continue; // the whole generation ended before atRev
+    if (tombMain === atRev) {
+      keep.add(tombMain, tombSub);
+      pushEntry(out, tombMain, tombSub);
+      out.push(created, ver, -1);
+      continue;
+    }
+    // keep the newest put ≤ atRev and everything after it
+    let firstKept = genFrom;
+    let kept = Math.abs(n);
+    for (let p = genFrom; p < putsEnd; ) {
+      const q = entryAt(r, p);
+      if (eMain > atRev) break;
+      if (p !== genFrom) kept--;
+      firstKept = p;
+      p = q;
+    }
+    if (firstKept < putsEnd) {
+      entryAt(r, firstKept);
+      if (eMain <= atRev) keep.add(eMain, eSub);
+    }
+    for (let p = firstKept; p < entriesEnd; p++) out.push(r[p]!);
+    out.push(created, ver, n < 0 ? -kept : kept);
   }
-  return undefined;
+  if (out.length === 0) return undefined;
+  if (out.length === r.length) return r;
+  if (out.length === 4 && out[0]! > 0 && out[3] === 1 && out[1] === out[0] && out[2] === 1) return out[0]!;
+  return exact(out);
 }

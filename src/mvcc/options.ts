@@ -11,7 +11,10 @@ export interface MvccStoreOptions {
   backend: Backend;
   /** Close the backend when the store closes. Default true. */
   closeBackend?: boolean;
-  /** Revisions examined per compaction batch (etcd's default is 1000). */
+  /**
+   * Revisions deleted per compaction batch (default 1000, etcd's batch size; etcd counts revisions
+   * examined, kept ones included, which makes twice the batches in a typical compaction).
+   */
   compactionBatchLimit?: number;
   /** Pause between compaction deletion batches in ms, so writers interleave. Default 10 (etcd's). */
   compactionBatchIntervalMs?: number;

@@ -29,8 +29,25 @@ export class OrderedMap<V> {
     return this.count;
   }
 
+  /**
+   * The chunk the last lookup landed in. Reopening walks history in revision order, which for most
+   * workloads is near key order: checking this chunk and the next before a binary search makes
+   * those lookups O(1).
+   */
+  private finger = 0;
+
   /** Index of the chunk that holds `key` or would hold it. */
   private chunkFor(key: string): number {
+    const cs = this.chunks;
+    const f = this.finger;
+    if (f < cs.length && cs[f]!.keys[0]! <= key) {
+      if (f + 1 === cs.length || cs[f + 1]!.keys[0]! > key) return f;
+      if (f + 2 === cs.length || cs[f + 2]!.keys[0]! > key) return (this.finger = f + 1);
+    }
+    return (this.finger = this.searchChunk(key));
+  }
+
+  private searchChunk(key: string): number {
     const cs = this.chunks;
     let lo = 0;
     let hi = cs.length - 1;
@@ -43,10 +60,22 @@ export class OrderedMap<V> {
     return lo;
   }
 
+  /**
+   * Where the last get() looked (chunk index and slot, hit or insertion point), so the set() of a
+   * read-modify-write does not search again. Cleared by every insert or delete.
+   */
+  private lastKey: string | undefined;
+  private lastChunk = 0;
+  private lastSlot = 0;
+
   get(key: string): V | undefined {
     if (this.chunks.length === 0) return undefined;
-    const c = this.chunks[this.chunkFor(key)]!;
+    const ci = this.chunkFor(key);
+    const c = this.chunks[ci]!;
     const i = lowerBound(c.keys, key);
+    this.lastKey = key;
+    this.lastChunk = ci;
+    this.lastSlot = i;
     return c.keys[i] === key ? c.vals[i] : undefined;
   }
 
@@ -56,13 +85,21 @@ export class OrderedMap<V> {
       this.count = 1;
       return;
     }
-    const ci = this.chunkFor(key);
+    let ci: number;
+    let i: number;
+    if (key === this.lastKey) {
+      ci = this.lastChunk;
+      i = this.lastSlot;
+    } else {
+      ci = this.chunkFor(key);
+      i = lowerBound(this.chunks[ci]!.keys, key);
+    }
     const c = this.chunks[ci]!;
-    const i = lowerBound(c.keys, key);
     if (c.keys[i] === key) {
       c.vals[i] = val;
       return;
     }
+    this.lastKey = undefined;
     if (i === c.keys.length) {
       c.keys.push(key);
       c.vals.push(val);
@@ -86,6 +123,7 @@ export class OrderedMap<V> {
     const c = this.chunks[ci]!;
     const i = lowerBound(c.keys, key);
     if (c.keys[i] !== key) return false;
+    this.lastKey = undefined;
     c.keys.splice(i, 1);
     c.vals.splice(i, 1);
     this.count--;

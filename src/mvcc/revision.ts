@@ -51,6 +51,22 @@ export function bytesToRev(b: Uint8Array): Revision {
   return { main: readU64(b, 0), sub: readU64(b, 9) };
 }
 
+/** Main and sub revision of a revision key already known to be well formed, without allocating. */
+export function revKeyMain(b: Uint8Array): number {
+  return readU64(b, 0);
+}
+
+export function revKeySub(b: Uint8Array): number {
+  return readU64(b, 9);
+}
+
+/** Whether `b` is a well-formed revision key (17 bytes, or 18 with the tombstone mark) below 2^53. */
+export function isRevKey(b: Uint8Array): boolean {
+  if (b.length !== REV_BYTES && !(b.length === MARKED_REV_BYTES && b[17] === TOMBSTONE)) return false;
+  // the top 11 bits of each 64-bit half are zero below 2^53
+  return b[8] === SEP && b[0] === 0 && (b[1]! & 0xe0) === 0 && b[9] === 0 && (b[10]! & 0xe0) === 0;
+}
+
 export function isTombstoneKey(b: Uint8Array): boolean {
   return b.length === MARKED_REV_BYTES && b[17] === TOMBSTONE;
 }

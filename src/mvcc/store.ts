@@ -15,7 +15,7 @@ import type { Backend, BackendReader } from './backend.ts';
 import {
   CONSISTENT_INDEX_KEY, FINISHED_COMPACT_KEY, KEY_BUCKET, LEASE_BUCKET, META_BUCKET, SCHEDULED_COMPACT_KEY,
 } from './buckets.ts';
-import { decodeIndexFields } from './codec.ts';
+import { decodeIndexFieldsShared } from './codec.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { Compactor } from './compaction.ts';
 import { MvccError, corruption, etcdError } from './errors.ts';
@@ -32,13 +32,13 @@ import type {
   LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, PutResponse,
   RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 } from './requests.ts';
-import { parseRevKey, parseU64, revToBytes } from './revision.ts';
+import { isRevKey, isTombstoneKey, parseRevKey, parseU64, revKeyMain, revKeySub, revToBytes } from './revision.ts';
 import { header, WriteTxn, type StoreState } from './txn-context.ts';
 import { runTxn } from './txn.ts';
 import type { EventSource, RevisionBatch } from './types.ts';
 import {
   normalizeDelete, normalizePut, normalizeRange, normalizeTxn, noUnknownFields, parseCompaction, parseGrant,
-  parseLeaseId, parseTimeToLive, type NDelete, type NPut, type NTxn,
+  parseLeaseId, parseTimeToLive, type NDelete, type NOp, type NPut, type NTxn,
 } from './validate.ts';
 import { byteStringToBytes } from '../keys.ts';
 
@@ -57,6 +57,12 @@ function metaRevision(r: BackendReader, key: Uint8Array, name: string): number {
 }
 
 const APPLY_KINDS = ['put', 'deleteRange', 'txn', 'compaction', 'leaseGrant', 'leaseRevoke'] as const;
+
+/** etcd's isTxnReadonly: every op of both branches, nested txns included, is a range. */
+function readOnlyTxn(n: NTxn): boolean {
+  const ok = (op: NOp): boolean => op.t === 'range' || (op.t === 'txn' && readOnlyTxn(op.r));
+  return n.success.every(ok) && n.failure.every(ok);
+}
 
 export class MvccStore implements EventSource {
   readonly #backend: Backend;
@@ -117,21 +123,25 @@ export class MvccStore implements EventSource {
       s.compactMainRev = fin;
       let maxRev = 0;
       const latestLease = new Map<string, bigint>();
+      // One pass in revision order, nothing allocated per record but the key string (2M records
+      // on a million-key reopen: per-record objects made garbage collection the main cost).
       r.scan(KEY_BUCKET, revToBytes(0, 0), undefined, (k, v) => {
-        const rev = parseRevKey(k);
-        if (rev === undefined) throw corruption(KEY_BUCKET, k, 'not a revision key');
-        const f = decodeIndexFields(v, k);
-        if (f.tombstone !== rev.tombstone) throw corruption(KEY_BUCKET, k, rev.tombstone ? 'a tombstone key holds a value' : 'a value key holds a tombstone');
-        maxRev = rev.main;
+        if (!isRevKey(k)) throw corruption(KEY_BUCKET, k, 'not a revision key');
+        const main = revKeyMain(k);
+        const sub = revKeySub(k);
+        const tomb = isTombstoneKey(k);
+        const f = decodeIndexFieldsShared(v, k);
+        if (f.tombstone !== tomb) throw corruption(KEY_BUCKET, k, tomb ? 'a tombstone key holds a value' : 'a value key holds a tombstone');
+        maxRev = main;
         if (f.tombstone) {
-          s.index.restoreTombstone(f.key, rev.main, rev.sub);
-          latestLease.delete(f.key);
+          s.index.restoreTombstone(f.key, main, sub);
+          if (latestLease.size > 0) latestLease.delete(f.key);
           return;
         }
-        if (f.modRevision !== rev.main) throw corruption(KEY_BUCKET, k, `record says modRevision ${f.modRevision}`);
-        s.index.put(f.key, rev.main, rev.sub, f.createRevision, f.version);
+        if (f.modRevision !== main) throw corruption(KEY_BUCKET, k, `record says modRevision ${f.modRevision}`);
+        s.index.put(f.key, main, sub, f.createRevision, f.version);
         if (f.lease !== 0n) latestLease.set(f.key, f.lease);
-        else latestLease.delete(f.key);
+        else if (latestLease.size > 0) latestLease.delete(f.key);
       });
       // compaction may have removed every record of the newest revisions, never the revision itself
       s.currentRev = Math.max(1, maxRev, s.compactMainRev, scheduled);
@@ -277,6 +287,21 @@ export class MvccStore implements EventSource {
    * when the request fails, so a failing entry is not retried forever; the error is then thrown.
    */
   async apply(index: number, req: ApplyRequest): Promise<ApplyResponse | undefined> {
+    const r = this.applyNow(index, req);
+    if (r === undefined) return undefined;
+    await this.#queue.durable();
+    if ('error' in r) throw r.error;
+    if ('compaction' in r.response && r.physical) await this.#compactor.whenDone();
+    return r.response;
+  }
+
+  /**
+   * apply() without waiting: the request runs against memory at once (later reads see it) and its
+   * effects and `index` are queued for the next commit, which this does not schedule: a replicated
+   * member whose log already holds the entry lets it ride its next commit (commit()). Undefined for
+   * an index already applied; a failing request consumes its index and is returned as `error`.
+   */
+  applyNow(index: number, req: ApplyRequest): { response: ApplyResponse; physical: boolean } | { error: unknown } | undefined {
     if (!Number.isSafeInteger(index) || index < 1) {
       throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: apply index must be a positive integer');
     }
@@ -290,28 +315,40 @@ export class MvccStore implements EventSource {
     if (kinds.length !== 1) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: apply request must set exactly one operation');
     this.#consistentIdx = index;
     this.#queue.setConsistentIndex(index);
-    let resp: ApplyResponse;
-    let physical = false;
     try {
-      if ('put' in req) resp = { put: this.#putSync(normalizePut(req.put)) };
-      else if ('deleteRange' in req) resp = { deleteRange: this.#deleteSync(normalizeDelete(req.deleteRange)) };
-      else if ('txn' in req) resp = { txn: this.#txnSync(normalizeTxn(req.txn)) };
-      else if ('compaction' in req) {
+      if ('put' in req) return { response: { put: this.#putSync(normalizePut(req.put)) }, physical: false };
+      if ('deleteRange' in req) return { response: { deleteRange: this.#deleteSync(normalizeDelete(req.deleteRange)) }, physical: false };
+      if ('txn' in req) return { response: { txn: this.#txnSync(normalizeTxn(req.txn)) }, physical: false };
+      if ('compaction' in req) {
         const c = parseCompaction(req.compaction);
         this.#compactSync(c.rev);
-        physical = c.physical;
-        resp = { compaction: { header: header(this.#s.currentRev) } };
-      } else if ('leaseGrant' in req) {
+        return { response: { compaction: { header: header(this.#s.currentRev) } }, physical: c.physical };
+      }
+      if ('leaseGrant' in req) {
         const g = parseGrant(req.leaseGrant);
-        resp = { leaseGrant: this.#grantSync(g.ttl, g.id) };
-      } else resp = { leaseRevoke: this.#revokeSync(parseLeaseId(req.leaseRevoke)) };
-    } catch (e) {
-      await this.#queue.durable();
-      throw e;
+        return { response: { leaseGrant: this.#grantSync(g.ttl, g.id) }, physical: false };
+      }
+      return { response: { leaseRevoke: this.#revokeSync(parseLeaseId(req.leaseRevoke)) }, physical: false };
+    } catch (error) {
+      return { error };
     }
-    await this.#queue.durable();
-    if (physical) await this.#compactor.whenDone();
-    return resp;
+  }
+
+  /** Commits everything queued (applyNow's effects included); resolves once it is durable. */
+  commit(): Promise<void> {
+    this.#checkUsable();
+    return this.#queue.durable();
+  }
+
+  /**
+   * A txn whose every op is a range (etcd's isTxnReadonly), answered from memory at once with
+   * nothing to commit; a replicated member serves it after its read barrier instead of logging it.
+   */
+  readTxn(req: TxnRequest): TxnResponse {
+    this.#checkUsable();
+    const n = normalizeTxn(req);
+    if (!readOnlyTxn(n)) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: readTxn given a txn that writes');
+    return this.#txnSync(n);
   }
 
   /**

@@ -49,6 +49,11 @@ export class RaftPanic extends RaftError {
   }
 }
 
+/** A proposal or read request the node cannot take now; the caller may retry elsewhere or later. */
+export function proposalDropped(why: string): RaftError {
+  return new RaftError('ERR_RAFT_PROPOSAL_DROPPED', `proposal dropped: ${why}`);
+}
+
 export function raftInvariant(cond: unknown, message: string): asserts cond {
   if (!cond) throw new RaftPanic(message);
 }

@@ -1,10 +1,13 @@
-import { applyToTracker, checkConfChange } from './confchange.ts';
+import { applyToTracker } from './confchange.ts';
 import { decodeConfChange } from './codec.ts';
 import { RaftError, isRaftError, raftInvariant } from './errors.ts';
 import { RaftLog } from './log.ts';
 import { Progress } from './progress.ts';
-import { majorityVoteResult } from './quorum.ts';
+import { releasePendingReadIndexMessages } from './read-index.ts';
 import { ReadOnly } from './readonly.ts';
+import { stepCandidate } from './step-candidate.ts';
+import { stepFollower } from './step-follower.ts';
+import { stepLeader } from './step-leader.ts';
 import type { Storage } from './storage.ts';
 import { ProgressTracker } from './tracker.ts';
 import type {
@@ -51,10 +54,6 @@ function posInt(v: unknown, name: string): number {
   return v;
 }
 
-function dropped(why: string): RaftError {
-  return new RaftError('ERR_RAFT_PROPOSAL_DROPPED', `proposal dropped: ${why}`);
-}
-
 function voteRespType(t: MessageType): MessageType {
   return t === 'vote' ? 'voteResp' : 'preVoteResp';
 }
@@ -64,6 +63,12 @@ const EMPTY = new Uint8Array(0);
 /**
  * The raft state machine. It performs no I/O: inputs are ticks and messages, outputs are queued in
  * `msgs`, `readStates` and the log's unstable part, which RawNode packages into a Ready.
+ *
+ * This file is raft.go's core: state, sending, role transitions, elections, ticks, and the part of
+ * `step` common to every role (terms and votes). What each role does with the rest is in
+ * step-leader.ts, step-candidate.ts and step-follower.ts; the leader's ReadIndex handling is in
+ * read-index.ts. Members those files use are public here, but Raft itself is internal: the
+ * package exposes only RawNode.
  */
 export class Raft {
   readonly id: NodeId;
@@ -190,7 +195,7 @@ export class Raft {
 
   // ---- sending -----------------------------------------------------------------------------
 
-  private send(m: Message): void {
+  send(m: Message): void {
     if (m.from === NONE) m.from = this.id;
     if (m.type === 'vote' || m.type === 'voteResp' || m.type === 'preVote' || m.type === 'preVoteResp') {
       // Election messages carry the term being campaigned for, which may differ from ours.
@@ -211,7 +216,7 @@ export class Raft {
    * Sends the entries `to` is missing, if its flow control allows. With sendIfEmpty false, nothing is
    * sent when there are no new entries. Returns whether a message went out.
    */
-  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.trk.progress.get(to);
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
@@ -271,14 +276,18 @@ export class Raft {
     });
   }
 
-  private bcastHeartbeat(): void {
+  bcastHeartbeat(): void {
     this.bcastHeartbeatWithCtx(this.readOnly.lastPendingRequestCtx());
   }
 
-  private bcastHeartbeatWithCtx(ctx: Uint8Array | undefined): void {
+  bcastHeartbeatWithCtx(ctx: Uint8Array | undefined): void {
     this.trk.visit((id) => {
       if (id !== this.id) this.sendHeartbeat(id, ctx);
     });
+  }
+
+  sendTimeoutNow(to: NodeId): void {
+    this.send(makeMessage({ to, type: 'timeoutNow' }));
   }
 
   // ---- state transitions -------------------------------------------------------------------
@@ -349,7 +358,7 @@ export class Raft {
     this.appendEntry([{ term: 0, index: 0, type: 'normal', data: EMPTY }]);
   }
 
-  private hup(kind: 'election' | 'transfer'): void {
+  hup(kind: 'election' | 'transfer'): void {
     if (this.state === 'leader') return;
     if (!this.promotable()) return;
     if (this.hasUnappliedConfChanges()) return;
@@ -380,7 +389,7 @@ export class Raft {
     return this.raftLog.slice(lo, hi, Number.MAX_SAFE_INTEGER).some((e) => e.type === 'confChange');
   }
 
-  private campaign(kind: CampaignKind): void {
+  campaign(kind: CampaignKind): void {
     if (!this.promotable()) return;
     let voteMsg: MessageType;
     let term: number;
@@ -412,7 +421,7 @@ export class Raft {
     }
   }
 
-  private poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
+  poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
     this.trk.recordVote(id, granted);
     return this.trk.tallyVotes().result;
   }
@@ -452,7 +461,8 @@ export class Raft {
 
   /**
    * Feeds one message. Throws RaftError ERR_RAFT_PROPOSAL_DROPPED when a proposal or read request
-   * cannot be accepted; everything else a peer can send is handled or ignored.
+   * cannot be accepted; everything else a peer can send is handled or ignored. Terms and votes are
+   * settled here, the rest by the step function of the current role.
    */
   step(m: Message): void {
     if (m.term === 0) {
@@ -506,317 +516,20 @@ export class Raft {
     }
     switch (this.state) {
       case 'leader':
-        this.stepLeader(m);
+        stepLeader(this, m);
         return;
       case 'candidate':
       case 'preCandidate':
-        this.stepCandidate(m);
+        stepCandidate(this, m);
         return;
       case 'follower':
-        this.stepFollower(m);
+        stepFollower(this, m);
         return;
-    }
-  }
-
-  private stepLeader(m: Message): void {
-    switch (m.type) {
-      case 'beat':
-        this.bcastHeartbeat();
-        return;
-      case 'checkQuorum':
-        if (!this.trk.quorumActive(this.id)) this.becomeFollower(this.term, NONE);
-        this.trk.visit((id, pr) => {
-          if (id !== this.id) pr.recentActive = false;
-        });
-        return;
-      case 'prop':
-        this.handleProposal(m);
-        return;
-      case 'readIndex':
-        if (this.trk.isSingleton()) {
-          this.respondToReadIndex(m, this.raftLog.committed);
-          return;
-        }
-        // Until an entry of this term commits, our commit index may lag what earlier leaders
-        // committed; answering with it could serve stale reads.
-        if (!this.committedEntryInCurrentTerm()) {
-          this.pendingReadIndexMessages.push(m);
-          return;
-        }
-        this.handleReadIndex(m);
-        return;
-    }
-
-    const pr = this.trk.progress.get(m.from);
-    if (!pr) return;
-    switch (m.type) {
-      case 'appResp':
-        this.handleAppendResponse(m, pr);
-        return;
-      case 'heartbeatResp': {
-        pr.recentActive = true;
-        pr.msgAppFlowPaused = false;
-        if (pr.match < this.raftLog.lastIndex() || pr.state === 'probe') this.sendAppend(m.from);
-        if (this.readOnlyOption !== 'safe' || !m.context) return;
-        const acks = this.readOnly.recvAck(m.from, m.context);
-        if (!acks) return;
-        const votes = new Map<NodeId, boolean>();
-        for (const id of acks) votes.set(id, true);
-        if (majorityVoteResult(this.trk.voterIds(), votes) !== 'won') return;
-        for (const rs of this.readOnly.advance(m.context)) this.respondToReadIndex(rs.req, rs.index);
-        return;
-      }
-      case 'snapStatus':
-        if (pr.state !== 'snapshot') return;
-        if (m.reject) pr.pendingSnapshot = 0;
-        pr.becomeProbe();
-        // Wait for a heartbeat response before probing, in case the follower is still busy.
-        pr.msgAppFlowPaused = true;
-        return;
-      case 'unreachable':
-        // Optimistic streaming probably lost messages; fall back to probing.
-        if (pr.state === 'replicate') pr.becomeProbe();
-        return;
-      case 'transferLeader': {
-        // Leadership is never handed to a learner: it cannot win a vote and must not try.
-        if (pr.isLearner) return;
-        const transferee = m.from;
-        if (this.leadTransferee !== NONE) {
-          if (this.leadTransferee === transferee) return;
-          this.leadTransferee = NONE;
-        }
-        if (transferee === this.id) return;
-        this.electionElapsed = 0;
-        this.leadTransferee = transferee;
-        if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(transferee);
-        else this.sendAppend(transferee);
-        return;
-      }
-    }
-  }
-
-  private handleProposal(m: Message): void {
-    if (m.entries.length === 0) throw new RaftError('ERR_RAFT_INVALID_MESSAGE', 'proposal without entries');
-    if (!this.trk.progress.has(this.id)) throw dropped('this leader was removed from the configuration');
-    if (this.leadTransferee !== NONE) throw dropped(`leadership is being transferred to ${this.leadTransferee}`);
-    if (this.leavingAfterRemoval) throw dropped('this leader is being removed from the configuration');
-    let ccAt = -1;
-    let removesSelf = false;
-    for (let i = 0; i < m.entries.length; i++) {
-      const e = m.entries[i]!;
-      if (e.type !== 'confChange') continue;
-      if (ccAt >= 0) {
-        throw new RaftError('ERR_RAFT_JOINT_UNSUPPORTED', 'only one configuration change per proposal is supported');
-      }
-      let cc: ConfChange;
-      try {
-        cc = decodeConfChange(e.data);
-      } catch (err) {
-        throw new RaftError('ERR_RAFT_INVALID_CONF_CHANGE', 'conf change entry does not decode', { cause: err });
-      }
-      if (this.pendingConfIndex > this.raftLog.applied) {
-        throw dropped(`a configuration change at index ${this.pendingConfIndex} is not applied yet`);
-      }
-      const err = checkConfChange(this.trk, cc);
-      if (err) throw err;
-      ccAt = i;
-      removesSelf = cc.type === 'removeNode' && cc.nodeId === this.id;
-    }
-    const first = this.raftLog.lastIndex() + 1;
-    this.appendEntry(m.entries.map((e) => ({ term: 0, index: 0, type: e.type, data: e.data })));
-    if (ccAt >= 0) this.pendingConfIndex = first + ccAt;
-    if (removesSelf) this.leavingAfterRemoval = true;
-    this.bcastAppend();
-  }
-
-  private handleReadIndex(m: Message): void {
-    if (this.readOnlyOption === 'safe') {
-      this.readOnly.addRequest(this.raftLog.committed, m);
-      // The leader acknowledges itself; the read is confirmed once a quorum echoes the context.
-      const acks = this.readOnly.recvAck(this.id, m.context);
-      if (acks && majorityVoteResult(this.trk.voterIds(), new Map([...acks].map((id) => [id, true]))) === 'won') {
-        for (const rs of this.readOnly.advance(m.context)) this.respondToReadIndex(rs.req, rs.index);
-        return;
-      }
-      this.bcastHeartbeatWithCtx(m.context);
-      return;
-    }
-    this.respondToReadIndex(m, this.raftLog.committed);
-  }
-
-  private respondToReadIndex(req: Message, index: number): void {
-    if (req.from === NONE || req.from === this.id) {
-      this.readStates.push({ index, requestCtx: req.context ?? EMPTY });
-      return;
-    }
-    const resp = makeMessage({ to: req.from, type: 'readIndexResp', index });
-    if (req.context) resp.context = req.context;
-    this.send(resp);
-  }
-
-  private committedEntryInCurrentTerm(): boolean {
-    return this.raftLog.termOrZero(this.raftLog.committed) === this.term;
-  }
-
-  private releasePendingReadIndexMessages(): void {
-    if (this.pendingReadIndexMessages.length === 0 || !this.committedEntryInCurrentTerm()) return;
-    const msgs = this.pendingReadIndexMessages;
-    this.pendingReadIndexMessages = [];
-    for (const m of msgs) this.handleReadIndex(m);
-  }
-
-  private handleAppendResponse(m: Message, pr: Progress): void {
-    pr.recentActive = true;
-    if (m.reject) {
-      let nextProbeIdx = m.rejectHint;
-      if (m.logTerm > 0) {
-        // Skip every entry of ours whose term is above the follower's term at the hint: none of
-        // them can match, so one round trip per term replaces one per entry.
-        nextProbeIdx = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index;
-      }
-      if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
-        if (pr.state === 'replicate') pr.becomeProbe();
-        this.sendAppend(m.from);
-      }
-      return;
-    }
-    const oldPaused = pr.isPaused();
-    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'probe'))) return;
-    if (pr.state === 'probe') {
-      pr.becomeReplicate();
-    } else if (pr.state === 'snapshot' && pr.match + 1 >= this.raftLog.firstIndex()) {
-      // Caught up far enough (by the snapshot or otherwise) to continue from the log.
-      pr.becomeProbe();
-      pr.becomeReplicate();
-    } else if (pr.state === 'replicate') {
-      pr.inflights.freeLE(m.index);
-    }
-    if (this.maybeCommit()) {
-      this.releasePendingReadIndexMessages();
-      this.bcastAppend();
-    } else if (oldPaused) {
-      this.sendAppend(m.from);
-    }
-    while (this.maybeSendAppend(m.from, false)) {
-      // keep streaming while the window allows
-    }
-    if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(m.from);
-  }
-
-  private sendTimeoutNow(to: NodeId): void {
-    this.send(makeMessage({ to, type: 'timeoutNow' }));
-  }
-
-  private stepCandidate(m: Message): void {
-    const myVoteResp: MessageType = this.state === 'preCandidate' ? 'preVoteResp' : 'voteResp';
-    switch (m.type) {
-      case 'prop':
-        throw dropped('no leader (election in progress)');
-      case 'readIndex':
-        throw dropped('no leader (election in progress)');
-      case 'app':
-        this.becomeFollower(m.term, m.from);
-        this.handleAppendEntries(m);
-        return;
-      case 'heartbeat':
-        this.becomeFollower(m.term, m.from);
-        this.handleHeartbeat(m);
-        return;
-      case 'snap':
-        this.becomeFollower(m.term, m.from);
-        this.handleSnapshot(m);
-        return;
-      case 'timeoutNow':
-        return;
-    }
-    if (m.type !== myVoteResp) return;
-    const res = this.poll(m.from, !m.reject);
-    if (res === 'won') {
-      if (this.state === 'preCandidate') {
-        this.campaign('election');
-      } else {
-        this.becomeLeader();
-        this.bcastAppend();
-      }
-    } else if (res === 'lost') {
-      // A pre-candidate gives up at its current term; a candidate keeps the term it started.
-      this.becomeFollower(this.term, NONE);
-    }
-  }
-
-  private stepFollower(m: Message): void {
-    switch (m.type) {
-      case 'prop':
-        if (this.lead === NONE) throw dropped('no leader');
-        this.send({ ...m, to: this.lead, term: 0 });
-        return;
-      case 'app':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleAppendEntries(m);
-        return;
-      case 'heartbeat':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleHeartbeat(m);
-        return;
-      case 'snap':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleSnapshot(m);
-        return;
-      case 'transferLeader':
-        if (this.lead === NONE) return;
-        this.send({ ...m, to: this.lead, term: 0 });
-        return;
-      case 'timeoutNow':
-        // The leader wants us to take over now, without waiting for a timeout or a pre-vote.
-        this.hup('transfer');
-        return;
-      case 'readIndex':
-        if (this.lead === NONE) throw dropped('no leader to serve a read index');
-        this.send({ ...m, to: this.lead, term: 0 });
-        return;
-      case 'readIndexResp':
-        this.readStates.push({ index: m.index, requestCtx: m.context ?? EMPTY });
-        return;
-    }
-  }
-
-  private handleAppendEntries(m: Message): void {
-    if (m.index < this.raftLog.committed) {
-      this.send(makeMessage({ to: m.from, type: 'appResp', index: this.raftLog.committed }));
-      return;
-    }
-    const lastNew = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
-    if (lastNew !== undefined) {
-      this.send(makeMessage({ to: m.from, type: 'appResp', index: lastNew }));
-      return;
-    }
-    const hint = this.raftLog.findConflictByTerm(Math.min(m.index, this.raftLog.lastIndex()), m.logTerm);
-    this.send(makeMessage({
-      to: m.from, type: 'appResp', index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term,
-    }));
-  }
-
-  private handleHeartbeat(m: Message): void {
-    this.raftLog.commitTo(m.commit);
-    const resp = makeMessage({ to: m.from, type: 'heartbeatResp' });
-    if (m.context) resp.context = m.context;
-    this.send(resp);
-  }
-
-  private handleSnapshot(m: Message): void {
-    const s = m.snapshot!;
-    if (this.restore(s)) {
-      this.send(makeMessage({ to: m.from, type: 'appResp', index: this.raftLog.lastIndex() }));
-    } else {
-      this.send(makeMessage({ to: m.from, type: 'appResp', index: this.raftLog.committed }));
     }
   }
 
   /** Installs a snapshot from the leader. Returns false when it brings nothing new. */
-  private restore(s: Snapshot): boolean {
+  restore(s: Snapshot): boolean {
     const md = s.metadata;
     if (md.index <= this.raftLog.committed) return false;
     if (this.state !== 'follower') {
@@ -836,7 +549,7 @@ export class Raft {
     return true;
   }
 
-  private appendEntry(es: Entry[]): void {
+  appendEntry(es: Entry[]): void {
     const li = this.raftLog.lastIndex();
     const ents = es.map((e, i) => ({ ...e, term: this.term, index: li + 1 + i }));
     this.raftLog.append(ents);
@@ -844,7 +557,7 @@ export class Raft {
     this.maybeCommit();
   }
 
-  private maybeCommit(): boolean {
+  maybeCommit(): boolean {
     return this.raftLog.maybeCommit(this.trk.committed(), this.term);
   }
 
@@ -862,7 +575,7 @@ export class Raft {
       } else if (changed) {
         // The quorum may have shrunk, committing entries; new members need their first probe.
         if (this.maybeCommit()) {
-          this.releasePendingReadIndexMessages();
+          releasePendingReadIndexMessages(this);
           this.bcastAppend();
         } else {
           this.trk.visit((id) => {

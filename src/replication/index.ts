@@ -1,6 +1,7 @@
 /** boltkv/replication: raft members with the log in their one bolt file. See docs/replication.md. */
-export { Member, MAX_REQUEST_BYTES } from './member.ts';
-export type { MemberOptions, MemberStatus } from './member.ts';
+export { Member } from './member.ts';
+export { MAX_REQUEST_BYTES } from './member-options.ts';
+export type { MemberOptions, MemberStatus } from './member-options.ts';
 export { ReplicatedNode } from './node.ts';
 export type { NodeOptions, ClusterMemberSpec } from './node.ts';
 export { PeerTransport } from './transport.ts';

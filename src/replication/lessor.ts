@@ -62,6 +62,11 @@ export class Lessor {
     if (l !== undefined && this.leading) l.expiry = this.now() + l.ttlSeconds * 1000;
   }
 
+  /** The TTL a lease was granted with (what a keep-alive answers), undefined if unknown. */
+  ttl(id: bigint): number | undefined {
+    return this.leases.get(id)?.ttlSeconds;
+  }
+
   remainingSeconds(id: bigint): number | undefined {
     const l = this.leases.get(id);
     if (l === undefined || l.expiry === undefined) return undefined;

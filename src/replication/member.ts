@@ -13,17 +13,22 @@
  * what the Ready loop produced, so the same code runs in the deterministic simulation and for real.
  */
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import type { OpenOptions, FileSystem } from '../bolt/index.ts';
+import type { DB } from '../bolt/index.ts';
+import { etcdSnapshot } from '../bolt/backup.ts';
+import type { Readable } from 'node:stream';
+import type { AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions } from '../api/maintenance.ts';
 import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
 import type { DeleteOptions, GetOptions, KV, SetOptions } from '../api/kv.ts';
 import { SERVER_VERSION } from '../api/kv-store.ts';
 import { prefixEnd } from '../api/prefix.ts';
+import { costPut, costTxn, LEASE_COST, SpaceQuota } from '../api/quota.ts';
 import { MvccError } from '../mvcc/errors.ts';
+import { header as mvccHeader } from '../mvcc/txn-context.ts';
 import { leaseId } from '../mvcc/validate.ts';
 import { WatchHub } from '../watch/hub.ts';
-import type { WatchHubOptions, WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
+import type { WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
 import { StoreEvents } from './store-events.ts';
 import type { ClusterApi } from './cluster-api.ts';
 import type {
@@ -40,87 +45,20 @@ import {
 import { BoltRaftStorage, type RaftWrite } from './bolt-raft-storage.ts';
 import { ReplicationError, replicationError } from './errors.ts';
 import { Lessor } from './lessor.ts';
+import { ReadLoop } from './read-loop.ts';
+import { ReceivedSnapshots, fileBytes, fileChunks, openParts } from './member-files.ts';
+import { Proposals } from './proposals.ts';
+import { MAX_REQUEST_BYTES, type MemberOptions, type MemberStatus } from './member-options.ts';
+import { txnKind } from './txn-kind.ts';
 import { MembersStore } from './members.ts';
 import { memberIdFor } from './member-id.ts';
 import {
-  decodePayload, encodePayload, idKey, type ConfPayload, type MemberInfo, type MemberUpdatePayload, type NormalPayload, type ProposalId,
+  decodePayload, encodePayload, type ConfPayload, type EntryPayload, type MemberInfo, type ProposalId,
 } from './proposal.ts';
 import { RaftBackend } from './raft-backend.ts';
-import { copyToBytes, copyChunks } from './db-copy.ts';
-import { installSnapshot, nodeRename, type Rename } from './snapshot-install.ts';
-import { SnapshotInbox } from './snapshot-inbox.ts';
+import { installSnapshot, nodeRename, } from './snapshot-install.ts';
 
-/** etcd's default --max-request-bytes (1.5 MiB). */
-export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
-
-export interface MemberOptions {
-  id: number;
-  /** The member's bolt file. */
-  path: string;
-  /** Where outgoing raft messages go. Snapshot messages carry empty data: see snapshotBytes(). */
-  send: (msgs: Message[]) => void;
-  /**
-   * The cluster to bootstrap when the file holds no raft state yet (a new cluster). Omit to join
-   * an existing cluster: the member then waits for the leader's snapshot.
-   */
-  initialCluster?: MemberInfo[];
-  /** The file layer (tests inject faults) and how to rename a file over another atomically. */
-  fileSystem?: FileSystem;
-  rename?: Rename;
-  bolt?: OpenOptions;
-  electionTick?: number;
-  heartbeatTick?: number;
-  /** Ticks a proposal or read may wait before failing with ERR_TIMEOUT. Default 50. */
-  requestTimeoutTicks?: number;
-  /** Applied entries between raft snapshots (etcd --snapshot-count; default 10,000). */
-  snapshotCount?: number;
-  /** Entries kept behind a snapshot so slow followers catch up from the log (etcd: 5,000). */
-  catchUpEntries?: number;
-  /** Clock for lease expiry in ms (default Date.now). */
-  now?: () => number;
-  /** Randomness for election timeouts and proposal ids (default Math.random). */
-  random?: () => number;
-  /** Passed to the revision layer. */
-  compactionBatchIntervalMs?: number;
-  watch?: WatchHubOptions;
-  /** etcd --initial-cluster-token: member ids added through the API derive from it and the peer URLs. */
-  clusterToken?: string;
-}
-
-/** etcd's Status response, in process. */
-export interface MemberStatus {
-  memberId: number;
-  leader: number;
-  raftTerm: number;
-  raftIndex: number;
-  raftAppliedIndex: number;
-  isLearner: boolean;
-  dbSize: number;
-}
-
-interface Deferred<T> {
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-  deadline: number;
-}
-
-interface ReadBatch {
-  ctx: string;
-  waiters: Deferred<void>[];
-  deadline: number;
-}
-
-function enc64(a: number, b: number): Uint8Array {
-  const out = new Uint8Array(8);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, a >>> 0);
-  v.setUint32(4, b >>> 0);
-  return out;
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-export class Member implements KV, ClusterApi {
+export class Member implements KV, Maintenance, ClusterApi {
   readonly id: number;
   private readonly opts: MemberOptions;
   private readonly storage: BoltRaftStorage;
@@ -129,33 +67,34 @@ export class Member implements KV, ClusterApi {
   private readonly node: RawNode;
   private readonly members: MembersStore;
   private readonly lessor: Lessor;
-  private readonly incarnation: number;
-  private seq = 0;
+  private readonly proposals: Proposals;
   private ticks = 0;
   private role: StateType = 'follower';
   private leader = 0;
   private term = 0;
   private applied: number;
   private confState: ConfState;
-  private readonly waiters = new Map<string, Deferred<unknown>>();
-  private readQueue: Deferred<void>[] = [];
-  private readInflight: ReadBatch | undefined;
-  private readsAwaitingApply: { index: number; waiters: Deferred<void>[] }[] = [];
+  private readonly reads: ReadLoop;
   private loop: Promise<void> | undefined;
+  private looping = false;
   private installing: Promise<void> | undefined;
   private failure: unknown;
   private closed = false;
   private removed = false;
   private snapshotSoon = false;
   private transfers: { to: number; resolve: () => void; reject: (e: unknown) => void; deadline: number }[] = [];
-  /** Answers to give once the current Ready's transaction is durable. */
-  private afterCommit: (() => void)[] = [];
+  /** Answers to give once the current Ready is handled (durable when it had to be). */
+  private afterApply: (() => void)[] = [];
+  /** Entries were applied in memory that no commit has carried yet. */
+  private unsynced = false;
+  /** Tick of the last proposal publishing this member's attributes (retried after a timeout). */
+  private publishTick = Number.NEGATIVE_INFINITY;
   private readonly requestTimeout: number;
   private readonly events: StoreEvents;
   /** Files received by a transport, waiting for raft to hand their snapshot over. */
-  private readonly inbox: SnapshotInbox;
-  private receiving: Promise<void> = Promise.resolve();
+  private readonly received: ReceivedSnapshots;
   private readonly hub: WatchHub;
+  private readonly quota: SpaceQuota;
 
   private constructor(opts: MemberOptions, storage: BoltRaftStorage, backend: RaftBackend, store: MvccStore, members: MembersStore) {
     this.id = opts.id;
@@ -165,7 +104,7 @@ export class Member implements KV, ClusterApi {
     this.store = store;
     this.members = members;
     const random = opts.random ?? Math.random;
-    this.incarnation = Math.floor(random() * 0xffffffff);
+    this.proposals = new Proposals(opts.id, Math.floor(random() * 0xffffffff));
     this.requestTimeout = opts.requestTimeoutTicks ?? 50;
     this.applied = storage.snapshotIndex();
     this.confState = storage.initialState().confState;
@@ -177,8 +116,10 @@ export class Member implements KV, ClusterApi {
     this.lessor = new Lessor(opts.now ?? Date.now);
     this.lessor.restore(backend);
     this.events = new StoreEvents(store);
-    this.inbox = new SnapshotInbox(opts.fileSystem ?? nodeFileSystem, opts.path);
     this.hub = new WatchHub(this.events, opts.watch);
+    this.received = new ReceivedSnapshots(opts.path, opts.fileSystem ?? nodeFileSystem);
+    this.quota = new SpaceQuota(opts.quotaBackendBytes ?? 0, () => this.memberStatus().dbSize, BigInt(opts.id));
+    this.reads = new ReadLoop({ readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() }, this.proposals.incarnation);
   }
 
   /** Opens (or creates) the member's file and starts its raft node. */
@@ -213,7 +154,26 @@ export class Member implements KV, ClusterApi {
     this.expireRequests();
     this.settleTransfers();
     if (this.role === 'leader') this.revokeExpiredLeases();
+    this.publishAttributes();
     this.kick();
+    this.flushApplied();
+  }
+
+  /** etcd's publish: puts this member's name and client URLs in the member list through the log. */
+  private publishAttributes(): void {
+    const { name, clientURLs } = this.opts;
+    if (name === undefined && clientURLs === undefined) return;
+    if (this.leader === 0 || this.ticks - this.publishTick < this.requestTimeout) return;
+    const me = this.members.list().find((m) => m.id === this.id);
+    if (me === undefined) return;
+    const want = { id: this.id, name: name ?? me.name, clientURLs: [...(clientURLs ?? me.clientURLs)] };
+    if (me.name === want.name && me.clientURLs.join('\n') === want.clientURLs.join('\n')) return;
+    this.publishTick = this.ticks;
+    try {
+      this.node.propose(encodePayload({ id: this.proposals.nextId(), memberAttrs: want }));
+    } catch {
+      // the leader went away: retried on a later tick
+    }
   }
 
   /** A message from a peer. Malformed or stale messages are dropped. */
@@ -266,39 +226,33 @@ export class Member implements KV, ClusterApi {
 
   /** The consistent copy of this member's bolt file a lagging peer is sent, in chunks. */
   snapshotChunks(): Generator<Uint8Array, void, undefined> {
-    const tx = this.backend.inner instanceof BoltBackend ? this.backend.inner.db.begin(false) : undefined;
-    if (tx === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'snapshots need a bolt backend');
-    return (function* () {
-      try {
-        yield* copyChunks(tx);
-      } finally {
-        tx.rollback();
-      }
-    })();
+    return fileChunks(this.backend);
   }
 
   /** The same copy in one buffer (in-process transports, small files). */
   snapshotBytes(): Uint8Array {
-    const db = (this.backend.inner as BoltBackend).db;
-    const tx = db.begin(false);
-    try {
-      return copyToBytes(tx);
-    } finally {
-      tx.rollback();
-    }
+    return fileBytes(this.backend);
   }
 
+  /**
+   * Runs the Ready loop unless it runs already. `looping` is set before the loop's first
+   * synchronous step: handling a Ready may kick again (a read batch sent from a ReadState) before
+   * `loop` is assigned, and a second loop would take a Ready before the first is advanced.
+   */
   private kick(): void {
-    if (this.loop !== undefined || this.closed || this.failure !== undefined) return;
+    if (this.looping || this.closed || this.failure !== undefined) return;
     if (!this.node.hasReady()) return;
+    this.looping = true;
     this.loop = (async () => {
       try {
         while (!this.closed && this.failure === undefined && this.node.hasReady()) await this.handleReady(this.node.ready());
       } catch (err) {
         this.fail(err);
       } finally {
+        this.looping = false;
         this.loop = undefined;
       }
+      if (this.unsynced && this.watchersWaiting()) this.flushApplied();
     })();
   }
 
@@ -316,37 +270,63 @@ export class Member implements KV, ClusterApi {
     const leaderNow = this.role === 'leader';
     if (leaderNow) this.opts.send(rd.messages);
 
-    this.storage.save({ entries: rd.entries, ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}) });
+    // etcd's mustSync: new entries, a new term or vote must be durable before anyone relies on
+    // them. A Ready that only moves the commit index and applies entries already in the log need
+    // not wait: its writes ride the next commit (the log replays them after a crash).
+    const prev = this.storage.hardState();
+    const hs = rd.hardState;
+    let mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || (hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote));
+    this.storage.save({ entries: rd.entries, ...(hs !== undefined ? { hardState: hs } : {}) });
     const writes = this.storage.takeWrites();
-    const applies: Promise<unknown>[] = [];
-    for (const e of rd.committedEntries) applies.push(this.applyEntry(e, writes));
+    for (const e of rd.committedEntries) if (this.applyEntry(e, writes)) mustSync = true;
     const durable = this.backend.stage(writes);
     durable.catch(() => undefined);
-    // The store commits what apply queued; raft-only Readies commit through flush.
-    await Promise.allSettled(applies);
-    await this.backend.flush();
-    await durable;
+    if (mustSync) {
+      // one commit carries the staged raft writes and everything applied since the last one
+      await this.store.commit();
+      await durable;
+      this.unsynced = false;
+    } else {
+      this.unsynced = true;
+    }
 
     if (!leaderNow) this.opts.send(rd.messages);
     this.node.advance(rd);
-    const done = this.afterCommit;
-    this.afterCommit = [];
+    const done = this.afterApply;
+    this.afterApply = [];
     for (const f of done) f();
     const last = rd.committedEntries[rd.committedEntries.length - 1];
     if (last !== undefined) this.applied = Math.max(this.applied, last.index);
     if (rd.snapshot !== undefined) this.applied = Math.max(this.applied, rd.snapshot.metadata.index);
-    for (const rs of rd.readStates) this.readStateArrived(hex(rs.requestCtx), rs.index);
-    this.serveReads();
-    this.inbox.discardUpTo(this.applied);
+    for (const rs of rd.readStates) this.reads.arrived(rs.requestCtx, rs.index, this.ticks + this.requestTimeout);
+    this.reads.applied(this.applied);
+    this.received.discardUpTo(this.applied);
     await this.maybeSnapshot();
     if (this.removed) await this.close();
   }
 
   /**
-   * Hands one committed entry to the state machine. `writes` collects raft-bucket and member-list
-   * writes that must land in the same transaction. Returns the apply promise (answers its caller).
+   * Commits applied entries that no mustSync Ready has carried yet. Runs on the tick, and at once
+   * when the loop goes idle with watchers waiting (watch events are announced when durable).
    */
-  private applyEntry(e: Entry, writes: RaftWrite[]): Promise<unknown> {
+  private flushApplied(): void {
+    if (!this.unsynced || this.looping || this.closed || this.failure !== undefined) return;
+    this.unsynced = false;
+    void (async () => this.store.commit())().catch((err: unknown) => this.fail(err));
+  }
+
+  private watchersWaiting(): boolean {
+    const s = this.hub.stats();
+    return s.synced + s.unsynced > 0;
+  }
+
+  /**
+   * Hands one committed entry to the state machine, in memory: its effects ride the next commit.
+   * `writes` collects raft-bucket and member-list writes for that commit. The proposer's caller is
+   * answered after this Ready (afterApply). Returns true when the entry must be durable before
+   * then (a conf change: membership is rare and the member list must not run ahead of the file).
+   */
+  private applyEntry(e: Entry, writes: RaftWrite[]): boolean {
     if (e.type === 'confChange') {
       const cc: ConfChange = decodeConfChange(e.data);
       let payload: ConfPayload | undefined;
@@ -359,39 +339,35 @@ export class Member implements KV, ClusterApi {
       if (cc.type === 'removeNode' && cc.nodeId === this.id) this.removed = true;
       if (payload !== undefined) {
         const list = this.members.list();
-        this.afterCommit.push(() => this.answer(payload.id, list));
+        this.afterApply.push(() => this.proposals.answer(payload.id, list));
       }
-      return Promise.resolve();
+      return true;
     }
-    if (e.data.length === 0) return Promise.resolve(); // a new leader's empty entry
-    const p = decodePayload<NormalPayload | MemberUpdatePayload>(e.data, `entry ${e.index}`);
+    if (e.data.length === 0) return false; // a new leader's empty entry
+    const p = decodePayload<EntryPayload>(e.data, `entry ${e.index}`);
     if ('memberUpdate' in p) {
-      writes.push(...this.members.put(p.memberUpdate));
+      writes.push(...this.members.update(p.memberUpdate.id, { peerURLs: p.memberUpdate.peerURLs }));
       const list = this.members.list();
-      this.afterCommit.push(() => this.answer(p.id, list));
-      return Promise.resolve();
+      this.afterApply.push(() => this.proposals.answer(p.id, list));
+      return true;
     }
-    const pr = this.store.apply(e.index, p.req).then((resp) => {
-      if (resp !== undefined) this.lessor.applied(p.req, resp);
-      return resp;
-    });
-    const key = idKey(p.id);
-    const w = p.id.m === this.id && p.id.i === this.incarnation ? this.waiters.get(key) : undefined;
-    if (w !== undefined) {
-      this.waiters.delete(key);
-      pr.then((v) => w.resolve(v), (err: unknown) => w.reject(err));
+    if ('memberAttrs' in p) {
+      writes.push(...this.members.update(p.memberAttrs.id, { name: p.memberAttrs.name, clientURLs: p.memberAttrs.clientURLs }));
+      return true;
     }
-    pr.catch(() => undefined);
-    return pr;
-  }
-
-  private answer(id: ProposalId, value: unknown): void {
-    if (id.m !== this.id || id.i !== this.incarnation) return;
-    const key = idKey(id);
-    const w = this.waiters.get(key);
-    if (w === undefined) return;
-    this.waiters.delete(key);
-    w.resolve(value);
+    if ('keepAlive' in p) {
+      const id = leaseId(p.keepAlive.ID, 'ID');
+      if (this.role === 'leader') this.lessor.renew(id);
+      const ttl = this.lessor.ttl(id) ?? 0;
+      const header = this.header(mvccHeader(this.store.revision()));
+      this.afterApply.push(() => this.proposals.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse));
+      return false;
+    }
+    const r = this.store.applyNow(e.index, p.req);
+    if (r === undefined) return false; // applied before a restart
+    if (!('error' in r)) this.lessor.applied(p.req, r.response);
+    this.afterApply.push(() => ('error' in r ? this.proposals.answerError(p.id, r.error) : this.proposals.answer(p.id, r.response)));
+    return false;
   }
 
   private async installSnapshot(rd: Ready): Promise<void> {
@@ -402,7 +378,7 @@ export class Member implements KV, ClusterApi {
       await this.store.close();
       await installSnapshot({
         path: this.opts.path, fs: this.opts.fileSystem ?? nodeFileSystem, rename: this.opts.rename ?? nodeRename,
-        data: snap.data.length > 0 ? snap.data : { file: this.inbox.take(snap.metadata.index) }, metadata: snap.metadata,
+        data: snap.data.length > 0 ? snap.data : { file: this.received.take(snap.metadata.index) }, metadata: snap.metadata,
         hardState: rd.hardState ?? { ...this.storage.hardState(), commit: Math.max(this.storage.hardState().commit, snap.metadata.index) },
       });
       const parts = await openParts(this.opts, this.storage);
@@ -422,20 +398,12 @@ export class Member implements KV, ClusterApi {
   /**
    * For network transports: stores the leader's file streamed in chunks (never whole in memory)
    * beside the member's file, synced, then steps the snap message, whose install renames it into
-   * place. One reception at a time; one of a snapshot raft already has is not written at all.
+   * place. One reception at a time.
    */
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    const run = async (): Promise<void> => {
+    return this.received.receive(m, chunks, () => {
       this.checkUsable();
-      const index = m.snapshot?.metadata.index ?? 0;
-      if (m.type !== 'snap' || index === 0) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'not a snapshot message');
-      if (index <= this.node.status().hardState.commit) return;
-      await this.inbox.receive(index, chunks);
-      this.step(m);
-    };
-    const p = this.receiving.then(run, run);
-    this.receiving = p.catch(() => undefined);
-    return p;
+    }, (msg) => this.step(msg), (index) => index <= this.node.status().hardState.commit);
   }
 
   /** etcd's snapshot-count policy: snapshot the applied state, keep catch-up entries behind it. */
@@ -450,8 +418,9 @@ export class Member implements KV, ClusterApi {
     if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
     const done = this.backend.stage(this.storage.takeWrites());
     done.catch(() => undefined);
-    await this.backend.flush();
+    await this.store.commit();
     await done;
+    this.unsynced = false;
   }
 
   private fail(err: unknown): void {
@@ -462,14 +431,8 @@ export class Member implements KV, ClusterApi {
   }
 
   private rejectAll(e: unknown): void {
-    for (const w of this.waiters.values()) w.reject(e);
-    this.waiters.clear();
-    for (const w of this.readQueue) w.reject(e);
-    this.readQueue = [];
-    if (this.readInflight) for (const w of this.readInflight.waiters) w.reject(e);
-    this.readInflight = undefined;
-    for (const b of this.readsAwaitingApply) for (const w of b.waiters) w.reject(e);
-    this.readsAwaitingApply = [];
+    this.proposals.rejectAll(e);
+    this.reads.rejectAll(e);
     for (const t of this.transfers) t.reject(e);
     this.transfers = [];
   }
@@ -489,14 +452,10 @@ export class Member implements KV, ClusterApi {
     if (this.isLearner) throw replicationError('ERR_LEARNER_NOT_SUPPORTED');
   }
 
-  private nextId(): ProposalId {
-    return { m: this.id, i: this.incarnation, s: ++this.seq };
-  }
-
   private propose(req: ApplyRequest): Promise<ApplyResponse> {
     this.checkUsable();
     this.checkNotLearner();
-    const id = this.nextId();
+    const id = this.proposals.nextId();
     const data = encodePayload({ id, req });
     if (data.length > MAX_REQUEST_BYTES) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'etcdserver: request is too large');
     return this.awaitApplied<ApplyResponse>(id, () => this.node.propose(data));
@@ -505,94 +464,30 @@ export class Member implements KV, ClusterApi {
   private proposeConf(cc: ConfChange, member?: MemberInfo): Promise<MemberInfo[]> {
     this.checkUsable();
     this.checkNotLearner();
-    const id = this.nextId();
+    const id = this.proposals.nextId();
     const context = encodePayload(member !== undefined ? { id, member } : { id });
     return this.awaitApplied<MemberInfo[]>(id, () => this.node.proposeConfChange({ ...cc, context }));
   }
 
-  /** Registers a waiter for proposal `id`, hands it to raft, and resolves when it is applied. */
-  private awaitApplied<T>(id: Parameters<typeof idKey>[0], send: () => void): Promise<T> {
-    const p = new Promise<T>((resolve, reject) => {
-      this.waiters.set(idKey(id), { resolve: resolve as (v: unknown) => void, reject, deadline: this.ticks + this.requestTimeout });
-    });
-    try {
-      send();
-    } catch (err) {
-      this.waiters.delete(idKey(id));
-      if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw replicationError('ERR_NO_LEADER');
-      throw err;
-    }
+  /** Hands a proposal to raft (`send`) and resolves with its answer once it is applied here. */
+  private awaitApplied<T>(id: ProposalId, send: () => void): Promise<T> {
+    const p = this.proposals.wait<T>(id, this.ticks + this.requestTimeout, send);
     this.kick();
     return p;
   }
 
   private expireRequests(): void {
-    const timeout = replicationError('ERR_TIMEOUT');
-    for (const [k, w] of this.waiters) {
-      if (w.deadline <= this.ticks) {
-        this.waiters.delete(k);
-        w.reject(timeout);
-      }
-    }
-    const b = this.readInflight;
-    if (b !== undefined && b.deadline <= this.ticks) {
-      this.readInflight = undefined;
-      for (const w of b.waiters) w.reject(timeout);
-      this.sendReadBatch();
-    }
-    for (const a of this.readsAwaitingApply) {
-      const expired = a.waiters.filter((w) => w.deadline <= this.ticks);
-      if (expired.length === 0) continue;
-      a.waiters = a.waiters.filter((w) => w.deadline > this.ticks);
-      for (const w of expired) w.reject(timeout);
-    }
-    this.readsAwaitingApply = this.readsAwaitingApply.filter((a) => a.waiters.length > 0);
+    this.proposals.expire(this.ticks);
+    this.reads.expire(this.ticks, this.ticks + this.requestTimeout);
   }
 
   // ------------------------------------------------------------------ linearizable reads
 
-  /**
-   * Resolves once a linearizable read may be served here: the leader confirmed its commit index
-   * with a quorum and this member applied up to it. Requests are batched: one ReadIndex round is in
-   * flight at a time and serves every read that arrived before it was sent (etcd's read loop).
-   */
+  /** Resolves once a linearizable read may be served here (read-loop.ts). */
   private readBarrier(): Promise<void> {
     this.checkUsable();
     this.checkNotLearner();
-    const p = new Promise<void>((resolve, reject) => this.readQueue.push({ resolve, reject, deadline: this.ticks + this.requestTimeout }));
-    if (this.readInflight === undefined) this.sendReadBatch();
-    return p;
-  }
-
-  private sendReadBatch(): void {
-    if (this.readInflight !== undefined || this.readQueue.length === 0) return;
-    const waiters = this.readQueue;
-    this.readQueue = [];
-    const ctx = enc64(this.incarnation, ++this.seq);
-    try {
-      this.node.readIndex(ctx);
-    } catch (err) {
-      const e = isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED') ? replicationError('ERR_NO_LEADER') : err;
-      for (const w of waiters) w.reject(e);
-      return;
-    }
-    this.readInflight = { ctx: hex(ctx), waiters, deadline: this.ticks + this.requestTimeout };
-    this.kick();
-  }
-
-  private readStateArrived(ctx: string, index: number): void {
-    const b = this.readInflight;
-    if (b === undefined || b.ctx !== ctx) return;
-    this.readInflight = undefined;
-    this.readsAwaitingApply.push({ index, waiters: b.waiters });
-    this.sendReadBatch();
-  }
-
-  private serveReads(): void {
-    const ready = this.readsAwaitingApply.filter((a) => a.index <= this.applied);
-    if (ready.length === 0) return;
-    this.readsAwaitingApply = this.readsAwaitingApply.filter((a) => a.index > this.applied);
-    for (const a of ready) for (const w of a.waiters) w.resolve();
+    return this.reads.barrier(this.ticks + this.requestTimeout);
   }
 
   private async currentStore(): Promise<MvccStore> {
@@ -616,6 +511,7 @@ export class Member implements KV, ClusterApi {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
+    this.quota.check(costPut(req));
     const r = await this.propose({ put: req });
     if (!('put' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.put, header: this.header(r.put.header) };
@@ -627,7 +523,17 @@ export class Member implements KV, ClusterApi {
     return { ...r.deleteRange, header: this.header(r.deleteRange.header) };
   }
 
+  /** A txn that only ranges is a read (etcd's isTxnReadonly): served like a range, not logged. */
   async txn(req: TxnRequest): Promise<TxnResponse> {
+    const kind = txnKind(req);
+    if (kind !== 'write') {
+      this.checkUsable();
+      this.checkNotLearner(); // etcd 3.4's learner serves ranges only
+      if (kind === 'linearizable') await this.readBarrier();
+      const r = (await this.currentStore()).readTxn(req);
+      return { ...r, header: this.header(r.header) };
+    }
+    this.quota.check(costTxn(req));
     const r = await this.propose({ txn: req });
     if (!('txn' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.txn, header: this.header(r.txn.header) };
@@ -642,6 +548,7 @@ export class Member implements KV, ClusterApi {
   }
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    this.quota.check(LEASE_COST);
     // etcd picks the id before proposing, so every member grants the same lease
     const given = leaseId(req.ID, 'ID');
     const ID = given !== 0n ? given : this.lessor.newId(this.opts.random ?? Math.random);
@@ -656,11 +563,19 @@ export class Member implements KV, ClusterApi {
     return { header: this.header(r.leaseRevoke.header) };
   }
 
-  /** Renews a lease. Expiry is the leader's to decide, so only the leader accepts keep-alives. */
+  /**
+   * Renews a lease. Expiry is the leader's to decide: the leader renews at once; a follower
+   * proposes the keep-alive (etcd forwards it to the leader), which the member leading when it is
+   * applied renews, and answers with the lease's granted TTL once it applied it itself.
+   */
   async leaseKeepAlive(req: LeaseKeepAliveRequest): Promise<LeaseKeepAliveResponse> {
     this.checkUsable();
     this.checkNotLearner();
-    if (this.role !== 'leader') throw replicationError('ERR_NOT_LEADER');
+    if (this.role !== 'leader') {
+      const id = this.proposals.nextId();
+      const data = encodePayload({ id, keepAlive: { ID: leaseId(req.ID, 'ID') } });
+      return this.awaitApplied<LeaseKeepAliveResponse>(id, () => this.node.propose(data));
+    }
     const store = await this.currentStore();
     const r = await store.leaseKeepAlive(req);
     this.lessor.renew(leaseId(req.ID, 'ID'));
@@ -744,8 +659,47 @@ export class Member implements KV, ClusterApi {
     return {
       header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
       leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
-      isLearner: m.isLearner, errors: [],
+      isLearner: m.isLearner, errors: this.quota.alarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
     };
+  }
+
+  /** The raised alarms (etcd's Alarm GET); NOSPACE is raised by this member's quota. */
+  async alarmList(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.alarms() };
+  }
+
+  /** Clears the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
+  async alarmDisarm(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
+  }
+
+  // ---- Maintenance: thin, the store and the bolt file do the work
+
+  /** etcd's HashKV over this member's applied history. */
+  async hashKV(revision = 0): Promise<HashKVResponse> {
+    const store = await this.currentStore();
+    const h = await store.hashKV(revision);
+    return { header: this.header({ revision: h.revision }), hash: h.hash, compactRevision: h.compactRevision };
+  }
+
+  /** This member's whole file (etcd's buckets and the raft log) as etcd's Snapshot stream. */
+  snapshot(options: SnapshotOptions = {}): Readable & { readonly size: number } {
+    this.checkUsable();
+    return etcdSnapshot(this.boltFile().begin(false), options);
+  }
+
+  /** Online defragmentation of this member's file (raft and the store keep going; writes wait for the swap). */
+  async defragment(): Promise<DefragmentResponse> {
+    const store = await this.currentStore();
+    await this.boltFile().defragment();
+    return { header: this.header(store.status().header) };
+  }
+
+  private boltFile(): DB {
+    if (!(this.backend.inner instanceof BoltBackend)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'this member has no bolt file');
+    return this.backend.inner.db;
   }
 
   raftStatus(): Status {
@@ -807,19 +761,9 @@ export class Member implements KV, ClusterApi {
     if (m === undefined) throw replicationError('ERR_MEMBER_NOT_FOUND');
     const other = this.members.list().filter((x) => x.id !== id).flatMap((x) => x.peerURLs);
     if (peerURLs.some((u) => other.includes(u))) throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
-    const pid = this.nextId();
-    const p = new Promise<MemberInfo[]>((resolve, reject) => {
-      this.waiters.set(idKey(pid), { resolve: resolve as (v: unknown) => void, reject, deadline: this.ticks + this.requestTimeout });
-    });
-    try {
-      this.node.propose(encodePayload({ id: pid, memberUpdate: { ...m, peerURLs: [...peerURLs] } }));
-    } catch (err) {
-      this.waiters.delete(idKey(pid));
-      if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED')) throw replicationError('ERR_NO_LEADER');
-      throw err;
-    }
-    this.kick();
-    return p;
+    const pid = this.proposals.nextId();
+    const data = encodePayload({ id: pid, memberUpdate: { ...m, peerURLs: [...peerURLs] } });
+    return this.awaitApplied<MemberInfo[]>(pid, () => this.node.propose(data));
   }
 
   /** Hands leadership to `id` (etcd's MoveLeader); resolves once it leads or rejects on timeout. */
@@ -868,22 +812,4 @@ function rangeEndFor(key: BytesLike, o: { prefix?: boolean; fromKey?: boolean; r
   if (o.prefix === true) return prefixEnd(key);
   if (o.fromKey === true) return new Uint8Array([0]);
   return o.rangeEnd;
-}
-
-async function openParts(opts: MemberOptions, reuse?: BoltRaftStorage): Promise<{ backend: RaftBackend; storage: BoltRaftStorage; store: MvccStore; members: MembersStore }> {
-  const bolt = BoltBackend.open(opts.path, { ...opts.bolt, fileSystem: opts.fileSystem ?? opts.bolt?.fileSystem ?? nodeFileSystem });
-  const backend = new RaftBackend(bolt);
-  try {
-    const storage = backend.view((r) => (reuse !== undefined ? reuse.reload(r) : BoltRaftStorage.load(r)));
-    const members = backend.view((r) => MembersStore.load(r));
-    const store = MvccStore.open({
-      backend, autoExpireLeases: false, leaseCheckIntervalMs: 0,
-      ...(opts.now !== undefined ? { now: opts.now } : {}),
-      ...(opts.compactionBatchIntervalMs !== undefined ? { compactionBatchIntervalMs: opts.compactionBatchIntervalMs } : {}),
-    });
-    return { backend, storage, store, members };
-  } catch (err) {
-    bolt.close();
-    throw err;
-  }
 }

@@ -59,6 +59,12 @@ export class MembersStore {
     return [(w) => w.put(MEMBERS_BUCKET, indexKey(m.id), v)];
   }
 
+  /** Changes some fields of a member; nothing for a member no longer listed (removed meanwhile). */
+  update(id: number, fields: Partial<Pick<MemberInfo, 'name' | 'peerURLs' | 'clientURLs'>>): RaftWrite[] {
+    const cur = this.members.get(id);
+    return cur === undefined ? [] : this.put({ ...cur, ...fields });
+  }
+
   applyConfChange(cc: ConfChange, info: MemberInfo | undefined): RaftWrite[] {
     const cur = this.members.get(cc.nodeId);
     if (cc.type === 'removeNode') {

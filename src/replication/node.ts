@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { nodeFileSystem } from '../bolt/index.ts';
 import { join } from 'node:path';
 import { ReplicationError } from './errors.ts';
-import { Member, type MemberOptions } from './member.ts';
+import { Member } from './member.ts';
+import type { MemberOptions } from './member-options.ts';
 import { memberIdFor } from './member-id.ts';
 import type { MemberInfo } from './proposal.ts';
 import { PeerTransport } from './transport.ts';
@@ -47,7 +48,10 @@ export class ReplicatedNode {
     let member: Member | undefined;
     const transport = new PeerTransport({
       id: self.id, host: listen.hostname, port: Number(listen.port || 0),
-      resolve: (id) => member?.memberList().find((m) => m.id === id)?.peerURLs[0] ?? specs.find((s) => s.id === id)?.peerURLs[0],
+      resolve: (id) => {
+        const listed = member?.memberList().find((m) => m.id === id)?.peerURLs;
+        return listed !== undefined && listed.length > 0 ? listed : specs.find((s) => s.id === id)?.peerURLs;
+      },
     });
     const port = await transport.listen();
     mkdirSync(o.dataDir, { recursive: true });
@@ -55,7 +59,7 @@ export class ReplicatedNode {
     const { name: _n, dataDir: _d, listenPeerURL: _l, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, ...rest } = o;
     try {
       member = await Member.open({
-        ...rest, clusterToken: token, id: self.id, path: join(o.dataDir, 'boltkv.db'), send: (msgs) => transport.send(msgs),
+        ...rest, name: o.name, clusterToken: token, id: self.id, path: join(o.dataDir, 'boltkv.db'), send: (msgs) => transport.send(msgs),
         ...(initialClusterState === 'existing' ? {} : { initialCluster: initial }),
       });
     } catch (err) {

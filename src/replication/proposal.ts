@@ -30,6 +30,21 @@ export interface MemberUpdatePayload {
   memberUpdate: MemberInfo;
 }
 
+/** A member publishing its name and client URLs once it knows a leader (etcd's publish). */
+export interface MemberAttrsPayload {
+  id: ProposalId;
+  memberAttrs: { id: number; name: string; clientURLs: string[] };
+}
+
+/** A keep-alive made on a follower, renewed by whichever member leads when it is applied. */
+export interface KeepAlivePayload {
+  id: ProposalId;
+  keepAlive: { ID: bigint };
+}
+
+/** What a normal (not conf change) entry carries. */
+export type EntryPayload = NormalPayload | MemberUpdatePayload | MemberAttrsPayload | KeepAlivePayload;
+
 /** The context of a conf change entry: who asked, and the member's public description. */
 export interface ConfPayload {
   id: ProposalId;
@@ -45,11 +60,11 @@ export interface MemberInfo {
   isLearner: boolean;
 }
 
-export function encodePayload(p: NormalPayload | ConfPayload | MemberUpdatePayload): Uint8Array {
+export function encodePayload(p: EntryPayload | ConfPayload): Uint8Array {
   return packr.pack(p);
 }
 
-export function decodePayload<T extends NormalPayload | ConfPayload | MemberUpdatePayload>(b: Uint8Array, what: string): T {
+export function decodePayload<T extends EntryPayload | ConfPayload>(b: Uint8Array, what: string): T {
   try {
     const v = packr.unpack(b) as T;
     if (typeof v !== 'object' || v === null || typeof v.id !== 'object') throw new Error('no proposal id');

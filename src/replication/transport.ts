@@ -27,8 +27,11 @@ export interface TransportOptions {
   /** Where to listen for peers. Default 127.0.0.1, port 0 (any free port). */
   host?: string;
   port?: number;
-  /** The peer URL (http://host:port) of a member id, or undefined if unknown. */
-  resolve: (id: number) => string | undefined;
+  /**
+   * The peer URLs (http://host:port) of a member id, or undefined if unknown. With several, a
+   * failed dial moves on to the next one (etcd members may advertise more than one).
+   */
+  resolve: (id: number) => string | readonly string[] | undefined;
   /** Messages queued per peer before new ones are dropped. Default 4096. */
   maxQueue?: number;
   /** Reconnect backoff bounds in ms. Defaults 20 and 1000. */
@@ -45,6 +48,8 @@ interface Peer {
   retryAt: number;
   timer: NodeJS.Timeout | undefined;
   snapshotting: boolean;
+  /** Which of the peer's URLs to dial; advanced when a dial fails. */
+  urlIndex: number;
 }
 
 /** Pending chunks of a snapshot stream; the socket pauses while too many wait. */
@@ -146,7 +151,7 @@ export class PeerTransport {
   private peer(id: number): Peer {
     let p = this.peers.get(id);
     if (p === undefined) {
-      p = { id, socket: undefined, connecting: false, queue: [], backoff: 0, retryAt: 0, timer: undefined, snapshotting: false };
+      p = { id, socket: undefined, connecting: false, queue: [], backoff: 0, retryAt: 0, timer: undefined, snapshotting: false, urlIndex: 0 };
       this.peers.set(id, p);
     }
     return p;
@@ -175,7 +180,7 @@ export class PeerTransport {
       p.timer.unref();
       return;
     }
-    const url = this.opts.resolve(p.id);
+    const url = this.urlOf(p);
     if (url === undefined) {
       this.unreachable(p);
       return;
@@ -193,11 +198,18 @@ export class PeerTransport {
     s.on('drain', () => this.flush(p));
     s.on('data', () => undefined); // nothing comes back on a message connection
     s.once('close', () => {
+      if (p.connecting) p.urlIndex++; // never connected: try the next URL next time
       p.connecting = false;
       if (p.socket === s) p.socket = undefined;
       this.unreachable(p);
     });
     s.on('error', () => undefined); // 'close' follows
+  }
+
+  private urlOf(p: Peer): string | undefined {
+    const r = this.opts.resolve(p.id);
+    const urls = typeof r === 'string' ? [r] : (r ?? []);
+    return urls.length === 0 ? undefined : urls[p.urlIndex % urls.length];
   }
 
   /** The peer could not be reached: drop what waits for it, tell raft, retry later. */
@@ -214,8 +226,8 @@ export class PeerTransport {
 
   private sendSnapshot(m: Message): void {
     const h = this.handler;
-    const url = this.opts.resolve(m.to);
     const p = this.peer(m.to);
+    const url = this.urlOf(p);
     if (h === undefined || url === undefined || p.snapshotting) {
       h?.reportSnapshot(m.to, 'failure');
       return;

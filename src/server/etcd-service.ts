@@ -254,6 +254,14 @@ export class EtcdService {
       const resp = (await h()) as { header?: { revision: number }; hash: number };
       return { ...resp, header: this.header(resp.header?.revision ?? (await this.currentRevision())) };
     });
+    // etcd 3.5's path; etcd 3.4's gateway routes /v3/maintenance/hash to Hash and offers no HashKV.
+    add('/v3/maintenance/hashkv', 'HashKVRequest', 'HashKVResponse', async (r) => {
+      const h = (kv as unknown as { hashKV?: unknown }).hashKV;
+      if (typeof h !== 'function') throw unimplemented('HashKV', 'Maintenance');
+      type HashKV = (rev: number) => Promise<{ header: { revision: number }; hash: number; compactRevision: number }>;
+      const resp = await (h as HashKV).call(kv, int64(r.revision));
+      return { header: this.header(resp.header.revision), hash: resp.hash, compactRevision: resp.compactRevision };
+    });
     add('/v3/maintenance/defragment', 'DefragmentRequest', 'DefragmentResponse', async () => {
       const d = optional(kv, 'defragment');
       if (d === undefined) throw unimplemented('Defragment', 'Maintenance');

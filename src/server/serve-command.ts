@@ -250,7 +250,6 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
   let node: ReplicatedNode | undefined;
   if (opts.cluster !== undefined) {
     const c = opts.cluster;
-    if (opts.quotaBackendBytes !== 0) log.warn('--quota-backend-bytes is not applied to a cluster member yet', {});
     try {
       mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
       node = await ReplicatedNode.start({
@@ -262,6 +261,8 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
         initialClusterState: c.state,
         clusterToken: c.token,
         tickMs: c.tickMs,
+        clientURLs: opts.advertise,
+        quotaBackendBytes: opts.quotaBackendBytes,
       });
     } catch (e) {
       log.error('cannot start the cluster member', { dataDir: opts.dataDir, error: describe(e) });

@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { openStore, MvccError, type KVStore } from '../../src/api/index.ts';
 import { canonical, GatewayError, requireEtcd, startEtcd, type EtcdGateway } from '../support/etcd.ts';
 import { resolveRange, stepArb, type Step } from '../mvcc/gen.ts';
+import { replayableRuns } from '../support/fc-replay.ts';
 
 type LeaseStep =
   | { t: 'grant'; id: number; ttl: number }
@@ -154,22 +155,27 @@ async function runBoth(etcd: EtcdGateway, kv: KVStore, steps: DStep[]): Promise<
   assert.deepEqual(await viaBoltkv(() => kv.range(all)), await viaEtcd(etcd.range(deepBytes(all))), 'final state');
 }
 
+/** Runs the steps on a fresh etcd and a fresh in-memory store whose lease expiry timer is off. */
+async function againstFreshEtcd(steps: DStep[]): Promise<void> {
+  const server = await startEtcd();
+  const kv = await openStore({ inMemory: true, leaseCheckIntervalMs: 0 });
+  try {
+    await runBoth(server.gateway, kv, steps);
+  } finally {
+    await kv.close();
+    await server.stop();
+  }
+}
+
 const RUNS = process.env.BOLTKV_STRESS === '1' ? 200 : 12;
 
 test('random request sequences answer exactly as etcd 3.4 does', { timeout: 300_000 }, async (t) => {
   if (!requireEtcd(t)) return;
   await fc.assert(
     fc.asyncProperty(fc.array(dstepArb, { minLength: 5, maxLength: 80 }), async (steps) => {
-      const server = await startEtcd();
-      const kv = await openStore({ inMemory: true, leaseCheckIntervalMs: 0 });
-      try {
-        await runBoth(server.gateway, kv, steps);
-      } finally {
-        await kv.close();
-        await server.stop();
-      }
+      await againstFreshEtcd(steps);
     }),
-    { numRuns: RUNS, includeErrorInReport: true, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true } : {}) },
+    replayableRuns(RUNS),
   );
 });
 
@@ -221,14 +227,7 @@ test('hand-picked edge cases answer exactly as etcd 3.4 does', { timeout: 60_000
     { t: 'keepalive', id: 2 },
     { t: 'leases' },
   ];
-  const server = await startEtcd();
-  const kv = await openStore({ inMemory: true, leaseCheckIntervalMs: 0 });
-  try {
-    await runBoth(server.gateway, kv, steps);
-  } finally {
-    await kv.close();
-    await server.stop();
-  }
+  await againstFreshEtcd(steps);
 });
 
 test('a restart: TimeToLive right after it is the full granted TTL, keys still attached', { timeout: 90_000 }, async (t) => {

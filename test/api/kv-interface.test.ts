@@ -6,20 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, MvccError, SERVER_VERSION, type KV } from '../../src/index.ts';
+import { inTempDir } from '../support/temp-dir.ts';
 
 const isCode = (code: string) => (e: unknown): boolean => e instanceof MvccError && e.code === code;
 
-async function inTmp(fn: (path: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-kv-'));
-  try {
-    await fn(join(dir, 'data.db'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function inTmp(fn: (path: string) => Promise<void>): Promise<void> {
+  return inTempDir((dir) => fn(join(dir, 'data.db')), 'boltkv-kv-');
 }
 
 test('openStore returns a KV; calls through the interface work and dispose closes it', async () => {

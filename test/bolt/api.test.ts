@@ -5,29 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { open, BoltError, isBoltkvError, MAX_KEY_SIZE, type DB } from 'boltkv';
+import { open, BoltError, isBoltkvError, MAX_KEY_SIZE } from 'boltkv';
+import { boltCode as code } from '../support/bolt-code.ts';
+import { withDb } from '../support/temp-db.ts';
 
-function withDb(fn: (db: DB, file: string) => void | Promise<void>, opts = {}): () => Promise<void> {
-  return async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boltkv-api-'));
-    const file = path.join(dir, 'db');
-    const db = open(file, { noSync: true, ...opts });
-    try {
-      await fn(db, file);
-    } finally {
-      db.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
-
-function code(c: string): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof BoltError, `expected BoltError, got ${String(err)}`);
-    assert.equal(err.code, c);
-    return true;
-  };
-}
 
 const text = (b: Uint8Array | null | undefined): string | undefined => (b ? Buffer.from(b).toString() : undefined);
 

@@ -5,11 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BoltError, open } from '../../src/bolt/index.ts';
+import { inTempDir } from '../support/temp-dir.ts';
 
 const CHILD = resolve(dirname(fileURLToPath(import.meta.url)), '../support/lock-child.ts');
 
@@ -79,14 +79,7 @@ class Child {
 }
 
 function withDir(fn: (path: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'boltkv-lock-'));
-    try {
-      await fn(join(dir, 'lock.db'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
+  return () => inTempDir((dir) => fn(join(dir, 'lock.db')), 'boltkv-lock-');
 }
 
 function isLockTimeout(err: unknown): boolean {

@@ -9,29 +9,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BoltError, open, type DB, type Tx } from '../../src/bolt/index.ts';
+import { open, type DB, type Tx } from '../../src/bolt/index.ts';
+import { boltCode as code } from '../support/bolt-code.ts';
+import { withDb } from '../support/temp-db.ts';
 
-function withDb(fn: (db: DB, file: string) => void | Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boltkv-misuse-'));
-    const file = path.join(dir, 'db');
-    const db = open(file, { noSync: true });
-    try {
-      await fn(db, file);
-    } finally {
-      db.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
-
-function code(c: string): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof BoltError, `expected BoltError ${c}, got ${String(err)}`);
-    assert.equal(err.code, c, err.message);
-    return true;
-  };
-}
 
 /** Fails the test if the process sees an unhandled rejection while fn runs (and a little after). */
 async function noUnhandledRejection(fn: () => Promise<void>): Promise<void> {

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { open, BoltError, type Bucket, type DB, type Tx } from 'boltkv';
+import { open, type Bucket, type DB, type Tx } from 'boltkv';
+import { boltCode } from '../support/bolt-code.ts';
 
 interface MBucket {
   keys: Map<string, string>; // hex key -> hex value
@@ -108,7 +109,7 @@ function dumpDb(tx: Tx): MBucket {
 }
 
 function expectCode(fn: () => void, code: string): void {
-  assert.throws(fn, (err: unknown) => err instanceof BoltError && err.code === code);
+  assert.throws(fn, boltCode(code));
 }
 
 function valueOf(size: number, fill: number): Uint8Array {
@@ -141,12 +142,16 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
       const ps = paths(work);
       // Key operations need a real bucket: map `at` over non-root paths; bucket ops may use root.
       const bucketPaths = ps.slice(1);
+      const keyBucket = (at: number): { m: MBucket; b: Bucket } | undefined => {
+        if (bucketPaths.length === 0) return undefined;
+        const p = bucketPaths[at % bucketPaths.length]!;
+        return { m: modelAt(work, p), b: dbAt(tx, p) as Bucket };
+      };
       switch (cmd.t) {
         case 'put': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           const v = valueOf(cmd.size, cmd.fill);
           if (m.buckets.has(cmd.key)) {
             expectCode(() => b.put(unhex(cmd.key), v), 'ERR_INCOMPATIBLE_VALUE');
@@ -157,10 +162,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'del': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           if (m.buckets.has(cmd.key)) expectCode(() => b.delete(unhex(cmd.key)), 'ERR_INCOMPATIBLE_VALUE');
           else {
             b.delete(unhex(cmd.key));
@@ -169,10 +173,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'putMany': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           let x = cmd.seed + 1;
           for (let i = 0; i < cmd.n; i++) {
             x = (x * 1103515245 + 12345) % 2147483648;
@@ -187,10 +190,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'delMany': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           const keys = [...m.keys.keys()].sort();
           keys.forEach((k, i) => {
             if (i % cmd.every === 0) {
@@ -201,10 +203,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           break;
         }
         case 'cursorDelete': {
-          if (bucketPaths.length === 0) break;
-          const p = bucketPaths[cmd.at % bucketPaths.length]!;
-          const m = modelAt(work, p);
-          const b = dbAt(tx, p) as Bucket;
+          const target = keyBucket(cmd.at);
+          if (!target) break;
+          const { m, b } = target;
           const c = b.cursor();
           let i = 0;
           for (let e = c.first(); e; e = c.next()) {

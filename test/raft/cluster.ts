@@ -9,21 +9,11 @@ import {
   MemoryStorage, RawNode, decodeConfChange, decodeMessage, encodeMessage, isRaftError, type ConfChange, type ConfState, type Entry,
   type Message, type RawNodeOptions, type Status,
 } from '../../src/raft/index.ts';
+import { mulberry32 } from '../support/rng.ts';
 
 const packr = new Packr({ useRecords: false });
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function entryKey(e: Entry): string {
   return `${e.term}/${e.type}/${dec.decode(e.data)}`;

@@ -32,6 +32,127 @@ test('three members elect a leader; writes through any member are answered and r
   await c.closeAll();
 });
 
+test('a follower serves batched linearizable reads and read-only txns while writes go through it', async () => {
+  const c = new SimCluster(14, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const follower = c.members().find((m) => m.id !== leader.id)!;
+  await c.until(leader.put({ key: 'q', value: '1' }));
+  await c.run(c.now + 300);
+  for (let round = 0; round < 30; round++) {
+    // the first read starts a round; the others queue behind it and go out when its answer arrives,
+    // while writes keep appending on the follower (Readies that must be synced)
+    const ops: Promise<unknown>[] = [leader.put({ key: 'q', value: `${round}` })];
+    for (let i = 0; i < 4; i++) {
+      ops.push(follower.range({ key: 'q' }), follower.txn({ success: [{ requestRange: { key: 'q' } }] }));
+      ops.push(follower.put({ key: `f${i}`, value: `${round}` }));
+    }
+    await c.until(Promise.all(ops));
+    assert.equal(follower.failed, undefined, `round ${round}: ${String(follower.failed)}`);
+  }
+  await c.closeAll();
+});
+
+test('read-only txns are served through the read barrier (or locally when serializable), never logged', async () => {
+  const c = new SimCluster(11, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const follower = c.members().find((m) => m.id !== leader.id)!;
+  await c.until(leader.put({ key: 'a', value: '1' }));
+  await c.run(c.now + 200);
+  const logged = follower.raftStatus().lastIndex;
+  await c.until(leader.put({ key: 'a', value: '2' }));
+  const readTxn = {
+    compare: [{ key: 'a', target: 'VALUE' as const, result: 'EQUAL' as const, value: '2' }],
+    success: [{ requestRange: { key: 'a' } }, { requestTxn: { success: [{ requestRange: { key: 'b' } }] } }],
+    failure: [{ requestRange: { key: 'z' } }],
+  };
+  // linearizable: the follower waits for the leader's commit index, so it sees the write just made
+  const t = await c.until(follower.txn(readTxn));
+  assert.equal(t.succeeded, true);
+  const first = t.responses[0];
+  assert.ok(first !== undefined && 'responseRange' in first);
+  assert.equal(dec(first.responseRange.kvs[0]?.value), '2');
+  assert.equal(t.header.revision, 3);
+  assert.equal(t.header.memberId, BigInt(follower.id));
+  assert.equal(follower.raftStatus().lastIndex, logged + 1, 'the read-only txn added no log entry');
+  // cut off from the leader, a linearizable read-only txn cannot be served; a serializable one is
+  c.isolate(follower.id);
+  await c.run(c.now + 2000);
+  const ser = await follower.txn({ success: [{ requestRange: { key: 'a', serializable: true } }] });
+  const r0 = ser.responses[0];
+  assert.ok(r0 !== undefined && 'responseRange' in r0);
+  assert.equal(dec(r0.responseRange.kvs[0]?.value), '2');
+  await assert.rejects(c.until(follower.txn(readTxn), 10_000), (e: unknown) => isBoltkvError(e, 'ERR_TIMEOUT') || isBoltkvError(e, 'ERR_NO_LEADER'));
+  c.heal();
+  // a txn that writes in either branch still goes through the log
+  const l = await c.waitLeader();
+  const w = await c.until(l.txn({ compare: [{ key: 'a', target: 'VALUE', result: 'EQUAL', value: 'x' }], success: [{ requestRange: { key: 'a' } }], failure: [{ requestPut: { key: 'b', value: '3' } }] }));
+  assert.equal(w.succeeded, false);
+  assert.equal(w.header.revision, 4);
+  await c.closeAll();
+});
+
+test('members publish their name and client URLs through the log; a learner too, once it knows a leader', async () => {
+  const c = new SimCluster(12, [1, 2, 3]);
+  c.memberOptionsFor = (id) => ({ name: `n${id}`, clientURLs: [`http://127.0.0.${id}:2379`, `http://[::1]:${2370 + id}`] });
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  await c.run(c.now + 1000);
+  for (const m of c.members()) {
+    const list = m.memberList();
+    assert.deepEqual(list.map((x) => [x.id, x.name, x.clientURLs]), [1, 2, 3].map((id) => [id, `n${id}`, [`http://127.0.0.${id}:2379`, `http://[::1]:${2370 + id}`]]), `member ${m.id}`);
+  }
+  // a learner added with two peer URLs and no name: the member list fills in once it runs
+  const { member } = await c.until(leader.memberAdd({ peerURLs: ['sim://m4', 'sim://m4b'], isLearner: true, id: 4 }));
+  assert.deepEqual([member.name, member.clientURLs, member.peerURLs], ['', [], ['sim://m4', 'sim://m4b']]);
+  c.addNode(4);
+  await c.start(4);
+  await c.run(c.now + 2000);
+  const l4 = leader.memberList().find((x) => x.id === 4);
+  assert.deepEqual([l4?.name, l4?.clientURLs, l4?.peerURLs, l4?.isLearner], ['n4', ['http://127.0.0.4:2379', 'http://[::1]:2374'], ['sim://m4', 'sim://m4b'], true]);
+  // an update of the peer URLs keeps the published attributes
+  await c.until(leader.memberUpdate(4, ['sim://m4c']));
+  const after = leader.memberList().find((x) => x.id === 4);
+  assert.deepEqual([after?.name, after?.peerURLs, after?.clientURLs.length], ['n4', ['sim://m4c'], 2]);
+  // and the attributes survive a restart (they are in the members bucket)
+  await c.closeAll();
+  for (const id of [1, 2, 3]) await c.restart(id, 'process');
+  const again = c.nodes.get(2)!.member!.memberList();
+  assert.deepEqual(again.map((x) => x.name), ['n1', 'n2', 'n3', 'n4']);
+  await c.closeAll();
+});
+
+test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s error and raise NOSPACE until disarmed', async () => {
+  const c = new SimCluster(13, [1, 2, 3]);
+  c.memberOptions = { quotaBackendBytes: 256 * 1024 };
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  const value = 'x'.repeat(16 * 1024);
+  let refused: unknown;
+  for (let i = 0; i < 100 && refused === undefined; i++) {
+    try {
+      await c.until(leader.put({ key: `big${i}`, value }));
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.ok(isBoltkvError(refused, 'ERR_NO_SPACE') && (refused as Error).message === 'etcdserver: mvcc: database space exceeded', String(refused));
+  assert.ok(leader.memberStatus().dbSize >= 200 * 1024, `db size ${leader.memberStatus().dbSize}`);
+  const alarms = await leader.alarmList();
+  assert.deepEqual(alarms.alarms, [{ memberId: BigInt(leader.id), alarm: 'NOSPACE' }]);
+  assert.match((await leader.status()).errors[0] ?? '', /alarm:NOSPACE/);
+  // with the alarm raised even a tiny write is refused; deletes and reads go on
+  await assert.rejects(leader.put({ key: 'tiny', value: '1' }), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(leader.leaseGrant({ TTL: 10 }), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await c.until(leader.delete('big', { prefix: true }));
+  const r = await c.until(leader.get('big', { prefix: true }));
+  assert.equal(r.count, 0);
+  assert.equal((await leader.alarmDisarm()).alarms.length, 1);
+  assert.deepEqual((await leader.alarmList()).alarms, []);
+  await c.closeAll();
+});
+
 test('restarting every member applies nothing twice and keeps the data', async () => {
   const c = new SimCluster(2, [1, 2, 3]);
   for (const id of [1, 2, 3]) await c.start(id);
@@ -71,6 +192,8 @@ test('a learner joins by snapshot, refuses non-serializable requests, and is pro
   await assert.rejects(learner.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
   assert.throws(() => learner.watch({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
   await assert.rejects(learner.leaseGrant({ TTL: 10 }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  await assert.rejects(learner.leaseKeepAlive({ ID: 1n }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') && (e as Error).message === 'etcdserver: rpc not supported for learner');
+  await assert.rejects(learner.txn({ success: [{ requestRange: { key: 'k', serializable: true } }] }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
   await assert.rejects(learner.memberAdd({ peerURLs: ['sim://x'] }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
   assert.equal((await learner.status()).isLearner, true);
   assert.equal(learner.memberStatus().isLearner, true);
@@ -138,14 +261,19 @@ test('leases: the leader expires them through the log; a new leader gives them t
   const g = await c.until(leader.leaseGrant({ TTL: 5 }));
   assert.ok(g.ID > 0n);
   await c.until(leader.put({ key: 'leased', value: 'v', lease: g.ID }));
-  // keep-alives renew it on the leader only
+  // a keep-alive through a follower reaches the leader (as a proposal) and is answered with the lease's TTL
   await c.run(c.now + 3000);
-  await c.until(leader.leaseKeepAlive({ ID: g.ID }));
   const follower = c.members().find((m) => m !== leader)!;
-  await assert.rejects(follower.leaseKeepAlive({ ID: g.ID }), (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'));
+  const ka = await c.until(follower.leaseKeepAlive({ ID: g.ID }));
+  assert.equal(ka.ID, g.ID);
+  assert.equal(ka.TTL, 5);
+  assert.equal(ka.header.memberId, BigInt(follower.id));
+  const missing = await c.until(follower.leaseKeepAlive({ ID: 424242n }));
+  assert.equal(missing.TTL, 0, 'etcd answers a keep-alive of an unknown lease with TTL 0');
   await c.run(c.now + 3000);
   let r = await c.until(follower.range({ key: 'leased' }));
-  assert.equal(r.count, 1, 'renewed: still alive 6 s after grant');
+  assert.equal(r.count, 1, 'renewed through a follower: still alive 6 s after grant');
+  await c.until(leader.leaseKeepAlive({ ID: g.ID }));
   // leader change at ~4.9 s after the last renewal... the new leader restarts the clock
   await c.run(c.now + 1500);
   await c.until(leader.transferLeadership(follower.id));

@@ -81,7 +81,13 @@ async function simulate(seed: number): Promise<Stats> {
           c.addNode(id);
           learners.push(id);
           await c.start(id);
-        }, () => undefined);
+        }, async (e: unknown) => {
+          // the proposer died or timed out: the add may still commit, so start the member anyway
+          // (an operator would find it in the member list); certainly-refused adds start nothing
+          if (isBoltkvError(e, 'ERR_NO_LEADER') || isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') || isBoltkvError(e, 'ERR_MEMBER_EXISTS')) return;
+          c.addNode(id);
+          await c.start(id);
+        });
       }
     } else if (r < 0.71 && learners.length > 0) {
       const l = c.leader();

@@ -13,8 +13,25 @@ import { encodeMessage } from '../../src/gateway/codec.ts';
 import { requireEtcd, startEtcd } from '../support/etcd.ts';
 import { resolveRange, stepArb, type Step } from '../mvcc/gen.ts';
 import { normalize, raw, startBoltkv, stream } from './support.ts';
+import { replayableRuns } from '../support/fc-replay.ts';
 
 const MAX_REQUEST_BYTES = 10_000;
+
+const varintLen = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : 3);
+const field = (len: number): number => 1 + varintLen(len) + len;
+
+/**
+ * etcd measures a write as the InternalRaftRequest it proposes, whose header holds a request ID that
+ * starts with the member ID's low 16 bits: its varint takes 7 to 10 bytes depending on the member.
+ * The two servers have different member IDs, so a value whose verdict flips within that range is
+ * left out of the comparison (each server is exact for some ID; the diff can't be).
+ */
+function bigVerdictDependsOnMemberId(size: number, txn: boolean): boolean {
+  const put = field(3) + field(size); // key "big", value
+  const body = txn ? field(field(put)) : put; // TxnRequest{success: [RequestOp{requestPut}]}
+  const total = (idLen: number): number => 2 + 1 + (1 + idLen) + field(body);
+  return (total(7) > MAX_REQUEST_BYTES) !== (total(10) > MAX_REQUEST_BYTES);
+}
 
 type Style = { camel: boolean; numbers: boolean; enumNumbers: boolean };
 
@@ -112,7 +129,7 @@ const gstepArb: fc.Arbitrary<GStep> = fc.oneof(
       t: fc.constant('big' as const),
       size: fc.integer({ min: MAX_REQUEST_BYTES - 40, max: MAX_REQUEST_BYTES + 10 }),
       txn: fc.boolean(),
-    }),
+    }).filter((b) => !bigVerdictDependsOnMemberId(b.size, b.txn)),
   },
   {
     weight: 2,
@@ -310,13 +327,7 @@ test('gateway differential: random request sequences get the same status and bod
         await etcd.stop();
       }
     }),
-    {
-      numRuns: RUNS,
-      includeErrorInReport: true,
-      ...(process.env.FC_SEED
-        ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true }
-        : {}),
-    },
+    replayableRuns(RUNS),
   );
 });
 

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { requireEtcd, startEtcd } from '../support/etcd.ts';
 import { b64, normalize, raw, startBoltkv, stream, WsSession } from './support.ts';
+import { replayableRuns } from '../support/fc-replay.ts';
 
 type Write = { put: string; value: string } | { del: string; end?: string };
 interface Create {
@@ -199,13 +200,7 @@ test('watch differential: HTTP streams and WebSocket sessions get the same resul
         await etcd.stop();
       }
     }),
-    {
-      numRuns: RUNS,
-      includeErrorInReport: true,
-      ...(process.env.FC_SEED
-        ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH, endOnFailure: true }
-        : {}),
-    },
+    replayableRuns(RUNS),
   );
 });
 

@@ -51,3 +51,18 @@ export class Rng {
     return out;
   }
 }
+
+/**
+ * mulberry32: a seeded generator of floats in [0, 1) with a single 32-bit state, for tests that
+ * want only a `() => number` (the shape raft's `random` option and Math.random have).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

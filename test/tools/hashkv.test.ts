@@ -183,3 +183,19 @@ test('hashKV errors and stability', async () => {
     await kv.close();
   }
 });
+
+test('ETCD_RECORDS reads the user key of etcd-stored KeyValues, and refuses a record without one', async () => {
+  const fc = (await import('fast-check')).default;
+  const { ETCD_RECORDS } = await import('../../src/mvcc/hash.ts');
+  const at = new Uint8Array(17);
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.nat(), fc.uint8Array({ maxLength: 50 }), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), (key, create, version, value, lease) => {
+      const proto = encodeKeyValueProto({ key, createRevision: create, modRevision: create, version, value, lease });
+      assert.equal(ETCD_RECORDS.userKey(proto, at), Buffer.from(key).toString('latin1'));
+      assert.equal(ETCD_RECORDS.proto(proto, at), proto);
+    }),
+  );
+  for (const bad of [new Uint8Array(0), Uint8Array.of(0x10, 1), Uint8Array.of(0x0a, 5, 1, 2)]) {
+    assert.throws(() => ETCD_RECORDS.userKey(bad, at), { code: 'ERR_CORRUPT' });
+  }
+});

@@ -14,6 +14,7 @@ import { requireEtcd, startEtcd, type EtcdServer, type Wire } from '../support/e
 import { EtcdWatchStream } from './support/etcd-stream.ts';
 import { FakeSource, type FakeOp } from './support/fake-source.ts';
 import { readUntil } from './support/helpers.ts';
+import { mulberry32 } from '../support/rng.ts';
 
 interface Spec {
   key: string;
@@ -34,20 +35,8 @@ const SPECS: Spec[] = [
 ];
 const KEYS = ['a', 'ab', 'abc', 'b', 'ba', 'c'];
 
-/** Deterministic PRNG so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function workload(seed: number, n: number): FakeOp[][] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
   const out: FakeOp[][] = [];
   for (let i = 0; i < n; i++) {

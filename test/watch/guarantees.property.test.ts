@@ -4,8 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
-import { actionArb, fakeDriver, newCoverage, runScenario, type Action } from './support/model.ts';
+import { checkGuarantees, fakeDriver, newCoverage, runScenario, type Action } from './support/model.ts';
 
 const stress = process.env.BOLTKV_STRESS === '1';
 
@@ -16,18 +15,7 @@ if (process.env.WATCH_REPLAY !== undefined) {
 
 describe('watch guarantees (fast-check model)', () => {
   it('ordered, unique, reliable, atomic, resumable, bookmarkable, prevKv and filters hold', async () => {
-    const seen = newCoverage();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(actionArb, { minLength: 10, maxLength: stress ? 200 : 60, size: 'max' }),
-        fc.integer({ min: 1, max: 8 }),
-        fc.integer({ min: 1, max: 5 }),
-        async (actions, maxBuf, chunk) => {
-          await runScenario(actions, maxBuf, chunk, fakeDriver(), seen);
-        },
-      ),
-      { numRuns: stress ? 2000 : 150 },
-    );
+    const seen = await checkGuarantees(fakeDriver, { maxActions: stress ? 200 : 60, numRuns: stress ? 2000 : 150 });
     console.log('watch model coverage', seen);
     assert.ok(seen.delivered > 1000, 'events delivered');
     assert.ok(seen.compacted > 5, 'compacted cancels');

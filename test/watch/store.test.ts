@@ -4,7 +4,6 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
 import { MvccStore } from '../../src/mvcc/store.ts';
 import { MemoryBackend } from '../../src/mvcc/backend/memory.ts';
 import { MvccError } from '../../src/mvcc/errors.ts';
@@ -14,7 +13,7 @@ import type { WatchResponse } from '../../src/watch/types.ts';
 import { inRange, type FakeOp } from './support/fake-source.ts';
 import { checkWatch } from './support/checker.ts';
 import { readUntil, str, take } from './support/helpers.ts';
-import { actionArb, newCoverage, runScenario, type Action, type ModelDriver } from './support/model.ts';
+import { checkGuarantees, newCoverage, runScenario, type Action, type ModelDriver } from './support/model.ts';
 
 const stress = process.env.BOLTKV_STRESS === '1';
 const b = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
@@ -89,18 +88,7 @@ if (process.env.WATCH_REPLAY_STORE !== undefined) {
 
 describe('watch over the real revision layer', () => {
   it('the guarantee model holds over MvccStore', { timeout: 120_000 }, async () => {
-    const seen = newCoverage();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(actionArb, { minLength: 10, maxLength: stress ? 200 : 50, size: 'max' }),
-        fc.integer({ min: 1, max: 8 }),
-        fc.integer({ min: 1, max: 5 }),
-        async (actions, maxBuf, chunk) => {
-          await runScenario(actions, maxBuf, chunk, storeDriver(), seen);
-        },
-      ),
-      { numRuns: stress ? 500 : 120 },
-    );
+    const seen = await checkGuarantees(storeDriver, { maxActions: stress ? 200 : 50, numRuns: stress ? 500 : 120 });
     console.log('watch-over-store coverage', seen);
     assert.ok(seen.delivered > 300, 'events delivered');
     assert.ok(seen.complete > 30, 'watchers drained to a final bookmark');

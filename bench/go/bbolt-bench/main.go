@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -224,6 +226,25 @@ func timed(budget time.Duration, minOps int, op func()) ([]time.Duration, time.D
 	return samples, time.Since(start)
 }
 
+// memoryNote reports this process's resident set (which counts the mmap'd file pages it has
+// touched) and Go heap in use, as the TypeScript side reports RSS and heap for its engines.
+func memoryNote() string {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss := "?"
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				var kb int
+				if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d kB", &kb); err == nil {
+					rss = fmt.Sprintf("%.1f", float64(kb)/1024)
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("rss %s MiB, heap in use %.1f MiB (at the end of the reads)", rss, float64(ms.HeapInuse)/(1<<20))
+}
+
 func gets(db *bolt.DB, n int, budget time.Duration) {
 	r := &mulberry32{seedReads}
 	var samples []time.Duration
@@ -271,7 +292,7 @@ func ranges(db *bolt.DB, n int, budget time.Duration) {
 	if err != nil {
 		fail(err)
 	}
-	emit(latencies("range 100 (cursor)", samples, total, "one read txn"))
+	emit(latencies("range 100 (cursor)", samples, total, "one read txn; "+memoryNote()))
 }
 
 func durablePuts(db *bolt.DB, n int, budget time.Duration) {
@@ -331,7 +352,7 @@ func main() {
 	keys := flag.Int("keys", 1000000, "number of keys")
 	chunk := flag.Int("chunk", 10000, "keys per transaction for the chunked load")
 	budgetMs := flag.Int("time", 1000, "time budget per timed workload, ms")
-	loadCapS := flag.Int("load1-cap", 60, "seconds after which the one-transaction load stops")
+	loadCapS := flag.Int("load1-cap", 60, "seconds after which the one-transaction load stops (0: skip it)")
 	callers := flag.Int("callers", 1000, "concurrent callers for batched puts")
 	batchTotal := flag.Int("batch-puts", 20000, "puts issued by the batched-put workload")
 	flag.Parse()
@@ -342,7 +363,10 @@ func main() {
 	budget := time.Duration(*budgetMs) * time.Millisecond
 	order := shuffled(*keys)
 
-	loadOneTxn(*dir, order, time.Duration(*loadCapS)*time.Second)
+	// A cap of 0 skips the one-transaction load (the TypeScript side's --no-load1).
+	if *loadCapS > 0 {
+		loadOneTxn(*dir, order, time.Duration(*loadCapS)*time.Second)
+	}
 
 	path := filepath.Join(*dir, "main.db")
 	db := openDB(path)

@@ -5,6 +5,14 @@
  */
 import { open, type DB, type OpenOptions, type Tx, type Bucket } from '../../bolt/index.ts';
 import type { Backend, BackendReader, BackendWriter, ScanVisitor } from '../backend.ts';
+import { KEY_BUCKET } from '../buckets.ts';
+
+/**
+ * The `key` bucket only ever grows at its end (revision keys rise), so a split page is never
+ * written again: fill it as etcd does (bbolt's FillPercent 0.9 on its sequential puts) instead of
+ * the default half, which left the file twice etcd's size.
+ */
+const KEY_BUCKET_FILL = 0.9;
 
 const enc = new TextEncoder();
 const names = new Map<string, Uint8Array>();
@@ -59,7 +67,9 @@ class BoltReader implements BackendReader {
 
 class BoltWriter extends BoltReader implements BackendWriter {
   put(bucket: string, key: Uint8Array, value: Uint8Array): void {
-    this.tx.createBucketIfNotExists(bucketName(bucket)).put(key, value);
+    const b = this.tx.createBucketIfNotExists(bucketName(bucket));
+    if (bucket === KEY_BUCKET) b.fillPercent = KEY_BUCKET_FILL;
+    b.put(key, value);
   }
   delete(bucket: string, key: Uint8Array): void {
     this.bucket(bucket)?.delete(key);

@@ -6,7 +6,8 @@
  * or killed outright, and restarted from the crash image of their disk.
  */
 import type { Message } from '../../../src/raft/index.ts';
-import { Member, type MemberOptions } from '../../../src/replication/member.ts';
+import { Member } from '../../../src/replication/member.ts';
+import type { MemberOptions } from '../../../src/replication/member-options.ts';
 import type { MemberInfo } from '../../../src/replication/proposal.ts';
 import { FaultyDisk, CRASH_MODES, type CrashMode } from '../../support/faulty-fs.ts';
 import { Rng } from '../../support/rng.ts';
@@ -49,6 +50,8 @@ export class SimCluster {
   net: NetConfig = { dropRate: 0, dupRate: 0, minDelay: 1, maxDelay: 5 };
   /** Member options every start uses. */
   memberOptions: Partial<MemberOptions> = {};
+  /** Per-member options on top of those (e.g. each member's client URLs). */
+  memberOptionsFor: (id: number) => Partial<MemberOptions> = () => ({});
   readonly initial: MemberInfo[];
   crashes = 0;
   restarts = 0;
@@ -79,6 +82,7 @@ export class SimCluster {
       random: () => rng.next(),
       compactionBatchIntervalMs: 0,
       ...this.memberOptions,
+      ...this.memberOptionsFor(id),
     });
   }
 

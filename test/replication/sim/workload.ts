@@ -1,8 +1,9 @@
 /**
- * Clients and faults for the simulated cluster. Clients issue puts, linearizable gets and
- * compare-and-sets on a few keys through random members and record every operation with its call
- * and return on one global logical clock (so real-time order is exact). An operation whose outcome
- * is unknown (timeout, member died) is recorded as returning at +Infinity.
+ * Clients and faults for the simulated cluster. Clients issue puts, linearizable gets (as ranges
+ * or as read-only txns) and compare-and-sets on a few keys through random members and record
+ * every operation with its call and return on one global logical clock (so real-time order is
+ * exact). An operation whose outcome is unknown (timeout, member died) is recorded as returning at
+ * +Infinity.
  */
 import { isBoltkvError } from '../../../src/errors.ts';
 import type { Member } from '../../../src/replication/member.ts';
@@ -79,7 +80,17 @@ export class Workload {
       let p: Promise<KvOutput>;
       try {
         if (input.kind === 'put') p = m.put({ key: input.key, value: input.value }).then(() => ({ kind: 'put' }));
-        else if (input.kind === 'get') p = m.range({ key: input.key }).then((r) => ({ kind: 'get', value: dec(r.kvs[0]?.value) }));
+        else if (input.kind === 'get' && this.c.rng.bool(0.5)) p = m.range({ key: input.key }).then((r) => ({ kind: 'get', value: dec(r.kvs[0]?.value) }));
+        else if (input.kind === 'get') {
+          // the same read as a read-only txn (served through the read barrier, not the log)
+          const read = [{ requestRange: { key: input.key } }];
+          const cmp = [{ key: input.key, target: 'VERSION' as const, result: 'GREATER' as const, version: 0 }];
+          p = m.txn({ compare: cmp, success: read, failure: read }).then((r) => {
+            const op = r.responses[0];
+            if (op === undefined || !('responseRange' in op)) throw new Error('read-only txn: no range response');
+            return { kind: 'get', value: dec(op.responseRange.kvs[0]?.value) };
+          });
+        }
         else if (input.kind === 'delete') p = m.deleteRange({ key: input.key }).then(() => ({ kind: 'delete' }));
         else {
           const compare = input.expect === null

@@ -127,14 +127,7 @@ export class FakeSource implements EventSource {
     this.#history = this.#history.slice(i);
   }
 
-  readEvents(req: {
-    fromRev: number;
-    toRev: number;
-    key: Uint8Array;
-    rangeEnd?: Uint8Array;
-    prevKv: boolean;
-    limit?: number;
-  }): RevisionBatch[] {
+  readEvents(req: Parameters<EventSource['readEvents']>[0]): RevisionBatch[] {
     this.reads++;
     if (req.fromRev < this.#compact) throw new FakeCompactedError();
     const key = dec(req.key);

@@ -323,3 +323,26 @@ export async function runScenario(
   await driver.close();
 }
 
+/**
+ * The guarantee model as a fast-check property: `numRuns` random scenarios of 10 to `maxActions`
+ * actions with random buffer and catch-up sizes, each over a fresh driver. Returns what the runs
+ * exercised, so a test can check the generator reached the interesting cases.
+ */
+export async function checkGuarantees(
+  makeDriver: () => ModelDriver,
+  opts: { maxActions: number; numRuns: number },
+): Promise<Coverage> {
+  const seen = newCoverage();
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(actionArb, { minLength: 10, maxLength: opts.maxActions, size: 'max' }),
+      fc.integer({ min: 1, max: 8 }),
+      fc.integer({ min: 1, max: 5 }),
+      async (actions, maxBuf, chunk) => {
+        await runScenario(actions, maxBuf, chunk, makeDriver(), seen);
+      },
+    ),
+    { numRuns: opts.numRuns },
+  );
+  return seen;
+}

@@ -65,14 +65,7 @@ export class SyntheticSource implements EventSource {
     this.#compact = rev;
   }
 
-  readEvents(req: {
-    fromRev: number;
-    toRev: number;
-    key: Uint8Array;
-    rangeEnd?: Uint8Array;
-    prevKv: boolean;
-    limit?: number;
-  }): RevisionBatch[] {
+  readEvents(req: Parameters<EventSource['readEvents']>[0]): RevisionBatch[] {
     if (req.fromRev < this.#compact) throw new FakeCompactedError();
     const key = Buffer.from(req.key).toString('latin1');
     const end = req.rangeEnd === undefined ? undefined : Buffer.from(req.rangeEnd).toString('latin1');

@@ -1,0 +1,72 @@
+// A member advertising several peer URLs over loopback TCP: peers dial them in order and move on
+// when one refuses, and every member's name and client URLs reach everyone's member list.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/node.ts';
+import { isBoltkvError } from '../../src/errors.ts';
+import { freePort } from '../support/etcd.ts';
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}: ${String(last)}`);
+}
+
+test('peers reach a member through its second peer URL when the first refuses; client URLs are published', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-peer-urls-'));
+  const nodes: ReplicatedNode[] = [];
+  try {
+    const dead = `http://127.0.0.1:${await freePort()}`; // nothing listens here
+    const listen: Record<string, string> = {};
+    for (const name of ['n1', 'n2', 'n3']) listen[name] = `http://127.0.0.1:${await freePort()}`;
+    const spec: ClusterMemberSpec[] = [
+      { name: 'n1', peerURLs: [listen.n1!] },
+      { name: 'n2', peerURLs: [listen.n2!] },
+      { name: 'n3', peerURLs: [dead, listen.n3!] },
+    ];
+    for (const [i, s] of spec.entries()) {
+      nodes.push(await ReplicatedNode.start({
+        name: s.name, dataDir: join(dir, s.name), listenPeerURL: listen[s.name]!, initialCluster: spec, tickMs: 20,
+        clientURLs: [`http://127.0.0.1:${2379 + i}`],
+      }));
+    }
+    const n3 = nodes[2]!;
+    const leader = await eventually('a leader', () => nodes.find((n) => n.member.memberStatus().leader === n.member.id));
+    await eventually('a write', async () => {
+      try {
+        return await leader.member.put({ key: 'k', value: 'v' });
+      } catch (e) {
+        if (isBoltkvError(e, 'ERR_NO_LEADER') || isBoltkvError(e, 'ERR_TIMEOUT')) return undefined;
+        throw e;
+      }
+    });
+    const r = await eventually('the write on n3', async () => {
+      const got = await n3.member.range({ key: 'k', serializable: true });
+      return got.count === 1 ? got : undefined;
+    });
+    assert.equal(Buffer.from(r.kvs[0]!.value).toString(), 'v');
+    const expected = spec.map((s, i) => ({ name: s.name, peerURLs: s.peerURLs, clientURLs: [`http://127.0.0.1:${2379 + i}`] }));
+    for (const n of nodes) {
+      const list = await eventually(`published attributes on ${n.member.id}`, () => {
+        const l = n.member.memberList().map((m) => ({ name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs })).sort((a, b) => a.name.localeCompare(b.name));
+        return l.every((m) => m.clientURLs.length > 0) ? l : undefined;
+      });
+      assert.deepEqual(list, expected);
+    }
+  } finally {
+    for (const n of nodes) await n.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
