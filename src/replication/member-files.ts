@@ -14,7 +14,7 @@ import { ReplicationError } from './errors.ts';
 import type { MemberOptions } from './member-options.ts';
 import { MembersStore } from './members.ts';
 import { RaftBackend } from './raft-backend.ts';
-import { writeFileDurably } from './snapshot-install.ts';
+import { SnapshotInbox } from './snapshot-inbox.ts';
 
 /** Opens the file into its parts; `reuse` reloads an existing raft storage mirror (snapshot install). */
 export async function openParts(opts: MemberOptions, reuse?: BoltRaftStorage): Promise<{ backend: RaftBackend; storage: BoltRaftStorage; store: MvccStore; members: MembersStore }> {
@@ -64,24 +64,25 @@ export function fileBytes(backend: RaftBackend): Uint8Array {
 
 /**
  * Snapshot files streamed by a transport: each is written beside the member's file as it arrives
- * (never whole in memory) and synced before its snap message is stepped; the install then renames
- * it into place. One reception at a time.
+ * (never whole in memory), to a file of its own (snapshot-inbox.ts), and synced before its snap
+ * message is stepped; the install then renames it into place. One reception at a time; one of a
+ * snapshot raft already holds (`stale`) is not written at all.
  */
 export class ReceivedSnapshots {
-  private readonly files = new Map<number, string>();
+  private readonly inbox: SnapshotInbox;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly path: string, private readonly fs: FileSystem) {}
+  constructor(path: string, fs: FileSystem) {
+    this.inbox = new SnapshotInbox(fs, path);
+  }
 
-  receive(m: Message, chunks: AsyncIterable<Uint8Array>, check: () => void, step: (m: Message) => void): Promise<void> {
+  receive(m: Message, chunks: AsyncIterable<Uint8Array>, check: () => void, step: (m: Message) => void, stale: (index: number) => boolean = () => false): Promise<void> {
     const run = async (): Promise<void> => {
       check();
       const index = m.snapshot?.metadata.index ?? 0;
       if (m.type !== 'snap' || index === 0) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'not a snapshot message');
-      const file = `${this.path}.snap.${index}`;
-      const size = await writeFileDurably(this.fs, file, chunks);
-      if (size === 0) throw new ReplicationError('ERR_CORRUPT', 'snapshot stream carried no database');
-      this.files.set(index, file);
+      if (stale(index)) return;
+      await this.inbox.receive(index, chunks);
       step(m);
     };
     const p = this.chain.then(run, run);
@@ -89,11 +90,13 @@ export class ReceivedSnapshots {
     return p;
   }
 
-  /** The file received for the snapshot at `index` (the others are forgotten). */
+  /** The file received for the snapshot at `index`; files of older snapshots are deleted. */
   take(index: number): string {
-    const f = this.files.get(index);
-    if (f === undefined) throw new ReplicationError('ERR_CORRUPT', `snapshot ${index} arrived without its database file`);
-    this.files.clear();
-    return f;
+    return this.inbox.take(index);
+  }
+
+  /** Deletes received files of snapshots at or below `index` (raft refused them, or has newer). */
+  discardUpTo(index: number): void {
+    this.inbox.discardUpTo(index);
   }
 }

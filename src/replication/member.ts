@@ -300,6 +300,7 @@ export class Member implements KV, Maintenance, ClusterApi {
     if (rd.snapshot !== undefined) this.applied = Math.max(this.applied, rd.snapshot.metadata.index);
     for (const rs of rd.readStates) this.reads.arrived(rs.requestCtx, rs.index, this.ticks + this.requestTimeout);
     this.reads.applied(this.applied);
+    this.received.discardUpTo(this.applied);
     await this.maybeSnapshot();
     if (this.removed) await this.close();
   }
@@ -402,7 +403,7 @@ export class Member implements KV, Maintenance, ClusterApi {
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     return this.received.receive(m, chunks, () => {
       this.checkUsable();
-    }, (msg) => this.step(msg));
+    }, (msg) => this.step(msg), (index) => index <= this.node.status().hardState.commit);
   }
 
   /** etcd's snapshot-count policy: snapshot the applied state, keep catch-up entries behind it. */

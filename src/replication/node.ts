@@ -3,6 +3,7 @@
  * server process needs them (`boltkv serve` with etcd's cluster flags builds one of these).
  */
 import { mkdirSync } from 'node:fs';
+import { nodeFileSystem } from '../bolt/index.ts';
 import { join } from 'node:path';
 import { ReplicationError } from './errors.ts';
 import { Member } from './member.ts';
@@ -10,6 +11,7 @@ import type { MemberOptions } from './member-options.ts';
 import { memberIdFor } from './member-id.ts';
 import type { MemberInfo } from './proposal.ts';
 import { PeerTransport } from './transport.ts';
+import { sweepReceivedSnapshots } from './snapshot-inbox.ts';
 
 export interface ClusterMemberSpec {
   name: string;
@@ -64,6 +66,9 @@ export class ReplicatedNode {
       await transport.close();
       throw err;
     }
+    // The file is ours now and no peer can send yet: received copies a crash left are useless.
+    const fs = o.fileSystem ?? nodeFileSystem;
+    sweepReceivedSnapshots(join(o.dataDir, 'boltkv.db'), (f) => fs.remove?.(f));
     transport.attach(member);
     const node = new ReplicatedNode(member, transport, port, `http://${listen.hostname}:${port}`);
     const m = member;

@@ -256,20 +256,33 @@ export class PeerTransport {
     });
     s.once('close', () => finish('failure'));
     s.on('error', () => undefined);
+    // Resolves when the socket can take more, or once it is gone (then no 'drain' ever comes).
+    const writable = (): Promise<void> =>
+      new Promise<void>((r) => {
+        const done = (): void => {
+          s.off('drain', done);
+          s.off('close', done);
+          r();
+        };
+        s.once('drain', done);
+        s.once('close', done);
+      });
     s.once('connect', () => {
       void (async () => {
-        const chunks = h.snapshotChunks();
+        // The copy holds a read transaction on the leader's file: it must end however the send does.
+        let chunks: Generator<Uint8Array, void, undefined> | undefined;
         try {
+          chunks = h.snapshotChunks();
           s.write(encodeFrame({ t: 'snap', m: encodeMessage(header) }));
           for (const c of chunks) {
             if (verdict !== undefined) return;
-            if (!s.write(encodeFrame({ t: 'chunk', d: c }))) await new Promise<void>((r) => s.once('drain', r));
+            if (!s.write(encodeFrame({ t: 'chunk', d: c }))) await writable();
           }
-          s.write(encodeFrame({ t: 'end' }));
+          if (verdict === undefined) s.write(encodeFrame({ t: 'end' }));
         } catch {
           finish('failure');
         } finally {
-          chunks.return();
+          chunks?.return();
         }
       })();
     });

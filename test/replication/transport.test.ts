@@ -11,6 +11,7 @@ import { FrameReader, encodeFrame, MAX_FRAME } from '../../src/replication/frame
 import { memberIdFor, parseInitialCluster } from '../../src/replication/member-id.ts';
 import { isBoltkvError } from '../../src/errors.ts';
 import { open } from '../../src/bolt/index.ts';
+import { makeMessage } from '../../src/raft/types.ts';
 import { freePort } from '../support/etcd.ts';
 
 const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
@@ -159,4 +160,52 @@ test('--initial-cluster parsing and member ids', () => {
   assert.equal(memberIdFor(['http://a:1', 'http://b:2']), memberIdFor(['http://b:2', 'http://a:1']));
   assert.notEqual(memberIdFor(['http://a:1']), memberIdFor(['http://a:1'], 'other-token'));
   assert.ok(Number.isSafeInteger(memberIdFor(['http://a:1'])));
+});
+
+test('a snapshot send cut off while waiting for the receiver ends its read transaction and reports failure', { timeout: 20_000 }, async () => {
+  const { createServer } = await import('node:net');
+  const { PeerTransport } = await import('../../src/replication/transport.ts');
+  // A receiver that takes a few bytes, stops reading (so the sender waits for 'drain'), then dies.
+  const sockets: import('node:net').Socket[] = [];
+  const srv = createServer((s) => {
+    sockets.push(s);
+    s.once('data', () => {
+      s.pause();
+      setTimeout(() => s.destroy(), 200);
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  let released = false;
+  let produced = 0;
+  const verdicts: string[] = [];
+  const t = new PeerTransport({ id: 1, resolve: (id) => (id === 2 ? `http://127.0.0.1:${port}` : undefined) });
+  t.attach({
+    step: () => undefined,
+    reportUnreachable: () => undefined,
+    reportSnapshot: (_id, st) => void verdicts.push(st),
+    snapshotChunks: function* () {
+      try {
+        for (;;) {
+          produced++;
+          yield new Uint8Array(1 << 20);
+        }
+      } finally {
+        released = true;
+      }
+    },
+    receiveSnapshot: async () => undefined,
+  });
+  try {
+    t.send([makeMessage({ type: 'snap', to: 2, from: 1, term: 1,
+      snapshot: { data: new Uint8Array(0), metadata: { index: 5, term: 1, confState: { voters: [1], learners: [2] } } } })]);
+    await eventually('the failure verdict and the released copy', () => (verdicts.length > 0 && released ? true : undefined));
+    assert.deepEqual(verdicts, ['failure']);
+    assert.ok(produced < 64, `the sender stopped reading the file (${produced} chunks)`);
+  } finally {
+    await t.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
 });

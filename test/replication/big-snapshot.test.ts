@@ -1,0 +1,159 @@
+// A learner joining a member that holds a large file gets it by a streamed snapshot, and neither
+// process holds the file in memory: each one's peak resident set (VmHWM) grows by well under the
+// file's size. `boltkv serve` processes on loopback. 64 MiB in `npm test`; BOLTKV_STRESS=1 (or
+// BOLTKV_BIG_SNAPSHOT_MB=n) builds 1100 MiB.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../support/etcd.ts';
+import { b64, raw } from '../server/support.ts';
+
+const STRESS = process.env.BOLTKV_STRESS === '1';
+const MB = Number(process.env.BOLTKV_BIG_SNAPSHOT_MB ?? (STRESS ? 1100 : 64));
+
+interface Proc {
+  name: string;
+  client: Promise<string>;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function start(dir: string, name: string, peer: string, cluster: string, state: 'new' | 'existing'): Proc {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
+      '--name', name, '--data-dir', join(dir, name), '--listen-client-urls', 'http://127.0.0.1:0',
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', cluster,
+      '--initial-cluster-state', state, '--initial-cluster-token', 'big-snapshot-test', '--log-level', 'info',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => void (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const client = new Promise<string>((resolve, reject) => {
+    const look = (): void => {
+      for (const line of stderr.split('\n')) {
+        if (!line.includes('"serving client traffic"')) continue;
+        child.stderr?.off('data', look);
+        resolve((JSON.parse(line) as { urls: string[] }).urls[0] as string);
+        return;
+      }
+    };
+    child.stderr?.on('data', look);
+    void exited.then((code) => reject(new Error(`${name} exited (${code}) before serving: ${stderr}`)));
+  });
+  client.catch(() => undefined);
+  return { name, client, child, exited, stderr: () => stderr };
+}
+
+/** Peak resident set of a process in bytes (Linux /proc). */
+function peakRss(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(m !== null, 'VmHWM in /proc/<pid>/status');
+  return Number(m[1]) * 1024;
+}
+
+async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await raw(url, path, JSON.stringify(body));
+  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
+}
+
+async function eventually<T>(what: () => string, f: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}: ${String(last ?? 'no answer')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; memory of both stays bounded`, {
+  timeout: STRESS ? 900_000 : 60_000,
+}, async (t) => {
+  if (process.platform !== 'linux') {
+    t.skip('needs /proc for peak RSS');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-big-snap-'));
+  const procs: Proc[] = [];
+  const t0 = Date.now();
+  try {
+    const peer1 = `http://127.0.0.1:${await freePort()}`;
+    const cluster1 = `b1=${peer1}`;
+    // Build the data through a first run of b1, then restart it so its peak RSS starts afresh.
+    let b1 = start(dir, 'b1', peer1, cluster1, 'new');
+    procs.push(b1);
+    let url1 = await b1.client;
+    const value = b64('v'.repeat(1 << 20));
+    for (let i = 0; i < MB; i++) {
+      const key = b64(`big/${String(i).padStart(5, '0')}`);
+      await eventually(() => `put ${i}`, async () => {
+        const r = await post(url1, '/v3/kv/put', { key, value });
+        return r.status === 200 ? true : undefined;
+      }, 30_000);
+    }
+    b1.child.kill('SIGTERM');
+    assert.equal(await b1.exited, 0, b1.stderr());
+    const built = Date.now();
+    b1 = start(dir, 'b1', peer1, cluster1, 'new');
+    procs.push(b1);
+    url1 = await b1.client;
+    const dbSize = statSync(join(dir, 'b1', 'member', 'boltkv.db')).size;
+    assert.ok(dbSize >= MB * (1 << 20), `the member holds ${dbSize} bytes`);
+    // b1 leads again once it answers a linearizable count.
+    await eventually(() => 'b1 to serve after restart', async () => {
+      const r = await post(url1, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true });
+      return r.status === 200 && Number(r.json.count) === MB ? true : undefined;
+    }, 30_000);
+    const senderBefore = peakRss(b1.child.pid!);
+
+    const peer2 = `http://127.0.0.1:${await freePort()}`;
+    const added = await post(url1, '/v3/cluster/member/add', { peerURLs: [peer2], isLearner: true });
+    assert.equal(added.status, 200, JSON.stringify(added.json));
+    const joinAt = Date.now();
+    const b2 = start(dir, 'b2', peer2, `${cluster1},b2=${peer2}`, 'existing');
+    procs.push(b2);
+    const url2 = await b2.client;
+    let last = '';
+    await eventually(() => `the learner to hold ${MB} keys (last ${last}; ${b2.stderr()})`, async () => {
+      const r = await post(url2, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true, serializable: true });
+      last = JSON.stringify(r.json);
+      return Number(r.json.count ?? 0) === MB ? true : undefined;
+    }, STRESS ? 600_000 : 40_000);
+    const caughtUp = Date.now();
+    const sender = peakRss(b1.child.pid!);
+    const receiver = peakRss(b2.child.pid!);
+    // A fresh member process's peak (b1 right after its restart, before any send) is the baseline.
+    const bound = senderBefore + Math.max(48 << 20, dbSize / 4);
+    t.diagnostic(
+      `db ${(dbSize / 2 ** 20).toFixed(0)} MiB built in ${((built - t0) / 1000).toFixed(1)} s; learner caught up in ` +
+        `${((caughtUp - joinAt) / 1000).toFixed(1)} s; peak RSS sender ${(senderBefore / 2 ** 20).toFixed(0)} -> ` +
+        `${(sender / 2 ** 20).toFixed(0)} MiB, receiver ${(receiver / 2 ** 20).toFixed(0)} MiB`,
+    );
+    assert.ok(sender < bound, `sender peak RSS ${sender} exceeds ${bound}`);
+    assert.ok(receiver < bound, `receiver peak RSS ${receiver} exceeds ${bound}`);
+    if (dbSize >= 512 << 20) assert.ok(sender < dbSize / 2 && receiver < dbSize / 2, 'well under the file size');
+    // The received copy was renamed into place: nothing is left beside it.
+    const stray = (await import('node:fs')).readdirSync(join(dir, 'b2', 'member')).filter((f) => f !== 'boltkv.db');
+    assert.deepEqual(stray, []);
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+    const codes = await Promise.all(procs.slice(1).map((p) => p.exited));
+    assert.deepEqual(codes, [0, 0]);
+  } finally {
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
