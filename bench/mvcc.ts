@@ -108,6 +108,10 @@ async function boltkvSut(dir: string): Promise<Sut> {
     revision: async () => kv.revision(),
     reopen: async () => {
       await kv.close();
+      // as a restarted process would: the closed store's index is garbage before the open starts
+      kv = undefined as unknown as KVStore;
+      backend = undefined as unknown as BoltBackend;
+      gc();
       backend = BoltBackend.open(path);
       kv = await openStore({ backend, leaseCheckIntervalMs: 0 });
       await kv.range({ key: keyOf(0) });

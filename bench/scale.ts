@@ -2,14 +2,18 @@
  * Scale benchmark: grows one boltkv file to a target size with a write mix whose deletes fragment
  * it, and at checkpoints (100 MB, 1 GB, 10 GB, ... and the target) measures on that same file,
  * reopened with each freelist configuration in turn:
- *   hashmap                    the default
- *   array                      sorted ids, first-fit scan: bbolt's original freelist
- *   hashmap + noFreelistSync   no freelist page written at commit, rebuilt by a tree scan on open
+ *   hashmap                    the default: commits write no freelist page, a clean close writes it
+ *   array                      sorted ids, first-fit scan (bbolt's original freelist), same policy
+ *   hashmap+commit             freelistWrite: 'commit': every commit rewrites the freelist page, as Go's bbolt does
+ * and with the defaults once more after a crash: a child process opens the file, commits one
+ * durable put and kills itself with SIGKILL, so the file's meta records no freelist and the timed
+ * open rebuilds it by walking the trees (src/bolt/freelist-rebuild.ts).
  *
  *   node --import tsx --conditions=boltkv-source bench/scale.ts                 # 1 GB, a few minutes
  *   node --import tsx --conditions=boltkv-source bench/scale.ts --size 10GB     # long: see docs/benchmarks.md
  *   node --import tsx --conditions=boltkv-source bench/scale.ts --quick         # 250 MB, under a minute
  *   ... --dir DIR (default: the OS temp directory)  --keep (leave the file)  --seed N
+ *   node --import tsx --conditions=boltkv-source bench/scale.ts --report bench/results/scale-10GB.json   # tables of a saved run
  *
  * Growth: transactions of 2,000 puts of new keys (values 200-1,000 bytes; 2% are 8-40 KiB, so
  * their overflow pages need contiguous runs) and 500 deletes of random live keys, committed with
@@ -22,15 +26,20 @@
  *   big put (noSync)   a write txn of one 24 KiB value (a 7-page run), p50/p99
  *   durable put        the small-put txn with fdatasync (reopened without noSync), p50/p99
  * plus the free and pending page counts, the freelist page's size and the time to open the file
- * (for noFreelistSync: the tree scan that rebuilds the freelist), and for the growth phase before
+ * after a clean close, the process's RSS and heap, and for the growth phase before
  * the checkpoint, the commit time of its last growth transactions. Growth then resumes, and first
  * refills the holes the deletes left.
  *
+ * The last table is the flat-cost check (issue 14): durable put p50/p99 at each checkpoint ÷ the
+ * same at 100 MB, with default options, and the open times after a clean close and after a crash.
+ *
  * Output: a progress bar on stderr, tables on stdout, bench/results/scale-<size>.json.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { open, type DB, type OpenOptions } from '../src/bolt/index.ts';
 import { mulberry32 } from './lib/engine-workloads.ts';
 import { printTable, writeResults, type Row } from './lib/report.ts';
@@ -45,14 +54,14 @@ const SWEEP_PER_TXN = 20_000;
 
 interface Config {
   label: string;
-  options: Pick<OpenOptions, 'freelist' | 'noFreelistSync'>;
+  options: Pick<OpenOptions, 'freelist' | 'freelistWrite'>;
 }
 const CONFIGS: Config[] = [
   { label: 'hashmap', options: { freelist: 'hashmap' } },
   { label: 'array', options: { freelist: 'array' } },
-  // Last: the file it leaves has no freelist page, so the next open must scan the tree.
-  { label: 'hashmap+noFreelistSync', options: { freelist: 'hashmap', noFreelistSync: true } },
+  { label: 'hashmap+commit', options: { freelist: 'hashmap', freelistWrite: 'commit' } },
 ];
+const DEFAULT_CONFIG = 'hashmap';
 
 interface Args {
   size: number;
@@ -259,6 +268,17 @@ interface CheckpointRow {
   bigPutP99Us: number;
   durablePutP50Us: number;
   durablePutP99Us: number;
+  rssMiB: number;
+  heapMiB: number;
+}
+
+interface CrashRow {
+  checkpoint: string;
+  fileBytes: number;
+  /** Open of the file a SIGKILLed writer left (no freelist on disk): the rebuild walk. */
+  openAfterCrashMs: number;
+  /** Free pages the rebuild found. */
+  freePages: number;
 }
 
 interface GrowthRow {
@@ -314,11 +334,12 @@ function measure(
     for (let i = 0; i < a.puts; i++) onePut(bytes(rng, 200 + (rng() % 800)), puts, commits);
     for (let i = 0; i < a.bigPuts; i++) onePut(bytes(rng, 24 << 10), bigs, null);
     const st = db.stats();
-    const freelistPageBytes = cfg.options.noFreelistSync ? 0 : (db.freelistOverflow + 1) * pageSize;
     db.close();
+    // The freelist page as the close (or, for 'commit', the last commit) left it.
+    const freelistPageBytes = freelistPageSize(path, cfg);
 
     // Durable single puts: the same options without noSync. This second open is the one timed:
-    // for noFreelistSync the first open still found a freelist page, this one has to scan.
+    // the open after a clean close, which reads the freelist page.
     const o1 = performance.now();
     db = open(path, { ...cfg.options });
     const openMs = performance.now() - o1;
@@ -351,13 +372,65 @@ function measure(
       bigPutP99Us: us(pct(bigs, 0.99)),
       durablePutP50Us: us(pct(durable, 0.5)),
       durablePutP99Us: us(pct(durable, 0.99)),
+      ...memory(),
     };
   } finally {
     db.close();
   }
 }
 
+function memory(): { rssMiB: number; heapMiB: number } {
+  const m = process.memoryUsage();
+  return { rssMiB: Math.round(m.rss / 2 ** 20), heapMiB: Math.round(m.heapUsed / 2 ** 20) };
+}
+
+/** Bytes of the freelist page the file's meta points at (0 when it records none). */
+function freelistPageSize(path: string, cfg: Config): number {
+  const db = open(path, { ...cfg.options, readOnly: true });
+  try {
+    db.stats(); // loads the freelist page, which sets its overflow count
+    return (db.freelistOverflow + 1) * db.pageSize;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * A crash: a child process opens the file with the defaults, commits one durable put (its meta now
+ * records no freelist) and SIGKILLs itself. Then the timed open rebuilds the freelist by walking
+ * the trees; its close writes the freelist again.
+ */
+function crashOpen(path: string, cp: string, id: number): CrashRow {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--crash-child', path, String(id)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (child.signal !== 'SIGKILL') throw new Error(`scale: the crashing child ended with ${child.signal ?? `status ${child.status}`}`);
+  const t0 = performance.now();
+  const db = open(path);
+  const ms = performance.now() - t0;
+  try {
+    if (db.view((tx) => tx.bucket(BUCKET)!.get(keyOf(id))) === undefined) throw new Error('scale: the crashed put is missing');
+    const st = db.stats();
+    return { checkpoint: cp, fileBytes: st.pgid * st.pageSize, openAfterCrashMs: Math.round(ms * 10) / 10, freePages: st.freePageN };
+  } finally {
+    db.close();
+  }
+}
+
+/** The crashing child: one durable put, then SIGKILL before any close can write the freelist. */
+function crashChild(path: string, id: number): void {
+  const db = open(path);
+  db.update((tx) => tx.bucket(BUCKET)!.put(keyOf(id), new Uint8Array(100)));
+  process.kill(process.pid, 'SIGKILL');
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === '--crash-child') return crashChild(process.argv[3]!, Number(process.argv[4]));
+  if (process.argv[2] === '--report') {
+    // Print the tables of a saved run (a stopped one included) from its JSON.
+    const saved = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as { growth: GrowthRow[]; checkpoints: CheckpointRow[]; crashes: CrashRow[] };
+    return printTables(saved.growth, saved.checkpoints, saved.crashes);
+  }
   const a = parseArgs(process.argv.slice(2));
   const cps = checkpoints(a.size);
   const dir = mkdtempSync(join(a.dir, 'boltkv-scale-'));
@@ -367,6 +440,7 @@ async function main(): Promise<void> {
   const keys = new LiveSet();
   const growth: GrowthRow[] = [];
   const rows: CheckpointRow[] = [];
+  const crashes: CrashRow[] = [];
   bar.line(`scale: growing ${path} to ${a.sizeLabel}; checkpoints ${cps.map(label).join(', ')}`);
   try {
     let db = open(path, { noSync: true });
@@ -429,9 +503,13 @@ async function main(): Promise<void> {
         rows.push(r);
         bar.line(
           `  ${label(cp)} ${cfg.label}: open ${r.openMs} ms, put p50 ${r.putP50Us} µs, commit p50 ${r.commitP50Us} µs, ` +
-            `big put p50 ${r.bigPutP50Us} µs, durable p50 ${r.durablePutP50Us} µs, free ${r.freePages} pages`,
+            `big put p50 ${r.bigPutP50Us} µs, durable p50 ${r.durablePutP50Us} µs, free ${r.freePages} pages, rss ${r.rssMiB} MiB`,
         );
       }
+      const crash = crashOpen(path, label(cp), keys.add());
+      crashes.push(crash);
+      bar.line(`  ${label(cp)} after a crash: open ${crash.openAfterCrashMs} ms (rebuilt ${crash.freePages} free pages)`);
+      saveResults(a, cps, growth, rows, crashes, false);
       db = open(path, { noSync: true });
       segStart = performance.now();
       segPuts = 0;
@@ -444,6 +522,11 @@ async function main(): Promise<void> {
     else rmSync(dir, { recursive: true, force: true });
   }
 
+  printTables(growth, rows, crashes);
+  console.log(`\nwrote ${saveResults(a, cps, growth, rows, crashes, true)}`);
+}
+
+function printTables(growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashRow[]): void {
   printTable(
     `growth (noSync commits of ${PUTS_PER_TXN} puts + ${DELETES_PER_TXN} deletes, hashmap freelist): segment ending at each checkpoint`,
     growth.map(
@@ -478,10 +561,40 @@ async function main(): Promise<void> {
         'big put p99': r.bigPutP99Us,
         'durable p50': r.durablePutP50Us,
         'durable p99': r.durablePutP99Us,
+        'RSS MiB': r.rssMiB,
+        'heap MiB': r.heapMiB,
       }),
     ),
   );
-  const out = writeResults(`scale-${a.sizeLabel}`, {
+  // The flat-cost check: default options at each checkpoint against the first (100 MB).
+  const defaults = rows.filter((r) => r.config === DEFAULT_CONFIG);
+  const base = defaults[0]!;
+  const ratio = (x: number, y: number): number => Math.round((x / y) * 100) / 100;
+  printTable(
+    `flat cost, default options (hashmap, freelist written at close): each checkpoint ÷ ${base.checkpoint}; open times`,
+    defaults.map((r): Row => {
+      const c = crashes.find((x) => x.checkpoint === r.checkpoint);
+      return {
+        at: r.checkpoint,
+        'durable p50 µs': r.durablePutP50Us,
+        'durable p99 µs': r.durablePutP99Us,
+        [`p50 ÷ ${base.checkpoint}`]: ratio(r.durablePutP50Us, base.durablePutP50Us),
+        [`p99 ÷ ${base.checkpoint}`]: ratio(r.durablePutP99Us, base.durablePutP99Us),
+        'commit p50 µs (noSync)': r.commitP50Us,
+        [`commit p50 ÷ ${base.checkpoint}`]: ratio(r.commitP50Us, base.commitP50Us),
+        'open after clean close ms': r.openMs,
+        'open after crash ms': c?.openAfterCrashMs ?? null,
+        'crash open GB/s of file': c ? Math.round((c.fileBytes / 1e9 / (c.openAfterCrashMs / 1000)) * 100) / 100 : null,
+        'RSS MiB': r.rssMiB,
+        'heap MiB': r.heapMiB,
+      };
+    }),
+  );
+}
+
+/** Written after every checkpoint too, so a long run that is stopped early still leaves its figures. */
+function saveResults(a: Args, cps: number[], growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashRow[], complete: boolean): string {
+  return writeResults(`scale-${a.sizeLabel}`, {
     options: {
       size: a.size,
       checkpoints: cps,
@@ -496,8 +609,9 @@ async function main(): Promise<void> {
     },
     growth,
     checkpoints: rows,
+    crashes,
+    complete,
   });
-  console.log(`\nwrote ${out}`);
 }
 
 main().catch((err: unknown) => {

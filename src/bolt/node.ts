@@ -13,17 +13,82 @@ import {
 /**
  * One element of an in-memory node. Leaves use flags/key/value; branches use key/pgid/child,
  * where `child` is the materialized child node (new children have pgid 0 until written).
+ * An element read from a page keeps its value as an offset into the page until someone asks for
+ * it: a commit rewrites whole leaves but looks at few of their values, and a view per element
+ * was a good part of what a write transaction allocated.
  */
-export interface Inode {
+export class Inode {
   flags: number;
   key: Buffer;
   /** The key's first four bytes as a big-endian number (zero padded): most comparisons end here. */
   prefix: number;
   /** Bytes this element takes in a page: element header, key and (leaf) value. */
   size: number;
-  value: Buffer;
   pgid: number;
   child: Node | null;
+  /** The value, once made; else it is element `index` of src, at src.buf[vpos, vpos + vlen). */
+  private v: Buffer | null;
+  private src: Page | null;
+  private index: number;
+  private vpos: number;
+  private vlen: number;
+
+  constructor(
+    flags: number,
+    key: Buffer,
+    value: Buffer | null,
+    pgid: number,
+    child: Node | null,
+    src: Page | null = null,
+    index = 0,
+    vpos = 0,
+    vlen = 0,
+  ) {
+    this.flags = flags;
+    this.key = key;
+    this.prefix = keyPrefix(key);
+    this.pgid = pgid;
+    this.child = child;
+    this.v = value;
+    this.src = value === null ? src : null;
+    this.index = index;
+    this.vpos = vpos;
+    this.vlen = value === null ? vlen : value.length;
+    this.size = ELEMENT_SIZE + key.length + this.vlen;
+  }
+
+  get value(): Buffer {
+    let v = this.v;
+    if (v === null) {
+      v = this.src!.value(this.index);
+      this.v = v;
+    }
+    return v;
+  }
+
+  set value(value: Buffer) {
+    this.v = value;
+    this.src = null;
+    this.vlen = value.length;
+    this.size = ELEMENT_SIZE + this.key.length + value.length;
+  }
+
+  get valueLength(): number {
+    return this.vlen;
+  }
+
+  /** Copy the value's bytes into buf at `at` without making a view of them. */
+  copyValue(buf: Uint8Array, at: number): void {
+    const v = this.v;
+    if (v !== null) put(buf, v, at);
+    else {
+      const src = this.src!.buf;
+      const n = this.vlen;
+      const from = this.vpos;
+      if (n > 32) buf.set(src.subarray(from, from + n), at);
+      else for (let i = 0; i < n; i++) buf[at + i] = src[from + i]!;
+    }
+  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -35,13 +100,13 @@ export function keyPrefix(k: Uint8Array): number {
 }
 
 export function makeInode(flags: number, key: Buffer, value: Buffer, pgid: number, child: Node | null): Inode {
-  return { flags, key, prefix: keyPrefix(key), size: ELEMENT_SIZE + key.length + value.length, value, pgid, child };
+  return new Inode(flags, key, value, pgid, child);
 }
 
 export function setInodeKey(inode: Inode, key: Buffer): void {
   inode.key = key;
   inode.prefix = keyPrefix(key);
-  inode.size = ELEMENT_SIZE + key.length + inode.value.length;
+  inode.size = ELEMENT_SIZE + key.length + inode.valueLength;
 }
 
 /** Branch inodes carry an empty value, so one formula serves both kinds. */
@@ -81,11 +146,18 @@ export class Node {
 
   static fromPage(page: Page, parent: Node | null, pgid: number): Node {
     const leaf = page.isLeaf;
-    const inodes: Inode[] = new Array(page.count);
-    for (let i = 0; i < page.count; i++) {
-      inodes[i] = leaf
-        ? makeInode(page.elementFlags(i), page.key(i), page.value(i), 0, null)
-        : makeInode(0, page.key(i), EMPTY, page.child(i), null);
+    const n = page.count;
+    const inodes: Inode[] = new Array(n);
+    const dv = page.dv;
+    for (let i = 0; i < n; i++) {
+      if (leaf) {
+        // The page was validated when it was read: element i's key and value lie inside it.
+        const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        const kstart = e + dv.getUint32(e + 4, true);
+        const ksize = dv.getUint32(e + 8, true);
+        const vsize = dv.getUint32(e + 12, true);
+        inodes[i] = new Inode(dv.getUint32(e, true), page.key(i), null, 0, null, page, i, kstart + ksize, vsize);
+      } else inodes[i] = new Inode(0, page.key(i), EMPTY, page.child(i), null);
     }
     return new Node(leaf, parent, inodes, pgid, pgid === 0 ? 0 : page.overflow);
   }
@@ -118,9 +190,8 @@ export class Node {
     const i = this.lowerBound(key);
     const existing = this.inodes[i];
     if (existing && compare(existing.key, key) === 0) {
-      this.byteSize += value.length - existing.value.length;
+      this.byteSize += value.length - existing.valueLength;
       existing.value = value;
-      existing.size = ELEMENT_SIZE + existing.key.length + value.length;
       existing.flags = flags;
       return;
     }
@@ -267,11 +338,12 @@ export function writeInodes(
       dv.setUint32(e, inode.flags, true);
       dv.setUint32(e + 4, pos, true);
       dv.setUint32(e + 8, inode.key.length, true);
-      dv.setUint32(e + 12, inode.value.length, true);
+      const vlen = inode.valueLength;
+      dv.setUint32(e + 12, vlen, true);
       put(buf, inode.key, data);
       data += inode.key.length;
-      put(buf, inode.value, data);
-      data += inode.value.length;
+      inode.copyValue(buf, data);
+      data += vlen;
     } else {
       dv.setUint32(e, pos, true);
       dv.setUint32(e + 4, inode.key.length, true);

@@ -113,6 +113,8 @@ export class Page {
   readonly overflow: number;
   /** flags === LEAF_FLAG, as a field: it is read at every level of every search. */
   readonly isLeaf: boolean;
+  /** @internal The page cache's generation this page belongs to (pager.ts); 0 when not cached. */
+  cacheGen = 0;
   /** The buffer's memory and offset, kept so a view is one constructor call. */
   private readonly ab: ArrayBufferLike;
   private readonly base: number;

@@ -38,11 +38,17 @@ export class Pager {
   /**
    * Two generations approximate LRU without per-hit bookkeeping: hits in the old generation move
    * to the young one; when the young one fills half the budget, the old one is dropped whole.
+   * Pages are found through a table indexed by page id (a Map lookup cost several cache misses
+   * per tree level); a page's generation is its `cacheGen`, and each generation lists its ids so
+   * the old one can be dropped without scanning the table.
    */
-  private young = new Map<number, Page>();
-  private old = new Map<number, Page>();
+  private table: Array<Page | undefined> = [];
+  private epoch = 1;
+  private youngIds: number[] = [];
+  private oldIds: number[] = [];
   private youngBytes = 0;
   private oldBytes = 0;
+  private cached = 0;
   /** Known file length, to grow in chunks rather than on every commit. */
   fileSize: number;
 
@@ -68,15 +74,14 @@ export class Pager {
    */
   page(pgid: number, limit: number): Page {
     if (!(pgid >= 2 && pgid < limit)) throw corrupt(`page ${pgid} out of bounds (high water ${limit})`);
-    const hit = this.young.get(pgid);
-    if (hit) return hit;
-    const aged = this.old.get(pgid);
-    if (aged) {
-      // Known to be in the old generation only: move it without remember()'s extra lookups.
-      this.old.delete(pgid);
-      this.oldBytes -= aged.buf.length;
-      this.addYoung(pgid, aged);
-      return aged;
+    const hit = this.table[pgid];
+    if (hit !== undefined) {
+      if (hit.cacheGen !== this.epoch) {
+        // A hit in the old generation moves the page to the young one.
+        this.oldBytes -= hit.buf.length;
+        this.addYoung(pgid, hit);
+      }
+      return hit;
     }
     const ps = this.pageSize;
     let buf = this.readRaw(pgid * ps, ps);
@@ -99,31 +104,44 @@ export class Pager {
   private remember(pgid: number, page: Page): void {
     this.forget(pgid);
     if (page.buf.length > this.cacheLimit / 2) return;
+    const table = this.table;
+    while (table.length <= pgid) table.push(undefined);
+    table[pgid] = page;
+    this.cached++;
     this.addYoung(pgid, page);
   }
 
   private addYoung(pgid: number, page: Page): void {
-    this.young.set(pgid, page);
+    page.cacheGen = this.epoch;
+    this.youngIds.push(pgid);
     this.youngBytes += page.buf.length;
-    if (this.youngBytes > this.cacheLimit / 2) {
-      this.old = this.young;
-      this.oldBytes = this.youngBytes;
-      this.young = new Map();
-      this.youngBytes = 0;
+    if (this.youngBytes > this.cacheLimit / 2) this.dropOld();
+  }
+
+  /** Forget the old generation's pages (those not since moved to the young one); young becomes old. */
+  private dropOld(): void {
+    const old = this.epoch - 1;
+    for (const id of this.oldIds) {
+      const p = this.table[id];
+      if (p !== undefined && p.cacheGen === old) {
+        this.table[id] = undefined;
+        this.cached--;
+      }
     }
+    this.oldIds = this.youngIds;
+    this.oldBytes = this.youngBytes;
+    this.youngIds = [];
+    this.youngBytes = 0;
+    this.epoch++;
   }
 
   forget(pgid: number): void {
-    const y = this.young.get(pgid);
-    if (y) {
-      this.young.delete(pgid);
-      this.youngBytes -= y.buf.length;
-    }
-    const o = this.old.get(pgid);
-    if (o) {
-      this.old.delete(pgid);
-      this.oldBytes -= o.buf.length;
-    }
+    const p = this.table[pgid];
+    if (p === undefined) return;
+    this.table[pgid] = undefined;
+    this.cached--;
+    if (p.cacheGen === this.epoch) this.youngBytes -= p.buf.length;
+    else this.oldBytes -= p.buf.length;
   }
 
   /**
@@ -189,14 +207,17 @@ export class Pager {
   }
 
   clearCache(): void {
-    this.young = new Map();
-    this.old = new Map();
+    this.table = [];
+    this.youngIds = [];
+    this.oldIds = [];
     this.youngBytes = 0;
     this.oldBytes = 0;
+    this.cached = 0;
+    this.epoch++;
   }
 
   cacheStats(): { pages: number; bytes: number; limit: number } {
-    return { pages: this.young.size + this.old.size, bytes: this.youngBytes + this.oldBytes, limit: this.cacheLimit };
+    return { pages: this.cached, bytes: this.youngBytes + this.oldBytes, limit: this.cacheLimit };
   }
 }
 

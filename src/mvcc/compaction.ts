@@ -117,7 +117,7 @@ export class Compactor implements BackgroundWork {
           seen++;
           if (!job.keep.has(revKeyMain(k), revKeySub(k))) doomed.push(k.slice());
           if (doomed.length < limit && seen < limit * EXAMINE_FACTOR) return true;
-          last = k.slice();
+          last = new Uint8Array(k); // a copy: it is read after the commit, when page memory may be reused
           stopped = true;
           return false;
         });

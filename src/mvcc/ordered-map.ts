@@ -60,10 +60,22 @@ export class OrderedMap<V> {
     return lo;
   }
 
+  /**
+   * Where the last get() looked (chunk index and slot, hit or insertion point), so the set() of a
+   * read-modify-write does not search again. Cleared by every insert or delete.
+   */
+  private lastKey: string | undefined;
+  private lastChunk = 0;
+  private lastSlot = 0;
+
   get(key: string): V | undefined {
     if (this.chunks.length === 0) return undefined;
-    const c = this.chunks[this.chunkFor(key)]!;
+    const ci = this.chunkFor(key);
+    const c = this.chunks[ci]!;
     const i = lowerBound(c.keys, key);
+    this.lastKey = key;
+    this.lastChunk = ci;
+    this.lastSlot = i;
     return c.keys[i] === key ? c.vals[i] : undefined;
   }
 
@@ -73,13 +85,21 @@ export class OrderedMap<V> {
       this.count = 1;
       return;
     }
-    const ci = this.chunkFor(key);
+    let ci: number;
+    let i: number;
+    if (key === this.lastKey) {
+      ci = this.lastChunk;
+      i = this.lastSlot;
+    } else {
+      ci = this.chunkFor(key);
+      i = lowerBound(this.chunks[ci]!.keys, key);
+    }
     const c = this.chunks[ci]!;
-    const i = lowerBound(c.keys, key);
     if (c.keys[i] === key) {
       c.vals[i] = val;
       return;
     }
+    this.lastKey = undefined;
     if (i === c.keys.length) {
       c.keys.push(key);
       c.vals.push(val);
@@ -103,6 +123,7 @@ export class OrderedMap<V> {
     const c = this.chunks[ci]!;
     const i = lowerBound(c.keys, key);
     if (c.keys[i] !== key) return false;
+    this.lastKey = undefined;
     c.keys.splice(i, 1);
     c.vals.splice(i, 1);
     this.count--;

@@ -2,7 +2,8 @@
  * The read path over committed pages: the word-wise key search (get, seek) and the cursor's
  * in-leaf step, checked against a sorted model with keys built to share long prefixes, so
  * comparisons end inside a 4-byte word, at a word's edge, in a tail byte and past 256 bytes
- * (where the search falls back to bytewise comparison). Also the default page-cache budget.
+ * (where the search falls back to bytewise comparison). Also the page cache against a model, and
+ * its default budget.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { open } from 'boltkv';
-import { defaultCacheSize, MAX_DEFAULT_CACHE, MIN_DEFAULT_CACHE } from '../../src/bolt/pager.ts';
+import type { FileIO } from '../../src/bolt/file.ts';
+import { LEAF_FLAG, PAGE_HEADER_SIZE, writePageHeader } from '../../src/bolt/page.ts';
+import { defaultCacheSize, MAX_DEFAULT_CACHE, MIN_DEFAULT_CACHE, Pager } from '../../src/bolt/pager.ts';
 
 const PREFIXES = [0, 3, 4, 5, 8, 255, 256, 257, 300].map((n) => Buffer.alloc(n, 0x61));
 const keyArb = fc
@@ -115,4 +118,89 @@ test('the default page cache is an eighth of memory, between 128 MiB and 2 GiB; 
   const small = open(t.file, { noSync: true, cacheSize: 1 << 20 });
   assert.equal(small.stats().cache.limit, 1 << 20);
   small.close();
+});
+
+/** A file of `pages` empty leaf pages, each stamped with its id and a version byte, counting reads. */
+class PageFile implements FileIO {
+  readonly data: Buffer;
+  reads = 0;
+  constructor(readonly pageSize: number, pages: number) {
+    this.data = Buffer.alloc(pageSize * pages);
+    for (let id = 0; id < pages; id++) writePageHeader(this.data.subarray(id * pageSize), id, LEAF_FLAG, 0, 0);
+  }
+  read(buf: Uint8Array, position: number): number {
+    this.reads++;
+    const n = Math.max(0, Math.min(buf.length, this.data.length - position));
+    buf.set(this.data.subarray(position, position + n));
+    return n;
+  }
+  write(buf: Uint8Array, position: number): void {
+    this.data.set(buf, position);
+  }
+  writev(bufs: readonly Uint8Array[], position: number): void {
+    for (const b of bufs) {
+      this.write(b, position);
+      position += b.length;
+    }
+  }
+  sync(): void {}
+  syncAsync(): Promise<void> {
+    return Promise.resolve();
+  }
+  size(): number {
+    return this.data.length;
+  }
+  truncate(): void {}
+  tryLock(): boolean {
+    return true;
+  }
+  unlock(): void {}
+  close(): void {}
+}
+
+test('the page cache agrees with a model: right pages, bounded bytes, rewritten pages never served stale', () => {
+  const PS = 256;
+  const PAGES = 64;
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 24 }),
+      fc.array(
+        fc.oneof(
+          { weight: 8, arbitrary: fc.record({ op: fc.constant('read' as const), id: fc.integer({ min: 2, max: PAGES - 1 }) }) },
+          { weight: 2, arbitrary: fc.record({ op: fc.constant('write' as const), id: fc.integer({ min: 2, max: PAGES - 1 }) }) },
+          { weight: 1, arbitrary: fc.record({ op: fc.constant('clear' as const), id: fc.constant(0) }) },
+        ),
+        { maxLength: 300 },
+      ),
+      (budgetPages, ops) => {
+        const file = new PageFile(PS, PAGES);
+        const limit = budgetPages * PS;
+        const pager = new Pager(file, PS, limit);
+        const version = new Uint8Array(PAGES);
+        for (const { op, id } of ops) {
+          if (op === 'read') {
+            const before = file.reads;
+            const p = pager.page(id, PAGES);
+            assert.equal(p.id, id);
+            // The byte after the header carries the version last written: a stale page would differ.
+            assert.equal(p.buf[PAGE_HEADER_SIZE], version[id]);
+            // A second read right away is always a hit.
+            const again = pager.page(id, PAGES);
+            assert.equal(again, p);
+            assert.ok(file.reads - before <= 1);
+          } else if (op === 'write') {
+            version[id] = (version[id]! + 1) & 0xff;
+            const img = Buffer.alloc(PS);
+            writePageHeader(img, id, LEAF_FLAG, 0, 0);
+            img[PAGE_HEADER_SIZE] = version[id]!;
+            pager.writePages(new Map([[id, img]]));
+          } else pager.clearCache();
+          const s = pager.cacheStats();
+          assert.equal(s.bytes, s.pages * PS);
+          assert.ok(s.bytes <= limit + PS, `cache holds ${s.bytes} bytes over a ${limit}-byte budget`);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
