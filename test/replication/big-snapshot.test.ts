@@ -1,6 +1,6 @@
 // A learner joining a member that holds a large file gets it by a streamed snapshot, and neither
 // process holds the file in memory: each one's peak resident set (VmHWM) grows by well under the
-// file's size. `boltkv serve` processes on loopback. 64 MiB in `npm test`; BOLTKV_STRESS=1 (or
+// file's size. `boltkv serve` processes on loopback. 32 MiB of values in `npm test`; BOLTKV_STRESS=1 (or
 // BOLTKV_BIG_SNAPSHOT_MB=n) builds 1100 MiB.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { freePort } from '../support/etcd.ts';
 import { b64, raw } from '../server/support.ts';
 
 const STRESS = process.env.BOLTKV_STRESS === '1';
-const MB = Number(process.env.BOLTKV_BIG_SNAPSHOT_MB ?? (STRESS ? 1100 : 64));
+const MB = Number(process.env.BOLTKV_BIG_SNAPSHOT_MB ?? (STRESS ? 1100 : 32));
 
 interface Proc {
   name: string;
