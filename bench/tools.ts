@@ -12,6 +12,7 @@
  * Both servers run as their own processes; this process is only the client.
  *
  * Run: node --import tsx --conditions=boltkv-source bench/tools.ts [--size-mb N] [--parts engine,servers]
+ *      [--servers boltkv,etcd]
  *      BENCH_SIZE_MB=1024 (or --size-mb 1024) for the 1 GB figure (default 64), BENCH_QUICK=1 for a
  *      smoke run (16 MB). The servers part needs `etcd` and `etcdctl` on PATH (skipped otherwise).
  */
@@ -35,6 +36,10 @@ const quick = process.env.BENCH_QUICK === '1';
 const SIZE_MB = Number(flag('size-mb') ?? process.env.BENCH_SIZE_MB ?? (quick ? 16 : 64));
 if (!(SIZE_MB > 0)) throw new Error(`bad size: ${SIZE_MB} MB`);
 const PARTS = new Set((flag('parts') ?? 'engine,servers').split(','));
+/** Which servers the servers part measures (`--servers boltkv` skips etcd while working on boltkv). */
+const SERVERS = new Set((flag('servers') ?? 'boltkv,etcd').split(','));
+/** Extra node flags for the `boltkv serve` process, e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const VALUE = 1000;
 
 const dir = mkdtempSync(join(tmpdir(), 'boltkv-bench-tools-'));
@@ -280,7 +285,7 @@ async function startBoltkv(dataDir: string): Promise<{ url: string; stop: () => 
   const url = `http://127.0.0.1:${await freePort()}`;
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', '--conditions=boltkv-source', join(ROOT, 'src/cli/main.ts'), 'serve', '--data-dir', dataDir,
+    [...SERVER_NODE_ARGS, '--import', 'tsx', '--conditions=boltkv-source', join(ROOT, 'src/cli/main.ts'), 'serve', '--data-dir', dataDir,
       '--listen-client-urls', url, '--advertise-client-urls', url, '--quota-backend-bytes', String(8 * 2 ** 30), '--log-level', 'error'],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
@@ -337,31 +342,38 @@ async function servers(): Promise<Record<string, unknown> | undefined> {
       'load ms': Math.round(frag.loadMs),
     });
   };
-  const bolt = await startBoltkv(join(dir, 'boltkv-serve'));
-  try {
-    await measure('boltkv serve (online defrag)', bolt.url, async () => void (await post(bolt.url, '/v3/maintenance/defragment', {})));
-  } finally {
-    await bolt.stop();
+  if (SERVERS.has('boltkv')) {
+    const bolt = await startBoltkv(join(dir, 'boltkv-serve'));
+    try {
+      await measure('boltkv serve (online defrag)', bolt.url, async () => void (await post(bolt.url, '/v3/maintenance/defragment', {})));
+    } finally {
+      await bolt.stop();
+    }
+    rmSync(join(dir, 'boltkv-serve'), { recursive: true, force: true });
   }
-  rmSync(join(dir, 'boltkv-serve'), { recursive: true, force: true });
-  const etcd = await startEtcd({ extraArgs: ['--quota-backend-bytes', String(8 * 2 ** 30)], timeoutMs: 60_000 });
-  try {
-    await measure('etcd 3.4 (etcdctl defrag)', etcd.url, () => etcdctlDefrag(etcd.url));
-  } finally {
-    await etcd.stop();
+  if (SERVERS.has('etcd')) {
+    const etcd = await startEtcd({ extraArgs: ['--quota-backend-bytes', String(8 * 2 ** 30)], timeoutMs: 60_000 });
+    try {
+      await measure('etcd 3.4 (etcdctl defrag)', etcd.url, () => etcdctlDefrag(etcd.url));
+    } finally {
+      await etcd.stop();
+    }
   }
-  const [b, e] = rows as [Row, Row];
-  const ratios: Row[] = [
-    {
-      'boltkv / etcd': 'ratio',
-      'defrag time': (b['defrag ms'] as number) / (e['defrag ms'] as number),
-      'longest writer pause': (b['longest writer pause ms'] as number) / (e['longest writer pause ms'] as number),
-      'writes during': (e['writes during'] as number) === 0 ? null : (b['writes during'] as number) / (e['writes during'] as number),
-      'file after': (b['after MB'] as number) / (e['after MB'] as number),
-    },
-  ];
+  const [b, e] = rows;
+  const ratios: Row[] =
+    rows.length < 2 || b === undefined || e === undefined
+      ? []
+      : [
+          {
+            'boltkv / etcd': 'ratio',
+            'defrag time': (b['defrag ms'] as number) / (e['defrag ms'] as number),
+            'longest writer pause': (b['longest writer pause ms'] as number) / (e['longest writer pause ms'] as number),
+            'writes during': (e['writes during'] as number) === 0 ? null : (b['writes during'] as number) / (e['writes during'] as number),
+            'file after': (b['after MB'] as number) / (e['after MB'] as number),
+          },
+        ];
   printTable(`Defragmenting a server's ${SIZE_MB} MB of data, fragmented, while a client puts through the gateway in a loop`, rows);
-  printTable('boltkv serve against etcd 3.4 (below 1: boltkv is shorter / smaller)', ratios);
+  if (ratios.length > 0) printTable('boltkv serve against etcd 3.4 (below 1: boltkv is shorter / smaller)', ratios);
   return { keys: n, valueBytes: VALUE, rows, ratios };
 }
 

@@ -18,14 +18,16 @@
  * the rename is atomic, so a crash at any point leaves one complete database at the path. The new
  * file is locked before it is renamed into place, so the path is never unlocked.
  */
+import fs from 'node:fs';
 import type { Bucket } from './bucket.ts';
 import type { DB } from './db.ts';
 import { BoltError } from './errors.ts';
+import { nodeFileSystem } from './node-file.ts';
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, Page, readU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 
 export interface DefragmentOptions {
-  /** Commit the new file after about this many bytes of copied keys and values. Default 1 MiB. */
+  /** Commit the new file after about this many bytes of copied keys and values. Default 256 KiB. */
   txMaxSize?: number;
   /** Most catch-up rounds before the swap. Default 8. */
   maxRounds?: number;
@@ -52,7 +54,8 @@ export interface DefragmentResult {
 }
 
 const SWAPPED = Symbol('swapped');
-const YIELD_EVERY_MS = 5;
+const YIELD_EVERY_MS = 2;
+const SYNC_EVERY_BYTES = 1 << 20;
 
 export function defragPath(path: string): string {
   return `${path}.defrag`;
@@ -63,7 +66,7 @@ export async function defragmentDB(db: DB, options: DefragmentOptions = {}): Pro
   if (db.readOnly) throw new BoltError('ERR_DATABASE_READ_ONLY', 'database is in read-only mode');
   const fsys = db.fileSystem;
   if (!fsys.rename || !fsys.remove) throw new BoltError('ERR_INVALID_OPTION', 'the file system cannot rename files: online defragmentation needs it');
-  const txMaxSize = options.txMaxSize ?? 1 << 20;
+  const txMaxSize = options.txMaxSize ?? 1 << 18;
   const maxRounds = options.maxRounds ?? 8;
   const settle = options.settleChanges ?? 256;
   if (!(txMaxSize >= 0) || !(maxRounds >= 0) || !(settle >= 0)) throw new BoltError('ERR_INVALID_OPTION', 'defragment options must be numbers >= 0');
@@ -84,6 +87,8 @@ export async function defragmentDB(db: DB, options: DefragmentOptions = {}): Pro
   let snap: Tx | null = db.begin(false);
   const before = snap.size;
   let swapped = false;
+  /** A descriptor on the old file, closed off the event loop (see below); -1 if none. */
+  let oldFile = -1;
   let pauseMs = 0;
   let rounds = 0;
   let catchUpChanges = 0;
@@ -133,6 +138,16 @@ export async function defragmentDB(db: DB, options: DefragmentOptions = {}): Pro
         } finally {
           last.abort();
         }
+        // Closing the last descriptor of the replaced file frees its blocks inside close(), tens of
+        // milliseconds for a large file: hold one more, so the engine's synchronous close is not the
+        // last, and close it on the thread pool.
+        if (fsys === nodeFileSystem) {
+          try {
+            oldFile = fs.openSync(db.path, 'r');
+          } catch {
+            oldFile = -1;
+          }
+        }
         fsys.rename!(tmp, db.path);
         // Nothing below may fail or yield: the database continues on the new file from here.
         swapped = true;
@@ -146,6 +161,7 @@ export async function defragmentDB(db: DB, options: DefragmentOptions = {}): Pro
     }
   } finally {
     snap?.abort();
+    if (oldFile >= 0) fs.close(oldFile, () => undefined);
     if (!swapped) {
       applier.abort();
       try {
@@ -247,7 +263,7 @@ class Applier {
     this.copied += bytes;
     if (this.txMaxSize !== 0 && this.pending >= this.txMaxSize) return this.commit();
     // Outside the pause, give the event loop (the database's writers) a turn every few milliseconds.
-    if (!this.holding && (++this.sinceCheck & 255) === 0) {
+    if (!this.holding && (++this.sinceCheck & 63) === 0) {
       const now = performance.now();
       if (now - this.lastYield > YIELD_EVERY_MS) {
         this.lastYield = now;
@@ -258,6 +274,7 @@ class Applier {
   }
 
   private sinceCheck = 0;
+  private synced = 0;
   private lastYield = performance.now();
   /** Set during the swap: nothing else may run then, so never yield. */
   holding = false;
@@ -269,6 +286,12 @@ class Applier {
     this.open = [];
     this.pending = 0;
     if (tx) await tx.commitAsync();
+    // Flush the copy as it grows: left to the end, tens of megabytes of dirty pages reach the disk
+    // all at once, and every fdatasync of the database's writers meanwhile waits behind them.
+    if (!this.holding && this.copied - this.synced >= SYNC_EVERY_BYTES) {
+      this.synced = this.copied;
+      await this.dst.pager.syncAsync();
+    }
     // Let the database's own writers and readers run between chunks of the copy.
     if (!this.holding) await new Promise<void>((resolve) => setImmediate(resolve));
     this.options.onProgress?.(this.copied, this.sourceBytes);

@@ -90,7 +90,12 @@ export class EtcdService {
 
   /** The response header etcd puts on top-level responses. */
   header(revision: number | undefined): Record<string, unknown> {
-    return { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, revision, raftTerm: 0 };
+    return { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, revision, raftTerm: this.#raftTerm() };
+  }
+
+  /** etcd fills every header's raft_term from its raft node; a lone member without raft says 0. */
+  #raftTerm(): number {
+    return this.#ident.cluster?.memberStatus().raftTerm ?? 0;
   }
 
   get identity(): ServiceIdentity {
@@ -158,7 +163,7 @@ export class EtcdService {
     const header = (): Record<string, unknown> => ({
       clusterId: this.#ident.clusterId,
       memberId: this.#ident.memberId,
-      raftTerm: 0,
+      raftTerm: this.#raftTerm(),
     });
     const member = (m: MemberInfo): Record<string, unknown> => ({
       ID: BigInt(m.id),
@@ -301,8 +306,20 @@ export class EtcdService {
 
   async #status(): Promise<unknown> {
     const r = await this.#kv.status();
-    // A lone member is its own leader; boltkv has no raft, so the raft fields stay absent.
-    return { ...r, header: this.header(r.header.revision), leader: this.#ident.memberId };
+    const cluster = this.#ident.cluster;
+    // A lone member is its own leader; without raft the raft fields stay absent.
+    if (cluster === undefined) return { ...r, header: this.header(r.header.revision), leader: this.#ident.memberId };
+    // A raft member reports its raft node's view, read once so the fields agree with each other.
+    const m = cluster.memberStatus();
+    return {
+      ...r,
+      header: { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, revision: r.header.revision, raftTerm: m.raftTerm },
+      leader: BigInt(m.leader),
+      raftTerm: m.raftTerm,
+      raftIndex: m.raftIndex,
+      raftAppliedIndex: m.raftAppliedIndex,
+      isLearner: m.isLearner,
+    };
   }
 
   /** Lease keepalive, one request of the stream. A missing lease answers TTL 0, as etcd does. */

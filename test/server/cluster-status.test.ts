@@ -1,0 +1,175 @@
+// The gateway's raft fields on a cluster member, as etcd fills them: three `boltkv serve` processes
+// form a cluster; /v3/maintenance/status through a follower names the leader (not itself) and
+// carries raftTerm, raftIndex, raftAppliedIndex and isLearner from the raft node; every response
+// header's raft_term is the member's current term, the same on all members and above 0.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../support/etcd.ts';
+import { b64, raw } from './support.ts';
+
+interface Proc {
+  name: string;
+  client: Promise<string>;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function start(dir: string, name: string, peer: string, initialCluster: string): Proc {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(import.meta.dirname, 'serve-child.ts'),
+      '--name',
+      name,
+      '--data-dir',
+      join(dir, name),
+      '--listen-client-urls',
+      'http://127.0.0.1:0',
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      'cluster-status-test',
+      '--heartbeat-interval',
+      '100',
+      '--log-level',
+      'info',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const client = new Promise<string>((resolve, reject) => {
+    const look = (): void => {
+      for (const line of stderr.split('\n')) {
+        if (!line.includes('"serving client traffic"')) continue;
+        child.stderr?.off('data', look);
+        resolve((JSON.parse(line) as { urls: string[] }).urls[0] as string);
+        return;
+      }
+    };
+    child.stderr?.on('data', look);
+    void exited.then((code) => reject(new Error(`${name} exited (${code}) before serving: ${stderr}`)));
+  });
+  client.catch(() => undefined);
+  return { name, client, child, exited, stderr: () => stderr };
+}
+
+async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await raw(url, path, JSON.stringify(body));
+  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
+}
+
+async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${String(last ?? 'no answer')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Header {
+  cluster_id: string;
+  member_id: string;
+  revision?: string;
+  raft_term?: string;
+}
+interface Status {
+  header: Header;
+  leader?: string;
+  raftTerm?: string;
+  raftIndex?: string;
+  raftAppliedIndex?: string;
+  isLearner?: boolean;
+}
+
+test('boltkv serve cluster: status names the real leader, headers carry the raft term', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-cluster-status-'));
+  const procs: Proc[] = [];
+  try {
+    const names = ['s1', 's2', 's3'];
+    const peers = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
+    const initial = names.map((n, i) => `${n}=${peers[i]}`).join(',');
+    for (const [i, n] of names.entries()) procs.push(start(dir, n, peers[i]!, initial));
+    const urls = await Promise.all(procs.map((p) => p.client));
+
+    // A write commits once a leader is elected.
+    const put = await eventually('a put through s1', async () => {
+      const r = await post(urls[0]!, '/v3/kv/put', { key: b64('k'), value: b64('v') });
+      return r.status === 200 ? r : undefined;
+    });
+
+    // Every member agrees on one leader that is not 0; each status says so with its own member id.
+    const statuses = await eventually('every member to know the leader', async () => {
+      const all = await Promise.all(urls.map(async (u) => (await post(u, '/v3/maintenance/status', {})).json as unknown as Status));
+      const leaders = new Set(all.map((s) => s.leader));
+      return leaders.size === 1 && !leaders.has(undefined) && !leaders.has('0') ? all : undefined;
+    });
+    const leader = statuses[0]!.leader!;
+    const ids = statuses.map((s) => s.header.member_id);
+    assert.equal(new Set(ids).size, 3, 'three distinct member ids');
+    assert.ok(ids.includes(leader), `the leader ${leader} is one of the members ${ids.join(', ')}`);
+    const followers = statuses.filter((s) => s.header.member_id !== leader);
+    assert.equal(followers.length, 2);
+    for (const f of followers) {
+      // Through a follower: the leader is the other member, not the one answering.
+      assert.notEqual(f.leader, f.header.member_id);
+      assert.equal(f.leader, leader);
+    }
+
+    // The raft fields come from the raft node: a term above 0, the same term in the header and the
+    // body, indexes past the bootstrap entries, no learners here.
+    const term = statuses[0]!.raftTerm;
+    assert.ok(term !== undefined && Number(term) > 0, `raftTerm ${term}`);
+    for (const s of statuses) {
+      assert.equal(s.raftTerm, term);
+      assert.equal(s.header.raft_term, term);
+      assert.ok(Number(s.raftIndex) >= 2, `raftIndex ${s.raftIndex}`);
+      assert.ok(Number(s.raftAppliedIndex) >= 1 && Number(s.raftAppliedIndex) <= Number(s.raftIndex));
+      assert.notEqual(s.isLearner, true);
+    }
+
+    // Every other response header carries the term too: the put, a range, member list, on each member.
+    assert.equal((put.json.header as Header).raft_term, term);
+    for (const u of urls) {
+      const range = await post(u, '/v3/kv/range', { key: b64('k') });
+      assert.equal(range.status, 200);
+      assert.equal((range.json.header as Header).raft_term, term);
+      const list = await post(u, '/v3/cluster/member/list', {});
+      assert.equal((list.json.header as Header).raft_term, term);
+    }
+
+    for (const p of procs) p.child.kill('SIGTERM');
+    const codes = await Promise.all(procs.map((p) => p.exited));
+    assert.deepEqual(
+      codes,
+      procs.map(() => 0),
+      procs.map((p) => `${p.name}: ${p.stderr()}`).join('\n'),
+    );
+  } finally {
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
