@@ -1,7 +1,10 @@
 // Real processes: three members, each its own node process on loopback with its own file, killed
 // with SIGKILL (kill -9) at random moments and restarted while clients write and read through any
-// member, and one member cut off by a proxy in front of its peer port. Afterwards the recorded history must be linearizable, no acknowledged write lost, every
-// file must pass check(), and all members must hold the same data at the same applied index.
+// member, and one member cut off by a proxy in front of its peer port. A fourth member is added
+// late as a learner (after the voters compacted their logs, so it must catch up by snapshot),
+// promoted once in sync, and killed and restarted like the others. Afterwards the recorded history
+// must be linearizable, no acknowledged write lost, every file must pass check(), and all members
+// must hold the same data at the same applied index.
 // BOLTKV_STRESS=1 runs it longer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,9 +66,15 @@ class PeerProxy {
   }
 }
 
-interface Proc { name: string; child: ChildProcess | undefined; clientPort: number; peerURL: string; listenURL: string; dir: string; exited: Promise<void> }
+interface Proc { name: string; child: ChildProcess | undefined; clientPort: number; peerURL: string; listenURL: string; dir: string; exited: Promise<void>; state: 'new' | 'existing' }
 
-function call(port: number, path: string, body: unknown, timeoutMs = 3000): Promise<{ ok: boolean; value?: string | null; code?: string; consistentIndex?: number; leader?: number; memberId?: number }> {
+interface Answer { ok: boolean; value?: string | null; code?: string; consistentIndex?: number; leader?: number; memberId?: number; raftAppliedIndex?: number; snapshotsReceived?: number; id?: number }
+
+/** Small so the voters snapshot and compact their logs early: a late learner needs a snapshot. */
+const SNAPSHOT_COUNT = 20;
+const CATCH_UP_ENTRIES = 5;
+
+function call(port: number, path: string, body: unknown, timeoutMs = 3000): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
@@ -85,13 +94,13 @@ function call(port: number, path: string, body: unknown, timeoutMs = 3000): Prom
   });
 }
 
-test('kill -9 members in a loop while clients write and read: linearizable, nothing acknowledged lost, files sound and equal', { timeout: 120_000 }, async (t) => {
+test('kill -9 members in a loop while clients write and read, a learner added late, caught up by snapshot and promoted: linearizable, nothing acknowledged lost, files sound and equal', { timeout: 120_000 }, async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'boltkv-procs-'));
   const procs: Proc[] = [];
   const rng = new Rng(Number(process.env.BOLTKV_PROC_SEED ?? 7));
   for (const name of ['p1', 'p2', 'p3']) {
     const url = `http://127.0.0.1:${await freePort()}`;
-    procs.push({ name, child: undefined, clientPort: await freePort(), peerURL: url, listenURL: url, dir: join(root, name), exited: Promise.resolve() });
+    procs.push({ name, child: undefined, clientPort: await freePort(), peerURL: url, listenURL: url, dir: join(root, name), exited: Promise.resolve(), state: 'new' });
   }
   // p3's peers reach it only through a proxy the test controls
   const p3 = procs[2]!;
@@ -99,9 +108,16 @@ test('kill -9 members in a loop while clients write and read: linearizable, noth
   p3.listenURL = `http://127.0.0.1:${proxy.target}`;
   await proxy.start();
   let partitions = 0;
-  const initialCluster = procs.map((p) => ({ name: p.name, peerURLs: [p.peerURL] }));
+  const voters = procs.map((p) => ({ name: p.name, peerURLs: [p.peerURL] }));
+  // the learner p4, started later with --initial-cluster-state existing after member add
+  const p4URL = `http://127.0.0.1:${await freePort()}`;
+  const p4: Proc = { name: 'p4', child: undefined, clientPort: await freePort(), peerURL: p4URL, listenURL: p4URL, dir: join(root, 'p4'), exited: Promise.resolve(), state: 'existing' };
   const launch = async (p: Proc): Promise<void> => {
-    const cfg = { name: p.name, dataDir: p.dir, listenPeerURL: p.listenURL, initialCluster, initialClusterState: 'new', tickMs: 50, electionTick: 10, clientPort: p.clientPort, requestTimeoutTicks: 40 };
+    const initialCluster = p === p4 ? [...voters, { name: p4.name, peerURLs: [p4.peerURL] }] : voters;
+    const cfg = {
+      name: p.name, dataDir: p.dir, listenPeerURL: p.listenURL, initialCluster, initialClusterState: p.state, tickMs: 50, electionTick: 10,
+      clientPort: p.clientPort, requestTimeoutTicks: 40, snapshotCount: SNAPSHOT_COUNT, catchUpEntries: CATCH_UP_ENTRIES,
+    };
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, 'proc', 'member-proc.ts')], {
       env: { ...process.env, BOLTKV_MEMBER: JSON.stringify(cfg) }, stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -117,6 +133,7 @@ test('kill -9 members in a loop while clients write and read: linearizable, noth
   let seq = 0;
   let stop = false;
   let kills = 0;
+  let p4Kills = 0;
   try {
     await Promise.all(procs.map(launch));
     const keys = ['a', 'b', 'c'];
@@ -149,6 +166,51 @@ test('kill -9 members in a loop while clients write and read: linearizable, noth
       }
     };
     const clients = Array.from({ length: 4 }, (_, i) => client(i));
+
+    // Learner phase: once every voter has applied well past a snapshot (its log no longer starts at
+    // 1), add p4 as a learner through one member, start it as existing, wait until it caught up by
+    // snapshot, promote it (the leader refuses while it is not in sync), then it joins the faults.
+    const eventually = async <T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> => {
+      const until = Date.now() + ms;
+      let last: unknown = 'no answer';
+      for (;;) {
+        try {
+          const v = await f();
+          if (v !== undefined) return v;
+        } catch (err) {
+          last = err;
+        }
+        if (Date.now() > until) assert.fail(`timed out waiting for ${what}: ${String(last)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const compacted = 2 * SNAPSHOT_COUNT + CATCH_UP_ENTRIES;
+    await eventually('voters to apply past a snapshot', async () => {
+      const st = await Promise.all(procs.map((p) => call(p.clientPort, '/status', {})));
+      return st.every((s) => s.ok && (s.raftAppliedIndex ?? 0) >= compacted) ? true : undefined;
+    });
+    const learnerId = await eventually('member add --learner', async () => {
+      const r = await call(rng.pick(procs).clientPort, '/member/add', { peerURL: p4.peerURL });
+      if (!r.ok) throw new Error(JSON.stringify(r));
+      return r.id;
+    });
+    await launch(p4);
+    let learnerSnapshots = 0;
+    await eventually('the learner to catch up', async () => {
+      const [l, ...st] = await Promise.all([p4, ...procs].map((p) => call(p.clientPort, '/status', {})));
+      const lead = st.find((s) => s.ok && s.leader === s.memberId);
+      if (l === undefined || lead === undefined || !l.ok) return undefined;
+      learnerSnapshots = l.snapshotsReceived ?? 0;
+      return learnerSnapshots >= 1 && (l.raftAppliedIndex ?? 0) >= 0.9 * (lead.raftAppliedIndex ?? Infinity) ? true : undefined;
+    });
+    let notInSync = 0;
+    await eventually('member promote', async () => {
+      const answers = await Promise.all(procs.map((p) => call(p.clientPort, '/member/promote', { id: learnerId })));
+      if (answers.some((r) => r.ok)) return true;
+      notInSync += answers.filter((r) => r.code === 'ERR_LEARNER_NOT_READY').length;
+      throw new Error(JSON.stringify(answers));
+    });
+    procs.push(p4);
     const end = Date.now() + DURATION_MS;
     // at least a few faults however slow the machine is (starting a member process takes a while)
     for (let ev = 0; ev < MIN_EVENTS || Date.now() < end; ev++) {
@@ -160,10 +222,12 @@ test('kill -9 members in a loop while clients write and read: linearizable, noth
         proxy.heal();
         continue;
       }
-      const victim = rng.pick(procs);
+      // the promoted learner is the first victim, so a restart of it is always exercised
+      const victim = ev === 0 ? p4 : rng.pick(procs);
       if (victim.child === undefined) continue;
       victim.child.kill('SIGKILL');
       kills++;
+      if (victim === p4) p4Kills++;
       const child = victim.child;
       victim.child = undefined;
       await victim.exited;
@@ -194,7 +258,8 @@ test('kill -9 members in a loop while clients write and read: linearizable, noth
     const acked = history.filter((o) => o.input.kind === 'put' && o.ret !== Infinity).length;
     assert.ok(acked >= 5, `only ${acked} acknowledged writes`);
     assert.ok(kills >= 3 && partitions >= 1, `only ${kills} kills and ${partitions} partitions`);
-    t.diagnostic(`${history.length} operations checked (${acked} acknowledged writes), ${kills} kill -9, ${partitions} partitions of p3`);
+    t.diagnostic(`${history.length} operations checked (${acked} acknowledged writes), ${kills} kill -9 (${p4Kills} of the promoted learner), ${partitions} partitions of p3`);
+    t.diagnostic(`learner p4 caught up by ${learnerSnapshots} snapshot(s), promoted after ${notInSync} "not in sync" refusals`);
     for (const k of keys) {
       const final = history.filter((o) => o.client === 99 && o.input.key === k).at(-1)!;
       const value = final.output.kind === 'get' ? final.output.value : null;
@@ -206,7 +271,7 @@ test('kill -9 members in a loop while clients write and read: linearizable, noth
   } finally {
     stop = true;
     await proxy.close();
-    for (const p of procs) {
+    for (const p of new Set([...procs, p4])) {
       if (p.child !== undefined) {
         p.child.kill('SIGTERM');
         await p.exited;

@@ -1,6 +1,7 @@
 /**
  * A member in its own process for the kill -9 tests: a ReplicatedNode plus a minimal JSON client
- * face on loopback (test-only; the real client face is `boltkv serve`). Configured through the
+ * face on loopback (test-only; the real client face is `boltkv serve`): put, get, status, and
+ * member add (as a learner) / promote. Configured through the
  * BOLTKV_MEMBER environment variable (JSON). SIGTERM closes it gracefully.
  */
 import { createServer } from 'node:http';
@@ -22,7 +23,7 @@ const server = createServer((req, res) => {
     void (async () => {
       let out: unknown;
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { key?: string; value?: string; expect?: string | null };
+        const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { key?: string; value?: string; peerURL?: string; id?: number };
         if (req.url === '/put') {
           await m.put({ key: body.key!, value: body.value! });
           out = { ok: true };
@@ -30,7 +31,13 @@ const server = createServer((req, res) => {
           const r = await m.range({ key: body.key! });
           out = { ok: true, value: dec(r.kvs[0]?.value) };
         } else if (req.url === '/status') {
-          out = { ok: true, ...m.memberStatus(), consistentIndex: m.consistentIndex() };
+          out = { ok: true, ...m.memberStatus(), consistentIndex: m.consistentIndex(), snapshotsReceived: node.transport.stats.snapshotsReceived };
+        } else if (req.url === '/member/add') {
+          const r = await m.memberAdd({ peerURLs: [body.peerURL!], isLearner: true });
+          out = { ok: true, id: r.member.id };
+        } else if (req.url === '/member/promote') {
+          await m.memberPromote(body.id!);
+          out = { ok: true };
         } else {
           out = { ok: false, code: 'ERR_NOT_FOUND' };
         }
