@@ -141,7 +141,9 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     const sender = peakRss(b1.child.pid!);
     const receiver = peakRss(b2.child.pid!);
     // A fresh member process's peak (b1 right after its restart, before any send) is the baseline.
-    const bound = senderBefore + Math.max(48 << 20, dbSize / 4);
+    // Holding the snapshot whole would add at least the file's size; streaming adds chunk buffers
+    // that V8 hands back lazily (measured +42..+62 MiB for a 128 MiB file), so the bound sits between.
+    const bound = senderBefore + Math.max(48 << 20, (dbSize * 3) / 4);
     t.diagnostic(
       `db ${(dbSize / 2 ** 20).toFixed(0)} MiB built in ${((built - t0) / 1000).toFixed(1)} s; learner caught up in ` +
         `${((caughtUp - joinAt) / 1000).toFixed(1)} s; peak RSS sender ${(senderBefore / 2 ** 20).toFixed(0)} -> ` +
