@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
 import { b64, raw } from '../server/support.ts';
+import { eventually } from '../support/eventually.ts';
 
 const STRESS = process.env.BOLTKV_STRESS === '1';
 const MB = Number(process.env.BOLTKV_BIG_SNAPSHOT_MB ?? (STRESS ? 1100 : 32));
@@ -65,21 +66,6 @@ function peakRss(pid: number): number {
 async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await raw(url, path, JSON.stringify(body));
   return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
-}
-
-async function eventually<T>(what: () => string, f: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}: ${String(last ?? 'no answer')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; memory of both stays bounded`, {
