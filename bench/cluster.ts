@@ -1,29 +1,27 @@
 /**
- * A 3-member boltkv cluster and a 3-member etcd 3.4 cluster on loopback, same machine, same run:
- * put latency/throughput with 1 and many requests in flight, linearizable and serializable range,
- * the time to elect a new leader after the leader is killed, and the time for a new learner to
- * catch up on N keys (snapshot + log), timed from the accepted member add to the learner having applied
- * the leader's index. Ratios are boltkv / etcd (< 1 means boltkv is faster for
- * times, the opposite for throughput).
- *
- * Caveat printed with the table: the boltkv members run in this process and are called in process,
- * while etcd's are separate processes reached over its HTTP/JSON gateway; the peer traffic of both
- * goes over loopback TCP.
+ * A 3-member boltkv cluster and a 3-member etcd 3.4 cluster on loopback, same machine, same run,
+ * like for like: both are three separate processes started with etcd's cluster flags
+ * (`boltkv serve` and `etcd`), both are driven by the same client code over the same HTTP/JSON
+ * gateway with keep-alive connections. Measured: put throughput and p50/p99 with 1 and BENCH_WIDE
+ * requests in flight, linearizable and serializable range, the time until a write succeeds again
+ * after kill -9 of the leader (a new leader elected), and the time for a new learner to catch up on
+ * BENCH_LEARNER_KEYS keys (snapshot + log), timed from the accepted member add to the learner having
+ * applied the leader's raft index. Ratios are boltkv / etcd (for ops/s higher is better, for ms lower).
  *
  *   node --import tsx --conditions=boltkv-source bench/cluster.ts
- *   BENCH_OPS=2000 BENCH_LEARNER_KEYS=1000000 ... (defaults: 500 ops, 20,000 keys)
+ *   BENCH_OPS=2000 BENCH_WIDE=1000 BENCH_LEARNER_KEYS=1000000 ... (defaults: 500 ops, 1000 wide, 20,000 keys)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ReplicatedNode, type ClusterMemberSpec } from '../src/replication/index.ts';
 import { EtcdGateway, etcdAvailable, freePort } from '../test/support/etcd.ts';
 import { machineInfo, printTable, writeResults, type Row } from './lib/report.ts';
 
 const OPS = Number(process.env.BENCH_OPS ?? 500);
 const WIDE = Number(process.env.BENCH_WIDE ?? 1000);
 const LEARNER_KEYS = Number(process.env.BENCH_LEARNER_KEYS ?? 20_000);
+const ROOT = join(import.meta.dirname, '..');
 
 interface Target {
   name: string;
@@ -61,75 +59,18 @@ async function measure(n: number, inFlight: number, op: (i: number) => Promise<u
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
   const end = Date.now() + ms;
+  let last: unknown;
   for (;;) {
     try {
       const v = await fn();
       if (v !== undefined) return v;
-    } catch {
-      // not yet
+    } catch (e) {
+      last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out: ${what}: ${String(last ?? 'no answer')}`);
     await sleep(5);
   }
 }
-
-// ---------------------------------------------------------------- boltkv
-
-async function boltkvCluster(): Promise<Target> {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-bench-cluster-'));
-  const spec: ClusterMemberSpec[] = [];
-  for (const name of ['n1', 'n2', 'n3']) spec.push({ name, peerURLs: [`http://127.0.0.1:${await freePort()}`] });
-  const nodes = new Map<string, ReplicatedNode>();
-  const start = (name: string, cluster: ClusterMemberSpec[], state: 'new' | 'existing'): Promise<ReplicatedNode> => ReplicatedNode.start({
-    name, dataDir: join(dir, name), listenPeerURL: cluster.find((s) => s.name === name)!.peerURLs[0]!, initialCluster: cluster,
-    initialClusterState: state, tickMs: 100, electionTick: 10, catchUpEntries: 5000, snapshotCount: 10_000,
-  });
-  for (const s of spec) nodes.set(s.name, await start(s.name, spec, 'new'));
-  const leader = async (): Promise<ReplicatedNode> => until('a boltkv leader', async () => [...nodes.values()].find((n) => n.member.memberStatus().leader === n.member.id));
-  await leader();
-  await until('every member to know the leader', async () => ([...nodes.values()].every((n) => n.member.memberStatus().leader !== 0) ? true : undefined));
-  const pick = (via = 0): ReplicatedNode => [...nodes.values()][via % nodes.size]!;
-  return {
-    name: 'boltkv',
-    put: (key, value, via) => pick(via).member.put({ key, value }),
-    range: (key, serializable, via) => pick(via).member.range({ key, serializable }),
-    async failover() {
-      const l = await leader();
-      const name = [...nodes].find(([, n]) => n === l)![0];
-      const t0 = performance.now();
-      await l.crash();
-      nodes.delete(name);
-      await until('a write after failover', async () => {
-        const n = [...nodes.values()].find((x) => x.member.memberStatus().leader === x.member.id);
-        return n === undefined ? undefined : n.member.put({ key: 'failover', value: '1' });
-      });
-      const ms = performance.now() - t0;
-      nodes.set(name, await start(name, spec, 'new'));
-      await until('every member to know the leader', async () => ([...nodes.values()].every((n) => n.member.memberStatus().leader !== 0) ? true : undefined));
-      return ms;
-    },
-    async learnerCatchUp() {
-      const l = await leader();
-      const value = 'v'.repeat(100);
-      await measure(LEARNER_KEYS, 1000, (i) => l.member.put({ key: `load/${i}`, value }));
-      const url = `http://127.0.0.1:${await freePort()}`;
-      const cluster = [...spec, { name: 'n4', peerURLs: [url] }];
-      await l.member.memberAdd({ peerURLs: [url], isLearner: true, name: 'n4' });
-      const t0 = performance.now();
-      const target = l.member.memberStatus().raftIndex;
-      const n4 = await start('n4', cluster, 'existing');
-      nodes.set('n4', n4);
-      await until('the boltkv learner', async () => (n4.member.memberStatus().raftAppliedIndex >= target ? true : undefined), 600_000);
-      return performance.now() - t0;
-    },
-    async close() {
-      for (const n of nodes.values()) await n.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-// ---------------------------------------------------------------- etcd
 
 /** A raw gateway call: etcd's JSON as is (uint64 ids stay strings). */
 async function raw(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
@@ -139,41 +80,71 @@ async function raw(url: string, path: string, body: unknown): Promise<Record<str
   return j;
 }
 
-interface EtcdStatus { leader?: string; header: { member_id: string }; raftIndex?: string; raftAppliedIndex?: string }
+interface Status { leader?: string; header: { member_id: string }; raftIndex?: string; raftAppliedIndex?: string }
 
-interface EtcdProc { name: string; client: string; peer: string; dir: string; child: ChildProcess; gw: EtcdGateway; exited: Promise<void> }
+interface Spec { name: string; client: string; peer: string }
 
-async function etcdCluster(): Promise<Target> {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-bench-etcd-'));
-  const specs: { name: string; client: string; peer: string }[] = [];
-  for (const name of ['e1', 'e2', 'e3']) specs.push({ name, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` });
-  const procs = new Map<string, EtcdProc>();
-  const launch = (s: { name: string; client: string; peer: string }, cluster: string, state: 'new' | 'existing'): EtcdProc => {
-    const d = join(dir, s.name);
-    const child = spawn('etcd', [
-      '--name', s.name, '--data-dir', d, '--listen-client-urls', s.client, '--advertise-client-urls', s.client,
+interface Proc extends Spec { child: ChildProcess; gw: EtcdGateway; exited: Promise<void> }
+
+/** How one product's member process is started: the same etcd flags for both. */
+interface Product {
+  name: string;
+  command: string;
+  prefix: string[];
+  /** --initial-cluster-state for a member restarted on its own data dir after kill -9. */
+  restartState: 'new' | 'existing';
+}
+
+const products: Record<'boltkv' | 'etcd', Product> = {
+  boltkv: {
+    name: 'boltkv',
+    command: process.execPath,
+    prefix: ['--import', 'tsx', '--conditions=boltkv-source', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'],
+    restartState: 'new',
+  },
+  etcd: { name: 'etcd', command: 'etcd', prefix: ['--logger', 'zap'], restartState: 'existing' },
+};
+
+/** Three member processes of `p` on loopback, driven through their HTTP/JSON gateways. */
+async function processCluster(p: Product): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), `boltkv-bench-${p.name}-`));
+  const specs: Spec[] = [];
+  for (const name of ['m1', 'm2', 'm3']) specs.push({ name, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` });
+  const procs = new Map<string, Proc>();
+  const launch = (s: Spec, cluster: string, state: 'new' | 'existing'): Proc => {
+    const child = spawn(p.command, [
+      ...p.prefix,
+      '--name', s.name, '--data-dir', join(dir, s.name), '--listen-client-urls', s.client, '--advertise-client-urls', s.client,
       '--listen-peer-urls', s.peer, '--initial-advertise-peer-urls', s.peer, '--initial-cluster', cluster,
-      '--initial-cluster-state', state, '--initial-cluster-token', 'bench', '--logger', 'zap', '--log-level', 'error',
-    ], { stdio: 'ignore' });
+      '--initial-cluster-state', state, '--initial-cluster-token', 'bench', '--heartbeat-interval', '100', '--log-level', 'error',
+    ], { stdio: 'ignore', cwd: ROOT });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    const p = { ...s, dir: d, child, gw: new EtcdGateway(s.client, { keepAlive: true, maxSockets: 256 }), exited };
-    procs.set(s.name, p);
-    return p;
+    const proc = { ...s, child, gw: new EtcdGateway(s.client, { keepAlive: true, maxSockets: 256 }), exited };
+    procs.set(s.name, proc);
+    return proc;
   };
   const clusterStr = specs.map((s) => `${s.name}=${s.peer}`).join(',');
   for (const s of specs) launch(s, clusterStr, 'new');
-  const status = async (p: EtcdProc): Promise<EtcdStatus> => (await raw(p.client, '/v3/maintenance/status', {})) as unknown as EtcdStatus;
-  const leader = (): Promise<EtcdProc> => until('an etcd leader', async () => {
-    for (const p of procs.values()) {
-      const s = await status(p).catch(() => undefined);
-      if (s !== undefined && s.leader !== undefined && s.leader === s.header.member_id) return p;
+  const status = async (x: Proc): Promise<Status> => (await raw(x.client, '/v3/maintenance/status', {})) as unknown as Status;
+  const leader = (): Promise<Proc> => until(`a ${p.name} leader`, async () => {
+    for (const x of procs.values()) {
+      const s = await status(x).catch(() => undefined);
+      if (s !== undefined && s.leader !== undefined && s.leader === s.header.member_id) return x;
     }
     return undefined;
   });
+  const settled = (): Promise<true> => until(`every ${p.name} member to know the leader`, async () => {
+    for (const x of procs.values()) {
+      const s = await status(x);
+      if (s.leader === undefined || s.leader === '0') return undefined;
+    }
+    return true;
+  });
   await leader();
-  const pick = (via = 0): EtcdProc => [...procs.values()][via % procs.size]!;
+  await settled();
+  const pick = (via = 0): Proc => [...procs.values()][via % procs.size]!;
   return {
-    name: 'etcd',
+    name: p.name,
     put: (key, value, via) => pick(via).gw.put({ key: Buffer.from(key), value: Buffer.from(value) }),
     range: (key, serializable, via) => pick(via).gw.range({ key: Buffer.from(key), serializable }),
     async failover() {
@@ -183,35 +154,35 @@ async function etcdCluster(): Promise<Target> {
       l.gw.destroy();
       procs.delete(l.name);
       const others = [...procs.values()];
-      await until('an etcd write after failover', async () => Promise.any(others.map((p) => p.gw.put({ key: Buffer.from('failover'), value: Buffer.from('1') }))));
+      await until(`a ${p.name} write after failover`, async () => Promise.any(others.map((x) => x.gw.put({ key: Buffer.from('failover'), value: Buffer.from('1') }))));
       const ms = performance.now() - t0;
       await l.exited;
-      launch(specs.find((s) => s.name === l.name)!, clusterStr, 'existing');
+      launch(specs.find((s) => s.name === l.name)!, clusterStr, p.restartState);
       await leader();
+      await settled();
       return ms;
     },
     async learnerCatchUp() {
       const l = await leader();
       const value = 'v'.repeat(100);
       await measure(LEARNER_KEYS, 1000, (i) => l.gw.put({ key: Buffer.from(`load/${i}`), value: Buffer.from(value) }));
-      const s4 = { name: 'e4', client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` };
+      const s4 = { name: 'm4', client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` };
       // etcd refuses a member add until every member has been healthy for a while (strict reconfig)
-      await until('etcd to accept member add', async () => (await status(l).catch(() => undefined)) !== undefined ? true : undefined);
-      await until('etcd member add', () => raw(l.client, '/v3/cluster/member/add', { peerURLs: [s4.peer], isLearner: true }));
+      await until(`${p.name} member add`, () => raw(l.client, '/v3/cluster/member/add', { peerURLs: [s4.peer], isLearner: true }));
       const t0 = performance.now();
       const target = Number((await status(l)).raftIndex ?? 0);
       const p4 = launch(s4, `${clusterStr},${s4.name}=${s4.peer}`, 'existing');
-      await until('the etcd learner', async () => {
+      await until(`the ${p.name} learner`, async () => {
         const s = await status(p4);
         return Number(s.raftAppliedIndex ?? s.raftIndex ?? 0) >= target ? true : undefined;
       }, 600_000);
       return performance.now() - t0;
     },
     async close() {
-      for (const p of procs.values()) {
-        p.gw.destroy();
-        p.child.kill('SIGTERM');
-        await p.exited;
+      for (const x of procs.values()) {
+        x.gw.destroy();
+        x.child.kill('SIGTERM');
+        await x.exited;
       }
       rmSync(dir, { recursive: true, force: true });
     },
@@ -244,14 +215,14 @@ async function run(t: Target): Promise<Record<string, { opsPerSec?: number; p50?
 
 async function main(): Promise<void> {
   const results: Record<string, Awaited<ReturnType<typeof run>>> = {};
-  const b = await boltkvCluster();
+  const b = await processCluster(products.boltkv);
   try {
     results.boltkv = await run(b);
   } finally {
     await b.close();
   }
   if (etcdAvailable()) {
-    const e = await etcdCluster();
+    const e = await processCluster(products.etcd);
     try {
       results.etcd = await run(e);
     } finally {
@@ -280,15 +251,9 @@ async function main(): Promise<void> {
     return row;
   });
   printTable('3-member clusters on loopback (ratio: boltkv/etcd; ops/s higher is better, ms lower is better)', rows);
-  console.log('boltkv members run in this process and are called in process; etcd is 3 processes behind its HTTP/JSON gateway.');
+  console.log(`both: 3 member processes with etcd's flags (heartbeat 100 ms, election 1 s), one client over the HTTP/JSON gateway with keep-alive; boltkv runs from source under tsx; learner time includes the new process's start-up. ops=${OPS} wide=${WIDE} learner keys=${LEARNER_KEYS}`);
   const file = writeResults('cluster', { machine: machineInfo(), ops: OPS, wide: WIDE, learnerKeys: LEARNER_KEYS, rows, results });
   console.log(`wrote ${file}`);
 }
 
-// member tick timers are unref'd: hold the process open while the run awaits them
-const hold = setInterval(() => undefined, 1000);
-try {
-  await main();
-} finally {
-  clearInterval(hold);
-}
+await main();

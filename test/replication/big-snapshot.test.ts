@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
 import { b64, raw } from '../server/support.ts';
+import { eventually } from '../support/eventually.ts';
 
 const STRESS = process.env.BOLTKV_STRESS === '1';
 const MB = Number(process.env.BOLTKV_BIG_SNAPSHOT_MB ?? (STRESS ? 1100 : 32));
@@ -65,21 +66,6 @@ function peakRss(pid: number): number {
 async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await raw(url, path, JSON.stringify(body));
   return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
-}
-
-async function eventually<T>(what: () => string, f: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}: ${String(last ?? 'no answer')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; memory of both stays bounded`, {
@@ -141,7 +127,9 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     const sender = peakRss(b1.child.pid!);
     const receiver = peakRss(b2.child.pid!);
     // A fresh member process's peak (b1 right after its restart, before any send) is the baseline.
-    const bound = senderBefore + Math.max(48 << 20, dbSize / 4);
+    // Holding the snapshot whole would add at least the file's size; streaming adds chunk buffers
+    // that V8 hands back lazily (measured +42..+62 MiB for a 128 MiB file), so the bound sits between.
+    const bound = senderBefore + Math.max(48 << 20, (dbSize * 3) / 4);
     t.diagnostic(
       `db ${(dbSize / 2 ** 20).toFixed(0)} MiB built in ${((built - t0) / 1000).toFixed(1)} s; learner caught up in ` +
         `${((caughtUp - joinAt) / 1000).toFixed(1)} s; peak RSS sender ${(senderBefore / 2 ** 20).toFixed(0)} -> ` +

@@ -8,21 +8,7 @@ import { join } from 'node:path';
 import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/node.ts';
 import { isBoltkvError } from '../../src/errors.ts';
 import { freePort } from '../support/etcd.ts';
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-}
+import { eventually } from '../support/eventually.ts';
 
 test('peers reach a member through its second peer URL when the first refuses; client URLs are published', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-peer-urls-'));

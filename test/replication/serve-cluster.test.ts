@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
 import { b64, raw } from '../server/support.ts';
 import { runServe } from '../../src/server/serve-command.ts';
+import { eventually } from '../support/eventually.ts';
 
 interface Proc {
   name: string;
@@ -73,28 +74,6 @@ function start(dir: string, name: string, peer: string, initialCluster: string, 
   });
   client.catch(() => undefined);
   return { name, client, child, exited, stderr: () => stderr };
-}
-
-/** Retries `f` until it returns a value (not undefined) or the deadline passes. */
-async function eventually<T>(what: string | (() => string), f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end)
-      throw new Error(
-        `timed out waiting for ${typeof what === 'string' ? what : what()}: ${String(last ?? 'no answer')}`,
-        {
-          cause: last,
-        },
-      );
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function post(

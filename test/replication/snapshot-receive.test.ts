@@ -12,21 +12,7 @@ import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/no
 import type { PeerHandler } from '../../src/replication/transport.ts';
 import { open } from '../../src/bolt/index.ts';
 import { freePort } from '../support/etcd.ts';
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-}
+import { eventually } from '../support/eventually.ts';
 
 async function* slowly(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   for (const c of chunks) {

@@ -13,23 +13,9 @@ import { isBoltkvError } from '../../src/errors.ts';
 import { open } from '../../src/bolt/index.ts';
 import { makeMessage } from '../../src/raft/types.ts';
 import { freePort } from '../support/etcd.ts';
+import { eventually } from '../support/eventually.ts';
 
 const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-}
 
 /** Retries a write the cluster could not take yet (no leader known, or an election under way). */
 async function retry<T>(fn: () => Promise<T>): Promise<T> {

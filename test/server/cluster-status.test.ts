@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
 import { b64, raw } from './support.ts';
+import { eventually } from '../support/eventually.ts';
 
 interface Proc {
   name: string;
@@ -72,21 +73,6 @@ function start(dir: string, name: string, peer: string, initialCluster: string):
 async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await raw(url, path, JSON.stringify(body));
   return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
-}
-
-async function eventually<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${String(last ?? 'no answer')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface Header {
