@@ -4,68 +4,25 @@
 // BOLTKV_BIG_SNAPSHOT_MB=n) builds 1100 MiB.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
-import { b64, raw } from '../server/support.ts';
+import { b64 } from '../server/support.ts';
 import { eventually } from '../support/eventually.ts';
+import { type ServeProc, postJson, startServe } from '../support/serve-proc.ts';
 
 const STRESS = process.env.BOLTKV_STRESS === '1';
+// The raft log lives in the same file, so it grows to about twice the data; etcd's 2 GiB
+// default quota would stop the 1 GiB variant.
+const QUOTA = ['--quota-backend-bytes', String(8 * 2 ** 30)];
 const MB = Number(process.env.BOLTKV_BIG_SNAPSHOT_MB ?? (STRESS ? 1100 : 32));
-
-interface Proc {
-  name: string;
-  client: Promise<string>;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-function start(dir: string, name: string, peer: string, cluster: string, state: 'new' | 'existing'): Proc {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
-      '--name', name, '--data-dir', join(dir, name), '--listen-client-urls', 'http://127.0.0.1:0',
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', cluster,
-      '--initial-cluster-state', state, '--initial-cluster-token', 'big-snapshot-test', '--log-level', 'info',
-      // The raft log lives in the same file, so it grows to about twice the data; etcd's 2 GiB
-      // default quota would stop the 1 GiB variant.
-      '--quota-backend-bytes', String(8 * 2 ** 30),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => void (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const client = new Promise<string>((resolve, reject) => {
-    const look = (): void => {
-      for (const line of stderr.split('\n')) {
-        if (!line.includes('"serving client traffic"')) continue;
-        child.stderr?.off('data', look);
-        resolve((JSON.parse(line) as { urls: string[] }).urls[0] as string);
-        return;
-      }
-    };
-    child.stderr?.on('data', look);
-    void exited.then((code) => reject(new Error(`${name} exited (${code}) before serving: ${stderr}`)));
-  });
-  client.catch(() => undefined);
-  return { name, client, child, exited, stderr: () => stderr };
-}
 
 /** Peak resident set of a process in bytes (Linux /proc). */
 function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   assert.ok(m !== null, 'VmHWM in /proc/<pid>/status');
   return Number(m[1]) * 1024;
-}
-
-async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await raw(url, path, JSON.stringify(body));
-  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
 }
 
 test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; memory of both stays bounded`, {
@@ -76,13 +33,13 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-big-snap-'));
-  const procs: Proc[] = [];
+  const procs: ServeProc[] = [];
   const t0 = Date.now();
   try {
     const peer1 = `http://127.0.0.1:${await freePort()}`;
     const cluster1 = `b1=${peer1}`;
     // Build the data through a first run of b1, then restart it so its peak RSS starts afresh.
-    let b1 = start(dir, 'b1', peer1, cluster1, 'new');
+    let b1 = startServe(dir, 'b1', peer1, cluster1, { state: 'new', token: 'big-snapshot-test', extra: QUOTA });
     procs.push(b1);
     let url1 = await b1.client;
     const value = b64('v'.repeat(1 << 20));
@@ -90,7 +47,7 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
       const key = b64(`big/${String(i).padStart(5, '0')}`);
       let answer = '';
       await eventually(() => `put ${i} (last answer ${answer})`, async () => {
-        const r = await post(url1, '/v3/kv/put', { key, value });
+        const r = await postJson(url1, '/v3/kv/put', { key, value });
         answer = JSON.stringify(r.json);
         return r.status === 200 ? true : undefined;
       }, 30_000);
@@ -98,28 +55,28 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     b1.child.kill('SIGTERM');
     assert.equal(await b1.exited, 0, b1.stderr());
     const built = Date.now();
-    b1 = start(dir, 'b1', peer1, cluster1, 'new');
+    b1 = startServe(dir, 'b1', peer1, cluster1, { state: 'new', token: 'big-snapshot-test', extra: QUOTA });
     procs.push(b1);
     url1 = await b1.client;
     const dbSize = statSync(join(dir, 'b1', 'member', 'boltkv.db')).size;
     assert.ok(dbSize >= MB * (1 << 20), `the member holds ${dbSize} bytes`);
     // b1 leads again once it answers a linearizable count.
     await eventually(() => 'b1 to serve after restart', async () => {
-      const r = await post(url1, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true });
+      const r = await postJson(url1, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true });
       return r.status === 200 && Number(r.json.count) === MB ? true : undefined;
     }, 30_000);
     const senderBefore = peakRss(b1.child.pid!);
 
     const peer2 = `http://127.0.0.1:${await freePort()}`;
-    const added = await post(url1, '/v3/cluster/member/add', { peerURLs: [peer2], isLearner: true });
+    const added = await postJson(url1, '/v3/cluster/member/add', { peerURLs: [peer2], isLearner: true });
     assert.equal(added.status, 200, JSON.stringify(added.json));
     const joinAt = Date.now();
-    const b2 = start(dir, 'b2', peer2, `${cluster1},b2=${peer2}`, 'existing');
+    const b2 = startServe(dir, 'b2', peer2, `${cluster1},b2=${peer2}`, { state: 'existing', token: 'big-snapshot-test', extra: QUOTA });
     procs.push(b2);
     const url2 = await b2.client;
     let last = '';
     await eventually(() => `the learner to hold ${MB} keys (last ${last}; ${b2.stderr()})`, async () => {
-      const r = await post(url2, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true, serializable: true });
+      const r = await postJson(url2, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true, serializable: true });
       last = JSON.stringify(r.json);
       return Number(r.json.count ?? 0) === MB ? true : undefined;
     }, STRESS ? 600_000 : 40_000);

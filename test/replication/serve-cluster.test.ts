@@ -4,131 +4,59 @@
 // up and serves a serializable read, refuses a put with etcd's 503, and SIGTERM stops every member.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
-import { b64, raw } from '../server/support.ts';
+import { b64 } from '../server/support.ts';
 import { runServe } from '../../src/server/serve-command.ts';
 import { eventually } from '../support/eventually.ts';
-
-interface Proc {
-  name: string;
-  /** The client URL the member listens on (port 0 resolved, read from its log). */
-  client: Promise<string>;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-function start(dir: string, name: string, peer: string, initialCluster: string, state: 'new' | 'existing'): Proc {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--conditions=boltkv-source',
-      join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
-      '--name',
-      name,
-      '--data-dir',
-      join(dir, name),
-      // Port 0: client ports are never raced for; the member logs the one it got.
-      '--listen-client-urls',
-      'http://127.0.0.1:0',
-      '--listen-peer-urls',
-      peer,
-      '--initial-advertise-peer-urls',
-      peer,
-      '--initial-cluster',
-      initialCluster,
-      '--initial-cluster-state',
-      state,
-      '--initial-cluster-token',
-      'serve-cluster-test',
-      '--heartbeat-interval',
-      '100',
-      '--log-level',
-      'info',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const client = new Promise<string>((resolve, reject) => {
-    const look = (): void => {
-      for (const line of stderr.split('\n')) {
-        if (!line.includes('"serving client traffic"')) continue;
-        const urls = (JSON.parse(line) as { urls: string[] }).urls;
-        child.stderr?.off('data', look);
-        resolve(urls[0] as string);
-        return;
-      }
-    };
-    child.stderr?.on('data', look);
-    void exited.then((code) => reject(new Error(`${name} exited (${code}) before serving: ${stderr}`)));
-  });
-  client.catch(() => undefined);
-  return { name, client, child, exited, stderr: () => stderr };
-}
-
-async function post(
-  url: string,
-  path: string,
-  body: unknown,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await raw(url, path, JSON.stringify(body));
-  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
-}
+import { type ServeProc, postJson, startServe } from '../support/serve-proc.ts';
 
 test('boltkv serve with --initial-cluster: three processes form a cluster, a learner joins with state existing', {
   timeout: 60_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-serve-cluster-'));
-  const procs: Proc[] = [];
+  const procs: ServeProc[] = [];
   try {
     const names = ['s1', 's2', 's3'];
     const peers = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
     const initial = names.map((n, i) => `${n}=${peers[i]}`).join(',');
-    for (const [i, n] of names.entries()) procs.push(start(dir, n, peers[i]!, initial, 'new'));
+    for (const [i, n] of names.entries()) procs.push(startServe(dir, n, peers[i]!, initial, { state: 'new', token: 'serve-cluster-test' }));
     const [a, b, c] = (await Promise.all(procs.map((p) => p.client))) as [string, string, string];
 
     // A put through s1 (retried until a leader is elected), read linearizably through s2.
     await eventually('a put through s1', async () => {
-      const r = await post(a, '/v3/kv/put', { key: b64('greeting'), value: b64('hello') });
+      const r = await postJson(a, '/v3/kv/put', { key: b64('greeting'), value: b64('hello') });
       return r.status === 200 ? r : undefined;
     });
-    const read = await post(b, '/v3/kv/range', { key: b64('greeting') });
+    const read = await postJson(b, '/v3/kv/range', { key: b64('greeting') });
     assert.equal(read.status, 200);
     const kvs = read.json.kvs as { value: string }[];
     assert.equal(Buffer.from(kvs[0]!.value, 'base64').toString(), 'hello');
 
     // member/list: the three members with their peer URLs, the same on every member.
-    const list = await post(c, '/v3/cluster/member/list', {});
+    const list = await postJson(c, '/v3/cluster/member/list', {});
     assert.equal(list.status, 200);
     const members = list.json.members as { ID: string; name: string; peerURLs: string[]; isLearner?: boolean }[];
     assert.deepEqual(members.map((m) => m.peerURLs[0]).sort(), [...peers].sort());
     assert.ok(members.every((m) => m.isLearner !== true));
     const header = list.json.header as { cluster_id: string; member_id: string };
-    const listA = await post(a, '/v3/cluster/member/list', {});
+    const listA = await postJson(a, '/v3/cluster/member/list', {});
     assert.equal((listA.json.header as { cluster_id: string }).cluster_id, header.cluster_id);
     assert.notEqual((listA.json.header as { member_id: string }).member_id, header.member_id);
 
     // member/add a learner (through a follower or the leader alike), then start it as existing.
     const peer4 = `http://127.0.0.1:${await freePort()}`;
     const added = await eventually('member/add', async () => {
-      const r = await post(b, '/v3/cluster/member/add', { peerURLs: [peer4], isLearner: true });
+      const r = await postJson(b, '/v3/cluster/member/add', { peerURLs: [peer4], isLearner: true });
       return r.status === 200 ? r : undefined;
     });
     const newMember = added.json.member as { ID: string; peerURLs: string[]; isLearner: boolean };
     assert.equal(newMember.isLearner, true);
     assert.deepEqual(newMember.peerURLs, [peer4]);
     assert.equal((added.json.members as unknown[]).length, 4);
-    const d = start(dir, 's4', peer4, `${initial},s4=${peer4}`, 'existing');
+    const d = startServe(dir, 's4', peer4, `${initial},s4=${peer4}`, { state: 'existing', token: 'serve-cluster-test' });
     procs.push(d);
     const learner = await d.client;
 
@@ -138,26 +66,26 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
       () =>
         `the learner to serve the data (last answer ${lastLearner}; exit ${d.child.exitCode}; stderr ${d.stderr()})`,
       async () => {
-        const r = await post(learner, '/v3/kv/range', { key: b64('greeting'), serializable: true });
+        const r = await postJson(learner, '/v3/kv/range', { key: b64('greeting'), serializable: true });
         lastLearner = JSON.stringify(r.json);
         const v = (r.json.kvs as { value: string }[] | undefined)?.[0]?.value;
         return v !== undefined && Buffer.from(v, 'base64').toString() === 'hello' ? true : undefined;
       },
       40_000,
     );
-    const learnerList = await post(a, '/v3/cluster/member/list', {});
+    const learnerList = await postJson(a, '/v3/cluster/member/list', {});
     const four = learnerList.json.members as { ID: string; isLearner?: boolean }[];
     assert.equal(four.length, 4);
     assert.equal(four.find((m) => m.ID === newMember.ID)?.isLearner, true);
 
     // A learner refuses writes as etcd does: gRPC 14, HTTP 503.
-    const refused = await post(learner, '/v3/kv/put', { key: b64('k'), value: b64('v') });
+    const refused = await postJson(learner, '/v3/kv/put', { key: b64('k'), value: b64('v') });
     assert.equal(refused.status, 503);
     assert.equal(refused.json.code, 14);
     assert.equal(refused.json.message, 'etcdserver: rpc not supported for learner');
 
     // Removing a member that does not exist: etcd's NotFound.
-    const missing = await post(a, '/v3/cluster/member/remove', { ID: '12345' });
+    const missing = await postJson(a, '/v3/cluster/member/remove', { ID: '12345' });
     assert.equal(missing.status, 404);
     assert.equal(missing.json.message, 'etcdserver: member not found');
 

@@ -4,76 +4,13 @@
 // header's raft_term is the member's current term, the same on all members and above 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
-import { b64, raw } from './support.ts';
+import { b64 } from './support.ts';
 import { eventually } from '../support/eventually.ts';
-
-interface Proc {
-  name: string;
-  client: Promise<string>;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-function start(dir: string, name: string, peer: string, initialCluster: string): Proc {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--conditions=boltkv-source',
-      join(import.meta.dirname, 'serve-child.ts'),
-      '--name',
-      name,
-      '--data-dir',
-      join(dir, name),
-      '--listen-client-urls',
-      'http://127.0.0.1:0',
-      '--listen-peer-urls',
-      peer,
-      '--initial-advertise-peer-urls',
-      peer,
-      '--initial-cluster',
-      initialCluster,
-      '--initial-cluster-token',
-      'cluster-status-test',
-      '--heartbeat-interval',
-      '100',
-      '--log-level',
-      'info',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const client = new Promise<string>((resolve, reject) => {
-    const look = (): void => {
-      for (const line of stderr.split('\n')) {
-        if (!line.includes('"serving client traffic"')) continue;
-        child.stderr?.off('data', look);
-        resolve((JSON.parse(line) as { urls: string[] }).urls[0] as string);
-        return;
-      }
-    };
-    child.stderr?.on('data', look);
-    void exited.then((code) => reject(new Error(`${name} exited (${code}) before serving: ${stderr}`)));
-  });
-  client.catch(() => undefined);
-  return { name, client, child, exited, stderr: () => stderr };
-}
-
-async function post(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await raw(url, path, JSON.stringify(body));
-  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
-}
+import { type ServeProc, postJson, startServe } from '../support/serve-proc.ts';
 
 interface Header {
   cluster_id: string;
@@ -92,23 +29,23 @@ interface Status {
 
 test('boltkv serve cluster: status names the real leader, headers carry the raft term', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-cluster-status-'));
-  const procs: Proc[] = [];
+  const procs: ServeProc[] = [];
   try {
     const names = ['s1', 's2', 's3'];
     const peers = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
     const initial = names.map((n, i) => `${n}=${peers[i]}`).join(',');
-    for (const [i, n] of names.entries()) procs.push(start(dir, n, peers[i]!, initial));
+    for (const [i, n] of names.entries()) procs.push(startServe(dir, n, peers[i]!, initial, { token: 'cluster-status-test' }));
     const urls = await Promise.all(procs.map((p) => p.client));
 
     // A write commits once a leader is elected.
     const put = await eventually('a put through s1', async () => {
-      const r = await post(urls[0]!, '/v3/kv/put', { key: b64('k'), value: b64('v') });
+      const r = await postJson(urls[0]!, '/v3/kv/put', { key: b64('k'), value: b64('v') });
       return r.status === 200 ? r : undefined;
     });
 
     // Every member agrees on one leader that is not 0; each status says so with its own member id.
     const statuses = await eventually('every member to know the leader', async () => {
-      const all = await Promise.all(urls.map(async (u) => (await post(u, '/v3/maintenance/status', {})).json as unknown as Status));
+      const all = await Promise.all(urls.map(async (u) => (await postJson(u, '/v3/maintenance/status', {})).json as unknown as Status));
       const leaders = new Set(all.map((s) => s.leader));
       return leaders.size === 1 && !leaders.has(undefined) && !leaders.has('0') ? all : undefined;
     });
@@ -139,10 +76,10 @@ test('boltkv serve cluster: status names the real leader, headers carry the raft
     // Every other response header carries the term too: the put, a range, member list, on each member.
     assert.equal((put.json.header as Header).raft_term, term);
     for (const u of urls) {
-      const range = await post(u, '/v3/kv/range', { key: b64('k') });
+      const range = await postJson(u, '/v3/kv/range', { key: b64('k') });
       assert.equal(range.status, 200);
       assert.equal((range.json.header as Header).raft_term, term);
-      const list = await post(u, '/v3/cluster/member/list', {});
+      const list = await postJson(u, '/v3/cluster/member/list', {});
       assert.equal((list.json.header as Header).raft_term, term);
     }
 

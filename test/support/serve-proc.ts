@@ -1,0 +1,62 @@
+/**
+ * `boltkv serve` cluster members as child processes (test/server/serve-child.ts), started with etcd's
+ * cluster flags on loopback. Client ports are 0 (never raced for); the member logs the one it got.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { raw } from '../server/support.ts';
+
+export interface ServeProc {
+  name: string;
+  /** The client URL the member listens on, read from its "serving client traffic" log line. */
+  client: Promise<string>;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+export interface ServeProcOptions {
+  state?: 'new' | 'existing';
+  token: string;
+  /** More flags after the cluster ones. */
+  extra?: readonly string[];
+}
+
+export function startServe(dir: string, name: string, peer: string, initialCluster: string, opts: ServeProcOptions): ServeProc {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
+      '--name', name, '--data-dir', join(dir, name), '--listen-client-urls', 'http://127.0.0.1:0',
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initialCluster,
+      '--initial-cluster-state', opts.state ?? 'new', '--initial-cluster-token', opts.token,
+      '--heartbeat-interval', '100', '--log-level', 'info', ...(opts.extra ?? []),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const client = new Promise<string>((resolve, reject) => {
+    const look = (): void => {
+      for (const line of stderr.split('\n')) {
+        if (!line.includes('"serving client traffic"')) continue;
+        child.stderr?.off('data', look);
+        resolve((JSON.parse(line) as { urls: string[] }).urls[0] as string);
+        return;
+      }
+    };
+    child.stderr?.on('data', look);
+    void exited.then((code) => reject(new Error(`${name} exited (${code}) before serving: ${stderr}`)));
+  });
+  client.catch(() => undefined);
+  return { name, client, child, exited, stderr: () => stderr };
+}
+
+/** POST a JSON body to a gateway path; the answer's status and parsed body. */
+export async function postJson(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await raw(url, path, JSON.stringify(body));
+  return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
+}
