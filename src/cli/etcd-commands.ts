@@ -5,118 +5,30 @@
  * as etcdctl's JSON, `-w table` where etcdctl has one. Both targets implement KV and Maintenance,
  * so each command is written once.
  */
-import { createWriteStream, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type HashKVResponse, openStore, type KV, type Maintenance } from '../api/index.ts';
+import type { HashKVResponse, KV, Maintenance } from '../api/index.ts';
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
 import { ETCD_RECORDS, hashKVOfBackend } from '../mvcc/hash.ts';
 import { tmpdir } from 'node:os';
-import { type Client, ClientError, connect, type Member } from '../client/index.ts';
-import type { Compare, CompareResult, CompareTarget, KeyValue, RangeRequest, RequestOp, ResponseOp, SortOrder, SortTarget } from '../api/index.ts';
+import { ClientError, type Member } from '../client/index.ts';
+import type { KeyValue, RangeRequest, ResponseOp, SortOrder, SortTarget } from '../api/index.ts';
 import { open } from '../bolt/db.ts';
 import { Crc32c } from '../mvcc/hash.ts';
-import { bool, type FlagSpecs, num, type Parsed, str } from './args.ts';
+import { bool, num, type Parsed, str } from './args.ts';
 import type { Command } from './bolt-commands.ts';
 import { CliError, usage } from './errors.ts';
 import { etcdJson } from './etcd-json.ts';
 import { type CliIO, table, writeOutOf } from './output.ts';
 import { progressBar } from './progress.ts';
+import { endpointsOf, ETCD_GLOBAL_FLAGS, forEachEndpoint, out, withKV, withTarget } from './etcd-target.ts';
+import { parseLease, parseTxn, rangeEnd } from './etcd-syntax.ts';
 
-export const ETCD_GLOBAL_FLAGS: FlagSpecs = {
-  'data-dir': { kind: 'string', help: 'etcd-style data directory opened in this process (database at DIR/member/snap/db)' },
-  endpoints: { kind: 'string', help: 'comma-separated server URLs (etcd or boltkv serve)' },
-  hex: { kind: 'bool', help: 'print keys and values as hex' },
-  'command-timeout': { kind: 'string', default: '5s', help: 'timeout of each call to a server (--endpoints), as etcdctl: 5s, 500ms, 1m' },
-};
+export { dbPathOf, ETCD_GLOBAL_FLAGS } from './etcd-target.ts';
+export { parseCompare, parseTxn } from './etcd-syntax.ts';
 
-const enc = new TextEncoder();
 const text = (b: Uint8Array, hex: boolean): string => (hex ? Buffer.from(b).toString('hex') : Buffer.from(b).toString('utf8'));
-
-export function dbPathOf(dataDir: string): string {
-  return join(dataDir, 'member', 'snap', 'db');
-}
-
-/** Where a command runs: a store opened in process, or a server reached through connect(). */
-interface Target {
-  kv: KV & Maintenance;
-  /** Set with --endpoints: the cluster calls only a server has. */
-  client: Client | undefined;
-  endpoint: string;
-}
-
-/** --endpoints as URLs (etcdctl accepts host:port too), or undefined with --data-dir. */
-function endpointsOf(p: Parsed): string[] | undefined {
-  const endpoints = str(p.flags.endpoints);
-  const dir = str(p.flags['data-dir']);
-  if (endpoints && dir) throw usage('--endpoints and --data-dir exclude each other');
-  if (!endpoints) {
-    if (!dir) throw usage('--data-dir or --endpoints is required');
-    return undefined;
-  }
-  return endpoints.split(',').filter((e) => e !== '').map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
-}
-
-async function withTarget<T>(p: Parsed, fn: (t: Target) => Promise<T>): Promise<T> {
-  const list = endpointsOf(p);
-  if (list) {
-    const client = connect({ endpoints: list, timeoutMs: commandTimeout(p) });
-    try {
-      return await fn({ kv: client, client, endpoint: str(p.flags.endpoints).split(',')[0]! });
-    } finally {
-      await client.close();
-    }
-  }
-  const dir = str(p.flags['data-dir']);
-  mkdirSync(join(dir, 'member', 'snap'), { recursive: true });
-  const kv = await openStore(dbPathOf(dir));
-  try {
-    return await fn({ kv, client: undefined, endpoint: dir });
-  } finally {
-    await kv.close();
-  }
-}
-
-/**
- * etcdctl's per-member commands (endpoint status|hashkv, defrag) address every endpoint in turn,
- * each through a client of its own so the answer is that member's.
- */
-async function forEachEndpoint(p: Parsed, fn: (m: KV & Maintenance, endpoint: string) => Promise<void>): Promise<void> {
-  const list = endpointsOf(p);
-  if (!list) return withTarget(p, (t) => fn(t.kv, t.endpoint));
-  const given = str(p.flags.endpoints).split(',').filter((e) => e !== '');
-  for (const [i, url] of list.entries()) {
-    const client = connect({ endpoints: [url], timeoutMs: commandTimeout(p) });
-    try {
-      await fn(client, given[i]!);
-    } finally {
-      await client.close();
-    }
-  }
-}
-
-async function withKV<T>(p: Parsed, fn: (kv: KV, endpoint: string) => Promise<T>): Promise<T> {
-  return withTarget(p, (t) => fn(t.kv, t.endpoint));
-}
-
-/** etcdctl's --command-timeout (Go duration: 5s, 500ms, 1m), default 5 s. */
-function commandTimeout(p: Parsed): number {
-  const v = str(p.flags['command-timeout']);
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
-  if (!m) throw usage(`invalid --command-timeout: ${v}`);
-  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  if (!(ms > 0)) throw usage(`invalid --command-timeout: ${v}`);
-  return ms;
-}
-
-function out(p: Parsed, io: CliIO, response: unknown, simple: () => string[]): void {
-  const w = writeOutOf(p.flags['write-out']);
-  if (w === 'json') io.out(`${etcdJson(response)}\n`);
-  else {
-    const lines = simple();
-    if (lines.length > 0) io.out(`${lines.join('\n')}\n`);
-  }
-}
 
 function kvLines(kvs: readonly KeyValue[], hex: boolean, keysOnly = false, valueOnly = false): string[] {
   const lines: string[] = [];
@@ -125,23 +37,6 @@ function kvLines(kvs: readonly KeyValue[], hex: boolean, keysOnly = false, value
     if (!keysOnly) lines.push(text(kv.value, hex));
   }
   return lines;
-}
-
-function rangeEnd(key: string, end: string | undefined, prefix: boolean, fromKey: boolean): Uint8Array | undefined {
-  if (prefix && fromKey) throw usage('`--prefix` and `--from-key` cannot be set at the same time, choose one');
-  if (prefix) {
-    const k = enc.encode(key);
-    for (let i = k.length - 1; i >= 0; i--) {
-      if (k[i]! < 0xff) {
-        const e = k.slice(0, i + 1);
-        e[i]!++;
-        return e;
-      }
-    }
-    return new Uint8Array([0]);
-  }
-  if (fromKey) return new Uint8Array([0]);
-  return end === undefined ? undefined : enc.encode(end);
 }
 
 const SORT_TARGETS: Record<string, SortTarget> = { CREATE: 'CREATE', KEY: 'KEY', MODIFY: 'MOD', VALUE: 'VALUE', VERSION: 'VERSION' };
@@ -191,11 +86,6 @@ const get: Command = {
     });
   },
 };
-
-function parseLease(s: string): bigint {
-  if (!/^[0-9a-fA-F]{1,16}$/.test(s)) throw usage(`bad lease ID (${s}), expecting ID in Hex`);
-  return BigInt(`0x${s}`);
-}
 
 const leaseHex = (id: bigint): string => id.toString(16);
 
@@ -502,77 +392,6 @@ const lease: Command = {
     });
   },
 };
-
-// ---- txn: etcdctl's interactive syntax ----
-
-/** Split a line into words, honouring double quotes with Go-style escapes. */
-function words(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) {
-    out.push(m[1] !== undefined ? (JSON.parse(`"${m[1]}"`) as string) : m[2]!);
-  }
-  return out;
-}
-
-const CMP_TARGETS: Record<string, CompareTarget> = { ver: 'VERSION', version: 'VERSION', c: 'CREATE', create: 'CREATE', m: 'MOD', mod: 'MOD', val: 'VALUE', value: 'VALUE', lease: 'LEASE' };
-const CMP_OPS: Record<string, CompareResult> = { '=': 'EQUAL', '==': 'EQUAL', '>': 'GREATER', '<': 'LESS', '!=': 'NOT_EQUAL' };
-
-export function parseCompare(line: string): Compare {
-  const m = /^\s*(\w+)\("((?:[^"\\]|\\.)*)"\)\s*(==|=|!=|<|>)\s*(.+?)\s*$/.exec(line);
-  if (!m) throw new CliError('ERR_INVALID_INPUT', `malformed comparison: ${line}`);
-  const target = CMP_TARGETS[m[1]!];
-  if (!target) throw new CliError('ERR_INVALID_INPUT', `malformed comparison: ${line}; got ${m[1]} but expected one of version, create, mod, value, lease`);
-  const key = JSON.parse(`"${m[2]}"`) as string;
-  const operand = words(m[4]!)[0] ?? '';
-  const c: Compare = { key, target, result: CMP_OPS[m[3]!]! };
-  if (target === 'VALUE') c.value = operand;
-  else {
-    if (!/^-?\d+$/.test(operand) && target !== 'LEASE') throw new CliError('ERR_INVALID_INPUT', `malformed comparison: ${line}`);
-    const n = target === 'LEASE' ? parseLease(operand) : Number(operand);
-    if (target === 'VERSION') c.version = n as number;
-    else if (target === 'CREATE') c.createRevision = n as number;
-    else if (target === 'MOD') c.modRevision = n as number;
-    else c.lease = n;
-  }
-  return c;
-}
-
-export function parseRequestOp(line: string): RequestOp {
-  const [cmd, ...rest] = words(line);
-  const flags = rest.filter((w) => w.startsWith('--'));
-  const args = rest.filter((w) => !w.startsWith('--'));
-  const has = (f: string): boolean => flags.includes(`--${f}`);
-  switch (cmd) {
-    case 'put':
-      if (args.length !== 2) throw new CliError('ERR_INVALID_INPUT', `put command needs 2 arguments: ${line}`);
-      return { requestPut: { key: args[0]!, value: args[1]!, prevKv: has('prev-kv') } };
-    case 'get':
-      if (args.length < 1 || args.length > 2) throw new CliError('ERR_INVALID_INPUT', `get command needs 1 or 2 arguments: ${line}`);
-      return { requestRange: { key: args[0]!, rangeEnd: rangeEnd(args[0]!, args[1], has('prefix'), has('from-key')) } };
-    case 'del':
-    case 'delete':
-      if (args.length < 1 || args.length > 2) throw new CliError('ERR_INVALID_INPUT', `del command needs 1 or 2 arguments: ${line}`);
-      return { requestDeleteRange: { key: args[0]!, rangeEnd: rangeEnd(args[0]!, args[1], has('prefix'), has('from-key')), prevKv: has('prev-kv') } };
-    default:
-      throw new CliError('ERR_INVALID_INPUT', `unknown request in txn: ${line}`);
-  }
-}
-
-/** compares, blank line, success requests, blank line, failure requests — as etcdctl reads them. */
-export function parseTxn(input: string): { compare: Compare[]; success: RequestOp[]; failure: RequestOp[] } {
-  const lines = input.split('\n').map((l) => l.replace(/\r$/, ''));
-  const sections: string[][] = [[], [], []];
-  let s = 0;
-  for (const l of lines) {
-    if (l.trim() === '') {
-      if (s < 2) s++;
-      continue;
-    }
-    sections[s]!.push(l);
-  }
-  return { compare: sections[0]!.map(parseCompare), success: sections[1]!.map(parseRequestOp), failure: sections[2]!.map(parseRequestOp) };
-}
 
 function responseLines(r: ResponseOp, hex: boolean): string[] {
   if ('responsePut' in r) return ['OK', ...(r.responsePut.prevKv ? kvLines([r.responsePut.prevKv], hex) : [])];
