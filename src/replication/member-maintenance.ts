@@ -1,0 +1,86 @@
+/** etcd's Maintenance service on a member: status, alarms, hash, snapshot, defragment. */
+import { BoltBackend } from '../mvcc/backend/bolt.ts';
+import type { DB } from '../bolt/index.ts';
+import { etcdSnapshot } from '../bolt/backup.ts';
+import type { Readable } from 'node:stream';
+import type {
+  AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions,
+} from '../api/maintenance.ts';
+import { SERVER_VERSION } from '../api/kv-store.ts';
+import type { StatusResponse } from '../mvcc/requests.ts';
+import { type Status } from '../raft/index.ts';
+import { ReplicationError } from './errors.ts';
+import { MemberCluster } from './member-cluster.ts';
+import type { MemberStatus } from './member-options.ts';
+
+export abstract class MemberMaintenance extends MemberCluster implements Maintenance {
+  /** This member's raft position (etcd's Status fields), synchronously. */
+  memberStatus(): MemberStatus {
+    const st = this.node.status();
+    const db = this.backend.inner instanceof BoltBackend ? this.backend.inner.db : undefined;
+    return {
+      memberId: this.id, leader: st.softState.lead, raftTerm: st.hardState.term, raftIndex: st.lastIndex,
+      raftAppliedIndex: this.applied, isLearner: this.isLearner, dbSize: db !== undefined && !db.closed ? db.stats().pgid * db.pageSize : 0,
+    };
+  }
+  /** etcd's Maintenance.Status for this member. */
+  async status(): Promise<StatusResponse> {
+    this.checkUsable();
+    const store = await this.currentStore();
+    const s = store.status();
+    const m = this.memberStatus();
+    return {
+      header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
+      leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
+      isLearner: m.isLearner, errors: this.quota.alarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
+    };
+  }
+
+  /** The raised alarms (etcd's Alarm GET); NOSPACE is raised by this member's quota. */
+  async alarmList(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.alarms() };
+  }
+
+  /** Clears the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
+  async alarmDisarm(): Promise<AlarmResponse> {
+    this.checkUsable();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
+  }
+
+  // ---- Maintenance: thin, the store and the bolt file do the work
+
+  /** etcd's HashKV over this member's applied history. */
+  async hashKV(revision = 0): Promise<HashKVResponse> {
+    const store = await this.currentStore();
+    const h = await store.hashKV(revision);
+    return { header: this.header({ revision: h.revision }), hash: h.hash, compactRevision: h.compactRevision };
+  }
+
+  /** This member's whole file (etcd's buckets and the raft log) as etcd's Snapshot stream. */
+  snapshot(options: SnapshotOptions = {}): Readable & { readonly size: number } {
+    this.checkUsable();
+    return etcdSnapshot(this.boltFile().begin(false), options);
+  }
+
+  /** Online defragmentation of this member's file (raft and the store keep going; writes wait for the swap). */
+  async defragment(): Promise<DefragmentResponse> {
+    const store = await this.currentStore();
+    await this.boltFile().defragment();
+    return { header: this.header(store.status().header) };
+  }
+
+  private boltFile(): DB {
+    if (!(this.backend.inner instanceof BoltBackend)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'this member has no bolt file');
+    return this.backend.inner.db;
+  }
+
+  raftStatus(): Status {
+    return this.node.status();
+  }
+
+  /** The store's consistent index: the last log index whose effects are durable here. */
+  consistentIndex(): number {
+    return this.store.consistentIndex();
+  }
+}
