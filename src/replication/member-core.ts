@@ -2,7 +2,8 @@
 import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
-import { SpaceQuota } from '../api/quota.ts';
+import { SpaceQuota, noSpace } from '../api/quota.ts';
+import { AlarmStore, addsData } from './alarms.ts';
 import { header as mvccHeader } from '../mvcc/txn-context.ts';
 import { leaseId } from '../mvcc/validate.ts';
 import { WatchHub } from '../watch/hub.ts';
@@ -64,6 +65,8 @@ export abstract class MemberCore {
   protected readonly received: ReceivedSnapshots;
   protected readonly hub: WatchHub;
   protected readonly quota: SpaceQuota;
+  /** The cluster's raised alarms, as applied from the log (alarms.ts). */
+  protected readonly alarms: AlarmStore;
 
   protected constructor(opts: MemberOptions, storage: BoltRaftStorage, backend: RaftBackend, store: MvccStore, members: MembersStore) {
     this.id = opts.id;
@@ -87,6 +90,7 @@ export abstract class MemberCore {
     this.events = new StoreEvents(store);
     this.hub = new WatchHub(this.events, opts.watch);
     this.received = new ReceivedSnapshots(opts.path, opts.fileSystem ?? nodeFileSystem);
+    this.alarms = backend.view((r) => AlarmStore.load(r));
     this.quota = new SpaceQuota(opts.quotaBackendBytes ?? 0, () => this.memberStatus().dbSize, BigInt(opts.id));
     this.reads = new ReadLoop({ readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() }, this.proposals.incarnation);
   }
@@ -294,12 +298,23 @@ export abstract class MemberCore {
       writes.push(...this.members.update(p.memberAttrs.id, { name: p.memberAttrs.name, clientURLs: p.memberAttrs.clientURLs }));
       return true;
     }
+    if ('alarm' in p) {
+      const { changed, writes: w } = this.alarms.apply({ ...p.alarm, memberId: BigInt(p.alarm.memberId) });
+      writes.push(...w);
+      this.afterApply.push(() => this.proposals.answer(p.id, changed === undefined ? [] : [changed]));
+      return false;
+    }
     if ('keepAlive' in p) {
       const id = leaseId(p.keepAlive.ID, 'ID');
       if (this.role === 'leader') this.lessor.renew(id);
       const ttl = this.lessor.ttl(id) ?? 0;
       const header = this.header(mvccHeader(this.store.revision()));
       this.afterApply.push(() => this.proposals.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse));
+      return false;
+    }
+    // etcd's capped applier: refused alike on every member, so it changes nothing and is not indexed
+    if (this.alarms.has('NOSPACE') && addsData(p.req)) {
+      this.afterApply.push(() => this.proposals.answerError(p.id, noSpace()));
       return false;
     }
     const r = this.store.applyNow(e.index, p.req);
@@ -324,6 +339,7 @@ export abstract class MemberCore {
       this.backend = parts.backend;
       this.store = parts.store;
       this.members.reload(parts.members);
+      this.alarms.reload(this.backend.view((r) => AlarmStore.load(r)));
       this.events.attach(this.store);
       this.lessor.restore(this.backend);
       if (this.role === 'leader') this.lessor.promote();

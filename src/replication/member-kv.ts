@@ -1,7 +1,7 @@
 /** etcd's v3 KV and Lease calls on a member (v3_server.go): reads wait for the read barrier, writes go through raft. */
 import type { DeleteOptions, GetOptions, SetOptions } from '../api/kv.ts';
 import { prefixEnd } from '../api/prefix.ts';
-import { costPut, costTxn, LEASE_COST } from '../api/quota.ts';
+import { costPut, costTxn, LEASE_COST, noSpace } from '../api/quota.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import { leaseId } from '../mvcc/validate.ts';
 import type { WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
@@ -17,6 +17,27 @@ import { encodePayload } from './proposal.ts';
 import { MemberCore } from './member-core.ts';
 
 export abstract class MemberKv extends MemberCore {
+  /** Tick of this member's last NOSPACE proposal (re-proposed after a request timeout if lost). */
+  private raisedTick = Number.NEGATIVE_INFINITY;
+
+  /**
+   * etcd's quota check before proposing a write that adds data: refused while any member's NOSPACE
+   * alarm is raised (the apply would refuse it anyway), and refused when it would take this
+   * member's file past its quota, which raises this member's NOSPACE alarm through the log.
+   */
+  protected checkSpace(cost: number): void {
+    if (cost <= 0) return;
+    if (this.alarms.has('NOSPACE')) throw noSpace();
+    if (!this.quota.enabled || this.memberStatus().dbSize + cost < this.quota.limit) return;
+    if (!this.isLearner && this.ticks - this.raisedTick >= this.requestTimeout) {
+      this.raisedTick = this.ticks;
+      const id = this.proposals.nextId();
+      const data = encodePayload({ id, alarm: { action: 'activate', memberId: BigInt(this.id), alarm: 'NOSPACE' } });
+      this.awaitApplied<unknown>(id, () => this.node.propose(data)).catch(() => undefined);
+    }
+    throw noSpace();
+  }
+
   protected revokeExpiredLeases(): void {
     for (const id of this.lessor.expired(this.ticks, this.requestTimeout)) {
       try {
@@ -35,7 +56,7 @@ export abstract class MemberKv extends MemberCore {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
-    this.quota.check(costPut(req));
+    this.checkSpace(costPut(req));
     const r = await this.propose({ put: req });
     if (!('put' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.put, header: this.header(r.put.header) };
@@ -57,7 +78,7 @@ export abstract class MemberKv extends MemberCore {
       const r = (await this.currentStore()).readTxn(req);
       return { ...r, header: this.header(r.header) };
     }
-    this.quota.check(costTxn(req));
+    this.checkSpace(costTxn(req));
     const r = await this.propose({ txn: req });
     if (!('txn' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.txn, header: this.header(r.txn.header) };
@@ -72,7 +93,7 @@ export abstract class MemberKv extends MemberCore {
   }
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    this.quota.check(LEASE_COST);
+    this.checkSpace(LEASE_COST);
     // etcd picks the id before proposing, so every member grants the same lease
     const given = leaseId(req.ID, 'ID');
     const ID = given !== 0n ? given : this.lessor.newId(this.opts.random ?? Math.random);

@@ -4,13 +4,14 @@ import type { DB } from '../bolt/index.ts';
 import { etcdSnapshot } from '../bolt/backup.ts';
 import type { Readable } from 'node:stream';
 import type {
-  AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions,
+  AlarmMember, AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions,
 } from '../api/maintenance.ts';
 import { SERVER_VERSION } from '../api/kv-store.ts';
 import type { StatusResponse } from '../mvcc/requests.ts';
 import { type Status } from '../raft/index.ts';
 import { ReplicationError } from './errors.ts';
 import { MemberCluster } from './member-cluster.ts';
+import { encodePayload } from './proposal.ts';
 import type { MemberStatus } from './member-options.ts';
 
 export abstract class MemberMaintenance extends MemberCluster implements Maintenance {
@@ -32,20 +33,34 @@ export abstract class MemberMaintenance extends MemberCluster implements Mainten
     return {
       header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
       leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
-      isLearner: m.isLearner, errors: this.quota.alarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
+      isLearner: m.isLearner, errors: this.alarms.list().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
     };
   }
 
-  /** The raised alarms (etcd's Alarm GET); NOSPACE is raised by this member's quota. */
+  /**
+   * The cluster's raised alarms (etcd's Alarm GET, which etcd 3.4 orders through raft): every
+   * member lists the same ones once it applied them, each naming the member that raised it.
+   */
   async alarmList(): Promise<AlarmResponse> {
-    this.checkUsable();
-    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.alarms() };
+    await this.readBarrier();
+    return { header: this.header((await this.currentStore()).status().header), alarms: this.alarms.list() };
   }
 
-  /** Clears the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
-  async alarmDisarm(): Promise<AlarmResponse> {
+  /**
+   * etcd's Alarm DEACTIVATE, proposed through the log so every member clears it: the one alarm
+   * given, or every raised alarm (what etcdctl alarm disarm does). Answers the alarms cleared.
+   */
+  async alarmDisarm(alarm?: AlarmMember): Promise<AlarmResponse> {
     this.checkUsable();
-    return { header: this.header((await this.currentStore()).status().header), alarms: this.quota.disarm() };
+    this.checkNotLearner();
+    const which = alarm !== undefined ? [alarm] : this.alarms.list();
+    const cleared: AlarmMember[] = [];
+    for (const a of which) {
+      const id = this.proposals.nextId();
+      const data = encodePayload({ id, alarm: { action: 'deactivate', memberId: a.memberId, alarm: a.alarm } });
+      cleared.push(...(await this.awaitApplied<AlarmMember[]>(id, () => this.node.propose(data))));
+    }
+    return { header: this.header((await this.currentStore()).status().header), alarms: cleared };
   }
 
   // ---- Maintenance: thin, the store and the bolt file do the work

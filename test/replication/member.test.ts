@@ -139,7 +139,7 @@ test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s
   }
   assert.ok(isBoltkvError(refused, 'ERR_NO_SPACE') && (refused as Error).message === 'etcdserver: mvcc: database space exceeded', String(refused));
   assert.ok(leader.memberStatus().dbSize >= 200 * 1024, `db size ${leader.memberStatus().dbSize}`);
-  const alarms = await leader.alarmList();
+  const alarms = await c.until(leader.alarmList());
   assert.deepEqual(alarms.alarms, [{ memberId: BigInt(leader.id), alarm: 'NOSPACE' }]);
   assert.match((await leader.status()).errors[0] ?? '', /alarm:NOSPACE/);
   // with the alarm raised even a tiny write is refused; deletes and reads go on
@@ -148,8 +148,58 @@ test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s
   await c.until(leader.delete('big', { prefix: true }));
   const r = await c.until(leader.get('big', { prefix: true }));
   assert.equal(r.count, 0);
-  assert.equal((await leader.alarmDisarm()).alarms.length, 1);
-  assert.deepEqual((await leader.alarmList()).alarms, []);
+  assert.equal((await c.until(leader.alarmDisarm())).alarms.length, 1);
+  assert.deepEqual((await c.until(leader.alarmList())).alarms, []);
+  await c.closeAll();
+});
+
+test('NOSPACE is replicated: raised by one member\'s quota it shows on all, blocks writes through any member, survives a restart, and is disarmed through another', async () => {
+  const c = new SimCluster(17, [1, 2, 3]);
+  // the tiny quota is member 3's, a follower: the others keep etcd's default
+  c.memberOptionsFor = (id) => (id === 3 ? { quotaBackendBytes: 256 * 1024 } : {});
+  for (const id of [1, 2, 3]) await c.start(id);
+  let leader = await c.waitLeader();
+  if (leader.id === 3) {
+    await c.until(leader.transferLeadership(1));
+    leader = await c.waitLeader();
+  }
+  assert.notEqual(leader.id, 3);
+  const tiny = c.nodes.get(3)!.member!;
+  const other = c.members().find((m) => m.id !== leader.id && m.id !== 3)!;
+  const value = 'x'.repeat(16 * 1024);
+  // writes through the leader fit its quota and grow every member's file
+  for (let i = 0; i < 20; i++) await c.until(leader.put({ key: `big${i}`, value }));
+  await c.run(c.now + 200);
+  assert.ok(tiny.memberStatus().dbSize >= 256 * 1024, `db size ${tiny.memberStatus().dbSize}`);
+  await assert.rejects(c.until(tiny.put({ key: 'one-more', value })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await c.run(c.now + 300);
+  const want = [{ memberId: BigInt(tiny.id), alarm: 'NOSPACE' }];
+  for (const m of [leader, tiny, other]) {
+    assert.deepEqual((await c.until(m.alarmList())).alarms, want, `alarms on member ${m.id}`);
+    assert.deepEqual((await m.status()).errors, [`memberID:${tiny.id} alarm:NOSPACE `], `status errors on member ${m.id}`);
+  }
+  // cluster-wide: the leader's own quota is far away, yet writes that add data are refused
+  await assert.rejects(c.until(leader.put({ key: 'tiny', value: '1' })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(c.until(other.txn({ success: [{ requestPut: { key: 't', value: '1' } }] })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(c.until(other.leaseGrant({ TTL: 10 })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  // reads, deletes and compaction go on
+  await c.until(other.delete('big1'));
+  assert.equal((await c.until(leader.get('big', { prefix: true }))).count, 19);
+  // the alarm is in every member's file: a restart keeps it
+  await c.restart(other.id, 'process');
+  const other2 = c.nodes.get(other.id)!.member!;
+  await c.run(c.now + 300);
+  assert.deepEqual((await c.until(other2.alarmList())).alarms, want);
+  // disarmed through a member that did not raise it, it clears everywhere
+  const cleared = await c.until(other2.alarmDisarm());
+  assert.deepEqual(cleared.alarms, want);
+  await c.run(c.now + 300);
+  for (const m of c.members()) assert.deepEqual((await c.until(m.alarmList())).alarms, [], `member ${m.id}`);
+  await c.until(leader.put({ key: 'after', value: '1' }));
+  // the tiny member's file is still past its quota: its next write raises the alarm again
+  await assert.rejects(c.until(tiny.put({ key: 'again', value: '1' })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await c.run(c.now + 300);
+  assert.deepEqual((await c.until(leader.alarmList())).alarms, want);
   await c.closeAll();
 });
 
