@@ -15,12 +15,15 @@ import { encodePayload } from './proposal.ts';
 import type { MemberStatus } from './member-options.ts';
 
 export abstract class MemberMaintenance extends MemberCluster implements Maintenance {
-  /** This member's raft position (etcd's Status fields), synchronously. */
+  /**
+   * This member's raft position (etcd's Status fields), synchronously. As etcd 3.4: raftIndex is the
+   * committed index (not the last index in the log), raftAppliedIndex the applied one.
+   */
   memberStatus(): MemberStatus {
     const st = this.node.status();
     const db = this.backend.inner instanceof BoltBackend ? this.backend.inner.db : undefined;
     return {
-      memberId: this.id, leader: st.softState.lead, raftTerm: st.hardState.term, raftIndex: st.lastIndex,
+      memberId: this.id, leader: st.softState.lead, raftTerm: st.hardState.term, raftIndex: st.hardState.commit,
       raftAppliedIndex: this.applied, isLearner: this.isLearner, dbSize: db !== undefined && !db.closed ? db.stats().pgid * db.pageSize : 0,
     };
   }
@@ -30,10 +33,11 @@ export abstract class MemberMaintenance extends MemberCluster implements Mainten
     const store = await this.currentStore();
     const s = store.status();
     const m = this.memberStatus();
+    const noLeader = m.leader === 0 ? ['etcdserver: no leader'] : [];
     return {
       header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
       leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
-      isLearner: m.isLearner, errors: this.alarms.list().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
+      isLearner: m.isLearner, errors: [...noLeader, ...this.alarms.list().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `)],
     };
   }
 

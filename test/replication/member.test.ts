@@ -265,6 +265,35 @@ test('a learner joins by snapshot, refuses non-serializable requests, and is pro
   }
 });
 
+test('status reports etcd 3.4\'s raftIndex (the committed index, not the log\'s last) and raftAppliedIndex; no leader is an error', async () => {
+  const c = new SimCluster(19, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  for (let i = 0; i < 5; i++) await c.until(leader.put({ key: `s${i}`, value: 'v' }));
+  await c.run(c.now + 200);
+  const settled = await leader.status();
+  const raft = leader.raftStatus();
+  assert.equal(settled.raftIndex, raft.hardState.commit);
+  assert.equal(settled.raftIndex, raft.lastIndex, 'settled: every entry committed');
+  assert.equal(settled.raftAppliedIndex, settled.raftIndex);
+  assert.deepEqual(settled.errors, []);
+  // cut off from a quorum, the leader appends entries it cannot commit: raftIndex stays
+  c.isolate(leader.id);
+  const pending = leader.put({ key: 'uncommitted', value: 'v' }).catch((e: unknown) => e);
+  await c.run(c.now + 30);
+  const cut = leader.memberStatus();
+  assert.ok(leader.raftStatus().lastIndex > cut.raftIndex, `last ${leader.raftStatus().lastIndex} committed ${cut.raftIndex}`);
+  assert.equal(cut.raftIndex, settled.raftIndex);
+  assert.equal(cut.raftAppliedIndex, settled.raftAppliedIndex);
+  // once it steps down (check quorum) it knows no leader, and says so as etcd does
+  await c.run(c.now + 400);
+  const alone = await leader.status();
+  assert.equal(alone.leader, 0n);
+  assert.deepEqual(alone.errors, ['etcdserver: no leader']);
+  await c.until(pending);
+  await c.closeAll();
+});
+
 test('cluster API: status, member update and remove, leader transfer, with etcd errors', async () => {
   const c = new SimCluster(4, [1, 2, 3]);
   for (const id of [1, 2, 3]) await c.start(id);
