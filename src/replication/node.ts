@@ -24,6 +24,8 @@ export interface NodeOptions extends Omit<MemberOptions, 'id' | 'path' | 'send' 
   dataDir: string;
   /** Where to accept peer connections (etcd --listen-peer-urls); loopback by default. */
   listenPeerURL?: string;
+  /** Several addresses to accept peer connections on (etcd --listen-peer-urls a,b); with listenPeerURL, it comes first. */
+  listenPeerURLs?: string[];
   /** What the other members dial (etcd --initial-advertise-peer-urls); defaults to the listen URL. */
   advertisePeerURLs?: string[];
   /** Every member of the cluster when this one first starts (etcd --initial-cluster). */
@@ -40,7 +42,8 @@ export class ReplicatedNode {
   private constructor(readonly member: Member, readonly transport: PeerTransport, readonly peerPort: number, readonly peerURL: string) {}
 
   static async start(o: NodeOptions): Promise<ReplicatedNode> {
-    const listen = new URL(o.listenPeerURL ?? 'http://127.0.0.1:0');
+    const listenURLs = [...(o.listenPeerURL !== undefined ? [o.listenPeerURL] : []), ...(o.listenPeerURLs ?? [])].map((u) => new URL(u));
+    const listen = listenURLs[0] ?? new URL('http://127.0.0.1:0');
     const token = o.clusterToken ?? 'boltkv-cluster';
     const specs = o.initialCluster.map((s) => ({ ...s, id: memberIdFor(s.peerURLs, token) }));
     const self = specs.find((s) => s.name === o.name);
@@ -48,6 +51,7 @@ export class ReplicatedNode {
     let member: Member | undefined;
     const transport = new PeerTransport({
       id: self.id, host: listen.hostname, port: Number(listen.port || 0),
+      alsoListen: listenURLs.slice(1).map((u) => ({ host: u.hostname, port: Number(u.port || 0) })),
       resolve: (id) => {
         const listed = member?.memberList().find((m) => m.id === id)?.peerURLs;
         return listed !== undefined && listed.length > 0 ? listed : specs.find((s) => s.id === id)?.peerURLs;
@@ -56,7 +60,7 @@ export class ReplicatedNode {
     const port = await transport.listen();
     mkdirSync(o.dataDir, { recursive: true });
     const initial: MemberInfo[] = specs.map((s) => ({ id: s.id, name: s.name, peerURLs: s.peerURLs, clientURLs: [], isLearner: false }));
-    const { name: _n, dataDir: _d, listenPeerURL: _l, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, ...rest } = o;
+    const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, ...rest } = o;
     try {
       member = await Member.open({
         ...rest, name: o.name, clusterToken: token, id: self.id, path: join(o.dataDir, 'boltkv.db'), send: (msgs) => transport.send(msgs),

@@ -58,7 +58,7 @@ const FLAGS: readonly Flag[] = [
   {
     name: 'listen-peer-urls',
     def: 'http://localhost:2380',
-    help: 'URL to listen on for peer traffic (one http URL; used with --initial-cluster).',
+    help: 'URLs to listen on for peer traffic (comma-separated http URLs; used with --initial-cluster).',
   },
   {
     name: 'initial-advertise-peer-urls',
@@ -155,7 +155,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     quotaBackendBytes: number;
     logLevel: LogLevel;
     cluster?: {
-      listenPeerURL: string;
+      listenPeerURLs: string[];
       advertisePeerURLs: string[];
       initialCluster: ClusterMemberSpec[];
       state: 'new' | 'existing';
@@ -205,7 +205,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       if (state !== 'new' && state !== 'existing')
         throw new UsageError(`invalid --initial-cluster-state ${JSON.stringify(state)}: 'new' or 'existing'`);
       const peerListen = list('listen-peer-urls', 'http://localhost:2380');
-      if (peerListen.length !== 1) throw new UsageError('--listen-peer-urls takes exactly one URL');
+      if (peerListen.length === 0) throw new UsageError('--listen-peer-urls needs at least one URL');
       for (const u of peerListen) checkHttpURL('listen-peer-urls', u);
       const advertisePeers = flags.has('initial-advertise-peer-urls')
         ? list('initial-advertise-peer-urls', '')
@@ -219,7 +219,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       const tickMs = positiveInt('heartbeat-interval', flags.get('heartbeat-interval') ?? '100');
       if (tickMs === 0) throw new UsageError('--heartbeat-interval must be positive');
       cluster = {
-        listenPeerURL: peerListen[0] as string,
+        listenPeerURLs: peerListen,
         advertisePeerURLs: advertisePeers,
         initialCluster: [...parsedCluster].map(([n, peerURLs]) => ({ name: n, peerURLs })),
         state,
@@ -255,7 +255,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       node = await ReplicatedNode.start({
         name: opts.name,
         dataDir: join(opts.dataDir, 'member'),
-        listenPeerURL: c.listenPeerURL,
+        listenPeerURLs: c.listenPeerURLs,
         advertisePeerURLs: c.advertisePeerURLs,
         initialCluster: c.initialCluster,
         initialClusterState: c.state,
