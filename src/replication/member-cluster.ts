@@ -33,7 +33,7 @@ export abstract class MemberCluster extends MemberKv implements ClusterApi {
     const list = this.members.list();
     const urls = new Set(list.flatMap((x) => x.peerURLs));
     if (m.peerURLs.some((u) => urls.has(u))) throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
-    const id = m.id ?? memberIdFor(m.peerURLs, this.opts.clusterToken);
+    const id = m.id ?? memberIdFor(m.peerURLs, '', Math.floor((this.opts.now ?? Date.now)() / 1000));
     if (list.some((x) => x.id === id) || this.members.wasRemoved(id)) throw replicationError('ERR_MEMBER_EXISTS');
     const info: MemberInfo = { id, name: m.name ?? '', peerURLs: [...m.peerURLs], clientURLs: [], isLearner: m.isLearner === true };
     const members = await this.proposeConf({ type: info.isLearner ? 'addLearnerNode' : 'addNode', nodeId: id }, info);

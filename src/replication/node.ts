@@ -9,6 +9,7 @@ import { ReplicationError } from './errors.ts';
 import { Member } from './member.ts';
 import type { MemberOptions } from './member-options.ts';
 import { memberIdFor } from './member-id.ts';
+import { joiningMemberId } from './member-join.ts';
 import type { MemberInfo } from './proposal.ts';
 import { PeerTransport } from './transport.ts';
 import { sweepReceivedSnapshots } from './snapshot-inbox.ts';
@@ -48,13 +49,23 @@ export class ReplicatedNode {
     const specs = o.initialCluster.map((s) => ({ ...s, id: memberIdFor(s.peerURLs, token) }));
     const self = specs.find((s) => s.name === o.name);
     if (self === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', `--initial-cluster has no member named ${o.name}`);
+    const path = join(o.dataDir, 'boltkv.db');
+    // A new cluster's ids derive from the flags; a member added later learns its id from the cluster.
+    let id = self.id;
+    let fetched: MemberInfo[] | undefined;
+    if (o.initialClusterState === 'existing') {
+      const own = o.advertisePeerURLs ?? self.peerURLs;
+      const others = specs.filter((s) => s.name !== o.name).flatMap((s) => s.peerURLs);
+      ({ id, members: fetched } = await joiningMemberId({ path, ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}), ownPeerURLs: own, otherPeerURLs: others }));
+    }
     let member: Member | undefined;
     const transport = new PeerTransport({
-      id: self.id, host: listen.hostname, port: Number(listen.port || 0),
+      id, host: listen.hostname, port: Number(listen.port || 0),
       alsoListen: listenURLs.slice(1).map((u) => ({ host: u.hostname, port: Number(u.port || 0) })),
-      resolve: (id) => {
-        const listed = member?.memberList().find((m) => m.id === id)?.peerURLs;
-        return listed !== undefined && listed.length > 0 ? listed : specs.find((s) => s.id === id)?.peerURLs;
+      resolve: (peer) => {
+        const listed = member?.memberList().find((m) => m.id === peer)?.peerURLs;
+        if (listed !== undefined && listed.length > 0) return listed;
+        return (fetched?.find((m) => m.id === peer) ?? specs.find((s) => s.id === peer))?.peerURLs;
       },
     });
     const port = await transport.listen();
@@ -63,7 +74,7 @@ export class ReplicatedNode {
     const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, ...rest } = o;
     try {
       member = await Member.open({
-        ...rest, name: o.name, clusterToken: token, id: self.id, path: join(o.dataDir, 'boltkv.db'), send: (msgs) => transport.send(msgs),
+        ...rest, name: o.name, clusterToken: token, id, path, send: (msgs) => transport.send(msgs),
         ...(initialClusterState === 'existing' ? {} : { initialCluster: initial }),
       });
     } catch (err) {
@@ -72,7 +83,7 @@ export class ReplicatedNode {
     }
     // The file is ours now and no peer can send yet: received copies a crash left are useless.
     const fs = o.fileSystem ?? nodeFileSystem;
-    sweepReceivedSnapshots(join(o.dataDir, 'boltkv.db'), (f) => fs.remove?.(f));
+    sweepReceivedSnapshots(path, (f) => fs.remove?.(f));
     transport.attach(member);
     const node = new ReplicatedNode(member, transport, port, `http://${listen.hostname}:${port}`);
     const m = member;

@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { decodeMessage, encodeMessage, type Message, type SnapshotStatus } from '../raft/index.ts';
 import { ReplicationError } from './errors.ts';
 import { FrameReader, encodeFrame, type Frame } from './frames.ts';
+import type { MemberInfo } from './proposal.ts';
 
 /** What the transport needs from the member it serves. */
 export interface PeerHandler {
@@ -19,6 +20,8 @@ export interface PeerHandler {
   snapshotChunks(): Generator<Uint8Array, void, undefined>;
   /** Store a received file, then step `m` (the snap message without data). */
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** The member list a joining member asks for (fetchMemberList in member-join.ts). */
+  memberList?(): MemberInfo[];
 }
 
 export interface TransportOptions {
@@ -335,6 +338,9 @@ export class PeerTransport {
           if (!snap.push(f.d)) s.pause();
         } else if (f.t === 'end' && snap !== undefined) {
           snap.end();
+        } else if (f.t === 'members' && snap === undefined) {
+          s.end(encodeFrame({ t: 'list', l: this.handler?.memberList?.() ?? [] }));
+          return;
         } else {
           s.destroy();
           return;

@@ -320,6 +320,7 @@ test('cluster API: status, member update and remove, leader transfer, with etcd 
   // remove a voter; it stops itself once it applies its removal
   const newLeader = c.leader()!;
   const victim = c.members().find((m) => m !== newLeader)!;
+  const victimURLs = newLeader.memberList().find((m) => m.id === victim.id)!.peerURLs;
   const after = await c.until(newLeader.memberRemove(victim.id));
   assert.ok(!after.some((m) => m.id === victim.id));
   await c.run(c.now + 200);
@@ -330,6 +331,13 @@ test('cluster API: status, member update and remove, leader transfer, with etcd 
   // the two remaining voters still commit
   await c.until(newLeader.put({ key: 'after-remove', value: '1' }));
   await assert.rejects(victim.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_CLOSED'));
+  // etcd mixes the time into an added member's id: the removed member's exact URLs come back under a new id
+  await c.run(c.now + 1500);
+  const again = await c.until(newLeader.memberAdd({ peerURLs: victimURLs, isLearner: true }));
+  assert.notEqual(again.member.id, victim.id);
+  assert.deepEqual(again.members.find((m) => m.id === again.member.id)?.peerURLs, victimURLs);
+  // the same URLs twice are still refused, as etcd does
+  await assert.rejects(newLeader.memberAdd({ peerURLs: victimURLs }), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_EXISTS'));
   await c.closeAll();
 });
 

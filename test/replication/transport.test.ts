@@ -66,9 +66,9 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     const learnerURL = `http://127.0.0.1:${await freePort()}`;
     leader = await leaderOf(nodes);
     const added = await retry(() => leader.member.memberAdd({ peerURLs: [learnerURL], isLearner: true, name: 'n4' }));
-    assert.equal(added.member.id, memberIdFor([learnerURL]));
     const spec4 = [...spec, { name: 'n4', peerURLs: [learnerURL] }];
     const learner = await start('n4', 'existing', spec4);
+    assert.equal(learner.member.id, added.member.id, 'the joining member learned the id it was added with');
     nodes.set('n4', learner);
     try {
       await eventually('the learner to catch up', async () => ((await learner.member.range({ key: 'bulk', rangeEnd: 'bulm', serializable: true, countOnly: true })).count === 150 ? true : undefined));
