@@ -339,7 +339,10 @@ export class PeerTransport {
         } else if (f.t === 'end' && snap !== undefined) {
           snap.end();
         } else if (f.t === 'members' && snap === undefined) {
-          s.end(encodeFrame({ t: 'list', l: this.handler?.memberList?.() ?? [] }));
+          // not attached yet (still opening its file): no answer rather than an empty list
+          const list = this.handler?.memberList?.();
+          if (list === undefined) s.destroy();
+          else s.end(encodeFrame({ t: 'list', l: list }));
           return;
         } else {
           s.destroy();

@@ -11,6 +11,8 @@ import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/no
 import { isBoltkvError } from '../../src/errors.ts';
 import { freePort } from '../support/etcd.ts';
 import { eventually } from '../support/eventually.ts';
+import { fetchMemberList } from '../../src/replication/member-join.ts';
+import { runServe } from '../../src/server/serve-command.ts';
 
 function handler(got: Message[]): PeerHandler {
   return {
@@ -105,6 +107,28 @@ test('a member listening on two peer URLs keeps its cluster when every peer move
     }
   } finally {
     for (const n of nodes.values()) await n.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('boltkv serve --listen-peer-urls a,b listens on both', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-serve-listen-'));
+  const [a, b] = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
+  const client = `http://127.0.0.1:${await freePort()}`;
+  const stop = new AbortController();
+  const running = runServe(
+    ['--name', 's1', '--data-dir', join(dir, 's1'), '--listen-client-urls', client, '--advertise-client-urls', client,
+      '--listen-peer-urls', `${a},${b}`, '--initial-advertise-peer-urls', a, '--initial-cluster', `s1=${a}`, '--heartbeat-interval', '20'],
+    { signal: stop.signal, handleSignals: false, out: () => undefined, err: () => undefined },
+  );
+  try {
+    for (const url of [a, b]) {
+      const list = await eventually(`member list on ${url}`, () => fetchMemberList(url, 1000).catch(() => undefined), 20_000);
+      assert.deepEqual(list.map((m) => m.peerURLs), [[a]], url);
+    }
+  } finally {
+    stop.abort();
+    assert.equal(await running, 0);
     rmSync(dir, { recursive: true, force: true });
   }
 });
