@@ -4,7 +4,8 @@
 // members' HTTP/JSON gateways, and one member cut off by a proxy in front of its peer port. A fourth
 // member is added late as a learner (`member add --learner` through a voter's gateway, started with
 // --initial-cluster-state existing) after the voters compacted their logs (--snapshot-count), so it
-// catches up by snapshot (its "received a snapshot" log line proves it); it is promoted once in sync
+// catches up by snapshot (its "received a snapshot" log line proves it); promoting it before it runs
+// is refused as "not in sync"; it is promoted once in sync
 // and then killed and restarted like the others. Afterwards the recorded history must be
 // linearizable, no acknowledged write lost, HashKV equal on every member at the same revision, and
 // after a clean SIGTERM stop every file must pass check() and hold the same data.
@@ -183,6 +184,15 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
       learnerId = (list.json.members as { ID: string; peerURLs: string[] }[]).find((x) => x.peerURLs[0] === p4.peer)?.ID ?? '';
       return learnerId !== '' ? true : undefined;
     });
+    // Not started yet, so far behind: the leader must refuse to promote it, with etcd's error.
+    let notInSync = 0;
+    await eventually('a "not in sync" refusal of the empty learner', async () => {
+      const r = await call(rng.pick(voters).url!, '/v3/cluster/member/promote', { ID: learnerId });
+      assert.notEqual(r.status, 200, 'a learner that holds nothing was promoted');
+      if (r.json.message !== NOT_IN_SYNC) throw new Error(JSON.stringify(r.json));
+      notInSync++;
+      return true;
+    });
     await launch(p4);
     let last = '';
     await eventually(() => `the learner to catch up (last ${last}; ${p4.proc?.stderr()})`, async () => {
@@ -194,7 +204,6 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
       return snapshotsIn(p4.proc!.stderr()) >= 1 && l.applied >= 0.9 * lead.applied ? true : undefined;
     }, 30_000);
     const learnerSnapshots = snapshotsIn(p4.proc!.stderr());
-    let notInSync = 0;
     await eventually('member promote', async () => {
       const r = await call(rng.pick(voters).url!, '/v3/cluster/member/promote', { ID: learnerId });
       if (r.status === 200 || r.json.message === NOT_LEARNER) return true; // NOT_LEARNER: a lost answer went through
