@@ -123,8 +123,12 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
   let p4Kills = 0;
   let partitions = 0;
   let clients: Promise<void>[] = [];
+  const t0 = Date.now();
+  const phases: string[] = [];
+  const phase = (what: string): void => void phases.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   try {
     await Promise.all(voters.map(launch));
+    phase('voters serving');
     const keys = ['a', 'b', 'c'];
     const client = async (id: number): Promise<void> => {
       while (!stop) {
@@ -204,6 +208,7 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
       return snapshotsIn(p4.proc!.stderr()) >= 1 && l.applied >= 0.9 * lead.applied ? true : undefined;
     }, 30_000);
     const learnerSnapshots = snapshotsIn(p4.proc!.stderr());
+    phase('learner caught up');
     await eventually('member promote', async () => {
       const r = await call(rng.pick(voters).url!, '/v3/cluster/member/promote', { ID: learnerId });
       if (r.status === 200 || r.json.message === NOT_LEARNER) return true; // NOT_LEARNER: a lost answer went through
@@ -242,6 +247,7 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
     }
     stop = true;
     await Promise.all(clients);
+    phase('faults done');
 
     // Every member up: let the cluster settle (one leader, the same applied index everywhere).
     let statuses: Status[] = [];
@@ -250,6 +256,7 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
       const ids = new Set(statuses.map((s) => s.leader));
       return ids.size === 1 && !ids.has('0') && statuses.every((s) => s.applied === statuses[0]!.applied) ? true : undefined;
     }, 30_000);
+    phase('converged');
     for (const k of keys) {
       const r = await call(members[0]!.url!, '/v3/kv/range', { key: b64(k) }, 10_000);
       assert.equal(r.status, 200, `final read of ${k}: ${JSON.stringify(r.json)}`);
@@ -281,6 +288,7 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
     const snapshots = members.map((m) => `${m.name} ${snapshotsIn(m.pastLogs + (m.proc?.stderr() ?? ''))}`).join(', ');
     t.diagnostic(`${history.length} operations checked (${acked} acknowledged writes), ${kills} kill -9 (${leaderKills} of the leader, ${p4Kills} of the promoted learner), ${partitions} partitions of p3`);
     t.diagnostic(`learner p4 caught up by ${learnerSnapshots} snapshot(s), promoted after ${notInSync} "not in sync" refusals; snapshots received per member: ${snapshots}; HashKV ${hashes[0]} at revision ${rev}`);
+    t.diagnostic(`timeline: ${phases.join(', ')}`);
 
     // A clean stop: every member exits 0, then its file is opened and checked.
     for (const m of members) m.proc!.child.kill('SIGTERM');
