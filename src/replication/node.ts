@@ -36,6 +36,8 @@ export interface NodeOptions extends Omit<MemberOptions, 'id' | 'path' | 'send' 
   clusterToken?: string;
   /** Milliseconds per raft tick (etcd --heartbeat-interval; election = electionTick ticks). */
   tickMs?: number;
+  /** Called after a snapshot from `from` was received whole and handed to raft (for the server's log). */
+  onSnapshotReceived?: (from: number, index: number) => void;
 }
 
 export class ReplicatedNode {
@@ -71,7 +73,7 @@ export class ReplicatedNode {
     const port = await transport.listen();
     mkdirSync(o.dataDir, { recursive: true });
     const initial: MemberInfo[] = specs.map((s) => ({ id: s.id, name: s.name, peerURLs: s.peerURLs, clientURLs: [], isLearner: false }));
-    const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, ...rest } = o;
+    const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, onSnapshotReceived, ...rest } = o;
     try {
       member = await Member.open({
         ...rest, name: o.name, clusterToken: token, id, path, send: (msgs) => transport.send(msgs),
@@ -84,7 +86,21 @@ export class ReplicatedNode {
     // The file is ours now and no peer can send yet: received copies a crash left are useless.
     const fs = o.fileSystem ?? nodeFileSystem;
     sweepReceivedSnapshots(path, (f) => fs.remove?.(f));
-    transport.attach(member);
+    const m0 = member;
+    transport.attach(
+      onSnapshotReceived === undefined
+        ? member
+        : {
+            step: (msg) => m0.step(msg),
+            reportUnreachable: (id) => m0.reportUnreachable(id),
+            reportSnapshot: (id, status) => m0.reportSnapshot(id, status),
+            snapshotChunks: () => m0.snapshotChunks(),
+            receiveSnapshot: async (msg, chunks) => {
+              await m0.receiveSnapshot(msg, chunks);
+              onSnapshotReceived(msg.from, msg.snapshot?.metadata.index ?? 0);
+            },
+          },
+    );
     const node = new ReplicatedNode(member, transport, port, `http://${listen.hostname}:${port}`);
     const m = member;
     node.timer = setInterval(() => m.tick(), tickMs ?? 100);

@@ -86,6 +86,16 @@ const FLAGS: readonly Flag[] = [
     help: 'Time (in milliseconds) of a heartbeat interval (one raft tick; an election takes 10).',
   },
   {
+    name: 'snapshot-count',
+    def: '10000',
+    help: "Number of committed transactions to trigger a snapshot to disk (etcd 3.4's default is 100000).",
+  },
+  {
+    name: 'experimental-snapshot-catchup-entries',
+    def: '5000',
+    help: 'Number of entries kept behind a snapshot for slow followers to catch up from the log (as in etcd 3.5).',
+  },
+  {
     name: 'log-level',
     def: 'info',
     help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
@@ -161,6 +171,8 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       state: 'new' | 'existing';
       token: string;
       tickMs: number;
+      snapshotCount: number;
+      catchUpEntries: number;
     };
   };
   try {
@@ -218,6 +230,12 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
         );
       const tickMs = positiveInt('heartbeat-interval', flags.get('heartbeat-interval') ?? '100');
       if (tickMs === 0) throw new UsageError('--heartbeat-interval must be positive');
+      const snapshotCount = positiveInt('snapshot-count', flags.get('snapshot-count') ?? '10000');
+      if (snapshotCount === 0) throw new UsageError('--snapshot-count must be positive');
+      const catchUpEntries = positiveInt(
+        'experimental-snapshot-catchup-entries',
+        flags.get('experimental-snapshot-catchup-entries') ?? '5000',
+      );
       cluster = {
         listenPeerURLs: peerListen,
         advertisePeerURLs: advertisePeers,
@@ -225,6 +243,8 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
         state,
         token: flags.get('initial-cluster-token') ?? 'etcd-cluster',
         tickMs,
+        snapshotCount,
+        catchUpEntries,
       };
     }
     opts = {
@@ -261,6 +281,9 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
         initialClusterState: c.state,
         clusterToken: c.token,
         tickMs: c.tickMs,
+        snapshotCount: c.snapshotCount,
+        catchUpEntries: c.catchUpEntries,
+        onSnapshotReceived: (from, index) => log.info('received a snapshot', { from: from.toString(16), index }),
         clientURLs: opts.advertise,
         quotaBackendBytes: opts.quotaBackendBytes,
       });
