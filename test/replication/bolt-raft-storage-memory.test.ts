@@ -5,7 +5,7 @@
 // count and a reader that counts the raft_log bytes handed out, never with RSS or timing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend, BackendReader } from '../../src/mvcc/backend.ts';
+import type { Backend, BackendReader, ScanVisitor } from '../../src/mvcc/backend.ts';
 import { BoltBackend } from '../../src/mvcc/backend/bolt.ts';
 import type { Entry } from '../../src/raft/index.ts';
 import { BoltRaftStorage } from '../../src/replication/bolt-raft-storage.ts';
@@ -27,14 +27,18 @@ class CountingSource {
       const count = (bucket: string, v: Uint8Array): void => {
         if (bucket === RAFT_LOG_BUCKET) this.logBytes += v.length;
       };
+      const counted = (bucket: string, visit: ScanVisitor): ScanVisitor => (k, v) => {
+        count(bucket, v);
+        return visit(k, v);
+      };
       return fn({
         get: (bucket, key) => {
           const v = r.get(bucket, key);
           if (v !== undefined) count(bucket, v);
           return v;
         },
-        scan: (bucket, from, to, visit) => r.scan(bucket, from, to, (k, v) => (count(bucket, v), visit(k, v))),
-        scanReverse: (bucket, from, to, visit) => r.scanReverse(bucket, from, to, (k, v) => (count(bucket, v), visit(k, v))),
+        scan: (bucket, from, to, visit) => r.scan(bucket, from, to, counted(bucket, visit)),
+        scanReverse: (bucket, from, to, visit) => r.scanReverse(bucket, from, to, counted(bucket, visit)),
       });
     });
   }
