@@ -273,10 +273,16 @@ export class BoltRaftStorage implements Storage {
     for (let k = 1; k < ents.length; k++) {
       if (ents[k]!.index !== start + k) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'appended entries are not contiguous');
     }
-    const runsBefore = this.runs.list();
-    this.runs.truncateFrom(start);
-    for (const e of ents) this.runs.push(e.index, e.term);
-    const { deletes, puts } = this.runs.diffFrom(runsBefore);
+    // the common case, more entries of the current term, changes no run
+    const sameRun = start === last + 1 && last > this.dummy.index && ents.every((e) => e.term === this.runs.termAt(last));
+    let deletes: number[] = [];
+    let puts: TermRun[] = [];
+    if (!sameRun) {
+      const runsBefore = this.runs.list();
+      this.runs.truncateFrom(start);
+      for (const e of ents) this.runs.push(e.index, e.term);
+      ({ deletes, puts } = this.runs.diffFrom(runsBefore));
+    }
     const newLast = start + ents.length - 1;
     this.last = newLast;
     this.cache.append(ents);
