@@ -27,6 +27,10 @@ const LOAD_TXN_OPS = 128;
 /** Load txns in flight. */
 const LOAD_IN_FLIGHT = 32;
 const ROOT = join(import.meta.dirname, '..');
+/** Extra node flags for the boltkv members, e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/** BENCH_ONLY=boltkv skips etcd (profiling runs); BENCH_LEARNER_KEYS=0 skips the learner row. */
+const ONLY = process.env.BENCH_ONLY;
 
 interface Target {
   name: string;
@@ -90,7 +94,7 @@ const products: Record<'boltkv' | 'etcd', Product> = {
   boltkv: {
     name: 'boltkv',
     command: process.execPath,
-    prefix: ['--import', 'tsx', '--conditions=boltkv-source', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'],
+    prefix: [...SERVER_NODE_ARGS, '--import', 'tsx', '--conditions=boltkv-source', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'],
     restartState: 'new',
   },
   etcd: { name: 'etcd', command: 'etcd', prefix: ['--logger', 'zap'], restartState: 'existing' },
@@ -207,8 +211,10 @@ async function run(t: Target): Promise<Record<string, { opsPerSec?: number; p50?
   out[`range linearizable, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.range(`k/${i % OPS}`, false, i));
   note('leader election after kill -9');
   out['leader election after kill -9'] = { ms: await t.failover() };
-  note(`learner catch-up, ${LEARNER_KEYS} keys`);
-  out[`learner catch-up, ${LEARNER_KEYS} keys`] = { ms: await t.learnerCatchUp() };
+  if (LEARNER_KEYS > 0) {
+    note(`learner catch-up, ${LEARNER_KEYS} keys`);
+    out[`learner catch-up, ${LEARNER_KEYS} keys`] = { ms: await t.learnerCatchUp() };
+  }
   return out;
 }
 
@@ -220,7 +226,9 @@ async function main(): Promise<void> {
   } finally {
     await b.close();
   }
-  if (etcdAvailable()) {
+  if (ONLY === 'boltkv') {
+    console.warn('BENCH_ONLY=boltkv: boltkv figures only');
+  } else if (etcdAvailable()) {
     const e = await processCluster(products.etcd);
     try {
       results.etcd = await run(e);
@@ -251,6 +259,7 @@ async function main(): Promise<void> {
   });
   printTable('3-member clusters on loopback (ratio: boltkv/etcd; ops/s higher is better, ms lower is better)', rows);
   console.log(`both: 3 member processes with etcd's flags (heartbeat 100 ms, election 1 s), one client over the HTTP/JSON gateway with keep-alive; boltkv runs from source under tsx; learner time includes the new process's start-up. ops=${OPS} wide=${WIDE} learner keys=${LEARNER_KEYS}`);
+  if (ONLY !== undefined) return; // a partial run does not replace the recorded table
   const file = writeResults('cluster', { machine: machineInfo(), ops: OPS, wide: WIDE, learnerKeys: LEARNER_KEYS, rows, results });
   console.log(`wrote ${file}`);
 }
