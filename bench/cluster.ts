@@ -161,14 +161,19 @@ async function processCluster(p: Product): Promise<Target> {
       const l = await leader();
       const value = 'v'.repeat(100);
       const txns = Math.ceil(LEARNER_KEYS / LOAD_TXN_OPS);
+      let failed = 0;
       const load = await measure(txns, LOAD_IN_FLIGHT, (t) => {
-        const success = [];
+        const success: { requestPut: { key: Buffer; value: Buffer } }[] = [];
         for (let i = t * LOAD_TXN_OPS; i < Math.min(LEARNER_KEYS, (t + 1) * LOAD_TXN_OPS); i++) {
           success.push({ requestPut: { key: Buffer.from(`load/${i}`), value: Buffer.from(value) } });
         }
-        return l.gw.txn({ success });
+        // a txn that fails (e.g. a leader change under load) is sent again, as a client would
+        return until(`${p.name} load txn ${t}`, () => l.gw.txn({ success }).catch((e: unknown) => {
+          failed++;
+          throw e;
+        }));
       });
-      process.stderr.write(`${p.name}: loaded ${LEARNER_KEYS} keys in ${txns} txns of ${LOAD_TXN_OPS} at ${Math.round(load.opsPerSec * LOAD_TXN_OPS)} keys/s\n`);
+      process.stderr.write(`${p.name}: loaded ${LEARNER_KEYS} keys in ${txns} txns of ${LOAD_TXN_OPS} at ${Math.round(load.opsPerSec * LOAD_TXN_OPS)} keys/s; ${failed} txn attempts failed and were retried\n`);
       const s4 = { name: 'm4', client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` };
       // etcd refuses a member add until every member has been healthy for a while (strict reconfig)
       await until(`${p.name} member add`, () => raw(l.client, '/v3/cluster/member/add', { peerURLs: [s4.peer], isLearner: true }));
