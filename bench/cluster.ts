@@ -29,7 +29,7 @@ const LOAD_IN_FLIGHT = 32;
 const ROOT = join(import.meta.dirname, '..');
 /** Extra node flags for the boltkv members, e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-/** BENCH_ONLY=boltkv skips etcd (profiling runs); BENCH_LEARNER_KEYS=0 skips the learner row. */
+/** BENCH_ONLY=boltkv skips etcd (profiling runs); BENCH_LEARNER_KEYS=0 and BENCH_FAILOVER=0 skip those rows. */
 const ONLY = process.env.BENCH_ONLY;
 
 interface Target {
@@ -214,8 +214,10 @@ async function run(t: Target): Promise<Record<string, { opsPerSec?: number; p50?
   out['range serializable, 1 in flight'] = await measure(OPS, 1, (i) => t.range(`k/${i % OPS}`, true, i));
   note(`range linearizable, ${WIDE} in flight`);
   out[`range linearizable, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.range(`k/${i % OPS}`, false, i));
-  note('leader election after kill -9');
-  out['leader election after kill -9'] = { ms: await t.failover() };
+  if (process.env.BENCH_FAILOVER !== '0') {
+    note('leader election after kill -9');
+    out['leader election after kill -9'] = { ms: await t.failover() };
+  }
   if (LEARNER_KEYS > 0) {
     note(`learner catch-up, ${LEARNER_KEYS} keys`);
     out[`learner catch-up, ${LEARNER_KEYS} keys`] = { ms: await t.learnerCatchUp() };
