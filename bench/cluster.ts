@@ -43,6 +43,20 @@ interface Target {
   close(): Promise<void>;
 }
 
+/**
+ * Sends a request again once if a pooled keep-alive connection was reset: a member closes a
+ * connection idle past its keep-alive timeout, and a request already on its way over it is never
+ * read (HTTP clients retry that case). The same for both products.
+ */
+async function resent<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'ECONNRESET') throw e;
+    return send();
+  }
+}
+
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
@@ -140,8 +154,8 @@ async function processCluster(p: Product): Promise<Target> {
   const pick = (via = 0): Proc => [...procs.values()][via % procs.size]!;
   return {
     name: p.name,
-    put: (key, value, via) => pick(via).gw.put({ key: Buffer.from(key), value: Buffer.from(value) }),
-    range: (key, serializable, via) => pick(via).gw.range({ key: Buffer.from(key), serializable }),
+    put: (key, value, via) => resent(() => pick(via).gw.put({ key: Buffer.from(key), value: Buffer.from(value) })),
+    range: (key, serializable, via) => resent(() => pick(via).gw.range({ key: Buffer.from(key), serializable })),
     async failover() {
       const l = await leader();
       const t0 = performance.now();
