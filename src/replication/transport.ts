@@ -93,6 +93,9 @@ class ChunkQueue implements AsyncIterable<Uint8Array> {
   }
 }
 
+/** Bytes a message connection may hold unsent before frames wait in the peer's queue. */
+const WRITE_HIGH_WATER = 4 << 20;
+
 function hostPort(url: string): { host: string; port: number } {
   const u = new URL(url);
   return { host: u.hostname, port: Number(u.port) };
@@ -147,9 +150,13 @@ export class PeerTransport {
     });
   }
 
-  /** Queues messages for their peers (never blocks; drops when a peer's queue is full). */
+  /**
+   * Queues messages for their peers (never blocks; drops when a peer's queue is full). Each peer
+   * is flushed once per call, so a Ready's messages to one peer leave in one socket write.
+   */
   send(msgs: Message[]): void {
     if (this.closed) return;
+    const touched = new Set<Peer>();
     for (const m of msgs) {
       if (m.type === 'snap') {
         this.sendSnapshot(m);
@@ -162,8 +169,9 @@ export class PeerTransport {
         continue;
       }
       p.queue.push(encodeFrame({ t: 'msg', m: encodeMessage(m) }));
-      this.flush(p);
+      touched.add(p);
     }
+    for (const p of touched) this.flush(p);
   }
 
   private peer(id: number): Peer {
@@ -180,11 +188,22 @@ export class PeerTransport {
       this.dial(p);
       return;
     }
+    // Frames waiting for one peer go out as one buffer: a syscall per frame cost the leader more
+    // CPU than any other single thing under load (docs/replication.md, Benchmark).
     const s = p.socket;
-    while (p.queue.length > 0 && s.writableLength < (4 << 20)) {
-      s.write(p.queue.shift()!);
-      this.stats.sent++;
+    let room = WRITE_HIGH_WATER - s.writableLength;
+    if (room <= 0 || p.queue.length === 0) return;
+    let n = 0;
+    let bytes = 0;
+    while (n < p.queue.length && room > 0) {
+      const len = p.queue[n]!.length;
+      bytes += len;
+      room -= len;
+      n++;
     }
+    const batch = p.queue.splice(0, n);
+    s.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, bytes));
+    this.stats.sent += n;
   }
 
   private dial(p: Peer): void {
