@@ -45,6 +45,11 @@ const FastView: ViewCtor | null = (() => {
   }
 })();
 
+/** A zero-copy Buffer view of bytes [start, start+len) of buf. */
+export function view(buf: Buffer, start: number, len: number): Buffer {
+  return FastView ? new FastView(buf.buffer, buf.byteOffset + start, len) : buf.subarray(start, start + len);
+}
+
 export function corrupt(msg: string): BoltError {
   return new BoltError('ERR_CORRUPT_PAGE', msg);
 }

@@ -15,7 +15,7 @@ export interface RangeOptions {
   signal?: AbortSignal;
 }
 
-function aborted(signal: AbortSignal): BoltError {
+export function aborted(signal: AbortSignal): BoltError {
   return new BoltError('ERR_ABORTED', 'range scan aborted', { cause: signal.reason });
 }
 
