@@ -204,3 +204,35 @@ test('the page cache agrees with a model: right pages, bounded bytes, rewritten 
     { numRuns: 200 },
   );
 });
+
+test('pages freed by commits leave the page cache: it holds the live tree, not every version written', () => {
+  using t = tempDb('read-cache-free');
+  const db = open(t.file, { noSync: true, cacheSize: 256 << 20 });
+  try {
+    const k = (i: number): Buffer => Buffer.from(`key-${String(i).padStart(6, '0')}`);
+    db.update((tx) => {
+      const b = tx.createBucket('b');
+      for (let i = 0; i < 20_000; i++) b.put(k(i), Buffer.alloc(100, i & 0xff));
+    });
+    // Each commit rewrites the path to a few leaves (copy-on-write) and frees the old pages.
+    for (let c = 0; c < 300; c++) {
+      db.update((tx) => {
+        const b = tx.bucket('b')!;
+        for (let j = 0; j < 3; j++) b.put(k((c * 7919 + j * 104729) % 20_000), Buffer.alloc(100, c & 0xff));
+      });
+    }
+    // Read everything once so every live page is cached.
+    const live = db.view((tx) => {
+      const b = tx.bucket('b')!;
+      assert.equal(b.scan({}, () => {}), 20_000);
+      const s = b.stats();
+      return s.branchPageN + s.leafPageN + s.branchOverflowN + s.leafOverflowN;
+    });
+    const cached = db.stats().cache.pages;
+    // The live tree, plus at most the root bucket's page and the freelist's.
+    assert.ok(cached <= live + 2, `cache holds ${cached} pages for a tree of ${live}`);
+    assert.ok(cached >= live - 1, `cache holds ${cached} pages, fewer than the ${live} just read`);
+  } finally {
+    db.close();
+  }
+});
