@@ -104,6 +104,17 @@ function compareWords(dv: DataView, buf: Uint8Array, start: number, len: number,
   return len - key.length;
 }
 
+/** Branch pages with fewer elements are searched in place: an index would not pay for itself. */
+const BRANCH_INDEX_MIN = 8;
+
+/** Bytes [from, from+4) of b as a big-endian word, bytes at or past `end` read as zero. */
+function wordAt(b: Uint8Array, from: number, end: number): number {
+  if (from + 4 <= end) return ((b[from]! << 24) | (b[from + 1]! << 16) | (b[from + 2]! << 8) | b[from + 3]!) >>> 0;
+  let w = 0;
+  for (let i = 0; i < 4; i++) w = (w << 8) | (from + i < end ? b[from + i]! : 0);
+  return w >>> 0;
+}
+
 /**
  * A read-only view of one page (or of an inline bucket's page image). Element accessors check
  * bounds, so a corrupt page surfaces as ERR_CORRUPT_PAGE instead of a RangeError deep inside.
@@ -120,6 +131,15 @@ export class Page {
   readonly isLeaf: boolean;
   /** @internal The page cache's generation this page belongs to (pager.ts); 0 when not cached. */
   cacheGen = 0;
+  /**
+   * @internal Branch pages, built on the first search: each key's first eight bytes as two
+   * big-endian words (zero padded), side by side. A probe reads one small array instead of the
+   * element header and then the key at the far end of the page: fewer cache lines per level, and
+   * branch pages are the ones every get crosses.
+   */
+  private prefixes: Uint32Array | null = null;
+  /** @internal Branch pages: child page ids, decoded (and range-checked) with the prefixes. */
+  private children: Float64Array | null = null;
   /** The buffer's memory and offset, kept so a view is one constructor call. */
   private readonly ab: ArrayBufferLike;
   private readonly base: number;
@@ -193,6 +213,7 @@ export class Page {
    * element's key equals key, so a caller needs no second comparison.
    */
   lowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
+    if (!this.isLeaf && this.count >= BRANCH_INDEX_MIN) return this.branchLowerBound(key, exact);
     const words = loadKeyWords(key);
     const dv = this.dv;
     const buf = this.buf;
@@ -215,6 +236,57 @@ export class Page {
     }
     if (exact) exact.hit = hit;
     return lo;
+  }
+
+  /** lowerBound for a branch page, through its prefix index. */
+  private branchLowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
+    const idx = this.prefixes ?? this.buildBranchIndex();
+    const k0 = wordAt(key, 0, key.length);
+    const k1 = wordAt(key, 4, key.length);
+    let lo = 0;
+    let hi = this.count;
+    let hit = false;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const a0 = idx[mid << 1]!;
+      let c: number;
+      if (a0 !== k0) c = a0 < k0 ? -1 : 1;
+      else {
+        const a1 = idx[(mid << 1) + 1]!;
+        if (a1 !== k1) c = a1 < k1 ? -1 : 1;
+        else {
+          // Same first eight bytes (or zero padding that looks alike): compare the whole keys.
+          const e = PAGE_HEADER_SIZE + mid * ELEMENT_SIZE;
+          c = compareAt(this.buf, e + this.dv.getUint32(e, true), this.dv.getUint32(e + 4, true), key);
+        }
+      }
+      if (c < 0) lo = mid + 1;
+      else {
+        hi = mid;
+        hit = c === 0;
+      }
+    }
+    if (exact) exact.hit = hit;
+    return lo;
+  }
+
+  private buildBranchIndex(): Uint32Array {
+    const n = this.count;
+    const dv = this.dv;
+    const buf = this.buf;
+    const idx = new Uint32Array(n * 2);
+    const kids = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const start = e + dv.getUint32(e, true);
+      const len = dv.getUint32(e + 4, true);
+      idx[i << 1] = wordAt(buf, start, start + len);
+      idx[(i << 1) + 1] = wordAt(buf, start + 4, start + len);
+      kids[i] = readU64(dv, e + 8);
+    }
+    this.children = kids;
+    this.prefixes = idx;
+    return idx;
   }
 
   /** Leaf only. */
@@ -243,6 +315,8 @@ export class Page {
 
   /** Branch only. */
   child(i: number): number {
+    const kids = this.children;
+    if (kids !== null && i >= 0 && i < kids.length) return kids[i]!;
     return readU64(this.dv, PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
   }
 }

@@ -236,3 +236,39 @@ test('pages freed by commits leave the page cache: it holds the live tree, not e
     db.close();
   }
 });
+
+test('branch pages searched through their eight-byte prefix index agree with a model (zero bytes and short keys)', () => {
+  using t = tempDb('read-branch-index');
+  const db = open(t.file, { noSync: true });
+  // Keys of 1-11 bytes over {0, 1, 0xff}: many share their first eight bytes once zero padded ("a" and "a\0").
+  const shortKey = fc.uint8Array({ minLength: 1, maxLength: 11, max: 2 }).map((a) => Buffer.from(a.map((b) => [0, 1, 0xff][b]!)));
+  try {
+    fc.assert(
+      fc.property(fc.uniqueArray(shortKey, { minLength: 500, maxLength: 3000, selector: hex }), fc.array(shortKey, { maxLength: 60 }), (keys, probes) => {
+        db.update((tx) => {
+          if (tx.bucket('b')) tx.deleteBucket('b');
+          const b = tx.createBucket('b');
+          for (const k of keys) b.put(k, Buffer.concat([k, Buffer.alloc(100, 3)]));
+        });
+        const sorted = [...keys].sort(Buffer.compare);
+        db.view((tx) => {
+          const b = tx.bucket('b')!;
+          assert.ok(b.stats().branchPageN >= 1, 'the tree has a branch page');
+          for (const p of [...probes, ...keys.slice(0, 30)]) {
+            const want = sorted.findIndex((k) => Buffer.compare(k, p) >= 0);
+            const exact = want >= 0 && Buffer.compare(sorted[want]!, p) === 0;
+            const got = b.get(p);
+            if (exact) assert.deepEqual(got, Buffer.concat([p, Buffer.alloc(100, 3)]));
+            else assert.equal(got, undefined);
+            const e = b.cursor().seek(p);
+            if (want < 0) assert.equal(e, undefined);
+            else assert.equal(hex(e![0]), hex(sorted[want]!));
+          }
+        });
+      }),
+      { numRuns: 40 },
+    );
+  } finally {
+    db.close();
+  }
+});
