@@ -108,7 +108,8 @@ export class Bucket {
   /** The value under key; undefined if absent or if key names a sub-bucket. */
   get(key: Bytes): Buffer | undefined {
     this.tx.checkOpen();
-    const k = toBytes(key, 'key');
+    // Imported functions cost a getter call each under a CommonJS transform (tsx): skip it for bytes.
+    const k = key instanceof Uint8Array ? key : toBytes(key, 'key');
     // A direct descent: the hot read path allocates nothing but the returned view.
     let node = this.rootNode;
     let page = node ? null : this.rootPgid === 0 ? this.inlinePage! : this.tx.treePage(this.rootPgid);
@@ -132,8 +133,7 @@ export class Bucket {
       const n = p.count;
       const i = p.lowerBound(k, exact);
       if (p.isLeaf) {
-        if (!exact.hit || p.elementFlags(i) & BUCKET_LEAF_FLAG) return undefined;
-        return p.value(i);
+        return exact.hit ? p.leafValue(i) : undefined;
       }
       if (n === 0) return undefined;
       page = this.tx.treePage(p.child(exact.hit ? i : i > 0 ? i - 1 : 0));

@@ -1,7 +1,7 @@
 import { compare, compareAt } from './bytes.ts';
 import { BoltError } from './errors.ts';
 import type { Node } from './node.ts';
-import { BUCKET_LEAF_FLAG, corrupt, ELEMENT_SIZE, type Page, PAGE_HEADER_SIZE } from './page.ts';
+import { BUCKET_LEAF_FLAG, corrupt, type Page } from './page.ts';
 import { aborted, type ParsedRange } from './range.ts';
 import type { ScanEntry, EntryVisitor } from './scan.ts';
 
@@ -288,18 +288,7 @@ export class Cursor {
     const f = this.stack[this.stack.length - 1]!;
     const p = f.page;
     if (p !== null) {
-      const dv = p.dv;
-      const el = PAGE_HEADER_SIZE + f.index * ELEMENT_SIZE;
-      const ks = el + dv.getUint32(el + 4, true);
-      const kl = dv.getUint32(el + 8, true);
-      const bucket = (dv.getUint32(el, true) & BUCKET_LEAF_FLAG) !== 0;
-      e.keyBuffer = p.buf;
-      e.keyOffset = ks;
-      e.keyLength = kl;
-      e.valueBuffer = p.buf;
-      e.valueOffset = ks + kl;
-      e.valueLength = bucket ? 0 : dv.getUint32(el + 12, true);
-      e.isBucket = bucket;
+      p.point(f.index, e);
       return;
     }
     const inode = f.node!.inodes[f.index]!;
