@@ -191,6 +191,9 @@ export class Tx implements Disposable {
       if (err instanceof Panic) throw corruptFree(pgid, err.message);
       throw err;
     }
+    // A freed page is read again only by older snapshots (which can re-read it): drop it, so the
+    // cache holds the live tree rather than every version commits have written.
+    this.pager.forget(pgid);
   }
 
   // ---- ending ----
