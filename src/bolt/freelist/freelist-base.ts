@@ -41,6 +41,13 @@ export abstract class FreelistBase implements Freelist {
   /** Runs handed out to the most recent allocating txid (start, n pairs), for rollback. */
   private lastAllocTxid = -1;
   private lastAllocRuns: number[] = [];
+  /**
+   * The reserved run: [resNext, resEnd) is out of the free index but not yet handed out; it
+   * belongs to nobody until allocate() carves it, so it is neither free nor allocated.
+   */
+  private resTxid = -1;
+  private resNext = 0;
+  private resEnd = 0;
 
   /** Rebuild the free index from `this.freePages`, which holds exactly the free pages. */
   protected abstract rebuildIndex(): void;
@@ -62,6 +69,8 @@ export abstract class FreelistBase implements Freelist {
     this.allocs.clear();
     this.lastAllocTxid = -1;
     this.lastAllocRuns = [];
+    this.resTxid = -1;
+    this.resNext = this.resEnd = 0;
     for (const id of ids) {
       if (!Number.isSafeInteger(id) || id < 2) {
         this.freePages.clear();
@@ -80,8 +89,14 @@ export abstract class FreelistBase implements Freelist {
   allocate(txid: number, n: number): number {
     checkTxid(txid, 'allocate');
     if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`allocate: bad page count ${n}`);
-    const start = this.takeRun(n);
-    if (start === 0) return 0;
+    let start: number;
+    if (txid === this.resTxid && this.resEnd - this.resNext >= n) {
+      start = this.resNext;
+      this.resNext += n;
+    } else {
+      start = this.takeRun(n);
+      if (start === 0) return 0;
+    }
     this.allocs.set(start, txid);
     if (txid !== this.lastAllocTxid) {
       this.lastAllocTxid = txid;
@@ -89,6 +104,27 @@ export abstract class FreelistBase implements Freelist {
     }
     this.lastAllocRuns.push(start, n);
     return start;
+  }
+
+  reserve(txid: number, n: number): number {
+    checkTxid(txid, 'reserve');
+    if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`reserve: bad page count ${n}`);
+    if (this.resTxid >= 0) throw new Panic(`reserve(${txid}): txid ${this.resTxid} holds a reservation`);
+    const start = this.takeRun(n);
+    if (start === 0) return 0;
+    this.resTxid = txid;
+    this.resNext = start;
+    this.resEnd = start + n;
+    return start;
+  }
+
+  endReservation(): void {
+    if (this.resTxid < 0) return;
+    const rest = this.resEnd - this.resNext;
+    const start = this.resNext;
+    this.resTxid = -1;
+    this.resNext = this.resEnd = 0;
+    if (rest > 0) this.makeFree([start], [rest]);
   }
 
   free(txid: number, id: number, overflow: number): void {
@@ -159,6 +195,7 @@ export abstract class FreelistBase implements Freelist {
   }
 
   rollback(txid: number): void {
+    if (txid === this.resTxid) this.endReservation();
     const starts: number[] = [];
     const lengths: number[] = [];
     const haveAllocRuns = txid === this.lastAllocTxid;

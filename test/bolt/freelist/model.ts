@@ -21,6 +21,8 @@ export class ModelFreelist {
   readonly free = new Set<number>();
   readonly pending = new Map<number, PendingPage[]>();
   readonly allocs = new Map<number, number>();
+  /** Pages set aside by reserve() and not yet handed out: neither free nor in use. */
+  readonly reserved = new Set<number>();
   private lastTxid = -1;
   private lastRuns: Array<[number, number]> = [];
 
@@ -30,6 +32,7 @@ export class ModelFreelist {
     this.allocs.clear();
     this.lastTxid = -1;
     this.lastRuns = [];
+    this.reserved.clear();
     for (const id of ids) this.free.add(id);
   }
 
@@ -67,9 +70,24 @@ export class ModelFreelist {
     return true;
   }
 
-  allocateAt(txid: number, start: number, n: number): void {
-    assert.ok(this.runIsFree(start, n), `model: ${start}+${n} is not free`);
-    for (let p = start; p < start + n; p++) this.free.delete(p);
+  reserveAt(start: number, n: number): void {
+    assert.ok(this.runIsFree(start, n), `model: reserved ${start}+${n} is not free`);
+    for (let p = start; p < start + n; p++) {
+      this.free.delete(p);
+      this.reserved.add(p);
+    }
+  }
+
+  /** Reserved pages not handed out become free again. */
+  endReservation(): void {
+    for (const p of this.reserved) this.free.add(p);
+    this.reserved.clear();
+  }
+
+  allocateAt(txid: number, start: number, n: number, fromReserved = false): void {
+    const from = fromReserved ? this.reserved : this.free;
+    for (let p = start; p < start + n; p++) assert.ok(from.has(p), `model: ${p} is not ${fromReserved ? 'reserved' : 'free'}`);
+    for (let p = start; p < start + n; p++) from.delete(p);
     this.allocs.set(start, txid);
     if (txid !== this.lastTxid) {
       this.lastTxid = txid;
@@ -109,6 +127,7 @@ export class ModelFreelist {
   }
 
   rollback(txid: number): void {
+    this.endReservation();
     const have = txid === this.lastTxid;
     const list = this.pending.get(txid) ?? [];
     this.pending.delete(txid);
@@ -133,6 +152,8 @@ export class ModelFreelist {
 export type Step =
   | { op: 'begin' }
   | { op: 'alloc'; n: number }
+  | { op: 'reserve'; n: number }
+  | { op: 'endReservation' }
   | { op: 'free'; pick: number }
   | { op: 'commit' }
   | { op: 'rollback' }
@@ -174,9 +195,14 @@ export function assertSpansMaximal(fl: HashmapFreelist, freeIds: readonly number
  * Runs one scenario against `fl` and a fresh model, asserting after every step. Returns counts of
  * what happened so callers can check the generators exercise the interesting paths.
  */
-export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; failed: number; released: number } {
+export function runScenario(
+  fl: Freelist,
+  sc: Scenario,
+): { allocated: number; failed: number; released: number; reservedAllocs: number } {
   const model = new ModelFreelist();
-  const stats = { allocated: 0, failed: 0, released: 0 };
+  const stats = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0 };
+  /** The writer's reservation: [next, end) not yet handed out. */
+  let res: { next: number; end: number } | null = null;
   let highWater = sc.highWater;
   fl.init(sc.initiallyFree);
   model.init(sc.initiallyFree);
@@ -207,7 +233,8 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
     assert.equal(fl.count(), free.length + pending.length, `${where}: count()`);
     let used = 0;
     for (const r of inUse.values()) used += r.n;
-    assert.equal(free.length + pending.length + used, highWater - 2, `${where}: pages conserved`);
+    assert.equal(model.reserved.size, res === null ? 0 : res.end - res.next, `${where}: reserved pages`);
+    assert.equal(free.length + pending.length + used + model.reserved.size, highWater - 2, `${where}: pages conserved`);
     for (let p = 0; p < highWater + 2; p++) {
       assert.equal(fl.freed(p), model.isFreed(p), `${where}: freed(${p})`);
     }
@@ -246,6 +273,12 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
         if (writer === null) return;
         const { txid } = writer;
         const start = fl.allocate(txid, step.n);
+        const fromReserved = res !== null && res.end - res.next >= step.n;
+        if (fromReserved) {
+          assert.equal(start, res!.next, `${where}: allocation that fits the reservation comes from its front`);
+          res!.next += step.n;
+          stats.reservedAllocs++;
+        }
         if (start === 0) {
           assert.equal(model.firstFit(step.n), 0, `${where}: 0 returned though a run of ${step.n} is free`);
           stats.failed++;
@@ -255,10 +288,10 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
           highWater += step.n;
           break;
         }
-        if (fl.kind === 'array') {
+        if (fl.kind === 'array' && !fromReserved) {
           assert.equal(start, model.firstFit(step.n), `${where}: array freelist is first fit`);
         }
-        assert.ok(model.runIsFree(start, step.n), `${where}: handed out ${start}+${step.n}, not all free`);
+        if (!fromReserved) assert.ok(model.runIsFree(start, step.n), `${where}: handed out ${start}+${step.n}, not all free`);
         for (let p = start; p < start + step.n; p++) {
           const g = ghosts.get(p);
           if (g === undefined) continue;
@@ -270,10 +303,37 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
           }
           ghosts.delete(p);
         }
-        model.allocateAt(txid, start, step.n);
+        model.allocateAt(txid, start, step.n, fromReserved);
         inUse.set(start, { n: step.n, born: txid });
         writer.allocated.push(start);
         stats.allocated++;
+        break;
+      }
+      case 'reserve': {
+        if (writer === null || res !== null) return;
+        const start = fl.reserve(writer.txid, step.n);
+        if (start === 0) {
+          assert.equal(model.firstFit(step.n), 0, `${where}: reserve failed though a run of ${step.n} is free`);
+          break;
+        }
+        assert.ok(model.runIsFree(start, step.n), `${where}: reserved ${start}+${step.n}, not all free`);
+        if (fl.kind === 'array') assert.equal(start, model.firstFit(step.n), `${where}: array freelist reserves first fit`);
+        for (let p = start; p < start + step.n; p++) {
+          const g = ghosts.get(p);
+          if (g === undefined) continue;
+          for (const r of readers) {
+            assert.ok(!(g.born <= r && r < g.freedBy), `${where}: page ${p} reserved while reader ${r} sees it`);
+          }
+        }
+        model.reserveAt(start, step.n);
+        res = { next: start, end: start + step.n };
+        break;
+      }
+      case 'endReservation': {
+        if (res === null) return;
+        fl.endReservation();
+        model.endReservation();
+        res = null;
         break;
       }
       case 'free': {
@@ -290,6 +350,10 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
       }
       case 'commit': {
         if (writer === null) return;
+        // The engine ends its reservation before the commit's freelist work.
+        fl.endReservation();
+        model.endReservation();
+        res = null;
         committed = writer.txid;
         writer = null;
         break;
@@ -299,6 +363,7 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
         const w = writer;
         fl.rollback(w.txid);
         model.rollback(w.txid);
+        res = null;
         const allocated = new Set(w.allocated);
         const grown = new Set(w.grown);
         for (const [start, run] of w.freed) {
