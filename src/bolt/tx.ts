@@ -160,6 +160,21 @@ export class Tx implements Disposable {
 
   // ---- pages ----
 
+  /** @internal The page size (TreeContext). */
+  get pageSize(): number {
+    return this.db.pageSize;
+  }
+
+  /** @internal A tree page for node.ts's commit-time work (TreeContext). */
+  load(pgid: number): Page {
+    return this.treePage(pgid);
+  }
+
+  /** @internal A page image spill produced, to be written at commit (TreeContext). */
+  write(pgid: number, buf: Uint8Array): void {
+    this.dirty.set(pgid, buf);
+  }
+
   /** @internal A branch or leaf page visible to this transaction. */
   treePage(pgid: number): Page {
     const page = this.pager.page(pgid, this.meta.pgid);
