@@ -21,6 +21,9 @@ interface TxPending {
   lastReleaseBegin: number;
 }
 
+/** Shortest run a reservation looks for once no run of its full size is free. */
+const MIN_RESERVED_RUN = 8;
+
 /** Largest page id and txid we accept: numbers are exact integers only up to here. */
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
@@ -48,6 +51,13 @@ export abstract class FreelistBase implements Freelist {
   private resTxid = -1;
   private resNext = 0;
   private resEnd = 0;
+  /** Pages of the reservation's estimate not handed out yet: the size of the next run, if one is needed. */
+  private resLeft = 0;
+  /**
+   * Whether a failed search for a run is cheap (an index lookup), so that a reservation may look
+   * for smaller runs when no large one is free. The array freelist scans every free page instead.
+   */
+  protected readonly cheapRunSearch: boolean = false;
 
   /** Rebuild the free index from `this.freePages`, which holds exactly the free pages. */
   protected abstract rebuildIndex(): void;
@@ -70,7 +80,7 @@ export abstract class FreelistBase implements Freelist {
     this.lastAllocTxid = -1;
     this.lastAllocRuns = [];
     this.resTxid = -1;
-    this.resNext = this.resEnd = 0;
+    this.resNext = this.resEnd = this.resLeft = 0;
     for (const id of ids) {
       if (!Number.isSafeInteger(id) || id < 2) {
         this.freePages.clear();
@@ -89,11 +99,16 @@ export abstract class FreelistBase implements Freelist {
   allocate(txid: number, n: number): number {
     checkTxid(txid, 'allocate');
     if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`allocate: bad page count ${n}`);
-    let start: number;
-    if (txid === this.resTxid && this.resEnd - this.resNext >= n) {
-      start = this.resNext;
-      this.resNext += n;
-    } else {
+    let start = 0;
+    if (txid === this.resTxid) {
+      if (this.resEnd - this.resNext < n && this.cheapRunSearch) this.nextReservedRun(n);
+      if (this.resEnd - this.resNext >= n) {
+        start = this.resNext;
+        this.resNext += n;
+        this.resLeft -= n;
+      }
+    }
+    if (start === 0) {
       start = this.takeRun(n);
       if (start === 0) return 0;
     }
@@ -110,12 +125,48 @@ export abstract class FreelistBase implements Freelist {
     checkTxid(txid, 'reserve');
     if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`reserve: bad page count ${n}`);
     if (this.resTxid >= 0) throw new Panic(`reserve(${txid}): txid ${this.resTxid} holds a reservation`);
-    const start = this.takeRun(n);
+    let m = n;
+    let start = this.takeRun(m);
+    // No run that long: a fragmented file may still have shorter runs (a batch's thousand pages
+    // then go out as a few dozen writes instead of a thousand).
+    while (start === 0 && this.cheapRunSearch && m >= 2 * MIN_RESERVED_RUN) {
+      m >>= 1;
+      start = this.takeRun(m);
+    }
     if (start === 0) return 0;
     this.resTxid = txid;
     this.resNext = start;
-    this.resEnd = start + n;
+    this.resEnd = start + m;
+    this.resLeft = n;
     return start;
+  }
+
+  /**
+   * The current reserved run cannot hold an allocation of n pages: give back its rest and take
+   * the next run for what the estimate has left (at least n pages, halving while none is free).
+   * Leaves the reservation empty when no run of at least max(n, MIN_RESERVED_RUN) pages is free.
+   */
+  private nextReservedRun(n: number): void {
+    const rest = this.resEnd - this.resNext;
+    if (rest > 0) this.makeFree([this.resNext], [rest]);
+    this.resNext = this.resEnd = 0;
+    const floor = Math.max(n, MIN_RESERVED_RUN);
+    let m = Math.max(this.resLeft, n);
+    while (m >= floor) {
+      const start = this.takeRun(m);
+      if (start !== 0) {
+        this.resNext = start;
+        this.resEnd = start + m;
+        return;
+      }
+      if (m === floor) break;
+      m = Math.max(floor, m >> 1);
+    }
+  }
+
+  /** The reservation's run not yet handed out, [next, end), or null. For tests. */
+  debugReservation(): [number, number] | null {
+    return this.resTxid < 0 ? null : [this.resNext, this.resEnd];
   }
 
   endReservation(): void {
@@ -123,7 +174,7 @@ export abstract class FreelistBase implements Freelist {
     const rest = this.resEnd - this.resNext;
     const start = this.resNext;
     this.resTxid = -1;
-    this.resNext = this.resEnd = 0;
+    this.resNext = this.resEnd = this.resLeft = 0;
     if (rest > 0) this.makeFree([start], [rest]);
   }
 

@@ -20,7 +20,12 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       })
       .map((n) => ({ op: 'alloc' as const, n })),
   },
-  { weight: 2, arbitrary: fc.integer({ min: 1, max: 16 }).map((n) => ({ op: 'reserve' as const, n })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 9, max: 40 }) })
+      .map((n) => ({ op: 'reserve' as const, n })),
+  },
   { weight: 1, arbitrary: fc.constant({ op: 'endReservation' as const }) },
   { weight: 8, arbitrary: fc.nat().map((pick) => ({ op: 'free' as const, pick })) },
   { weight: 2, arbitrary: fc.constant({ op: 'commit' as const }) },

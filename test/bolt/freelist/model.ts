@@ -84,10 +84,9 @@ export class ModelFreelist {
     this.reserved.clear();
   }
 
-  allocateAt(txid: number, start: number, n: number, fromReserved = false): void {
-    const from = fromReserved ? this.reserved : this.free;
-    for (let p = start; p < start + n; p++) assert.ok(from.has(p), `model: ${p} is not ${fromReserved ? 'reserved' : 'free'}`);
-    for (let p = start; p < start + n; p++) from.delete(p);
+  /** Record pages start..start+n (already taken out of free or reserved) as allocated by txid. */
+  recordAlloc(txid: number, start: number, n: number): void {
+    for (let p = start; p < start + n; p++) assert.ok(!this.free.has(p) && !this.reserved.has(p), `model: ${p} still free or reserved`);
     this.allocs.set(start, txid);
     if (txid !== this.lastTxid) {
       this.lastTxid = txid;
@@ -173,6 +172,11 @@ interface Run {
 }
 
 const MAX_TXID = Number.MAX_SAFE_INTEGER;
+
+/** The freelist's reservation not yet handed out, [next, end), or null (FreelistBase exposes it for tests). */
+function reservationOf(fl: Freelist): [number, number] | null {
+  return (fl as unknown as { debugReservation(): [number, number] | null }).debugReservation();
+}
 
 /** Check the maximal-span invariant of a hashmap freelist from the outside. */
 export function assertSpansMaximal(fl: HashmapFreelist, freeIds: readonly number[]): void {
@@ -272,13 +276,35 @@ export function runScenario(
       case 'alloc': {
         if (writer === null) return;
         const { txid } = writer;
+        const before = res;
+        const firstFit = model.firstFit(step.n);
         const start = fl.allocate(txid, step.n);
-        const fromReserved = res !== null && res.end - res.next >= step.n;
-        if (fromReserved) {
-          assert.equal(start, res!.next, `${where}: allocation that fits the reservation comes from its front`);
-          res!.next += step.n;
+        const after = reservationOf(fl);
+        if (before !== null && before.end - before.next >= step.n) {
+          assert.equal(start, before.next, `${where}: allocation that fits the reservation comes from its front`);
           stats.reservedAllocs++;
         }
+        assert.equal(after !== null, before !== null, `${where}: an allocation neither starts nor ends a reservation`);
+        // The reservation may have moved to a new run: its old rest went back to free, and the
+        // new run (and the pages handed out) came from free pages or from the old run.
+        const oldReserved = new Set(model.reserved);
+        const nowReserved = new Set<number>();
+        if (after !== null) for (let p = after[0]; p < after[1]; p++) nowReserved.add(p);
+        const handed = new Set<number>();
+        if (start !== 0) for (let p = start; p < start + step.n; p++) handed.add(p);
+        for (const p of handed) {
+          assert.ok(oldReserved.has(p) || model.free.has(p), `${where}: handed out page ${p}, neither free nor reserved`);
+          assert.ok(!nowReserved.has(p), `${where}: page ${p} handed out and still reserved`);
+        }
+        for (const p of nowReserved) {
+          if (!oldReserved.has(p)) assert.ok(model.free.has(p), `${where}: reserved page ${p} was not free`);
+        }
+        for (const p of oldReserved) if (!nowReserved.has(p) && !handed.has(p)) model.free.add(p);
+        for (const p of nowReserved) model.free.delete(p);
+        for (const p of handed) model.free.delete(p);
+        model.reserved.clear();
+        for (const p of nowReserved) model.reserved.add(p);
+        res = after === null ? null : { next: after[0], end: after[1] };
         if (start === 0) {
           assert.equal(model.firstFit(step.n), 0, `${where}: 0 returned though a run of ${step.n} is free`);
           stats.failed++;
@@ -288,10 +314,9 @@ export function runScenario(
           highWater += step.n;
           break;
         }
-        if (fl.kind === 'array' && !fromReserved) {
-          assert.equal(start, model.firstFit(step.n), `${where}: array freelist is first fit`);
+        if (fl.kind === 'array' && before === null) {
+          assert.equal(start, firstFit, `${where}: array freelist is first fit`);
         }
-        if (!fromReserved) assert.ok(model.runIsFree(start, step.n), `${where}: handed out ${start}+${step.n}, not all free`);
         for (let p = start; p < start + step.n; p++) {
           const g = ghosts.get(p);
           if (g === undefined) continue;
@@ -303,7 +328,7 @@ export function runScenario(
           }
           ghosts.delete(p);
         }
-        model.allocateAt(txid, start, step.n, fromReserved);
+        model.recordAlloc(txid, start, step.n);
         inUse.set(start, { n: step.n, born: txid });
         writer.allocated.push(start);
         stats.allocated++;
@@ -312,21 +337,26 @@ export function runScenario(
       case 'reserve': {
         if (writer === null || res !== null) return;
         const start = fl.reserve(writer.txid, step.n);
+        const got = reservationOf(fl);
         if (start === 0) {
+          assert.equal(got, null, `${where}: a failed reserve holds a reservation`);
           assert.equal(model.firstFit(step.n), 0, `${where}: reserve failed though a run of ${step.n} is free`);
           break;
         }
-        assert.ok(model.runIsFree(start, step.n), `${where}: reserved ${start}+${step.n}, not all free`);
+        assert.ok(got !== null && got[0] === start && got[1] > start && got[1] - start <= step.n, `${where}: reservation ${got}`);
+        const len = got[1] - start;
+        if (len < step.n) assert.equal(model.firstFit(step.n), 0, `${where}: reserved a shorter run though ${step.n} are free`);
+        assert.ok(model.runIsFree(start, len), `${where}: reserved ${start}+${len}, not all free`);
         if (fl.kind === 'array') assert.equal(start, model.firstFit(step.n), `${where}: array freelist reserves first fit`);
-        for (let p = start; p < start + step.n; p++) {
+        for (let p = start; p < start + len; p++) {
           const g = ghosts.get(p);
           if (g === undefined) continue;
           for (const r of readers) {
             assert.ok(!(g.born <= r && r < g.freedBy), `${where}: page ${p} reserved while reader ${r} sees it`);
           }
         }
-        model.reserveAt(start, step.n);
-        res = { next: start, end: start + step.n };
+        model.reserveAt(start, len);
+        res = { next: start, end: got[1] };
         break;
       }
       case 'endReservation': {
