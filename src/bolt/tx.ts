@@ -286,12 +286,14 @@ export class Tx implements Disposable {
     const db = this.db;
     this.root.rebalance();
     // Reserve one run for the pages spill is about to allocate (sized by the previous commit,
-    // with some slack), so they are contiguous: the commit then writes them with one vectored
-    // write into one region of the disk instead of a pwrite per scattered page. What spill does
-    // not use goes back at once; what it needs beyond the run is allocated page by page as before.
+    // with an eighth of slack for large ones), so they are contiguous: the commit then writes them
+    // with one vectored write into one region of the disk instead of a pwrite per scattered page.
+    // What spill does not use goes back at once; what it needs beyond the run comes from further
+    // runs (hashmap freelist) or page by page as before. No slack for small commits: a one-put
+    // commit needs exactly as many pages as the last, and runs of that length are the common ones.
     const fl = db.freelist;
     const hint = db.commitPagesHint;
-    if (hint > 1) fl.reserve(this.meta.txid, hint + (hint >> 3) + 1);
+    if (hint > 1) fl.reserve(this.meta.txid, hint + (hint >> 3));
     try {
       this.allocatedPages = 0;
       this.root.spill();
