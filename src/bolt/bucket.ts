@@ -472,17 +472,9 @@ export class Bucket {
     this.rootPgid = spillTree(this.rootNode, this.treeContext(), this.fillPercentClamped());
   }
 
-  /** @internal What the commit-time tree work in node.ts needs from this bucket's transaction. */
+  /** @internal What the commit-time tree work in node.ts needs: the transaction itself (no closures per call). */
   private treeContext(): TreeContext {
-    const tx = this.tx;
-    return {
-      pageSize: tx.db.pageSize,
-      load: (pgid) => tx.treePage(pgid),
-      free: (pgid, overflow) => tx.free(pgid, overflow),
-      allocate: (n) => tx.allocate(n),
-      pageBuffer: (n) => tx.pageBuffer(n),
-      write: (pgid, buf) => void tx.dirty.set(pgid, buf),
-    };
+    return this.tx;
   }
 
   /** @internal */
