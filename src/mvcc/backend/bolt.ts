@@ -15,6 +15,16 @@ import { KEY_BUCKET } from '../buckets.ts';
  */
 const KEY_BUCKET_FILL = 0.9;
 
+/**
+ * The page-cache budget of a revision store's file unless the caller sets `cacheSize`. The engine's
+ * own default (an eighth of memory, up to 2 GiB) suits a plain key-value file whose reads all go
+ * to pages; here the key index answers which revision to read from memory, a reopen reads the key
+ * bucket outside the cache, and the cache only serves value reads and commits. With the engine's
+ * default, loading 1M keys left the whole 136 MiB file cached (RSS 433 MiB); with this, 40 MiB
+ * (RSS 349 MiB).
+ */
+export const REVISION_STORE_CACHE_SIZE = 64 * 2 ** 20;
+
 const enc = new TextEncoder();
 const names = new Map<string, Uint8Array>();
 function bucketName(name: string): Uint8Array {
@@ -91,7 +101,7 @@ export class BoltBackend implements Backend {
 
   /** Open (or create) the bolt file at `path`. */
   static open(path: string, options: OpenOptions = {}): BoltBackend {
-    return new BoltBackend(open(path, options));
+    return new BoltBackend(open(path, { ...options, cacheSize: options.cacheSize ?? REVISION_STORE_CACHE_SIZE }));
   }
 
   view<T>(fn: (r: BackendReader) => T): T {
