@@ -5,6 +5,7 @@ import { freeNode, inodesSize, Node, rebalanceNode, spillTree, splitIfLarge, typ
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 import { parseRange, type RangeOptions, scan } from './range.ts';
+import { ScanEntry, type EntryVisitor } from './scan.ts';
 
 /** Scratch for Page.lowerBound's exact-match answer, so a get allocates nothing per level. */
 const exact = { hit: false };
@@ -107,7 +108,8 @@ export class Bucket {
   /** The value under key; undefined if absent or if key names a sub-bucket. */
   get(key: Bytes): Buffer | undefined {
     this.tx.checkOpen();
-    const k = toBytes(key, 'key');
+    // Imported functions cost a getter call each under a CommonJS transform (tsx): skip it for bytes.
+    const k = key instanceof Uint8Array ? key : toBytes(key, 'key');
     // A direct descent: the hot read path allocates nothing but the returned view.
     let node = this.rootNode;
     let page = node ? null : this.rootPgid === 0 ? this.inlinePage! : this.tx.treePage(this.rootPgid);
@@ -131,8 +133,7 @@ export class Bucket {
       const n = p.count;
       const i = p.lowerBound(k, exact);
       if (p.isLeaf) {
-        if (!exact.hit || p.elementFlags(i) & BUCKET_LEAF_FLAG) return undefined;
-        return p.value(i);
+        return exact.hit ? p.leafValue(i) : undefined;
       }
       if (n === 0) return undefined;
       page = this.tx.treePage(p.child(exact.hit ? i : i > 0 ? i - 1 : 0));
@@ -160,6 +161,19 @@ export class Bucket {
    */
   range(options: RangeOptions = {}): Generator<Entry, void, undefined> {
     return scan(this.cursor(), parseRange(options));
+  }
+
+  /**
+   * Shows `visit` each entry within the bounds (as range(): gt/gte/lt/lte, reverse, limit, signal)
+   * without building a view per entry: the visitor gets one reused ScanEntry telling where the key
+   * and value lie, and asks for views or copies only of what it keeps. Returning false stops the
+   * scan. Returns how many entries were shown. Entries written by the visitor itself are seen or
+   * not depending on where they land, as with a cursor.
+   */
+  scan(options: RangeOptions | undefined, visit: EntryVisitor): number {
+    this.tx.checkOpen();
+    if (typeof visit !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'scan: the visitor must be a function');
+    return Cursor.create(this).visit(parseRange(options), ScanEntry.create(), visit);
   }
 
   *entries(): IterableIterator<Entry> {
@@ -458,17 +472,9 @@ export class Bucket {
     this.rootPgid = spillTree(this.rootNode, this.treeContext(), this.fillPercentClamped());
   }
 
-  /** @internal What the commit-time tree work in node.ts needs from this bucket's transaction. */
+  /** @internal What the commit-time tree work in node.ts needs: the transaction itself (no closures per call). */
   private treeContext(): TreeContext {
-    const tx = this.tx;
-    return {
-      pageSize: tx.db.pageSize,
-      load: (pgid) => tx.treePage(pgid),
-      free: (pgid, overflow) => tx.free(pgid, overflow),
-      allocate: (n) => tx.allocate(n),
-      pageBuffer: (n) => tx.pageBuffer(n),
-      write: (pgid, buf) => void tx.dirty.set(pgid, buf),
-    };
+    return this.tx;
   }
 
   /** @internal */

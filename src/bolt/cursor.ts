@@ -1,9 +1,12 @@
-import { compare } from './bytes.ts';
+import { compare, compareAt } from './bytes.ts';
 import { BoltError } from './errors.ts';
 import type { Node } from './node.ts';
 import { BUCKET_LEAF_FLAG, corrupt, type Page } from './page.ts';
+import { aborted, type ParsedRange } from './range.ts';
+import type { ScanEntry, EntryVisitor } from './scan.ts';
 
 const MAX_DEPTH = 64;
+const EMPTY_VALUE = Buffer.alloc(0);
 /** Scratch for Page.lowerBound's exact-match answer during a descent. */
 const exact = { hit: false };
 import type { Bucket } from './bucket.ts';
@@ -30,6 +33,16 @@ function lowerBound(f: Frame, key: Uint8Array): number {
 }
 function equalsKey(f: Frame, i: number, key: Uint8Array): boolean {
   return f.node ? compare(f.node.inodes[i]!.key, key) === 0 : f.page!.compareKey(i, key) === 0;
+}
+
+/** Is e's key within the low bounds (gt/gte)? Compared in place. */
+function aboveLow(e: ScanEntry, gt: Uint8Array | undefined, gte: Uint8Array | undefined): boolean {
+  return (gt === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, gt) > 0) && (gte === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, gte) >= 0);
+}
+
+/** Is e's key within the high bounds (lt/lte)? Compared in place. */
+function belowHigh(e: ScanEntry, lt: Uint8Array | undefined, lte: Uint8Array | undefined): boolean {
+  return (lt === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, lt) < 0) && (lte === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, lte) <= 0);
 }
 
 type Position = 'unset' | 'valid' | 'eof' | 'bof';
@@ -206,6 +219,103 @@ export class Cursor {
       this.stack[d] = { node, page: null, index: this.stack[d]!.index };
     }
     return node;
+  }
+
+  /**
+   * @internal Bucket.scan's loop: position by o's bounds, then show fn each entry in place (no
+   * views). If fn changes the transaction, the scan re-finds its place by the last key shown.
+   */
+  visit(o: ParsedRange, e: ScanEntry, fn: EntryVisitor): number {
+    const tx = this.bucket.tx;
+    tx.checkOpen();
+    const { gt, gte, lt, lte, limit, signal, reverse } = o;
+    let ok: boolean;
+    if (!reverse) {
+      const low = gte ?? gt;
+      if (low) {
+        this.seekRaw(low);
+        ok = this.normalizeForward();
+      } else ok = this.toFirst();
+      for (; ok; ok = this.moveNext()) {
+        this.fill(e);
+        if (aboveLow(e, gt, gte)) break;
+      }
+    } else {
+      const high = lte ?? lt;
+      if (high) {
+        this.seekRaw(high);
+        ok = this.normalizeForward() || this.toLast();
+      } else ok = this.toLast();
+      for (; ok; ok = this.movePrev()) {
+        this.fill(e);
+        if (belowHigh(e, lt, lte)) break;
+      }
+    }
+    let seen = tx.mutations;
+    let n = 0;
+    while (ok && n < limit) {
+      this.fill(e);
+      if (reverse ? !aboveLow(e, gt, gte) : !belowHigh(e, lt, lte)) break;
+      if (signal?.aborted) throw aborted(signal);
+      n++;
+      if (fn(e) === false) break;
+      tx.checkOpen();
+      if (tx.mutations !== seen) {
+        // The visitor wrote: the path may be stale, so find the last key again and step from it.
+        seen = tx.mutations;
+        const k = e.copyKey();
+        this.seekRaw(k);
+        if (reverse) ok = this.movePrev();
+        else ok = this.isAt(k) ? this.moveNext() : this.normalizeForward();
+        continue;
+      }
+      if (reverse) ok = this.movePrev();
+      else {
+        // Most steps stay inside the current leaf page.
+        const t = this.stack[this.stack.length - 1]!;
+        const p = t.page;
+        if (p !== null && p.isLeaf && t.index + 1 < p.count) t.index++;
+        else ok = this.moveNext();
+      }
+    }
+    this.pos = 'unset';
+    this.key = null;
+    return n;
+  }
+
+  /** @internal Point e at the leaf element under the cursor. */
+  private fill(e: ScanEntry): void {
+    const f = this.stack[this.stack.length - 1]!;
+    const p = f.page;
+    if (p !== null) {
+      p.point(f.index, e);
+      return;
+    }
+    const inode = f.node!.inodes[f.index]!;
+    const bucket = (inode.flags & BUCKET_LEAF_FLAG) !== 0;
+    const v = bucket ? EMPTY_VALUE : inode.value;
+    e.keyBuffer = inode.key;
+    e.keyOffset = 0;
+    e.keyLength = inode.key.length;
+    e.valueBuffer = v;
+    e.valueOffset = 0;
+    e.valueLength = v.length;
+    e.isBucket = bucket;
+  }
+
+  /** @internal Onto the first entry; false if the bucket is empty. */
+  private toFirst(): boolean {
+    this.reset();
+    this.descend(false);
+    return count(this.top()) > 0 || this.moveNext();
+  }
+
+  /** @internal Onto the last entry; false if the bucket is empty. */
+  private toLast(): boolean {
+    this.reset();
+    this.top().index = count(this.top()) - 1;
+    this.descend(true);
+    return count(this.top()) > 0 || this.movePrev();
   }
 
   // ---- movement ----

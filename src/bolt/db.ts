@@ -86,6 +86,8 @@ export class DB {
   private writeTxN = 0;
   /** @internal */
   private readonly batcher: Batcher;
+  /** @internal Pages the last commit's spill allocated: the size of the next commit's reservation. */
+  commitPagesHint = 0;
   /** @internal Page images of the current commit, reused by the next. */
   readonly arena = new PageArena();
   /** @internal */

@@ -3,6 +3,7 @@ export { Tx } from './tx.ts';
 export { Bucket, type BucketStats, DEFAULT_FILL_PERCENT } from './bucket.ts';
 export { Cursor, type Entry } from './cursor.ts';
 export type { RangeOptions } from './range.ts';
+export { ScanEntry, type EntryVisitor } from './scan.ts';
 export type { Bytes } from './bytes.ts';
 export { MAX_KEY_SIZE, MAX_VALUE_SIZE } from './bytes.ts';
 export { BoltError, Panic } from './errors.ts';

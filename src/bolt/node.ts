@@ -1,4 +1,4 @@
-import { compare } from './bytes.ts';
+import { compare, compareAt } from './bytes.ts';
 import { invariant } from './errors.ts';
 import {
   BRANCH_FLAG,
@@ -13,29 +13,33 @@ import {
 /**
  * One element of an in-memory node. Leaves use flags/key/value; branches use key/pgid/child,
  * where `child` is the materialized child node (new children have pgid 0 until written).
- * An element read from a page keeps its value as an offset into the page until someone asks for
- * it: a commit rewrites whole leaves but looks at few of their values, and a view per element
- * was a good part of what a write transaction allocated.
+ * An element read from a page keeps its key and value as offsets into the page until someone
+ * asks for them: a commit rewrites every node on the path to a change but looks at few of their
+ * keys and values, and a view per element (a branch page holds ~170) was a good part of what a
+ * small commit allocated.
  */
 export class Inode {
   flags: number;
-  key: Buffer;
   /** The key's first four bytes as a big-endian number (zero padded): most comparisons end here. */
   prefix: number;
   /** Bytes this element takes in a page: element header, key and (leaf) value. */
   size: number;
   pgid: number;
   child: Node | null;
+  /** The key, once made; else it is src.buf[kpos, kpos + klen). */
+  private k: Buffer | null;
   /** The value, once made; else it is element `index` of src, at src.buf[vpos, vpos + vlen). */
   private v: Buffer | null;
   private src: Page | null;
   private index: number;
+  private kpos: number;
+  private klen: number;
   private vpos: number;
   private vlen: number;
 
   constructor(
     flags: number,
-    key: Buffer,
+    key: Buffer | null,
     value: Buffer | null,
     pgid: number,
     child: Node | null,
@@ -43,18 +47,60 @@ export class Inode {
     index = 0,
     vpos = 0,
     vlen = 0,
+    kpos = 0,
+    klen = 0,
   ) {
     this.flags = flags;
-    this.key = key;
-    this.prefix = keyPrefix(key);
+    this.k = key;
     this.pgid = pgid;
     this.child = child;
     this.v = value;
-    this.src = value === null ? src : null;
+    this.src = src;
     this.index = index;
+    this.kpos = kpos;
     this.vpos = vpos;
+    if (key !== null) {
+      this.klen = key.length;
+      this.prefix = keyPrefix(key);
+    } else {
+      this.klen = klen;
+      this.prefix = keyPrefixAt(src!.buf, kpos, klen);
+    }
     this.vlen = value === null ? vlen : value.length;
+    this.size = ELEMENT_SIZE + this.klen + this.vlen;
+  }
+
+  get key(): Buffer {
+    let k = this.k;
+    if (k === null) {
+      k = this.src!.key(this.index);
+      this.k = k;
+    }
+    return k;
+  }
+
+  set key(key: Buffer) {
+    this.k = key;
+    this.klen = key.length;
+    this.prefix = keyPrefix(key);
     this.size = ELEMENT_SIZE + key.length + this.vlen;
+  }
+
+  get keyLength(): number {
+    return this.klen;
+  }
+
+  /** compare(this.key, key), without making a view of a key still in its page. */
+  compareKey(key: Uint8Array): number {
+    const k = this.k;
+    return k !== null ? compare(k, key) : compareAt(this.src!.buf, this.kpos, this.klen, key);
+  }
+
+  /** Copy the key's bytes into buf at `at`. */
+  copyKey(buf: Uint8Array, at: number): void {
+    const k = this.k;
+    if (k !== null) put(buf, k, at);
+    else copyBytes(buf, at, this.src!.buf, this.kpos, this.klen);
   }
 
   get value(): Buffer {
@@ -68,9 +114,8 @@ export class Inode {
 
   set value(value: Buffer) {
     this.v = value;
-    this.src = null;
     this.vlen = value.length;
-    this.size = ELEMENT_SIZE + this.key.length + value.length;
+    this.size = ELEMENT_SIZE + this.klen + value.length;
   }
 
   get valueLength(): number {
@@ -81,14 +126,21 @@ export class Inode {
   copyValue(buf: Uint8Array, at: number): void {
     const v = this.v;
     if (v !== null) put(buf, v, at);
-    else {
-      const src = this.src!.buf;
-      const n = this.vlen;
-      const from = this.vpos;
-      if (n > 32) buf.set(src.subarray(from, from + n), at);
-      else for (let i = 0; i < n; i++) buf[at + i] = src[from + i]!;
-    }
+    else copyBytes(buf, at, this.src!.buf, this.vpos, this.vlen);
   }
+}
+
+/** buf[at, at + n) = src[from, from + n); short runs by hand (a view for set() costs more). */
+function copyBytes(buf: Uint8Array, at: number, src: Uint8Array, from: number, n: number): void {
+  if (n > 32) buf.set(src.subarray(from, from + n), at);
+  else for (let i = 0; i < n; i++) buf[at + i] = src[from + i]!;
+}
+
+/** keyPrefix of the key at buf[pos, pos + n). */
+function keyPrefixAt(buf: Uint8Array, pos: number, n: number): number {
+  return (
+    (n > 0 ? buf[pos]! * 0x1000000 : 0) + (n > 1 ? buf[pos + 1]! << 16 : 0) + (n > 2 ? buf[pos + 2]! << 8 : 0) + (n > 3 ? buf[pos + 3]! : 0)
+  );
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -105,8 +157,6 @@ export function makeInode(flags: number, key: Buffer, value: Buffer, pgid: numbe
 
 export function setInodeKey(inode: Inode, key: Buffer): void {
   inode.key = key;
-  inode.prefix = keyPrefix(key);
-  inode.size = ELEMENT_SIZE + key.length + inode.valueLength;
 }
 
 /** Branch inodes carry an empty value, so one formula serves both kinds. */
@@ -156,8 +206,12 @@ export class Node {
         const kstart = e + dv.getUint32(e + 4, true);
         const ksize = dv.getUint32(e + 8, true);
         const vsize = dv.getUint32(e + 12, true);
-        inodes[i] = new Inode(dv.getUint32(e, true), page.key(i), null, 0, null, page, i, kstart + ksize, vsize);
-      } else inodes[i] = new Inode(0, page.key(i), EMPTY, page.child(i), null);
+        inodes[i] = new Inode(dv.getUint32(e, true), null, null, 0, null, page, i, kstart + ksize, vsize, kstart, ksize);
+      } else {
+        const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        const kstart = e + dv.getUint32(e, true);
+        inodes[i] = new Inode(0, null, EMPTY, page.child(i), null, page, i, 0, 0, kstart, dv.getUint32(e + 4, true));
+      }
     }
     return new Node(leaf, parent, inodes, pgid, pgid === 0 ? 0 : page.overflow);
   }
@@ -172,7 +226,7 @@ export class Node {
       const mid = (lo + hi) >>> 1;
       const inode = inodes[mid]!;
       const p = inode.prefix;
-      if (p < kp || (p === kp && compare(inode.key, key) < 0)) lo = mid + 1;
+      if (p < kp || (p === kp && inode.compareKey(key) < 0)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -181,7 +235,7 @@ export class Node {
   /** Branch: index of the child whose range holds key. */
   childIndexFor(key: Uint8Array): number {
     const i = this.lowerBound(key);
-    if (i < this.inodes.length && compare(this.inodes[i]!.key, key) === 0) return i;
+    if (i < this.inodes.length && this.inodes[i]!.compareKey(key) === 0) return i;
     return i > 0 ? i - 1 : 0;
   }
 
@@ -189,7 +243,7 @@ export class Node {
   put(key: Buffer, value: Buffer, flags: number): void {
     const i = this.lowerBound(key);
     const existing = this.inodes[i];
-    if (existing && compare(existing.key, key) === 0) {
+    if (existing && existing.compareKey(key) === 0) {
       this.byteSize += value.length - existing.valueLength;
       existing.value = value;
       existing.flags = flags;
@@ -337,20 +391,22 @@ export function writeInodes(
     if (leaf) {
       dv.setUint32(e, inode.flags, true);
       dv.setUint32(e + 4, pos, true);
-      dv.setUint32(e + 8, inode.key.length, true);
+      const klen = inode.keyLength;
+      dv.setUint32(e + 8, klen, true);
       const vlen = inode.valueLength;
       dv.setUint32(e + 12, vlen, true);
-      put(buf, inode.key, data);
-      data += inode.key.length;
+      inode.copyKey(buf, data);
+      data += klen;
       inode.copyValue(buf, data);
       data += vlen;
     } else {
       dv.setUint32(e, pos, true);
-      dv.setUint32(e + 4, inode.key.length, true);
+      const klen = inode.keyLength;
+      dv.setUint32(e + 4, klen, true);
       invariant(inode.pgid >= 2, `branch element points at page ${inode.pgid}`);
       writeU64(dv, e + 8, inode.pgid);
-      put(buf, inode.key, data);
-      data += inode.key.length;
+      inode.copyKey(buf, data);
+      data += klen;
     }
   }
 }

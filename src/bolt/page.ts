@@ -1,5 +1,6 @@
 import { compareAt } from './bytes.ts';
 import { BoltError } from './errors.ts';
+import type { ScanEntry } from './scan.ts';
 
 /** On-disk layout constants of bbolt's format version 2 (see shared/docs/bbolt-format.md). */
 export const PAGE_HEADER_SIZE = 16;
@@ -44,6 +45,11 @@ const FastView: ViewCtor | null = (() => {
     return null;
   }
 })();
+
+/** A zero-copy Buffer view of bytes [start, start+len) of buf. */
+export function view(buf: Buffer, start: number, len: number): Buffer {
+  return FastView ? new FastView(buf.buffer, buf.byteOffset + start, len) : buf.subarray(start, start + len);
+}
 
 export function corrupt(msg: string): BoltError {
   return new BoltError('ERR_CORRUPT_PAGE', msg);
@@ -99,6 +105,17 @@ function compareWords(dv: DataView, buf: Uint8Array, start: number, len: number,
   return len - key.length;
 }
 
+/** Branch pages with fewer elements are searched in place: an index would not pay for itself. */
+const BRANCH_INDEX_MIN = 8;
+
+/** Bytes [from, from+4) of b as a big-endian word, bytes at or past `end` read as zero. */
+function wordAt(b: Uint8Array, from: number, end: number): number {
+  if (from + 4 <= end) return ((b[from]! << 24) | (b[from + 1]! << 16) | (b[from + 2]! << 8) | b[from + 3]!) >>> 0;
+  let w = 0;
+  for (let i = 0; i < 4; i++) w = (w << 8) | (from + i < end ? b[from + i]! : 0);
+  return w >>> 0;
+}
+
 /**
  * A read-only view of one page (or of an inline bucket's page image). Element accessors check
  * bounds, so a corrupt page surfaces as ERR_CORRUPT_PAGE instead of a RangeError deep inside.
@@ -115,6 +132,15 @@ export class Page {
   readonly isLeaf: boolean;
   /** @internal The page cache's generation this page belongs to (pager.ts); 0 when not cached. */
   cacheGen = 0;
+  /**
+   * @internal Branch pages, built on the first search: each key's first eight bytes as two
+   * big-endian words (zero padded), side by side. A probe reads one small array instead of the
+   * element header and then the key at the far end of the page: fewer cache lines per level, and
+   * branch pages are the ones every get crosses.
+   */
+  private prefixes: Uint32Array | null = null;
+  /** @internal Branch pages: child page ids, decoded (and range-checked) with the prefixes. */
+  private children: Float64Array | null = null;
   /** The buffer's memory and offset, kept so a view is one constructor call. */
   private readonly ab: ArrayBufferLike;
   private readonly base: number;
@@ -188,6 +214,7 @@ export class Page {
    * element's key equals key, so a caller needs no second comparison.
    */
   lowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
+    if (!this.isLeaf && this.count >= BRANCH_INDEX_MIN) return this.branchLowerBound(key, exact);
     const words = loadKeyWords(key);
     const dv = this.dv;
     const buf = this.buf;
@@ -212,12 +239,71 @@ export class Page {
     return lo;
   }
 
+  /** lowerBound for a branch page, through its prefix index. */
+  private branchLowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
+    const idx = this.prefixes ?? this.buildBranchIndex();
+    const k0 = wordAt(key, 0, key.length);
+    const k1 = wordAt(key, 4, key.length);
+    let lo = 0;
+    let hi = this.count;
+    let hit = false;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const a0 = idx[mid << 1]!;
+      let c: number;
+      if (a0 !== k0) c = a0 < k0 ? -1 : 1;
+      else {
+        const a1 = idx[(mid << 1) + 1]!;
+        if (a1 !== k1) c = a1 < k1 ? -1 : 1;
+        else {
+          // Same first eight bytes (or zero padding that looks alike): compare the whole keys.
+          const e = PAGE_HEADER_SIZE + mid * ELEMENT_SIZE;
+          c = compareAt(this.buf, e + this.dv.getUint32(e, true), this.dv.getUint32(e + 4, true), key);
+        }
+      }
+      if (c < 0) lo = mid + 1;
+      else {
+        hi = mid;
+        hit = c === 0;
+      }
+    }
+    if (exact) exact.hit = hit;
+    return lo;
+  }
+
+  private buildBranchIndex(): Uint32Array {
+    const n = this.count;
+    const dv = this.dv;
+    const buf = this.buf;
+    const idx = new Uint32Array(n * 2);
+    const kids = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const start = e + dv.getUint32(e, true);
+      const len = dv.getUint32(e + 4, true);
+      idx[i << 1] = wordAt(buf, start, start + len);
+      idx[(i << 1) + 1] = wordAt(buf, start + 4, start + len);
+      kids[i] = readU64(dv, e + 8);
+    }
+    this.children = kids;
+    this.prefixes = idx;
+    return idx;
+  }
+
   /** Leaf only. */
   value(i: number): Buffer {
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     const pos = this.dv.getUint32(e + 4, true);
     const ksize = this.dv.getUint32(e + 8, true);
     return this.cut(e + pos + ksize, this.dv.getUint32(e + 12, true));
+  }
+
+  /** Leaf only: the value of element i, or undefined when it is a sub-bucket. */
+  leafValue(i: number): Buffer | undefined {
+    const dv = this.dv;
+    const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    if (dv.getUint32(e, true) & BUCKET_LEAF_FLAG) return undefined;
+    return this.cut(e + dv.getUint32(e + 4, true) + dv.getUint32(e + 8, true), dv.getUint32(e + 12, true));
   }
 
   /** Leaf only: key and value of element i (value null for a sub-bucket), reading the element once. */
@@ -231,6 +317,26 @@ export class Page {
     return [key, this.cut(kstart + ksize, dv.getUint32(e + 12, true))];
   }
 
+  /**
+   * Leaf only: point a scan's entry at element i (no views). Here rather than in the cursor so
+   * the layout constants are this module's own: under a CommonJS transform (tsx) every imported
+   * binding is a getter call, which showed as 12 % of a scan.
+   */
+  point(i: number, e: ScanEntry): void {
+    const dv = this.dv;
+    const el = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    const ks = el + dv.getUint32(el + 4, true);
+    const kl = dv.getUint32(el + 8, true);
+    const bucket = (dv.getUint32(el, true) & BUCKET_LEAF_FLAG) !== 0;
+    e.keyBuffer = this.buf;
+    e.keyOffset = ks;
+    e.keyLength = kl;
+    e.valueBuffer = this.buf;
+    e.valueOffset = ks + kl;
+    e.valueLength = bucket ? 0 : dv.getUint32(el + 12, true);
+    e.isBucket = bucket;
+  }
+
   /** Leaf only. */
   elementFlags(i: number): number {
     return this.dv.getUint32(PAGE_HEADER_SIZE + i * ELEMENT_SIZE, true);
@@ -238,6 +344,8 @@ export class Page {
 
   /** Branch only. */
   child(i: number): number {
+    const kids = this.children;
+    if (kids !== null && i >= 0 && i < kids.length) return kids[i]!;
     return readU64(this.dv, PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
   }
 }

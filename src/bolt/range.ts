@@ -15,7 +15,7 @@ export interface RangeOptions {
   signal?: AbortSignal;
 }
 
-function aborted(signal: AbortSignal): BoltError {
+export function aborted(signal: AbortSignal): BoltError {
   return new BoltError('ERR_ABORTED', 'range scan aborted', { cause: signal.reason });
 }
 
@@ -36,6 +36,12 @@ function badRange(msg: string): BoltError {
   return new BoltError('ERR_INVALID_OPTION', `range: ${msg}`);
 }
 
+/** A bound as bytes. Module-level, not a closure per call: a scan parses its options every time. */
+function boundOf(r: Record<string, unknown>, name: 'gt' | 'gte' | 'lt' | 'lte'): Uint8Array | undefined {
+  const v = r[name];
+  return v === undefined ? undefined : toBytes(v, 'key');
+}
+
 export function parseRange(o: unknown): ParsedRange {
   if (o === undefined) o = {};
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw badRange(`options must be an object, got ${o === null ? 'null' : typeof o}`);
@@ -43,7 +49,6 @@ export function parseRange(o: unknown): ParsedRange {
   for (const name of Object.keys(r)) {
     if (!RANGE_OPTIONS.has(name)) throw badRange(`unknown option ${JSON.stringify(name)} (bounds are gt, gte, lt, lte)`);
   }
-  const bound = (name: 'gt' | 'gte' | 'lt' | 'lte'): Uint8Array | undefined => (r[name] === undefined ? undefined : toBytes(r[name], 'key'));
   const { reverse, limit, signal } = r;
   if (reverse !== undefined && typeof reverse !== 'boolean') throw badRange('reverse must be a boolean');
   if (limit !== undefined && (typeof limit !== 'number' || !(limit >= 0) || (!Number.isInteger(limit) && limit !== Infinity))) {
@@ -51,10 +56,10 @@ export function parseRange(o: unknown): ParsedRange {
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw badRange('signal must be an AbortSignal');
   return {
-    gt: bound('gt'),
-    gte: bound('gte'),
-    lt: bound('lt'),
-    lte: bound('lte'),
+    gt: boundOf(r, 'gt'),
+    gte: boundOf(r, 'gte'),
+    lt: boundOf(r, 'lt'),
+    lte: boundOf(r, 'lte'),
     reverse: reverse ?? false,
     limit: (limit as number | undefined) ?? Infinity,
     signal: signal as AbortSignal | undefined,

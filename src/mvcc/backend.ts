@@ -7,6 +7,14 @@
 /** Stop a scan early by returning false from the visitor. */
 export type ScanVisitor = (key: Uint8Array, value: Uint8Array) => boolean | void;
 
+/**
+ * One record of a whole-bucket walk, read in place: key bytes [keyOff, keyOff+keyLen) of `keyBuf`,
+ * value bytes [valOff, valOff+valLen) of `valBuf`; valid only during the call.
+ */
+export type RawScanVisitor = (
+  keyBuf: Uint8Array, keyOff: number, keyLen: number, valBuf: Uint8Array, valOff: number, valLen: number,
+) => boolean | void;
+
 /** A consistent read view. Keys/values handed to visitors are only valid during the call: copy to keep. */
 export interface BackendReader {
   get(bucket: string, key: Uint8Array): Uint8Array | undefined;
@@ -14,6 +22,11 @@ export interface BackendReader {
   scan(bucket: string, from: Uint8Array, to: Uint8Array | undefined, fn: ScanVisitor): void;
   /** Keys in [from, to) descending (starting just below `to`). */
   scanReverse(bucket: string, from: Uint8Array, to: Uint8Array | undefined, fn: ScanVisitor): void;
+  /**
+   * Every record of `bucket` in key order, without an object per record (a reopen reads millions).
+   * Optional: without it the revision layer uses scan().
+   */
+  scanAll?(bucket: string, fn: RawScanVisitor): void;
 }
 
 /** A write transaction: reads see its own writes. Buckets are created on first put. */

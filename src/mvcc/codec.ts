@@ -148,8 +148,16 @@ const shared: IndexFields = { key: '', tombstone: false, createRevision: 0, modR
  * shared object, valid until the next call.
  */
 export function decodeIndexFieldsShared(b: Uint8Array, at: Uint8Array): Readonly<IndexFields> {
-  if (readIndexFields(b)) return shared;
-  const rec = decodeRecord(b, at);
+  return decodeIndexFieldsAt(b, 0, b.length, at, 0, at.length);
+}
+
+/**
+ * decodeIndexFieldsShared of bytes [start, end) of `b`, stored under the key at [atOff, atOff+atLen)
+ * of `atBuf`: no view of either is made unless the record is damaged.
+ */
+export function decodeIndexFieldsAt(b: Uint8Array, start: number, end: number, atBuf: Uint8Array, atOff: number, atLen: number): Readonly<IndexFields> {
+  if (readIndexFields(b, start, end)) return shared;
+  const rec = decodeRecord(b.subarray(start, end), atBuf.slice(atOff, atOff + atLen));
   if (rec.tombstone) return fill(latin1(rec.key, 0, rec.key.length), true, 0, 0, 0, 0n);
   const kv = rec.kv;
   return fill(latin1(kv.key, 0, kv.key.length), false, kv.createRevision, kv.modRevision, kv.version, kv.lease);
@@ -173,6 +181,8 @@ function latin1(b: Uint8Array, start: number, end: number): string {
 // Reader state of readIndexFields (module-level: per-call closures cost more than the parsing).
 let rb: Uint8Array = new Uint8Array(0);
 let rpos = 0;
+/** Where the record being read ends in rb. */
+let rend = 0;
 let binStart = 0;
 
 /** Skips a msgpack bin, leaving its start in binStart; false if the next item is not a bin. */
@@ -191,7 +201,7 @@ function readBin(): boolean {
   } else return false;
   binStart = rpos;
   rpos += len;
-  return rpos <= rb.length;
+  return rpos <= rend;
 }
 
 /** A msgpack integer (or float64 holding one); NaN if the next item is something else. */
@@ -207,15 +217,15 @@ function readInt(): number {
   }
   const at = rpos + 1;
   // revisions are mostly uint16/uint32: read them by hand, a DataView per field is garbage
-  if (t === 0xcc && at < rb.length) {
+  if (t === 0xcc && at < rend) {
     rpos += 2;
     return rb[at]!;
   }
-  if (t === 0xcd && at + 1 < rb.length) {
+  if (t === 0xcd && at + 1 < rend) {
     rpos += 3;
     return (rb[at]! << 8) | rb[at + 1]!;
   }
-  if (t === 0xce && at + 3 < rb.length) {
+  if (t === 0xce && at + 3 < rend) {
     rpos += 5;
     return ((rb[at]! << 24) >>> 0) + ((rb[at + 1]! << 16) | (rb[at + 2]! << 8) | rb[at + 3]!);
   }
@@ -238,7 +248,7 @@ function readInt(): number {
 function readLease(): bigint | undefined {
   const t = rb[rpos];
   if (t === 0xcf || t === 0xd3) {
-    if (rpos + 9 > rb.length) return undefined;
+    if (rpos + 9 > rend) return undefined;
     const v = new DataView(rb.buffer, rb.byteOffset + rpos + 1, 8);
     rpos += 9;
     return t === 0xcf ? v.getBigUint64(0) : v.getBigInt64(0);
@@ -249,25 +259,27 @@ function readLease(): bigint | undefined {
 }
 
 /** The fast path into `shared`; false when the full decoder must look (it says what is wrong). */
-function readIndexFields(b: Uint8Array): boolean {
+function readIndexFields(b: Uint8Array, start: number, end: number): boolean {
   try {
-    return readIndexFieldsUnchecked(b);
+    return readIndexFieldsUnchecked(b, start, end);
   } catch {
     return false; // truncated
   }
 }
 
-function readIndexFieldsUnchecked(b: Uint8Array): boolean {
-  const head = b[0];
+function readIndexFieldsUnchecked(b: Uint8Array, start: number, end: number): boolean {
+  if (end <= start) return false;
+  const head = b[start];
   if (head !== 0x91 && head !== 0x96) return false;
   rb = b;
-  rpos = 1;
+  rpos = start + 1;
+  rend = end;
   if (!readBin()) return false;
   if (rpos === binStart) return false; // empty key
   const keyStart = binStart;
   const keyEnd = rpos;
   if (head === 0x91) {
-    if (rpos !== b.length) return false;
+    if (rpos !== rend) return false;
     fill(latin1(b, keyStart, keyEnd), true, 0, 0, 0, 0n);
     return true;
   }
@@ -277,7 +289,7 @@ function readIndexFieldsUnchecked(b: Uint8Array): boolean {
   if (!(Number.isSafeInteger(createRevision) && Number.isSafeInteger(modRevision) && Number.isSafeInteger(version))) return false;
   if (createRevision < 1 || createRevision > modRevision || version < 1 || !readBin()) return false;
   const lease = readLease();
-  if (lease === undefined || rpos !== b.length) return false;
+  if (lease === undefined || rpos !== rend) return false;
   fill(latin1(b, keyStart, keyEnd), false, createRevision, modRevision, version, lease);
   return true;
 }

@@ -199,6 +199,17 @@ export class KeyIndex {
       else this.keys.set(key, oneEntryGen(main, sub, created, ver, 1));
       return;
     }
+    if (typeof r === 'number' && sub === 0) {
+      // the commonest second put (an overwrite): [r, main, created, ver, 2] in one exact allocation
+      const out = new Array<number>(5);
+      out[0] = r;
+      out[1] = main;
+      out[2] = r;
+      out[3] = ver;
+      out[4] = 2;
+      this.keys.set(key, out);
+      return;
+    }
     const a = toArray(r);
     const n = a[a.length - 1]!;
     if (n < 0) {

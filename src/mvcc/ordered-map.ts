@@ -69,14 +69,48 @@ export class OrderedMap<V> {
   private lastSlot = 0;
 
   get(key: string): V | undefined {
-    if (this.chunks.length === 0) return undefined;
-    const ci = this.chunkFor(key);
-    const c = this.chunks[ci]!;
-    const i = lowerBound(c.keys, key);
+    const cs = this.chunks;
+    if (cs.length === 0) return undefined;
+    let ci: number;
+    let i: number;
+    const next = this.nextSlot(key);
+    if (next >= 0) {
+      // a walk in key order (the overwrite pass of a reopen): the entry after the last one found
+      ci = this.lastChunk;
+      i = next;
+      if (i === cs[ci]!.keys.length) {
+        ci++;
+        i = 0;
+      }
+    } else {
+      const lastChunk = cs[cs.length - 1]!;
+      if (lastChunk.keys[lastChunk.keys.length - 1]! < key) {
+        // past the end (a load or a reopen in key order): no search
+        ci = cs.length - 1;
+        i = lastChunk.keys.length;
+      } else {
+        ci = this.chunkFor(key);
+        i = lowerBound(cs[ci]!.keys, key);
+      }
+    }
+    const c = cs[ci]!;
     this.lastKey = key;
     this.lastChunk = ci;
     this.lastSlot = i;
     return c.keys[i] === key ? c.vals[i] : undefined;
+  }
+
+  /**
+   * The slot just after the last get's when `key` is the entry there (index may equal the chunk's
+   * length: then it is the next chunk's first); -1 otherwise.
+   */
+  private nextSlot(key: string): number {
+    if (this.lastKey === undefined || this.lastKey >= key) return -1;
+    const c = this.chunks[this.lastChunk]!;
+    const i = this.lastSlot + (c.keys[this.lastSlot] === this.lastKey ? 1 : 0);
+    if (i < c.keys.length) return c.keys[i] === key ? i : -1;
+    const n = this.chunks[this.lastChunk + 1];
+    return n !== undefined && n.keys[0] === key ? i : -1;
   }
 
   set(key: string, val: V): void {
@@ -109,10 +143,13 @@ export class OrderedMap<V> {
     }
     this.count++;
     if (c.keys.length > MAX_CHUNK) {
-      const half = c.keys.length >>> 1;
-      const right: Chunk<V> = { keys: c.keys.slice(half), vals: c.vals.slice(half) };
-      c.keys.length = half;
-      c.vals.length = half;
+      // Appending past the end of the map (a load or a reopen in key order) leaves the full chunk
+      // full; anywhere else the chunk is halved. Both sides are exact-size copies: truncating an
+      // array keeps its capacity, which left every chunk of a million-key map half empty.
+      const at = ci === this.chunks.length - 1 && i === c.keys.length - 1 ? MAX_CHUNK : c.keys.length >>> 1;
+      const right: Chunk<V> = { keys: c.keys.slice(at), vals: c.vals.slice(at) };
+      c.keys = c.keys.slice(0, at);
+      c.vals = c.vals.slice(0, at);
       this.chunks.splice(ci + 1, 0, right);
     }
   }

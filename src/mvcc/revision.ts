@@ -67,6 +67,22 @@ export function isRevKey(b: Uint8Array): boolean {
   return b[8] === SEP && b[0] === 0 && (b[1]! & 0xe0) === 0 && b[9] === 0 && (b[10]! & 0xe0) === 0;
 }
 
+/** isRevKey of bytes [off, off+len) of `b` (a key inside a page, read in place). */
+export function isRevKeyAt(b: Uint8Array, off: number, len: number): boolean {
+  if (len !== REV_BYTES && !(len === MARKED_REV_BYTES && b[off + 17] === TOMBSTONE)) return false;
+  return b[off + 8] === SEP && b[off] === 0 && (b[off + 1]! & 0xe0) === 0 && b[off + 9] === 0 && (b[off + 10]! & 0xe0) === 0;
+}
+
+/** Main revision of a well-formed revision key at `off` of `b`. */
+export function revMainAt(b: Uint8Array, off: number): number {
+  return readU64(b, off);
+}
+
+/** Sub revision of a well-formed revision key at `off` of `b`. */
+export function revSubAt(b: Uint8Array, off: number): number {
+  return readU64(b, off + 9);
+}
+
 export function isTombstoneKey(b: Uint8Array): boolean {
   return b.length === MARKED_REV_BYTES && b[17] === TOMBSTONE;
 }

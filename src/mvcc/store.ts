@@ -15,7 +15,7 @@ import type { Backend, BackendReader } from './backend.ts';
 import {
   CONSISTENT_INDEX_KEY, FINISHED_COMPACT_KEY, KEY_BUCKET, LEASE_BUCKET, META_BUCKET, SCHEDULED_COMPACT_KEY,
 } from './buckets.ts';
-import { decodeIndexFieldsShared } from './codec.ts';
+import { decodeIndexFieldsAt } from './codec.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { Compactor } from './compaction.ts';
 import { MvccError, corruption, etcdError } from './errors.ts';
@@ -32,7 +32,7 @@ import type {
   LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, PutResponse,
   RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 } from './requests.ts';
-import { isRevKey, isTombstoneKey, parseRevKey, parseU64, revKeyMain, revKeySub, revToBytes } from './revision.ts';
+import { isRevKeyAt, MARKED_REV_BYTES, parseRevKey, parseU64, revMainAt, revSubAt, revToBytes } from './revision.ts';
 import { header, WriteTxn, type StoreState } from './txn-context.ts';
 import { runTxn } from './txn.ts';
 import type { EventSource, RevisionBatch } from './types.ts';
@@ -124,25 +124,28 @@ export class MvccStore implements EventSource {
       let maxRev = 0;
       const latestLease = new Map<string, bigint>();
       // One pass in revision order, nothing allocated per record but the key string (2M records
-      // on a million-key reopen: per-record objects made garbage collection the main cost).
-      r.scan(KEY_BUCKET, revToBytes(0, 0), undefined, (k, v) => {
-        if (!isRevKey(k)) throw corruption(KEY_BUCKET, k, 'not a revision key');
-        const main = revKeyMain(k);
-        const sub = revKeySub(k);
-        const tomb = isTombstoneKey(k);
-        const f = decodeIndexFieldsShared(v, k);
-        if (f.tombstone !== tomb) throw corruption(KEY_BUCKET, k, tomb ? 'a tombstone key holds a value' : 'a value key holds a tombstone');
+      // on a million-key reopen: per-record objects made garbage collection the main cost). Keys
+      // and values are read in place where the backend can hand them over so (scanAll).
+      const visit = (kb: Uint8Array, ko: number, kl: number, vb: Uint8Array, vo: number, vl: number): void => {
+        if (!isRevKeyAt(kb, ko, kl)) throw corruption(KEY_BUCKET, kb.slice(ko, ko + kl), 'not a revision key');
+        const main = revMainAt(kb, ko);
+        const sub = revSubAt(kb, ko);
+        const tomb = kl === MARKED_REV_BYTES;
+        const f = decodeIndexFieldsAt(vb, vo, vo + vl, kb, ko, kl);
+        if (f.tombstone !== tomb) throw corruption(KEY_BUCKET, kb.slice(ko, ko + kl), tomb ? 'a tombstone key holds a value' : 'a value key holds a tombstone');
         maxRev = main;
         if (f.tombstone) {
           s.index.restoreTombstone(f.key, main, sub);
           if (latestLease.size > 0) latestLease.delete(f.key);
           return;
         }
-        if (f.modRevision !== main) throw corruption(KEY_BUCKET, k, `record says modRevision ${f.modRevision}`);
+        if (f.modRevision !== main) throw corruption(KEY_BUCKET, kb.slice(ko, ko + kl), `record says modRevision ${f.modRevision}`);
         s.index.put(f.key, main, sub, f.createRevision, f.version);
         if (f.lease !== 0n) latestLease.set(f.key, f.lease);
         else if (latestLease.size > 0) latestLease.delete(f.key);
-      });
+      };
+      if (r.scanAll !== undefined) r.scanAll(KEY_BUCKET, visit);
+      else r.scan(KEY_BUCKET, new Uint8Array(0), undefined, (k, v) => visit(k, 0, k.length, v, 0, v.length));
       // compaction may have removed every record of the newest revisions, never the revision itself
       s.currentRev = Math.max(1, maxRev, s.compactMainRev, scheduled);
       this.#durableRev = s.currentRev;

@@ -5,10 +5,13 @@
  *   { t: 'chunk', d }      the next piece of the leader's bolt file
  *   { t: 'end' }           the file is complete
  *   { t: 'ok' } / { t: 'err', e }   the receiver's verdict on a snapshot stream
+ *   { t: 'members' } / { t: 'list', l }   a joining member asks for the member list (etcd's
+ *                          GET /members on the peer port), to learn the id it was added with
  * Frames are bounded (MAX_FRAME) so a peer cannot make us buffer without limit.
  */
 import { Packr } from 'msgpackr';
 import { ReplicationError } from './errors.ts';
+import type { MemberInfo } from './proposal.ts';
 
 export const MAX_FRAME = 8 << 20;
 
@@ -18,7 +21,9 @@ export type Frame =
   | { t: 'chunk'; d: Uint8Array }
   | { t: 'end' }
   | { t: 'ok' }
-  | { t: 'err'; e: string };
+  | { t: 'err'; e: string }
+  | { t: 'members' }
+  | { t: 'list'; l: MemberInfo[] };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 

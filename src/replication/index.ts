@@ -7,6 +7,7 @@ export type { NodeOptions, ClusterMemberSpec } from './node.ts';
 export { PeerTransport } from './transport.ts';
 export type { TransportOptions, PeerHandler } from './transport.ts';
 export { BoltRaftStorage } from './bolt-raft-storage.ts';
+export type { BoltRaftStorageOptions, LogSource } from './bolt-raft-storage.ts';
 export { ReplicationError, ETCD_MESSAGES as REPLICATION_ETCD_MESSAGES } from './errors.ts';
 export type { ReplicationErrorCode } from './errors.ts';
 export type { MemberInfo } from './proposal.ts';

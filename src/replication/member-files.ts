@@ -21,7 +21,7 @@ export async function openParts(opts: MemberOptions, reuse?: BoltRaftStorage): P
   const bolt = BoltBackend.open(opts.path, { ...opts.bolt, fileSystem: opts.fileSystem ?? opts.bolt?.fileSystem ?? nodeFileSystem });
   const backend = new RaftBackend(bolt);
   try {
-    const storage = backend.view((r) => (reuse !== undefined ? reuse.reload(r) : BoltRaftStorage.load(r)));
+    const storage = reuse !== undefined ? reuse.reload(backend) : BoltRaftStorage.load(backend);
     const members = backend.view((r) => MembersStore.load(r));
     const store = MvccStore.open({
       backend, autoExpireLeases: false, leaseCheckIntervalMs: 0,

@@ -1,12 +1,16 @@
 /**
- * Member ids derived from peer URLs and the cluster token, as etcd derives them, so every member
- * started from the same --initial-cluster computes the same ids, and a member added through the
- * API gets the id it will compute for itself when started. 52 bits: exact as a JS number.
+ * Member ids as etcd derives them: for the initial members from the peer URLs and the cluster
+ * token, so every member started from the same --initial-cluster computes the same ids; for a
+ * member added through the API from its peer URLs and the time (etcd's MemberAdd passes no token
+ * and now), so a removed member's URLs can be added again under a new id. A member added so learns
+ * its id from the cluster when it starts (member-join.ts). 52 bits: exact as a JS number.
  */
 import { createHash } from 'node:crypto';
 
-export function memberIdFor(peerURLs: readonly string[], clusterToken = 'boltkv-cluster'): number {
-  const h = createHash('sha1').update([...peerURLs].sort().join('')).update(clusterToken).digest();
+export function memberIdFor(peerURLs: readonly string[], clusterToken = 'boltkv-cluster', unixSeconds?: number): number {
+  const hash = createHash('sha1').update([...peerURLs].sort().join('')).update(clusterToken);
+  if (unixSeconds !== undefined) hash.update(String(unixSeconds));
+  const h = hash.digest();
   const id = h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);
   return id === 0 ? 1 : id;
 }

@@ -60,7 +60,9 @@ export interface MemberStatus {
   memberId: number;
   leader: number;
   raftTerm: number;
+  /** The committed index (etcd 3.4's StatusResponse.raftIndex is the committed one). */
   raftIndex: number;
+  /** The index this member applied (StatusResponse.raftAppliedIndex). */
   raftAppliedIndex: number;
   isLearner: boolean;
   dbSize: number;

@@ -9,6 +9,7 @@ import { ReplicationError } from './errors.ts';
 import { Member } from './member.ts';
 import type { MemberOptions } from './member-options.ts';
 import { memberIdFor } from './member-id.ts';
+import { joiningMemberId } from './member-join.ts';
 import type { MemberInfo } from './proposal.ts';
 import { PeerTransport } from './transport.ts';
 import { sweepReceivedSnapshots } from './snapshot-inbox.ts';
@@ -24,6 +25,8 @@ export interface NodeOptions extends Omit<MemberOptions, 'id' | 'path' | 'send' 
   dataDir: string;
   /** Where to accept peer connections (etcd --listen-peer-urls); loopback by default. */
   listenPeerURL?: string;
+  /** Several addresses to accept peer connections on (etcd --listen-peer-urls a,b); with listenPeerURL, it comes first. */
+  listenPeerURLs?: string[];
   /** What the other members dial (etcd --initial-advertise-peer-urls); defaults to the listen URL. */
   advertisePeerURLs?: string[];
   /** Every member of the cluster when this one first starts (etcd --initial-cluster). */
@@ -33,6 +36,8 @@ export interface NodeOptions extends Omit<MemberOptions, 'id' | 'path' | 'send' 
   clusterToken?: string;
   /** Milliseconds per raft tick (etcd --heartbeat-interval; election = electionTick ticks). */
   tickMs?: number;
+  /** Called after a snapshot from `from` was received whole and handed to raft (for the server's log). */
+  onSnapshotReceived?: (from: number, index: number) => void;
 }
 
 export class ReplicatedNode {
@@ -40,26 +45,38 @@ export class ReplicatedNode {
   private constructor(readonly member: Member, readonly transport: PeerTransport, readonly peerPort: number, readonly peerURL: string) {}
 
   static async start(o: NodeOptions): Promise<ReplicatedNode> {
-    const listen = new URL(o.listenPeerURL ?? 'http://127.0.0.1:0');
+    const listenURLs = [...(o.listenPeerURL !== undefined ? [o.listenPeerURL] : []), ...(o.listenPeerURLs ?? [])].map((u) => new URL(u));
+    const listen = listenURLs[0] ?? new URL('http://127.0.0.1:0');
     const token = o.clusterToken ?? 'boltkv-cluster';
     const specs = o.initialCluster.map((s) => ({ ...s, id: memberIdFor(s.peerURLs, token) }));
     const self = specs.find((s) => s.name === o.name);
     if (self === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', `--initial-cluster has no member named ${o.name}`);
+    const path = join(o.dataDir, 'boltkv.db');
+    // A new cluster's ids derive from the flags; a member added later learns its id from the cluster.
+    let id = self.id;
+    let fetched: MemberInfo[] | undefined;
+    if (o.initialClusterState === 'existing') {
+      const own = o.advertisePeerURLs ?? self.peerURLs;
+      const others = specs.filter((s) => s.name !== o.name).flatMap((s) => s.peerURLs);
+      ({ id, members: fetched } = await joiningMemberId({ path, ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}), ownPeerURLs: own, otherPeerURLs: others }));
+    }
     let member: Member | undefined;
     const transport = new PeerTransport({
-      id: self.id, host: listen.hostname, port: Number(listen.port || 0),
-      resolve: (id) => {
-        const listed = member?.memberList().find((m) => m.id === id)?.peerURLs;
-        return listed !== undefined && listed.length > 0 ? listed : specs.find((s) => s.id === id)?.peerURLs;
+      id, host: listen.hostname, port: Number(listen.port || 0),
+      alsoListen: listenURLs.slice(1).map((u) => ({ host: u.hostname, port: Number(u.port || 0) })),
+      resolve: (peer) => {
+        const listed = member?.memberList().find((m) => m.id === peer)?.peerURLs;
+        if (listed !== undefined && listed.length > 0) return listed;
+        return (fetched?.find((m) => m.id === peer) ?? specs.find((s) => s.id === peer))?.peerURLs;
       },
     });
     const port = await transport.listen();
     mkdirSync(o.dataDir, { recursive: true });
     const initial: MemberInfo[] = specs.map((s) => ({ id: s.id, name: s.name, peerURLs: s.peerURLs, clientURLs: [], isLearner: false }));
-    const { name: _n, dataDir: _d, listenPeerURL: _l, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, ...rest } = o;
+    const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, onSnapshotReceived, ...rest } = o;
     try {
       member = await Member.open({
-        ...rest, name: o.name, clusterToken: token, id: self.id, path: join(o.dataDir, 'boltkv.db'), send: (msgs) => transport.send(msgs),
+        ...rest, name: o.name, clusterToken: token, id, path, send: (msgs) => transport.send(msgs),
         ...(initialClusterState === 'existing' ? {} : { initialCluster: initial }),
       });
     } catch (err) {
@@ -68,8 +85,22 @@ export class ReplicatedNode {
     }
     // The file is ours now and no peer can send yet: received copies a crash left are useless.
     const fs = o.fileSystem ?? nodeFileSystem;
-    sweepReceivedSnapshots(join(o.dataDir, 'boltkv.db'), (f) => fs.remove?.(f));
-    transport.attach(member);
+    sweepReceivedSnapshots(path, (f) => fs.remove?.(f));
+    const m0 = member;
+    transport.attach(
+      onSnapshotReceived === undefined
+        ? member
+        : {
+            step: (msg) => m0.step(msg),
+            reportUnreachable: (id) => m0.reportUnreachable(id),
+            reportSnapshot: (id, status) => m0.reportSnapshot(id, status),
+            snapshotChunks: () => m0.snapshotChunks(),
+            receiveSnapshot: async (msg, chunks) => {
+              await m0.receiveSnapshot(msg, chunks);
+              onSnapshotReceived(msg.from, msg.snapshot?.metadata.index ?? 0);
+            },
+          },
+    );
     const node = new ReplicatedNode(member, transport, port, `http://${listen.hostname}:${port}`);
     const m = member;
     node.timer = setInterval(() => m.tick(), tickMs ?? 100);

@@ -6,6 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { ApplyRequest } from '../mvcc/requests.ts';
+import type { AlarmChange } from './alarms.ts';
 import { ReplicationError } from './errors.ts';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -42,8 +43,14 @@ export interface KeepAlivePayload {
   keepAlive: { ID: bigint };
 }
 
+/** etcd's AlarmRequest (ACTIVATE / DEACTIVATE), applied on every member (alarms.ts). */
+export interface AlarmPayload {
+  id: ProposalId;
+  alarm: AlarmChange;
+}
+
 /** What a normal (not conf change) entry carries. */
-export type EntryPayload = NormalPayload | MemberUpdatePayload | MemberAttrsPayload | KeepAlivePayload;
+export type EntryPayload = NormalPayload | MemberUpdatePayload | MemberAttrsPayload | KeepAlivePayload | AlarmPayload;
 
 /** The context of a conf change entry: who asked, and the member's public description. */
 export interface ConfPayload {

@@ -25,14 +25,22 @@ export class RaftBackend implements Backend {
 
   update<T>(fn: (w: BackendWriter) => T): Promise<T> {
     let carried: Staged[] = [];
+    let durable: Array<() => void> = [];
     const p = this.inner.update((w) => {
       carried = this.staged;
       this.staged = [];
-      for (const s of carried) for (const write of s.writes) write(w);
+      durable = [];
+      for (const s of carried) {
+        for (const write of s.writes) {
+          const then = write(w);
+          if (typeof then === "function") durable.push(then);
+        }
+      }
       return fn(w);
     });
     return p.then(
       (v) => {
+        for (const f of durable) f();
         for (const s of carried) s.resolve();
         return v;
       },
@@ -43,7 +51,7 @@ export class RaftBackend implements Backend {
     );
   }
 
-  /** Queues raft writes for the next commit; resolves once that commit is durable. */
+  /** Queues raft writes for the next commit; resolves once that commit is durable (after the writes' own durable callbacks ran). */
   stage(writes: RaftWrite[]): Promise<void> {
     return new Promise<void>((resolve, reject) => this.staged.push({ writes, resolve, reject }));
   }

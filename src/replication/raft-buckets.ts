@@ -1,6 +1,7 @@
 /**
  * How the raft state lives in the member's bolt file, beside etcd's key/meta/lease buckets:
  *   raft_log    u64 big-endian index -> term (u64) | type (u8) | data
+ *   raft_terms  u64 big-endian first index of a run of equal terms -> term (u64); see term-runs.ts
  *   raft_state  "hardstate" -> term | vote | commit (3 x u64)
  *               "dummy"     -> index | term of the entry just before the first stored one
  *               "snapshot"  -> index | term | voters | learners of the latest snapshot
@@ -11,6 +12,7 @@ import { ReplicationError } from './errors.ts';
 
 export const RAFT_LOG_BUCKET = 'raft_log';
 export const RAFT_STATE_BUCKET = 'raft_state';
+export const RAFT_TERMS_BUCKET = 'raft_terms';
 const enc = new TextEncoder();
 export const HARDSTATE_KEY = enc.encode('hardstate');
 export const DUMMY_KEY = enc.encode('dummy');
@@ -57,6 +59,23 @@ export function decodeEntry(index: number, v: Uint8Array): Entry {
   const data = new Uint8Array(v.length - 9);
   data.set(v.subarray(9));
   return { index, term: getU64(v, 0), type: v[8] === 1 ? 'confChange' : 'normal', data };
+}
+
+/** The term of a stored entry, without copying its data. */
+export function decodeEntryTerm(index: number, v: Uint8Array): number {
+  if (v.length < 9) throw corrupt(`log entry ${index}`);
+  return getU64(v, 0);
+}
+
+export function encodeTerm(term: number): Uint8Array {
+  const b = new Uint8Array(8);
+  putU64(b, 0, term);
+  return b;
+}
+
+export function decodeTerm(v: Uint8Array): number {
+  if (v.length !== 8) throw corrupt('term run');
+  return getU64(v, 0);
 }
 
 export function encodeHardState(hs: HardState): Uint8Array {

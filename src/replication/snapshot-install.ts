@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { open, type FileSystem } from '../bolt/index.ts';
 import type { HardState, SnapshotMetadata } from '../raft/index.ts';
 import {
-  DUMMY_KEY, HARDSTATE_KEY, RAFT_LOG_BUCKET, RAFT_STATE_BUCKET, SNAPSHOT_KEY, encodeHardState, encodeIndexTerm,
+  DUMMY_KEY, HARDSTATE_KEY, RAFT_LOG_BUCKET, RAFT_STATE_BUCKET, RAFT_TERMS_BUCKET, SNAPSHOT_KEY, encodeHardState, encodeIndexTerm,
   encodeSnapshotMeta,
 } from './raft-buckets.ts';
 import { ReplicationError } from './errors.ts';
@@ -69,7 +69,7 @@ export async function installSnapshot(o: InstallOptions): Promise<void> {
   const db = open(tmp, { fileSystem: o.fs });
   try {
     await db.updateAsync((tx) => {
-      for (const name of [RAFT_LOG_BUCKET, RAFT_STATE_BUCKET]) if (tx.bucket(enc.encode(name)) !== undefined) tx.deleteBucket(enc.encode(name));
+      for (const name of [RAFT_LOG_BUCKET, RAFT_TERMS_BUCKET, RAFT_STATE_BUCKET]) if (tx.bucket(enc.encode(name)) !== undefined) tx.deleteBucket(enc.encode(name));
       tx.createBucket(enc.encode(RAFT_LOG_BUCKET));
       const st = tx.createBucket(enc.encode(RAFT_STATE_BUCKET));
       st.put(HARDSTATE_KEY, encodeHardState(o.hardState));

@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { decodeMessage, encodeMessage, type Message, type SnapshotStatus } from '../raft/index.ts';
 import { ReplicationError } from './errors.ts';
 import { FrameReader, encodeFrame, type Frame } from './frames.ts';
+import type { MemberInfo } from './proposal.ts';
 
 /** What the transport needs from the member it serves. */
 export interface PeerHandler {
@@ -19,6 +20,8 @@ export interface PeerHandler {
   snapshotChunks(): Generator<Uint8Array, void, undefined>;
   /** Store a received file, then step `m` (the snap message without data). */
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** The member list a joining member asks for (fetchMemberList in member-join.ts). */
+  memberList?(): MemberInfo[];
 }
 
 export interface TransportOptions {
@@ -27,6 +30,8 @@ export interface TransportOptions {
   /** Where to listen for peers. Default 127.0.0.1, port 0 (any free port). */
   host?: string;
   port?: number;
+  /** Further addresses to listen on as well (etcd accepts several --listen-peer-urls). */
+  alsoListen?: { host: string; port: number }[];
   /**
    * The peer URLs (http://host:port) of a member id, or undefined if unknown. With several, a
    * failed dial moves on to the next one (etcd members may advertise more than one).
@@ -96,7 +101,9 @@ function hostPort(url: string): { host: string; port: number } {
 export class PeerTransport {
   private readonly opts: Required<Omit<TransportOptions, 'host' | 'port'>> & { host: string; port: number };
   private handler: PeerHandler | undefined;
-  private server: Server | undefined;
+  private readonly servers: Server[] = [];
+  /** The bound port of each listening address, in order (the first is listen()'s answer). */
+  readonly ports: number[] = [];
   private readonly peers = new Map<number, Peer>();
   private readonly inbound = new Set<Socket>();
   private closed = false;
@@ -107,6 +114,7 @@ export class PeerTransport {
     this.opts = {
       host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, maxQueue: opts.maxQueue ?? 4096,
       minBackoffMs: opts.minBackoffMs ?? 20, maxBackoffMs: opts.maxBackoffMs ?? 1000, id: opts.id, resolve: opts.resolve,
+      alsoListen: opts.alsoListen ?? [],
     };
   }
 
@@ -115,16 +123,26 @@ export class PeerTransport {
     this.handler = handler;
   }
 
-  /** Starts listening; resolves with the bound port. */
-  listen(): Promise<number> {
+  /** Starts listening on every address; resolves with the first one's bound port. */
+  async listen(): Promise<number> {
+    try {
+      for (const a of [{ host: this.opts.host, port: this.opts.port }, ...this.opts.alsoListen]) this.ports.push(await this.listenOn(a.host, a.port));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    return this.ports[0]!;
+  }
+
+  private listenOn(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const srv = createServer((s) => this.accept(s));
       srv.once('error', reject);
-      srv.listen(this.opts.port, this.opts.host, () => {
+      srv.listen(port, host, () => {
         srv.off('error', reject);
-        this.server = srv;
+        this.servers.push(srv);
         const addr = srv.address();
-        resolve(typeof addr === 'object' && addr !== null ? addr.port : this.opts.port);
+        resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
       });
     });
   }
@@ -320,6 +338,12 @@ export class PeerTransport {
           if (!snap.push(f.d)) s.pause();
         } else if (f.t === 'end' && snap !== undefined) {
           snap.end();
+        } else if (f.t === 'members' && snap === undefined) {
+          // not attached yet (still opening its file): no answer rather than an empty list
+          const list = this.handler?.memberList?.();
+          if (list === undefined) s.destroy();
+          else s.end(encodeFrame({ t: 'list', l: list }));
+          return;
         } else {
           s.destroy();
           return;
@@ -374,7 +398,6 @@ export class PeerTransport {
       p.queue = [];
     }
     for (const s of this.inbound) s.destroy();
-    const srv = this.server;
-    if (srv !== undefined) await new Promise<void>((r) => srv.close(() => r()));
+    await Promise.all(this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))));
   }
 }

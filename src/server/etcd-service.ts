@@ -10,6 +10,7 @@ import { GRPC_OVERHEAD_BYTES, protoSize, raftRequestSize } from '../gateway/prot
 import type { Decoded } from '../gateway/codec.ts';
 import type { ServedKV } from './served-kv.ts';
 import type { ClusterApi, MemberInfo } from '../replication/index.ts';
+import type { AlarmMember, AlarmResponse } from '../api/maintenance.ts';
 
 export interface ServiceIdentity {
   clusterId: bigint;
@@ -239,19 +240,23 @@ export class EtcdService {
 
     add('/v3/maintenance/status', 'StatusRequest', 'StatusResponse', async () => this.#status());
     add('/v3/maintenance/alarm', 'AlarmRequest', 'AlarmResponse', async (r) => {
-      const list = optional(kv, 'alarmList');
-      const disarm = optional(kv, 'alarmDisarm');
+      const m = kv as unknown as { alarmList?: () => Promise<AlarmResponse>; alarmDisarm?: (a?: AlarmMember) => Promise<AlarmResponse> };
       const action = r.action ?? 'GET';
       // boltkv raises NOSPACE itself (space quota); raising an alarm by hand is not offered.
       if (action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE')
         throw unimplemented('Alarm', 'Maintenance');
       if (action === 'ACTIVATE') return {};
-      const call = action === 'DEACTIVATE' ? disarm : list;
-      if (call === undefined) return {}; // a store without a quota has no alarms
       if (action === 'DEACTIVATE' && r.alarm !== 'NOSPACE') return {};
-      const resp = (await call()) as { alarms?: { alarm: string }[] };
-      // etcd's alarm answers carry no header; each alarm names the member that raised it.
-      return { alarms: (resp.alarms ?? []).map((a) => ({ memberID: this.#ident.memberId, alarm: a.alarm })) };
+      // etcdctl disarms each listed alarm by the member that raised it; 0 names every member's
+      const member = typeof r.memberID === 'bigint' ? r.memberID : 0n;
+      const resp =
+        action === 'DEACTIVATE'
+          ? await m.alarmDisarm?.call(kv, ...(member !== 0n && this.#ident.cluster !== undefined ? [{ memberId: member, alarm: 'NOSPACE' as const }] : []))
+          : await m.alarmList?.call(kv);
+      if (resp === undefined) return {}; // a store without a quota has no alarms
+      // etcd's alarm answers carry no header; each alarm names the member that raised it (a
+      // single store's alarms are this server's).
+      return { alarms: resp.alarms.map((a) => ({ memberID: a.memberId !== 0n ? a.memberId : this.#ident.memberId, alarm: a.alarm })) };
     });
     add('/v3/maintenance/hash', 'HashRequest', 'HashResponse', async () => {
       const h = optional(kv, 'hash');

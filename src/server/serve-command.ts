@@ -58,7 +58,7 @@ const FLAGS: readonly Flag[] = [
   {
     name: 'listen-peer-urls',
     def: 'http://localhost:2380',
-    help: 'URL to listen on for peer traffic (one http URL; used with --initial-cluster).',
+    help: 'URLs to listen on for peer traffic (comma-separated http URLs; used with --initial-cluster).',
   },
   {
     name: 'initial-advertise-peer-urls',
@@ -84,6 +84,16 @@ const FLAGS: readonly Flag[] = [
     name: 'heartbeat-interval',
     def: '100',
     help: 'Time (in milliseconds) of a heartbeat interval (one raft tick; an election takes 10).',
+  },
+  {
+    name: 'snapshot-count',
+    def: '10000',
+    help: "Number of committed transactions to trigger a snapshot to disk (etcd 3.4's default is 100000).",
+  },
+  {
+    name: 'experimental-snapshot-catchup-entries',
+    def: '5000',
+    help: 'Number of entries kept behind a snapshot for slow followers to catch up from the log (as in etcd 3.5).',
   },
   {
     name: 'log-level',
@@ -155,12 +165,14 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
     quotaBackendBytes: number;
     logLevel: LogLevel;
     cluster?: {
-      listenPeerURL: string;
+      listenPeerURLs: string[];
       advertisePeerURLs: string[];
       initialCluster: ClusterMemberSpec[];
       state: 'new' | 'existing';
       token: string;
       tickMs: number;
+      snapshotCount: number;
+      catchUpEntries: number;
     };
   };
   try {
@@ -205,7 +217,7 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       if (state !== 'new' && state !== 'existing')
         throw new UsageError(`invalid --initial-cluster-state ${JSON.stringify(state)}: 'new' or 'existing'`);
       const peerListen = list('listen-peer-urls', 'http://localhost:2380');
-      if (peerListen.length !== 1) throw new UsageError('--listen-peer-urls takes exactly one URL');
+      if (peerListen.length === 0) throw new UsageError('--listen-peer-urls needs at least one URL');
       for (const u of peerListen) checkHttpURL('listen-peer-urls', u);
       const advertisePeers = flags.has('initial-advertise-peer-urls')
         ? list('initial-advertise-peer-urls', '')
@@ -218,13 +230,21 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
         );
       const tickMs = positiveInt('heartbeat-interval', flags.get('heartbeat-interval') ?? '100');
       if (tickMs === 0) throw new UsageError('--heartbeat-interval must be positive');
+      const snapshotCount = positiveInt('snapshot-count', flags.get('snapshot-count') ?? '10000');
+      if (snapshotCount === 0) throw new UsageError('--snapshot-count must be positive');
+      const catchUpEntries = positiveInt(
+        'experimental-snapshot-catchup-entries',
+        flags.get('experimental-snapshot-catchup-entries') ?? '5000',
+      );
       cluster = {
-        listenPeerURL: peerListen[0] as string,
+        listenPeerURLs: peerListen,
         advertisePeerURLs: advertisePeers,
         initialCluster: [...parsedCluster].map(([n, peerURLs]) => ({ name: n, peerURLs })),
         state,
         token: flags.get('initial-cluster-token') ?? 'etcd-cluster',
         tickMs,
+        snapshotCount,
+        catchUpEntries,
       };
     }
     opts = {
@@ -255,12 +275,15 @@ export async function runServe(argv: readonly string[], io: ServeCommandIO = {})
       node = await ReplicatedNode.start({
         name: opts.name,
         dataDir: join(opts.dataDir, 'member'),
-        listenPeerURL: c.listenPeerURL,
+        listenPeerURLs: c.listenPeerURLs,
         advertisePeerURLs: c.advertisePeerURLs,
         initialCluster: c.initialCluster,
         initialClusterState: c.state,
         clusterToken: c.token,
         tickMs: c.tickMs,
+        snapshotCount: c.snapshotCount,
+        catchUpEntries: c.catchUpEntries,
+        onSnapshotReceived: (from, index) => log.info('received a snapshot', { from: from.toString(16), index }),
         clientURLs: opts.advertise,
         quotaBackendBytes: opts.quotaBackendBytes,
       });

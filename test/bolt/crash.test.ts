@@ -41,6 +41,8 @@ interface Variant {
   reader?: boolean;
   /** Fixed transactions committed into the base file before the sweep (not crash-tested themselves). */
   prefix?: Op[][];
+  /** The workload must write a commit's pages as one vectored run (so tears and drops hit such runs). */
+  vectored?: boolean;
 }
 
 /** Thousands of keys, then most of them deleted: a freelist that spans several (1 KiB) pages. */
@@ -67,6 +69,18 @@ const VARIANTS: Variant[] = [
   { name: 'tiny page cache', seed: 10, txs: 6, maxOps: 30, keySpace: 150, options: { cacheSize: 1 } },
   { name: 'initialSize 1 MiB', seed: 12, txs: 6, maxOps: 20, bigValueRate: 0.2, options: { initialSize: 1 << 20 } },
   { name: 'freelist spans pages', seed: 11, txs: 4, maxOps: 20, options: { pageSize: 1024 }, prefix: BIG_FREELIST },
+  // Commits dirtying many pages of a file with free runs: each commit's pages are reserved as one
+  // contiguous run and written by one vectored call, which the tear image cuts across buffers.
+  {
+    name: 'multi-page commits written as one run',
+    seed: 14,
+    txs: 6,
+    maxOps: 60,
+    keySpace: 300,
+    options: { pageSize: 1024 },
+    prefix: BIG_FREELIST,
+    vectored: true,
+  },
 ];
 // A few more seeds with mixed settings, for breadth at low cost.
 for (let s = 20; s < 28; s++) {
@@ -271,6 +285,10 @@ for (const v of VARIANTS) {
     res.db!.close();
     const calls = dry.count() - before;
     assert.ok(calls > txs.length * 2, `expected at least two I/O calls per commit, saw ${calls}`);
+    if (v.vectored) {
+      const runs = dry.trace.slice(before).filter((t) => t.startsWith('writev')).length;
+      assert.ok(runs >= txs.length - 1, `expected a vectored write per commit, saw ${runs} in ${txs.length} commits`);
+    }
     verifyImage(dry.crashImage('drop'), states, txs.length, txs.length, v.options, `[${v.name}] clean close`);
 
     const seenK = new Set<number>();

@@ -204,3 +204,71 @@ test('the page cache agrees with a model: right pages, bounded bytes, rewritten 
     { numRuns: 200 },
   );
 });
+
+test('pages freed by commits leave the page cache: it holds the live tree, not every version written', () => {
+  using t = tempDb('read-cache-free');
+  const db = open(t.file, { noSync: true, cacheSize: 256 << 20 });
+  try {
+    const k = (i: number): Buffer => Buffer.from(`key-${String(i).padStart(6, '0')}`);
+    db.update((tx) => {
+      const b = tx.createBucket('b');
+      for (let i = 0; i < 20_000; i++) b.put(k(i), Buffer.alloc(100, i & 0xff));
+    });
+    // Each commit rewrites the path to a few leaves (copy-on-write) and frees the old pages.
+    for (let c = 0; c < 300; c++) {
+      db.update((tx) => {
+        const b = tx.bucket('b')!;
+        for (let j = 0; j < 3; j++) b.put(k((c * 7919 + j * 104729) % 20_000), Buffer.alloc(100, c & 0xff));
+      });
+    }
+    // Read everything once so every live page is cached.
+    const live = db.view((tx) => {
+      const b = tx.bucket('b')!;
+      assert.equal(b.scan({}, () => {}), 20_000);
+      const s = b.stats();
+      return s.branchPageN + s.leafPageN + s.branchOverflowN + s.leafOverflowN;
+    });
+    const cached = db.stats().cache.pages;
+    // The live tree, plus at most the root bucket's page and the freelist's.
+    assert.ok(cached <= live + 2, `cache holds ${cached} pages for a tree of ${live}`);
+    assert.ok(cached >= live - 1, `cache holds ${cached} pages, fewer than the ${live} just read`);
+  } finally {
+    db.close();
+  }
+});
+
+test('branch pages searched through their eight-byte prefix index agree with a model (zero bytes and short keys)', () => {
+  using t = tempDb('read-branch-index');
+  const db = open(t.file, { noSync: true });
+  // Keys of 1-11 bytes over {0, 1, 0xff}: many share their first eight bytes once zero padded ("a" and "a\0").
+  const shortKey = fc.uint8Array({ minLength: 1, maxLength: 11, max: 2 }).map((a) => Buffer.from(a.map((b) => [0, 1, 0xff][b]!)));
+  try {
+    fc.assert(
+      fc.property(fc.uniqueArray(shortKey, { minLength: 500, maxLength: 3000, selector: hex }), fc.array(shortKey, { maxLength: 60 }), (keys, probes) => {
+        db.update((tx) => {
+          if (tx.bucket('b')) tx.deleteBucket('b');
+          const b = tx.createBucket('b');
+          for (const k of keys) b.put(k, Buffer.concat([k, Buffer.alloc(100, 3)]));
+        });
+        const sorted = [...keys].sort(Buffer.compare);
+        db.view((tx) => {
+          const b = tx.bucket('b')!;
+          assert.ok(b.stats().branchPageN >= 1, 'the tree has a branch page');
+          for (const p of [...probes, ...keys.slice(0, 30)]) {
+            const want = sorted.findIndex((k) => Buffer.compare(k, p) >= 0);
+            const exact = want >= 0 && Buffer.compare(sorted[want]!, p) === 0;
+            const got = b.get(p);
+            if (exact) assert.deepEqual(got, Buffer.concat([p, Buffer.alloc(100, 3)]));
+            else assert.equal(got, undefined);
+            const e = b.cursor().seek(p);
+            if (want < 0) assert.equal(e, undefined);
+            else assert.equal(hex(e![0]), hex(sorted[want]!));
+          }
+        });
+      }),
+      { numRuns: 40 },
+    );
+  } finally {
+    db.close();
+  }
+});

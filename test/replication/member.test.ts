@@ -139,7 +139,7 @@ test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s
   }
   assert.ok(isBoltkvError(refused, 'ERR_NO_SPACE') && (refused as Error).message === 'etcdserver: mvcc: database space exceeded', String(refused));
   assert.ok(leader.memberStatus().dbSize >= 200 * 1024, `db size ${leader.memberStatus().dbSize}`);
-  const alarms = await leader.alarmList();
+  const alarms = await c.until(leader.alarmList());
   assert.deepEqual(alarms.alarms, [{ memberId: BigInt(leader.id), alarm: 'NOSPACE' }]);
   assert.match((await leader.status()).errors[0] ?? '', /alarm:NOSPACE/);
   // with the alarm raised even a tiny write is refused; deletes and reads go on
@@ -148,8 +148,58 @@ test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s
   await c.until(leader.delete('big', { prefix: true }));
   const r = await c.until(leader.get('big', { prefix: true }));
   assert.equal(r.count, 0);
-  assert.equal((await leader.alarmDisarm()).alarms.length, 1);
-  assert.deepEqual((await leader.alarmList()).alarms, []);
+  assert.equal((await c.until(leader.alarmDisarm())).alarms.length, 1);
+  assert.deepEqual((await c.until(leader.alarmList())).alarms, []);
+  await c.closeAll();
+});
+
+test('NOSPACE is replicated: raised by one member\'s quota it shows on all, blocks writes through any member, survives a restart, and is disarmed through another', async () => {
+  const c = new SimCluster(17, [1, 2, 3]);
+  // the tiny quota is member 3's, a follower: the others keep etcd's default
+  c.memberOptionsFor = (id) => (id === 3 ? { quotaBackendBytes: 256 * 1024 } : {});
+  for (const id of [1, 2, 3]) await c.start(id);
+  let leader = await c.waitLeader();
+  if (leader.id === 3) {
+    await c.until(leader.transferLeadership(1));
+    leader = await c.waitLeader();
+  }
+  assert.notEqual(leader.id, 3);
+  const tiny = c.nodes.get(3)!.member!;
+  const other = c.members().find((m) => m.id !== leader.id && m.id !== 3)!;
+  const value = 'x'.repeat(16 * 1024);
+  // writes through the leader fit its quota and grow every member's file
+  for (let i = 0; i < 20; i++) await c.until(leader.put({ key: `big${i}`, value }));
+  await c.run(c.now + 200);
+  assert.ok(tiny.memberStatus().dbSize >= 256 * 1024, `db size ${tiny.memberStatus().dbSize}`);
+  await assert.rejects(c.until(tiny.put({ key: 'one-more', value })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await c.run(c.now + 300);
+  const want = [{ memberId: BigInt(tiny.id), alarm: 'NOSPACE' }];
+  for (const m of [leader, tiny, other]) {
+    assert.deepEqual((await c.until(m.alarmList())).alarms, want, `alarms on member ${m.id}`);
+    assert.deepEqual((await m.status()).errors, [`memberID:${tiny.id} alarm:NOSPACE `], `status errors on member ${m.id}`);
+  }
+  // cluster-wide: the leader's own quota is far away, yet writes that add data are refused
+  await assert.rejects(c.until(leader.put({ key: 'tiny', value: '1' })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(c.until(other.txn({ success: [{ requestPut: { key: 't', value: '1' } }] })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(c.until(other.leaseGrant({ TTL: 10 })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  // reads, deletes and compaction go on
+  await c.until(other.delete('big1'));
+  assert.equal((await c.until(leader.get('big', { prefix: true }))).count, 19);
+  // the alarm is in every member's file: a restart keeps it
+  await c.restart(other.id, 'process');
+  const other2 = c.nodes.get(other.id)!.member!;
+  await c.run(c.now + 300);
+  assert.deepEqual((await c.until(other2.alarmList())).alarms, want);
+  // disarmed through a member that did not raise it, it clears everywhere
+  const cleared = await c.until(other2.alarmDisarm());
+  assert.deepEqual(cleared.alarms, want);
+  await c.run(c.now + 300);
+  for (const m of c.members()) assert.deepEqual((await c.until(m.alarmList())).alarms, [], `member ${m.id}`);
+  await c.until(leader.put({ key: 'after', value: '1' }));
+  // the tiny member's file is still past its quota: its next write raises the alarm again
+  await assert.rejects(c.until(tiny.put({ key: 'again', value: '1' })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await c.run(c.now + 300);
+  assert.deepEqual((await c.until(leader.alarmList())).alarms, want);
   await c.closeAll();
 });
 
@@ -215,6 +265,35 @@ test('a learner joins by snapshot, refuses non-serializable requests, and is pro
   }
 });
 
+test('status reports etcd 3.4\'s raftIndex (the committed index, not the log\'s last) and raftAppliedIndex; no leader is an error', async () => {
+  const c = new SimCluster(19, [1, 2, 3]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.waitLeader();
+  for (let i = 0; i < 5; i++) await c.until(leader.put({ key: `s${i}`, value: 'v' }));
+  await c.run(c.now + 200);
+  const settled = await leader.status();
+  const raft = leader.raftStatus();
+  assert.equal(settled.raftIndex, raft.hardState.commit);
+  assert.equal(settled.raftIndex, raft.lastIndex, 'settled: every entry committed');
+  assert.equal(settled.raftAppliedIndex, settled.raftIndex);
+  assert.deepEqual(settled.errors, []);
+  // cut off from a quorum, the leader appends entries it cannot commit: raftIndex stays
+  c.isolate(leader.id);
+  const pending = leader.put({ key: 'uncommitted', value: 'v' }).catch((e: unknown) => e);
+  await c.run(c.now + 30);
+  const cut = leader.memberStatus();
+  assert.ok(leader.raftStatus().lastIndex > cut.raftIndex, `last ${leader.raftStatus().lastIndex} committed ${cut.raftIndex}`);
+  assert.equal(cut.raftIndex, settled.raftIndex);
+  assert.equal(cut.raftAppliedIndex, settled.raftAppliedIndex);
+  // once it steps down (check quorum) it knows no leader, and says so as etcd does
+  await c.run(c.now + 400);
+  const alone = await leader.status();
+  assert.equal(alone.leader, 0n);
+  assert.deepEqual(alone.errors, ['etcdserver: no leader']);
+  await c.until(pending);
+  await c.closeAll();
+});
+
 test('cluster API: status, member update and remove, leader transfer, with etcd errors', async () => {
   const c = new SimCluster(4, [1, 2, 3]);
   for (const id of [1, 2, 3]) await c.start(id);
@@ -241,6 +320,7 @@ test('cluster API: status, member update and remove, leader transfer, with etcd 
   // remove a voter; it stops itself once it applies its removal
   const newLeader = c.leader()!;
   const victim = c.members().find((m) => m !== newLeader)!;
+  const victimURLs = newLeader.memberList().find((m) => m.id === victim.id)!.peerURLs;
   const after = await c.until(newLeader.memberRemove(victim.id));
   assert.ok(!after.some((m) => m.id === victim.id));
   await c.run(c.now + 200);
@@ -251,6 +331,13 @@ test('cluster API: status, member update and remove, leader transfer, with etcd 
   // the two remaining voters still commit
   await c.until(newLeader.put({ key: 'after-remove', value: '1' }));
   await assert.rejects(victim.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_CLOSED'));
+  // etcd mixes the time into an added member's id: the removed member's exact URLs come back under a new id
+  await c.run(c.now + 1500);
+  const again = await c.until(newLeader.memberAdd({ peerURLs: victimURLs, isLearner: true }));
+  assert.notEqual(again.member.id, victim.id);
+  assert.deepEqual(again.members.find((m) => m.id === again.member.id)?.peerURLs, victimURLs);
+  // the same URLs twice are still refused, as etcd does
+  await assert.rejects(newLeader.memberAdd({ peerURLs: victimURLs }), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_EXISTS'));
   await c.closeAll();
 });
 

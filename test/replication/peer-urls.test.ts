@@ -2,34 +2,28 @@
 // when one refuses, and every member's name and client URLs reach everyone's member list.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/node.ts';
+import type { ClusterMemberSpec, ReplicatedNode } from '../../src/replication/node.ts';
 import { isBoltkvError } from '../../src/errors.ts';
-import { freePort } from '../support/etcd.ts';
 import { eventually } from '../support/eventually.ts';
+import { TestNodes, loopbackURL } from '../support/replicated-nodes.ts';
 
 test('peers reach a member through its second peer URL when the first refuses; client URLs are published', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-peer-urls-'));
-  const nodes: ReplicatedNode[] = [];
+  const t = new TestNodes('boltkv-peer-urls-');
+  const nodes = (): ReplicatedNode[] => [...t.nodes.values()];
   try {
-    const dead = `http://127.0.0.1:${await freePort()}`; // nothing listens here
+    const dead = await loopbackURL(); // nothing listens here
     const listen: Record<string, string> = {};
-    for (const name of ['n1', 'n2', 'n3']) listen[name] = `http://127.0.0.1:${await freePort()}`;
+    for (const name of ['n1', 'n2', 'n3']) listen[name] = await loopbackURL();
     const spec: ClusterMemberSpec[] = [
       { name: 'n1', peerURLs: [listen.n1!] },
       { name: 'n2', peerURLs: [listen.n2!] },
       { name: 'n3', peerURLs: [dead, listen.n3!] },
     ];
     for (const [i, s] of spec.entries()) {
-      nodes.push(await ReplicatedNode.start({
-        name: s.name, dataDir: join(dir, s.name), listenPeerURL: listen[s.name]!, initialCluster: spec, tickMs: 20,
-        clientURLs: [`http://127.0.0.1:${2379 + i}`],
-      }));
+      await t.start(s.name, spec, { listenPeerURL: listen[s.name]!, clientURLs: [`http://127.0.0.1:${2379 + i}`] });
     }
-    const n3 = nodes[2]!;
-    const leader = await eventually('a leader', () => nodes.find((n) => n.member.memberStatus().leader === n.member.id));
+    const n3 = t.nodes.get('n3')!;
+    const leader = await t.leader();
     await eventually('a write', async () => {
       try {
         return await leader.member.put({ key: 'k', value: 'v' });
@@ -44,7 +38,7 @@ test('peers reach a member through its second peer URL when the first refuses; c
     });
     assert.equal(Buffer.from(r.kvs[0]!.value).toString(), 'v');
     const expected = spec.map((s, i) => ({ name: s.name, peerURLs: s.peerURLs, clientURLs: [`http://127.0.0.1:${2379 + i}`] }));
-    for (const n of nodes) {
+    for (const n of nodes()) {
       const list = await eventually(`published attributes on ${n.member.id}`, () => {
         const l = n.member.memberList().map((m) => ({ name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs })).sort((a, b) => a.name.localeCompare(b.name));
         return l.every((m) => m.clientURLs.length > 0) ? l : undefined;
@@ -52,7 +46,6 @@ test('peers reach a member through its second peer URL when the first refuses; c
       assert.deepEqual(list, expected);
     }
   } finally {
-    for (const n of nodes) await n.close();
-    rmSync(dir, { recursive: true, force: true });
+    await t.close();
   }
 });

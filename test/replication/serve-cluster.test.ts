@@ -128,6 +128,11 @@ test('runServe: malformed cluster flags are usage errors (exit 2), before anythi
       /only http/,
     ],
     [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--heartbeat-interval', '0'], /heartbeat-interval/],
+    [['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--snapshot-count', '0'], /snapshot-count/],
+    [
+      ['--name', 'a', '--initial-cluster', 'a=http://127.0.0.1:1', '--experimental-snapshot-catchup-entries', 'many'],
+      /experimental-snapshot-catchup-entries/,
+    ],
   ];
   for (const [argv, re] of cases) {
     let err = '';

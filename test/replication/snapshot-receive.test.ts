@@ -4,15 +4,12 @@
 // being installed nor leave a copy behind, and the learner must end up with the leader's data.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message } from '../../src/raft/index.ts';
-import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/node.ts';
 import type { PeerHandler } from '../../src/replication/transport.ts';
-import { open } from '../../src/bolt/index.ts';
-import { freePort } from '../support/etcd.ts';
 import { eventually } from '../support/eventually.ts';
+import { TestNodes, clusterSpec, loopbackURL } from '../support/replicated-nodes.ts';
 
 async function* slowly(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   for (const c of chunks) {
@@ -22,30 +19,21 @@ async function* slowly(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array>
 }
 
 test('a snapshot received twice while the first copy is installed: the learner gets the data, no copy is left behind', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-snap-recv-'));
-  const nodes: ReplicatedNode[] = [];
+  const t = new TestNodes('boltkv-snap-recv-');
   try {
-    const spec: ClusterMemberSpec[] = [{ name: 'n1', peerURLs: [`http://127.0.0.1:${await freePort()}`] }];
-    const leader = await ReplicatedNode.start({
-      name: 'n1', dataDir: join(dir, 'n1'), listenPeerURL: spec[0]!.peerURLs[0]!, initialCluster: spec, tickMs: 20,
-    });
-    nodes.push(leader);
+    const spec = await clusterSpec(['n1']);
+    const leader = await t.start('n1', spec);
     await eventually('n1 to lead', () => (leader.member.memberStatus().leader === leader.member.id ? true : undefined));
     for (let i = 0; i < 50; i++) await leader.member.put({ key: `k${i}`, value: 'x'.repeat(3000) });
 
-    const url = `http://127.0.0.1:${await freePort()}`;
+    const url = await loopbackURL();
     await leader.member.memberAdd({ peerURLs: [url], isLearner: true, name: 'n2' });
     // A leftover from an earlier life of this member: cleaned up at start.
-    const learnerDir = join(dir, 'n2');
+    const learnerDir = t.dataDir('n2');
     rmSync(learnerDir, { recursive: true, force: true });
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(learnerDir, { recursive: true });
     writeFileSync(join(learnerDir, 'boltkv.db.snap.3.7'), 'stale');
-    const learner = await ReplicatedNode.start({
-      name: 'n2', dataDir: learnerDir, listenPeerURL: url, initialCluster: [...spec, { name: 'n2', peerURLs: [url] }],
-      initialClusterState: 'existing', tickMs: 20,
-    });
-    nodes.push(learner);
+    const learner = await t.start('n2', [...spec, { name: 'n2', peerURLs: [url] }], { initialClusterState: 'existing' });
     assert.ok(!existsSync(join(learnerDir, 'boltkv.db.snap.3.7')), 'a stale received file is removed at start');
 
     // Every snapshot that arrives is delivered a second time right behind the first, from a fresh
@@ -83,14 +71,6 @@ test('a snapshot received twice while the first copy is installed: the learner g
     );
     assert.equal(learner.member.failed, undefined);
   } finally {
-    for (const n of nodes) await n.close().catch(() => undefined);
-    for (const name of ['n1', 'n2']) {
-      const f = join(dir, name, 'boltkv.db');
-      if (!existsSync(f)) continue;
-      const db = open(f);
-      assert.deepEqual(db.check(), [], `${name}: check()`);
-      db.close();
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await t.close({ check: true });
   }
 });

@@ -2,49 +2,31 @@
 // a learner joining through a streamed snapshot and promoted; and the frame codec's bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { ReplicatedNode, type ClusterMemberSpec } from '../../src/replication/node.ts';
+import { ReplicatedNode } from '../../src/replication/node.ts';
 import { FrameReader, encodeFrame, MAX_FRAME } from '../../src/replication/frames.ts';
 import { memberIdFor, parseInitialCluster } from '../../src/replication/member-id.ts';
 import { isBoltkvError } from '../../src/errors.ts';
-import { open } from '../../src/bolt/index.ts';
 import { makeMessage } from '../../src/raft/types.ts';
 import { freePort } from '../support/etcd.ts';
 import { eventually } from '../support/eventually.ts';
+import { TestNodes, clusterSpec, loopbackURL, retryUnavailable as retry } from '../support/replicated-nodes.ts';
 
 const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
 
-/** Retries a write the cluster could not take yet (no leader known, or an election under way). */
-async function retry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (i > 100 || !(isBoltkvError(e, 'ERR_NO_LEADER') || isBoltkvError(e, 'ERR_TIMEOUT'))) throw e;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
-async function leaderOf(nodes: Map<string, ReplicatedNode>): Promise<ReplicatedNode> {
-  return eventually('a leader', () => [...nodes.values()].find((n) => !n.member.isClosed && n.member.memberStatus().leader === n.member.id));
-}
-
 test('three members over loopback TCP: replicate, survive a leader crash, add a learner by streamed snapshot and promote it', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boltkv-repl-'));
-  const nodes = new Map<string, ReplicatedNode>();
+  const t = new TestNodes('boltkv-repl-');
+  const { nodes } = t;
+  const leaderOf = (): Promise<ReplicatedNode> => t.leader();
   try {
-    const spec: ClusterMemberSpec[] = [];
-    for (const name of ['n1', 'n2', 'n3']) spec.push({ name, peerURLs: [`http://127.0.0.1:${await freePort()}`] });
-    const start = (name: string, state: 'new' | 'existing' = 'new', cluster = spec): Promise<ReplicatedNode> => ReplicatedNode.start({
-      name, dataDir: join(dir, name), listenPeerURL: cluster.find((s) => s.name === name)!.peerURLs[0]!, initialCluster: cluster,
-      initialClusterState: state, tickMs: 20, electionTick: 10, snapshotCount: 50, catchUpEntries: 5, requestTimeoutTicks: 100,
-    });
-    for (const s of spec) nodes.set(s.name, await start(s.name));
-    let leader = await leaderOf(nodes);
+    const spec = await clusterSpec(['n1', 'n2', 'n3']);
+    const start = (name: string, state: 'new' | 'existing' = 'new', cluster = spec): Promise<ReplicatedNode> =>
+      t.start(name, cluster, { initialClusterState: state, electionTick: 10, snapshotCount: 50, catchUpEntries: 5, requestTimeoutTicks: 100 });
+    for (const s of spec) await start(s.name);
+    let leader = await leaderOf();
     const follower = [...nodes.values()].find((n) => n !== leader)!;
     for (let i = 0; i < 20; i++) await retry(() => follower.member.put({ key: `k${i}`, value: `v${i}` }));
     const r = await leader.member.range({ key: 'k', rangeEnd: 'l' });
@@ -54,33 +36,32 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     const oldName = [...nodes].find(([, n]) => n === leader)![0];
     await leader.crash();
     nodes.delete(oldName);
-    leader = await leaderOf(nodes);
+    leader = await leaderOf();
     await retry(() => leader.member.put({ key: 'after-crash', value: '1' }));
-    nodes.set(oldName, await start(oldName));
+    await start(oldName);
     const back = nodes.get(oldName)!;
     await eventually('the restarted member to catch up', async () => ((await back.member.range({ key: 'after-crash', serializable: true })).count === 1 ? true : undefined));
 
     // many writes so the log is compacted, then a learner joins: it can only be caught up by a snapshot
-    leader = await leaderOf(nodes);
+    leader = await leaderOf();
     await Promise.all(Array.from({ length: 150 }, (_, i) => retry(() => leader.member.put({ key: `bulk${i}`, value: 'x'.repeat(2000) }))));
-    const learnerURL = `http://127.0.0.1:${await freePort()}`;
-    leader = await leaderOf(nodes);
+    const learnerURL = await loopbackURL();
+    leader = await leaderOf();
     const added = await retry(() => leader.member.memberAdd({ peerURLs: [learnerURL], isLearner: true, name: 'n4' }));
-    assert.equal(added.member.id, memberIdFor([learnerURL]));
     const spec4 = [...spec, { name: 'n4', peerURLs: [learnerURL] }];
     const learner = await start('n4', 'existing', spec4);
-    nodes.set('n4', learner);
+    assert.equal(learner.member.id, added.member.id, 'the joining member learned the id it was added with');
     try {
       await eventually('the learner to catch up', async () => ((await learner.member.range({ key: 'bulk', rangeEnd: 'bulm', serializable: true, countOnly: true })).count === 150 ? true : undefined));
     } catch (err) {
-      const l = await leaderOf(nodes);
+      const l = await leaderOf();
       const prog = [...(l.member.raftStatus().progress ?? new Map())].map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}/paused${p.paused}`);
       throw new Error(`${String(err)}; leader ${l.member.id} progress ${prog.join(' ')}; leader transport ${JSON.stringify(l.transport.stats)}; learner ${JSON.stringify(learner.transport.stats)} status ${JSON.stringify(learner.member.memberStatus())} failed ${String(learner.member.failed)}`);
     }
     assert.ok(learner.transport.stats.snapshotsReceived >= 1, 'caught up by a streamed snapshot');
-    assert.deepEqual(readdirSync(join(dir, 'n4')), ['boltkv.db'], 'the received file was renamed into place');
+    assert.deepEqual(readdirSync(t.dataDir('n4')), ['boltkv.db'], 'the received file was renamed into place');
     await assert.rejects(learner.member.range({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
-    leader = await leaderOf(nodes);
+    leader = await leaderOf();
     await eventually('promotion', async () => {
       try {
         return await leader.member.memberPromote(learner.member.id);
@@ -95,15 +76,7 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     const got = await retry(() => follower.member.range({ key: 'from-n4' }));
     assert.equal(dec(got.kvs[0]?.value), 'ok');
   } finally {
-    for (const n of nodes.values()) await n.close().catch(() => undefined);
-    for (const name of ['n1', 'n2', 'n3', 'n4']) {
-      const f = join(dir, name, 'boltkv.db');
-      if (!existsSync(f)) continue;
-      const db = open(f);
-      assert.deepEqual(db.check(), [], `${name}: check()`);
-      db.close();
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await t.close({ check: true });
   }
 });
 

@@ -57,7 +57,8 @@ export interface FaultRule {
 }
 
 type PendingOp =
-  | { kind: 'write'; pos: number; data: Uint8Array }
+  /** `run`: the writes of one vectored call share a number, so a tear can cut across its buffers. */
+  | { kind: 'write'; pos: number; data: Uint8Array; run?: number }
   | { kind: 'truncate'; size: number };
 
 /** A growable byte array: the bytes of one file in one state (cached or durable). */
@@ -133,6 +134,8 @@ export class FaultyDisk {
   private crashedAt: { call: number; op: FaultOp } | null = null;
   /** Every counted call, in order, as "op path"; handy in failure messages. */
   readonly trace: string[] = [];
+  /** Vectored writes seen, numbering their runs of pending writes. */
+  runs = 0;
   readonly seed: number;
 
   /** A lying disk: sync() returns without making anything durable (to prove tests notice). */
@@ -254,8 +257,14 @@ export class FaultyDisk {
           const writes = f.pending.flatMap((op, i) => (op.kind === 'write' && op.data.length > 1 ? [i] : []));
           if (writes.length > 0) torn = rng.pick(writes);
         }
+        // A torn vectored write persists as a prefix of the whole run, half the time: the buffers
+        // before the cut land, the one at the cut lands in part, the ones after it are lost.
+        const tornOp = torn >= 0 ? f.pending[torn] : undefined;
+        const tornRun = tornOp?.kind === 'write' && tornOp.run !== undefined && rng.bool() ? tornOp.run : undefined;
         f.pending.forEach((op, i) => {
-          if (i === torn && op.kind === 'write') {
+          if (tornRun !== undefined && op.kind === 'write' && op.run === tornRun && i !== torn) {
+            if (i < torn) img.apply(op);
+          } else if (i === torn && op.kind === 'write') {
             // Half the time tear within the first 128 bytes, where page headers and the meta
             // fields live; a uniform cut over a 4 KiB page would almost never hit them.
             const max = rng.bool() ? Math.min(op.data.length - 1, 128) : op.data.length - 1;
@@ -396,8 +405,9 @@ export class FaultyFile implements FileIO {
     // Copy now: the caller may reuse its buffers once the call returns.
     const ops: PendingOp[] = [];
     let pos = position;
+    const run = op === 'writev' && bufs.length > 1 ? ++this.disk.runs : undefined;
     for (const b of bufs) {
-      if (b.length > 0) ops.push({ kind: 'write', pos, data: b.slice() });
+      if (b.length > 0) ops.push(run === undefined ? { kind: 'write', pos, data: b.slice() } : { kind: 'write', pos, data: b.slice(), run });
       pos += b.length;
     }
     const land = (): void => {

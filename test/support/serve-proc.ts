@@ -1,6 +1,7 @@
 /**
- * `boltkv serve` cluster members as child processes (test/server/serve-child.ts), started with etcd's
- * cluster flags on loopback. Client ports are 0 (never raced for); the member logs the one it got.
+ * `boltkv serve` cluster members as child processes through the real CLI entry (src/cli/main.ts, what
+ * bin/boltkv runs), started with etcd's cluster flags on loopback. Client ports are 0 (never raced
+ * for); the member logs the one it got.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ export interface ServeProc {
 export interface ServeProcOptions {
   state?: 'new' | 'existing';
   token: string;
+  /** Where to listen for peers when it differs from the advertised `peer` (a proxy in front). */
+  listenPeer?: string;
   /** More flags after the cluster ones. */
   extra?: readonly string[];
 }
@@ -26,9 +29,9 @@ export function startServe(dir: string, name: string, peer: string, initialClust
   const child = spawn(
     process.execPath,
     [
-      '--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
-      '--name', name, '--data-dir', join(dir, name), '--listen-client-urls', 'http://127.0.0.1:0',
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initialCluster,
+      '--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
+      'serve', '--name', name, '--data-dir', join(dir, name), '--listen-client-urls', 'http://127.0.0.1:0',
+      '--listen-peer-urls', opts.listenPeer ?? peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initialCluster,
       '--initial-cluster-state', opts.state ?? 'new', '--initial-cluster-token', opts.token,
       '--heartbeat-interval', '100', '--log-level', 'info', ...(opts.extra ?? []),
     ],

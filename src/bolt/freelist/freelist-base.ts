@@ -21,6 +21,13 @@ interface TxPending {
   lastReleaseBegin: number;
 }
 
+/**
+ * Shortest run a reservation looks for once no run of its full size is free: two pages in one
+ * write still halve the syscalls (a one-put commit's four pages rarely find a free run of four
+ * in a file that small commits have been rewriting for a while).
+ */
+const MIN_RESERVED_RUN = 2;
+
 /** Largest page id and txid we accept: numbers are exact integers only up to here. */
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
@@ -41,6 +48,22 @@ export abstract class FreelistBase implements Freelist {
   /** Runs handed out to the most recent allocating txid (start, n pairs), for rollback. */
   private lastAllocTxid = -1;
   private lastAllocRuns: number[] = [];
+  /**
+   * The reserved run: [resNext, resEnd) is out of the free index but not yet handed out; it
+   * belongs to nobody until allocate() carves it, so it is neither free nor allocated.
+   */
+  private resTxid = -1;
+  private resNext = 0;
+  private resEnd = 0;
+  /** Pages of the reservation's estimate not handed out yet: the size of the next run, if one is needed. */
+  private resLeft = 0;
+  /** Length of the last run the reservation found: no longer run is free now, so searches start there. */
+  private resLastRun = 0;
+  /**
+   * Whether a failed search for a run is cheap (an index lookup), so that a reservation may look
+   * for smaller runs when no large one is free. The array freelist scans every free page instead.
+   */
+  protected readonly cheapRunSearch: boolean = false;
 
   /** Rebuild the free index from `this.freePages`, which holds exactly the free pages. */
   protected abstract rebuildIndex(): void;
@@ -62,6 +85,8 @@ export abstract class FreelistBase implements Freelist {
     this.allocs.clear();
     this.lastAllocTxid = -1;
     this.lastAllocRuns = [];
+    this.resTxid = -1;
+    this.resNext = this.resEnd = this.resLeft = 0;
     for (const id of ids) {
       if (!Number.isSafeInteger(id) || id < 2) {
         this.freePages.clear();
@@ -80,8 +105,19 @@ export abstract class FreelistBase implements Freelist {
   allocate(txid: number, n: number): number {
     checkTxid(txid, 'allocate');
     if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`allocate: bad page count ${n}`);
-    const start = this.takeRun(n);
-    if (start === 0) return 0;
+    let start = 0;
+    if (txid === this.resTxid) {
+      if (this.resEnd - this.resNext < n && this.cheapRunSearch) this.nextReservedRun(n);
+      if (this.resEnd - this.resNext >= n) {
+        start = this.resNext;
+        this.resNext += n;
+        this.resLeft -= n;
+      }
+    }
+    if (start === 0) {
+      start = this.takeRun(n);
+      if (start === 0) return 0;
+    }
     this.allocs.set(start, txid);
     if (txid !== this.lastAllocTxid) {
       this.lastAllocTxid = txid;
@@ -89,6 +125,65 @@ export abstract class FreelistBase implements Freelist {
     }
     this.lastAllocRuns.push(start, n);
     return start;
+  }
+
+  reserve(txid: number, n: number): number {
+    checkTxid(txid, 'reserve');
+    if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`reserve: bad page count ${n}`);
+    if (this.resTxid >= 0) throw new Panic(`reserve(${txid}): txid ${this.resTxid} holds a reservation`);
+    let m = n;
+    let start = this.takeRun(m);
+    // No run that long: a fragmented file may still have shorter runs (a batch's thousand pages
+    // then go out as a few dozen writes instead of a thousand).
+    while (start === 0 && this.cheapRunSearch && m >= 2 * MIN_RESERVED_RUN) {
+      m >>= 1;
+      start = this.takeRun(m);
+    }
+    if (start === 0) return 0;
+    this.resTxid = txid;
+    this.resNext = start;
+    this.resEnd = start + m;
+    this.resLeft = n;
+    this.resLastRun = m;
+    return start;
+  }
+
+  /**
+   * The current reserved run cannot hold an allocation of n pages: give back its rest and take
+   * the next run for what the estimate has left (at least n pages, halving while none is free).
+   * Leaves the reservation empty when no run of at least max(n, MIN_RESERVED_RUN) pages is free.
+   */
+  private nextReservedRun(n: number): void {
+    const rest = this.resEnd - this.resNext;
+    if (rest > 0) this.makeFree([this.resNext], [rest]);
+    this.resNext = this.resEnd = 0;
+    const floor = Math.max(n, MIN_RESERVED_RUN);
+    let m = Math.max(Math.min(this.resLeft, this.resLastRun), n);
+    while (m >= floor) {
+      const start = this.takeRun(m);
+      if (start !== 0) {
+        this.resNext = start;
+        this.resEnd = start + m;
+        this.resLastRun = m;
+        return;
+      }
+      if (m === floor) break;
+      m = Math.max(floor, m >> 1);
+    }
+  }
+
+  /** The reservation's run not yet handed out, [next, end), or null. For tests. */
+  debugReservation(): [number, number] | null {
+    return this.resTxid < 0 ? null : [this.resNext, this.resEnd];
+  }
+
+  endReservation(): void {
+    if (this.resTxid < 0) return;
+    const rest = this.resEnd - this.resNext;
+    const start = this.resNext;
+    this.resTxid = -1;
+    this.resNext = this.resEnd = this.resLeft = 0;
+    if (rest > 0) this.makeFree([start], [rest]);
   }
 
   free(txid: number, id: number, overflow: number): void {
@@ -159,6 +254,7 @@ export abstract class FreelistBase implements Freelist {
   }
 
   rollback(txid: number): void {
+    if (txid === this.resTxid) this.endReservation();
     const starts: number[] = [];
     const lengths: number[] = [];
     const haveAllocRuns = txid === this.lastAllocTxid;

@@ -16,6 +16,15 @@ export interface Freelist {
   init(ids: Iterable<number>): void;
   /** Start id of n contiguous free pages, now owned by txid; 0 when no run is long enough. */
   allocate(txid: number, n: number): number;
+  /**
+   * Set aside a run of n free pages for txid's next allocations, so a commit's pages are
+   * contiguous on disk and go out in one write. `allocate(txid, k)` takes from its front while it
+   * fits; `endReservation()` (or `rollback(txid)`) makes what is left free again. Returns the
+   * run's first id, or 0 (and nothing changes) when no run of n pages is free. One at a time.
+   */
+  reserve(txid: number, n: number): number;
+  /** Return the unused rest of the reservation to the free pages; a no-op without one. */
+  endReservation(): void;
   /** Mark pages id..id+overflow pending for txid. Throws Panic on a double free or id < 2. */
   free(txid: number, id: number, overflow: number): void;
   /** Move every run pending for a txid <= txid to free. */

@@ -40,6 +40,7 @@ function lowerBound(sorted: readonly number[], x: number): number {
 
 export class HashmapFreelist extends FreelistBase {
   readonly kind = 'hashmap' as const;
+  protected override readonly cheapRunSearch = true;
   /** Length of the span, written at its first and at its last page. */
   private readonly lenAt = new PageTable();
   /** Index of the span in its length class, written at its first page. */

@@ -4,7 +4,8 @@
  * loop, and resolves when the commit is durable.
  */
 import { open, type DB, type OpenOptions, type Tx, type Bucket } from '../../bolt/index.ts';
-import type { Backend, BackendReader, BackendWriter, ScanVisitor } from '../backend.ts';
+import { scanLeaves } from '../../bolt/leaf-scan.ts';
+import type { Backend, BackendReader, BackendWriter, RawScanVisitor, ScanVisitor } from '../backend.ts';
 import { KEY_BUCKET } from '../buckets.ts';
 
 /**
@@ -47,6 +48,11 @@ class BoltReader implements BackendReader {
       if (v === null) continue; // a nested bucket, not ours
       if (fn(k, v) === false) return;
     }
+  }
+
+  scanAll(bucket: string, fn: RawScanVisitor): void {
+    const b = this.bucket(bucket);
+    if (b !== undefined) scanLeaves(b, fn);
   }
 
   scanReverse(bucket: string, from: Uint8Array, to: Uint8Array | undefined, fn: ScanVisitor): void {

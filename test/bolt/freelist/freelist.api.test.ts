@@ -172,3 +172,33 @@ test('both kinds handle page ids near 2^53', () => {
     }
   }
 });
+
+test('a reservation hands out its run front to back, moves on to shorter runs, and gives back what is left', () => {
+  const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i);
+  const fl = new HashmapFreelist();
+  fl.init([...range(10, 20), ...range(30, 38), 50, 51]);
+  // No run of 20: the reservation settles for a run of 10.
+  assert.equal(fl.reserve(5, 20), 10);
+  assert.throws(() => fl.reserve(5, 4), /holds a reservation/);
+  assert.equal(fl.allocate(5, 4), 10);
+  assert.equal(fl.allocate(5, 4), 14);
+  assert.deepEqual(fl.ids(), [...range(30, 38), 50, 51], 'reserved pages are not free');
+  // Two pages left in the run, the estimate says 12 more: the rest goes back; no run of 10 (the
+  // last run's length) is free, so it halves to 5, taken from the front of the 8-page run.
+  assert.equal(fl.allocate(5, 4), 30);
+  assert.deepEqual(fl.ids(), [18, 19, 35, 36, 37, 50, 51]);
+  assert.equal(fl.allocate(5, 1), 34);
+  fl.endReservation();
+  assert.deepEqual(fl.ids(), [18, 19, 35, 36, 37, 50, 51]);
+  // Without a reservation allocation is the usual policy again.
+  assert.equal(fl.allocate(5, 2), 18, 'exact fit, the most recently freed span');
+  fl.rollback(5);
+  assert.deepEqual(fl.ids(), [...range(10, 20), ...range(30, 38), 50, 51], 'rollback returns every page');
+  // A reservation nobody used is all given back by a rollback too.
+  assert.equal(fl.reserve(6, 8), 30);
+  fl.rollback(6);
+  assert.equal(fl.freeCount(), 20);
+  fl.init([5, 7, 9]);
+  assert.equal(fl.reserve(7, 4), 0, 'no run of even two pages');
+  assert.equal(fl.allocate(7, 1), 9, 'a failed reservation changes nothing');
+});

@@ -20,6 +20,13 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       })
       .map((n) => ({ op: 'alloc' as const, n })),
   },
+  {
+    weight: 2,
+    arbitrary: fc
+      .oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 9, max: 40 }) })
+      .map((n) => ({ op: 'reserve' as const, n })),
+  },
+  { weight: 1, arbitrary: fc.constant({ op: 'endReservation' as const }) },
   { weight: 8, arbitrary: fc.nat().map((pick) => ({ op: 'free' as const, pick })) },
   { weight: 2, arbitrary: fc.constant({ op: 'commit' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'rollback' as const }) },
@@ -40,7 +47,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
   );
 
 function property(make: () => Freelist, runs: number): void {
-  let totals = { allocated: 0, failed: 0, released: 0 };
+  let totals = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0 };
   fc.assert(
     fc.property(scenarioArb, (sc) => {
       const s = runScenario(make(), sc);
@@ -48,6 +55,7 @@ function property(make: () => Freelist, runs: number): void {
         allocated: totals.allocated + s.allocated,
         failed: totals.failed + s.failed,
         released: totals.released + s.released,
+        reservedAllocs: totals.reservedAllocs + s.reservedAllocs,
       };
     }),
     { numRuns: runs },
@@ -56,6 +64,7 @@ function property(make: () => Freelist, runs: number): void {
   assert.ok(totals.allocated > runs, `allocations happened (${totals.allocated})`);
   assert.ok(totals.failed > 0, 'some allocations found no run');
   assert.ok(totals.released > runs, `pending pages were released (${totals.released})`);
+  assert.ok(totals.reservedAllocs > runs / 4, `allocations came from reservations (${totals.reservedAllocs})`);
 }
 
 const runs = stress ? 5000 : 400;

@@ -21,6 +21,8 @@ export class ModelFreelist {
   readonly free = new Set<number>();
   readonly pending = new Map<number, PendingPage[]>();
   readonly allocs = new Map<number, number>();
+  /** Pages set aside by reserve() and not yet handed out: neither free nor in use. */
+  readonly reserved = new Set<number>();
   private lastTxid = -1;
   private lastRuns: Array<[number, number]> = [];
 
@@ -30,6 +32,7 @@ export class ModelFreelist {
     this.allocs.clear();
     this.lastTxid = -1;
     this.lastRuns = [];
+    this.reserved.clear();
     for (const id of ids) this.free.add(id);
   }
 
@@ -67,9 +70,23 @@ export class ModelFreelist {
     return true;
   }
 
-  allocateAt(txid: number, start: number, n: number): void {
-    assert.ok(this.runIsFree(start, n), `model: ${start}+${n} is not free`);
-    for (let p = start; p < start + n; p++) this.free.delete(p);
+  reserveAt(start: number, n: number): void {
+    assert.ok(this.runIsFree(start, n), `model: reserved ${start}+${n} is not free`);
+    for (let p = start; p < start + n; p++) {
+      this.free.delete(p);
+      this.reserved.add(p);
+    }
+  }
+
+  /** Reserved pages not handed out become free again. */
+  endReservation(): void {
+    for (const p of this.reserved) this.free.add(p);
+    this.reserved.clear();
+  }
+
+  /** Record pages start..start+n (already taken out of free or reserved) as allocated by txid. */
+  recordAlloc(txid: number, start: number, n: number): void {
+    for (let p = start; p < start + n; p++) assert.ok(!this.free.has(p) && !this.reserved.has(p), `model: ${p} still free or reserved`);
     this.allocs.set(start, txid);
     if (txid !== this.lastTxid) {
       this.lastTxid = txid;
@@ -109,6 +126,7 @@ export class ModelFreelist {
   }
 
   rollback(txid: number): void {
+    this.endReservation();
     const have = txid === this.lastTxid;
     const list = this.pending.get(txid) ?? [];
     this.pending.delete(txid);
@@ -133,6 +151,8 @@ export class ModelFreelist {
 export type Step =
   | { op: 'begin' }
   | { op: 'alloc'; n: number }
+  | { op: 'reserve'; n: number }
+  | { op: 'endReservation' }
   | { op: 'free'; pick: number }
   | { op: 'commit' }
   | { op: 'rollback' }
@@ -152,6 +172,11 @@ interface Run {
 }
 
 const MAX_TXID = Number.MAX_SAFE_INTEGER;
+
+/** The freelist's reservation not yet handed out, [next, end), or null (FreelistBase exposes it for tests). */
+function reservationOf(fl: Freelist): [number, number] | null {
+  return (fl as unknown as { debugReservation(): [number, number] | null }).debugReservation();
+}
 
 /** Check the maximal-span invariant of a hashmap freelist from the outside. */
 export function assertSpansMaximal(fl: HashmapFreelist, freeIds: readonly number[]): void {
@@ -174,9 +199,14 @@ export function assertSpansMaximal(fl: HashmapFreelist, freeIds: readonly number
  * Runs one scenario against `fl` and a fresh model, asserting after every step. Returns counts of
  * what happened so callers can check the generators exercise the interesting paths.
  */
-export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; failed: number; released: number } {
+export function runScenario(
+  fl: Freelist,
+  sc: Scenario,
+): { allocated: number; failed: number; released: number; reservedAllocs: number } {
   const model = new ModelFreelist();
-  const stats = { allocated: 0, failed: 0, released: 0 };
+  const stats = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0 };
+  /** The writer's reservation: [next, end) not yet handed out. */
+  let res: { next: number; end: number } | null = null;
   let highWater = sc.highWater;
   fl.init(sc.initiallyFree);
   model.init(sc.initiallyFree);
@@ -207,7 +237,8 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
     assert.equal(fl.count(), free.length + pending.length, `${where}: count()`);
     let used = 0;
     for (const r of inUse.values()) used += r.n;
-    assert.equal(free.length + pending.length + used, highWater - 2, `${where}: pages conserved`);
+    assert.equal(model.reserved.size, res === null ? 0 : res.end - res.next, `${where}: reserved pages`);
+    assert.equal(free.length + pending.length + used + model.reserved.size, highWater - 2, `${where}: pages conserved`);
     for (let p = 0; p < highWater + 2; p++) {
       assert.equal(fl.freed(p), model.isFreed(p), `${where}: freed(${p})`);
     }
@@ -245,7 +276,35 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
       case 'alloc': {
         if (writer === null) return;
         const { txid } = writer;
+        const before = res;
+        const firstFit = model.firstFit(step.n);
         const start = fl.allocate(txid, step.n);
+        const after = reservationOf(fl);
+        if (before !== null && before.end - before.next >= step.n) {
+          assert.equal(start, before.next, `${where}: allocation that fits the reservation comes from its front`);
+          stats.reservedAllocs++;
+        }
+        assert.equal(after !== null, before !== null, `${where}: an allocation neither starts nor ends a reservation`);
+        // The reservation may have moved to a new run: its old rest went back to free, and the
+        // new run (and the pages handed out) came from free pages or from the old run.
+        const oldReserved = new Set(model.reserved);
+        const nowReserved = new Set<number>();
+        if (after !== null) for (let p = after[0]; p < after[1]; p++) nowReserved.add(p);
+        const handed = new Set<number>();
+        if (start !== 0) for (let p = start; p < start + step.n; p++) handed.add(p);
+        for (const p of handed) {
+          assert.ok(oldReserved.has(p) || model.free.has(p), `${where}: handed out page ${p}, neither free nor reserved`);
+          assert.ok(!nowReserved.has(p), `${where}: page ${p} handed out and still reserved`);
+        }
+        for (const p of nowReserved) {
+          if (!oldReserved.has(p)) assert.ok(model.free.has(p), `${where}: reserved page ${p} was not free`);
+        }
+        for (const p of oldReserved) if (!nowReserved.has(p) && !handed.has(p)) model.free.add(p);
+        for (const p of nowReserved) model.free.delete(p);
+        for (const p of handed) model.free.delete(p);
+        model.reserved.clear();
+        for (const p of nowReserved) model.reserved.add(p);
+        res = after === null ? null : { next: after[0], end: after[1] };
         if (start === 0) {
           assert.equal(model.firstFit(step.n), 0, `${where}: 0 returned though a run of ${step.n} is free`);
           stats.failed++;
@@ -255,10 +314,9 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
           highWater += step.n;
           break;
         }
-        if (fl.kind === 'array') {
-          assert.equal(start, model.firstFit(step.n), `${where}: array freelist is first fit`);
+        if (fl.kind === 'array' && before === null) {
+          assert.equal(start, firstFit, `${where}: array freelist is first fit`);
         }
-        assert.ok(model.runIsFree(start, step.n), `${where}: handed out ${start}+${step.n}, not all free`);
         for (let p = start; p < start + step.n; p++) {
           const g = ghosts.get(p);
           if (g === undefined) continue;
@@ -270,10 +328,42 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
           }
           ghosts.delete(p);
         }
-        model.allocateAt(txid, start, step.n);
+        model.recordAlloc(txid, start, step.n);
         inUse.set(start, { n: step.n, born: txid });
         writer.allocated.push(start);
         stats.allocated++;
+        break;
+      }
+      case 'reserve': {
+        if (writer === null || res !== null) return;
+        const start = fl.reserve(writer.txid, step.n);
+        const got = reservationOf(fl);
+        if (start === 0) {
+          assert.equal(got, null, `${where}: a failed reserve holds a reservation`);
+          assert.equal(model.firstFit(step.n), 0, `${where}: reserve failed though a run of ${step.n} is free`);
+          break;
+        }
+        assert.ok(got !== null && got[0] === start && got[1] > start && got[1] - start <= step.n, `${where}: reservation ${got}`);
+        const len = got[1] - start;
+        if (len < step.n) assert.equal(model.firstFit(step.n), 0, `${where}: reserved a shorter run though ${step.n} are free`);
+        assert.ok(model.runIsFree(start, len), `${where}: reserved ${start}+${len}, not all free`);
+        if (fl.kind === 'array') assert.equal(start, model.firstFit(step.n), `${where}: array freelist reserves first fit`);
+        for (let p = start; p < start + len; p++) {
+          const g = ghosts.get(p);
+          if (g === undefined) continue;
+          for (const r of readers) {
+            assert.ok(!(g.born <= r && r < g.freedBy), `${where}: page ${p} reserved while reader ${r} sees it`);
+          }
+        }
+        model.reserveAt(start, len);
+        res = { next: start, end: got[1] };
+        break;
+      }
+      case 'endReservation': {
+        if (res === null) return;
+        fl.endReservation();
+        model.endReservation();
+        res = null;
         break;
       }
       case 'free': {
@@ -290,6 +380,10 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
       }
       case 'commit': {
         if (writer === null) return;
+        // The engine ends its reservation before the commit's freelist work.
+        fl.endReservation();
+        model.endReservation();
+        res = null;
         committed = writer.txid;
         writer = null;
         break;
@@ -299,6 +393,7 @@ export function runScenario(fl: Freelist, sc: Scenario): { allocated: number; fa
         const w = writer;
         fl.rollback(w.txid);
         model.rollback(w.txid);
+        res = null;
         const allocated = new Set(w.allocated);
         const grown = new Set(w.grown);
         for (const [start, run] of w.freed) {
