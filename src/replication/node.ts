@@ -95,6 +95,7 @@ export class ReplicatedNode {
             reportUnreachable: (id) => m0.reportUnreachable(id),
             reportSnapshot: (id, status) => m0.reportSnapshot(id, status),
             snapshotChunks: () => m0.snapshotChunks(),
+            memberList: () => m0.memberList(),
             receiveSnapshot: async (msg, chunks) => {
               await m0.receiveSnapshot(msg, chunks);
               onSnapshotReceived(msg.from, msg.snapshot?.metadata.index ?? 0);
