@@ -93,9 +93,6 @@ class ChunkQueue implements AsyncIterable<Uint8Array> {
   }
 }
 
-/** Bytes a message connection may hold unsent before frames wait in the peer's queue. */
-const WRITE_HIGH_WATER = 4 << 20;
-
 function hostPort(url: string): { host: string; port: number } {
   const u = new URL(url);
   return { host: u.hostname, port: Number(u.port) };
@@ -150,13 +147,9 @@ export class PeerTransport {
     });
   }
 
-  /**
-   * Queues messages for their peers (never blocks; drops when a peer's queue is full). Each peer
-   * is flushed once per call, so a Ready's messages to one peer leave in one socket write.
-   */
+  /** Queues messages for their peers (never blocks; drops when a peer's queue is full). */
   send(msgs: Message[]): void {
     if (this.closed) return;
-    const touched = new Set<Peer>();
     for (const m of msgs) {
       if (m.type === 'snap') {
         this.sendSnapshot(m);
@@ -169,9 +162,8 @@ export class PeerTransport {
         continue;
       }
       p.queue.push(encodeFrame({ t: 'msg', m: encodeMessage(m) }));
-      touched.add(p);
+      this.flush(p);
     }
-    for (const p of touched) this.flush(p);
   }
 
   private peer(id: number): Peer {
@@ -188,22 +180,11 @@ export class PeerTransport {
       this.dial(p);
       return;
     }
-    // Frames waiting for one peer go out as one buffer: a syscall per frame cost the leader more
-    // CPU than any other single thing under load (docs/replication.md, Benchmark).
     const s = p.socket;
-    let room = WRITE_HIGH_WATER - s.writableLength;
-    if (room <= 0 || p.queue.length === 0) return;
-    let n = 0;
-    let bytes = 0;
-    while (n < p.queue.length && room > 0) {
-      const len = p.queue[n]!.length;
-      bytes += len;
-      room -= len;
-      n++;
+    while (p.queue.length > 0 && s.writableLength < (4 << 20)) {
+      s.write(p.queue.shift()!);
+      this.stats.sent++;
     }
-    const batch = p.queue.splice(0, n);
-    s.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, bytes));
-    this.stats.sent += n;
   }
 
   private dial(p: Peer): void {
