@@ -9,7 +9,7 @@ import { ReplicationError } from './errors.ts';
 import { Member } from './member.ts';
 import type { MemberOptions } from './member-options.ts';
 import { memberIdFor } from './member-id.ts';
-import { joiningMemberId } from './member-join.ts';
+import { findByPeerURLs, joiningMemberId, memberListInFile } from './member-join.ts';
 import type { MemberInfo } from './proposal.ts';
 import { PeerTransport } from './transport.ts';
 import { sweepReceivedSnapshots } from './snapshot-inbox.ts';
@@ -53,10 +53,13 @@ export class ReplicatedNode {
     if (self === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', `--initial-cluster has no member named ${o.name}`);
     const path = join(o.dataDir, 'boltkv.db');
     // A new cluster's ids derive from the flags; a member added later learns its id from the cluster.
-    let id = self.id;
+    // A restart keeps the id the file lists for our peer URLs whatever --initial-cluster-state says
+    // (etcd ignores the flag once the data dir exists): an added member's id is not the computed one.
+    const own = o.advertisePeerURLs ?? self.peerURLs;
+    const listedSelf = o.initialClusterState === 'existing' ? undefined : memberListInFile(path, o.fileSystem);
+    let id = (listedSelf !== undefined ? findByPeerURLs(listedSelf, own)?.id : undefined) ?? self.id;
     let fetched: MemberInfo[] | undefined;
     if (o.initialClusterState === 'existing') {
-      const own = o.advertisePeerURLs ?? self.peerURLs;
       const others = specs.filter((s) => s.name !== o.name).flatMap((s) => s.peerURLs);
       ({ id, members: fetched } = await joiningMemberId({ path, ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}), ownPeerURLs: own, otherPeerURLs: others }));
     }
