@@ -95,7 +95,7 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     assert.ok(sender < bound, `sender peak RSS ${sender} exceeds ${bound}`);
     assert.ok(receiver < bound, `receiver peak RSS ${receiver} exceeds ${bound}`);
     // With a big file the send itself must be nearly free for the sender (its peak is set by opening
-    // the file, which mirrors the raft log in memory), and the receiver must stay well under it.
+    // the file and replaying the uncompacted log through the page cache), and the receiver must stay well under it.
     if (dbSize >= 512 << 20) {
       assert.ok(sender - senderBefore < dbSize / 8, `the send raised the sender's peak by ${sender - senderBefore} bytes`);
       assert.ok(receiver < dbSize / 2, `receiver peak ${receiver} is not well under the file's ${dbSize}`);
