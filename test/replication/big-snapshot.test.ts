@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
 import { b64 } from '../server/support.ts';
 import { eventually } from '../support/eventually.ts';
-import { type ServeProc, postJson, startServe } from '../support/serve-proc.ts';
+import { type ServeProc, killServes, postJson, startServe } from '../support/serve-proc.ts';
 
 const STRESS = process.env.BOLTKV_STRESS === '1';
 // The raft log lives in the same file, so it grows to about twice the data; etcd's 2 GiB
@@ -107,8 +107,7 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     const codes = await Promise.all(procs.slice(1).map((p) => p.exited));
     assert.deepEqual(codes, [0, 0]);
   } finally {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(procs.map((p) => p.exited));
+    await killServes(procs);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -11,7 +11,7 @@ import { freePort } from '../support/etcd.ts';
 import { b64 } from '../server/support.ts';
 import { runServe } from '../../src/server/serve-command.ts';
 import { eventually } from '../support/eventually.ts';
-import { type ServeProc, postJson, startServe } from '../support/serve-proc.ts';
+import { type ServeProc, killServes, postJson, startServe, stopServes } from '../support/serve-proc.ts';
 
 test('boltkv serve with --initial-cluster: three processes form a cluster, a learner joins with state existing', {
   timeout: 60_000,
@@ -90,16 +90,14 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
     assert.equal(missing.json.message, 'etcdserver: member not found');
 
     // SIGTERM: every member exits 0.
-    for (const p of procs) p.child.kill('SIGTERM');
-    const codes = await Promise.all(procs.map((p) => p.exited));
+    const codes = await stopServes(procs);
     assert.deepEqual(
       codes,
       procs.map(() => 0),
       procs.map((p) => `${p.name}: ${p.stderr()}`).join('\n'),
     );
   } finally {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(procs.map((p) => p.exited));
+    await killServes(procs);
     rmSync(dir, { recursive: true, force: true });
   }
 });

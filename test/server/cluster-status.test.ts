@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { freePort } from '../support/etcd.ts';
 import { b64 } from './support.ts';
 import { eventually } from '../support/eventually.ts';
-import { type ServeProc, postJson, startServe } from '../support/serve-proc.ts';
+import { type ServeProc, killServes, postJson, startServe, stopServes } from '../support/serve-proc.ts';
 
 interface Header {
   cluster_id: string;
@@ -83,16 +83,14 @@ test('boltkv serve cluster: status names the real leader, headers carry the raft
       assert.equal((list.json.header as Header).raft_term, term);
     }
 
-    for (const p of procs) p.child.kill('SIGTERM');
-    const codes = await Promise.all(procs.map((p) => p.exited));
+    const codes = await stopServes(procs);
     assert.deepEqual(
       codes,
       procs.map(() => 0),
       procs.map((p) => `${p.name}: ${p.stderr()}`).join('\n'),
     );
   } finally {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(procs.map((p) => p.exited));
+    await killServes(procs);
     rmSync(dir, { recursive: true, force: true });
   }
 });

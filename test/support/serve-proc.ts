@@ -63,3 +63,15 @@ export async function postJson(url: string, path: string, body: unknown): Promis
   const r = await raw(url, path, JSON.stringify(body));
   return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
 }
+
+/** SIGTERM to every member still running; resolves to the exit codes of all (each should be 0). */
+export async function stopServes(procs: readonly ServeProc[]): Promise<(number | null)[]> {
+  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+  return Promise.all(procs.map((p) => p.exited));
+}
+
+/** Cleanup for a finally block: SIGKILL whatever still runs and wait for every exit. */
+export async function killServes(procs: readonly ServeProc[]): Promise<void> {
+  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await Promise.all(procs.map((p) => p.exited));
+}
