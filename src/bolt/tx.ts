@@ -207,13 +207,13 @@ export class Tx implements Disposable {
       if (err instanceof Panic) throw corruptFree(pgid, err.message);
       throw err;
     }
-    this.freedRuns.push(pgid, overflow);
+    this.freedPages.push(pgid);
   }
 
   /** @internal Pages handed to this transaction by allocate(), for the next commit's reservation. */
   private allocatedPages = 0;
-  /** @internal Runs (start, overflow) freed by this transaction, to drop from the page cache once it commits. */
-  private readonly freedRuns: number[] = [];
+  /** @internal First ids of the runs this transaction freed (the cache keys a run by its first page), dropped from the page cache once it commits. */
+  private readonly freedPages: number[] = [];
 
   // ---- ending ----
 
@@ -378,9 +378,8 @@ export class Tx implements Disposable {
     this.state = 'committed';
     // Freed pages are read again only by older readers, if at all; reused ids are re-cached when
     // written. Dropping them keeps the cache to pages the current tree can reach.
-    const runs = this.freedRuns;
     const pager = this.pager;
-    for (let i = 0; i < runs.length; i += 2) pager.forget(runs[i]!);
+    for (const pgid of this.freedPages) pager.forget(pgid);
     this.db.freelistOverflow = this.newFreelistOverflow;
     this.db.installMeta(this.meta);
     this.db.endWriter(this);
