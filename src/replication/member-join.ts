@@ -2,7 +2,7 @@
  * How a member started with --initial-cluster-state existing learns its id. Ids of members added
  * through the API mix in the time (member-id.ts), so the new member cannot compute its own: as
  * etcd does (GetClusterFromRemotePeers), it asks the other members for the member list over the
- * peer port and finds itself by its peer URLs. On a restart the list in its own file answers.
+ * peer port and finds itself by its peer URLs. On any restart the list in its own file answers.
  */
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -59,15 +59,18 @@ export function fetchMemberList(url: string, timeoutMs: number): Promise<MemberI
 }
 
 /**
- * This member's id when it joins an existing cluster: from its own file on a restart, else from
- * the first of the other members' peer URLs that answers with a list naming it.
+ * The id this member's own file lists for its peer URLs: on a restart that is its id, whatever
+ * --initial-cluster-state says (etcd ignores the flag once the data dir exists).
  */
-export async function joiningMemberId(o: {
-  path: string; fileSystem?: FileSystem; ownPeerURLs: readonly string[]; otherPeerURLs: readonly string[]; timeoutMs?: number;
-}): Promise<{ id: number; members: MemberInfo[] | undefined }> {
-  const local = memberListInFile(o.path, o.fileSystem);
-  const mine = local !== undefined ? findByPeerURLs(local, o.ownPeerURLs) : undefined;
-  if (mine !== undefined) return { id: mine.id, members: undefined };
+export function memberIdInFile(path: string, ownPeerURLs: readonly string[], fileSystem?: FileSystem): number | undefined {
+  const local = memberListInFile(path, fileSystem);
+  return local !== undefined ? findByPeerURLs(local, ownPeerURLs)?.id : undefined;
+}
+
+/** A new member's id, from the first of the other members' peer URLs that answers with a list naming it. */
+export async function memberIdFromPeers(o: {
+  ownPeerURLs: readonly string[]; otherPeerURLs: readonly string[]; timeoutMs?: number;
+}): Promise<{ id: number; members: MemberInfo[] }> {
   let last: unknown = new ReplicationError('ERR_INVALID_ARGUMENT', 'no other member in --initial-cluster to ask');
   for (const url of o.otherPeerURLs) {
     try {

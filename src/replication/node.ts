@@ -9,7 +9,7 @@ import { ReplicationError } from './errors.ts';
 import { Member } from './member.ts';
 import type { MemberOptions } from './member-options.ts';
 import { memberIdFor } from './member-id.ts';
-import { findByPeerURLs, joiningMemberId, memberListInFile } from './member-join.ts';
+import { memberIdFromPeers, memberIdInFile } from './member-join.ts';
 import type { MemberInfo } from './proposal.ts';
 import { PeerTransport } from './transport.ts';
 import { sweepReceivedSnapshots } from './snapshot-inbox.ts';
@@ -52,17 +52,16 @@ export class ReplicatedNode {
     const self = specs.find((s) => s.name === o.name);
     if (self === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', `--initial-cluster has no member named ${o.name}`);
     const path = join(o.dataDir, 'boltkv.db');
-    // A new cluster's ids derive from the flags; a member added later learns its id from the cluster.
-    // A restart keeps the id the file lists for our peer URLs whatever --initial-cluster-state says
-    // (etcd ignores the flag once the data dir exists): an added member's id is not the computed one.
+    // A restart keeps the id its file lists; otherwise a new cluster's ids derive from the flags and
+    // a member added later (its id mixes in the time) learns its id from the cluster.
     const own = o.advertisePeerURLs ?? self.peerURLs;
-    const listedSelf = o.initialClusterState === 'existing' ? undefined : memberListInFile(path, o.fileSystem);
-    let id = (listedSelf !== undefined ? findByPeerURLs(listedSelf, own)?.id : undefined) ?? self.id;
+    let id = memberIdInFile(path, own, o.fileSystem);
     let fetched: MemberInfo[] | undefined;
-    if (o.initialClusterState === 'existing') {
+    if (id === undefined && o.initialClusterState === 'existing') {
       const others = specs.filter((s) => s.name !== o.name).flatMap((s) => s.peerURLs);
-      ({ id, members: fetched } = await joiningMemberId({ path, ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}), ownPeerURLs: own, otherPeerURLs: others }));
+      ({ id, members: fetched } = await memberIdFromPeers({ ownPeerURLs: own, otherPeerURLs: others }));
     }
+    id ??= self.id;
     let member: Member | undefined;
     const transport = new PeerTransport({
       id, host: listen.hostname, port: Number(listen.port || 0),
