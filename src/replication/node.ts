@@ -66,6 +66,7 @@ export class ReplicatedNode {
     const transport = new PeerTransport({
       id, host: listen.hostname, port: Number(listen.port || 0),
       alsoListen: listenURLs.slice(1).map((u) => ({ host: u.hostname, port: Number(u.port || 0) })),
+      ...(o.onSnapshotReceived !== undefined ? { onSnapshotReceived: o.onSnapshotReceived } : {}),
       resolve: (peer) => {
         const listed = member?.memberList().find((m) => m.id === peer)?.peerURLs;
         if (listed !== undefined && listed.length > 0) return listed;
@@ -75,7 +76,7 @@ export class ReplicatedNode {
     const port = await transport.listen();
     mkdirSync(o.dataDir, { recursive: true });
     const initial: MemberInfo[] = specs.map((s) => ({ id: s.id, name: s.name, peerURLs: s.peerURLs, clientURLs: [], isLearner: false }));
-    const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, onSnapshotReceived, ...rest } = o;
+    const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, onSnapshotReceived: _s, ...rest } = o;
     try {
       member = await Member.open({
         ...rest, name: o.name, clusterToken: token, id, path, send: (msgs) => transport.send(msgs),
@@ -88,22 +89,7 @@ export class ReplicatedNode {
     // The file is ours now and no peer can send yet: received copies a crash left are useless.
     const fs = o.fileSystem ?? nodeFileSystem;
     sweepReceivedSnapshots(path, (f) => fs.remove?.(f));
-    const m0 = member;
-    transport.attach(
-      onSnapshotReceived === undefined
-        ? member
-        : {
-            step: (msg) => m0.step(msg),
-            reportUnreachable: (id) => m0.reportUnreachable(id),
-            reportSnapshot: (id, status) => m0.reportSnapshot(id, status),
-            snapshotChunks: () => m0.snapshotChunks(),
-            memberList: () => m0.memberList(),
-            receiveSnapshot: async (msg, chunks) => {
-              await m0.receiveSnapshot(msg, chunks);
-              onSnapshotReceived(msg.from, msg.snapshot?.metadata.index ?? 0);
-            },
-          },
-    );
+    transport.attach(member);
     const node = new ReplicatedNode(member, transport, port, `http://${listen.hostname}:${port}`);
     const m = member;
     node.timer = setInterval(() => m.tick(), tickMs ?? 100);

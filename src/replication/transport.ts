@@ -42,6 +42,8 @@ export interface TransportOptions {
   /** Reconnect backoff bounds in ms. Defaults 20 and 1000. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Called once a received snapshot has been stored and stepped (e.g. to log it). */
+  onSnapshotReceived?: (from: number, index: number) => void;
 }
 
 interface Peer {
@@ -99,7 +101,7 @@ function hostPort(url: string): { host: string; port: number } {
 }
 
 export class PeerTransport {
-  private readonly opts: Required<Omit<TransportOptions, 'host' | 'port'>> & { host: string; port: number };
+  private readonly opts: Required<Omit<TransportOptions, 'host' | 'port' | 'onSnapshotReceived'>> & { host: string; port: number; onSnapshotReceived?: (from: number, index: number) => void };
   private handler: PeerHandler | undefined;
   private readonly servers: Server[] = [];
   /** The bound port of each listening address, in order (the first is listen()'s answer). */
@@ -114,6 +116,7 @@ export class PeerTransport {
     this.opts = {
       host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, maxQueue: opts.maxQueue ?? 4096,
       minBackoffMs: opts.minBackoffMs ?? 20, maxBackoffMs: opts.maxBackoffMs ?? 1000, id: opts.id, resolve: opts.resolve,
+      ...(opts.onSnapshotReceived !== undefined ? { onSnapshotReceived: opts.onSnapshotReceived } : {}),
       alsoListen: opts.alsoListen ?? [],
     };
   }
@@ -381,6 +384,7 @@ export class PeerTransport {
     h.receiveSnapshot(m, q).then(
       () => {
         this.stats.snapshotsReceived++;
+        this.opts.onSnapshotReceived?.(m.from, m.snapshot?.metadata.index ?? 0);
         s.end(encodeFrame({ t: 'ok' }));
       },
       (err: unknown) => s.end(encodeFrame({ t: 'err', e: String(err) })),
