@@ -140,17 +140,17 @@ export class Page {
   cacheGen = 0;
   /**
    * @internal The key index, built by the first search of a branch page and the second of a leaf:
-   * each key's first eight bytes as two big-endian words (zero padded), side by side, then every
-   * key's length. A probe reads this one small array instead of the element header and then the
-   * key at the far end of the page: fewer cache lines per level. Keys of up to eight bytes are
-   * decided by the index alone; longer keys that tie on their first eight bytes are compared in
-   * the page.
+   * each key's first eight bytes as two big-endian words (zero padded), side by side; then per
+   * element four words: the key's length and, for a leaf, the value's offset, length and the
+   * element's flags, for a branch the child page id (low, high word). A probe reads this one small
+   * array instead of the element header and then the key at the far end of the page, and a get
+   * or descent then finds the value or child in the same array: fewer cache lines per level. Keys
+   * of up to eight bytes are decided by the index alone; longer keys that tie on their first
+   * eight bytes are compared in the page.
    */
   private prefixes: Uint32Array | null = null;
   /** @internal Leaf pages: searches so far, until the index is built. */
   private searches = 0;
-  /** @internal Branch pages: child page ids, decoded (and range-checked) with the prefixes. */
-  private children: Float64Array | null = null;
   /** The buffer's memory and offset, kept so a view is one constructor call. */
   private readonly ab: ArrayBufferLike;
   private readonly base: number;
@@ -272,7 +272,7 @@ export class Page {
         else {
           // Equal first eight bytes, zero padded. If either key has at most eight bytes, it is
           // a prefix of the other (the padding matched real zeros), so the shorter sorts first.
-          const alen = idx[(n << 1) + mid]!;
+          const alen = idx[(n << 1) + (mid << 2)]!;
           if (alen <= 8 || klen <= 8) c = alen - klen;
           else {
             const e = PAGE_HEADER_SIZE + mid * ELEMENT_SIZE;
@@ -298,18 +298,26 @@ export class Page {
     const leaf = this.isLeaf;
     // Leaf elements keep (pos, ksize) at +4/+8, branch elements at +0/+4.
     const off = leaf ? 4 : 0;
-    const idx = new Uint32Array(n * 3);
-    const kids = leaf ? null : new Float64Array(n);
+    const idx = new Uint32Array(n * 6);
     for (let i = 0; i < n; i++) {
       const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
       const start = e + dv.getUint32(e + off, true);
       const len = dv.getUint32(e + off + 4, true);
       idx[i << 1] = wordAt(buf, start, start + len);
       idx[(i << 1) + 1] = wordAt(buf, start + 4, start + len);
-      idx[(n << 1) + i] = len;
-      if (kids !== null) kids[i] = readU64(dv, e + 8);
+      const t = (n << 1) + (i << 2);
+      idx[t] = len;
+      if (leaf) {
+        idx[t + 1] = start + len;
+        idx[t + 2] = dv.getUint32(e + 12, true);
+        idx[t + 3] = dv.getUint32(e, true);
+      } else {
+        // Range-checked here, so child() can combine the words without a check.
+        readU64(dv, e + 8);
+        idx[t + 1] = dv.getUint32(e + 8, true);
+        idx[t + 2] = dv.getUint32(e + 12, true);
+      }
     }
-    this.children = kids;
     this.prefixes = idx;
     return idx;
   }
@@ -324,6 +332,12 @@ export class Page {
 
   /** Leaf only: the value of element i, or undefined when it is a sub-bucket. */
   leafValue(i: number): Buffer | undefined {
+    const idx = this.prefixes;
+    if (idx !== null && i >= 0 && i < this.count) {
+      const t = (this.count << 1) + (i << 2);
+      if (idx[t + 3]! & BUCKET_LEAF_FLAG) return undefined;
+      return this.cut(idx[t + 1]!, idx[t + 2]!);
+    }
     const dv = this.dv;
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     if (dv.getUint32(e, true) & BUCKET_LEAF_FLAG) return undefined;
@@ -368,8 +382,11 @@ export class Page {
 
   /** Branch only. */
   child(i: number): number {
-    const kids = this.children;
-    if (kids !== null && i >= 0 && i < kids.length) return kids[i]!;
+    const idx = this.prefixes;
+    if (idx !== null && i >= 0 && i < this.count) {
+      const t = (this.count << 1) + (i << 2);
+      return idx[t + 2]! * 0x100000000 + idx[t + 1]!;
+    }
     return readU64(this.dv, PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
   }
 }

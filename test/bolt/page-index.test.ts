@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BRANCH_FLAG, ELEMENT_SIZE, LEAF_FLAG, Page, PAGE_HEADER_SIZE, writePageHeader } from '../../src/bolt/page.ts';
+import { BRANCH_FLAG, BUCKET_LEAF_FLAG, ELEMENT_SIZE, LEAF_FLAG, Page, PAGE_HEADER_SIZE, writePageHeader } from '../../src/bolt/page.ts';
 
 const PAGE_SIZE = 4096;
 const STEMS = ['', 'a', 'abcdefg', 'abcdefgh', 'abcdefgh\0', '\0\0\0\0\0\0\0\0', '\0\0\0', 'abcd'].map((s) => Buffer.from(s, 'latin1'));
@@ -33,7 +33,7 @@ function buildPage(leaf: boolean, keys: Buffer[], valueLens: number[]): Buffer {
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     if (leaf) {
       const vlen = valueLens[i % valueLens.length]!;
-      dv.setUint32(e, 0, true);
+      dv.setUint32(e, i % 5 === 3 ? BUCKET_LEAF_FLAG : 0, true);
       dv.setUint32(e + 4, data - e, true);
       dv.setUint32(e + 8, k.length, true);
       dv.setUint32(e + 12, vlen, true);
@@ -75,6 +75,19 @@ test('page key index: lowerBound and exact match agree with a plain binary searc
         const sorted = [...keys].sort(Buffer.compare);
         const page = new Page(buildPage(leaf, sorted, valueLens));
         assert.equal(page.count, sorted.length);
+        // Values, sub-bucket flags and child ids, read from the page and (after the searches) from the index.
+        const checkElements = (): void => {
+          for (let i = 0; i < sorted.length; i++) {
+            assert.equal(hex(page.key(i)), hex(sorted[i]!));
+            if (!leaf) assert.equal(page.child(i), 1000 + i);
+            else {
+              const v = Buffer.alloc(valueLens[i % valueLens.length]!, i & 0xff);
+              assert.deepEqual(page.value(i), v);
+              assert.deepEqual(page.leafValue(i), i % 5 === 3 ? undefined : v);
+            }
+          }
+        };
+        checkElements();
         // Probes: every stored key, keys one byte longer or shorter, and random ones.
         const probes = [...sorted, ...sorted.map((k) => Buffer.concat([k, Buffer.from([0])])), ...sorted.map((k) => k.subarray(0, Math.max(0, k.length - 1))), ...extra];
         for (let round = 0; round < 3; round++) {
@@ -85,11 +98,7 @@ test('page key index: lowerBound and exact match agree with a plain binary searc
             assert.equal(exact.hit, want.hit, `probe ${hex(p)} round ${round}`);
           }
         }
-        for (let i = 0; i < sorted.length; i++) {
-          assert.equal(hex(page.key(i)), hex(sorted[i]!));
-          if (!leaf) assert.equal(page.child(i), 1000 + i);
-          else assert.deepEqual(page.value(i), Buffer.alloc(valueLens[i % valueLens.length]!, i & 0xff));
-        }
+        checkElements();
       },
     ),
     { numRuns: 300 },
