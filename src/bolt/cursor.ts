@@ -209,6 +209,11 @@ export class Cursor {
     return f.node ? f.node.inodes[f.index]!.value : f.page!.value(f.index);
   }
 
+  /** @internal The leaf under the cursor (a page, or a node if materialized) and the slot in it. */
+  leafHere(): Readonly<Frame> {
+    return this.top();
+  }
+
   /** @internal Turn the path to the current leaf into nodes, so it can be modified; returns the leaf. */
   materialize(): Node {
     let node = this.bucket.materializeRoot();
