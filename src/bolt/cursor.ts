@@ -1,4 +1,4 @@
-import { compare, compareAt } from './bytes.ts';
+import { compareAt } from './bytes.ts';
 import { BoltError } from './errors.ts';
 import type { Node } from './node.ts';
 import { BUCKET_LEAF_FLAG, corrupt, type Page } from './page.ts';
@@ -23,7 +23,7 @@ interface Frame {
 }
 
 function count(f: Frame): number {
-  return f.node ? f.node.inodes.length : f.page!.count;
+  return f.node ? f.node.count : f.page!.count;
 }
 function isLeaf(f: Frame): boolean {
   return f.node ? f.node.leaf : f.page!.isLeaf;
@@ -32,7 +32,7 @@ function lowerBound(f: Frame, key: Uint8Array): number {
   return f.node ? f.node.lowerBound(key) : f.page!.lowerBound(key);
 }
 function equalsKey(f: Frame, i: number, key: Uint8Array): boolean {
-  return f.node ? compare(f.node.inodes[i]!.key, key) === 0 : f.page!.compareKey(i, key) === 0;
+  return f.node ? f.node.compareKeyAt(i, key) === 0 : f.page!.compareKey(i, key) === 0;
 }
 
 /** Is e's key within the low bounds (gt/gte)? Compared in place. */
@@ -207,6 +207,11 @@ export class Cursor {
   valueHere(): Buffer {
     const f = this.top();
     return f.node ? f.node.inodes[f.index]!.value : f.page!.value(f.index);
+  }
+
+  /** @internal The leaf under the cursor (a page, or a node if materialized) and the slot in it. */
+  leafHere(): Readonly<Frame> {
+    return this.top();
   }
 
   /** @internal Turn the path to the current leaf into nodes, so it can be modified; returns the leaf. */
@@ -420,9 +425,9 @@ export class Cursor {
   /** @internal */
   private child(f: Frame): Frame {
     if (f.node) {
-      const inode = f.node.inodes[f.index]!;
-      if (inode.child) return { node: inode.child, page: null, index: 0 };
-      return { node: null, page: this.bucket.tx.treePage(inode.pgid), index: 0 };
+      const child = f.node.childNode(f.index);
+      if (child) return { node: child, page: null, index: 0 };
+      return { node: null, page: this.bucket.tx.treePage(f.node.childPgid(f.index)), index: 0 };
     }
     return { node: null, page: this.bucket.tx.treePage(f.page!.child(f.index)), index: 0 };
   }
