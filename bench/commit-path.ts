@@ -3,9 +3,10 @@
  * In rounds that alternate (so every row sees the same disk weather): boltkv's one-put commit
  * without fdatasync (CPU and two page-cache writes), the same commit durable, and fdatasync floors
  * for the shapes of write a commit can make: one page then the meta (the engine bench's floor),
- * five contiguous pages then the meta, five scattered pages then the meta. A durable commit can
- * come near the floor only if its data pages are one contiguous write: that is what the last two
- * rows show on this disk. CPU is the process's (all threads, the collector's included), per commit.
+ * five contiguous pages then the meta, five scattered pages then the meta (a one-put commit on a
+ * large tree writes about five pages, in as many places as the free runs it finds): the last two
+ * rows say what contiguity is worth on this disk. CPU is the process's (all threads, the
+ * collector's included), per commit.
  *
  *   node --import tsx --conditions=boltkv-source bench/commit-path.ts [--keys N] [--commits N] [--rounds N] [--dir DIR]
  */
