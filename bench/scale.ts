@@ -25,6 +25,9 @@
  *   commit (noSync)    the tx.commit() part of those, p50/p99
  *   big put (noSync)   a write txn of one 24 KiB value (a 7-page run), p50/p99
  *   durable put        the small-put txn with fdatasync (reopened without noSync), p50/p99
+ *   floor              after each durable put, one random page and page 0 of the same file
+ *                      rewritten unchanged, each followed by fdatasync: what the disk alone costs
+ *                      for a commit's two syncs at this file size (it is not flat either)
  * plus the free and pending page counts, the freelist page's size and the time to open the file
  * after a clean close, the process's RSS and heap, and for the growth phase before
  * the checkpoint, the commit time of its last growth transactions. Growth then resumes, and first
@@ -36,7 +39,7 @@
  * Output: a progress bar on stderr, tables on stdout, bench/results/scale-<size>.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,7 +118,7 @@ function parseArgs(argv: readonly string[]): Args {
     gets: quick ? 5000 : 20000,
     puts: quick ? 150 : 400,
     bigPuts: quick ? 60 : 150,
-    durablePuts: quick ? 30 : 100,
+    durablePuts: quick ? 30 : 300,
   };
 }
 
@@ -268,6 +271,13 @@ interface CheckpointRow {
   bigPutP99Us: number;
   durablePutP50Us: number;
   durablePutP99Us: number;
+  /**
+   * The disk's floor on this same file at this size: rewrite one random existing page unchanged and
+   * fdatasync, then page 0 unchanged and fdatasync (a commit's two syncs), one sample after each
+   * durable put. Absent in results saved before it was measured.
+   */
+  floorP50Us?: number;
+  floorP99Us?: number;
   rssMiB: number;
   heapMiB: number;
 }
@@ -346,12 +356,30 @@ function measure(
     // Flush what the noSync writes left in the OS cache, so the first durable commit does not pay it.
     db.sync();
     const durable: number[] = [];
-    for (let i = 0; i < a.durablePuts; i++) {
-      const id = keys.add();
-      const v = bytes(rng, 200 + (rng() % 800));
-      const t0 = performance.now();
-      db.update((tx) => tx.bucket(BUCKET)!.put(keyOf(id), v));
-      durable.push(performance.now() - t0);
+    const floor: number[] = [];
+    const fd = openSync(path, 'r+');
+    try {
+      const filePages = Math.floor(fstatSync(fd).size / pageSize);
+      const scratch = Buffer.alloc(pageSize);
+      const rewrite = (pgid: number): void => {
+        readSync(fd, scratch, 0, pageSize, pgid * pageSize);
+        writeSync(fd, scratch, 0, pageSize, pgid * pageSize);
+        fdatasyncSync(fd);
+      };
+      for (let i = 0; i < a.durablePuts; i++) {
+        const id = keys.add();
+        const v = bytes(rng, 200 + (rng() % 800));
+        const t0 = performance.now();
+        db.update((tx) => tx.bucket(BUCKET)!.put(keyOf(id), v));
+        durable.push(performance.now() - t0);
+        // The same bytes go back where they were, while no transaction is open: the file is unchanged.
+        const f0 = performance.now();
+        rewrite(2 + (rng() % (filePages - 2)));
+        rewrite(0);
+        floor.push(performance.now() - f0);
+      }
+    } finally {
+      closeSync(fd);
     }
     return {
       checkpoint: cp,
@@ -372,6 +400,8 @@ function measure(
       bigPutP99Us: us(pct(bigs, 0.99)),
       durablePutP50Us: us(pct(durable, 0.5)),
       durablePutP99Us: us(pct(durable, 0.99)),
+      floorP50Us: us(pct(floor, 0.5)),
+      floorP99Us: us(pct(floor, 0.99)),
       ...memory(),
     };
   } finally {
@@ -561,6 +591,7 @@ function printTables(growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashR
         'big put p99': r.bigPutP99Us,
         'durable p50': r.durablePutP50Us,
         'durable p99': r.durablePutP99Us,
+        'floor p50': r.floorP50Us ?? null,
         'RSS MiB': r.rssMiB,
         'heap MiB': r.heapMiB,
       }),
@@ -580,6 +611,9 @@ function printTables(growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashR
         'durable p99 µs': r.durablePutP99Us,
         [`p50 ÷ ${base.checkpoint}`]: ratio(r.durablePutP50Us, base.durablePutP50Us),
         [`p99 ÷ ${base.checkpoint}`]: ratio(r.durablePutP99Us, base.durablePutP99Us),
+        'floor p50 µs (2 page writes + 2 fdatasyncs)': r.floorP50Us ?? null,
+        [`floor p50 ÷ ${base.checkpoint}`]: r.floorP50Us && base.floorP50Us ? ratio(r.floorP50Us, base.floorP50Us) : null,
+        'durable p50 ÷ floor': r.floorP50Us ? ratio(r.durablePutP50Us, r.floorP50Us) : null,
         'commit p50 µs (noSync)': r.commitP50Us,
         [`commit p50 ÷ ${base.checkpoint}`]: ratio(r.commitP50Us, base.commitP50Us),
         'open after clean close ms': r.openMs,

@@ -1,4 +1,4 @@
-import { compare, compareAt } from './bytes.ts';
+import { compareAt } from './bytes.ts';
 import { BoltError } from './errors.ts';
 import type { Node } from './node.ts';
 import { BUCKET_LEAF_FLAG, corrupt, type Page } from './page.ts';
@@ -23,7 +23,7 @@ interface Frame {
 }
 
 function count(f: Frame): number {
-  return f.node ? f.node.inodes.length : f.page!.count;
+  return f.node ? f.node.count : f.page!.count;
 }
 function isLeaf(f: Frame): boolean {
   return f.node ? f.node.leaf : f.page!.isLeaf;
@@ -32,7 +32,7 @@ function lowerBound(f: Frame, key: Uint8Array): number {
   return f.node ? f.node.lowerBound(key) : f.page!.lowerBound(key);
 }
 function equalsKey(f: Frame, i: number, key: Uint8Array): boolean {
-  return f.node ? compare(f.node.inodes[i]!.key, key) === 0 : f.page!.compareKey(i, key) === 0;
+  return f.node ? f.node.compareKeyAt(i, key) === 0 : f.page!.compareKey(i, key) === 0;
 }
 
 /** Is e's key within the low bounds (gt/gte)? Compared in place. */
@@ -234,6 +234,12 @@ export class Cursor {
     const tx = this.bucket.tx;
     tx.checkOpen();
     const { gt, gte, lt, lte, limit, signal, reverse } = o;
+    if (!reverse && this.bucket.rootNode === null) {
+      const r = this.visitPages(o, e, fn);
+      if (r.resumeAfter === null) return r.n;
+      // The visitor wrote: go on through the general loop, from the key after the last one shown.
+      return r.n + this.visit({ gt: r.resumeAfter, gte: undefined, lt, lte, reverse, limit: limit - r.n, signal }, e, fn);
+    }
     let ok: boolean;
     if (!reverse) {
       const low = gte ?? gt;
@@ -286,6 +292,75 @@ export class Cursor {
     this.pos = 'unset';
     this.key = null;
     return n;
+  }
+
+  /**
+   * @internal visit's forward loop over committed pages (the bucket unchanged in this
+   * transaction): the path is two small arrays instead of frame objects, and a step inside a leaf
+   * is an index increment. Stops with `resumeAfter` set (a copy of the last key shown) if the
+   * visitor writes, so the general loop can carry on over the changed tree.
+   */
+  private visitPages(o: ParsedRange, e: ScanEntry, fn: EntryVisitor): { n: number; resumeAfter: Buffer | null } {
+    const tx = this.bucket.tx;
+    const { gt, gte, lt, lte, limit, signal } = o;
+    const low = gte ?? gt;
+    const pages: Page[] = [];
+    const at: number[] = [];
+    let leaf = this.bucket.rootFrame().page!;
+    // Down to the leaf holding low (or the first leaf), as seekRaw does.
+    while (!leaf.isLeaf) {
+      if (pages.length >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+      if (leaf.count === 0) return { n: 0, resumeAfter: null };
+      let i = 0;
+      if (low !== undefined) {
+        i = leaf.lowerBound(low, exact);
+        if (!exact.hit) i = i > 0 ? i - 1 : 0;
+      }
+      pages.push(leaf);
+      at.push(i);
+      leaf = tx.treePage(leaf.child(i));
+    }
+    let i = low !== undefined ? leaf.lowerBound(low) : 0;
+    let count = leaf.count;
+    const highBound = lt !== undefined || lte !== undefined;
+    let started = gt === undefined && gte === undefined;
+    const seen = tx.mutations;
+    let n = 0;
+    while (n < limit) {
+      if (i >= count) {
+        // Past this leaf: up to the nearest branch with a next child, then down its first children.
+        let d = pages.length - 1;
+        while (d >= 0 && at[d]! + 1 >= pages[d]!.count) d--;
+        if (d < 0) break;
+        at[d]!++;
+        pages.length = d + 1;
+        at.length = d + 1;
+        leaf = tx.treePage(pages[d]!.child(at[d]!));
+        while (!leaf.isLeaf) {
+          if (pages.length >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+          if (leaf.count === 0) throw corrupt('empty branch page inside a tree');
+          pages.push(leaf);
+          at.push(0);
+          leaf = tx.treePage(leaf.child(0));
+        }
+        i = 0;
+        count = leaf.count;
+        continue;
+      }
+      leaf.point(i, e);
+      i++;
+      if (!started) {
+        if (!aboveLow(e, gt, gte)) continue;
+        started = true;
+      }
+      if (highBound && !belowHigh(e, lt, lte)) break;
+      if (signal?.aborted) throw aborted(signal);
+      n++;
+      if (fn(e) === false) break;
+      tx.checkOpen();
+      if (tx.mutations !== seen) return { n, resumeAfter: e.copyKey() };
+    }
+    return { n, resumeAfter: null };
   }
 
   /** @internal Point e at the leaf element under the cursor. */
@@ -344,9 +419,9 @@ export class Cursor {
   /** @internal */
   private child(f: Frame): Frame {
     if (f.node) {
-      const inode = f.node.inodes[f.index]!;
-      if (inode.child) return { node: inode.child, page: null, index: 0 };
-      return { node: null, page: this.bucket.tx.treePage(inode.pgid), index: 0 };
+      const child = f.node.childNode(f.index);
+      if (child) return { node: child, page: null, index: 0 };
+      return { node: null, page: this.bucket.tx.treePage(f.node.childPgid(f.index)), index: 0 };
     }
     return { node: null, page: this.bucket.tx.treePage(f.page!.child(f.index)), index: 0 };
   }

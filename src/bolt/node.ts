@@ -175,18 +175,28 @@ export class Node {
   pgid: number;
   overflow: number;
   parent: Node | null;
-  inodes: Inode[];
   /** Size of this node written as a page: header + elements + keys (+ values). */
   byteSize: number;
   /** Set by deletes; rebalance looks only at these. */
   unbalanced = false;
   /** Set when merged away or removed; such a node must not be written. */
   dead = false;
+  /** The elements; null while `src` stands in for them (see `inodes`). */
+  private items: Inode[] | null;
+  /**
+   * A branch read from a page keeps the page instead of elements until something needs them as
+   * objects: a small commit only walks through its branches and changes one child id in each, so
+   * it neither builds ~170 elements per branch nor rewrites them one by one (spill copies the page
+   * and patches the ids). Any structural change turns it into elements first.
+   */
+  private src: Page | null = null;
+  /** Children materialized while `src` stands in for the elements, by index. */
+  private kids: Map<number, Node> | null = null;
 
   constructor(leaf: boolean, parent: Node | null, inodes: Inode[] = [], pgid = 0, overflow = 0) {
     this.leaf = leaf;
     this.parent = parent;
-    this.inodes = inodes;
+    this.items = inodes;
     this.pgid = pgid;
     this.overflow = overflow;
     let size = PAGE_HEADER_SIZE;
@@ -194,31 +204,79 @@ export class Node {
     this.byteSize = size;
   }
 
-  static fromPage(page: Page, parent: Node | null, pgid: number): Node {
-    const leaf = page.isLeaf;
+  /** The elements, built from the source page on first use. */
+  get inodes(): Inode[] {
+    return this.items ?? this.inflate();
+  }
+
+  set inodes(inodes: Inode[]) {
+    this.items = inodes;
+    this.src = null;
+    this.kids = null;
+  }
+
+  /** Number of elements, without building them. */
+  get count(): number {
+    return this.items !== null ? this.items.length : this.src!.count;
+  }
+
+  /** @internal The page standing in for this branch's elements, with the children taken from it; null once inflated. */
+  get sourcePage(): Page | null {
+    return this.items === null ? this.src : null;
+  }
+
+  /** @internal Children materialized from the source page, by index (only while sourcePage is set). */
+  get sourceKids(): ReadonlyMap<number, Node> | null {
+    return this.items === null ? this.kids : null;
+  }
+
+  private inflate(): Inode[] {
+    const page = this.src!;
     const n = page.count;
     const inodes: Inode[] = new Array(n);
     const dv = page.dv;
     for (let i = 0; i < n; i++) {
-      if (leaf) {
-        // The page was validated when it was read: element i's key and value lie inside it.
-        const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-        const kstart = e + dv.getUint32(e + 4, true);
-        const ksize = dv.getUint32(e + 8, true);
-        const vsize = dv.getUint32(e + 12, true);
-        inodes[i] = new Inode(dv.getUint32(e, true), null, null, 0, null, page, i, kstart + ksize, vsize, kstart, ksize);
-      } else {
-        const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-        const kstart = e + dv.getUint32(e, true);
-        inodes[i] = new Inode(0, null, EMPTY, page.child(i), null, page, i, 0, 0, kstart, dv.getUint32(e + 4, true));
-      }
+      const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const kstart = e + dv.getUint32(e, true);
+      inodes[i] = new Inode(0, null, EMPTY, page.child(i), null, page, i, 0, 0, kstart, dv.getUint32(e + 4, true));
     }
-    return new Node(leaf, parent, inodes, pgid, pgid === 0 ? 0 : page.overflow);
+    if (this.kids !== null) for (const [i, kid] of this.kids) inodes[i]!.child = kid;
+    this.items = inodes;
+    this.src = null;
+    this.kids = null;
+    return inodes;
+  }
+
+  static fromPage(page: Page, parent: Node | null, pgid: number): Node {
+    const leaf = page.isLeaf;
+    const n = page.count;
+    const dv = page.dv;
+    const overflow = pgid === 0 ? 0 : page.overflow;
+    if (!leaf) {
+      const node = new Node(false, parent, [], pgid, overflow);
+      let size = PAGE_HEADER_SIZE + n * ELEMENT_SIZE;
+      for (let i = 0; i < n; i++) size += dv.getUint32(PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 4, true);
+      node.byteSize = size;
+      node.items = null;
+      node.src = page;
+      return node;
+    }
+    const inodes: Inode[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      // The page was validated when it was read: element i's key and value lie inside it.
+      const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const kstart = e + dv.getUint32(e + 4, true);
+      const ksize = dv.getUint32(e + 8, true);
+      const vsize = dv.getUint32(e + 12, true);
+      inodes[i] = new Inode(dv.getUint32(e, true), null, null, 0, null, page, i, kstart + ksize, vsize, kstart, ksize);
+    }
+    return new Node(leaf, parent, inodes, pgid, overflow);
   }
 
   /** Index of the first inode whose key is >= key (inodes.length if none). */
   lowerBound(key: Uint8Array): number {
-    const inodes = this.inodes;
+    const inodes = this.items;
+    if (inodes === null) return this.src!.lowerBound(key);
     const kp = keyPrefix(key);
     let lo = 0;
     let hi = inodes.length;
@@ -232,11 +290,26 @@ export class Node {
     return lo;
   }
 
+  /** compare(key of element i, key), without building elements. */
+  compareKeyAt(i: number, key: Uint8Array): number {
+    return this.items !== null ? this.items[i]!.compareKey(key) : this.src!.compareKey(i, key);
+  }
+
   /** Branch: index of the child whose range holds key. */
   childIndexFor(key: Uint8Array): number {
     const i = this.lowerBound(key);
-    if (i < this.inodes.length && this.inodes[i]!.compareKey(key) === 0) return i;
+    if (i < this.count && this.compareKeyAt(i, key) === 0) return i;
     return i > 0 ? i - 1 : 0;
+  }
+
+  /** Branch: the materialized child at index i, if any. */
+  childNode(i: number): Node | null {
+    return this.items !== null ? this.items[i]!.child : (this.kids?.get(i) ?? null);
+  }
+
+  /** Branch: the page id element i points at. */
+  childPgid(i: number): number {
+    return this.items !== null ? this.items[i]!.pgid : this.src!.child(i);
   }
 
   /** Leaf: insert or replace the element with this key. */
@@ -270,8 +343,18 @@ export class Node {
 
   /** Branch: the materialized child at index i, reading its page if needed. */
   childAt(i: number, load: (pgid: number) => Page): Node {
-    const inode = this.inodes[i];
-    invariant(inode && !this.leaf, 'childAt on a leaf or out of range');
+    invariant(!this.leaf && i >= 0 && i < this.count, 'childAt on a leaf or out of range');
+    if (this.items === null) {
+      this.kids ??= new Map();
+      let kid = this.kids.get(i);
+      if (kid === undefined) {
+        const pgid = this.src!.child(i);
+        kid = Node.fromPage(load(pgid), this, pgid);
+        this.kids.set(i, kid);
+      }
+      return kid;
+    }
+    const inode = this.items[i]!;
     if (inode.child) return inode.child;
     const child = Node.fromPage(load(inode.pgid), this, inode.pgid);
     inode.child = child;
@@ -280,11 +363,16 @@ export class Node {
 
   /** Index of a child node within this branch. */
   indexOfChild(child: Node): number {
-    if (child.inodes.length > 0) {
-      const i = this.childIndexFor(child.inodes[0]!.key);
-      if (this.inodes[i]?.child === child) return i;
+    if (this.items === null) {
+      if (this.kids !== null) for (const [i, kid] of this.kids) if (kid === child) return i;
+      invariant(false, 'child not found in parent');
     }
-    const i = this.inodes.findIndex((x) => x.child === child);
+    if (child.count > 0) {
+      const first = child.items !== null ? child.items[0]!.key : child.src!.key(0);
+      const i = this.childIndexFor(first);
+      if (this.items[i]?.child === child) return i;
+    }
+    const i = this.items.findIndex((x) => x.child === child);
     invariant(i >= 0, 'child not found in parent');
     return i;
   }
@@ -537,6 +625,7 @@ export function spillTree(root: Node, ctx: TreeContext, fillPercent: number): nu
 /** Write node (and its materialized descendants) to freshly allocated pages; the refs to them. */
 function spillNode(node: Node, ctx: TreeContext, fillPercent: number): Inode[] {
   invariant(!node.dead, 'spilling a dead node');
+  if (node.sourcePage !== null) return spillSourceBranch(node, node.sourcePage, ctx, fillPercent);
   let inodes = node.inodes;
   if (!node.leaf) {
     const out: Inode[] = [];
@@ -546,13 +635,60 @@ function spillNode(node: Node, ctx: TreeContext, fillPercent: number): Inode[] {
     }
     inodes = out;
   }
+  return writeNode(node, inodes, inodes === node.inodes ? node.byteSize : undefined, ctx, fillPercent);
+}
+
+/**
+ * Spill a branch still backed by its page. When every spilled child came back as one page under
+ * the same first key, the new branch is the old page with those children's ids replaced: one copy
+ * instead of an object and a key copy per element. Otherwise it is built from elements as usual.
+ */
+function spillSourceBranch(node: Node, src: Page, ctx: TreeContext, fillPercent: number): Inode[] {
+  const kids = node.sourceKids;
+  const order = kids === null ? [] : [...kids.keys()].sort((a, b) => a - b);
+  const spilled: Inode[][] = [];
+  let patchable = src.overflow === 0 && src.buf.length === ctx.pageSize && node.byteSize <= ctx.pageSize;
+  for (const i of order) {
+    const refs = spillNode(kids!.get(i)!, ctx, fillPercent);
+    spilled.push(refs);
+    if (refs.length !== 1 || src.compareKey(i, refs[0]!.key) !== 0) patchable = false;
+  }
+  if (!patchable) {
+    const inodes = node.inodes;
+    const out: Inode[] = [];
+    let next = 0;
+    for (let i = 0; i < inodes.length; i++) {
+      if (next < order.length && order[next] === i) out.push(...spilled[next++]!);
+      else out.push(inodes[i]!);
+    }
+    return writeNode(node, out, undefined, ctx, fillPercent);
+  }
+  if (node.pgid !== 0) {
+    ctx.free(node.pgid, node.overflow);
+    node.pgid = 0;
+  }
+  const pgid = ctx.allocate(1);
+  const buf = ctx.pageBuffer(1);
+  buf.set(src.buf);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  writeU64(dv, 0, pgid);
+  for (let j = 0; j < order.length; j++) {
+    const childPgid = spilled[j]![0]!.pgid;
+    invariant(childPgid >= 2, `branch element points at page ${childPgid}`);
+    writeU64(dv, PAGE_HEADER_SIZE + order[j]! * ELEMENT_SIZE + 8, childPgid);
+  }
+  ctx.write(pgid, buf);
+  return [makeInode(0, src.count > 0 ? src.key(0) : EMPTY, EMPTY, pgid, null)];
+}
+
+/** Free node's old page and write `inodes` (node's elements, children already spilled) as new pages. */
+function writeNode(node: Node, inodes: Inode[], total: number | undefined, ctx: TreeContext, fillPercent: number): Inode[] {
   if (node.pgid !== 0) {
     ctx.free(node.pgid, node.overflow);
     node.pgid = 0;
   }
   const ps = ctx.pageSize;
   const refs: Inode[] = [];
-  const total = inodes === node.inodes ? node.byteSize : undefined;
   for (const part of splitForPages(node.leaf, inodes, ps, fillPercent, total)) {
     const npages = Math.ceil(part.size / ps);
     const pgid = ctx.allocate(npages);

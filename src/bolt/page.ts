@@ -105,8 +105,14 @@ function compareWords(dv: DataView, buf: Uint8Array, start: number, len: number,
   return len - key.length;
 }
 
-/** Branch pages with fewer elements are searched in place: an index would not pay for itself. */
-const BRANCH_INDEX_MIN = 8;
+/** Pages with fewer elements are searched in place: an index would not pay for itself. */
+const INDEX_MIN = 8;
+/**
+ * A leaf page builds its index on this many-th search, not the first: a page searched once (a
+ * one-off seek) should not pay for reading every key. Branch pages are crossed by every search
+ * below them, so they build on the first.
+ */
+const LEAF_INDEX_AFTER = 2;
 
 /** Bytes [from, from+4) of b as a big-endian word, bytes at or past `end` read as zero. */
 function wordAt(b: Uint8Array, from: number, end: number): number {
@@ -133,14 +139,18 @@ export class Page {
   /** @internal The page cache's generation this page belongs to (pager.ts); 0 when not cached. */
   cacheGen = 0;
   /**
-   * @internal Branch pages, built on the first search: each key's first eight bytes as two
-   * big-endian words (zero padded), side by side. A probe reads one small array instead of the
-   * element header and then the key at the far end of the page: fewer cache lines per level, and
-   * branch pages are the ones every get crosses.
+   * @internal The key index, built by the first search of a branch page and the second of a leaf:
+   * each key's first eight bytes as two big-endian words (zero padded), side by side; then per
+   * element four words: the key's length and, for a leaf, the value's offset, length and the
+   * element's flags, for a branch the child page id (low, high word). A probe reads this one small
+   * array instead of the element header and then the key at the far end of the page, and a get
+   * or descent then finds the value or child in the same array: fewer cache lines per level. Keys
+   * of up to eight bytes are decided by the index alone; longer keys that tie on their first
+   * eight bytes are compared in the page.
    */
   private prefixes: Uint32Array | null = null;
-  /** @internal Branch pages: child page ids, decoded (and range-checked) with the prefixes. */
-  private children: Float64Array | null = null;
+  /** @internal Leaf pages: searches so far, until the index is built. */
+  private searches = 0;
   /** The buffer's memory and offset, kept so a view is one constructor call. */
   private readonly ab: ArrayBufferLike;
   private readonly base: number;
@@ -214,7 +224,10 @@ export class Page {
    * element's key equals key, so a caller needs no second comparison.
    */
   lowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
-    if (!this.isLeaf && this.count >= BRANCH_INDEX_MIN) return this.branchLowerBound(key, exact);
+    if (this.count >= INDEX_MIN) {
+      if (this.prefixes !== null) return this.indexedLowerBound(this.prefixes, key, exact);
+      if (!this.isLeaf || ++this.searches >= LEAF_INDEX_AFTER) return this.indexedLowerBound(this.buildIndex(), key, exact);
+    }
     const words = loadKeyWords(key);
     const dv = this.dv;
     const buf = this.buf;
@@ -239,13 +252,14 @@ export class Page {
     return lo;
   }
 
-  /** lowerBound for a branch page, through its prefix index. */
-  private branchLowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
-    const idx = this.prefixes ?? this.buildBranchIndex();
-    const k0 = wordAt(key, 0, key.length);
-    const k1 = wordAt(key, 4, key.length);
+  /** lowerBound through the key index (see `prefixes`). */
+  private indexedLowerBound(idx: Uint32Array, key: Uint8Array, exact?: { hit: boolean }): number {
+    const klen = key.length;
+    const k0 = wordAt(key, 0, klen);
+    const k1 = wordAt(key, 4, klen);
+    const n = this.count;
     let lo = 0;
-    let hi = this.count;
+    let hi = n;
     let hit = false;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -256,9 +270,15 @@ export class Page {
         const a1 = idx[(mid << 1) + 1]!;
         if (a1 !== k1) c = a1 < k1 ? -1 : 1;
         else {
-          // Same first eight bytes (or zero padding that looks alike): compare the whole keys.
-          const e = PAGE_HEADER_SIZE + mid * ELEMENT_SIZE;
-          c = compareAt(this.buf, e + this.dv.getUint32(e, true), this.dv.getUint32(e + 4, true), key);
+          // Equal first eight bytes, zero padded. If either key has at most eight bytes, it is
+          // a prefix of the other (the padding matched real zeros), so the shorter sorts first.
+          const alen = idx[(n << 1) + (mid << 2)]!;
+          if (alen <= 8 || klen <= 8) c = alen - klen;
+          else {
+            const e = PAGE_HEADER_SIZE + mid * ELEMENT_SIZE;
+            const off = this.isLeaf ? 4 : 0;
+            c = compareAt(this.buf, e + this.dv.getUint32(e + off, true), alen, key);
+          }
         }
       }
       if (c < 0) lo = mid + 1;
@@ -271,21 +291,33 @@ export class Page {
     return lo;
   }
 
-  private buildBranchIndex(): Uint32Array {
+  private buildIndex(): Uint32Array {
     const n = this.count;
     const dv = this.dv;
     const buf = this.buf;
-    const idx = new Uint32Array(n * 2);
-    const kids = new Float64Array(n);
+    const leaf = this.isLeaf;
+    // Leaf elements keep (pos, ksize) at +4/+8, branch elements at +0/+4.
+    const off = leaf ? 4 : 0;
+    const idx = new Uint32Array(n * 6);
     for (let i = 0; i < n; i++) {
       const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-      const start = e + dv.getUint32(e, true);
-      const len = dv.getUint32(e + 4, true);
+      const start = e + dv.getUint32(e + off, true);
+      const len = dv.getUint32(e + off + 4, true);
       idx[i << 1] = wordAt(buf, start, start + len);
       idx[(i << 1) + 1] = wordAt(buf, start + 4, start + len);
-      kids[i] = readU64(dv, e + 8);
+      const t = (n << 1) + (i << 2);
+      idx[t] = len;
+      if (leaf) {
+        idx[t + 1] = start + len;
+        idx[t + 2] = dv.getUint32(e + 12, true);
+        idx[t + 3] = dv.getUint32(e, true);
+      } else {
+        // Range-checked here, so child() can combine the words without a check.
+        readU64(dv, e + 8);
+        idx[t + 1] = dv.getUint32(e + 8, true);
+        idx[t + 2] = dv.getUint32(e + 12, true);
+      }
     }
-    this.children = kids;
     this.prefixes = idx;
     return idx;
   }
@@ -300,6 +332,12 @@ export class Page {
 
   /** Leaf only: the value of element i, or undefined when it is a sub-bucket. */
   leafValue(i: number): Buffer | undefined {
+    const idx = this.prefixes;
+    if (idx !== null && i >= 0 && i < this.count) {
+      const t = (this.count << 1) + (i << 2);
+      if (idx[t + 3]! & BUCKET_LEAF_FLAG) return undefined;
+      return this.cut(idx[t + 1]!, idx[t + 2]!);
+    }
     const dv = this.dv;
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     if (dv.getUint32(e, true) & BUCKET_LEAF_FLAG) return undefined;
@@ -344,8 +382,11 @@ export class Page {
 
   /** Branch only. */
   child(i: number): number {
-    const kids = this.children;
-    if (kids !== null && i >= 0 && i < kids.length) return kids[i]!;
+    const idx = this.prefixes;
+    if (idx !== null && i >= 0 && i < this.count) {
+      const t = (this.count << 1) + (i << 2);
+      return idx[t + 2]! * 0x100000000 + idx[t + 1]!;
+    }
     return readU64(this.dv, PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
   }
 }

@@ -84,17 +84,34 @@ export class Tx implements Disposable {
   // ---- buckets at the top level ----
 
   bucket(name: Bytes): Bucket | undefined {
+    // Callers name buckets by string on every operation (a batch calls this once per put): skip
+    // the encoding and the lookup in the root for a name already found in this transaction.
+    if (typeof name === 'string') {
+      const hit = this.bucketsByName?.get(name);
+      if (hit !== undefined) {
+        this.checkOpen();
+        return hit;
+      }
+      const b = this.root.bucket(name);
+      if (b !== undefined) (this.bucketsByName ??= new Map()).set(name, b);
+      return b;
+    }
     return this.root.bucket(name);
   }
   createBucket(name: Bytes): Bucket {
+    this.bucketsByName = null;
     return this.root.createBucket(name);
   }
   createBucketIfNotExists(name: Bytes): Bucket {
     return this.root.createBucketIfNotExists(name);
   }
   deleteBucket(name: Bytes): void {
+    this.bucketsByName = null;
     this.root.deleteBucket(name);
   }
+
+  /** @internal Top-level buckets this transaction found by string name (dropped when one is created or deleted). */
+  private bucketsByName: Map<string, Bucket> | null = null;
   /** A cursor over the top-level bucket names (values are null). */
   cursor(): Cursor {
     return this.root.cursor();
@@ -123,8 +140,11 @@ export class Tx implements Disposable {
     const n = b.length;
     if (n > 2048) return Buffer.from(b);
     if (this.slabUsed + n > this.slab.length) {
-      // A one-put transaction needs a few bytes: start at 4 KiB and double up to 64 KiB.
-      this.slab = Buffer.allocUnsafeSlow(Math.min(65536, Math.max(4096, n, this.slab.length * 2)));
+      // A one-put transaction needs a few bytes: start at 512 bytes and double up to 64 KiB. The
+      // first, small slabs come from Node's shared pool: no ArrayBuffer of their own to create
+      // and collect per transaction.
+      const size = Math.min(65536, Math.max(512, n, this.slab.length * 2));
+      this.slab = size <= 2048 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
       this.slabUsed = 0;
     }
     const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);

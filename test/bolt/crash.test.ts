@@ -12,7 +12,7 @@ import { BoltError, open, type DB, type Tx } from '../../src/bolt/index.ts';
 import { FaultyDisk, type CrashMode } from '../support/faulty-fs.ts';
 import { Rng } from '../support/rng.ts';
 import { applyOp, dumpDb } from '../support/bolt-ops.ts';
-import { Model, canon, committedStates, generate, hexOf, type Op } from '../support/workload.ts';
+import { Model, canon, committedStates, fillKey, generate, hexOf, type Op } from '../support/workload.ts';
 
 const PATH = '/data/crash.db';
 const STRESS = process.env.BOLTKV_STRESS === '1';
@@ -43,6 +43,8 @@ interface Variant {
   prefix?: Op[][];
   /** The workload must write a commit's pages as one vectored run (so tears and drops hit such runs). */
   vectored?: boolean;
+  /** These transactions instead of generated ones. */
+  fixed?: Op[][];
 }
 
 /** Thousands of keys, then most of them deleted: a freelist that spans several (1 KiB) pages. */
@@ -52,6 +54,32 @@ const BIG_FREELIST: Op[][] = [
     { op: 'fill', path: [hexOf('bulk')], prefix: hexOf('f'), start: 0, count: 6000, valueLen: 20, seed: 4 },
   ],
   [{ op: 'unfill', path: [hexOf('bulk')], prefix: hexOf('f'), start: 200, count: 5600, valueLen: 0, seed: 0 }],
+];
+
+/** A three-level tree (1 KiB pages): branches above the leaves that one-put commits rewrite. */
+const TREE_PREFIX = hexOf('f');
+const DEEP_TREE: Op[][] = [
+  [
+    { op: 'createBucket', path: [], name: hexOf('tree') },
+    { op: 'fill', path: [hexOf('tree')], prefix: TREE_PREFIX, start: 0, count: 3000, valueLen: 20, seed: 5 },
+  ],
+];
+const treeKey = (i: number): string => Buffer.from(fillKey(Buffer.from(TREE_PREFIX, 'hex'), i)).toString('hex');
+const treePut = (k: string, n: number): Op[] => [{ op: 'put', path: [hexOf('tree')], k, v: 'ab'.repeat(n) }];
+/**
+ * One-put commits on DEEP_TREE: most rewrite each branch on the path as a copy of its old page
+ * with one child id patched; the others take the element-by-element path (a new first key below
+ * the leftmost separator, a leaf split by a large value, a delete).
+ */
+const ONE_PUT_COMMITS: Op[][] = [
+  treePut(treeKey(1500), 10),
+  treePut(treeKey(7), 30),
+  treePut(hexOf('a-first'), 5),
+  treePut(treeKey(2999), 0),
+  treePut(treeKey(1200), 700),
+  [{ op: 'delete', path: [hexOf('tree')], k: treeKey(400) }],
+  treePut(treeKey(401), 12),
+  treePut(treeKey(1500), 3),
 ];
 
 const VARIANTS: Variant[] = [
@@ -81,6 +109,7 @@ const VARIANTS: Variant[] = [
     prefix: BIG_FREELIST,
     vectored: true,
   },
+  { name: 'one-put commits on a three-level tree', seed: 15, txs: 0, maxOps: 1, options: { pageSize: 1024 }, prefix: DEEP_TREE, fixed: ONE_PUT_COMMITS },
 ];
 // A few more seeds with mixed settings, for breadth at low cost.
 for (let s = 20; s < 28; s++) {
@@ -267,7 +296,7 @@ function describeCrash(v: Variant, i: number, disk: FaultyDisk, mode: string, se
 
 for (const v of VARIANTS) {
   test(`crash at every I/O point recovers a committed prefix: ${v.name}`, async () => {
-    const txs = generate(new Rng(v.seed), {
+    const txs = v.fixed ?? generate(new Rng(v.seed), {
       txs: v.txs,
       maxOps: v.maxOps,
       keySpace: v.keySpace,

@@ -192,6 +192,48 @@ test('a visitor that writes: the scan re-finds its place after deletes and puts'
   });
 });
 
+test('a forward scan that starts over pages and whose visitor writes mid-way keeps its bounds and limit (model)', () => {
+  withDb((db) => {
+    const N = 3000;
+    const k = (i: number): Buffer => Buffer.from(`k${String(i).padStart(5, '0')}`);
+    db.update((tx) => {
+      const b = tx.createBucket('b');
+      for (let i = 0; i < N; i += 2) b.put(k(i), Buffer.alloc(60, i & 0xff));
+    });
+    fc.assert(
+      fc.property(fc.nat(N), fc.nat(N), fc.nat(200), fc.nat(40), fc.boolean(), (lo, hi, limit, writeAt, gtNotGte) => {
+        scratch(db, (tx) => {
+          const b = tx.bucket('b')!;
+          const model = new Set<string>();
+          for (let i = 0; i < N; i += 2) model.add(k(i).toString());
+          const low = k(lo).toString();
+          const high = k(hi).toString();
+          const seen: string[] = [];
+          const options = { [gtNotGte ? 'gt' : 'gte']: low, lte: high, limit };
+          b.scan(options, (e) => {
+            const key = e.key().toString();
+            seen.push(key);
+            if (seen.length === writeAt) {
+              // Odd keys around the current one: the one after it is ahead of the scan and is
+              // seen (within the bounds and limit), the one before is behind it and is not.
+              const j = Number(key.slice(1));
+              b.put(k(j + 1), 'x');
+              if (j > 0) b.put(k(j - 1), 'x');
+              model.add(k(j + 1).toString());
+            }
+          });
+          const want = [...model]
+            .sort()
+            .filter((x) => (gtNotGte ? x > low : x >= low) && x <= high)
+            .slice(0, limit);
+          assert.deepEqual(seen, want);
+        });
+      }),
+      { numRuns: 120 },
+    );
+  });
+});
+
 test('scan() on a closed transaction or database, or with bad arguments, throws typed errors', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boltkv-scan-'));
   const db = open(path.join(dir, 'db'), { noSync: true });

@@ -9,21 +9,29 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { KeepSet, KeyIndex, revKeyId } from '../../src/mvcc/key-index.ts';
 
-type Op = { t: 'put'; k: string } | { t: 'del'; k: string } | { t: 'compact'; back: number; chunk: number } | { t: 'txn'; ks: string[] };
+type Op = { t: 'put'; k: string } | { t: 'del'; k: string } | { t: 'compact'; back: number; chunk: number } | { t: 'txn'; ks: string[] } | { t: 'jump'; by: number };
 
-const opsOf = (keyArb: fc.Arbitrary<string>): fc.Arbitrary<Op> => fc.oneof(
+const opsOf = (keyArb: fc.Arbitrary<string>, jumps = 0): fc.Arbitrary<Op> => fc.oneof(
   { weight: 5, arbitrary: keyArb.map((k) => ({ t: 'put' as const, k })) },
   { weight: 2, arbitrary: keyArb.map((k) => ({ t: 'del' as const, k })) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('compact' as const), back: fc.nat(6), chunk: fc.integer({ min: 1, max: 8 }) }) },
   { weight: 1, arbitrary: fc.uniqueArray(keyArb, { minLength: 1, maxLength: 3 }).map((ks) => ({ t: 'txn' as const, ks })) },
+  { weight: jumps, arbitrary: fc.integer({ min: 2 ** 23 - 6, max: 2 ** 23 }).map((by) => ({ t: 'jump' as const, by })) },
 );
 const opArb = opsOf(fc.constantFrom('a', 'b', 'c', 'd', '\u00ff', 'a\u0000'));
 // few keys and long runs: histories long enough that the index grows its arrays in place
 const hotOpArb = opsOf(fc.constantFrom('a', 'b', 'c'));
+// revisions around the limits of the two-put packing (first put below 2^30, distance below 2^23)
+const bigOpArb = opsOf(fc.constantFrom('a', 'b', 'c'), 2);
 
 interface ModelEvent { main: number; sub: number; tomb: boolean }
 
-for (const [name, arb, maxLength, numRuns] of [['', opArb, 60, 300], [' (long histories)', hotOpArb, 250, 40]] as const) test(`key index matches a history model at every retained revision, and compaction keeps exactly what the rules say${name}`, () => {
+const variants = [
+  ['', opArb, 60, 300, 1],
+  [' (long histories)', hotOpArb, 250, 40, 1],
+  [' (revisions near 2^30, jumps near 2^23)', bigOpArb, 60, 300, 2 ** 30 - 12],
+] as const;
+for (const [name, arb, maxLength, numRuns, firstRev] of variants) test(`key index matches a history model at every retained revision, and compaction keeps exactly what the rules say${name}`, () => {
   fc.assert(
     fc.property(fc.array(arb, { maxLength }), (ops) => {
       const idx = new KeyIndex();
@@ -32,7 +40,7 @@ for (const [name, arb, maxLength, numRuns] of [['', opArb, 60, 300], [' (long hi
         const h = hist.get(k);
         return h !== undefined && h.length > 0 && !h[h.length - 1]!.tomb;
       };
-      let rev = 1;
+      let rev = firstRev;
       let compacted = 0;
       const version = new Map<string, { created: number; ver: number }>();
       const put = (k: string, main: number, sub: number): void => {
@@ -44,7 +52,8 @@ for (const [name, arb, maxLength, numRuns] of [['', opArb, 60, 300], [' (long hi
         hist.get(k)!.push({ main, sub, tomb: false });
       };
       for (const op of ops) {
-        if (op.t === 'put') put(op.k, ++rev, 0);
+        if (op.t === 'jump') rev += op.by;
+        else if (op.t === 'put') put(op.k, ++rev, 0);
         else if (op.t === 'txn') {
           rev++;
           op.ks.forEach((k, i) => put(k, rev, i));
@@ -71,7 +80,11 @@ for (const [name, arb, maxLength, numRuns] of [['', opArb, 60, 300], [' (long hi
           compacted = at;
         }
         // every key at every revision >= compacted answers as the model does
-        for (let r = Math.max(compacted, 1); r <= rev; r++) {
+        // (where revisions jumped, at every event revision and the one before it)
+        const revs = new Set<number>([Math.max(compacted, 1), rev]);
+        for (const h of hist.values()) for (const e of h) for (const r of [e.main - 1, e.main]) if (r >= compacted && r <= rev) revs.add(r);
+        if (rev - compacted < 1000) for (let r = Math.max(compacted, 1); r <= rev; r++) revs.add(r);
+        for (const r of [...revs].sort((x, y) => x - y)) {
           for (const [k, h] of hist) {
             const older = h.filter((e) => e.main <= r);
             const newest = older[older.length - 1];
