@@ -119,13 +119,17 @@ export class Compactor implements BackgroundWork {
    */
   ride(w: BackendWriter): (() => void) | undefined {
     const job = this.#jobs[0];
-    if (job === undefined) return undefined;
-    if (job.indexFrom !== undefined) {
-      this.#indexChunk(job);
-      return undefined;
-    }
+    // the key index is compacted in memory: stepInMemory does that while the commit syncs
+    if (job === undefined || job.indexFrom !== undefined) return undefined;
     if (!this.#skipKept(job, w) && job.next !== DONE) return undefined;
     return this.#deleteBatch(job, w);
+  }
+
+  stepInMemory(): boolean {
+    const job = this.#jobs[0];
+    if (job === undefined || job.indexFrom === undefined) return false;
+    this.#indexChunk(job);
+    return true;
   }
 
   #indexChunk(job: Job): void {
