@@ -4,6 +4,7 @@
  * loop, and resolves when the commit is durable.
  */
 import { open, type DB, type OpenOptions, type Tx, type Bucket } from '../../bolt/index.ts';
+import { deleteWhere } from '../../bolt/delete-where.ts';
 import { scanLeaves } from '../../bolt/leaf-scan.ts';
 import type { Backend, BackendReader, BackendWriter, RawScanVisitor, ScanVisitor } from '../backend.ts';
 import { KEY_BUCKET } from '../buckets.ts';
@@ -89,6 +90,13 @@ class BoltWriter extends BoltReader implements BackendWriter {
   }
   delete(bucket: string, key: Uint8Array): void {
     this.bucket(bucket)?.delete(key);
+  }
+  deleteWhere(
+    bucket: string, from: Uint8Array, to: Uint8Array | undefined, doomed: (key: Uint8Array) => boolean, maxDeleted: number, maxExamined: number,
+  ): { deleted: number; examined: number; next: Uint8Array | undefined } {
+    const b = this.bucket(bucket);
+    if (b === undefined) return { deleted: 0, examined: 0, next: undefined };
+    return deleteWhere(b, from, to, doomed, maxDeleted, maxExamined);
   }
 }
 
