@@ -1,7 +1,9 @@
 /**
  * The small-commit path: a branch a commit only walks through is written as a copy of its old
- * page with the changed child ids patched in, and must come out exactly as the element-by-element
- * writer would have written it; every other change (new first key, split, merge) falls back to it.
+ * page with the changed child ids patched in, and a leaf that took one put as a copy of its old
+ * elements with the put merged in; both must come out exactly as the element-by-element writer
+ * would have written them, and every other change (new first key, split, merge, a second put
+ * into the same leaf, a read of the elements) falls back to it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,13 +138,23 @@ test('one-change commits on a deep tree agree with a model, pass check() and are
               k = key(s.i);
               v = value(s.i, s.n);
             }
+            const near = key(s.t === 'low' ? 0 : s.i + 1);
             db.update((tx) => {
               const b = tx.bucket('t')!;
               if (v === null) b.delete(k);
               else b.put(k, v);
+              // Reads in the same transaction see the pending change, and so does a cursor.
+              assert.deepEqual(b.get(k), v ?? undefined);
+              const c = b.cursor();
+              const at = c.seek(k);
+              if (v !== null) assert.deepEqual(at, [k, v]);
+              else assert.ok(at === undefined || Buffer.compare(at[0], k) > 0);
+              // Every other step also changes a neighbour, so some leaves take a second put.
+              if (s.t === 'put' && s.i % 2 === 0) b.put(near, value(s.i + 1, s.n % 7));
             });
             if (v === null) model.delete(k.toString('latin1'));
             else model.set(k.toString('latin1'), v);
+            if (s.t === 'put' && s.i % 2 === 0) model.set(near.toString('latin1'), value(s.i + 1, s.n % 7));
           }
           assert.deepEqual(db.check(), []);
           const got: Array<[string, string]> = [];

@@ -107,9 +107,20 @@ export class BoltBackend implements Backend {
     this.db = db;
   }
 
-  /** Open (or create) the bolt file at `path`. */
+  /**
+   * Open (or create) the bolt file at `path`. Unless the caller says otherwise, the page cache
+   * keeps no copies of the leaves a commit writes: the `key` bucket only appends, so they are
+   * rarely read again, and at 1M keys loaded they were 300 MiB of short-lived buffers that left
+   * glibc's heap 60-90 MiB above the live cache (settled RSS 228-248 MiB with them, 151 without).
+   */
   static open(path: string, options: OpenOptions = {}): BoltBackend {
-    return new BoltBackend(open(path, { ...options, cacheSize: options.cacheSize ?? REVISION_STORE_CACHE_SIZE }));
+    return new BoltBackend(
+      open(path, {
+        ...options,
+        cacheSize: options.cacheSize ?? REVISION_STORE_CACHE_SIZE,
+        cacheWrittenLeaves: options.cacheWrittenLeaves ?? false,
+      }),
+    );
   }
 
   view<T>(fn: (r: BackendReader) => T): T {
