@@ -145,11 +145,11 @@ export class Page {
    * @internal The key index, built by the first search of a branch page and the second of a leaf:
    * each key's first eight bytes as two big-endian words (zero padded), side by side; then per
    * element three words: the key's length and, for a leaf, the value's offset and its length with
-   * the sub-bucket flag in the top bit, for a branch the child page id (low, high word). A probe reads this one small
-   * array instead of the element header and then the key at the far end of the page, and a get
-   * or descent then finds the value or child in the same array: fewer cache lines per level. Keys
-   * of up to eight bytes are decided by the index alone; longer keys that tie on their first
-   * eight bytes are compared in the page.
+   * the sub-bucket flag in the top bit, for a branch the child page id (low, high word). A probe
+   * reads this one small array instead of the element header and then the key at the far end of
+   * the page, and a get or descent then finds the value or child in the same array: fewer cache
+   * lines per level. Keys of up to eight bytes are decided by the index alone; longer keys that
+   * tie on their first eight bytes are compared in the page.
    */
   private prefixes: Uint32Array | null = null;
   /** @internal Leaf pages: searches so far, until the index is built. */
