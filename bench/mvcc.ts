@@ -17,8 +17,8 @@
  *   physical), with the latency of single puts issued back to back while it runs;
  * - memory: the resident set (RSS) of a process that holds only the store, after the load (N keys,
  *   N revisions) and after a restart (N keys, 2N revisions, the key index rebuilt from the file),
- *   each taken at once and again after SETTLE_MS idle (nothing forced: V8 shrinks its heap when
- *   idle, Go returns freed spans). For etcd that is the etcd process. For boltkv it is a child
+ *   each taken at once and again once settled while idle (nothing forced: V8 shrinks its heap when
+ *   idle, Go returns freed spans; see SETTLE_MS). For etcd that is the etcd process. For boltkv it is a child
  *   process, bench/mvcc-memory.mjs, running the built package (dist/, plain `node`, no loader) as a
  *   user would: it opens a file, loads the same N keys with the same 1,000 puts in flight, and a
  *   second child opens the file again; the JS heap, Node's external memory, the engine's page cache
@@ -62,19 +62,25 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /**
- * How long a store process is left idle before its settled RSS is read: V8's memory reducer
- * shrank a 1M-key load's heap from 197 to 63 MiB 22-25 s after the last put (Node 20).
+ * The longest a store process is left idle before its settled RSS is read. V8's memory reducer
+ * shrank a 1M-key load's heap from 197 to 63 MiB 22-25 s after the last put in one run and not
+ * within 30 s in another (Node 20), so the boltkv child waits until its heap has shrunk, up to
+ * this; etcd is then left idle exactly as long as boltkv's child was in the same phase.
  */
-const SETTLE_MS = Number(process.env.BOLTKV_BENCH_SETTLE_MS ?? 40_000);
+const SETTLE_MS = Number(process.env.BOLTKV_BENCH_SETTLE_MS ?? 120_000);
+/** How long boltkv's memory child waited per phase; etcd waits as long (2 s when boltkv did not run). */
+const settledAfter: Record<'load' | 'reopen', number> = { load: 2000, reopen: 2000 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Memory of the process holding a store, in MiB: RSS at once and after SETTLE_MS idle; the rest
+ * Memory of the process holding a store, in MiB: RSS at once and settled (after settleMs idle); the rest
  * (settled) only for boltkv, whose process we can look into.
  */
 interface Memory {
   rssAtOnce: number;
   rss: number;
+  /** ms idle before `rss` was read. */
+  settleMs: number;
   heapTotal?: number;
   heapUsed?: number;
   external?: number;
@@ -160,7 +166,11 @@ async function boltkvSut(dir: string): Promise<Sut> {
       kv = await openStore({ backend, leaseCheckIntervalMs: 0 });
       await kv.range({ key: keyOf(0) });
     },
-    memory: async (phase) => boltkvMemory(phase, join(dir, 'memory.db')),
+    memory: async (phase) => {
+      const m = boltkvMemory(phase, join(dir, 'memory.db'));
+      settledAfter[phase] = m.settleMs;
+      return m;
+    },
     fileInUse: async () => (await kv.status()).dbSizeInUse,
     close: () => kv.close(),
   };
@@ -184,11 +194,12 @@ async function etcdSut(dir: string): Promise<Sut> {
       await server.stop();
       server = await startEtcd({ dataDir, keepAlive: true, extraArgs, timeoutMs: 600_000 });
     },
-    memory: async () => {
+    memory: async (phase) => {
       const pid = etcdPid(dataDir);
       const rssAtOnce = rssOfPid(pid);
-      await sleep(SETTLE_MS);
-      return { rssAtOnce, rss: rssOfPid(pid) };
+      const settleMs = settledAfter[phase];
+      await sleep(settleMs);
+      return { rssAtOnce, rss: rssOfPid(pid), settleMs };
     },
     fileInUse: async () => {
       const st = (await server.gateway.call('/v3/maintenance/status', {})) as { dbSizeInUse: string | number };
@@ -201,7 +212,7 @@ async function etcdSut(dir: string): Promise<Sut> {
 function describe(m: Memory): string {
   const f = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(0));
   const parts = m.mappings === undefined ? '' : ` (${Object.entries(m.mappings).map(([k, v]) => `${k} ${f(v)}`).join(', ')})`;
-  return `RSS ${f(m.rssAtOnce)} MiB at once, ${f(m.rss)} MiB settled${parts}, JS heap ${f(m.heapTotal)} committed / ${f(m.heapUsed)} used, external ${f(m.external)}, page cache ${f(m.cache)} MiB`;
+  return `RSS ${f(m.rssAtOnce)} MiB at once, ${f(m.rss)} MiB after ${(m.settleMs / 1000).toFixed(1)} s idle${parts}, JS heap ${f(m.heapTotal)} committed / ${f(m.heapUsed)} used, external ${f(m.external)}, page cache ${f(m.cache)} MiB`;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -262,7 +273,7 @@ async function measure(s: Sut): Promise<Figures> {
   const putGroupOps = await load(s, 0, N);
   const oldRev = await s.revision();
   const fileInUseMiB = (await s.fileInUse()) / MiB;
-  log(`file in use ${fileInUseMiB.toFixed(0)} MiB; memory after the load (${SETTLE_MS / 1000} s idle)`);
+  log(`file in use ${fileInUseMiB.toFixed(0)} MiB; memory after the load`);
   const atLoad = await s.memory('load');
   log(`after load: ${describe(atLoad)}`);
   log('overwriting every key once');
@@ -300,7 +311,7 @@ async function measure(s: Sut): Promise<Figures> {
 
   log('reopen');
   const reopenMs = await timed(() => s.reopen());
-  log(`reopened in ${reopenMs.toFixed(0)} ms; memory after a restart (${SETTLE_MS / 1000} s idle)`);
+  log(`reopened in ${reopenMs.toFixed(0)} ms; memory after a restart`);
   const atReopen = await s.memory('reopen');
   log(`after reopen: ${describe(atReopen)}`);
 

@@ -304,20 +304,25 @@ export class Cursor {
     const tx = this.bucket.tx;
     const { gt, gte, lt, lte, limit, signal } = o;
     const low = gte ?? gt;
+    // The branch pages above the current leaf and the child index taken in each; `depth` of them
+    // are in use (entries past it are stale, overwritten on the way down: truncating an array
+    // is a runtime call).
     const pages: Page[] = [];
     const at: number[] = [];
+    let depth = 0;
     let leaf = this.bucket.rootFrame().page!;
     // Down to the leaf holding low (or the first leaf), as seekRaw does.
     while (!leaf.isLeaf) {
-      if (pages.length >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+      if (depth >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
       if (leaf.count === 0) return { n: 0, resumeAfter: null };
       let i = 0;
       if (low !== undefined) {
         i = leaf.lowerBound(low, exact);
         if (!exact.hit) i = i > 0 ? i - 1 : 0;
       }
-      pages.push(leaf);
-      at.push(i);
+      pages[depth] = leaf;
+      at[depth] = i;
+      depth++;
       leaf = tx.treePage(leaf.child(i));
     }
     let i = low !== undefined ? leaf.lowerBound(low) : 0;
@@ -329,18 +334,19 @@ export class Cursor {
     while (n < limit) {
       if (i >= count) {
         // Past this leaf: up to the nearest branch with a next child, then down its first children.
-        let d = pages.length - 1;
+        let d = depth - 1;
         while (d >= 0 && at[d]! + 1 >= pages[d]!.count) d--;
         if (d < 0) break;
-        at[d]!++;
-        pages.length = d + 1;
-        at.length = d + 1;
-        leaf = tx.treePage(pages[d]!.child(at[d]!));
+        const next = at[d]! + 1;
+        at[d] = next;
+        depth = d + 1;
+        leaf = tx.treePage(pages[d]!.child(next));
         while (!leaf.isLeaf) {
-          if (pages.length >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+          if (depth >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
           if (leaf.count === 0) throw corrupt('empty branch page inside a tree');
-          pages.push(leaf);
-          at.push(0);
+          pages[depth] = leaf;
+          at[depth] = 0;
+          depth++;
           leaf = tx.treePage(leaf.child(0));
         }
         i = 0;

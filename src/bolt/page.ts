@@ -366,10 +366,13 @@ export class Page {
     const ks = el + dv.getUint32(el + 4, true);
     const kl = dv.getUint32(el + 8, true);
     const bucket = (dv.getUint32(el, true) & BUCKET_LEAF_FLAG) !== 0;
-    e.keyBuffer = this.buf;
+    // Consecutive entries come from the same page: storing an object reference costs a write
+    // barrier, a comparison does not.
+    const buf = this.buf;
+    if (e.keyBuffer !== buf) e.keyBuffer = buf;
     e.keyOffset = ks;
     e.keyLength = kl;
-    e.valueBuffer = this.buf;
+    if (e.valueBuffer !== buf) e.valueBuffer = buf;
     e.valueOffset = ks + kl;
     e.valueLength = bucket ? 0 : dv.getUint32(el + 12, true);
     e.isBucket = bucket;
