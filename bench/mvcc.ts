@@ -228,7 +228,9 @@ async function etcdSut(dir: string): Promise<Sut> {
 function describe(m: Memory): string {
   const f = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(0));
   const parts = m.mappings === undefined ? '' : ` (${Object.entries(m.mappings).map(([k, v]) => `${k} ${f(v)}`).join(', ')})`;
-  return `RSS ${f(m.rssAtOnce)} MiB at once, ${f(m.rss)} MiB after ${(m.settleMs / 1000).toFixed(1)} s idle${parts}, JS heap ${f(m.heapTotal)} committed / ${f(m.heapUsed)} used, external ${f(m.external)}, page cache ${f(m.cache)} MiB`;
+  const rss = `RSS ${f(m.rssAtOnce)} MiB at once, ${f(m.rss)} MiB after ${(m.settleMs / 1000).toFixed(1)} s idle`;
+  if (m.heapTotal === undefined) return rss;
+  return `${rss}${parts}, JS heap ${f(m.heapTotal)} committed / ${f(m.heapUsed)} used, external ${f(m.external)}, page cache ${f(m.cache)} MiB`;
 }
 
 function pct(sorted: number[], p: number): number {
