@@ -14,11 +14,13 @@
  * - range of 1 key and of 1,000 keys out of N, and a 1-key range at an old revision (tinybench);
  * - reopen with N keys (2N revisions): close and open until the first read is answered;
  * - compaction of N revisions (every key overwritten once, compact at the newest revision,
- *   physical), with the latency of single puts issued back to back while it runs;
+ *   physical), with the latency and count of single puts issued back to back while it runs, and
+ *   the CPU the working process used meanwhile (boltkv's process, which runs the writer too;
+ *   etcd's server process, not the HTTP client here);
  * - memory: the resident set (RSS) of a process that holds only the store, after the load (N keys,
  *   N revisions) and after a restart (N keys, 2N revisions, the key index rebuilt from the file),
- *   each taken at once and again after SETTLE_MS idle (nothing forced: V8 shrinks its heap when
- *   idle, Go returns freed spans). For etcd that is the etcd process. For boltkv it is a child
+ *   each taken at once and again once settled while idle (nothing forced: V8 shrinks its heap when
+ *   idle, Go returns freed spans; see SETTLE_MS). For etcd that is the etcd process. For boltkv it is a child
  *   process, bench/mvcc-memory.mjs, running the built package (dist/, plain `node`, no loader) as a
  *   user would: it opens a file, loads the same N keys with the same 1,000 puts in flight, and a
  *   second child opens the file again; the JS heap, Node's external memory, the engine's page cache
@@ -62,19 +64,25 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /**
- * How long a store process is left idle before its settled RSS is read: V8's memory reducer
- * shrank a 1M-key load's heap from 197 to 63 MiB 22-25 s after the last put (Node 20).
+ * The longest a store process is left idle before its settled RSS is read. V8's memory reducer
+ * shrank a 1M-key load's heap from 197 to 63 MiB 22-25 s after the last put in one run and not
+ * within 30 s in another (Node 20), so the boltkv child waits until its heap has shrunk, up to
+ * this; etcd is then left idle exactly as long as boltkv's child was in the same phase.
  */
-const SETTLE_MS = Number(process.env.BOLTKV_BENCH_SETTLE_MS ?? 40_000);
+const SETTLE_MS = Number(process.env.BOLTKV_BENCH_SETTLE_MS ?? 120_000);
+/** How long boltkv's memory child waited per phase; etcd waits as long (2 s when boltkv did not run). */
+const settledAfter: Record<'load' | 'reopen', number> = { load: 2000, reopen: 2000 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Memory of the process holding a store, in MiB: RSS at once and after SETTLE_MS idle; the rest
+ * Memory of the process holding a store, in MiB: RSS at once and settled (after settleMs idle); the rest
  * (settled) only for boltkv, whose process we can look into.
  */
 interface Memory {
   rssAtOnce: number;
   rss: number;
+  /** ms idle before `rss` was read. */
+  settleMs: number;
   heapTotal?: number;
   heapUsed?: number;
   external?: number;
@@ -110,6 +118,13 @@ function rssOfPid(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** CPU time a process has used (user + system), in ms, from /proc (clock ticks of 10 ms). */
+function cpuMsOfPid(pid: number): number {
+  // the fields after the command name, which is in parentheses and may hold spaces
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 /** The etcd process serving `dataDir` (startEtcd does not hand out its pid). */
 function etcdPid(dataDir: string): number {
   for (const d of readdirSync('/proc')) {
@@ -130,6 +145,8 @@ interface Sut {
   put(key: string): Promise<unknown>;
   range(key: string, rangeEnd?: string, revision?: number): Promise<unknown>;
   compactPhysical(rev: number): Promise<unknown>;
+  /** CPU used so far by the process doing the work (boltkv: this one; etcd: its server), in ms. */
+  cpuMs(): number;
   revision(): Promise<number>;
   /** Close and open again; resolves when a read is answered. */
   reopen(): Promise<void>;
@@ -149,6 +166,10 @@ async function boltkvSut(dir: string): Promise<Sut> {
     put: (key) => kv.put({ key, value: VALUE }),
     range: (key, rangeEnd, revision) => kv.range({ key, rangeEnd, revision }),
     compactPhysical: (rev) => kv.compact({ revision: rev, physical: true }),
+    cpuMs: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
     revision: async () => kv.revision(),
     reopen: async () => {
       await kv.close();
@@ -160,7 +181,11 @@ async function boltkvSut(dir: string): Promise<Sut> {
       kv = await openStore({ backend, leaseCheckIntervalMs: 0 });
       await kv.range({ key: keyOf(0) });
     },
-    memory: async (phase) => boltkvMemory(phase, join(dir, 'memory.db')),
+    memory: async (phase) => {
+      const m = boltkvMemory(phase, join(dir, 'memory.db'));
+      settledAfter[phase] = m.settleMs;
+      return m;
+    },
     fileInUse: async () => (await kv.status()).dbSizeInUse,
     close: () => kv.close(),
   };
@@ -176,6 +201,7 @@ async function etcdSut(dir: string): Promise<Sut> {
     put: (key) => server.gateway.put({ key: b(key), value: VALUE }),
     range: (key, rangeEnd, revision) => server.gateway.range({ key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), revision }),
     compactPhysical: (rev) => server.gateway.compact({ revision: rev, physical: true }),
+    cpuMs: () => cpuMsOfPid(etcdPid(dataDir)),
     revision: async () => {
       const r = (await server.gateway.range({ key: b(keyOf(0)) })) as { header: { revision: number } };
       return r.header.revision;
@@ -184,11 +210,12 @@ async function etcdSut(dir: string): Promise<Sut> {
       await server.stop();
       server = await startEtcd({ dataDir, keepAlive: true, extraArgs, timeoutMs: 600_000 });
     },
-    memory: async () => {
+    memory: async (phase) => {
       const pid = etcdPid(dataDir);
       const rssAtOnce = rssOfPid(pid);
-      await sleep(SETTLE_MS);
-      return { rssAtOnce, rss: rssOfPid(pid) };
+      const settleMs = settledAfter[phase];
+      await sleep(settleMs);
+      return { rssAtOnce, rss: rssOfPid(pid), settleMs };
     },
     fileInUse: async () => {
       const st = (await server.gateway.call('/v3/maintenance/status', {})) as { dbSizeInUse: string | number };
@@ -201,7 +228,9 @@ async function etcdSut(dir: string): Promise<Sut> {
 function describe(m: Memory): string {
   const f = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(0));
   const parts = m.mappings === undefined ? '' : ` (${Object.entries(m.mappings).map(([k, v]) => `${k} ${f(v)}`).join(', ')})`;
-  return `RSS ${f(m.rssAtOnce)} MiB at once, ${f(m.rss)} MiB settled${parts}, JS heap ${f(m.heapTotal)} committed / ${f(m.heapUsed)} used, external ${f(m.external)}, page cache ${f(m.cache)} MiB`;
+  const rss = `RSS ${f(m.rssAtOnce)} MiB at once, ${f(m.rss)} MiB after ${(m.settleMs / 1000).toFixed(1)} s idle`;
+  if (m.heapTotal === undefined) return rss;
+  return `${rss}${parts}, JS heap ${f(m.heapTotal)} committed / ${f(m.heapUsed)} used, external ${f(m.external)}, page cache ${f(m.cache)} MiB`;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -239,6 +268,8 @@ interface Figures {
   putDuringCompactP99Ms: number;
   putDuringCompactMaxMs: number;
   putsDuringCompact: number;
+  /** CPU of the process doing the work during the compaction (boltkv's includes the writer's side). */
+  compactCpuMs: number;
   /** MiB after the load (N keys, N revisions). */
   rssLoadMiB: number;
   rssLoadAtOnceMiB: number;
@@ -262,7 +293,7 @@ async function measure(s: Sut): Promise<Figures> {
   const putGroupOps = await load(s, 0, N);
   const oldRev = await s.revision();
   const fileInUseMiB = (await s.fileInUse()) / MiB;
-  log(`file in use ${fileInUseMiB.toFixed(0)} MiB; memory after the load (${SETTLE_MS / 1000} s idle)`);
+  log(`file in use ${fileInUseMiB.toFixed(0)} MiB; memory after the load`);
   const atLoad = await s.memory('load');
   log(`after load: ${describe(atLoad)}`);
   log('overwriting every key once');
@@ -300,13 +331,14 @@ async function measure(s: Sut): Promise<Figures> {
 
   log('reopen');
   const reopenMs = await timed(() => s.reopen());
-  log(`reopened in ${reopenMs.toFixed(0)} ms; memory after a restart (${SETTLE_MS / 1000} s idle)`);
+  log(`reopened in ${reopenMs.toFixed(0)} ms; memory after a restart`);
   const atReopen = await s.memory('reopen');
   log(`after reopen: ${describe(atReopen)}`);
 
   log('compaction with concurrent writes');
   const rev = await s.revision();
   let compacting = true;
+  const cpu0 = s.cpuMs();
   const t0 = performance.now();
   const compaction = s.compactPhysical(rev).then(() => {
     compacting = false;
@@ -316,6 +348,7 @@ async function measure(s: Sut): Promise<Figures> {
   while (compacting) during.push(await timed(() => s.put(`during/${i++}`)));
   await compaction;
   const compactMs = performance.now() - t0;
+  const compactCpuMs = s.cpuMs() - cpu0;
   during.sort((a, b) => a - b);
   return {
     putSingleOps,
@@ -331,6 +364,7 @@ async function measure(s: Sut): Promise<Figures> {
     putDuringCompactP99Ms: pct(during, 99),
     putDuringCompactMaxMs: during[during.length - 1]!,
     putsDuringCompact: during.length,
+    compactCpuMs,
     rssLoadMiB: atLoad.rss,
     rssLoadAtOnceMiB: atLoad.rssAtOnce,
     heapLoadMiB: atLoad.heapTotal,
@@ -383,6 +417,8 @@ const metrics: [Exclude<keyof Figures, 'memory'>, string, 'higher' | 'lower'][] 
   ['putDuringCompactP50Ms', 'put p50 during compaction (ms)', 'lower'],
   ['putDuringCompactP99Ms', 'put p99 during compaction (ms)', 'lower'],
   ['putDuringCompactMaxMs', 'put max during compaction (ms)', 'lower'],
+  ['putsDuringCompact', 'puts (one at a time) during compaction', 'higher'],
+  ['compactCpuMs', 'CPU during compaction (ms; boltkv: its process incl. the writer; etcd: its server)', 'lower'],
   ['rssLoadMiB', `RSS with ${N.toLocaleString()} keys, ${N.toLocaleString()} revisions, settled (MiB)`, 'lower'],
   ['rssLoadAtOnceMiB', '  the same at once after the load (MiB)', 'lower'],
   ['heapLoadMiB', '  of which JS heap committed (MiB)', 'lower'],

@@ -30,6 +30,12 @@ export interface OpenOptions {
   freelist?: 'hashmap' | 'array';
   /** Bytes of parsed pages kept in memory. */
   cacheSize?: number;
+  /**
+   * Keep copies of the leaf pages a commit writes in the page cache (default true), for the next
+   * commits and reads that come back to them. A store whose writes only append (the revision
+   * store's `key` bucket) rarely reads them again, and the copies are most of its memory churn.
+   */
+  cacheWrittenLeaves?: boolean;
   /** Grow a new or small file to at least this many bytes up front. */
   initialSize?: number;
   /** Mode for a newly created file. */
@@ -158,7 +164,7 @@ function neverCompleted(file: FileIO, size: number, preferred: number): number |
 
 const OPTION_NAMES = new Set<string>([
   'readOnly', 'lockTimeoutMs', 'pageSize', 'noSync', 'noGrowSync', 'noFreelistSync', 'freelist', 'cacheSize',
-  'initialSize', 'fileMode', 'maxBatchSize', 'maxBatchDelayMs', 'fileSystem', 'freelistWrite',
+  'initialSize', 'fileMode', 'maxBatchSize', 'maxBatchDelayMs', 'fileSystem', 'freelistWrite', 'cacheWrittenLeaves',
 ]);
 
 function describe(v: unknown): string {
@@ -181,7 +187,7 @@ function validateOptions(o: OpenOptions): void {
   for (const name of Object.keys(o)) {
     if (!OPTION_NAMES.has(name)) throw new BoltError('ERR_INVALID_OPTION', `unknown option ${JSON.stringify(name)}`);
   }
-  for (const k of ['readOnly', 'noSync', 'noGrowSync', 'noFreelistSync'] as const) {
+  for (const k of ['readOnly', 'noSync', 'noGrowSync', 'noFreelistSync', 'cacheWrittenLeaves'] as const) {
     const v = o[k];
     if (v !== undefined && typeof v !== 'boolean') throw badOption(k, 'a boolean', v);
   }

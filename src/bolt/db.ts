@@ -108,7 +108,7 @@ export class DB {
     this.freelistWrite = options.freelistWrite ?? 'close';
     this.freelistKind = options.freelist ?? 'hashmap';
     this.batcher = new Batcher(options.maxBatchSize ?? 1000, options.maxBatchDelayMs ?? 0, (fn) => this.updateAsync(fn));
-    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? defaultCacheSize());
+    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? defaultCacheSize(), options.cacheWrittenLeaves ?? true);
     this.fileSystem = options.fileSystem ?? nodeFileSystem;
     this.openOptions = { ...options };
     this.meta = meta;

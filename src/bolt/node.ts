@@ -144,6 +144,17 @@ function keyPrefixAt(buf: Uint8Array, pos: number, n: number): number {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Scratch for Page.lowerBound's exact-match answer. */
+const EXACT = { hit: false };
+
+/** A put held aside by a page-backed leaf: it goes before src element `at`, or over it if `replaces`. */
+export interface LeafEdit {
+  inode: Inode;
+  at: number;
+  replaces: boolean;
+}
+/** Puts a page-backed leaf holds aside before it builds its elements. */
+const MAX_EDITS = 8;
 
 /** Orders like the key's first four bytes; equal prefixes need a full comparison. */
 export function keyPrefix(k: Uint8Array): number {
@@ -192,6 +203,16 @@ export class Node {
   private src: Page | null = null;
   /** Children materialized while `src` stands in for the elements, by index. */
   private kids: Map<number, Node> | null = null;
+  /**
+   * A leaf read from a page keeps the page too, with the puts into it held aside, sorted by key
+   * (up to MAX_EDITS): most leaves a transaction loads for writing get one or two puts (a small
+   * commit, a batch, a bulk load over a large tree), and spill then writes the page's elements
+   * with those puts merged in straight into the new page. A delete, more puts, a split, or anyone
+   * asking for the elements builds them.
+   */
+  private edits: LeafEdit[] | null = null;
+  /** How many of `edits` insert a key (the others replace an element of src). */
+  private inserts = 0;
 
   constructor(leaf: boolean, parent: Node | null, inodes: Inode[] = [], pgid = 0, overflow = 0) {
     this.leaf = leaf;
@@ -213,11 +234,45 @@ export class Node {
     this.items = inodes;
     this.src = null;
     this.kids = null;
+    this.edits = null;
+    this.inserts = 0;
   }
 
   /** Number of elements, without building them. */
   get count(): number {
-    return this.items !== null ? this.items.length : this.src!.count;
+    if (this.items !== null) return this.items.length;
+    return this.src!.count + this.inserts;
+  }
+
+  /** @internal A leaf's pending puts, sorted by key, while sourcePage is set. */
+  get sourceEdits(): readonly LeafEdit[] | null {
+    return this.items === null ? this.edits : null;
+  }
+
+  /** The first element's key (the node must not be empty). */
+  firstKey(): Buffer {
+    if (this.items !== null) return this.items[0]!.key;
+    const at = this.locate(0);
+    return typeof at === 'number' ? this.src!.key(at) : at.key;
+  }
+
+  /**
+   * Element m of a page-backed leaf with pending puts: the put's inode if m is an inserted key,
+   * else the index in src of the element at m (whose key a replacing put keeps).
+   */
+  private locate(m: number): Inode | number {
+    const edits = this.edits;
+    let off = 0;
+    if (edits !== null) {
+      for (const e of edits) {
+        if (e.replaces) continue;
+        const pos = e.at + off;
+        if (m === pos) return e.inode;
+        if (m < pos) break;
+        off++;
+      }
+    }
+    return m - off;
   }
 
   /** @internal The page standing in for this branch's elements, with the children taken from it; null once inflated. */
@@ -235,15 +290,44 @@ export class Node {
     const n = page.count;
     const inodes: Inode[] = new Array(n);
     const dv = page.dv;
-    for (let i = 0; i < n; i++) {
-      const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-      const kstart = e + dv.getUint32(e, true);
-      inodes[i] = new Inode(0, null, EMPTY, page.child(i), null, page, i, 0, 0, kstart, dv.getUint32(e + 4, true));
+    if (this.leaf) {
+      for (let i = 0; i < n; i++) {
+        // The page was validated when it was read: element i's key and value lie inside it.
+        const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        const kstart = e + dv.getUint32(e + 4, true);
+        const ksize = dv.getUint32(e + 8, true);
+        const vsize = dv.getUint32(e + 12, true);
+        inodes[i] = new Inode(dv.getUint32(e, true), null, null, 0, null, page, i, kstart + ksize, vsize, kstart, ksize);
+      }
+      const edits = this.edits;
+      if (edits !== null) {
+        // Merge: at each src position, the inserted keys below it (in key order), then the
+        // element itself or the put that replaces it.
+        const merged: Inode[] = [];
+        let k = 0;
+        for (let i = 0; i <= n; i++) {
+          while (k < edits.length && edits[k]!.at === i && !edits[k]!.replaces) merged.push(edits[k++]!.inode);
+          if (i === n) break;
+          if (k < edits.length && edits[k]!.at === i) merged.push(edits[k++]!.inode);
+          else merged.push(inodes[i]!);
+        }
+        invariant(k === edits.length && merged.length === n + this.inserts, 'pending leaf puts out of order');
+        inodes.length = 0;
+        for (const x of merged) inodes.push(x);
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        const kstart = e + dv.getUint32(e, true);
+        inodes[i] = new Inode(0, null, EMPTY, page.child(i), null, page, i, 0, 0, kstart, dv.getUint32(e + 4, true));
+      }
+      if (this.kids !== null) for (const [i, kid] of this.kids) inodes[i]!.child = kid;
     }
-    if (this.kids !== null) for (const [i, kid] of this.kids) inodes[i]!.child = kid;
     this.items = inodes;
     this.src = null;
     this.kids = null;
+    this.edits = null;
+    this.inserts = 0;
     return inodes;
   }
 
@@ -252,31 +336,32 @@ export class Node {
     const n = page.count;
     const dv = page.dv;
     const overflow = pgid === 0 ? 0 : page.overflow;
-    if (!leaf) {
-      const node = new Node(false, parent, [], pgid, overflow);
-      let size = PAGE_HEADER_SIZE + n * ELEMENT_SIZE;
-      for (let i = 0; i < n; i++) size += dv.getUint32(PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 4, true);
-      node.byteSize = size;
-      node.items = null;
-      node.src = page;
-      return node;
+    const node = new Node(leaf, parent, [], pgid, overflow);
+    let size = PAGE_HEADER_SIZE + n * ELEMENT_SIZE;
+    if (leaf) {
+      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE) size += dv.getUint32(e + 8, true) + dv.getUint32(e + 12, true);
+    } else {
+      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE) size += dv.getUint32(e + 4, true);
     }
-    const inodes: Inode[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      // The page was validated when it was read: element i's key and value lie inside it.
-      const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-      const kstart = e + dv.getUint32(e + 4, true);
-      const ksize = dv.getUint32(e + 8, true);
-      const vsize = dv.getUint32(e + 12, true);
-      inodes[i] = new Inode(dv.getUint32(e, true), null, null, 0, null, page, i, kstart + ksize, vsize, kstart, ksize);
-    }
-    return new Node(leaf, parent, inodes, pgid, overflow);
+    node.byteSize = size;
+    node.items = null;
+    node.src = page;
+    return node;
   }
 
   /** Index of the first inode whose key is >= key (inodes.length if none). */
   lowerBound(key: Uint8Array): number {
-    const inodes = this.items;
-    if (inodes === null) return this.src!.lowerBound(key);
+    let inodes = this.items;
+    if (inodes === null) {
+      if (this.edits === null) return this.src!.lowerBound(key);
+      if (!this.leaf) inodes = this.inflate();
+      else {
+        // Elements below key: those of src, plus the inserted keys below it.
+        let j = this.src!.lowerBound(key);
+        for (const e of this.edits) if (!e.replaces && e.inode.compareKey(key) < 0) j++;
+        return j;
+      }
+    }
     const kp = keyPrefix(key);
     let lo = 0;
     let hi = inodes.length;
@@ -292,7 +377,9 @@ export class Node {
 
   /** compare(key of element i, key), without building elements. */
   compareKeyAt(i: number, key: Uint8Array): number {
-    return this.items !== null ? this.items[i]!.compareKey(key) : this.src!.compareKey(i, key);
+    if (this.items !== null) return this.items[i]!.compareKey(key);
+    const at = this.edits === null ? i : this.locate(i);
+    return typeof at === 'number' ? this.src!.compareKey(at, key) : at.compareKey(key);
   }
 
   /** Branch: index of the child whose range holds key. */
@@ -314,6 +401,35 @@ export class Node {
 
   /** Leaf: insert or replace the element with this key. */
   put(key: Buffer, value: Buffer, flags: number): void {
+    if (this.items === null && (this.edits === null || this.edits.length < MAX_EDITS)) {
+      // A leaf still backed by its page: hold the put aside (see `edits`).
+      const edits = (this.edits ??= []);
+      let k = 0;
+      while (k < edits.length) {
+        const c = edits[k]!.inode.compareKey(key);
+        if (c === 0) {
+          const existing = edits[k]!.inode;
+          this.byteSize += value.length - existing.valueLength;
+          existing.value = value;
+          existing.flags = flags;
+          return;
+        }
+        if (c > 0) break;
+        k++;
+      }
+      const src = this.src!;
+      const i = src.lowerBound(key, EXACT);
+      const inode = makeInode(flags, key, value, 0, null);
+      if (EXACT.hit) {
+        const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        this.byteSize += value.length - src.dv.getUint32(e + 12, true);
+      } else {
+        this.byteSize += inode.size;
+        this.inserts++;
+      }
+      edits.splice(k, 0, { inode, at: i, replaces: EXACT.hit });
+      return;
+    }
     const i = this.lowerBound(key);
     const existing = this.inodes[i];
     if (existing && existing.compareKey(key) === 0) {
@@ -368,8 +484,7 @@ export class Node {
       invariant(false, 'child not found in parent');
     }
     if (child.count > 0) {
-      const first = child.items !== null ? child.items[0]!.key : child.src!.key(0);
-      const i = this.childIndexFor(first);
+      const i = this.childIndexFor(child.firstKey());
       if (this.items[i]?.child === child) return i;
     }
     const i = this.items.findIndex((x) => x.child === child);
@@ -625,7 +740,8 @@ export function spillTree(root: Node, ctx: TreeContext, fillPercent: number): nu
 /** Write node (and its materialized descendants) to freshly allocated pages; the refs to them. */
 function spillNode(node: Node, ctx: TreeContext, fillPercent: number): Inode[] {
   invariant(!node.dead, 'spilling a dead node');
-  if (node.sourcePage !== null) return spillSourceBranch(node, node.sourcePage, ctx, fillPercent);
+  const src = node.sourcePage;
+  if (src !== null) return node.leaf ? spillSourceLeaf(node, src, ctx, fillPercent) : spillSourceBranch(node, src, ctx, fillPercent);
   let inodes = node.inodes;
   if (!node.leaf) {
     const out: Inode[] = [];
@@ -679,6 +795,68 @@ function spillSourceBranch(node: Node, src: Page, ctx: TreeContext, fillPercent:
   }
   ctx.write(pgid, buf);
   return [makeInode(0, src.count > 0 ? src.key(0) : EMPTY, EMPTY, pgid, null)];
+}
+
+/**
+ * Spill a leaf still backed by its page (with its pending puts): when it fits one page, the new
+ * page is the old elements, copied byte for byte, with the puts merged in at their places.
+ */
+function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: number): Inode[] {
+  const ps = ctx.pageSize;
+  if (node.byteSize > ps) return writeNode(node, node.inodes, node.byteSize, ctx, fillPercent);
+  const edits = node.sourceEdits ?? [];
+  const first = node.count > 0 ? node.firstKey() : EMPTY;
+  if (node.pgid !== 0) {
+    ctx.free(node.pgid, node.overflow);
+    node.pgid = 0;
+  }
+  const pgid = ctx.allocate(1);
+  const buf = ctx.pageBuffer(1);
+  const n = src.count;
+  const count = node.count;
+  invariant(count < 0xffff, `page ${pgid} would hold ${count} elements`);
+  const dv = writePageHeader(buf, pgid, LEAF_FLAG, count, 0);
+  const sdv = src.dv;
+  const sbuf = src.buf;
+  let data = PAGE_HEADER_SIZE + count * ELEMENT_SIZE;
+  let e = PAGE_HEADER_SIZE;
+  const putInode = (inode: Inode): void => {
+    dv.setUint32(e, inode.flags, true);
+    dv.setUint32(e + 4, data - e, true);
+    const klen = inode.keyLength;
+    const vlen = inode.valueLength;
+    dv.setUint32(e + 8, klen, true);
+    dv.setUint32(e + 12, vlen, true);
+    inode.copyKey(buf, data);
+    inode.copyValue(buf, data + klen);
+    data += klen + vlen;
+    e += ELEMENT_SIZE;
+  };
+  let k = 0;
+  for (let i = 0; i <= n; i++) {
+    // The inserted keys below element i, in key order; then element i or the put replacing it.
+    while (k < edits.length && edits[k]!.at === i && !edits[k]!.replaces) putInode(edits[k++]!.inode);
+    if (i === n) break;
+    if (k < edits.length && edits[k]!.at === i) {
+      putInode(edits[k++]!.inode);
+      continue;
+    }
+    const se = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    const kpos = se + sdv.getUint32(se + 4, true);
+    const klen = sdv.getUint32(se + 8, true);
+    const vlen = sdv.getUint32(se + 12, true);
+    dv.setUint32(e, sdv.getUint32(se, true), true);
+    dv.setUint32(e + 4, data - e, true);
+    dv.setUint32(e + 8, klen, true);
+    dv.setUint32(e + 12, vlen, true);
+    // The page was validated when read: its key and value lie inside it, the value after the key.
+    copyBytes(buf, data, sbuf, kpos, klen + vlen);
+    data += klen + vlen;
+    e += ELEMENT_SIZE;
+  }
+  invariant(k === edits.length && e === PAGE_HEADER_SIZE + count * ELEMENT_SIZE, 'pending leaf puts out of order');
+  ctx.write(pgid, buf);
+  return [makeInode(0, first, EMPTY, pgid, null)];
 }
 
 /** Free node's old page and write `inodes` (node's elements, children already spilled) as new pages. */

@@ -52,10 +52,14 @@ export class Pager {
   /** Known file length, to grow in chunks rather than on every commit. */
   fileSize: number;
 
-  constructor(file: FileIO, pageSize: number, cacheSize: number) {
+  /** Whether writePages caches copies of the leaves it writes (OpenOptions.cacheWrittenLeaves). */
+  private readonly cacheWrittenLeaves: boolean;
+
+  constructor(file: FileIO, pageSize: number, cacheSize: number, cacheWrittenLeaves = true) {
     this.file = file;
     this.pageSize = pageSize;
     this.cacheLimit = cacheSize;
+    this.cacheWrittenLeaves = cacheWrittenLeaves;
     this.fileSize = file.size();
   }
 
@@ -171,7 +175,7 @@ export class Pager {
     }
     // The written buffers are reused by the next commit, so the cache gets copies: a commit's
     // branch pages (and, unless the commit is large, its leaves) are what the next one reads.
-    const leaves = ids.length * ps <= this.cacheLimit / 8;
+    const leaves = this.cacheWrittenLeaves && ids.length * ps <= this.cacheLimit / 8;
     for (const id of ids) {
       const buf = pages.get(id)!;
       const flags = buf[8]! | (buf[9]! << 8);

@@ -33,6 +33,15 @@ export interface BackendReader {
 export interface BackendWriter extends BackendReader {
   put(bucket: string, key: Uint8Array, value: Uint8Array): void;
   delete(bucket: string, key: Uint8Array): void;
+  /**
+   * Walk keys in [from, to) in order, deleting those `doomed` picks (its key argument is only valid
+   * during the call), until `maxDeleted` were deleted or `maxExamined` examined; `next` is where to
+   * resume, undefined once the range is done. Optional: without it the revision layer scans and
+   * deletes key by key (compaction removes runs of neighbouring revision keys).
+   */
+  deleteWhere?(
+    bucket: string, from: Uint8Array, to: Uint8Array | undefined, doomed: (key: Uint8Array) => boolean, maxDeleted: number, maxExamined: number,
+  ): { deleted: number; examined: number; next: Uint8Array | undefined };
 }
 
 export interface Backend {

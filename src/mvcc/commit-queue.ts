@@ -7,7 +7,7 @@
  * A failed commit fails the queue for good: the writes waiting on it, and every later one, reject
  * with ERR_STORE_FAILED (the in-memory state may be ahead of the file; reopen).
  */
-import type { Backend } from './backend.ts';
+import type { Backend, BackendWriter } from './backend.ts';
 import { CONSISTENT_INDEX_KEY, META_BUCKET } from './buckets.ts';
 import { MvccError } from './errors.ts';
 import { u64ToBytes } from './revision.ts';
@@ -24,6 +24,16 @@ export interface BackgroundWork {
   /** Date.now() at which the next step may run; undefined when there is nothing to do. */
   nextStepAt(): number | undefined;
   step(): Promise<void>;
+  /**
+   * Run the next step inside the writers' transaction instead of in a commit of its own; returns
+   * what to run once that commit is durable.
+   */
+  ride(w: BackendWriter): (() => void) | undefined;
+  /**
+   * If the next step needs no transaction (memory only), run it and return true. The queue runs
+   * it while a writers' commit waits on the disk, where it costs them nothing.
+   */
+  stepInMemory(): boolean;
   /** The queue failed: reject whoever waits on this work. */
   fail(err: MvccError): void;
 }
@@ -36,6 +46,12 @@ interface Pending {
   waiters: Waiter[];
   consistentIndex: number | undefined;
 }
+
+/**
+ * How long writers must have been quiet before a background step commits on its own (while they
+ * are not, steps ride on their commits).
+ */
+const WRITERS_QUIET_MS = 20;
 
 function newPending(): Pending {
   return { ops: [], overlayKeys: [], batches: [], waiters: [], consistentIndex: undefined };
@@ -55,6 +71,8 @@ export class CommitQueue {
   #closeWaiters: (() => void)[] = [];
   #timer: NodeJS.Timeout | undefined;
   #failure: MvccError | undefined;
+  /** Date.now() after the last writers' commit. */
+  #lastWriteAt = 0;
 
   constructor(backend: Backend, onDurable: (b: RevisionBatch) => void) {
     this.#backend = backend;
@@ -148,8 +166,11 @@ export class CommitQueue {
           await this.#commit(p);
           continue;
         }
-        const at = this.#closing ? undefined : this.background?.nextStepAt();
+        let at = this.#closing ? undefined : this.background?.nextStepAt();
         if (at === undefined) break;
+        // While writers commit, background steps ride on their commits; a step commits on its
+        // own only once they have been quiet for a while, so a writer seldom waits behind one.
+        at = Math.max(at, this.#lastWriteAt + WRITERS_QUIET_MS);
         // Between background steps the loop is released, so a writer arriving meanwhile commits at
         // once instead of queueing behind the next step.
         const wait = at - Date.now();
@@ -179,18 +200,33 @@ export class CommitQueue {
   }
 
   async #commit(p: Pending): Promise<void> {
+    const bg = this.background;
+    const at = this.#closing ? undefined : bg?.nextStepAt();
+    const ride = at !== undefined && at <= Date.now();
+    let after: (() => void) | undefined;
     try {
-      await this.#backend.update((w) => {
+      const committing = this.#backend.update((w) => {
         for (const op of p.ops) {
           if (op.value === null) w.delete(op.bucket, op.key);
           else w.put(op.bucket, op.key, op.value);
         }
         if (p.consistentIndex !== undefined) w.put(META_BUCKET, CONSISTENT_INDEX_KEY, u64ToBytes(p.consistentIndex));
+        if (ride) after = bg!.ride(w);
       });
+      if (ride) {
+        // one turn later the commit is waiting on fdatasync, off the event loop: background work
+        // that needs no transaction runs in that wait
+        committing.catch(() => {}); // rejections are handled below; this only keeps the wait quiet
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        bg!.stepInMemory();
+      }
+      await committing;
     } catch (e) {
       this.fail(e, p.waiters);
       return;
     }
+    this.#lastWriteAt = Date.now();
+    after?.();
     for (const id of p.overlayKeys) this.overlay.delete(id);
     for (const b of p.batches) this.#onDurable(b);
     for (const w of p.waiters) w.resolve();

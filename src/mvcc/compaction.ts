@@ -1,11 +1,13 @@
 /**
  * The compaction job (etcd's scheduleCompaction): after compact(rev) moves the compact revision
  * (reads below it fail at once), old revisions are removed in the background, one bounded step
- * between write commits: first the key index in chunks, then the `key` bucket in batches of
- * `batchLimit` deleted revision keys, pausing `intervalMs` between batches. `finishedCompactRev` is written
- * with the last batch, so a restart finds `scheduledCompactRev` ahead of it and resumes.
+ * at a time: first the key index in chunks, then the `key` bucket in batches of `batchLimit`
+ * deleted revision keys, at most one batch per `intervalMs`. While writers commit, a step rides
+ * on their commit (etcd's batches go into its backend's one shared write transaction too); once
+ * they are quiet it commits on its own. `finishedCompactRev` is written with the last batch, so a restart finds
+ * `scheduledCompactRev` ahead of it and resumes.
  */
-import type { Backend } from './backend.ts';
+import type { Backend, BackendReader, BackendWriter } from './backend.ts';
 import { FINISHED_COMPACT_KEY, KEY_BUCKET, META_BUCKET } from './buckets.ts';
 import type { BackgroundWork, Waiter } from './commit-queue.ts';
 import type { MvccError } from './errors.ts';
@@ -14,9 +16,9 @@ import { bytesToRev, mainRevPrefix, revKeyMain, revKeySub, revToBytes } from './
 
 /**
  * A batch ends after `batchLimit` deletions (etcd counts revisions examined): a kept revision costs
- * a cursor step, not a commit, and in a typical compaction half of those examined are kept, so
- * counting them doubled the batches and the pauses between them. Examining is bounded too, so a
- * batch of mostly kept revisions stays short.
+ * a look, not a write, and in a typical compaction half of those examined are kept, so counting
+ * them doubled the batches. Examining is bounded too, so a batch of mostly kept revisions stays
+ * short; a run of kept revisions is passed over without a commit.
  */
 const EXAMINE_FACTOR = 8;
 
@@ -78,15 +80,104 @@ export class Compactor implements BackgroundWork {
     return this.#jobs.length === 0 ? undefined : this.#resumeAt;
   }
 
+  /**
+   * A step with a commit of its own, run when no writer is committing. Passing over kept
+   * revisions needs no commit: it reads a snapshot, and only a batch with something to delete
+   * opens a write transaction.
+   */
   async step(): Promise<void> {
     const job = this.#jobs[0];
     if (job === undefined) return;
     if (job.indexFrom !== undefined) {
-      job.indexFrom = this.#index.compactChunk(job.rev, job.indexFrom, INDEX_COMPACT_CHUNK, job.keep);
+      this.#indexChunk(job);
       return;
     }
-    await this.#deleteBatch(job);
-    this.#resumeAt = Date.now() + this.#intervalMs;
+    let found: boolean;
+    try {
+      found = this.#backend.view((r) => this.#skipKept(job, r));
+    } catch (e) {
+      this.#onBackendFailure(e);
+      return;
+    }
+    if (!found && job.next !== DONE) return;
+    let after: (() => void) | undefined;
+    try {
+      await this.#backend.update((w) => {
+        after = this.#deleteBatch(job, w);
+      });
+    } catch (e) {
+      this.#onBackendFailure(e);
+      return;
+    }
+    after?.();
+  }
+
+  /**
+   * The next step, inside the writers' transaction: a batch rides on their commit (one commit,
+   * one pair of fdatasyncs for both) instead of holding them behind a commit of its own. Returns
+   * what to do once that commit is durable.
+   */
+  ride(w: BackendWriter): (() => void) | undefined {
+    const job = this.#jobs[0];
+    // the key index is compacted in memory: stepInMemory does that while the commit syncs
+    if (job === undefined || job.indexFrom !== undefined) return undefined;
+    if (!this.#skipKept(job, w) && job.next !== DONE) return undefined;
+    return this.#deleteBatch(job, w);
+  }
+
+  stepInMemory(): boolean {
+    const job = this.#jobs[0];
+    if (job === undefined || job.indexFrom === undefined) return false;
+    this.#indexChunk(job);
+    return true;
+  }
+
+  #indexChunk(job: Job): void {
+    job.indexFrom = this.#index.compactChunk(job.rev, job.indexFrom!, INDEX_COMPACT_CHUNK, job.keep);
+  }
+
+  /**
+   * Move job.next past kept revisions (a bounded number). True when it now sits on a revision to
+   * delete; job.next becomes DONE when no revision ≤ job.rev is left to look at.
+   */
+  #skipKept(job: Job, r: BackendReader): boolean {
+    const keep = job.keep;
+    let seen = 0;
+    let found = false;
+    let next: Uint8Array = DONE;
+    r.scan(KEY_BUCKET, job.next, mainRevPrefix(job.rev + 1), (k) => {
+      if (!keep.has(revKeyMain(k), revKeySub(k))) {
+        found = true;
+        next = k.slice();
+        return false;
+      }
+      if (++seen < this.#batchLimit * EXAMINE_FACTOR) return true;
+      next = after(k);
+      return false;
+    });
+    job.next = next;
+    return found;
+  }
+
+  /**
+   * Delete one bounded batch from job.next (which #skipKept left on a revision to delete, or DONE)
+   * in `w`; the last batch also records finishedCompactRev. Returns what to do once `w` is durable.
+   */
+  #deleteBatch(job: Job, w: BackendWriter): () => void {
+    let next: Uint8Array | undefined;
+    if (job.next !== DONE) {
+      const keep = job.keep;
+      next = deleteRange(w, job.next, mainRevPrefix(job.rev + 1), (k) => !keep.has(revKeyMain(k), revKeySub(k)), this.#batchLimit);
+    }
+    if (next === undefined) w.put(META_BUCKET, FINISHED_COMPACT_KEY, revToBytes(job.rev, 0));
+    // job.next moves on now: if the commit fails, the queue fails and the job is dropped with it
+    job.next = next ?? DONE;
+    return () => {
+      this.#resumeAt = Date.now() + this.#intervalMs;
+      if (next !== undefined) return;
+      this.#jobs.shift();
+      for (const waiter of job.waiters) waiter.resolve();
+    };
   }
 
   fail(err: MvccError): void {
@@ -102,42 +193,39 @@ export class Compactor implements BackgroundWork {
     for (const job of this.#jobs.splice(0)) for (const w of job.waiters) w.reject(err);
   }
 
-  /** Delete one bounded batch of revisions ≤ job.rev that the compaction does not keep. */
-  async #deleteBatch(job: Job): Promise<void> {
-    const limit = this.#batchLimit;
-    let finished = false;
-    let last: Uint8Array | undefined;
-    try {
-      await this.#backend.update((w) => {
-        // collect first: a cursor must not walk a bucket that is being deleted from
-        const doomed: Uint8Array[] = [];
-        let seen = 0;
-        let stopped = false;
-        w.scan(KEY_BUCKET, job.next, mainRevPrefix(job.rev + 1), (k) => {
-          seen++;
-          if (!job.keep.has(revKeyMain(k), revKeySub(k))) doomed.push(k.slice());
-          if (doomed.length < limit && seen < limit * EXAMINE_FACTOR) return true;
-          last = new Uint8Array(k); // a copy: it is read after the commit, when page memory may be reused
-          stopped = true;
-          return false;
-        });
-        for (const k of doomed) w.delete(KEY_BUCKET, k);
-        if (!stopped) {
-          w.put(META_BUCKET, FINISHED_COMPACT_KEY, revToBytes(job.rev, 0));
-          finished = true;
-        }
-      });
-    } catch (e) {
-      this.#onBackendFailure(e);
-      return;
-    }
-    if (finished) {
-      this.#jobs.shift();
-      for (const w of job.waiters) w.resolve();
-    } else {
-      const r = bytesToRev(last!);
-      // resume just past the last key seen ((main, sub) is unique, tombstone or not)
-      job.next = revToBytes(r.main, r.sub + 1);
-    }
+}
+
+/** job.next once the deletion phase has nothing more to examine. */
+const DONE = new Uint8Array(0);
+
+/** The smallest revision key above `k` ((main, sub) is unique, tombstone or not). */
+function after(k: Uint8Array): Uint8Array {
+  const r = bytesToRev(k);
+  return revToBytes(r.main, r.sub + 1);
+}
+
+/**
+ * Delete up to `limit` keys `doomed` picks in [from, to) of the key bucket (examining at most
+ * EXAMINE_FACTOR times as many); where to go on, undefined once `to` is reached.
+ */
+function deleteRange(w: BackendWriter, from: Uint8Array, to: Uint8Array, doomed: (k: Uint8Array) => boolean, limit: number): Uint8Array | undefined {
+  if (w.deleteWhere !== undefined) {
+    const r = w.deleteWhere(KEY_BUCKET, from, to, doomed, limit, limit * EXAMINE_FACTOR);
+    return r.next === undefined ? undefined : new Uint8Array(r.next);
   }
+  // key by key: collect first, a cursor must not walk a bucket that is being deleted from
+  const dead: Uint8Array[] = [];
+  let seen = 0;
+  let next: Uint8Array | undefined;
+  w.scan(KEY_BUCKET, from, to, (k) => {
+    if (dead.length >= limit || seen >= limit * EXAMINE_FACTOR) {
+      next = k.slice();
+      return false;
+    }
+    seen++;
+    if (doomed(k)) dead.push(k.slice());
+    return true;
+  });
+  for (const k of dead) w.delete(KEY_BUCKET, k);
+  return next;
 }

@@ -1,7 +1,9 @@
 /**
  * The small-commit path: a branch a commit only walks through is written as a copy of its old
- * page with the changed child ids patched in, and must come out exactly as the element-by-element
- * writer would have written it; every other change (new first key, split, merge) falls back to it.
+ * page with the changed child ids patched in, and a leaf that took one put as a copy of its old
+ * elements with the put merged in; both must come out exactly as the element-by-element writer
+ * would have written them, and every other change (new first key, split, merge, a second put
+ * into the same leaf, a read of the elements) falls back to it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,13 +138,23 @@ test('one-change commits on a deep tree agree with a model, pass check() and are
               k = key(s.i);
               v = value(s.i, s.n);
             }
+            const near = key(s.t === 'low' ? 0 : s.i + 1);
             db.update((tx) => {
               const b = tx.bucket('t')!;
               if (v === null) b.delete(k);
               else b.put(k, v);
+              // Reads in the same transaction see the pending change, and so does a cursor.
+              assert.deepEqual(b.get(k), v ?? undefined);
+              const c = b.cursor();
+              const at = c.seek(k);
+              if (v !== null) assert.deepEqual(at, [k, v]);
+              else assert.ok(at === undefined || Buffer.compare(at[0], k) > 0);
+              // Every other step also changes a neighbour, so some leaves take a second put.
+              if (s.t === 'put' && s.i % 2 === 0) b.put(near, value(s.i + 1, s.n % 7));
             });
             if (v === null) model.delete(k.toString('latin1'));
             else model.set(k.toString('latin1'), v);
+            if (s.t === 'put' && s.i % 2 === 0) model.set(near.toString('latin1'), value(s.i + 1, s.n % 7));
           }
           assert.deepEqual(db.check(), []);
           const got: Array<[string, string]> = [];
@@ -161,5 +173,47 @@ test('one-change commits on a deep tree agree with a model, pass check() and are
       )();
     }),
     { numRuns: 40 },
+  );
+});
+
+test('several puts into one leaf in one transaction agree with a model, inside and after it', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.record({ i: fc.integer({ min: 1990, max: 2030 }), n: fc.nat(40) }), { minLength: 1, maxLength: 14 }),
+      fc.nat(60),
+      fc.boolean(),
+      async (puts, seekAt, readInside) => {
+        await withDb(
+          (db) => {
+            fill(db);
+            const model = new Map<string, Buffer>();
+            for (let i = 0; i < N; i++) model.set(key(i * 2).toString('latin1'), value(i));
+            db.update((tx) => {
+              const b = tx.bucket('t')!;
+              for (const p of puts) {
+                b.put(key(p.i), value(p.i, p.n));
+                model.set(key(p.i).toString('latin1'), value(p.i, p.n));
+              }
+              // Without reads the puts stay pending until spill merges them into the page.
+              if (!readInside) return;
+              // Inside the transaction: every put reads back, and a cursor walks the changed range in order.
+              for (const p of puts) assert.deepEqual(b.get(key(p.i)), model.get(key(p.i).toString('latin1')));
+              const c = b.cursor();
+              const want = [...model.keys()].filter((k) => k >= key(1980 + seekAt).toString('latin1')).sort().slice(0, 30);
+              const got: string[] = [];
+              for (let e = c.seek(key(1980 + seekAt)); e && got.length < 30; e = c.next()) got.push(e[0].toString('latin1'));
+              assert.deepEqual(got, want);
+            });
+            assert.deepEqual(db.check(), []);
+            db.view((tx) => {
+              const b = tx.bucket('t')!;
+              for (const [k, v] of model) assert.deepEqual(b.get(Buffer.from(k, 'latin1')), v);
+            });
+          },
+          { pageSize: 1024 },
+        )();
+      },
+    ),
+    { numRuns: 60 },
   );
 });

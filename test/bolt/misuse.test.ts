@@ -199,6 +199,7 @@ test('open validates its path and options: boolean options must be booleans (#7,
       { pageSize: Symbol('x') }, { pageSize: '4096' }, { lockTimeoutMs: Symbol('y') }, { lockTimeoutMs: Number.NaN },
       { initialSize: 1e20 }, { initialSize: -1 }, { cacheSize: '1' }, { maxBatchSize: 0 }, { maxBatchSize: 1.5 },
       { fileMode: 'rw' }, { fileMode: 0o10000 }, { freelist: 'tree' }, { fileSystem: {} }, { maxBatchDelayMs: -5 },
+      { cacheWrittenLeaves: 'no' },
     ];
     for (const o of bad) {
       assert.throws(() => open(file, o as never), code('ERR_INVALID_OPTION'), JSON.stringify(o, (_k, v) => (typeof v === 'symbol' ? String(v) : v)));

@@ -237,6 +237,37 @@ test('pages freed by commits leave the page cache: it holds the live tree, not e
   }
 });
 
+test('cacheWrittenLeaves: false caches the branch pages a commit writes but not its leaves; reads still see every write', () => {
+  using t = tempDb('read-cache-written');
+  const k = (i: number): Buffer => Buffer.from(`key-${String(i).padStart(6, '0')}`);
+  const cachedAfterLoad = (cacheWrittenLeaves: boolean | undefined): { pages: number; leaves: number } => {
+    fs.rmSync(t.file, { force: true });
+    const db = open(t.file, { noSync: true, cacheSize: 64 << 20, cacheWrittenLeaves });
+    try {
+      for (let c = 0; c < 20; c++) {
+        db.update((tx) => {
+          const b = tx.createBucketIfNotExists('b');
+          for (let i = c * 500; i < (c + 1) * 500; i++) b.put(k(i), Buffer.alloc(100, i & 0xff));
+        });
+      }
+      const pages = db.stats().cache.pages;
+      const leaves = db.view((tx) => tx.bucket('b')!.stats().leafPageN);
+      db.view((tx) => {
+        const b = tx.bucket('b')!;
+        for (let i = 0; i < 10_000; i += 37) assert.deepEqual(b.get(k(i)), Buffer.alloc(100, i & 0xff));
+        assert.equal(b.scan({}, () => {}), 10_000);
+      });
+      return { pages, leaves };
+    } finally {
+      db.close();
+    }
+  };
+  const kept = cachedAfterLoad(undefined);
+  const notKept = cachedAfterLoad(false);
+  assert.ok(kept.pages >= kept.leaves, `by default the written leaves are cached (${kept.pages} pages, ${kept.leaves} leaves)`);
+  assert.ok(notKept.pages < notKept.leaves / 4, `without, only branch pages and re-read leaves are (${notKept.pages} pages, ${notKept.leaves} leaves)`);
+});
+
 test('branch pages searched through their eight-byte prefix index agree with a model (zero bytes and short keys)', () => {
   using t = tempDb('read-branch-index');
   const db = open(t.file, { noSync: true });

@@ -4,6 +4,7 @@
  * loop, and resolves when the commit is durable.
  */
 import { open, type DB, type OpenOptions, type Tx, type Bucket } from '../../bolt/index.ts';
+import { deleteWhere } from '../../bolt/delete-where.ts';
 import { scanLeaves } from '../../bolt/leaf-scan.ts';
 import type { Backend, BackendReader, BackendWriter, RawScanVisitor, ScanVisitor } from '../backend.ts';
 import { KEY_BUCKET } from '../buckets.ts';
@@ -90,6 +91,13 @@ class BoltWriter extends BoltReader implements BackendWriter {
   delete(bucket: string, key: Uint8Array): void {
     this.bucket(bucket)?.delete(key);
   }
+  deleteWhere(
+    bucket: string, from: Uint8Array, to: Uint8Array | undefined, doomed: (key: Uint8Array) => boolean, maxDeleted: number, maxExamined: number,
+  ): { deleted: number; examined: number; next: Uint8Array | undefined } {
+    const b = this.bucket(bucket);
+    if (b === undefined) return { deleted: 0, examined: 0, next: undefined };
+    return deleteWhere(b, from, to, doomed, maxDeleted, maxExamined);
+  }
 }
 
 export class BoltBackend implements Backend {
@@ -99,9 +107,20 @@ export class BoltBackend implements Backend {
     this.db = db;
   }
 
-  /** Open (or create) the bolt file at `path`. */
+  /**
+   * Open (or create) the bolt file at `path`. Unless the caller says otherwise, the page cache
+   * keeps no copies of the leaves a commit writes: the `key` bucket only appends, so they are
+   * rarely read again, and at 1M keys loaded they were 300 MiB of short-lived buffers that left
+   * glibc's heap 60-90 MiB above the live cache (settled RSS 228-248 MiB with them, 151 without).
+   */
   static open(path: string, options: OpenOptions = {}): BoltBackend {
-    return new BoltBackend(open(path, { ...options, cacheSize: options.cacheSize ?? REVISION_STORE_CACHE_SIZE }));
+    return new BoltBackend(
+      open(path, {
+        ...options,
+        cacheSize: options.cacheSize ?? REVISION_STORE_CACHE_SIZE,
+        cacheWrittenLeaves: options.cacheWrittenLeaves ?? false,
+      }),
+    );
   }
 
   view<T>(fn: (r: BackendReader) => T): T {

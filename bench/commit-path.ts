@@ -1,0 +1,158 @@
+/**
+ * Commit-path benchmark: what a one-put commit costs on a large tree, split into CPU and disk.
+ * In rounds that alternate (so every row sees the same disk weather): boltkv's one-put commit
+ * without fdatasync (CPU and two page-cache writes), the same commit durable, and fdatasync floors
+ * for the shapes of write a commit can make: one page then the meta (the engine bench's floor),
+ * five contiguous pages then the meta, five scattered pages then the meta (a one-put commit on a
+ * large tree writes about five pages, in as many places as the free runs it finds): the last two
+ * rows say what contiguity is worth on this disk. CPU is the process's (all threads, the
+ * collector's included), per commit.
+ *
+ *   node --import tsx --conditions=boltkv-source bench/commit-path.ts [--keys N] [--commits N] [--rounds N] [--dir DIR]
+ */
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { open } from '../src/bolt/index.ts';
+import { below, keyOf, mulberry32, shuffledOrder, valueOf } from './lib/engine-workloads.ts';
+import { printTable, type Row, writeResults } from './lib/report.ts';
+
+const args = process.argv.slice(2);
+const value = (flag: string): string | undefined => {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const int = (flag: string, dflt: number): number => {
+  const v = value(flag);
+  const n = v === undefined ? dflt : Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} wants a positive integer`);
+  return n;
+};
+const KEYS = int('--keys', 200_000);
+const COMMITS = int('--commits', 400);
+const ROUNDS = int('--rounds', 5);
+const dir = mkdtempSync(join(resolve(value('--dir') ?? tmpdir()), 'boltkv-commit-path-'));
+
+interface Series {
+  us: number[];
+  cpuUs: number;
+}
+const series = new Map<string, Series>();
+function record(name: string, us: number, cpuUs = 0): void {
+  let s = series.get(name);
+  if (!s) series.set(name, (s = { us: [], cpuUs: 0 }));
+  s.us.push(us);
+  s.cpuUs += cpuUs;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+try {
+  const path = join(dir, 'tree.db');
+  {
+    // Random order, 10k keys per transaction, as the engine bench loads.
+    const db = open(path, { noSync: true });
+    db.update((tx) => tx.createBucket('b'));
+    const order = shuffledOrder(KEYS);
+    for (let lo = 0; lo < KEYS; lo += 10_000) {
+      db.update((tx) => {
+        const b = tx.bucket('b')!;
+        for (let i = lo; i < Math.min(KEYS, lo + 10_000); i++) b.put(keyOf(order[i]!), valueOf(order[i]!));
+      });
+    }
+    db.sync();
+    db.close();
+  }
+  const durable = open(path);
+  const floorPath = join(dir, 'floor.bin');
+  const fd = openSync(floorPath, 'w+');
+  const page = new Uint8Array(4096).fill(7);
+  const five = new Uint8Array(5 * 4096).fill(9);
+  // A file as large as the tree's, written once, so the floors write over allocated blocks.
+  const floorPages = Math.max(4096, Math.ceil(KEYS / 8));
+  for (let p = 0; p < floorPages; p += 64) writeSync(fd, new Uint8Array(64 * 4096), 0, 64 * 4096, p * 4096);
+  fdatasyncSync(fd);
+  const rnd = mulberry32(5);
+  let spot = 0;
+  const floors: Record<string, () => void> = {
+    'floor: 1 page, then meta': () => {
+      writeSync(fd, page, 0, 4096, 4096 * 2);
+      fdatasyncSync(fd);
+      writeSync(fd, page, 0, 4096, 0);
+      fdatasyncSync(fd);
+    },
+    'floor: 5 contiguous pages, then meta': () => {
+      spot = (spot + 5) % (floorPages - 10);
+      writeSync(fd, five, 0, five.length, (2 + spot) * 4096);
+      fdatasyncSync(fd);
+      writeSync(fd, page, 0, 4096, 0);
+      fdatasyncSync(fd);
+    },
+    'floor: 5 scattered pages, then meta': () => {
+      for (let j = 0; j < 5; j++) writeSync(fd, page, 0, 4096, (2 + below(rnd, floorPages - 2)) * 4096);
+      fdatasyncSync(fd);
+      writeSync(fd, page, 0, 4096, 0);
+      fdatasyncSync(fd);
+    },
+  };
+  const writes = mulberry32(11);
+  const put = (db: ReturnType<typeof open>): void => {
+    const k = below(writes, KEYS);
+    db.update((tx) => tx.bucket('b')!.put(keyOf(k), valueOf(k + 1)));
+  };
+  const timeLoop = (name: string, n: number, op: () => void): void => {
+    for (let i = 0; i < n; i++) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      op();
+      const t1 = performance.now();
+      const c = process.cpuUsage(c0);
+      record(name, (t1 - t0) * 1000, c.user + c.system);
+    }
+  };
+  // Warm the page cache and the code paths.
+  for (let i = 0; i < 200; i++) put(durable);
+  durable.close();
+  const noSync = open(path, { noSync: true });
+  for (let i = 0; i < 200; i++) put(noSync);
+  noSync.close();
+  for (let r = 0; r < ROUNDS; r++) {
+    const ns = open(path, { noSync: true });
+    timeLoop('boltkv one-put commit, noSync', COMMITS * 4, () => put(ns));
+    ns.close();
+    const db = open(path);
+    timeLoop('boltkv one-put commit, durable', COMMITS, () => put(db));
+    db.close();
+    for (const [name, op] of Object.entries(floors)) timeLoop(name, COMMITS, op);
+  }
+  closeSync(fd);
+
+  const floorP50 = (() => {
+    const s = [...series.get('floor: 1 page, then meta')!.us].sort((a, b) => a - b);
+    return percentile(s, 0.5);
+  })();
+  const rows: Row[] = [];
+  const out: Record<string, unknown>[] = [];
+  for (const [name, s] of series) {
+    const sorted = [...s.us].sort((a, b) => a - b);
+    const mean = s.us.reduce((a, b) => a + b, 0) / s.us.length;
+    const p50 = percentile(sorted, 0.5);
+    const row = {
+      what: name,
+      n: s.us.length,
+      'p50 µs': Math.round(p50 * 10) / 10,
+      'mean µs': Math.round(mean * 10) / 10,
+      'p99 µs': Math.round(percentile(sorted, 0.99)),
+      'process CPU µs/op': name.startsWith('boltkv') ? Math.round((s.cpuUs / s.us.length) * 10) / 10 : null,
+      '÷ floor p50': Math.round((p50 / floorP50) * 100) / 100,
+    };
+    rows.push(row);
+    out.push(row);
+  }
+  printTable(`One-put commits on a ${KEYS.toLocaleString('en-US')}-key tree (8-byte keys, 100-byte values), ${ROUNDS} alternating rounds`, rows);
+  console.log(`\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, rows: out })}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
