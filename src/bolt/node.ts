@@ -288,7 +288,7 @@ export class Node {
   private inflate(): Inode[] {
     const page = this.src!;
     const n = page.count;
-    const inodes: Inode[] = new Array(n);
+    let inodes: Inode[] = new Array(n);
     const dv = page.dv;
     if (this.leaf) {
       for (let i = 0; i < n; i++) {
@@ -312,8 +312,7 @@ export class Node {
           else merged.push(inodes[i]!);
         }
         invariant(k === edits.length && merged.length === n + this.inserts, 'pending leaf puts out of order');
-        inodes.length = 0;
-        for (const x of merged) inodes.push(x);
+        inodes = merged;
       }
     } else {
       for (let i = 0; i < n; i++) {
