@@ -139,7 +139,10 @@ function copyBytes(buf: Uint8Array, at: number, src: Uint8Array, from: number, n
 /** keyPrefix of the key at buf[pos, pos + n). */
 function keyPrefixAt(buf: Uint8Array, pos: number, n: number): number {
   return (
-    (n > 0 ? buf[pos]! * 0x1000000 : 0) + (n > 1 ? buf[pos + 1]! << 16 : 0) + (n > 2 ? buf[pos + 2]! << 8 : 0) + (n > 3 ? buf[pos + 3]! : 0)
+    (n > 0 ? buf[pos]! * 0x1000000 : 0) +
+    (n > 1 ? buf[pos + 1]! << 16 : 0) +
+    (n > 2 ? buf[pos + 2]! << 8 : 0) +
+    (n > 3 ? buf[pos + 3]! : 0)
   );
 }
 
@@ -159,7 +162,7 @@ const MAX_EDITS = 8;
 /** Orders like the key's first four bytes; equal prefixes need a full comparison. */
 export function keyPrefix(k: Uint8Array): number {
   const n = k.length;
-  return ((n > 0 ? k[0]! * 0x1000000 : 0) + (n > 1 ? k[1]! << 16 : 0) + (n > 2 ? k[2]! << 8 : 0) + (n > 3 ? k[3]! : 0));
+  return (n > 0 ? k[0]! * 0x1000000 : 0) + (n > 1 ? k[1]! << 16 : 0) + (n > 2 ? k[2]! << 8 : 0) + (n > 3 ? k[3]! : 0);
 }
 
 export function makeInode(flags: number, key: Buffer, value: Buffer, pgid: number, child: Node | null): Inode {
@@ -297,7 +300,19 @@ export class Node {
         const kstart = e + dv.getUint32(e + 4, true);
         const ksize = dv.getUint32(e + 8, true);
         const vsize = dv.getUint32(e + 12, true);
-        inodes[i] = new Inode(dv.getUint32(e, true), null, null, 0, null, page, i, kstart + ksize, vsize, kstart, ksize);
+        inodes[i] = new Inode(
+          dv.getUint32(e, true),
+          null,
+          null,
+          0,
+          null,
+          page,
+          i,
+          kstart + ksize,
+          vsize,
+          kstart,
+          ksize,
+        );
       }
       const edits = this.edits;
       if (edits !== null) {
@@ -338,9 +353,11 @@ export class Node {
     const node = new Node(leaf, parent, [], pgid, overflow);
     let size = PAGE_HEADER_SIZE + n * ELEMENT_SIZE;
     if (leaf) {
-      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE) size += dv.getUint32(e + 8, true) + dv.getUint32(e + 12, true);
+      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE)
+        size += dv.getUint32(e + 8, true) + dv.getUint32(e + 12, true);
     } else {
-      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE) size += dv.getUint32(e + 4, true);
+      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE)
+        size += dv.getUint32(e + 4, true);
     }
     node.byteSize = size;
     node.items = null;
@@ -537,7 +554,13 @@ export interface PagePart {
 }
 
 /** Groups inodes into runs that each become one page (plus overflow), as bbolt's spill does. */
-export function splitForPages(leaf: boolean, inodes: readonly Inode[], pageSize: number, fillPercent: number, total?: number): PagePart[] {
+export function splitForPages(
+  leaf: boolean,
+  inodes: readonly Inode[],
+  pageSize: number,
+  fillPercent: number,
+  total?: number,
+): PagePart[] {
   const n = inodes.length;
   if (total === undefined) total = inodesSize(leaf, inodes);
   if (n <= 4 || total <= pageSize) return [{ start: 0, end: n, size: total }];
@@ -740,7 +763,8 @@ export function spillTree(root: Node, ctx: TreeContext, fillPercent: number): nu
 function spillNode(node: Node, ctx: TreeContext, fillPercent: number): Inode[] {
   invariant(!node.dead, 'spilling a dead node');
   const src = node.sourcePage;
-  if (src !== null) return node.leaf ? spillSourceLeaf(node, src, ctx, fillPercent) : spillSourceBranch(node, src, ctx, fillPercent);
+  if (src !== null)
+    return node.leaf ? spillSourceLeaf(node, src, ctx, fillPercent) : spillSourceBranch(node, src, ctx, fillPercent);
   let inodes = node.inodes;
   if (!node.leaf) {
     const out: Inode[] = [];
@@ -859,7 +883,13 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
 }
 
 /** Free node's old page and write `inodes` (node's elements, children already spilled) as new pages. */
-function writeNode(node: Node, inodes: Inode[], total: number | undefined, ctx: TreeContext, fillPercent: number): Inode[] {
+function writeNode(
+  node: Node,
+  inodes: Inode[],
+  total: number | undefined,
+  ctx: TreeContext,
+  fillPercent: number,
+): Inode[] {
   if (node.pgid !== 0) {
     ctx.free(node.pgid, node.overflow);
     node.pgid = 0;

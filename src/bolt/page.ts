@@ -40,7 +40,9 @@ const FastView: ViewCtor | null = (() => {
   if (typeof SPECIES !== 'function') return null;
   try {
     const v = new (SPECIES as ViewCtor)(new ArrayBuffer(2), 1, 1);
-    return Buffer.isBuffer(v) && Object.getPrototypeOf(v) === Buffer.prototype && v.byteOffset === 1 && v.length === 1 ? (SPECIES as ViewCtor) : null;
+    return Buffer.isBuffer(v) && Object.getPrototypeOf(v) === Buffer.prototype && v.byteOffset === 1 && v.length === 1
+      ? (SPECIES as ViewCtor)
+      : null;
   } catch {
     return null;
   }
@@ -90,7 +92,14 @@ function loadKeyWords(key: Uint8Array): number {
  * Compare page bytes [start, start+len) with key, whose first `words` words are in keyWords:
  * whole words through the DataView while both sides have them, then the remaining bytes.
  */
-function compareWords(dv: DataView, buf: Uint8Array, start: number, len: number, key: Uint8Array, words: number): number {
+function compareWords(
+  dv: DataView,
+  buf: Uint8Array,
+  start: number,
+  len: number,
+  key: Uint8Array,
+  words: number,
+): number {
   const n = len < key.length ? len : key.length;
   const w = Math.min(n >>> 2, words);
   for (let i = 0; i < w; i++) {
@@ -229,7 +238,8 @@ export class Page {
   lowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
     if (this.count >= INDEX_MIN) {
       if (this.prefixes !== null) return this.indexedLowerBound(this.prefixes, key, exact);
-      if (!this.isLeaf || ++this.searches >= LEAF_INDEX_AFTER) return this.indexedLowerBound(this.buildIndex(), key, exact);
+      if (!this.isLeaf || ++this.searches >= LEAF_INDEX_AFTER)
+        return this.indexedLowerBound(this.buildIndex(), key, exact);
     }
     const words = loadKeyWords(key);
     const dv = this.dv;
@@ -313,7 +323,8 @@ export class Page {
       if (leaf) {
         const vlen = dv.getUint32(e + 12, true);
         // A value of 2 GiB or more cannot lie inside a page buffer: only a damaged page says so.
-        if (vlen >= VALUE_BUCKET_BIT) throw corrupt(`page ${this.id}: leaf element ${i} value length ${vlen} out of range`);
+        if (vlen >= VALUE_BUCKET_BIT)
+          throw corrupt(`page ${this.id}: leaf element ${i} value length ${vlen} out of range`);
         idx[t + 1] = start + len;
         idx[t + 2] = dv.getUint32(e, true) & BUCKET_LEAF_FLAG ? (vlen | VALUE_BUCKET_BIT) >>> 0 : vlen;
       } else {

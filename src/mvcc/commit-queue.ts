@@ -57,7 +57,6 @@ function newPending(): Pending {
   return { ops: [], overlayKeys: [], batches: [], waiters: [], consistentIndex: undefined };
 }
 
-
 export class CommitQueue {
   /** Records written but not yet durable, by revision key (byte-string): reads look here first. */
   readonly overlay = new Map<string, Uint8Array>();
@@ -130,7 +129,11 @@ export class CommitQueue {
 
   /** Fail the queue: reject every waiter queued now, and every later write. */
   fail(cause: unknown, more: Waiter[] = []): void {
-    this.#failure = new MvccError('ERR_STORE_FAILED', `boltkv: a backend commit failed; reopen the store: ${String(cause)}`, { cause });
+    this.#failure = new MvccError(
+      'ERR_STORE_FAILED',
+      `boltkv: a backend commit failed; reopen the store: ${String(cause)}`,
+      { cause },
+    );
     const all = [...this.#pending.waiters, ...more];
     this.#pending = newPending();
     for (const w of all) w.reject(this.#failure);

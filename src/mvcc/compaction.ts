@@ -59,7 +59,13 @@ export class Compactor implements BackgroundWork {
   /** Date.now() before which the next deletion batch does not start. */
   #resumeAt = 0;
 
-  constructor(backend: Backend, index: KeyIndex, batchLimit: number, intervalMs: number, onBackendFailure: (e: unknown) => void) {
+  constructor(
+    backend: Backend,
+    index: KeyIndex,
+    batchLimit: number,
+    intervalMs: number,
+    onBackendFailure: (e: unknown) => void,
+  ) {
     this.#backend = backend;
     this.#index = index;
     this.#batchLimit = batchLimit;
@@ -187,7 +193,13 @@ export class Compactor implements BackgroundWork {
     let next: Uint8Array | undefined;
     if (job.next !== DONE) {
       const keep = job.keep;
-      next = deleteRange(w, job.next, mainRevPrefix(job.rev + 1), (k) => !keep.has(revKeyMain(k), revKeySub(k)), this.#batchLimit);
+      next = deleteRange(
+        w,
+        job.next,
+        mainRevPrefix(job.rev + 1),
+        (k) => !keep.has(revKeyMain(k), revKeySub(k)),
+        this.#batchLimit,
+      );
     }
     if (next === undefined) w.put(META_BUCKET, FINISHED_COMPACT_KEY, revToBytes(job.rev, 0));
     // job.next moves on now: if the commit fails, the queue fails and the job is dropped with it
@@ -213,7 +225,6 @@ export class Compactor implements BackgroundWork {
   #rejectAll(err: MvccError): void {
     for (const job of this.#jobs.splice(0)) for (const w of job.waiters) w.reject(err);
   }
-
 }
 
 /** job.next once the deletion phase has nothing more to examine. */
@@ -229,7 +240,13 @@ function after(k: Uint8Array): Uint8Array {
  * Delete up to `limit` keys `doomed` picks in [from, to) of the key bucket (examining at most
  * EXAMINE_FACTOR times as many); where to go on, undefined once `to` is reached.
  */
-function deleteRange(w: BackendWriter, from: Uint8Array, to: Uint8Array, doomed: (k: Uint8Array) => boolean, limit: number): Uint8Array | undefined {
+function deleteRange(
+  w: BackendWriter,
+  from: Uint8Array,
+  to: Uint8Array,
+  doomed: (k: Uint8Array) => boolean,
+  limit: number,
+): Uint8Array | undefined {
   if (w.deleteWhere !== undefined) {
     const r = w.deleteWhere(KEY_BUCKET, from, to, doomed, limit, limit * EXAMINE_FACTOR);
     return r.next === undefined ? undefined : new Uint8Array(r.next);

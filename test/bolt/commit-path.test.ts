@@ -110,7 +110,17 @@ type Step = { t: 'put'; i: number; n: number } | { t: 'del'; i: number } | { t: 
 test('one-change commits on a deep tree agree with a model, pass check() and are read by Go', async (t) => {
   const go = requireGoTools(t);
   const stepArb: fc.Arbitrary<Step> = fc.oneof(
-    { weight: 8, arbitrary: fc.record({ t: fc.constant('put' as const), i: fc.nat(2 * N + 10), n: fc.oneof({ weight: 6, arbitrary: fc.nat(60) }, { weight: 1, arbitrary: fc.integer({ min: 300, max: 3000 }) }) }) },
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        t: fc.constant('put' as const),
+        i: fc.nat(2 * N + 10),
+        n: fc.oneof(
+          { weight: 6, arbitrary: fc.nat(60) },
+          { weight: 1, arbitrary: fc.integer({ min: 300, max: 3000 }) },
+        ),
+      }),
+    },
     { weight: 3, arbitrary: fc.record({ t: fc.constant('del' as const), i: fc.nat(2 * N + 10) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('low' as const), n: fc.nat(30) }) },
   );
@@ -159,7 +169,9 @@ test('one-change commits on a deep tree agree with a model, pass check() and are
           assert.deepEqual(db.check(), []);
           const got: Array<[string, string]> = [];
           db.view((tx) => tx.bucket('t')!.forEach((k, v) => void got.push([k.toString('latin1'), v!.toString('hex')])));
-          const want = [...model].sort((a, b) => Buffer.compare(Buffer.from(a[0], 'latin1'), Buffer.from(b[0], 'latin1'))).map(([k, v]) => [k, v.toString('hex')]);
+          const want = [...model]
+            .sort((a, b) => Buffer.compare(Buffer.from(a[0], 'latin1'), Buffer.from(b[0], 'latin1')))
+            .map(([k, v]) => [k, v.toString('hex')]);
           assert.deepEqual(got, want);
           if (go && run % 8 === 1) {
             db.close();
@@ -199,9 +211,13 @@ test('several puts into one leaf in one transaction agree with a model, inside a
               // Inside the transaction: every put reads back, and a cursor walks the changed range in order.
               for (const p of puts) assert.deepEqual(b.get(key(p.i)), model.get(key(p.i).toString('latin1')));
               const c = b.cursor();
-              const want = [...model.keys()].filter((k) => k >= key(1980 + seekAt).toString('latin1')).sort().slice(0, 30);
+              const want = [...model.keys()]
+                .filter((k) => k >= key(1980 + seekAt).toString('latin1'))
+                .sort()
+                .slice(0, 30);
               const got: string[] = [];
-              for (let e = c.seek(key(1980 + seekAt)); e && got.length < 30; e = c.next()) got.push(e[0].toString('latin1'));
+              for (let e = c.seek(key(1980 + seekAt)); e && got.length < 30; e = c.next())
+                got.push(e[0].toString('latin1'));
               assert.deepEqual(got, want);
             });
             assert.deepEqual(db.check(), []);
