@@ -14,7 +14,9 @@
  * - range of 1 key and of 1,000 keys out of N, and a 1-key range at an old revision (tinybench);
  * - reopen with N keys (2N revisions): close and open until the first read is answered;
  * - compaction of N revisions (every key overwritten once, compact at the newest revision,
- *   physical), with the latency of single puts issued back to back while it runs;
+ *   physical), with the latency and count of single puts issued back to back while it runs, and
+ *   the CPU the working process used meanwhile (boltkv's process, which runs the writer too;
+ *   etcd's server process, not the HTTP client here);
  * - memory: the resident set (RSS) of a process that holds only the store, after the load (N keys,
  *   N revisions) and after a restart (N keys, 2N revisions, the key index rebuilt from the file),
  *   each taken at once and again once settled while idle (nothing forced: V8 shrinks its heap when
@@ -116,6 +118,13 @@ function rssOfPid(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** CPU time a process has used (user + system), in ms, from /proc (clock ticks of 10 ms). */
+function cpuMsOfPid(pid: number): number {
+  // the fields after the command name, which is in parentheses and may hold spaces
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 /** The etcd process serving `dataDir` (startEtcd does not hand out its pid). */
 function etcdPid(dataDir: string): number {
   for (const d of readdirSync('/proc')) {
@@ -136,6 +145,8 @@ interface Sut {
   put(key: string): Promise<unknown>;
   range(key: string, rangeEnd?: string, revision?: number): Promise<unknown>;
   compactPhysical(rev: number): Promise<unknown>;
+  /** CPU used so far by the process doing the work (boltkv: this one; etcd: its server), in ms. */
+  cpuMs(): number;
   revision(): Promise<number>;
   /** Close and open again; resolves when a read is answered. */
   reopen(): Promise<void>;
@@ -155,6 +166,10 @@ async function boltkvSut(dir: string): Promise<Sut> {
     put: (key) => kv.put({ key, value: VALUE }),
     range: (key, rangeEnd, revision) => kv.range({ key, rangeEnd, revision }),
     compactPhysical: (rev) => kv.compact({ revision: rev, physical: true }),
+    cpuMs: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
     revision: async () => kv.revision(),
     reopen: async () => {
       await kv.close();
@@ -186,6 +201,7 @@ async function etcdSut(dir: string): Promise<Sut> {
     put: (key) => server.gateway.put({ key: b(key), value: VALUE }),
     range: (key, rangeEnd, revision) => server.gateway.range({ key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), revision }),
     compactPhysical: (rev) => server.gateway.compact({ revision: rev, physical: true }),
+    cpuMs: () => cpuMsOfPid(etcdPid(dataDir)),
     revision: async () => {
       const r = (await server.gateway.range({ key: b(keyOf(0)) })) as { header: { revision: number } };
       return r.header.revision;
@@ -252,6 +268,8 @@ interface Figures {
   putDuringCompactP99Ms: number;
   putDuringCompactMaxMs: number;
   putsDuringCompact: number;
+  /** CPU of the process doing the work during the compaction (boltkv's includes the writer's side). */
+  compactCpuMs: number;
   /** MiB after the load (N keys, N revisions). */
   rssLoadMiB: number;
   rssLoadAtOnceMiB: number;
@@ -320,6 +338,7 @@ async function measure(s: Sut): Promise<Figures> {
   log('compaction with concurrent writes');
   const rev = await s.revision();
   let compacting = true;
+  const cpu0 = s.cpuMs();
   const t0 = performance.now();
   const compaction = s.compactPhysical(rev).then(() => {
     compacting = false;
@@ -329,6 +348,7 @@ async function measure(s: Sut): Promise<Figures> {
   while (compacting) during.push(await timed(() => s.put(`during/${i++}`)));
   await compaction;
   const compactMs = performance.now() - t0;
+  const compactCpuMs = s.cpuMs() - cpu0;
   during.sort((a, b) => a - b);
   return {
     putSingleOps,
@@ -344,6 +364,7 @@ async function measure(s: Sut): Promise<Figures> {
     putDuringCompactP99Ms: pct(during, 99),
     putDuringCompactMaxMs: during[during.length - 1]!,
     putsDuringCompact: during.length,
+    compactCpuMs,
     rssLoadMiB: atLoad.rss,
     rssLoadAtOnceMiB: atLoad.rssAtOnce,
     heapLoadMiB: atLoad.heapTotal,
@@ -396,6 +417,8 @@ const metrics: [Exclude<keyof Figures, 'memory'>, string, 'higher' | 'lower'][] 
   ['putDuringCompactP50Ms', 'put p50 during compaction (ms)', 'lower'],
   ['putDuringCompactP99Ms', 'put p99 during compaction (ms)', 'lower'],
   ['putDuringCompactMaxMs', 'put max during compaction (ms)', 'lower'],
+  ['putsDuringCompact', 'puts (one at a time) during compaction', 'higher'],
+  ['compactCpuMs', 'CPU during compaction (ms; boltkv: its process incl. the writer; etcd: its server)', 'lower'],
   ['rssLoadMiB', `RSS with ${N.toLocaleString()} keys, ${N.toLocaleString()} revisions, settled (MiB)`, 'lower'],
   ['rssLoadAtOnceMiB', '  the same at once after the load (MiB)', 'lower'],
   ['heapLoadMiB', '  of which JS heap committed (MiB)', 'lower'],

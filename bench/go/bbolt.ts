@@ -30,11 +30,18 @@ function goEnv(): NodeJS.ProcessEnv {
 /** Path of the built program, or why it cannot be built here (Go or bbolt absent). */
 export function buildGoBench(): { bin: string } | { skip: string } {
   const v = spawnSync('go', ['version'], { encoding: 'utf8', env: goEnv() });
-  if (v.error || v.status !== 0) return { skip: 'the `go` command is not installed (Debian: apt-get install golang-go)' };
+  if (v.error || v.status !== 0)
+    return { skip: 'the `go` command is not installed (Debian: apt-get install golang-go)' };
   if (!BBOLT_DIRS.some((d) => existsSync(d))) {
-    return { skip: `bbolt's Go source is not under ${GOPATH} (Debian: golang-github-coreos-bbolt-dev golang-golang-x-sys-dev)` };
+    return {
+      skip: `bbolt's Go source is not under ${GOPATH} (Debian: golang-github-coreos-bbolt-dev golang-golang-x-sys-dev)`,
+    };
   }
-  const hash = createHash('sha256').update(v.stdout).update(readFileSync(join(SRC_DIR, 'main.go'))).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(v.stdout)
+    .update(readFileSync(join(SRC_DIR, 'main.go')))
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(tmpdir(), 'boltkv-bench-go', hash);
   const bin = join(dir, 'bbolt-bench');
   if (existsSync(bin)) return { bin };
@@ -87,13 +94,20 @@ export async function runGoBench(
 ): Promise<EngineResult[]> {
   mkdirSync(dir, { recursive: true });
   const args = [
-    '-dir', dir,
-    '-keys', String(o.keys),
-    '-chunk', String(o.chunk),
-    '-time', String(o.timeMs),
-    '-load1-cap', String(o.skipLoad1 ? 0 : load1CapS),
-    '-callers', String(o.callers),
-    '-batch-puts', String(o.batchPuts),
+    '-dir',
+    dir,
+    '-keys',
+    String(o.keys),
+    '-chunk',
+    String(o.chunk),
+    '-time',
+    String(o.timeMs),
+    '-load1-cap',
+    String(o.skipLoad1 ? 0 : load1CapS),
+    '-callers',
+    String(o.callers),
+    '-batch-puts',
+    String(o.batchPuts),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: EngineResult[] = [];

@@ -280,7 +280,13 @@ export async function runWorkloads(sys: EngineUnderTest, dir: string, o: Workloa
   const order = shuffledOrder(N);
   const row = (id: WorkloadId, m: Omit<EngineResult, 'system' | 'workload' | 'id' | 'note'>, extra = ''): void => {
     const api = sys.apis[id] ?? '';
-    out.push({ system: sys.name, workload: workloadName(id, o), id, ...m, note: [api, extra].filter(Boolean).join('; ') });
+    out.push({
+      system: sys.name,
+      workload: workloadName(id, o),
+      id,
+      ...m,
+      note: [api, extra].filter(Boolean).join('; '),
+    });
   };
   const fresh = (tag: string): string => {
     const d = join(dir, `${sys.name.replace(/[^A-Za-z0-9_-]/g, '_')}-${tag}`);
@@ -297,7 +303,11 @@ export async function runWorkloads(sys: EngineUnderTest, dir: string, o: Workloa
     await h.putTxn(order, 0, N);
     const ms = performance.now() - t0;
     await h.close();
-    row('load1', { opsPerSec: (N / ms) * 1000, p50Us: null, p99Us: null, ops: N, totalMs: ms }, `${mb(diskBytes(d))} on disk`);
+    row(
+      'load1',
+      { opsPerSec: (N / ms) * 1000, p50Us: null, p99Us: null, ops: N, totalMs: ms },
+      `${mb(diskBytes(d))} on disk`,
+    );
     rmSync(d, { recursive: true, force: true });
   }
 

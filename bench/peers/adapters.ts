@@ -90,7 +90,7 @@ function lmdbSystem(mod: LmdbModule): EngineUnderTest {
       get: 'db.get',
       range: 'db.getRange({start, limit})',
       putDurable: 'db.putSync',
-      putBatched: 'await db.put (lmdb-js batches a turn\'s writes)',
+      putBatched: "await db.put (lmdb-js batches a turn's writes)",
     },
     async open(dir: string): Promise<EngineHandle> {
       const db = mod.open({

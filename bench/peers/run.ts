@@ -29,6 +29,8 @@ Promise.resolve()
   .then(() => runEngineSuite({ ...parseSuiteArgs(argv.filter((a) => a !== '--no-install')), peers: 'required' }))
   .catch((err: unknown) => {
     // A bad argument gets its message alone; anything else keeps its stack.
-    console.error(err instanceof Error && /^(--|cannot read a size)/.test(err.message) ? `bench:peers: ${err.message}` : err);
+    console.error(
+      err instanceof Error && /^(--|cannot read a size)/.test(err.message) ? `bench:peers: ${err.message}` : err,
+    );
     process.exitCode = 1;
   });

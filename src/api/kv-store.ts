@@ -6,10 +6,29 @@
 import { MvccError } from '../mvcc/errors.ts';
 import type { MvccStore } from '../mvcc/store.ts';
 import type {
-  ApplyRequest, ApplyResponse, BytesLike, CompactionRequest, CompactionResponse, DeleteRangeRequest,
-  DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
-  LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
-  PutRequest, PutResponse, RangeRequest, RangeResponse, StatusResponse, TxnRequest, TxnResponse,
+  ApplyRequest,
+  ApplyResponse,
+  BytesLike,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
 } from '../mvcc/requests.ts';
 import type { EventSource } from '../mvcc/types.ts';
 import type { HashKVResult } from '../mvcc/hash.ts';
@@ -43,9 +62,12 @@ function options<T extends object>(o: unknown, what: string): T {
 
 function rangeEndFor(key: BytesLike, o: KeyRangeOptions): BytesLike | undefined {
   const set = (['prefix', 'fromKey', 'rangeEnd'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
-  if (set.length > 1) throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${set.join(' and ')} exclude each other`);
-  if (o.prefix !== undefined && typeof o.prefix !== 'boolean') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: prefix must be a boolean');
-  if (o.fromKey !== undefined && typeof o.fromKey !== 'boolean') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: fromKey must be a boolean');
+  if (set.length > 1)
+    throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${set.join(' and ')} exclude each other`);
+  if (o.prefix !== undefined && typeof o.prefix !== 'boolean')
+    throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: prefix must be a boolean');
+  if (o.fromKey !== undefined && typeof o.fromKey !== 'boolean')
+    throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: fromKey must be a boolean');
   if (o.prefix === true) return prefixEnd(key);
   if (o.fromKey === true) return new Uint8Array([0]);
   return o.rangeEnd;
@@ -60,7 +82,11 @@ export class KVStore implements KV, Maintenance {
   readonly #quota: SpaceQuota;
 
   /** @internal use openStore() */
-  constructor(store: MvccStore, watchOptions?: WatchHubOptions, maintenance: { backend?: Backend; quotaBackendBytes?: number } = {}) {
+  constructor(
+    store: MvccStore,
+    watchOptions?: WatchHubOptions,
+    maintenance: { backend?: Backend; quotaBackendBytes?: number } = {},
+  ) {
     this.#store = store;
     this.#hub = new WatchHub(store, watchOptions);
     this.#backend = maintenance.backend;
@@ -71,19 +97,28 @@ export class KVStore implements KV, Maintenance {
     return Promise.resolve().then(() => this.#store.range(req));
   }
   put(req: PutRequest): Promise<PutResponse> {
-    return this.#quotaChecked(() => costPut(req), () => this.#store.put(req));
+    return this.#quotaChecked(
+      () => costPut(req),
+      () => this.#store.put(req),
+    );
   }
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
     return this.#store.deleteRange(req);
   }
   txn(req: TxnRequest): Promise<TxnResponse> {
-    return this.#quotaChecked(() => costTxn(req), () => this.#store.txn(req));
+    return this.#quotaChecked(
+      () => costTxn(req),
+      () => this.#store.txn(req),
+    );
   }
   compact(req: CompactionRequest): Promise<CompactionResponse> {
     return this.#store.compact(req);
   }
   leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    return this.#quotaChecked(() => LEASE_COST, () => this.#store.leaseGrant(req));
+    return this.#quotaChecked(
+      () => LEASE_COST,
+      () => this.#store.leaseGrant(req),
+    );
   }
   leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
     return this.#store.leaseRevoke(req);
@@ -167,7 +202,8 @@ export class KVStore implements KV, Maintenance {
 
   #boltDB(): DB {
     if (this.#closed) throw new MvccError('ERR_CLOSED', 'boltkv: store is closed');
-    if (!(this.#backend instanceof BoltBackend)) throw new MvccError('ERR_UNSUPPORTED', 'boltkv: defragment and snapshot need a bolt file backend');
+    if (!(this.#backend instanceof BoltBackend))
+      throw new MvccError('ERR_UNSUPPORTED', 'boltkv: defragment and snapshot need a bolt file backend');
     return this.#backend.db;
   }
 

@@ -8,16 +8,42 @@
  * input beyond 2^53 (also as bigint or string) answers etcd's "future revision".
  */
 import type {
-  BytesLike, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-  LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesResponse,
-  LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, PutResponse,
-  RangeRequest, RangeResponse, StatusResponse, TxnRequest, TxnResponse,
+  BytesLike,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
 } from '../mvcc/requests.ts';
 import type { WatchRequest, WatchStream, WatchStreamOptions, Watcher } from '../watch/types.ts';
 
 export type * from '../mvcc/requests.ts';
 export type { KeyValue, Event } from '../mvcc/types.ts';
-export type { WatchRequest, WatchResponse, WatchResponseHeader, WatchStream, WatchStreamOptions, Watcher, WatchFilter, WatchKey } from '../watch/types.ts';
+export type {
+  WatchRequest,
+  WatchResponse,
+  WatchResponseHeader,
+  WatchStream,
+  WatchStreamOptions,
+  Watcher,
+  WatchFilter,
+  WatchKey,
+} from '../watch/types.ts';
 
 /** Options of the Client-style shortcuts: how `key` turns into a range (at most one of them). */
 export interface KeyRangeOptions {

@@ -22,9 +22,7 @@ export interface StoreOptions extends Omit<MvccStoreOptions, 'backend'> {
   quotaBackendBytes?: number;
 }
 
-export type OpenTarget =
-  | (StoreOptions & { backend: Backend })
-  | (StoreOptions & { inMemory: true });
+export type OpenTarget = (StoreOptions & { backend: Backend }) | (StoreOptions & { inMemory: true });
 
 export async function openStore(path: string, options?: StoreOptions): Promise<KVStore>;
 export async function openStore(target: OpenTarget): Promise<KVStore>;
@@ -33,15 +31,26 @@ export async function openStore(target: string | OpenTarget, options?: StoreOpti
   if (typeof target === 'string') {
     if (target.length === 0) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: openStore needs a file path');
     opts = objOption(options, 'openStore options') as StoreOptions;
-    if ('backend' in opts || 'inMemory' in opts) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: openStore(path, options) takes no backend or inMemory option');
+    if ('backend' in opts || 'inMemory' in opts)
+      throw new MvccError(
+        'ERR_INVALID_ARGUMENT',
+        'boltkv: openStore(path, options) takes no backend or inMemory option',
+      );
   } else if (target !== null && typeof target === 'object' && !Array.isArray(target)) {
     opts = target;
   } else {
-    throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: openStore(path, options), openStore({ backend }) or openStore({ inMemory: true })');
+    throw new MvccError(
+      'ERR_INVALID_ARGUMENT',
+      'boltkv: openStore(path, options), openStore({ backend }) or openStore({ inMemory: true })',
+    );
   }
   // every option is checked before a file is opened
   const { bolt, watch, inMemory, backend: given, quotaBackendBytes, ...storeOpts } = opts;
-  noUnknownFields(opts as Record<string, unknown>, [...STORE_OPTION_NAMES, 'bolt', 'watch', 'inMemory', 'quotaBackendBytes'], 'openStore options');
+  noUnknownFields(
+    opts as Record<string, unknown>,
+    [...STORE_OPTION_NAMES, 'bolt', 'watch', 'inMemory', 'quotaBackendBytes'],
+    'openStore options',
+  );
   if (quotaBackendBytes !== undefined && !Number.isSafeInteger(quotaBackendBytes)) {
     throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: quotaBackendBytes must be an integer');
   }
@@ -57,7 +66,10 @@ export async function openStore(target: string | OpenTarget, options?: StoreOpti
   } else if (inMemory === true && given === undefined) {
     backend = new MemoryBackend();
   } else {
-    throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: openStore(path, options), openStore({ backend }) or openStore({ inMemory: true })');
+    throw new MvccError(
+      'ERR_INVALID_ARGUMENT',
+      'boltkv: openStore(path, options), openStore({ backend }) or openStore({ inMemory: true })',
+    );
   }
   let store: MvccStore;
   try {

@@ -59,7 +59,8 @@ export class SpaceQuota {
     private readonly size: () => number,
     private readonly memberId: bigint = 0n,
   ) {
-    if (!Number.isSafeInteger(limit)) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: quotaBackendBytes must be an integer');
+    if (!Number.isSafeInteger(limit))
+      throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: quotaBackendBytes must be an integer');
     this.limit = limit === 0 ? DEFAULT_QUOTA_BYTES : limit;
   }
 

@@ -107,7 +107,11 @@ export async function writeTxTo(tx: Tx, sink: CopySink, options: WriteToOptions 
  * Copy the snapshot of tx into a new file at path: written to a temporary name beside it, synced,
  * then renamed into place, so path holds either its old content or a whole copy.
  */
-export async function backupTxToFile(tx: Tx, path: string, options: WriteToOptions & { mode?: number } = {}): Promise<number> {
+export async function backupTxToFile(
+  tx: Tx,
+  path: string,
+  options: WriteToOptions & { mode?: number } = {},
+): Promise<number> {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   let fd: number;
   try {

@@ -1,7 +1,16 @@
 import { type Bytes, bytesKey, checkKey, checkValue, compare, toBytes } from './bytes.ts';
 import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
-import { freeNode, inodesSize, Node, rebalanceNode, spillTree, splitIfLarge, type TreeContext, writeInodes } from './node.ts';
+import {
+  freeNode,
+  inodesSize,
+  Node,
+  rebalanceNode,
+  spillTree,
+  splitIfLarge,
+  type TreeContext,
+  writeInodes,
+} from './node.ts';
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';
 import { parseRange, type RangeOptions, scan } from './range.ts';
@@ -148,7 +157,8 @@ export class Bucket {
 
   /** Calls fn for every entry in key order (value null for sub-buckets); stop by returning false. */
   forEach(fn: (key: Buffer, value: Buffer | null) => void | boolean): void {
-    if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
+    if (typeof fn !== 'function')
+      throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
     const c = this.cursor();
     for (let e = c.first(); e; e = c.next()) {
       if (fn(e[0], e[1]) === false) return;
@@ -172,7 +182,8 @@ export class Bucket {
    */
   scan(options: RangeOptions | undefined, visit: EntryVisitor): number {
     this.tx.checkOpen();
-    if (typeof visit !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'scan: the visitor must be a function');
+    if (typeof visit !== 'function')
+      throw new BoltError('ERR_INVALID_ARGUMENT', 'scan: the visitor must be a function');
     return Cursor.create(this).visit(parseRange(options), ScanEntry.create(), visit);
   }
 
@@ -223,7 +234,8 @@ export class Bucket {
     const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k)) return;
-    if (c.flagsHere() & BUCKET_LEAF_FLAG) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
+    if (c.flagsHere() & BUCKET_LEAF_FLAG)
+      throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
     const node = c.materialize();
     node.removeAt(node.lowerBound(k));
     this.noteDelete(node);
@@ -265,7 +277,8 @@ export class Bucket {
     const c = Cursor.create(this);
     c.seekRaw(k);
     if (!c.isAt(k)) throw new BoltError('ERR_BUCKET_NOT_FOUND', 'bucket not found');
-    if (!(c.flagsHere() & BUCKET_LEAF_FLAG)) throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
+    if (!(c.flagsHere() & BUCKET_LEAF_FLAG))
+      throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key holds a value');
     const child = this.bucket(k)!;
     child.freeAll();
     this.children.delete(bytesKey(k));
@@ -307,8 +320,19 @@ export class Bucket {
   stats(): BucketStats {
     this.tx.checkOpen();
     const s: BucketStats = {
-      branchPageN: 0, branchOverflowN: 0, leafPageN: 0, leafOverflowN: 0, keyN: 0, depth: 0,
-      branchAlloc: 0, branchInuse: 0, leafAlloc: 0, leafInuse: 0, bucketN: 1, inlineBucketN: 0, inlineBucketInuse: 0,
+      branchPageN: 0,
+      branchOverflowN: 0,
+      leafPageN: 0,
+      leafOverflowN: 0,
+      keyN: 0,
+      depth: 0,
+      branchAlloc: 0,
+      branchInuse: 0,
+      leafAlloc: 0,
+      leafInuse: 0,
+      bucketN: 1,
+      inlineBucketN: 0,
+      inlineBucketInuse: 0,
     };
     this.collectStats(s);
     return s;

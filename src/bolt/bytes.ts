@@ -12,7 +12,10 @@ export const MAX_VALUE_SIZE = 2 ** 31 - 2;
 export function toBytes(input: unknown, what: 'key' | 'value' | 'bucket name'): Uint8Array {
   if (input instanceof Uint8Array) return input;
   if (typeof input === 'string') return encoder.encode(input);
-  throw new BoltError(what === 'value' ? 'ERR_INVALID_VALUE_TYPE' : 'ERR_INVALID_KEY_TYPE', `${what} must be a Uint8Array, Buffer or string, got ${describe(input)}`);
+  throw new BoltError(
+    what === 'value' ? 'ERR_INVALID_VALUE_TYPE' : 'ERR_INVALID_KEY_TYPE',
+    `${what} must be a Uint8Array, Buffer or string, got ${describe(input)}`,
+  );
 }
 
 function describe(v: unknown): string {
@@ -23,7 +26,8 @@ function describe(v: unknown): string {
 
 export function checkKey(key: Uint8Array): void {
   if (key.length === 0) throw new BoltError('ERR_KEY_REQUIRED', 'key required');
-  if (key.length > MAX_KEY_SIZE) throw new BoltError('ERR_KEY_TOO_LARGE', `key too large: ${key.length} > ${MAX_KEY_SIZE}`);
+  if (key.length > MAX_KEY_SIZE)
+    throw new BoltError('ERR_KEY_TOO_LARGE', `key too large: ${key.length} > ${MAX_KEY_SIZE}`);
 }
 
 export function checkValue(value: Uint8Array): void {

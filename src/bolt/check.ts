@@ -52,7 +52,12 @@ function walk(
     walkId(root, undefined, undefined, depth + 1);
   };
 
-  const walkId = (pgid: number, minKey: Uint8Array | undefined, maxKey: Uint8Array | undefined, depth: number): void => {
+  const walkId = (
+    pgid: number,
+    minKey: Uint8Array | undefined,
+    maxKey: Uint8Array | undefined,
+    depth: number,
+  ): void => {
     if (depth > 200) {
       problem(`page ${pgid}: tree deeper than 200 levels (cycle?)`);
       return;
@@ -80,7 +85,13 @@ function walk(
     walkPage(page, pgid, minKey, maxKey, depth);
   };
 
-  const walkPage = (page: Page, pgid: number, minKey: Uint8Array | undefined, maxKey: Uint8Array | undefined, depth: number): void => {
+  const walkPage = (
+    page: Page,
+    pgid: number,
+    minKey: Uint8Array | undefined,
+    maxKey: Uint8Array | undefined,
+    depth: number,
+  ): void => {
     if (checkKeys) {
       for (let i = 0; i < page.count; i++) {
         const k = page.key(i);

@@ -42,7 +42,8 @@ const DENSE_FILL = 1.0;
  */
 export async function compact(src: DB, dst: DB, options: CompactOptions = {}): Promise<CompactResult> {
   const txMaxSize = options.txMaxSize ?? DEFAULT_TX_MAX_SIZE;
-  if (!Number.isFinite(txMaxSize) || txMaxSize < 0) throw new BoltError('ERR_INVALID_OPTION', 'txMaxSize must be a number >= 0');
+  if (!Number.isFinite(txMaxSize) || txMaxSize < 0)
+    throw new BoltError('ERR_INVALID_OPTION', 'txMaxSize must be a number >= 0');
   const stx = src.begin(false);
   try {
     const copier = new Copier(dst, stx, txMaxSize, options);

@@ -37,12 +37,18 @@ function equalsKey(f: Frame, i: number, key: Uint8Array): boolean {
 
 /** Is e's key within the low bounds (gt/gte)? Compared in place. */
 function aboveLow(e: ScanEntry, gt: Uint8Array | undefined, gte: Uint8Array | undefined): boolean {
-  return (gt === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, gt) > 0) && (gte === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, gte) >= 0);
+  return (
+    (gt === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, gt) > 0) &&
+    (gte === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, gte) >= 0)
+  );
 }
 
 /** Is e's key within the high bounds (lt/lte)? Compared in place. */
 function belowHigh(e: ScanEntry, lt: Uint8Array | undefined, lte: Uint8Array | undefined): boolean {
-  return (lt === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, lt) < 0) && (lte === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, lte) <= 0);
+  return (
+    (lt === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, lt) < 0) &&
+    (lte === undefined || compareAt(e.keyBuffer, e.keyOffset, e.keyLength, lte) <= 0)
+  );
 }
 
 type Position = 'unset' | 'valid' | 'eof' | 'bof';
@@ -238,7 +244,9 @@ export class Cursor {
       const r = this.visitPages(o, e, fn);
       if (r.resumeAfter === null) return r.n;
       // The visitor wrote: go on through the general loop, from the key after the last one shown.
-      return r.n + this.visit({ gt: r.resumeAfter, gte: undefined, lt, lte, reverse, limit: limit - r.n, signal }, e, fn);
+      return (
+        r.n + this.visit({ gt: r.resumeAfter, gte: undefined, lt, lte, reverse, limit: limit - r.n, signal }, e, fn)
+      );
     }
     let ok: boolean;
     if (!reverse) {
@@ -313,7 +321,8 @@ export class Cursor {
     let leaf = this.bucket.rootFrame().page!;
     // Down to the leaf holding low (or the first leaf), as seekRaw does.
     while (!leaf.isLeaf) {
-      if (depth >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+      if (depth >= MAX_DEPTH)
+        throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
       if (leaf.count === 0) return { n: 0, resumeAfter: null };
       let i = 0;
       if (low !== undefined) {
@@ -342,7 +351,8 @@ export class Cursor {
         depth = d + 1;
         leaf = tx.treePage(pages[d]!.child(next));
         while (!leaf.isLeaf) {
-          if (depth >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+          if (depth >= MAX_DEPTH)
+            throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
           if (leaf.count === 0) throw corrupt('empty branch page inside a tree');
           pages[depth] = leaf;
           at[depth] = 0;
@@ -413,7 +423,8 @@ export class Cursor {
 
   /** @internal Descend one level. A real tree of 2^53 pages is far shallower than this: deeper means a cycle. */
   private push(f: Frame): void {
-    if (this.stack.length >= MAX_DEPTH) throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
+    if (this.stack.length >= MAX_DEPTH)
+      throw corrupt(`tree deeper than ${MAX_DEPTH} levels: a branch page points back up the tree`);
     this.stack.push(f);
   }
 
@@ -447,7 +458,11 @@ export class Cursor {
   private moveNext(): boolean {
     // Most steps stay inside the current leaf: no walk up the stack.
     const t = this.stack[this.stack.length - 1]!;
-    if (t.page !== null ? t.page.isLeaf && t.index + 1 < t.page.count : t.node!.leaf && t.index + 1 < t.node!.inodes.length) {
+    if (
+      t.page !== null
+        ? t.page.isLeaf && t.index + 1 < t.page.count
+        : t.node!.leaf && t.index + 1 < t.node!.inodes.length
+    ) {
       t.index++;
       return true;
     }

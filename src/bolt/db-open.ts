@@ -84,7 +84,8 @@ export function open(path: string, options: OpenOptions = {}): DB {
       lock(file, path, !readOnly, options.lockTimeoutMs ?? 0);
       if (!fsys.isCurrent(path, file)) {
         // We locked a file that was removed or replaced while we waited: its lock guards nothing.
-        if (attempt >= MAX_OPEN_ATTEMPTS) throw new BoltError('ERR_IO', `open ${path}: the file keeps being replaced while we lock it`);
+        if (attempt >= MAX_OPEN_ATTEMPTS)
+          throw new BoltError('ERR_IO', `open ${path}: the file keeps being replaced while we lock it`);
         closeQuietly(file);
         continue;
       }
@@ -111,7 +112,10 @@ function openLocked(path: string, file: FileIO, options: OpenOptions): DB {
     const meta = readMeta(file);
     const size = file.size();
     if (size < meta.pgid * meta.pageSize) {
-      throw new BoltError('ERR_INVALID_FILE', `invalid database ${path}: file is ${size} bytes, its pages need ${meta.pgid * meta.pageSize}`);
+      throw new BoltError(
+        'ERR_INVALID_FILE',
+        `invalid database ${path}: file is ${size} bytes, its pages need ${meta.pgid * meta.pageSize}`,
+      );
     }
     const db = DB.create(path, file, meta, options);
     if (!readOnly) void db.freelist; // load now so a corrupt freelist fails the open, not a later write
@@ -163,8 +167,21 @@ function neverCompleted(file: FileIO, size: number, preferred: number): number |
 }
 
 const OPTION_NAMES = new Set<string>([
-  'readOnly', 'lockTimeoutMs', 'pageSize', 'noSync', 'noGrowSync', 'noFreelistSync', 'freelist', 'cacheSize',
-  'initialSize', 'fileMode', 'maxBatchSize', 'maxBatchDelayMs', 'fileSystem', 'freelistWrite', 'cacheWrittenLeaves',
+  'readOnly',
+  'lockTimeoutMs',
+  'pageSize',
+  'noSync',
+  'noGrowSync',
+  'noFreelistSync',
+  'freelist',
+  'cacheSize',
+  'initialSize',
+  'fileMode',
+  'maxBatchSize',
+  'maxBatchDelayMs',
+  'fileSystem',
+  'freelistWrite',
+  'cacheWrittenLeaves',
 ]);
 
 function describe(v: unknown): string {
@@ -193,7 +210,8 @@ function validateOptions(o: OpenOptions): void {
   }
   if (o.pageSize !== undefined) {
     const ps = o.pageSize;
-    if (typeof ps !== 'number' || !PAGE_SIZES.includes(ps)) throw badOption('pageSize', 'a power of two between 1024 and 65536', ps);
+    if (typeof ps !== 'number' || !PAGE_SIZES.includes(ps))
+      throw badOption('pageSize', 'a power of two between 1024 and 65536', ps);
   }
   if (o.freelistWrite !== undefined && o.freelistWrite !== 'close' && o.freelistWrite !== 'commit') {
     throw badOption('freelistWrite', "'close' or 'commit'", o.freelistWrite);
@@ -203,7 +221,8 @@ function validateOptions(o: OpenOptions): void {
   }
   for (const k of ['lockTimeoutMs', 'cacheSize', 'maxBatchDelayMs'] as const) {
     const v = o[k];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw badOption(k, 'a non-negative number', v);
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0))
+      throw badOption(k, 'a non-negative number', v);
   }
   for (const k of ['initialSize', 'maxBatchSize'] as const) {
     const v = o[k];
@@ -212,13 +231,20 @@ function validateOptions(o: OpenOptions): void {
     }
   }
   if (o.maxBatchSize === 0) throw badOption('maxBatchSize', 'at least 1', 0);
-  if (o.fileMode !== undefined && (typeof o.fileMode !== 'number' || !Number.isInteger(o.fileMode) || o.fileMode < 0 || o.fileMode > 0o7777)) {
+  if (
+    o.fileMode !== undefined &&
+    (typeof o.fileMode !== 'number' || !Number.isInteger(o.fileMode) || o.fileMode < 0 || o.fileMode > 0o7777)
+  ) {
     throw badOption('fileMode', 'a file mode (an integer in 0..0o7777)', o.fileMode);
   }
   const fsys = o.fileSystem;
   if (fsys !== undefined) {
     const f = fsys as unknown as Record<string, unknown> | null;
-    if (f === null || typeof f !== 'object' || !['open', 'exists', 'create', 'isCurrent'].every((m) => typeof f[m] === 'function')) {
+    if (
+      f === null ||
+      typeof f !== 'object' ||
+      !['open', 'exists', 'create', 'isCurrent'].every((m) => typeof f[m] === 'function')
+    ) {
       throw badOption('fileSystem', 'a FileSystem (open, exists, create, isCurrent)', fsys);
     }
   }

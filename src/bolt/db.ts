@@ -32,7 +32,6 @@ export interface DBStats {
   cache: { pages: number; bytes: number; limit: number };
 }
 
-
 /** The write callbacks (updateAsync, and batch through it) the current async context runs inside. */
 interface WriteScope {
   readonly db: DB;
@@ -107,8 +106,15 @@ export class DB {
     this.noFreelistSync = options.noFreelistSync ?? false;
     this.freelistWrite = options.freelistWrite ?? 'close';
     this.freelistKind = options.freelist ?? 'hashmap';
-    this.batcher = new Batcher(options.maxBatchSize ?? 1000, options.maxBatchDelayMs ?? 0, (fn) => this.updateAsync(fn));
-    this.pager = new Pager(file, meta.pageSize, options.cacheSize ?? defaultCacheSize(), options.cacheWrittenLeaves ?? true);
+    this.batcher = new Batcher(options.maxBatchSize ?? 1000, options.maxBatchDelayMs ?? 0, (fn) =>
+      this.updateAsync(fn),
+    );
+    this.pager = new Pager(
+      file,
+      meta.pageSize,
+      options.cacheSize ?? defaultCacheSize(),
+      options.cacheWrittenLeaves ?? true,
+    );
     this.fileSystem = options.fileSystem ?? nodeFileSystem;
     this.openOptions = { ...options };
     this.meta = meta;
@@ -135,7 +141,8 @@ export class DB {
       const overflow = dv.getUint32(12, true);
       if (dv.getUint16(8, true) !== FREELIST_FLAG) throw corrupt(`page ${m.freelist}: expected freelist page`);
       if (m.freelist + overflow >= m.pgid) throw corrupt(`freelist page ${m.freelist} overflows past high water`);
-      const buf = overflow === 0 ? head : this.pager.readRaw(m.freelist * this.pageSize, (overflow + 1) * this.pageSize);
+      const buf =
+        overflow === 0 ? head : this.pager.readRaw(m.freelist * this.pageSize, (overflow + 1) * this.pageSize);
       const ids = decodeFreelistPage(buf);
       for (const id of ids) if (id >= m.pgid) throw corrupt(`freelist holds page ${id} beyond high water ${m.pgid}`);
       fl.init(ids);
@@ -396,7 +403,8 @@ export class DB {
    * @internal
    */
   freeSetOf(tx: Tx): number[] | null {
-    if (this.freelistImpl === null || this.writer !== null || tx.meta.txid !== this.meta.txid || this.noFreelistSync) return null;
+    if (this.freelistImpl === null || this.writer !== null || tx.meta.txid !== this.meta.txid || this.noFreelistSync)
+      return null;
     return this.freelistImpl.copyAll();
   }
 
@@ -490,4 +498,3 @@ function closeFile(p: Pager, readOnly: boolean): void {
   }
   p.clearCache();
 }
-

@@ -65,11 +65,13 @@ export async function defragmentDB(db: DB, options: DefragmentOptions = {}): Pro
   db.checkNotClosed();
   if (db.readOnly) throw new BoltError('ERR_DATABASE_READ_ONLY', 'database is in read-only mode');
   const fsys = db.fileSystem;
-  if (!fsys.rename || !fsys.remove) throw new BoltError('ERR_INVALID_OPTION', 'the file system cannot rename files: online defragmentation needs it');
+  if (!fsys.rename || !fsys.remove)
+    throw new BoltError('ERR_INVALID_OPTION', 'the file system cannot rename files: online defragmentation needs it');
   const txMaxSize = options.txMaxSize ?? 1 << 18;
   const maxRounds = options.maxRounds ?? 8;
   const settle = options.settleChanges ?? 256;
-  if (!(txMaxSize >= 0) || !(maxRounds >= 0) || !(settle >= 0)) throw new BoltError('ERR_INVALID_OPTION', 'defragment options must be numbers >= 0');
+  if (!(txMaxSize >= 0) || !(maxRounds >= 0) || !(settle >= 0))
+    throw new BoltError('ERR_INVALID_OPTION', 'defragment options must be numbers >= 0');
   const started = performance.now();
   const tmp = defragPath(db.path);
   fsys.remove(tmp);

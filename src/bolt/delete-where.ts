@@ -40,8 +40,10 @@ export function deleteWhere(
 ): DeleteWhereResult {
   const tx = bucket.tx;
   tx.checkWritable();
-  if (typeof doomed !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'deleteWhere: the predicate must be a function');
-  if (!(maxDeleted >= 1) || !(maxExamined >= 1)) throw new BoltError('ERR_INVALID_ARGUMENT', 'deleteWhere: limits must be at least 1');
+  if (typeof doomed !== 'function')
+    throw new BoltError('ERR_INVALID_ARGUMENT', 'deleteWhere: the predicate must be a function');
+  if (!(maxDeleted >= 1) || !(maxExamined >= 1))
+    throw new BoltError('ERR_INVALID_ARGUMENT', 'deleteWhere: limits must be at least 1');
   let deleted = 0;
   let examined = 0;
   let seekKey: Uint8Array = from;

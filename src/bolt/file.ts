@@ -1,4 +1,3 @@
-
 /**
  * The engine's only door to the disk. The pager does all its I/O through this interface so tests
  * can swap in a file that drops unsynced writes, tears writes or fails any call.

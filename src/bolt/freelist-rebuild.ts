@@ -1,6 +1,14 @@
 import { BoltError } from './errors.ts';
 import type { FileIO } from './file.ts';
-import { BRANCH_FLAG, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, LEAF_FLAG, Page, PAGE_HEADER_SIZE, readU64 } from './page.ts';
+import {
+  BRANCH_FLAG,
+  BUCKET_HEADER_SIZE,
+  BUCKET_LEAF_FLAG,
+  LEAF_FLAG,
+  Page,
+  PAGE_HEADER_SIZE,
+  readU64,
+} from './page.ts';
 
 /** Pages per read: nearby pages are read together, up to this many (1 MiB at 4 KiB pages). */
 const WINDOW_PAGES = 256;
@@ -79,7 +87,8 @@ export function rebuildFreePages(file: FileIO, pageSize: number, highWater: numb
     const n = Math.min(count, (ps - PAGE_HEADER_SIZE) / 16);
     const edv = new DataView(head.buffer, head.byteOffset, ps);
     let hasBucket = count > n;
-    for (let i = 0; i < n && !hasBucket; i++) if (edv.getUint32(PAGE_HEADER_SIZE + i * 16, true) & BUCKET_LEAF_FLAG) hasBucket = true;
+    for (let i = 0; i < n && !hasBucket; i++)
+      if (edv.getUint32(PAGE_HEADER_SIZE + i * 16, true) & BUCKET_LEAF_FLAG) hasBucket = true;
     if (hasBucket) visitLeafBuckets(full());
   };
 

@@ -20,7 +20,12 @@ import { BUCKET_LEAF_FLAG, corrupt, ELEMENT_SIZE, Page, PAGE_HEADER_SIZE } from 
  * Return false to stop.
  */
 export type LeafVisitor = (
-  keyBuf: Uint8Array, keyOff: number, keyLen: number, valBuf: Uint8Array, valOff: number, valLen: number,
+  keyBuf: Uint8Array,
+  keyOff: number,
+  keyLen: number,
+  valBuf: Uint8Array,
+  valOff: number,
+  valLen: number,
 ) => boolean | void;
 
 /** Leaves located per window; their pages are then read sorted by id, nearby ones merged. */
@@ -35,7 +40,8 @@ const MAX_DEPTH = 64;
 export function scanLeaves(bucket: Bucket, fn: LeafVisitor): void {
   const tx = bucket.tx;
   tx.checkOpen();
-  if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'scanLeaves: the visitor must be a function');
+  if (typeof fn !== 'function')
+    throw new BoltError('ERR_INVALID_ARGUMENT', 'scanLeaves: the visitor must be a function');
   if (bucket.rootNode !== null || bucket.rootPgid === 0) {
     cursorWalk(bucket, fn);
     return;
@@ -56,7 +62,8 @@ export function scanLeaves(bucket: Bucket, fn: LeafVisitor): void {
       const start = sorted[i]!;
       let end = start + 1;
       i++;
-      while (i < sorted.length && sorted[i]! - end <= MAX_GAP_PAGES && sorted[i]! + 1 - start <= MAX_RUN_PAGES) end = sorted[i++]! + 1;
+      while (i < sorted.length && sorted[i]! - end <= MAX_GAP_PAGES && sorted[i]! + 1 - start <= MAX_RUN_PAGES)
+        end = sorted[i++]! + 1;
       runs.push(start, end - start, bytes);
       bytes += (end - start) * ps;
     }
@@ -74,9 +81,11 @@ export function scanLeaves(bucket: Bucket, fn: LeafVisitor): void {
       const off = where.get(id)!;
       let page = new Page(scratch.subarray(off, off + ps));
       if (page.id !== id) throw corrupt(`page ${id}: header says id ${page.id}`);
-      if (!page.isLeaf) throw corrupt(`page ${id}: expected a leaf at the bottom of the tree, found flags ${page.flags}`);
+      if (!page.isLeaf)
+        throw corrupt(`page ${id}: expected a leaf at the bottom of the tree, found flags ${page.flags}`);
       if (page.overflow > 0) {
-        if (id + page.overflow >= limit) throw corrupt(`page ${id}: overflow ${page.overflow} runs past high water ${limit}`);
+        if (id + page.overflow >= limit)
+          throw corrupt(`page ${id}: overflow ${page.overflow} runs past high water ${limit}`);
         // a leaf with overflow pages: from the cache path, which reads them whole
         page = tx.treePage(id);
       } else page.validate();

@@ -84,15 +84,19 @@ export function readMetaSlot(buf: Uint8Array, which: 0 | 1): MetaSlot {
   }
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const o = PAGE_HEADER_SIZE;
-  if (dv.getUint32(o, true) !== MAGIC) return { unverified: new BoltError('ERR_INVALID_FILE', 'invalid database: bad magic') };
+  if (dv.getUint32(o, true) !== MAGIC)
+    return { unverified: new BoltError('ERR_INVALID_FILE', 'invalid database: bad magic') };
   const version = dv.getUint32(o + 4, true);
   if (version !== VERSION) {
-    return { unverified: new BoltError('ERR_VERSION_MISMATCH', `version mismatch: file has ${version}, expected ${VERSION}`) };
+    return {
+      unverified: new BoltError('ERR_VERSION_MISMATCH', `version mismatch: file has ${version}, expected ${VERSION}`),
+    };
   }
   const storedLo = dv.getUint32(o + 56, true);
   const storedHi = dv.getUint32(o + 60, true);
   const [hi, lo] = fnv64a(buf.subarray(o, o + 56));
-  if (hi !== storedHi || lo !== storedLo) return { unverified: new BoltError('ERR_CHECKSUM', 'meta checksum mismatch') };
+  if (hi !== storedHi || lo !== storedLo)
+    return { unverified: new BoltError('ERR_CHECKSUM', 'meta checksum mismatch') };
   const impossible = (what: string): BoltError =>
     new BoltError('ERR_INVALID_FILE', `invalid database: meta ${which} passes its checksum but ${what}`);
   const u64 = (name: string, off: number): number => {
@@ -110,9 +114,11 @@ export function readMetaSlot(buf: Uint8Array, which: 0 | 1): MetaSlot {
     txid: u64('txid', o + 48),
   };
   const ps = m.pageSize;
-  if (!(ps >= 1024 && ps <= 65536 && (ps & (ps - 1)) === 0)) throw impossible(`its page size ${ps} is not a power of two in 1024..65536`);
+  if (!(ps >= 1024 && ps <= 65536 && (ps & (ps - 1)) === 0))
+    throw impossible(`its page size ${ps} is not a power of two in 1024..65536`);
   if (m.pgid < 4) throw impossible(`its high-water mark pgid ${m.pgid} is below the 4 pages every file has`);
-  if (m.root < 2 || m.root >= m.pgid) throw impossible(`its root ${m.root} is outside the pages in use (2..${m.pgid - 1})`);
+  if (m.root < 2 || m.root >= m.pgid)
+    throw impossible(`its root ${m.root} is outside the pages in use (2..${m.pgid - 1})`);
   if (m.freelist !== PGID_NO_FREELIST && (m.freelist < 2 || m.freelist >= m.pgid)) {
     throw impossible(`its freelist ${m.freelist} is outside the pages in use (2..${m.pgid - 1})`);
   }
@@ -128,7 +134,10 @@ export function decodeMeta(buf: Uint8Array, which: 0 | 1 = 0): Meta {
 
 /** The meta page size check a caller needs before it trusts where meta 1 lies. */
 export function impossiblePageSize(which: 0 | 1, found: number, at: number): BoltError {
-  return new BoltError('ERR_INVALID_FILE', `invalid database: meta ${which} passes its checksum but its page size ${found} is unlike the ${at} it was found at`);
+  return new BoltError(
+    'ERR_INVALID_FILE',
+    `invalid database: meta ${which} passes its checksum but its page size ${found} is unlike the ${at} it was found at`,
+  );
 }
 
 export function readMetaTxid(buf: Uint8Array): number {

@@ -149,7 +149,8 @@ function syncDir(dir: string): void {
     fs.fsyncSync(fd);
   } catch (err) {
     const code = errno(err);
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw ioError(`fsync ${dir}`, err);
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF')
+      throw ioError(`fsync ${dir}`, err);
   } finally {
     if (fd >= 0) fs.closeSync(fd);
   }
@@ -220,7 +221,8 @@ export const nodeFileSystem: FileSystem = {
       } catch (err) {
         const code = errno(err);
         if (code === 'EEXIST') return false;
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EMLINK') throw err;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EMLINK')
+          throw err;
       }
       if (!linked) {
         try {

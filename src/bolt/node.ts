@@ -139,7 +139,10 @@ function copyBytes(buf: Uint8Array, at: number, src: Uint8Array, from: number, n
 /** keyPrefix of the key at buf[pos, pos + n). */
 function keyPrefixAt(buf: Uint8Array, pos: number, n: number): number {
   return (
-    (n > 0 ? buf[pos]! * 0x1000000 : 0) + (n > 1 ? buf[pos + 1]! << 16 : 0) + (n > 2 ? buf[pos + 2]! << 8 : 0) + (n > 3 ? buf[pos + 3]! : 0)
+    (n > 0 ? buf[pos]! * 0x1000000 : 0) +
+    (n > 1 ? buf[pos + 1]! << 16 : 0) +
+    (n > 2 ? buf[pos + 2]! << 8 : 0) +
+    (n > 3 ? buf[pos + 3]! : 0)
   );
 }
 
@@ -147,10 +150,19 @@ const EMPTY = Buffer.alloc(0);
 /** Scratch for Page.lowerBound's exact-match answer. */
 const EXACT = { hit: false };
 
+/** A put held aside by a page-backed leaf: it goes before src element `at`, or over it if `replaces`. */
+export interface LeafEdit {
+  inode: Inode;
+  at: number;
+  replaces: boolean;
+}
+/** Puts a page-backed leaf holds aside before it builds its elements. */
+const MAX_EDITS = 8;
+
 /** Orders like the key's first four bytes; equal prefixes need a full comparison. */
 export function keyPrefix(k: Uint8Array): number {
   const n = k.length;
-  return ((n > 0 ? k[0]! * 0x1000000 : 0) + (n > 1 ? k[1]! << 16 : 0) + (n > 2 ? k[2]! << 8 : 0) + (n > 3 ? k[3]! : 0));
+  return (n > 0 ? k[0]! * 0x1000000 : 0) + (n > 1 ? k[1]! << 16 : 0) + (n > 2 ? k[2]! << 8 : 0) + (n > 3 ? k[3]! : 0);
 }
 
 export function makeInode(flags: number, key: Buffer, value: Buffer, pgid: number, child: Node | null): Inode {
@@ -195,15 +207,15 @@ export class Node {
   /** Children materialized while `src` stands in for the elements, by index. */
   private kids: Map<number, Node> | null = null;
   /**
-   * A leaf read from a page keeps the page too, with the first put into it held aside: most
-   * leaves a transaction loads for writing get one put (a small commit, a batch, a bulk load over
-   * a large tree), and spill then writes the page's elements and that one put straight into the
-   * new page. A second change, or anyone asking for the elements, builds them.
+   * A leaf read from a page keeps the page too, with the puts into it held aside, sorted by key
+   * (up to MAX_EDITS): most leaves a transaction loads for writing get one or two puts (a small
+   * commit, a batch, a bulk load over a large tree), and spill then writes the page's elements
+   * with those puts merged in straight into the new page. A delete, more puts, a split, or anyone
+   * asking for the elements builds them.
    */
-  private edit: Inode | null = null;
-  /** Where the pending put goes in src: before element editAt, or over it when editReplaces. */
-  private editAt = 0;
-  private editReplaces = false;
+  private edits: LeafEdit[] | null = null;
+  /** How many of `edits` insert a key (the others replace an element of src). */
+  private inserts = 0;
 
   constructor(leaf: boolean, parent: Node | null, inodes: Inode[] = [], pgid = 0, overflow = 0) {
     this.leaf = leaf;
@@ -225,25 +237,45 @@ export class Node {
     this.items = inodes;
     this.src = null;
     this.kids = null;
-    this.edit = null;
+    this.edits = null;
+    this.inserts = 0;
   }
 
   /** Number of elements, without building them. */
   get count(): number {
     if (this.items !== null) return this.items.length;
-    return this.src!.count + (this.edit !== null && !this.editReplaces ? 1 : 0);
+    return this.src!.count + this.inserts;
   }
 
-  /** @internal A leaf's pending put while sourcePage is set: [inode, position in the page, replaces]. */
-  get sourceEdit(): { inode: Inode; at: number; replaces: boolean } | null {
-    return this.items === null && this.edit !== null ? { inode: this.edit, at: this.editAt, replaces: this.editReplaces } : null;
+  /** @internal A leaf's pending puts, sorted by key, while sourcePage is set. */
+  get sourceEdits(): readonly LeafEdit[] | null {
+    return this.items === null ? this.edits : null;
   }
 
   /** The first element's key (the node must not be empty). */
   firstKey(): Buffer {
     if (this.items !== null) return this.items[0]!.key;
-    if (this.edit !== null && this.editAt === 0) return this.edit.key;
-    return this.src!.key(0);
+    const at = this.locate(0);
+    return typeof at === 'number' ? this.src!.key(at) : at.key;
+  }
+
+  /**
+   * Element m of a page-backed leaf with pending puts: the put's inode if m is an inserted key,
+   * else the index in src of the element at m (whose key a replacing put keeps).
+   */
+  private locate(m: number): Inode | number {
+    const edits = this.edits;
+    let off = 0;
+    if (edits !== null) {
+      for (const e of edits) {
+        if (e.replaces) continue;
+        const pos = e.at + off;
+        if (m === pos) return e.inode;
+        if (m < pos) break;
+        off++;
+      }
+    }
+    return m - off;
   }
 
   /** @internal The page standing in for this branch's elements, with the children taken from it; null once inflated. */
@@ -259,7 +291,7 @@ export class Node {
   private inflate(): Inode[] {
     const page = this.src!;
     const n = page.count;
-    const inodes: Inode[] = new Array(n);
+    let inodes: Inode[] = new Array(n);
     const dv = page.dv;
     if (this.leaf) {
       for (let i = 0; i < n; i++) {
@@ -268,12 +300,34 @@ export class Node {
         const kstart = e + dv.getUint32(e + 4, true);
         const ksize = dv.getUint32(e + 8, true);
         const vsize = dv.getUint32(e + 12, true);
-        inodes[i] = new Inode(dv.getUint32(e, true), null, null, 0, null, page, i, kstart + ksize, vsize, kstart, ksize);
+        inodes[i] = new Inode(
+          dv.getUint32(e, true),
+          null,
+          null,
+          0,
+          null,
+          page,
+          i,
+          kstart + ksize,
+          vsize,
+          kstart,
+          ksize,
+        );
       }
-      const edit = this.edit;
-      if (edit !== null) {
-        if (this.editReplaces) inodes[this.editAt] = edit;
-        else inodes.splice(this.editAt, 0, edit);
+      const edits = this.edits;
+      if (edits !== null) {
+        // Merge: at each src position, the inserted keys below it (in key order), then the
+        // element itself or the put that replaces it.
+        const merged: Inode[] = [];
+        let k = 0;
+        for (let i = 0; i <= n; i++) {
+          while (k < edits.length && edits[k]!.at === i && !edits[k]!.replaces) merged.push(edits[k++]!.inode);
+          if (i === n) break;
+          if (k < edits.length && edits[k]!.at === i) merged.push(edits[k++]!.inode);
+          else merged.push(inodes[i]!);
+        }
+        invariant(k === edits.length && merged.length === n + this.inserts, 'pending leaf puts out of order');
+        inodes = merged;
       }
     } else {
       for (let i = 0; i < n; i++) {
@@ -286,7 +340,8 @@ export class Node {
     this.items = inodes;
     this.src = null;
     this.kids = null;
-    this.edit = null;
+    this.edits = null;
+    this.inserts = 0;
     return inodes;
   }
 
@@ -298,9 +353,11 @@ export class Node {
     const node = new Node(leaf, parent, [], pgid, overflow);
     let size = PAGE_HEADER_SIZE + n * ELEMENT_SIZE;
     if (leaf) {
-      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE) size += dv.getUint32(e + 8, true) + dv.getUint32(e + 12, true);
+      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE)
+        size += dv.getUint32(e + 8, true) + dv.getUint32(e + 12, true);
     } else {
-      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE) size += dv.getUint32(e + 4, true);
+      for (let e = PAGE_HEADER_SIZE; e < PAGE_HEADER_SIZE + n * ELEMENT_SIZE; e += ELEMENT_SIZE)
+        size += dv.getUint32(e + 4, true);
     }
     node.byteSize = size;
     node.items = null;
@@ -312,8 +369,14 @@ export class Node {
   lowerBound(key: Uint8Array): number {
     let inodes = this.items;
     if (inodes === null) {
-      if (this.edit === null) return this.src!.lowerBound(key);
-      inodes = this.inflate();
+      if (this.edits === null) return this.src!.lowerBound(key);
+      if (!this.leaf) inodes = this.inflate();
+      else {
+        // Elements below key: those of src, plus the inserted keys below it.
+        let j = this.src!.lowerBound(key);
+        for (const e of this.edits) if (!e.replaces && e.inode.compareKey(key) < 0) j++;
+        return j;
+      }
     }
     const kp = keyPrefix(key);
     let lo = 0;
@@ -330,8 +393,9 @@ export class Node {
 
   /** compare(key of element i, key), without building elements. */
   compareKeyAt(i: number, key: Uint8Array): number {
-    if (this.items === null && this.edit === null) return this.src!.compareKey(i, key);
-    return this.inodes[i]!.compareKey(key);
+    if (this.items !== null) return this.items[i]!.compareKey(key);
+    const at = this.edits === null ? i : this.locate(i);
+    return typeof at === 'number' ? this.src!.compareKey(at, key) : at.compareKey(key);
   }
 
   /** Branch: index of the child whose range holds key. */
@@ -353,18 +417,33 @@ export class Node {
 
   /** Leaf: insert or replace the element with this key. */
   put(key: Buffer, value: Buffer, flags: number): void {
-    if (this.items === null && this.edit === null) {
-      // The first put into a leaf still backed by its page: hold it aside (see `edit`).
+    if (this.items === null && (this.edits === null || this.edits.length < MAX_EDITS)) {
+      // A leaf still backed by its page: hold the put aside (see `edits`).
+      const edits = (this.edits ??= []);
+      let k = 0;
+      while (k < edits.length) {
+        const c = edits[k]!.inode.compareKey(key);
+        if (c === 0) {
+          const existing = edits[k]!.inode;
+          this.byteSize += value.length - existing.valueLength;
+          existing.value = value;
+          existing.flags = flags;
+          return;
+        }
+        if (c > 0) break;
+        k++;
+      }
       const src = this.src!;
       const i = src.lowerBound(key, EXACT);
       const inode = makeInode(flags, key, value, 0, null);
       if (EXACT.hit) {
         const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
         this.byteSize += value.length - src.dv.getUint32(e + 12, true);
-      } else this.byteSize += inode.size;
-      this.edit = inode;
-      this.editAt = i;
-      this.editReplaces = EXACT.hit;
+      } else {
+        this.byteSize += inode.size;
+        this.inserts++;
+      }
+      edits.splice(k, 0, { inode, at: i, replaces: EXACT.hit });
       return;
     }
     const i = this.lowerBound(key);
@@ -475,7 +554,13 @@ export interface PagePart {
 }
 
 /** Groups inodes into runs that each become one page (plus overflow), as bbolt's spill does. */
-export function splitForPages(leaf: boolean, inodes: readonly Inode[], pageSize: number, fillPercent: number, total?: number): PagePart[] {
+export function splitForPages(
+  leaf: boolean,
+  inodes: readonly Inode[],
+  pageSize: number,
+  fillPercent: number,
+  total?: number,
+): PagePart[] {
   const n = inodes.length;
   if (total === undefined) total = inodesSize(leaf, inodes);
   if (n <= 4 || total <= pageSize) return [{ start: 0, end: n, size: total }];
@@ -678,7 +763,8 @@ export function spillTree(root: Node, ctx: TreeContext, fillPercent: number): nu
 function spillNode(node: Node, ctx: TreeContext, fillPercent: number): Inode[] {
   invariant(!node.dead, 'spilling a dead node');
   const src = node.sourcePage;
-  if (src !== null) return node.leaf ? spillSourceLeaf(node, src, ctx, fillPercent) : spillSourceBranch(node, src, ctx, fillPercent);
+  if (src !== null)
+    return node.leaf ? spillSourceLeaf(node, src, ctx, fillPercent) : spillSourceBranch(node, src, ctx, fillPercent);
   let inodes = node.inodes;
   if (!node.leaf) {
     const out: Inode[] = [];
@@ -735,13 +821,13 @@ function spillSourceBranch(node: Node, src: Page, ctx: TreeContext, fillPercent:
 }
 
 /**
- * Spill a leaf still backed by its page (with at most one pending put): when it fits one page,
- * the new page is the old elements, copied byte for byte, with the put merged in at its place.
+ * Spill a leaf still backed by its page (with its pending puts): when it fits one page, the new
+ * page is the old elements, copied byte for byte, with the puts merged in at their places.
  */
 function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: number): Inode[] {
   const ps = ctx.pageSize;
   if (node.byteSize > ps) return writeNode(node, node.inodes, node.byteSize, ctx, fillPercent);
-  const pending = node.sourceEdit;
+  const edits = node.sourceEdits ?? [];
   const first = node.count > 0 ? node.firstKey() : EMPTY;
   if (node.pgid !== 0) {
     ctx.free(node.pgid, node.overflow);
@@ -755,25 +841,29 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
   const dv = writePageHeader(buf, pgid, LEAF_FLAG, count, 0);
   const sdv = src.dv;
   const sbuf = src.buf;
-  const at = pending === null ? -1 : pending.at;
   let data = PAGE_HEADER_SIZE + count * ELEMENT_SIZE;
   let e = PAGE_HEADER_SIZE;
+  const putInode = (inode: Inode): void => {
+    dv.setUint32(e, inode.flags, true);
+    dv.setUint32(e + 4, data - e, true);
+    const klen = inode.keyLength;
+    const vlen = inode.valueLength;
+    dv.setUint32(e + 8, klen, true);
+    dv.setUint32(e + 12, vlen, true);
+    inode.copyKey(buf, data);
+    inode.copyValue(buf, data + klen);
+    data += klen + vlen;
+    e += ELEMENT_SIZE;
+  };
+  let k = 0;
   for (let i = 0; i <= n; i++) {
-    if (i === at) {
-      const inode = pending!.inode;
-      dv.setUint32(e, inode.flags, true);
-      dv.setUint32(e + 4, data - e, true);
-      const klen = inode.keyLength;
-      const vlen = inode.valueLength;
-      dv.setUint32(e + 8, klen, true);
-      dv.setUint32(e + 12, vlen, true);
-      inode.copyKey(buf, data);
-      inode.copyValue(buf, data + klen);
-      data += klen + vlen;
-      e += ELEMENT_SIZE;
-      if (pending!.replaces) continue;
-    }
+    // The inserted keys below element i, in key order; then element i or the put replacing it.
+    while (k < edits.length && edits[k]!.at === i && !edits[k]!.replaces) putInode(edits[k++]!.inode);
     if (i === n) break;
+    if (k < edits.length && edits[k]!.at === i) {
+      putInode(edits[k++]!.inode);
+      continue;
+    }
     const se = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     const kpos = se + sdv.getUint32(se + 4, true);
     const klen = sdv.getUint32(se + 8, true);
@@ -787,12 +877,19 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
     data += klen + vlen;
     e += ELEMENT_SIZE;
   }
+  invariant(k === edits.length && e === PAGE_HEADER_SIZE + count * ELEMENT_SIZE, 'pending leaf puts out of order');
   ctx.write(pgid, buf);
   return [makeInode(0, first, EMPTY, pgid, null)];
 }
 
 /** Free node's old page and write `inodes` (node's elements, children already spilled) as new pages. */
-function writeNode(node: Node, inodes: Inode[], total: number | undefined, ctx: TreeContext, fillPercent: number): Inode[] {
+function writeNode(
+  node: Node,
+  inodes: Inode[],
+  total: number | undefined,
+  ctx: TreeContext,
+  fillPercent: number,
+): Inode[] {
   if (node.pgid !== 0) {
     ctx.free(node.pgid, node.overflow);
     node.pgid = 0;

@@ -23,7 +23,8 @@ export class PageArena {
   reset(): void {
     let kept = 0;
     let n = 0;
-    while (n < this.chunks.length && kept + this.chunks[n]!.length <= this.retainBytes) kept += this.chunks[n++]!.length;
+    while (n < this.chunks.length && kept + this.chunks[n]!.length <= this.retainBytes)
+      kept += this.chunks[n++]!.length;
     this.chunks.length = n;
     this.touched.length = n;
     this.chunk = 0;

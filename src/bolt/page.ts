@@ -40,7 +40,9 @@ const FastView: ViewCtor | null = (() => {
   if (typeof SPECIES !== 'function') return null;
   try {
     const v = new (SPECIES as ViewCtor)(new ArrayBuffer(2), 1, 1);
-    return Buffer.isBuffer(v) && Object.getPrototypeOf(v) === Buffer.prototype && v.byteOffset === 1 && v.length === 1 ? (SPECIES as ViewCtor) : null;
+    return Buffer.isBuffer(v) && Object.getPrototypeOf(v) === Buffer.prototype && v.byteOffset === 1 && v.length === 1
+      ? (SPECIES as ViewCtor)
+      : null;
   } catch {
     return null;
   }
@@ -90,7 +92,14 @@ function loadKeyWords(key: Uint8Array): number {
  * Compare page bytes [start, start+len) with key, whose first `words` words are in keyWords:
  * whole words through the DataView while both sides have them, then the remaining bytes.
  */
-function compareWords(dv: DataView, buf: Uint8Array, start: number, len: number, key: Uint8Array, words: number): number {
+function compareWords(
+  dv: DataView,
+  buf: Uint8Array,
+  start: number,
+  len: number,
+  key: Uint8Array,
+  words: number,
+): number {
   const n = len < key.length ? len : key.length;
   const w = Math.min(n >>> 2, words);
   for (let i = 0; i < w; i++) {
@@ -113,6 +122,9 @@ const INDEX_MIN = 8;
  * below them, so they build on the first.
  */
 const LEAF_INDEX_AFTER = 2;
+
+/** The key index's leaf value-length word: this bit set means the element is a sub-bucket. */
+const VALUE_BUCKET_BIT = 0x80000000;
 
 /** Bytes [from, from+4) of b as a big-endian word, bytes at or past `end` read as zero. */
 function wordAt(b: Uint8Array, from: number, end: number): number {
@@ -141,12 +153,12 @@ export class Page {
   /**
    * @internal The key index, built by the first search of a branch page and the second of a leaf:
    * each key's first eight bytes as two big-endian words (zero padded), side by side; then per
-   * element four words: the key's length and, for a leaf, the value's offset, length and the
-   * element's flags, for a branch the child page id (low, high word). A probe reads this one small
-   * array instead of the element header and then the key at the far end of the page, and a get
-   * or descent then finds the value or child in the same array: fewer cache lines per level. Keys
-   * of up to eight bytes are decided by the index alone; longer keys that tie on their first
-   * eight bytes are compared in the page.
+   * element three words: the key's length and, for a leaf, the value's offset and its length with
+   * the sub-bucket flag in the top bit, for a branch the child page id (low, high word). A probe
+   * reads this one small array instead of the element header and then the key at the far end of
+   * the page, and a get or descent then finds the value or child in the same array: fewer cache
+   * lines per level. Keys of up to eight bytes are decided by the index alone; longer keys that
+   * tie on their first eight bytes are compared in the page.
    */
   private prefixes: Uint32Array | null = null;
   /** @internal Leaf pages: searches so far, until the index is built. */
@@ -226,7 +238,8 @@ export class Page {
   lowerBound(key: Uint8Array, exact?: { hit: boolean }): number {
     if (this.count >= INDEX_MIN) {
       if (this.prefixes !== null) return this.indexedLowerBound(this.prefixes, key, exact);
-      if (!this.isLeaf || ++this.searches >= LEAF_INDEX_AFTER) return this.indexedLowerBound(this.buildIndex(), key, exact);
+      if (!this.isLeaf || ++this.searches >= LEAF_INDEX_AFTER)
+        return this.indexedLowerBound(this.buildIndex(), key, exact);
     }
     const words = loadKeyWords(key);
     const dv = this.dv;
@@ -272,7 +285,7 @@ export class Page {
         else {
           // Equal first eight bytes, zero padded. If either key has at most eight bytes, it is
           // a prefix of the other (the padding matched real zeros), so the shorter sorts first.
-          const alen = idx[(n << 1) + (mid << 2)]!;
+          const alen = idx[(n << 1) + mid * 3]!;
           if (alen <= 8 || klen <= 8) c = alen - klen;
           else {
             const e = PAGE_HEADER_SIZE + mid * ELEMENT_SIZE;
@@ -298,19 +311,22 @@ export class Page {
     const leaf = this.isLeaf;
     // Leaf elements keep (pos, ksize) at +4/+8, branch elements at +0/+4.
     const off = leaf ? 4 : 0;
-    const idx = new Uint32Array(n * 6);
+    const idx = new Uint32Array(n * 5);
     for (let i = 0; i < n; i++) {
       const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
       const start = e + dv.getUint32(e + off, true);
       const len = dv.getUint32(e + off + 4, true);
       idx[i << 1] = wordAt(buf, start, start + len);
       idx[(i << 1) + 1] = wordAt(buf, start + 4, start + len);
-      const t = (n << 1) + (i << 2);
+      const t = (n << 1) + i * 3;
       idx[t] = len;
       if (leaf) {
+        const vlen = dv.getUint32(e + 12, true);
+        // A value of 2 GiB or more cannot lie inside a page buffer: only a damaged page says so.
+        if (vlen >= VALUE_BUCKET_BIT)
+          throw corrupt(`page ${this.id}: leaf element ${i} value length ${vlen} out of range`);
         idx[t + 1] = start + len;
-        idx[t + 2] = dv.getUint32(e + 12, true);
-        idx[t + 3] = dv.getUint32(e, true);
+        idx[t + 2] = dv.getUint32(e, true) & BUCKET_LEAF_FLAG ? (vlen | VALUE_BUCKET_BIT) >>> 0 : vlen;
       } else {
         // Range-checked here, so child() can combine the words without a check.
         readU64(dv, e + 8);
@@ -334,9 +350,10 @@ export class Page {
   leafValue(i: number): Buffer | undefined {
     const idx = this.prefixes;
     if (idx !== null && i >= 0 && i < this.count) {
-      const t = (this.count << 1) + (i << 2);
-      if (idx[t + 3]! & BUCKET_LEAF_FLAG) return undefined;
-      return this.cut(idx[t + 1]!, idx[t + 2]!);
+      const t = (this.count << 1) + i * 3;
+      const vlen = idx[t + 2]!;
+      if (vlen >= VALUE_BUCKET_BIT) return undefined;
+      return this.cut(idx[t + 1]!, vlen);
     }
     const dv = this.dv;
     const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
@@ -387,7 +404,7 @@ export class Page {
   child(i: number): number {
     const idx = this.prefixes;
     if (idx !== null && i >= 0 && i < this.count) {
-      const t = (this.count << 1) + (i << 2);
+      const t = (this.count << 1) + i * 3;
       return idx[t + 2]! * 0x100000000 + idx[t + 1]!;
     }
     return readU64(this.dv, PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);

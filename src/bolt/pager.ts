@@ -92,7 +92,8 @@ export class Pager {
     let page = new Page(buf);
     if (page.id !== pgid) throw corrupt(`page ${pgid}: header says id ${page.id}`);
     if (page.overflow > 0) {
-      if (pgid + page.overflow >= limit) throw corrupt(`page ${pgid}: overflow ${page.overflow} runs past high water ${limit}`);
+      if (pgid + page.overflow >= limit)
+        throw corrupt(`page ${pgid}: overflow ${page.overflow} runs past high water ${limit}`);
       const full = Buffer.allocUnsafeSlow((page.overflow + 1) * ps);
       full.set(buf, 0);
       const rest = full.subarray(ps);

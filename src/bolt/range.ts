@@ -44,14 +44,19 @@ function boundOf(r: Record<string, unknown>, name: 'gt' | 'gte' | 'lt' | 'lte'):
 
 export function parseRange(o: unknown): ParsedRange {
   if (o === undefined) o = {};
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw badRange(`options must be an object, got ${o === null ? 'null' : typeof o}`);
+  if (o === null || typeof o !== 'object' || Array.isArray(o))
+    throw badRange(`options must be an object, got ${o === null ? 'null' : typeof o}`);
   const r = o as Record<string, unknown>;
   for (const name of Object.keys(r)) {
-    if (!RANGE_OPTIONS.has(name)) throw badRange(`unknown option ${JSON.stringify(name)} (bounds are gt, gte, lt, lte)`);
+    if (!RANGE_OPTIONS.has(name))
+      throw badRange(`unknown option ${JSON.stringify(name)} (bounds are gt, gte, lt, lte)`);
   }
   const { reverse, limit, signal } = r;
   if (reverse !== undefined && typeof reverse !== 'boolean') throw badRange('reverse must be a boolean');
-  if (limit !== undefined && (typeof limit !== 'number' || !(limit >= 0) || (!Number.isInteger(limit) && limit !== Infinity))) {
+  if (
+    limit !== undefined &&
+    (typeof limit !== 'number' || !(limit >= 0) || (!Number.isInteger(limit) && limit !== Infinity))
+  ) {
     throw badRange('limit must be a non-negative integer or Infinity');
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw badRange('signal must be an AbortSignal');

@@ -118,7 +118,8 @@ export class Tx implements Disposable {
   }
   /** Calls fn with each top-level bucket's name and the bucket. */
   forEach(fn: (name: Buffer, bucket: Bucket) => void | boolean): void {
-    if (typeof fn !== 'function') throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
+    if (typeof fn !== 'function')
+      throw new BoltError('ERR_INVALID_ARGUMENT', 'forEach: the callback must be a function');
     // A top-level key that is not a bucket (damage, or a foreign writer) is skipped; check() reports it.
     this.root.forEach((k, v) => (v === null ? fn(k, this.root.bucket(k)!) : undefined));
   }
@@ -198,7 +199,8 @@ export class Tx implements Disposable {
   /** @internal A branch or leaf page visible to this transaction. */
   treePage(pgid: number): Page {
     const page = this.pager.page(pgid, this.meta.pgid);
-    if (!page.isLeaf && !page.isBranch) throw corrupt(`page ${pgid}: expected a branch or leaf page, found flags ${page.flags}`);
+    if (!page.isLeaf && !page.isBranch)
+      throw corrupt(`page ${pgid}: expected a branch or leaf page, found flags ${page.flags}`);
     return page;
   }
 
@@ -220,7 +222,8 @@ export class Tx implements Disposable {
    * @internal
    */
   free(pgid: number, overflow: number): void {
-    if (this.dirty.has(pgid)) throw corruptFree(pgid, 'it was reused in this transaction (listed as free while in use)');
+    if (this.dirty.has(pgid))
+      throw corruptFree(pgid, 'it was reused in this transaction (listed as free while in use)');
     try {
       this.db.freelist.free(this.meta.txid, pgid, overflow);
     } catch (err) {
@@ -263,7 +266,11 @@ export class Tx implements Disposable {
   }
 
   rollback(): void {
-    if (this.managed) throw new BoltError('ERR_TX_MANAGED', 'managed tx rollback not allowed: return or throw from the callback instead');
+    if (this.managed)
+      throw new BoltError(
+        'ERR_TX_MANAGED',
+        'managed tx rollback not allowed: return or throw from the callback instead',
+      );
     if (this.db.closed && this.state === 'open') {
       this.state = 'rolledback';
       return;
@@ -291,7 +298,10 @@ export class Tx implements Disposable {
   /** @internal Checks, before anything changes, that this caller may commit now. */
   private beginCommit(): void {
     if (this.managed && !this.internalCommit) {
-      throw new BoltError('ERR_TX_MANAGED', 'managed tx commit not allowed: update/updateAsync/batch commit when the callback returns');
+      throw new BoltError(
+        'ERR_TX_MANAGED',
+        'managed tx commit not allowed: update/updateAsync/batch commit when the callback returns',
+      );
     }
     this.checkWritable();
     this.db.checkCanWrite();

@@ -11,7 +11,16 @@ import { compact } from '../bolt/compact.ts';
 import { type DB, open } from '../bolt/db.ts';
 import { decodeFreelistPage } from '../bolt/freelist/index.ts';
 import { decodeMeta, PGID_NO_FREELIST } from '../bolt/meta.ts';
-import { BRANCH_FLAG, BUCKET_LEAF_FLAG, FREELIST_FLAG, LEAF_FLAG, META_FLAG, Page, pageTypeName, readU64 } from '../bolt/page.ts';
+import {
+  BRANCH_FLAG,
+  BUCKET_LEAF_FLAG,
+  FREELIST_FLAG,
+  LEAF_FLAG,
+  META_FLAG,
+  Page,
+  pageTypeName,
+  readU64,
+} from '../bolt/page.ts';
 import type { Tx } from '../bolt/tx.ts';
 import { bool, type FlagSpecs, num, type Parsed, str } from './args.ts';
 import { CliError, usage } from './errors.ts';
@@ -71,8 +80,16 @@ function bucketAt(tx: Tx, names: readonly Uint8Array[]): Bucket {
   return b;
 }
 
-const formatFlag = { kind: 'string', default: 'auto', help: 'value format: auto, ascii-encoded, hex, bytes or redacted' } as const;
-const parseFormatFlag = { kind: 'string', default: 'ascii-encoded', help: 'how names and keys are given: ascii-encoded or hex' } as const;
+const formatFlag = {
+  kind: 'string',
+  default: 'auto',
+  help: 'value format: auto, ascii-encoded, hex, bytes or redacted',
+} as const;
+const parseFormatFlag = {
+  kind: 'string',
+  default: 'ascii-encoded',
+  help: 'how names and keys are given: ascii-encoded or hex',
+} as const;
 
 const info: Command = {
   name: 'info',
@@ -81,10 +98,21 @@ const info: Command = {
   flags: {},
   run(p, io) {
     const path = needPath(p);
-    const r = withDB(path, (db) => db.view((tx) => ({ pageSize: db.pageSize, txid: tx.id, pgid: tx.meta.pgid, size: tx.size, fileSize: statSync(path).size })));
+    const r = withDB(path, (db) =>
+      db.view((tx) => ({
+        pageSize: db.pageSize,
+        txid: tx.id,
+        pgid: tx.meta.pgid,
+        size: tx.size,
+        fileSize: statSync(path).size,
+      })),
+    );
     const w = outFormat(p);
     if (w === 'json') io.out(`${json(r)}\n`);
-    else if (w === 'table') io.out(`${table(['page size', 'txid', 'pages', 'size', 'file size'], [[r.pageSize, r.txid, r.pgid, r.size, r.fileSize].map(String)])}\n`);
+    else if (w === 'table')
+      io.out(
+        `${table(['page size', 'txid', 'pages', 'size', 'file size'], [[r.pageSize, r.txid, r.pgid, r.size, r.fileSize].map(String)])}\n`,
+      );
     else io.out(`Page Size: ${r.pageSize}\n`);
   },
 };
@@ -114,16 +142,24 @@ const buckets: Command = {
   run(p, io) {
     const path = needPath(p);
     const f = valueFormatOf(p.flags.format);
-    const names = withDB(path, (db) => db.view((tx) => {
-      const out: string[] = [];
-      tx.forEach((n) => {
-        out.push(formatBytes(n, f));
-      });
-      return out;
-    }));
+    const names = withDB(path, (db) =>
+      db.view((tx) => {
+        const out: string[] = [];
+        tx.forEach((n) => {
+          out.push(formatBytes(n, f));
+        });
+        return out;
+      }),
+    );
     const w = outFormat(p);
     if (w === 'json') io.out(`${json(names)}\n`);
-    else if (w === 'table') io.out(`${table(['bucket'], names.map((n) => [n]))}\n`);
+    else if (w === 'table')
+      io.out(
+        `${table(
+          ['bucket'],
+          names.map((n) => [n]),
+        )}\n`,
+      );
     else lines(io, names);
   },
 };
@@ -138,17 +174,29 @@ const keys: Command = {
     const names = p.args.slice(1).map((s) => parseKey(s, str(p.flags['parse-format'])));
     if (names.length === 0) throw usage('bucket required');
     const f = valueFormatOf(p.flags.format);
-    const ks = withDB(path, (db) => db.view((tx) => {
-      const out: Array<{ key: string; bucket: boolean }> = [];
-      bucketAt(tx, names).forEach((k, v) => {
-        out.push({ key: formatBytes(k, f), bucket: v === null });
-      });
-      return out;
-    }));
+    const ks = withDB(path, (db) =>
+      db.view((tx) => {
+        const out: Array<{ key: string; bucket: boolean }> = [];
+        bucketAt(tx, names).forEach((k, v) => {
+          out.push({ key: formatBytes(k, f), bucket: v === null });
+        });
+        return out;
+      }),
+    );
     const w = outFormat(p);
     if (w === 'json') io.out(`${json(ks)}\n`);
-    else if (w === 'table') io.out(`${table(['key', 'bucket'], ks.map((k) => [k.key, k.bucket ? 'yes' : '']))}\n`);
-    else lines(io, ks.map((k) => k.key));
+    else if (w === 'table')
+      io.out(
+        `${table(
+          ['key', 'bucket'],
+          ks.map((k) => [k.key, k.bucket ? 'yes' : '']),
+        )}\n`,
+      );
+    else
+      lines(
+        io,
+        ks.map((k) => k.key),
+      );
   },
 };
 
@@ -163,15 +211,17 @@ const get: Command = {
     if (parts.length < 2) throw usage(parts.length === 0 ? 'bucket required' : 'key required');
     const key = parts.pop()!;
     const f = valueFormatOf(p.flags.format);
-    const v = withDB(path, (db) => db.view((tx) => {
-      const b = bucketAt(tx, parts);
-      const value = b.get(key);
-      if (value === undefined) {
-        if (b.bucket(key)) throw new CliError('ERR_INVALID_INPUT', 'the key names a bucket, not a value');
-        throw new CliError('ERR_NOT_FOUND', 'key not found');
-      }
-      return formatBytes(value, f);
-    }));
+    const v = withDB(path, (db) =>
+      db.view((tx) => {
+        const b = bucketAt(tx, parts);
+        const value = b.get(key);
+        if (value === undefined) {
+          if (b.bucket(key)) throw new CliError('ERR_INVALID_INPUT', 'the key names a bucket, not a value');
+          throw new CliError('ERR_NOT_FOUND', 'key not found');
+        }
+        return formatBytes(value, f);
+      }),
+    );
     const w = outFormat(p);
     if (w === 'json') io.out(`${json({ key: formatBytes(key, f), value: v })}\n`);
     else if (w === 'table') io.out(`${table(['key', 'value'], [[formatBytes(key, f), v]])}\n`);
@@ -192,23 +242,44 @@ const stats: Command = {
   run(p, io) {
     const path = needPath(p);
     const prefix = p.args[1] ?? '';
-    const s = withDB(path, (db) => db.view((tx) => {
-      const agg: AggregateStats = { branchPageN: 0, branchOverflowN: 0, leafPageN: 0, leafOverflowN: 0, keyN: 0, depth: 0, branchAlloc: 0, branchInuse: 0, leafAlloc: 0, leafInuse: 0, bucketN: 0, inlineBucketN: 0, inlineBucketInuse: 0 };
-      let count = 0;
-      tx.forEach((name, b) => {
-        if (!Buffer.from(name).toString('latin1').startsWith(prefix)) return;
-        count++;
-        const bs = b.stats();
-        for (const k of Object.keys(agg) as Array<keyof AggregateStats>) {
-          agg[k] = k === 'depth' ? Math.max(agg[k], bs[k]) : agg[k] + bs[k];
-        }
-      });
-      return { count, ...agg };
-    }));
+    const s = withDB(path, (db) =>
+      db.view((tx) => {
+        const agg: AggregateStats = {
+          branchPageN: 0,
+          branchOverflowN: 0,
+          leafPageN: 0,
+          leafOverflowN: 0,
+          keyN: 0,
+          depth: 0,
+          branchAlloc: 0,
+          branchInuse: 0,
+          leafAlloc: 0,
+          leafInuse: 0,
+          bucketN: 0,
+          inlineBucketN: 0,
+          inlineBucketInuse: 0,
+        };
+        let count = 0;
+        tx.forEach((name, b) => {
+          if (!Buffer.from(name).toString('latin1').startsWith(prefix)) return;
+          count++;
+          const bs = b.stats();
+          for (const k of Object.keys(agg) as Array<keyof AggregateStats>) {
+            agg[k] = k === 'depth' ? Math.max(agg[k], bs[k]) : agg[k] + bs[k];
+          }
+        });
+        return { count, ...agg };
+      }),
+    );
     const w = outFormat(p);
     if (w === 'json') return void io.out(`${json(s)}\n`);
     if (w === 'table') {
-      return void io.out(`${table(['stat', 'value'], Object.entries(s).map(([k, v]) => [k, String(v)]))}\n`);
+      return void io.out(
+        `${table(
+          ['stat', 'value'],
+          Object.entries(s).map(([k, v]) => [k, String(v)]),
+        )}\n`,
+      );
     }
     lines(io, [
       `Aggregate statistics for ${s.count} buckets`,
@@ -277,7 +348,12 @@ const pages: Command = {
     const rows = withDB(path, (db) => db.view((tx) => pageRows(db, tx)));
     const w = outFormat(p);
     if (w === 'json') return void io.out(`${json(rows)}\n`);
-    const cells = rows.map((r) => [String(r.id), r.type, r.items === null ? '' : String(r.items), r.overflow ? String(r.overflow) : '']);
+    const cells = rows.map((r) => [
+      String(r.id),
+      r.type,
+      r.items === null ? '' : String(r.items),
+      r.overflow ? String(r.overflow) : '',
+    ]);
     if (w === 'table') return void io.out(`${table(['id', 'type', 'items', 'overflow'], cells)}\n`);
     lines(io, [
       'ID       TYPE       ITEMS  OVRFLW',
@@ -296,15 +372,38 @@ function readPageAt(db: DB, tx: Tx, id: number): Page {
   return new Page(db.pager.readRaw(id * ps, (head.overflow + 1) * ps));
 }
 
-function describePage(db: DB, tx: Tx, id: number, f: ReturnType<typeof valueFormatOf>): { header: Record<string, unknown>; items: string[] } {
+function describePage(
+  db: DB,
+  tx: Tx,
+  id: number,
+  f: ReturnType<typeof valueFormatOf>,
+): { header: Record<string, unknown>; items: string[] } {
   const page = readPageAt(db, tx, id);
-  const header: Record<string, unknown> = { id, type: pageTypeName(page.flags), size: page.buf.length, overflow: page.overflow, count: page.count };
+  const header: Record<string, unknown> = {
+    id,
+    type: pageTypeName(page.flags),
+    size: page.buf.length,
+    overflow: page.overflow,
+    count: page.count,
+  };
   const items: string[] = [];
   if (page.flags === META_FLAG) {
     try {
       const m = decodeMeta(page.buf);
-      header.meta = { ...m, sequence: m.sequence.toString(), freelist: m.freelist === PGID_NO_FREELIST ? '<no freelist>' : m.freelist };
-      items.push(`Version: 2`, `Page Size: ${m.pageSize} bytes`, `Flags: ${m.flags.toString(16).padStart(8, '0')}`, `Root: <pgid=${m.root}>`, `Freelist: ${m.freelist === PGID_NO_FREELIST ? '<pgid=none>' : `<pgid=${m.freelist}>`}`, `HWM: <pgid=${m.pgid}>`, `Txn ID: ${m.txid}`);
+      header.meta = {
+        ...m,
+        sequence: m.sequence.toString(),
+        freelist: m.freelist === PGID_NO_FREELIST ? '<no freelist>' : m.freelist,
+      };
+      items.push(
+        `Version: 2`,
+        `Page Size: ${m.pageSize} bytes`,
+        `Flags: ${m.flags.toString(16).padStart(8, '0')}`,
+        `Root: <pgid=${m.root}>`,
+        `Freelist: ${m.freelist === PGID_NO_FREELIST ? '<pgid=none>' : `<pgid=${m.freelist}>`}`,
+        `HWM: <pgid=${m.pgid}>`,
+        `Txn ID: ${m.txid}`,
+      );
     } catch (err) {
       items.push(`invalid meta: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -320,7 +419,8 @@ function describePage(db: DB, tx: Tx, id: number, f: ReturnType<typeof valueForm
     }
   } else if (page.flags === BRANCH_FLAG) {
     page.validate();
-    for (let i = 0; i < page.count; i++) items.push(`${formatBytes(page.key(i), f === 'auto' ? 'ascii-encoded' : f)}: <pgid=${page.child(i)}>`);
+    for (let i = 0; i < page.count; i++)
+      items.push(`${formatBytes(page.key(i), f === 'auto' ? 'ascii-encoded' : f)}: <pgid=${page.child(i)}>`);
   } else if (page.flags === FREELIST_FLAG) {
     for (const fid of freelistIds(db, id, page)) items.push(String(fid));
   }
@@ -335,22 +435,35 @@ const page: Command = {
   run(p, io) {
     const path = needPath(p);
     const f = valueFormatOf(p.flags['format-value']);
-    const out = withDB(path, (db) => db.view((tx) => {
-      let ids: number[];
-      if (bool(p.flags.all)) ids = pageRows(db, tx).filter((r) => r.type !== 'free').map((r) => r.id);
-      else {
-        ids = p.args.slice(1).map((s) => {
-          if (!/^\d+$/.test(s)) throw usage(`invalid page id: ${s}`);
-          return Number(s);
-        });
-        if (ids.length === 0) throw usage('page id required');
-      }
-      return ids.map((id) => describePage(db, tx, id, f));
-    }));
+    const out = withDB(path, (db) =>
+      db.view((tx) => {
+        let ids: number[];
+        if (bool(p.flags.all))
+          ids = pageRows(db, tx)
+            .filter((r) => r.type !== 'free')
+            .map((r) => r.id);
+        else {
+          ids = p.args.slice(1).map((s) => {
+            if (!/^\d+$/.test(s)) throw usage(`invalid page id: ${s}`);
+            return Number(s);
+          });
+          if (ids.length === 0) throw usage('page id required');
+        }
+        return ids.map((id) => describePage(db, tx, id, f));
+      }),
+    );
     const w = outFormat(p);
     if (w === 'json') return void io.out(`${json(out)}\n`);
     const blocks = out.map(({ header: h, items }) =>
-      [`Page ID:    ${h.id}`, `Page Type:  ${h.type}`, `Total Size: ${h.size} bytes`, `Overflow pages: ${h.overflow}`, `Item Count: ${h.count}`, '', ...items].join('\n'),
+      [
+        `Page ID:    ${h.id}`,
+        `Page Type:  ${h.type}`,
+        `Total Size: ${h.size} bytes`,
+        `Overflow pages: ${h.overflow}`,
+        `Item Count: ${h.count}`,
+        '',
+        ...items,
+      ].join('\n'),
     );
     io.out(`${blocks.join('\n\n')}\n`);
   },
@@ -389,9 +502,12 @@ const dump: Command = {
       return Number(s);
     });
     if (ids.length === 0) throw usage('page id required');
-    const out = withDB(path, (db) => db.view((tx) => ids.map((id) => ({ id, base: id * db.pageSize, bytes: readPageAt(db, tx, id).buf }))));
+    const out = withDB(path, (db) =>
+      db.view((tx) => ids.map((id) => ({ id, base: id * db.pageSize, bytes: readPageAt(db, tx, id).buf }))),
+    );
     const w = outFormat(p);
-    if (w === 'json') return void io.out(`${json(out.map((o) => ({ id: o.id, hex: Buffer.from(o.bytes).toString('hex') })))}\n`);
+    if (w === 'json')
+      return void io.out(`${json(out.map((o) => ({ id: o.id, hex: Buffer.from(o.bytes).toString('hex') })))}\n`);
     for (const o of out) lines(io, [...hexDump(o.bytes, o.base), '']);
   },
 };
@@ -432,7 +548,10 @@ const compactCmd: Command = {
     const r = { src, dst, srcSize: before, dstSize: after, gain: after === 0 ? 0 : before / after };
     const w = outFormat(p);
     if (w === 'json') io.out(`${json(r)}\n`);
-    else if (w === 'table') io.out(`${table(['source', 'destination', 'before', 'after', 'gain'], [[src, dst, String(before), String(after), `${r.gain.toFixed(2)}x`]])}\n`);
+    else if (w === 'table')
+      io.out(
+        `${table(['source', 'destination', 'before', 'after', 'gain'], [[src, dst, String(before), String(after), `${r.gain.toFixed(2)}x`]])}\n`,
+      );
     else io.out(`${before} -> ${after} bytes (gain=${r.gain.toFixed(2)}x)\n`);
   },
 };
@@ -447,7 +566,9 @@ const backup: Command = {
     const dst = str(p.flags.o);
     if (!dst) throw usage('destination path required (-o)');
     const bar = progressBar(io, 'backup');
-    const bytes = await withDBAsync(src, true, (db) => db.backup(dst, { onProgress: (d, t) => bar.update(d, t) }).finally(() => bar.done()));
+    const bytes = await withDBAsync(src, true, (db) =>
+      db.backup(dst, { onProgress: (d, t) => bar.update(d, t) }).finally(() => bar.done()),
+    );
     const w = outFormat(p);
     if (w === 'json') io.out(`${json({ src, dst, bytes })}\n`);
     else if (w === 'table') io.out(`${table(['source', 'destination', 'bytes'], [[src, dst, String(bytes)]])}\n`);
@@ -459,7 +580,9 @@ const defrag: Command = {
   name: 'defrag',
   summary: 'rewrite a database file in place, dense (holds the file lock for the whole run)',
   usage: 'boltkv defrag [--tx-max-size BYTES] PATH',
-  flags: { 'tx-max-size': { kind: 'int', default: 1 << 20, help: 'bytes of keys and values per transaction of the copy' } },
+  flags: {
+    'tx-max-size': { kind: 'int', default: 1 << 20, help: 'bytes of keys and values per transaction of the copy' },
+  },
   async run(p, io) {
     const path = needPath(p);
     const tmp = join(dirname(path), `.${basename(path)}.defrag-${process.pid}`);
@@ -494,7 +617,8 @@ const defrag: Command = {
 const bench: Command = {
   name: 'bench',
   summary: 'run a synthetic write and read benchmark',
-  usage: 'boltkv bench [--count N] [--batch-size N] [--key-size N] [--value-size N] [--write-mode seq|rnd] [--read-mode seq|rnd] [--no-sync] [--fill-percent F] [--path PATH] [--work]',
+  usage:
+    'boltkv bench [--count N] [--batch-size N] [--key-size N] [--value-size N] [--write-mode seq|rnd] [--read-mode seq|rnd] [--no-sync] [--fill-percent F] [--path PATH] [--work]',
   flags: {
     count: { kind: 'int', default: 1000, help: 'keys to write' },
     'batch-size': { kind: 'int', default: 0, help: 'keys per transaction (0: all in one)' },
@@ -519,7 +643,8 @@ const bench: Command = {
     if (ks < 4 || vs < 0) throw usage('--key-size must be >= 4 and --value-size >= 0');
     if (wm !== 'seq' && wm !== 'rnd') throw usage(`unsupported write mode: ${wm}`);
     if (rm !== 'seq' && rm !== 'rnd') throw usage(`unsupported read mode: ${rm}`);
-    const path = str(p.flags.path) || join((await import('node:os')).tmpdir(), `boltkv-bench-${process.pid}-${Date.now()}.db`);
+    const path =
+      str(p.flags.path) || join((await import('node:os')).tmpdir(), `boltkv-bench-${process.pid}-${Date.now()}.db`);
     if (existsSync(path) && !str(p.flags.path)) throw usage(`bench file exists: ${path}`);
     const keyOf = (i: number): Uint8Array => {
       const k = new Uint8Array(ks);
@@ -552,9 +677,11 @@ const bench: Command = {
         db.view((tx) => {
           const b = tx.bucket('bench')!;
           if (rm === 'seq') {
-            for (const [, v] of b) if (v === null || v.length !== vs) throw new CliError('ERR_CORRUPT', 'invalid value');
+            for (const [, v] of b)
+              if (v === null || v.length !== vs) throw new CliError('ERR_CORRUPT', 'invalid value');
           } else {
-            for (const i of readOrder) if (b.get(keyOf(i))?.length !== vs) throw new CliError('ERR_CORRUPT', 'invalid value');
+            for (const i of readOrder)
+              if (b.get(keyOf(i))?.length !== vs) throw new CliError('ERR_CORRUPT', 'invalid value');
           }
         });
         reads += count;
@@ -566,15 +693,30 @@ const bench: Command = {
       if (!bool(p.flags.work)) rmSync(path, { force: true });
     }
     const r = {
-      write: { ms: writeMs, ops: count, nsPerOp: (writeMs * 1e6) / count, opsPerSec: Math.round((count * 1000) / writeMs) },
+      write: {
+        ms: writeMs,
+        ops: count,
+        nsPerOp: (writeMs * 1e6) / count,
+        opsPerSec: Math.round((count * 1000) / writeMs),
+      },
       read: { ms: readMs, ops: reads, nsPerOp: (readMs * 1e6) / reads, opsPerSec: Math.round((reads * 1000) / readMs) },
     };
     const w = outFormat(p);
     if (w === 'json') return void io.out(`${json(r)}\n`);
     if (w === 'table') {
-      return void io.out(`${table(['phase', 'time', 'per op', 'ops/sec'], [['write', `${r.write.ms.toFixed(1)}ms`, `${r.write.nsPerOp.toFixed(0)}ns`, String(r.write.opsPerSec)], ['read', `${r.read.ms.toFixed(1)}ms`, `${r.read.nsPerOp.toFixed(0)}ns`, String(r.read.opsPerSec)]])}\n`);
+      return void io.out(
+        `${table(
+          ['phase', 'time', 'per op', 'ops/sec'],
+          [
+            ['write', `${r.write.ms.toFixed(1)}ms`, `${r.write.nsPerOp.toFixed(0)}ns`, String(r.write.opsPerSec)],
+            ['read', `${r.read.ms.toFixed(1)}ms`, `${r.read.nsPerOp.toFixed(0)}ns`, String(r.read.opsPerSec)],
+          ],
+        )}\n`,
+      );
     }
-    io.out(`# Write\t${r.write.ms.toFixed(3)}ms\t(${r.write.nsPerOp.toFixed(0)}ns/op)\t(${r.write.opsPerSec} op/sec)\n`);
+    io.out(
+      `# Write\t${r.write.ms.toFixed(3)}ms\t(${r.write.nsPerOp.toFixed(0)}ns/op)\t(${r.write.opsPerSec} op/sec)\n`,
+    );
     io.out(`# Read\t${r.read.ms.toFixed(3)}ms\t(${r.read.nsPerOp.toFixed(0)}ns/op)\t(${r.read.opsPerSec} op/sec)\n`);
     if (bool(p.flags.work)) io.out(`# Database: ${path}\n`);
   },
@@ -588,4 +730,18 @@ function shuffle<T>(a: T[]): T[] {
   return a;
 }
 
-export const BOLT_COMMANDS: readonly Command[] = [bench, buckets, check, compactCmd, dump, get, info, keys, page, pages, stats, backup, defrag];
+export const BOLT_COMMANDS: readonly Command[] = [
+  bench,
+  buckets,
+  check,
+  compactCmd,
+  dump,
+  get,
+  info,
+  keys,
+  page,
+  pages,
+  stats,
+  backup,
+  defrag,
+];

@@ -1,6 +1,12 @@
 import { BoltkvError } from '../errors.ts';
 
-export type CliErrorCode = 'ERR_USAGE' | 'ERR_FILE_NOT_FOUND' | 'ERR_NOT_FOUND' | 'ERR_CORRUPT' | 'ERR_INVALID_INPUT' | 'ERR_PARTIAL_FAILURE';
+export type CliErrorCode =
+  | 'ERR_USAGE'
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_CORRUPT'
+  | 'ERR_INVALID_INPUT'
+  | 'ERR_PARTIAL_FAILURE';
 
 /** Errors of the command line itself: bad arguments, missing files or keys, a failed check. */
 export class CliError extends BoltkvError {

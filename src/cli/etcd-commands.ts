@@ -28,7 +28,8 @@ import { parseLease, parseTxn, rangeEnd } from './etcd-syntax.ts';
 export { dbPathOf, ETCD_GLOBAL_FLAGS } from './etcd-target.ts';
 export { parseCompare, parseTxn } from './etcd-syntax.ts';
 
-const text = (b: Uint8Array, hex: boolean): string => (hex ? Buffer.from(b).toString('hex') : Buffer.from(b).toString('utf8'));
+const text = (b: Uint8Array, hex: boolean): string =>
+  hex ? Buffer.from(b).toString('hex') : Buffer.from(b).toString('utf8');
 
 function kvLines(kvs: readonly KeyValue[], hex: boolean, keysOnly = false, valueOnly = false): string[] {
   const lines: string[] = [];
@@ -39,7 +40,13 @@ function kvLines(kvs: readonly KeyValue[], hex: boolean, keysOnly = false, value
   return lines;
 }
 
-const SORT_TARGETS: Record<string, SortTarget> = { CREATE: 'CREATE', KEY: 'KEY', MODIFY: 'MOD', VALUE: 'VALUE', VERSION: 'VERSION' };
+const SORT_TARGETS: Record<string, SortTarget> = {
+  CREATE: 'CREATE',
+  KEY: 'KEY',
+  MODIFY: 'MOD',
+  VALUE: 'VALUE',
+  VERSION: 'VERSION',
+};
 
 const get: Command = {
   name: 'get',
@@ -60,7 +67,8 @@ const get: Command = {
   },
   async run(p, io) {
     const [key, end] = p.args;
-    if (key === undefined || p.args.length > 2) throw usage('get command needs one argument as key and an optional argument as range_end');
+    if (key === undefined || p.args.length > 2)
+      throw usage('get command needs one argument as key and an optional argument as range_end');
     const req: RangeRequest = {
       key,
       rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), bool(p.flags['from-key'])),
@@ -82,7 +90,9 @@ const get: Command = {
     }
     await withKV(p, async (kv) => {
       const r = await kv.range(req);
-      out(p, io, r, () => (req.countOnly ? [String(r.count)] : kvLines(r.kvs, bool(p.flags.hex), false, bool(p.flags['print-value-only']))));
+      out(p, io, r, () =>
+        req.countOnly ? [String(r.count)] : kvLines(r.kvs, bool(p.flags.hex), false, bool(p.flags['print-value-only'])),
+      );
     });
   },
 };
@@ -107,13 +117,22 @@ const put: Command = {
   },
   async run(p, io) {
     const [key, valueArg] = p.args;
-    if (key === undefined || p.args.length > 2) throw usage('put command needs 1 argument and input from stdin or 2 arguments');
+    if (key === undefined || p.args.length > 2)
+      throw usage('put command needs 1 argument and input from stdin or 2 arguments');
     const ignoreValue = bool(p.flags['ignore-value']);
-    if (ignoreValue && valueArg !== undefined) throw usage('put command needs only 1 argument when --ignore-value is set');
+    if (ignoreValue && valueArg !== undefined)
+      throw usage('put command needs only 1 argument when --ignore-value is set');
     const value = ignoreValue ? undefined : (valueArg ?? (await readStdin(io)));
     const lease = parseLease(str(p.flags.lease));
     await withKV(p, async (kv) => {
-      const r = await kv.put({ key, value, lease, prevKv: bool(p.flags['prev-kv']), ignoreValue, ignoreLease: bool(p.flags['ignore-lease']) });
+      const r = await kv.put({
+        key,
+        value,
+        lease,
+        prevKv: bool(p.flags['prev-kv']),
+        ignoreValue,
+        ignoreLease: bool(p.flags['ignore-lease']),
+      });
       out(p, io, r, () => ['OK', ...(r.prevKv ? kvLines([r.prevKv], bool(p.flags.hex)) : [])]);
     });
   },
@@ -131,9 +150,14 @@ const del: Command = {
   },
   async run(p, io) {
     const [key, end] = p.args;
-    if (key === undefined || p.args.length > 2) throw usage('del command needs one argument as key and an optional argument as range_end');
+    if (key === undefined || p.args.length > 2)
+      throw usage('del command needs one argument as key and an optional argument as range_end');
     await withKV(p, async (kv) => {
-      const r = await kv.deleteRange({ key, rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), bool(p.flags['from-key'])), prevKv: bool(p.flags['prev-kv']) });
+      const r = await kv.deleteRange({
+        key,
+        rangeEnd: rangeEnd(key, end, bool(p.flags.prefix), bool(p.flags['from-key'])),
+        prevKv: bool(p.flags['prev-kv']),
+      });
       out(p, io, r, () => [String(r.deleted), ...kvLines(r.prevKvs ?? [], bool(p.flags.hex))]);
     });
   },
@@ -143,10 +167,14 @@ const compaction: Command = {
   name: 'compaction',
   summary: 'compacts the event history (etcdctl)',
   usage: 'boltkv compaction --data-dir DIR [--physical] <revision>',
-  flags: { ...ETCD_GLOBAL_FLAGS, physical: { kind: 'bool', help: 'wait for the compaction to physically remove all old revisions' } },
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    physical: { kind: 'bool', help: 'wait for the compaction to physically remove all old revisions' },
+  },
   async run(p, io) {
     const [revArg] = p.args;
-    if (revArg === undefined || p.args.length !== 1 || !/^\d+$/.test(revArg)) throw usage('compaction command needs 1 argument (a revision)');
+    if (revArg === undefined || p.args.length !== 1 || !/^\d+$/.test(revArg))
+      throw usage('compaction command needs 1 argument (a revision)');
     await withKV(p, async (kv) => {
       const r = await kv.compact({ revision: Number(revArg), physical: bool(p.flags.physical) });
       void r;
@@ -182,7 +210,11 @@ function snapshotStatus(path: string): { hash: number; revision: number; totalKe
   try {
     return db.view((tx) => {
       const problems = tx.check();
-      if (problems.length > 0) throw new CliError('ERR_CORRUPT', `snapshot file integrity check failed. ${problems.length} errors found: ${problems[0]}`);
+      if (problems.length > 0)
+        throw new CliError(
+          'ERR_CORRUPT',
+          `snapshot file integrity check failed. ${problems.length} errors found: ${problems[0]}`,
+        );
       const h = new Crc32c();
       let totalKey = 0;
       let revision = 0;
@@ -226,7 +258,8 @@ const snapshot: Command = {
     if (sub === 'save') {
       if (file === undefined || p.args.length !== 2) throw usage('snapshot save expects one argument');
       const list = endpointsOf(p);
-      if (list && list.length !== 1) throw usage(`snapshot must be requested to one selected node, not multiple [${list.join(' ')}]`);
+      if (list && list.length !== 1)
+        throw usage(`snapshot must be requested to one selected node, not multiple [${list.join(' ')}]`);
       const part = `${file}.part`;
       await withTarget(p, async ({ kv }) => {
         const bar = progressBar(io, 'snapshot');
@@ -258,7 +291,10 @@ const snapshot: Command = {
       const s = snapshotStatus(file);
       const w = writeOutOf(p.flags['write-out']);
       if (w === 'json') io.out(`${JSON.stringify(s)}\n`);
-      else if (w === 'table') io.out(`${table(['hash', 'revision', 'total keys', 'total size'], [[s.hash.toString(16), String(s.revision), String(s.totalKey), humanBytes(s.totalSize)]])}\n`);
+      else if (w === 'table')
+        io.out(
+          `${table(['hash', 'revision', 'total keys', 'total size'], [[s.hash.toString(16), String(s.revision), String(s.totalKey), humanBytes(s.totalSize)]])}\n`,
+        );
       else io.out(`${s.hash.toString(16)}, ${s.revision}, ${s.totalKey}, ${humanBytes(s.totalSize)}\n`);
       return;
     }
@@ -299,7 +335,10 @@ const endpoint: Command = {
   name: 'endpoint',
   summary: 'endpoint status | endpoint hashkv [--rev N] of each member (etcdctl)',
   usage: 'boltkv endpoint status|hashkv --data-dir DIR | --endpoints URLS [--rev N]',
-  flags: { ...ETCD_GLOBAL_FLAGS, rev: { kind: 'int', default: 0, help: 'maximum revision to hash (hashkv; 0: latest)' } },
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    rev: { kind: 'int', default: 0, help: 'maximum revision to hash (hashkv; 0: latest)' },
+  },
   async run(p, io) {
     const [sub] = p.args;
     if (sub !== 'status' && sub !== 'hashkv') throw usage('endpoint needs a subcommand: status or hashkv');
@@ -311,7 +350,18 @@ const endpoint: Command = {
         const s = await m.status();
         const id = s.header.memberId ?? 0n;
         json.push({ Endpoint: ep, Status: s });
-        rows.push([ep, id.toString(16), s.version, humanBytes(s.dbSize), String((s.leader ?? 0n) === id), String(s.isLearner === true), String(s.raftTerm ?? 0), String(s.raftIndex ?? 0), String(s.raftAppliedIndex ?? 0), s.errors.join(', ')]);
+        rows.push([
+          ep,
+          id.toString(16),
+          s.version,
+          humanBytes(s.dbSize),
+          String((s.leader ?? 0n) === id),
+          String(s.isLearner === true),
+          String(s.raftTerm ?? 0),
+          String(s.raftIndex ?? 0),
+          String(s.raftAppliedIndex ?? 0),
+          s.errors.join(', '),
+        ]);
       } else {
         const h = await hashKVOf(m, num(p.flags.rev), io);
         json.push({ Endpoint: ep, HashKV: { header: h.header, hash: h.hash, compactRevision: h.compactRevision } });
@@ -320,7 +370,21 @@ const endpoint: Command = {
     });
     if (w === 'json') return void io.out(`${etcdJson(json)}\n`);
     if (w === 'table') {
-      const head = sub === 'status' ? ['endpoint', 'id', 'version', 'db size', 'is leader', 'is learner', 'raft term', 'raft index', 'raft applied index', 'errors'] : ['endpoint', 'hash'];
+      const head =
+        sub === 'status'
+          ? [
+              'endpoint',
+              'id',
+              'version',
+              'db size',
+              'is leader',
+              'is learner',
+              'raft term',
+              'raft index',
+              'raft applied index',
+              'errors',
+            ]
+          : ['endpoint', 'hash'];
       return void io.out(`${table(head, rows)}\n`);
     }
     io.out(rows.map((r) => `${r.join(', ')}\n`).join(''));
@@ -349,7 +413,11 @@ const lease: Command = {
   name: 'lease',
   summary: 'lease grant <ttl> | revoke <id> | timetolive <id> [--keys] | list | keep-alive --once <id> (etcdctl)',
   usage: 'boltkv lease grant|revoke|timetolive|list|keep-alive --data-dir DIR ...',
-  flags: { ...ETCD_GLOBAL_FLAGS, keys: { kind: 'bool', help: 'timetolive: list the attached keys' }, once: { kind: 'bool', help: 'keep-alive: renew once and exit (required in process)' } },
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    keys: { kind: 'bool', help: 'timetolive: list the attached keys' },
+    once: { kind: 'bool', help: 'keep-alive: renew once and exit (required in process)' },
+  },
   async run(p, io) {
     const [sub, arg] = p.args;
     await withKV(p, async (kv) => {
@@ -372,7 +440,11 @@ const lease: Command = {
           return out(p, io, r, () => {
             if (r.TTL === -1) return [`lease ${leaseHex(id)} already expired`];
             const base = `lease ${leaseHex(id)} granted with TTL(${r.grantedTTL}s), remaining(${r.TTL}s)`;
-            return [bool(p.flags.keys) ? `${base}, attached keys([${r.keys.map((k) => Buffer.from(k).toString()).join(' ')}])` : base];
+            return [
+              bool(p.flags.keys)
+                ? `${base}, attached keys([${r.keys.map((k) => Buffer.from(k).toString()).join(' ')}])`
+                : base,
+            ];
           });
         }
         case 'list': {
@@ -396,7 +468,8 @@ const lease: Command = {
 function responseLines(r: ResponseOp, hex: boolean): string[] {
   if ('responsePut' in r) return ['OK', ...(r.responsePut.prevKv ? kvLines([r.responsePut.prevKv], hex) : [])];
   if ('responseRange' in r) return kvLines(r.responseRange.kvs, hex);
-  if ('responseDeleteRange' in r) return [String(r.responseDeleteRange.deleted), ...kvLines(r.responseDeleteRange.prevKvs ?? [], hex)];
+  if ('responseDeleteRange' in r)
+    return [String(r.responseDeleteRange.deleted), ...kvLines(r.responseDeleteRange.prevKvs ?? [], hex)];
   return [];
 }
 
@@ -404,7 +477,10 @@ const txn: Command = {
   name: 'txn',
   summary: 'txn processes all the requests in one transaction, read from standard input (etcdctl)',
   usage: 'boltkv txn --data-dir DIR < requests (compares, blank line, success requests, blank line, failure requests)',
-  flags: { ...ETCD_GLOBAL_FLAGS, interactive: { kind: 'bool', help: 'accepted for etcdctl parity: input is always read from standard input' } },
+  flags: {
+    ...ETCD_GLOBAL_FLAGS,
+    interactive: { kind: 'bool', help: 'accepted for etcdctl parity: input is always read from standard input' },
+  },
   async run(p, io) {
     const t = parseTxn(await readStdin(io));
     await withKV(p, async (kv) => {
@@ -447,8 +523,12 @@ const watch: Command = {
           io.out(`${etcdJson(resp)}\n`);
           continue;
         }
-        if (resp.canceled || resp.compactRevision) io.err(`watch was canceled (${resp.cancelReason ?? `etcdserver: mvcc: required revision has been compacted`})\n`);
-        if (resp.events.length === 0 && !resp.canceled && !resp.created) io.out(`progress notify: ${resp.header.revision}\n`);
+        if (resp.canceled || resp.compactRevision)
+          io.err(
+            `watch was canceled (${resp.cancelReason ?? `etcdserver: mvcc: required revision has been compacted`})\n`,
+          );
+        if (resp.events.length === 0 && !resp.canceled && !resp.created)
+          io.out(`progress notify: ${resp.header.revision}\n`);
         const lines: string[] = [];
         for (const e of resp.events) {
           lines.push(e.type);
@@ -463,12 +543,18 @@ const watch: Command = {
 
 function parseMemberId(s: string | undefined): bigint {
   if (s === undefined) throw usage('member ID is not provided');
-  if (!/^[0-9a-fA-F]{1,16}$/.test(s)) throw usage(`bad member ID arg (strconv.ParseUint: parsing ${JSON.stringify(s)}: invalid syntax), expecting ID in Hex`);
+  if (!/^[0-9a-fA-F]{1,16}$/.test(s))
+    throw usage(
+      `bad member ID arg (strconv.ParseUint: parsing ${JSON.stringify(s)}: invalid syntax), expecting ID in Hex`,
+    );
   return BigInt(`0x${s}`);
 }
 
 function peerURLsOf(p: Parsed): string[] {
-  const urls = str(p.flags['peer-urls']).split(',').map((u) => u.trim()).filter((u) => u !== '');
+  const urls = str(p.flags['peer-urls'])
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
   if (urls.length === 0) throw usage('member peer urls not provided');
   for (const u of urls) if (!/^https?:\/\/[^/]+/.test(u)) throw usage(`URL scheme must be http or https: ${u}`);
   return urls;
@@ -478,12 +564,20 @@ function peerURLsOf(p: Parsed): string[] {
 const id16 = (id: bigint | undefined): string => (id ?? 0n).toString(16).padStart(16, ' ');
 
 function memberRows(members: readonly Member[]): string[][] {
-  return members.map((m) => [m.ID.toString(16), m.name === '' ? 'unstarted' : 'started', m.name, m.peerURLs.join(','), m.clientURLs.join(','), String(m.isLearner)]);
+  return members.map((m) => [
+    m.ID.toString(16),
+    m.name === '' ? 'unstarted' : 'started',
+    m.name,
+    m.peerURLs.join(','),
+    m.clientURLs.join(','),
+    String(m.isLearner),
+  ]);
 }
 
 const member: Command = {
   name: 'member',
-  summary: 'member list | add <name> --peer-urls URLS [--learner] | remove <id> | update <id> --peer-urls URLS | promote <id> (etcdctl)',
+  summary:
+    'member list | add <name> --peer-urls URLS [--learner] | remove <id> | update <id> --peer-urls URLS | promote <id> (etcdctl)',
   usage: 'boltkv member list|add|remove|update|promote --endpoints URLS ... (list also with --data-dir)',
   flags: {
     ...ETCD_GLOBAL_FLAGS,
@@ -501,7 +595,10 @@ const member: Command = {
           return out(p, io, resp, () => [`0, started, default, , ${endpoint}, false`]);
         }
         const r = await client.memberList();
-        if (w === 'table') return void io.out(`${table(['id', 'status', 'name', 'peer addrs', 'client addrs', 'is learner'], memberRows(r.members))}\n`);
+        if (w === 'table')
+          return void io.out(
+            `${table(['id', 'status', 'name', 'peer addrs', 'client addrs', 'is learner'], memberRows(r.members))}\n`,
+          );
         out(p, io, r, () => memberRows(r.members).map((row) => row.join(', ')));
       });
     }
@@ -512,7 +609,8 @@ const member: Command = {
       throw usage(sub === 'add' ? 'member name not provided' : `member ID is not provided`);
     }
     await withTarget(p, async ({ client }) => {
-      if (!client) throw usage(`member ${sub} needs --endpoints: a data directory opened here is one member without raft`);
+      if (!client)
+        throw usage(`member ${sub} needs --endpoints: a data directory opened here is one member without raft`);
       switch (sub) {
         case 'add': {
           const peerURLs = peerURLsOf(p);
@@ -524,8 +622,14 @@ const member: Command = {
           // The configuration the new member starts with: every member's name and peer URLs, the new one named as given.
           const list = await client.memberList();
           const conf: string[] = [];
-          for (const m of list.members) for (const u of m.peerURLs) conf.push(`${m.ID === r.member.ID ? arg : m.name}=${u}`);
-          lines.push(`ETCD_NAME=${JSON.stringify(arg)}`, `ETCD_INITIAL_CLUSTER=${JSON.stringify(conf.join(','))}`, `ETCD_INITIAL_ADVERTISE_PEER_URLS=${JSON.stringify(peerURLs.join(','))}`, 'ETCD_INITIAL_CLUSTER_STATE="existing"');
+          for (const m of list.members)
+            for (const u of m.peerURLs) conf.push(`${m.ID === r.member.ID ? arg : m.name}=${u}`);
+          lines.push(
+            `ETCD_NAME=${JSON.stringify(arg)}`,
+            `ETCD_INITIAL_CLUSTER=${JSON.stringify(conf.join(','))}`,
+            `ETCD_INITIAL_ADVERTISE_PEER_URLS=${JSON.stringify(peerURLs.join(','))}`,
+            'ETCD_INITIAL_CLUSTER_STATE="existing"',
+          );
           return void io.out(`${lines.join('\n')}\n`);
         }
         case 'remove': {
@@ -548,13 +652,36 @@ const member: Command = {
   },
 };
 
-export const ETCD_COMMANDS: readonly Command[] = [get, put, del, txn, watch, compaction, defragEtcd, snapshot, endpoint, alarm, lease, member];
+export const ETCD_COMMANDS: readonly Command[] = [
+  get,
+  put,
+  del,
+  txn,
+  watch,
+  compaction,
+  defragEtcd,
+  snapshot,
+  endpoint,
+  alarm,
+  lease,
+  member,
+];
 
 /** Commands that exist only in etcdctl's form. */
-export const ETCD_ONLY = new Set(['del', 'put', 'txn', 'watch', 'compaction', 'snapshot', 'endpoint', 'alarm', 'lease', 'member']);
+export const ETCD_ONLY = new Set([
+  'del',
+  'put',
+  'txn',
+  'watch',
+  'compaction',
+  'snapshot',
+  'endpoint',
+  'alarm',
+  'lease',
+  'member',
+]);
 
 /** True when argv asks for the etcdctl form of a command (it names a data dir or endpoints). */
 export function wantsEtcd(argv: readonly string[]): boolean {
   return argv.some((a) => /^--?(data-dir|endpoints)(=|$)/.test(a));
 }
-

@@ -5,7 +5,30 @@
  */
 
 /** Fields declared camelCase in etcd's rpc.proto (or upper case), outside the response header. */
-const KEEP = new Set(['dbSize', 'raftIndex', 'raftTerm', 'raftAppliedIndex', 'dbSizeInUse', 'isLearner', 'grantedTTL', 'ID', 'TTL', 'memberID', 'Endpoint', 'Status', 'HashKV', 'peerURLs', 'clientURLs', 'Response', 'ResponsePut', 'ResponseRange', 'ResponseDeleteRange', 'ResponseTxn', 'totalKey', 'totalSize']);
+const KEEP = new Set([
+  'dbSize',
+  'raftIndex',
+  'raftTerm',
+  'raftAppliedIndex',
+  'dbSizeInUse',
+  'isLearner',
+  'grantedTTL',
+  'ID',
+  'TTL',
+  'memberID',
+  'Endpoint',
+  'Status',
+  'HashKV',
+  'peerURLs',
+  'clientURLs',
+  'Response',
+  'ResponsePut',
+  'ResponseRange',
+  'ResponseDeleteRange',
+  'ResponseTxn',
+  'totalKey',
+  'totalSize',
+]);
 
 const ALARMS: Record<string, number> = { NONE: 0, NOSPACE: 1, CORRUPT: 2 };
 
@@ -15,8 +38,14 @@ function snake(k: string): string {
 
 function isEmpty(v: unknown): boolean {
   return (
-    v === undefined || v === null || v === false || v === 0 || v === 0n || v === '' ||
-    (Array.isArray(v) && v.length === 0) || (v instanceof Uint8Array && v.length === 0)
+    v === undefined ||
+    v === null ||
+    v === false ||
+    v === 0 ||
+    v === 0n ||
+    v === '' ||
+    (Array.isArray(v) && v.length === 0) ||
+    (v instanceof Uint8Array && v.length === 0)
   );
 }
 

@@ -13,10 +13,17 @@ import { etcdJson } from './etcd-json.ts';
 import { type CliIO, writeOutOf } from './output.ts';
 
 export const ETCD_GLOBAL_FLAGS: FlagSpecs = {
-  'data-dir': { kind: 'string', help: 'etcd-style data directory opened in this process (database at DIR/member/snap/db)' },
+  'data-dir': {
+    kind: 'string',
+    help: 'etcd-style data directory opened in this process (database at DIR/member/snap/db)',
+  },
   endpoints: { kind: 'string', help: 'comma-separated server URLs (etcd or boltkv serve)' },
   hex: { kind: 'bool', help: 'print keys and values as hex' },
-  'command-timeout': { kind: 'string', default: '5s', help: 'timeout of each call to a server (--endpoints), as etcdctl: 5s, 500ms, 1m' },
+  'command-timeout': {
+    kind: 'string',
+    default: '5s',
+    help: 'timeout of each call to a server (--endpoints), as etcdctl: 5s, 500ms, 1m',
+  },
 };
 
 export function dbPathOf(dataDir: string): string {
@@ -40,7 +47,10 @@ export function endpointsOf(p: Parsed): string[] | undefined {
     if (!dir) throw usage('--data-dir or --endpoints is required');
     return undefined;
   }
-  return endpoints.split(',').filter((e) => e !== '').map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
+  return endpoints
+    .split(',')
+    .filter((e) => e !== '')
+    .map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
 }
 
 export async function withTarget<T>(p: Parsed, fn: (t: Target) => Promise<T>): Promise<T> {
@@ -67,10 +77,15 @@ export async function withTarget<T>(p: Parsed, fn: (t: Target) => Promise<T>): P
  * etcdctl's per-member commands (endpoint status|hashkv, defrag) address every endpoint in turn,
  * each through a client of its own so the answer is that member's.
  */
-export async function forEachEndpoint(p: Parsed, fn: (m: KV & Maintenance, endpoint: string) => Promise<void>): Promise<void> {
+export async function forEachEndpoint(
+  p: Parsed,
+  fn: (m: KV & Maintenance, endpoint: string) => Promise<void>,
+): Promise<void> {
   const list = endpointsOf(p);
   if (!list) return withTarget(p, (t) => fn(t.kv, t.endpoint));
-  const given = str(p.flags.endpoints).split(',').filter((e) => e !== '');
+  const given = str(p.flags.endpoints)
+    .split(',')
+    .filter((e) => e !== '');
   for (const [i, url] of list.entries()) {
     const client = connect({ endpoints: [url], timeoutMs: commandTimeout(p) });
     try {

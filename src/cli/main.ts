@@ -26,7 +26,9 @@ function findCommand(name: string, rest: readonly string[]): Command | undefined
 
 function topHelp(): string {
   const rows = COMMANDS.map((c) => `    ${c.name.padEnd(12)}${c.summary}`);
-  const etcdRows = ETCD_COMMANDS.filter((c) => !ETCD_ONLY.has(c.name)).map((c) => `    ${c.name.padEnd(12)}${c.summary}`);
+  const etcdRows = ETCD_COMMANDS.filter((c) => !ETCD_ONLY.has(c.name)).map(
+    (c) => `    ${c.name.padEnd(12)}${c.summary}`,
+  );
   return [
     'boltkv: operate boltkv / bbolt database files',
     '',
@@ -36,10 +38,10 @@ function topHelp(): string {
     'The commands are:',
     ...rows,
     '',
-    'With --data-dir DIR, these take etcdctl\'s form instead:',
+    "With --data-dir DIR, these take etcdctl's form instead:",
     ...etcdRows,
     '',
-    '    serve       serve etcd\'s JSON API from a data directory (etcd\'s flags; see boltkv serve --help)',
+    "    serve       serve etcd's JSON API from a data directory (etcd's flags; see boltkv serve --help)",
     '',
     'Use "boltkv <command> --help" for more information about a command.',
     '',
@@ -92,7 +94,11 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
 function processIO(serving: boolean): CliIO {
   if (serving) {
     // runServe installs its own SIGTERM/SIGINT handling (a clean, possibly longer, shutdown).
-    return { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s), isTTY: process.stderr.isTTY === true };
+    return {
+      out: (s) => void process.stdout.write(s),
+      err: (s) => void process.stderr.write(s),
+      isTTY: process.stderr.isTTY === true,
+    };
   }
   const stop = new AbortController();
   // A watch ends cleanly on the signal; anything else still stops promptly.

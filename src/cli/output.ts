@@ -87,10 +87,13 @@ export function parseKey(s: string, format: string): Uint8Array {
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
-  const fmt = (r: readonly string[]): string => `|${r.map((c, i) => ` ${c.padStart(0).padEnd(widths[i]!)} `).join('|')}|`;
+  const fmt = (r: readonly string[]): string =>
+    `|${r.map((c, i) => ` ${c.padStart(0).padEnd(widths[i]!)} `).join('|')}|`;
   return [line, fmt(header.map((h) => h.toUpperCase())), line, ...rows.map(fmt), line].join('\n');
 }
 
 export function json(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x));
+  return JSON.stringify(v, (_k, x) =>
+    typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x,
+  );
 }

@@ -26,7 +26,9 @@ export function progressBar(io: CliIO, label: string): Progress {
       const fill = Math.round(frac * WIDTH);
       const secs = Math.max(0.001, (now - start) / 1000);
       const rate = done / secs / (1 << 20);
-      io.err(`\r${label} [${'#'.repeat(fill)}${' '.repeat(WIDTH - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${rate.toFixed(1)} MB/s`);
+      io.err(
+        `\r${label} [${'#'.repeat(fill)}${' '.repeat(WIDTH - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${rate.toFixed(1)} MB/s`,
+      );
       drawn = true;
     },
     done(): void {

@@ -5,13 +5,41 @@
  * `lease(ttl)` keeps a lease alive in the background (lease-keeper.ts).
  */
 import type {
-  BytesLike, CompactionRequest, CompactionResponse, DeleteOptions, DeleteRangeRequest, DeleteRangeResponse,
-  GetOptions, KV, KeyRangeOptions, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
-  LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest,
-  LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, SetOptions,
-  StatusResponse, TxnRequest, TxnResponse,
+  BytesLike,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteOptions,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  GetOptions,
+  KV,
+  KeyRangeOptions,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  SetOptions,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
 } from '../api/kv.ts';
-import type { AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions } from '../api/maintenance.ts';
+import type {
+  AlarmResponse,
+  DefragmentResponse,
+  HashKVResponse,
+  Maintenance,
+  SnapshotOptions,
+} from '../api/maintenance.ts';
 import { keyBytes, prefixEndBytes } from '../keys.ts';
 import type { Readable } from 'node:stream';
 import { MvccError } from '../mvcc/errors.ts';
@@ -46,7 +74,10 @@ export interface ConnectOptions {
 function positive(v: unknown, name: string, dflt: number, allowZero = false): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new ClientError('ERR_INVALID_OPTION', `boltkv: connect() option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+    throw new ClientError(
+      'ERR_INVALID_OPTION',
+      `boltkv: connect() option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`,
+    );
   }
   return v;
 }
@@ -68,7 +99,8 @@ function rangeEndFor(key: BytesLike, o: KeyRangeOptions): BytesLike | undefined 
 
 function options<T extends object>(o: T | undefined, what: string): T {
   if (o === undefined) return {} as T;
-  if (o === null || typeof o !== 'object') throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: ${what} options must be an object`);
+  if (o === null || typeof o !== 'object')
+    throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: ${what} options must be an object`);
   return o;
 }
 
@@ -79,7 +111,8 @@ function readOnlyOps(ops: RequestOp[] | undefined): boolean {
   return ops.every((op) => {
     if (op === null || typeof op !== 'object') return false;
     if ('requestRange' in op && op.requestRange !== undefined) return true;
-    if ('requestTxn' in op && op.requestTxn !== undefined) return readOnlyOps(op.requestTxn.success) && readOnlyOps(op.requestTxn.failure);
+    if ('requestTxn' in op && op.requestTxn !== undefined)
+      return readOnlyOps(op.requestTxn.success) && readOnlyOps(op.requestTxn.failure);
     return false;
   });
 }
@@ -98,10 +131,13 @@ export class Client implements KV, Maintenance {
   #closed = false;
 
   constructor(opts: ConnectOptions) {
-    if (opts === null || typeof opts !== 'object') throw new ClientError('ERR_INVALID_OPTION', 'boltkv: connect() needs an options object');
+    if (opts === null || typeof opts !== 'object')
+      throw new ClientError('ERR_INVALID_OPTION', 'boltkv: connect() needs an options object');
     const timeoutMs = positive(opts.timeoutMs, 'timeoutMs', 10_000);
     const maxResponseBytes = positive(opts.maxResponseBytes, 'maxResponseBytes', 64 * 1024 * 1024);
-    this.#pool = new EndpointPool(parseEndpoints(opts.endpoints), { cooldownMs: positive(opts.failoverCooldownMs, 'failoverCooldownMs', 1000, true) });
+    this.#pool = new EndpointPool(parseEndpoints(opts.endpoints), {
+      cooldownMs: positive(opts.failoverCooldownMs, 'failoverCooldownMs', 1000, true),
+    });
     this.#http = new HttpTransport(this.#pool, { timeoutMs, maxResponseBytes });
     this.#timeoutMs = timeoutMs;
     this.#maxResponseBytes = maxResponseBytes;
@@ -168,13 +204,31 @@ export class Client implements KV, Maintenance {
     return this.#call('/v3/cluster/member/add', 'MemberAddRequest', req, wire.decodeMemberAdd, ONCE);
   }
   memberRemove(ID: bigint): Promise<wire.MemberListResponse> {
-    return this.#call('/v3/cluster/member/remove', 'MemberRemoveRequest', { ID }, wire.decodeMembers('MemberRemoveResponse'), ONCE);
+    return this.#call(
+      '/v3/cluster/member/remove',
+      'MemberRemoveRequest',
+      { ID },
+      wire.decodeMembers('MemberRemoveResponse'),
+      ONCE,
+    );
   }
   memberUpdate(ID: bigint, peerURLs: string[]): Promise<wire.MemberListResponse> {
-    return this.#call('/v3/cluster/member/update', 'MemberUpdateRequest', { ID, peerURLs }, wire.decodeMembers('MemberUpdateResponse'), ONCE);
+    return this.#call(
+      '/v3/cluster/member/update',
+      'MemberUpdateRequest',
+      { ID, peerURLs },
+      wire.decodeMembers('MemberUpdateResponse'),
+      ONCE,
+    );
   }
   memberPromote(ID: bigint): Promise<wire.MemberListResponse> {
-    return this.#call('/v3/cluster/member/promote', 'MemberPromoteRequest', { ID }, wire.decodeMembers('MemberPromoteResponse'), ONCE);
+    return this.#call(
+      '/v3/cluster/member/promote',
+      'MemberPromoteRequest',
+      { ID },
+      wire.decodeMembers('MemberPromoteResponse'),
+      ONCE,
+    );
   }
 
   // ---- Maintenance: of whichever member answers; connect to one endpoint to address a member.
@@ -188,7 +242,11 @@ export class Client implements KV, Maintenance {
       return await this.#call('/v3/maintenance/hashkv', 'HashKVRequest', { revision }, wire.decodeHashKV, IDEMPOTENT);
     } catch (e) {
       if (e instanceof ClientError && e.httpStatus === 404) {
-        throw new ClientError('ERR_UNSUPPORTED', `boltkv: ${e.endpoint ?? 'the server'} has no HashKV on its gateway (etcd 3.4 routes only Hash there; 3.5 adds /v3/maintenance/hashkv)`, { endpoint: e.endpoint, httpStatus: 404, cause: e });
+        throw new ClientError(
+          'ERR_UNSUPPORTED',
+          `boltkv: ${e.endpoint ?? 'the server'} has no HashKV on its gateway (etcd 3.4 routes only Hash there; 3.5 adds /v3/maintenance/hashkv)`,
+          { endpoint: e.endpoint, httpStatus: 404, cause: e },
+        );
       }
       throw e;
     }
@@ -196,17 +254,32 @@ export class Client implements KV, Maintenance {
   /** etcd's Defragment of the member that answers; sent once (never failed over to another member). */
   defragment(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<DefragmentResponse> {
     if (this.#closed) return Promise.reject(new ClientError('ERR_CLOSED', 'boltkv: the client is closed'));
-    return this.#http.post('/v3/maintenance/defragment', wire.encode('DefragmentRequest', {}), wire.decodeDefragment, { ...ONCE, ...opts });
+    return this.#http.post('/v3/maintenance/defragment', wire.encode('DefragmentRequest', {}), wire.decodeDefragment, {
+      ...ONCE,
+      ...opts,
+    });
   }
   alarmList(): Promise<AlarmResponse> {
-    return this.#call('/v3/maintenance/alarm', 'AlarmRequest', { action: 'GET', memberID: 0n, alarm: 'NONE' }, wire.decodeAlarm, IDEMPOTENT);
+    return this.#call(
+      '/v3/maintenance/alarm',
+      'AlarmRequest',
+      { action: 'GET', memberID: 0n, alarm: 'NONE' },
+      wire.decodeAlarm,
+      IDEMPOTENT,
+    );
   }
   /** Clears the NOSPACE alarm on every member (etcdctl alarm disarm: the alarms listed, each deactivated). */
   async alarmDisarm(): Promise<AlarmResponse> {
     const raised = await this.alarmList();
     const out: AlarmResponse = { alarms: [] };
     for (const a of raised.alarms) {
-      const r = await this.#call('/v3/maintenance/alarm', 'AlarmRequest', { action: 'DEACTIVATE', memberID: a.memberId, alarm: a.alarm }, wire.decodeAlarm, IDEMPOTENT);
+      const r = await this.#call(
+        '/v3/maintenance/alarm',
+        'AlarmRequest',
+        { action: 'DEACTIVATE', memberID: a.memberId, alarm: a.alarm },
+        wire.decodeAlarm,
+        IDEMPOTENT,
+      );
       out.alarms.push(...r.alarms);
     }
     return out;
@@ -217,7 +290,11 @@ export class Client implements KV, Maintenance {
    */
   snapshot(opts: SnapshotOptions = {}): Readable {
     if (this.#closed) throw new ClientError('ERR_CLOSED', 'boltkv: the client is closed');
-    return snapshotStream(this.#pool, { idleTimeoutMs: this.#timeoutMs, maxLineBytes: this.#maxResponseBytes, signal: opts.signal });
+    return snapshotStream(this.#pool, {
+      idleTimeoutMs: this.#timeoutMs,
+      maxLineBytes: this.#maxResponseBytes,
+      signal: opts.signal,
+    });
   }
 
   /**
@@ -227,10 +304,15 @@ export class Client implements KV, Maintenance {
   async lease(ttl: number, opts: { ID?: bigint | number | string } = {}): Promise<KeptLease> {
     const g = await this.leaseGrant({ TTL: ttl, ...(opts.ID === undefined ? {} : { ID: opts.ID }) });
     if (this.#closed) throw new ClientError('ERR_CLOSED', 'boltkv: the client is closed');
-    const l = new KeptLease(g.ID, g.TTL, {
-      keepAlive: (id) => this.leaseKeepAlive({ ID: id }),
-      revoke: (id) => this.leaseRevoke({ ID: id }),
-    }, (x) => this.#leases.delete(x));
+    const l = new KeptLease(
+      g.ID,
+      g.TTL,
+      {
+        keepAlive: (id) => this.leaseKeepAlive({ ID: id }),
+        revoke: (id) => this.leaseRevoke({ ID: id }),
+      },
+      (x) => this.#leases.delete(x),
+    );
     this.#leases.add(l);
     return l;
   }

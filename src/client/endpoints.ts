@@ -20,7 +20,8 @@ export function parseEndpoints(list: unknown): Endpoint[] {
   const seen = new Set<string>();
   const out: Endpoint[] = [];
   for (const raw of list) {
-    if (typeof raw !== 'string') throw new ClientError('ERR_INVALID_OPTION', `boltkv: endpoint ${String(raw)} is not a string`);
+    if (typeof raw !== 'string')
+      throw new ClientError('ERR_INVALID_OPTION', `boltkv: endpoint ${String(raw)} is not a string`);
     let u: URL;
     try {
       u = new URL(raw.includes('://') ? raw : `http://${raw}`);

@@ -23,5 +23,10 @@ export function errorFromEtcd(s: EtcdStatus, httpStatus: number, endpoint: strin
   const code = boltkvCodeOf(s);
   if (code !== undefined) return new MvccError(code as MvccErrorCode, s.message);
   if (s.grpcCode === GrpcCode.DeadlineExceeded) return new ClientError('ERR_TIMEOUT', `${where}${s.message}`, extra);
-  return new GatewayError('ERR_REMOTE', s.message, s.grpcCode, httpStatus === 200 ? httpStatusFromGrpc(s.grpcCode) : httpStatus);
+  return new GatewayError(
+    'ERR_REMOTE',
+    s.message,
+    s.grpcCode,
+    httpStatus === 200 ? httpStatusFromGrpc(s.grpcCode) : httpStatus,
+  );
 }

@@ -73,7 +73,8 @@ export class HttpTransport {
           throw r.error;
         }
         this.#pool.failed(ep);
-        if (r.error.code === 'ERR_TIMEOUT' || r.error.code === 'ERR_ABORTED' || r.error.code === 'ERR_CLOSED') throw r.error;
+        if (r.error.code === 'ERR_TIMEOUT' || r.error.code === 'ERR_ABORTED' || r.error.code === 'ERR_CLOSED')
+          throw r.error;
         if (r.kind === 'sent' && opts.retry === 'once') throw r.error;
         last = r.error;
       }
@@ -87,7 +88,14 @@ export class HttpTransport {
     throw last ?? new ClientError('ERR_UNAVAILABLE', `boltkv: no endpoint answered ${path}`);
   }
 
-  #attempt<T>(ep: Endpoint, path: string, body: string, decode: (text: string) => T, timeoutMs: number, signal: AbortSignal | undefined): Promise<Attempt<T>> {
+  #attempt<T>(
+    ep: Endpoint,
+    path: string,
+    body: string,
+    decode: (text: string) => T,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Attempt<T>> {
     return new Promise<Attempt<T>>((resolve) => {
       const https = ep.url.startsWith('https:');
       const payload = Buffer.from(body, 'utf8');
@@ -106,7 +114,12 @@ export class HttpTransport {
         resolve(a);
       };
       const timer = setTimeout(() => {
-        finish({ kind: 'sent', error: new ClientError('ERR_TIMEOUT', `boltkv: ${ep.url}${path} did not answer within ${timeoutMs} ms`, { endpoint: ep.url }) });
+        finish({
+          kind: 'sent',
+          error: new ClientError('ERR_TIMEOUT', `boltkv: ${ep.url}${path} did not answer within ${timeoutMs} ms`, {
+            endpoint: ep.url,
+          }),
+        });
       }, timeoutMs);
       const onAbort = (): void => finish({ kind: 'sent', error: aborted(signal) });
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -117,7 +130,13 @@ export class HttpTransport {
           headers: { 'content-type': 'application/json', 'content-length': payload.length },
         });
       } catch (e) {
-        finish({ kind: 'unsent', error: new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url}: ${errMessage(e)}`, { endpoint: ep.url, cause: e }) });
+        finish({
+          kind: 'unsent',
+          error: new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url}: ${errMessage(e)}`, {
+            endpoint: ep.url,
+            cause: e,
+          }),
+        });
         return;
       }
       this.#inflight.add(req);
@@ -125,7 +144,11 @@ export class HttpTransport {
         const lost = written && !isRefusal(e);
         finish({
           kind: lost ? 'sent' : 'unsent',
-          error: new ClientError(lost ? 'ERR_CONNECTION_LOST' : 'ERR_UNAVAILABLE', `boltkv: ${ep.url}${path}: ${errMessage(e)}`, { endpoint: ep.url, cause: e }),
+          error: new ClientError(
+            lost ? 'ERR_CONNECTION_LOST' : 'ERR_UNAVAILABLE',
+            `boltkv: ${ep.url}${path}: ${errMessage(e)}`,
+            { endpoint: ep.url, cause: e },
+          ),
         });
       });
       req.on('response', (res) => this.#read(ep, path, res, decode, finish));
@@ -135,13 +158,22 @@ export class HttpTransport {
     });
   }
 
-  #read<T>(ep: Endpoint, path: string, res: IncomingMessage, decode: (text: string) => T, finish: (a: Attempt<T>) => void): void {
+  #read<T>(
+    ep: Endpoint,
+    path: string,
+    res: IncomingMessage,
+    decode: (text: string) => T,
+    finish: (a: Attempt<T>) => void,
+  ): void {
     const chunks: Buffer[] = [];
     let size = 0;
     const status = res.statusCode ?? 0;
     const bad = (why: string): Attempt<T> => ({
       kind: 'sent',
-      error: new ClientError('ERR_BAD_RESPONSE', `boltkv: ${ep.url}${path} answered ${why}`, { endpoint: ep.url, httpStatus: status }),
+      error: new ClientError('ERR_BAD_RESPONSE', `boltkv: ${ep.url}${path} answered ${why}`, {
+        endpoint: ep.url,
+        httpStatus: status,
+      }),
     });
     res.on('data', (c: Buffer) => {
       size += c.length;
@@ -161,14 +193,25 @@ export class HttpTransport {
       const text = Buffer.concat(chunks).toString('utf8');
       if (status !== 200) {
         const s = parseErrorBody(text);
-        finish(s === undefined ? bad(`HTTP ${status} without an etcd error body: ${JSON.stringify(text.slice(0, 80))}`) : etcdAttempt(s, status, ep));
+        finish(
+          s === undefined
+            ? bad(`HTTP ${status} without an etcd error body: ${JSON.stringify(text.slice(0, 80))}`)
+            : etcdAttempt(s, status, ep),
+        );
         return;
       }
       try {
         finish({ kind: 'ok', value: decode(text) });
       } catch (e) {
         if (e instanceof ClientError && (e.code === 'ERR_BAD_RESPONSE' || e.code === 'ERR_UNAVAILABLE')) {
-          finish({ kind: 'sent', error: new ClientError(e.code, `boltkv: ${ep.url}${path}: ${e.message}`, { endpoint: ep.url, httpStatus: status, cause: e }) });
+          finish({
+            kind: 'sent',
+            error: new ClientError(e.code, `boltkv: ${ep.url}${path}: ${e.message}`, {
+              endpoint: ep.url,
+              httpStatus: status,
+              cause: e,
+            }),
+          });
         } else {
           finish({ kind: 'final', error: e as BoltkvError });
         }
@@ -200,7 +243,13 @@ function aborted(signal: AbortSignal | undefined): ClientError {
 
 function isRefusal(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'ENOTFOUND' ||
+    code === 'EAI_AGAIN'
+  );
 }
 
 function errMessage(e: unknown): string {

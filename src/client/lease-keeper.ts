@@ -84,7 +84,11 @@ export class KeptLease implements AsyncDisposable {
         return;
       }
       if (Date.now() >= this.#expiresAt) {
-        this.#end(new ClientError('ERR_LEASE_LOST', `boltkv: no keepalive of lease ${this.ID} got through for its whole TTL`, { cause: e }));
+        this.#end(
+          new ClientError('ERR_LEASE_LOST', `boltkv: no keepalive of lease ${this.ID} got through for its whole TTL`, {
+            cause: e,
+          }),
+        );
         return;
       }
       this.#schedule(Math.min(500, Math.max(50, this.#expiresAt - Date.now())));

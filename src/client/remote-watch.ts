@@ -90,7 +90,13 @@ export class RemoteWatchStream implements WatchStream {
   /** Answer as etcd's Watch RPC does (WatchStreamOptions.createdNotify); otherwise as clientv3 shows a stream. */
   readonly #rpc: boolean;
 
-  constructor(pool: EndpointPool, opts: RemoteWatchOptions, single: boolean, onClose: (s: RemoteWatchStream) => void, rpc = false) {
+  constructor(
+    pool: EndpointPool,
+    opts: RemoteWatchOptions,
+    single: boolean,
+    onClose: (s: RemoteWatchStream) => void,
+    rpc = false,
+  ) {
     this.#pool = pool;
     this.#opts = opts;
     this.#single = single;
@@ -123,7 +129,8 @@ export class RemoteWatchStream implements WatchStream {
     } catch (e) {
       if (e instanceof MvccError) throw new WatchError('ERR_INVALID_WATCH_REQUEST', e.message);
       // etcd's server refuses an empty range inside the stream, not as an error of the call.
-      if (this.#rpc && e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse('mvcc: watcher range is empty');
+      if (this.#rpc && e instanceof WatchError && e.code === 'ERR_EMPTY_WATCH_RANGE')
+        return this.#refuse('mvcc: watcher range is empty');
       throw e;
     }
     if (asked !== 0 && this.#ids.has(asked)) {
@@ -137,8 +144,15 @@ export class RemoteWatchStream implements WatchStream {
     }
     const signal = req.signal;
     const st: WatchState = {
-      id, req: this.#wireRequest(req), nextRev: start, lastRev: 0, openFragment: 0, skip: 0,
-      announced: !this.#rpc, serverId: undefined, detachSignal: undefined,
+      id,
+      req: this.#wireRequest(req),
+      nextRev: start,
+      lastRev: 0,
+      openFragment: 0,
+      skip: 0,
+      announced: !this.#rpc,
+      serverId: undefined,
+      detachSignal: undefined,
     };
     this.#ids.add(id);
     this.#watches.set(st.id, st);
@@ -166,7 +180,14 @@ export class RemoteWatchStream implements WatchStream {
 
   /** A create refused in the stream, as etcd answers it. */
   #refuse(reason: string): number {
-    this.#emit(() => ({ header: { revision: this.#lastRevision }, events: [], watchId: -1, created: true, canceled: true, cancelReason: reason }));
+    this.#emit(() => ({
+      header: { revision: this.#lastRevision },
+      events: [],
+      watchId: -1,
+      created: true,
+      canceled: true,
+      cancelReason: reason,
+    }));
     return -1;
   }
 
@@ -293,13 +314,20 @@ export class RemoteWatchStream implements WatchStream {
   /** One connection attempt; undefined when it failed (the endpoint is marked failed). */
   #open(ep: Endpoint): Promise<WebSocket | undefined> {
     return new Promise((resolve) => {
-      const ws = new WebSocket(`${ep.wsUrl}/v3/watch`, { handshakeTimeout: this.#opts.connectTimeoutMs, maxPayload: this.#opts.maxMessageBytes });
+      const ws = new WebSocket(`${ep.wsUrl}/v3/watch`, {
+        handshakeTimeout: this.#opts.connectTimeoutMs,
+        maxPayload: this.#opts.maxMessageBytes,
+      });
       const fail = (e: unknown): void => {
         ws.removeAllListeners();
         ws.on('error', () => {});
         ws.terminate();
         this.#pool.failed(ep);
-        this.#lastError = new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url}/v3/watch: ${e instanceof Error ? e.message : String(e)}`, { endpoint: ep.url, cause: e });
+        this.#lastError = new ClientError(
+          'ERR_UNAVAILABLE',
+          `boltkv: ${ep.url}/v3/watch: ${e instanceof Error ? e.message : String(e)}`,
+          { endpoint: ep.url, cause: e },
+        );
         resolve(undefined);
       };
       ws.once('open', () => {
@@ -307,7 +335,9 @@ export class RemoteWatchStream implements WatchStream {
         resolve(ws);
       });
       ws.once('error', fail);
-      ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode ?? 0} instead of a WebSocket`)));
+      ws.once('unexpected-response', (_req, res) =>
+        fail(new Error(`HTTP ${res.statusCode ?? 0} instead of a WebSocket`)),
+      );
     });
   }
 
@@ -322,7 +352,13 @@ export class RemoteWatchStream implements WatchStream {
     if (this.#opts.pingIntervalMs > 0) {
       this.#pingTimer = setInterval(() => {
         if (!alive) {
-          this.#lost(ws, ep, new ClientError('ERR_TIMEOUT', `boltkv: ${ep.url} stopped answering pings on the watch stream`, { endpoint: ep.url }));
+          this.#lost(
+            ws,
+            ep,
+            new ClientError('ERR_TIMEOUT', `boltkv: ${ep.url} stopped answering pings on the watch stream`, {
+              endpoint: ep.url,
+            }),
+          );
           return;
         }
         alive = false;
@@ -337,14 +373,35 @@ export class RemoteWatchStream implements WatchStream {
       } catch (e) {
         // Garbage, or the member refusing the stream (a stream error, e.g. a learner): try another.
         const err =
-          e instanceof ClientError ? e
-          : e instanceof BoltkvError ? new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url} ended the watch stream: ${e.message}`, { endpoint: ep.url, cause: e })
-          : new ClientError('ERR_BAD_RESPONSE', `boltkv: ${ep.url} sent a watch message that is not etcd's: ${String(e)}`, { endpoint: ep.url, cause: e });
+          e instanceof ClientError
+            ? e
+            : e instanceof BoltkvError
+              ? new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url} ended the watch stream: ${e.message}`, {
+                  endpoint: ep.url,
+                  cause: e,
+                })
+              : new ClientError(
+                  'ERR_BAD_RESPONSE',
+                  `boltkv: ${ep.url} sent a watch message that is not etcd's: ${String(e)}`,
+                  { endpoint: ep.url, cause: e },
+                );
         this.#lost(ws, ep, err);
       }
     });
-    ws.on('error', (e) => this.#lost(ws, ep, new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url}/v3/watch: ${e.message}`, { endpoint: ep.url, cause: e })));
-    ws.on('close', (code) => this.#lost(ws, ep, new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url} closed the watch stream (${code})`, { endpoint: ep.url })));
+    ws.on('error', (e) =>
+      this.#lost(
+        ws,
+        ep,
+        new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url}/v3/watch: ${e.message}`, { endpoint: ep.url, cause: e }),
+      ),
+    );
+    ws.on('close', (code) =>
+      this.#lost(
+        ws,
+        ep,
+        new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url} closed the watch stream (${code})`, { endpoint: ep.url }),
+      ),
+    );
     // Every live watch starts again where it stopped, in id order (created answers follow it).
     for (const st of [...this.#watches.values()].sort((a, b) => a.id - b.id)) this.#sendCreate(st);
     if (this.#progressPending) this.#send({ progress_request: {} });
@@ -471,7 +528,8 @@ export class RemoteWatchStream implements WatchStream {
       if (events.length === 0) return;
       const last = events[events.length - 1]!.kv.modRevision;
       if (response.fragment === true) {
-        st.openFragment = (last === st.lastRev ? st.openFragment : 0) + events.filter((e) => e.kv.modRevision === last).length;
+        st.openFragment =
+          (last === st.lastRev ? st.openFragment : 0) + events.filter((e) => e.kv.modRevision === last).length;
       } else {
         st.openFragment = 0;
       }

@@ -62,7 +62,10 @@ function open(ep: Endpoint, opts: SnapshotStreamOptions): Promise<Opened> {
     };
     const onAbort = (): void => {
       req.destroy();
-      settle({ error: new ClientError('ERR_ABORTED', 'boltkv: the snapshot was aborted', { cause: opts.signal?.reason }), final: true });
+      settle({
+        error: new ClientError('ERR_ABORTED', 'boltkv: the snapshot was aborted', { cause: opts.signal?.reason }),
+        final: true,
+      });
     };
     const path = '/v3/maintenance/snapshot';
     const req = (ep.url.startsWith('https:') ? httpsRequest : httpRequest)(`${ep.url}${path}`, {
@@ -71,9 +74,24 @@ function open(ep: Endpoint, opts: SnapshotStreamOptions): Promise<Opened> {
     });
     req.setTimeout(opts.idleTimeoutMs, () => {
       req.destroy();
-      settle({ error: new ClientError('ERR_TIMEOUT', `boltkv: ${ep.url}${path} did not answer within ${opts.idleTimeoutMs} ms`, { endpoint: ep.url }), final: true });
+      settle({
+        error: new ClientError(
+          'ERR_TIMEOUT',
+          `boltkv: ${ep.url}${path} did not answer within ${opts.idleTimeoutMs} ms`,
+          { endpoint: ep.url },
+        ),
+        final: true,
+      });
     });
-    req.on('error', (e) => settle({ error: new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url}${path}: ${e.message}`, { endpoint: ep.url, cause: e }), final: false }));
+    req.on('error', (e) =>
+      settle({
+        error: new ClientError('ERR_UNAVAILABLE', `boltkv: ${ep.url}${path}: ${e.message}`, {
+          endpoint: ep.url,
+          cause: e,
+        }),
+        final: false,
+      }),
+    );
     if (opts.signal?.aborted === true) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     req.on('response', (res) => {
@@ -89,9 +107,14 @@ function open(ep: Endpoint, opts: SnapshotStreamOptions): Promise<Opened> {
         const text = Buffer.concat(chunks).toString('utf8');
         const s = parseErrorBody(text);
         settle({
-          error: s !== undefined
-            ? errorFromEtcd(s, res.statusCode ?? 0, ep.url)
-            : new ClientError('ERR_BAD_RESPONSE', `boltkv: ${ep.url}${path} answered HTTP ${res.statusCode} without an etcd error body`, { endpoint: ep.url, httpStatus: res.statusCode }),
+          error:
+            s !== undefined
+              ? errorFromEtcd(s, res.statusCode ?? 0, ep.url)
+              : new ClientError(
+                  'ERR_BAD_RESPONSE',
+                  `boltkv: ${ep.url}${path} answered HTTP ${res.statusCode} without an etcd error body`,
+                  { endpoint: ep.url, httpStatus: res.statusCode },
+                ),
           final: true,
         });
       });
@@ -100,15 +123,28 @@ function open(ep: Endpoint, opts: SnapshotStreamOptions): Promise<Opened> {
   });
 }
 
-async function* read(ep: Endpoint, req: ClientRequest, res: IncomingMessage, opts: SnapshotStreamOptions): AsyncGenerator<Buffer, void, undefined> {
+async function* read(
+  ep: Endpoint,
+  req: ClientRequest,
+  res: IncomingMessage,
+  opts: SnapshotStreamOptions,
+): AsyncGenerator<Buffer, void, undefined> {
   let failure: BoltkvError | undefined;
   const fail = (e: BoltkvError): void => {
     failure ??= e;
     req.destroy();
   };
-  const bad = (why: string): ClientError => new ClientError('ERR_BAD_RESPONSE', `boltkv: ${ep.url} snapshot stream ${why}`, { endpoint: ep.url });
-  req.setTimeout(opts.idleTimeoutMs, () => fail(new ClientError('ERR_TIMEOUT', `boltkv: ${ep.url} snapshot stream stalled for ${opts.idleTimeoutMs} ms`, { endpoint: ep.url })));
-  const onAbort = (): void => fail(new ClientError('ERR_ABORTED', 'boltkv: the snapshot was aborted', { cause: opts.signal?.reason }));
+  const bad = (why: string): ClientError =>
+    new ClientError('ERR_BAD_RESPONSE', `boltkv: ${ep.url} snapshot stream ${why}`, { endpoint: ep.url });
+  req.setTimeout(opts.idleTimeoutMs, () =>
+    fail(
+      new ClientError('ERR_TIMEOUT', `boltkv: ${ep.url} snapshot stream stalled for ${opts.idleTimeoutMs} ms`, {
+        endpoint: ep.url,
+      }),
+    ),
+  );
+  const onAbort = (): void =>
+    fail(new ClientError('ERR_ABORTED', 'boltkv: the snapshot was aborted', { cause: opts.signal?.reason }));
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const sha = createHash('sha256');
   let pending: Buffer[] = [];
@@ -126,7 +162,8 @@ async function* read(ep: Endpoint, req: ClientRequest, res: IncomingMessage, opt
       if (!sha.digest().equals(blob)) throw bad('does not match its SHA-256');
       return blob;
     }
-    if (imageLeft !== undefined && f.remainingBytes !== imageLeft - blob.length) throw bad('counts its remaining bytes wrong');
+    if (imageLeft !== undefined && f.remainingBytes !== imageLeft - blob.length)
+      throw bad('counts its remaining bytes wrong');
     imageLeft = f.remainingBytes;
     sha.update(blob);
     return blob;
@@ -135,7 +172,8 @@ async function* read(ep: Endpoint, req: ClientRequest, res: IncomingMessage, opt
     for await (const chunk of res as AsyncIterable<Buffer>) {
       let start = 0;
       for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-        const line = pendingBytes === 0 ? chunk.subarray(start, nl) : Buffer.concat([...pending, chunk.subarray(start, nl)]);
+        const line =
+          pendingBytes === 0 ? chunk.subarray(start, nl) : Buffer.concat([...pending, chunk.subarray(start, nl)]);
         pending = [];
         pendingBytes = 0;
         start = nl + 1;

@@ -8,12 +8,31 @@
  */
 import { Buffer } from 'node:buffer';
 import type {
-  CompactionResponse, DeleteRangeResponse, KeyValue, LeaseGrantResponse, LeaseKeepAliveResponse,
-  LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, PutResponse, RangeResponse, ResponseHeader,
-  ResponseOp, StatusResponse, TxnResponse,
+  CompactionResponse,
+  DeleteRangeResponse,
+  KeyValue,
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
+  PutResponse,
+  RangeResponse,
+  ResponseHeader,
+  ResponseOp,
+  StatusResponse,
+  TxnResponse,
 } from '../api/kv.ts';
 import type { AlarmResponse, DefragmentResponse, HashKVResponse } from '../api/maintenance.ts';
-import { ENUMS, MESSAGES, type Decoded, type FieldDef, JsonEncodeError, parseErrorBody, toEtcdJson } from '../gateway/index.ts';
+import {
+  ENUMS,
+  MESSAGES,
+  type Decoded,
+  type FieldDef,
+  JsonEncodeError,
+  parseErrorBody,
+  toEtcdJson,
+} from '../gateway/index.ts';
 import { MvccError } from '../mvcc/errors.ts';
 import type { Event } from '../mvcc/types.ts';
 import type { WatchRequest, WatchResponse } from '../watch/types.ts';
@@ -32,7 +51,8 @@ function checkFields(name: string, v: unknown, path: string): void {
     const f = def.fields.find((d) => d.json === k);
     if (f === undefined) throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: unknown field "${k}" in ${path}`);
     if (f.kind !== 'message') continue;
-    if (f.repeated && Array.isArray(x)) x.forEach((item, i) => checkFields(f.ref as string, item, `${path}.${k}[${i}]`));
+    if (f.repeated && Array.isArray(x))
+      x.forEach((item, i) => checkFields(f.ref as string, item, `${path}.${k}[${i}]`));
     else checkFields(f.ref as string, x, `${path}.${k}`);
   }
 }
@@ -46,7 +66,8 @@ export function encode(name: string, req: unknown): string {
   try {
     return JSON.stringify(toEtcdJson(name, req));
   } catch (e) {
-    if (e instanceof JsonEncodeError) throw new MvccError('ERR_INVALID_ARGUMENT', e.message.replace(/^gateway: /, 'boltkv: '));
+    if (e instanceof JsonEncodeError)
+      throw new MvccError('ERR_INVALID_ARGUMENT', e.message.replace(/^gateway: /, 'boltkv: '));
     throw e;
   }
 }
@@ -218,18 +239,29 @@ export const decodeRange = (t: string): RangeResponse => range(parse('RangeRespo
 export const decodePut = (t: string): PutResponse => put(parse('PutResponse', t));
 export const decodeDeleteRange = (t: string): DeleteRangeResponse => deleteRange(parse('DeleteRangeResponse', t));
 export const decodeTxn = (t: string): TxnResponse => txn(parse('TxnResponse', t));
-export const decodeCompaction = (t: string): CompactionResponse => ({ header: header(parse('CompactionResponse', t).header) });
-export const decodeLeaseRevoke = (t: string): LeaseRevokeResponse => ({ header: header(parse('LeaseRevokeResponse', t).header) });
+export const decodeCompaction = (t: string): CompactionResponse => ({
+  header: header(parse('CompactionResponse', t).header),
+});
+export const decodeLeaseRevoke = (t: string): LeaseRevokeResponse => ({
+  header: header(parse('LeaseRevokeResponse', t).header),
+});
 
 export function decodeLeaseGrant(t: string): LeaseGrantResponse {
   const d = parse('LeaseGrantResponse', t);
-  if (typeof d.error === 'string' && d.error !== '') throw errorFromEtcd({ grpcCode: 2, message: d.error }, 200, undefined);
+  if (typeof d.error === 'string' && d.error !== '')
+    throw errorFromEtcd({ grpcCode: 2, message: d.error }, 200, undefined);
   return { header: header(d.header), ID: big(d.ID), TTL: num(d.TTL) };
 }
 
 export function decodeTimeToLive(t: string): LeaseTimeToLiveResponse {
   const d = parse('LeaseTimeToLiveResponse', t);
-  return { header: header(d.header), ID: big(d.ID), TTL: num(d.TTL), grantedTTL: num(d.grantedTTL), keys: list(d.keys).map(bytes) };
+  return {
+    header: header(d.header),
+    ID: big(d.ID),
+    TTL: num(d.TTL),
+    grantedTTL: num(d.grantedTTL),
+    keys: list(d.keys).map(bytes),
+  };
 }
 
 /** The gateway's keepalive is a stream: one `{"result":…}` for a one-request body. */
@@ -277,7 +309,13 @@ export interface MemberListResponse {
 function member(m: unknown): Member {
   const o = rec(m);
   const strs = (v: unknown): string[] => list(v).filter((s): s is string => typeof s === 'string');
-  return { ID: big(o.ID), name: typeof o.name === 'string' ? o.name : '', peerURLs: strs(o.peerURLs), clientURLs: strs(o.clientURLs), isLearner: o.isLearner === true };
+  return {
+    ID: big(o.ID),
+    name: typeof o.name === 'string' ? o.name : '',
+    peerURLs: strs(o.peerURLs),
+    clientURLs: strs(o.clientURLs),
+    isLearner: o.isLearner === true,
+  };
 }
 
 export function decodeMemberList(t: string): MemberListResponse {
@@ -297,10 +335,12 @@ export function decodeMemberAdd(t: string): MemberAddResponse {
 }
 
 /** MemberRemove, MemberUpdate and MemberPromote answer the members after the change. */
-export const decodeMembers = (name: string) => (t: string): MemberListResponse => {
-  const d = parse(name, t);
-  return { header: header(d.header), members: list(d.members).map(member) };
-};
+export const decodeMembers =
+  (name: string) =>
+  (t: string): MemberListResponse => {
+    const d = parse(name, t);
+    return { header: header(d.header), members: list(d.members).map(member) };
+  };
 
 // ---- maintenance ------------------------------------------------------------------------------
 
@@ -351,7 +391,10 @@ function event(v: unknown): Event {
 /** One WebSocket message of the watch stream. */
 export function decodeWatchMessage(text: string): WireWatchResponse {
   const d = parseStream('WatchResponse', text);
-  const response: WatchResponse = { header: { revision: num(rec(d.header).revision) }, events: list(d.events).map(event) };
+  const response: WatchResponse = {
+    header: { revision: num(rec(d.header).revision) },
+    events: list(d.events).map(event),
+  };
   if (d.compactRevision !== undefined) response.compactRevision = num(d.compactRevision);
   if (d.canceled === true) response.canceled = true;
   if (typeof d.cancelReason === 'string' && d.cancelReason !== '') response.cancelReason = d.cancelReason;

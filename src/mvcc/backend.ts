@@ -12,7 +12,12 @@ export type ScanVisitor = (key: Uint8Array, value: Uint8Array) => boolean | void
  * value bytes [valOff, valOff+valLen) of `valBuf`; valid only during the call.
  */
 export type RawScanVisitor = (
-  keyBuf: Uint8Array, keyOff: number, keyLen: number, valBuf: Uint8Array, valOff: number, valLen: number,
+  keyBuf: Uint8Array,
+  keyOff: number,
+  keyLen: number,
+  valBuf: Uint8Array,
+  valOff: number,
+  valLen: number,
 ) => boolean | void;
 
 /** A consistent read view. Keys/values handed to visitors are only valid during the call: copy to keep. */
@@ -40,7 +45,12 @@ export interface BackendWriter extends BackendReader {
    * deletes key by key (compaction removes runs of neighbouring revision keys).
    */
   deleteWhere?(
-    bucket: string, from: Uint8Array, to: Uint8Array | undefined, doomed: (key: Uint8Array) => boolean, maxDeleted: number, maxExamined: number,
+    bucket: string,
+    from: Uint8Array,
+    to: Uint8Array | undefined,
+    doomed: (key: Uint8Array) => boolean,
+    maxDeleted: number,
+    maxExamined: number,
   ): { deleted: number; examined: number; next: Uint8Array | undefined };
 }
 

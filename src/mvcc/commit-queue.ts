@@ -30,10 +30,10 @@ export interface BackgroundWork {
    */
   ride(w: BackendWriter): (() => void) | undefined;
   /**
-   * If the next step needs no transaction (memory only), run it and return true. The queue runs
-   * it while a writers' commit waits on the disk, where it costs them nothing.
+   * If the next step needs no write transaction, run it and return true. The queue runs it while
+   * a writers' commit waits on the disk, where it does not lengthen their commit.
    */
-  stepInMemory(): boolean;
+  stepOutsideCommit(): boolean;
   /** The queue failed: reject whoever waits on this work. */
   fail(err: MvccError): void;
 }
@@ -56,7 +56,6 @@ const WRITERS_QUIET_MS = 20;
 function newPending(): Pending {
   return { ops: [], overlayKeys: [], batches: [], waiters: [], consistentIndex: undefined };
 }
-
 
 export class CommitQueue {
   /** Records written but not yet durable, by revision key (byte-string): reads look here first. */
@@ -130,7 +129,11 @@ export class CommitQueue {
 
   /** Fail the queue: reject every waiter queued now, and every later write. */
   fail(cause: unknown, more: Waiter[] = []): void {
-    this.#failure = new MvccError('ERR_STORE_FAILED', `boltkv: a backend commit failed; reopen the store: ${String(cause)}`, { cause });
+    this.#failure = new MvccError(
+      'ERR_STORE_FAILED',
+      `boltkv: a backend commit failed; reopen the store: ${String(cause)}`,
+      { cause },
+    );
     const all = [...this.#pending.waiters, ...more];
     this.#pending = newPending();
     for (const w of all) w.reject(this.#failure);
@@ -215,10 +218,10 @@ export class CommitQueue {
       });
       if (ride) {
         // one turn later the commit is waiting on fdatasync, off the event loop: background work
-        // that needs no transaction runs in that wait
+        // that needs no write transaction runs in that wait
         committing.catch(() => {}); // rejections are handled below; this only keeps the wait quiet
         await new Promise<void>((resolve) => setImmediate(resolve));
-        bg!.stepInMemory();
+        bg!.stepOutsideCommit();
       }
       await committing;
     } catch (e) {

@@ -24,16 +24,30 @@ export function applyCompare(s: StoreState, r: BackendReader, c: NCompare): bool
 function compareKV(c: NCompare, kv: KeyValue | undefined): boolean {
   let result: number;
   switch (c.target) {
-    case 'VALUE': result = Buffer.compare(kv?.value ?? EMPTY, c.operand as Uint8Array); break;
-    case 'VERSION': result = cmp(kv?.version ?? 0, c.operand as number); break;
-    case 'CREATE': result = cmp(kv?.createRevision ?? 0, c.operand as number); break;
-    case 'MOD': result = cmp(kv?.modRevision ?? 0, c.operand as number); break;
-    case 'LEASE': result = cmp(kv?.lease ?? 0n, c.operand as bigint); break;
+    case 'VALUE':
+      result = Buffer.compare(kv?.value ?? EMPTY, c.operand as Uint8Array);
+      break;
+    case 'VERSION':
+      result = cmp(kv?.version ?? 0, c.operand as number);
+      break;
+    case 'CREATE':
+      result = cmp(kv?.createRevision ?? 0, c.operand as number);
+      break;
+    case 'MOD':
+      result = cmp(kv?.modRevision ?? 0, c.operand as number);
+      break;
+    case 'LEASE':
+      result = cmp(kv?.lease ?? 0n, c.operand as bigint);
+      break;
   }
   switch (c.result) {
-    case 'EQUAL': return result === 0;
-    case 'NOT_EQUAL': return result !== 0;
-    case 'GREATER': return result > 0;
-    case 'LESS': return result < 0;
+    case 'EQUAL':
+      return result === 0;
+    case 'NOT_EQUAL':
+      return result !== 0;
+    case 'GREATER':
+      return result > 0;
+    case 'LESS':
+      return result < 0;
   }
 }

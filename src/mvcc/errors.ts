@@ -27,7 +27,21 @@ export type MvccErrorCode =
   | 'ERR_UNSUPPORTED';
 
 /** etcd's client-visible message for each code (gRPC status text). */
-export const ETCD_MESSAGES: Readonly<Record<Exclude<MvccErrorCode, 'ERR_INVALID_ARGUMENT' | 'ERR_CLOSED' | 'ERR_STORE_FAILED' | 'ERR_UNKNOWN_FIELD' | 'ERR_CORRUPT' | 'ERR_NO_SPACE' | 'ERR_UNSUPPORTED'>, string>> = {
+export const ETCD_MESSAGES: Readonly<
+  Record<
+    Exclude<
+      MvccErrorCode,
+      | 'ERR_INVALID_ARGUMENT'
+      | 'ERR_CLOSED'
+      | 'ERR_STORE_FAILED'
+      | 'ERR_UNKNOWN_FIELD'
+      | 'ERR_CORRUPT'
+      | 'ERR_NO_SPACE'
+      | 'ERR_UNSUPPORTED'
+    >,
+    string
+  >
+> = {
   ERR_COMPACTED: 'etcdserver: mvcc: required revision has been compacted',
   ERR_FUTURE_REV: 'etcdserver: mvcc: required revision is a future revision',
   ERR_EMPTY_KEY: 'etcdserver: key is not provided',
@@ -57,7 +71,11 @@ export class MvccError extends BoltkvError {
   readonly bucket?: string;
   readonly key?: string;
   constructor(code: MvccErrorCode, message?: string, details?: MvccErrorDetails) {
-    super(code, message ?? (ETCD_MESSAGES as Record<string, string>)[code] ?? code, details?.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      code,
+      message ?? (ETCD_MESSAGES as Record<string, string>)[code] ?? code,
+      details?.cause === undefined ? undefined : { cause: details.cause },
+    );
     this.name = 'MvccError';
     if (details?.field !== undefined) this.field = details.field;
     if (details?.bucket !== undefined) this.bucket = details.bucket;
@@ -71,7 +89,10 @@ export class MvccError extends BoltkvError {
  */
 export function corruption(bucket: string, key: Uint8Array | string, reason: string): MvccError {
   const k = typeof key === 'string' ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
-  return new MvccError('ERR_CORRUPT', `boltkv: damaged record in bucket "${bucket}" at key ${k}: ${reason}`, { bucket, key: k });
+  return new MvccError('ERR_CORRUPT', `boltkv: damaged record in bucket "${bucket}" at key ${k}: ${reason}`, {
+    bucket,
+    key: k,
+  });
 }
 
 /** Shorthand for the etcd errors, which always use etcd's message. */

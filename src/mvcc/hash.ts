@@ -155,7 +155,17 @@ function leaseVarint(lease: bigint | number): Uint8Array | null {
 function etcdValueBytes(v: Uint8Array, at: Uint8Array): { key: Uint8Array; proto: Uint8Array } {
   const rec = decodeRecord(v, at);
   if (rec.tombstone) {
-    return { key: rec.key, proto: encodeKeyValueProto({ key: rec.key, createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n }) };
+    return {
+      key: rec.key,
+      proto: encodeKeyValueProto({
+        key: rec.key,
+        createRevision: 0,
+        modRevision: 0,
+        version: 0,
+        value: new Uint8Array(0),
+        lease: 0n,
+      }),
+    };
   }
   return { key: rec.kv.key, proto: encodeKeyValueProto(rec.kv) };
 }
@@ -179,7 +189,8 @@ export const BOLTKV_RECORDS: RecordFormat = {
  */
 export const ETCD_RECORDS: RecordFormat = {
   userKey: (v) => {
-    if (v.length === 0 || v[0] !== 0x0a) throw new MvccError('ERR_CORRUPT', 'boltkv: an etcd key record without its key field');
+    if (v.length === 0 || v[0] !== 0x0a)
+      throw new MvccError('ERR_CORRUPT', 'boltkv: an etcd key record without its key field');
     let len = 0;
     let shift = 1;
     let i = 1;
@@ -204,8 +215,15 @@ function revId(main: number, sub: number): string {
  * and `compactRev` are the store's (compactRev -1 before any compaction). Fails with etcd's
  * ERR_COMPACTED / ERR_FUTURE_REV as HashByRev does.
  */
-export function hashKV(reader: BackendReader, rev: number, currentRev: number, compactRev: number, format: RecordFormat = BOLTKV_RECORDS): HashKVResult {
-  if (!Number.isSafeInteger(rev) || rev < 0) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: revision must be a non-negative integer');
+export function hashKV(
+  reader: BackendReader,
+  rev: number,
+  currentRev: number,
+  compactRev: number,
+  format: RecordFormat = BOLTKV_RECORDS,
+): HashKVResult {
+  if (!Number.isSafeInteger(rev) || rev < 0)
+    throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: invalid request: revision must be a non-negative integer');
   if (rev > 0 && rev <= compactRev) throw etcdError('ERR_COMPACTED');
   if (rev > 0 && rev > currentRev) throw etcdError('ERR_FUTURE_REV');
   const at = rev === 0 ? currentRev : rev;
@@ -238,10 +256,17 @@ const enc = new TextEncoder();
  * record's revision, or the compaction revision if that is newer), then hashKV: for a closed
  * file, a backup, or a snapshot — boltkv's, or etcd's own with ETCD_RECORDS.
  */
-export function hashKVOfBackend(reader: BackendReader, rev: number, format: RecordFormat = BOLTKV_RECORDS): HashKVResult {
+export function hashKVOfBackend(
+  reader: BackendReader,
+  rev: number,
+  format: RecordFormat = BOLTKV_RECORDS,
+): HashKVResult {
   const fin = reader.get(META_BUCKET_NAME, enc.encode('finishedCompactRev'));
   const sch = reader.get(META_BUCKET_NAME, enc.encode('scheduledCompactRev'));
-  const compactRev = Math.max(fin !== undefined ? bytesToRev(fin).main : -1, sch !== undefined ? bytesToRev(sch).main : -1);
+  const compactRev = Math.max(
+    fin !== undefined ? bytesToRev(fin).main : -1,
+    sch !== undefined ? bytesToRev(sch).main : -1,
+  );
   let maxRev = 0;
   reader.scanReverse(KEY_BUCKET_NAME, revToBytes(0, 0), undefined, (k) => {
     maxRev = bytesToRev(k).main;

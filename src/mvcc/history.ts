@@ -26,11 +26,15 @@ export function readHistory(s: StoreState, r: BackendReader, req: HistoryRequest
   if (req.toRev < from) return [];
   const lo = bstr(req.key);
   const end = req.rangeEnd ?? EMPTY;
-  const inRange = end.length === 0
-    ? (k: string) => k === lo
-    : isFromKeyEnd(end)
-      ? (k: string) => k >= lo
-      : ((hi: string) => (k: string) => k >= lo && k < hi)(bstr(end));
+  const inRange =
+    end.length === 0
+      ? (k: string) => k === lo
+      : isFromKeyEnd(end)
+        ? (k: string) => k >= lo
+        : (
+            (hi: string) => (k: string) =>
+              k >= lo && k < hi
+          )(bstr(end));
   const limit = req.limit ?? Infinity;
   const out: RevisionBatch[] = [];
   let cur: RevisionBatch | undefined;

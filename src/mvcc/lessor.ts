@@ -62,7 +62,8 @@ export class Lessor {
     const now = this.#now();
     r.scan(LEASE_BUCKET, new Uint8Array(0), undefined, (k, v) => {
       const l = decodeLease(v, k);
-      if (Buffer.compare(k, leaseIdToBytes(l.ID)) !== 0) throw corruption(LEASE_BUCKET, k, `record holds lease ${l.ID}`);
+      if (Buffer.compare(k, leaseIdToBytes(l.ID)) !== 0)
+        throw corruption(LEASE_BUCKET, k, `record holds lease ${l.ID}`);
       if (l.TTL > MAX_LEASE_TTL) throw corruption(LEASE_BUCKET, k, `TTL ${l.TTL} above etcd's maximum`);
       this.#add(l.ID, l.TTL, now + PROMOTE_EXTENSION_MS + l.TTL * 1000);
     });
@@ -138,9 +139,7 @@ export class Lessor {
 
   /** Lease IDs, soonest expiry first (etcd sorts them by expiry); ties in grant order. */
   list(): bigint[] {
-    return [...this.#leases.values()]
-      .sort((a, b) => a.expiry - b.expiry || a.seq - b.seq)
-      .map((l) => l.ID);
+    return [...this.#leases.values()].sort((a, b) => a.expiry - b.expiry || a.seq - b.seq).map((l) => l.ID);
   }
 
   /** Leases whose time ran out, oldest first; O(1) when none can have expired yet. */

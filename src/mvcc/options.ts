@@ -43,12 +43,23 @@ export interface MvccStoreOptions {
 export type ResolvedStoreOptions = Required<Omit<MvccStoreOptions, 'backend'>>;
 
 export const STORE_OPTION_NAMES = [
-  'backend', 'closeBackend', 'compactionBatchLimit', 'compactionBatchIntervalMs', 'now', 'leaseCheckIntervalMs',
-  'autoExpireLeases', 'minLeaseTTL', 'maxRequestBytes',
+  'backend',
+  'closeBackend',
+  'compactionBatchLimit',
+  'compactionBatchIntervalMs',
+  'now',
+  'leaseCheckIntervalMs',
+  'autoExpireLeases',
+  'minLeaseTTL',
+  'maxRequestBytes',
 ] as const;
 
-export function parseStoreOptions(o: Omit<MvccStoreOptions, 'backend'> & { backend?: Backend }, extra: readonly string[] = []): ResolvedStoreOptions {
-  if (o === null || typeof o !== 'object') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: store options must be an object');
+export function parseStoreOptions(
+  o: Omit<MvccStoreOptions, 'backend'> & { backend?: Backend },
+  extra: readonly string[] = [],
+): ResolvedStoreOptions {
+  if (o === null || typeof o !== 'object')
+    throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: store options must be an object');
   noUnknownFields(o as unknown as Record<string, unknown>, [...STORE_OPTION_NAMES, ...extra], 'store options');
   const now = fnOption<() => number>(o.now, 'now', Date.now);
   return {
@@ -57,7 +68,10 @@ export function parseStoreOptions(o: Omit<MvccStoreOptions, 'backend'> & { backe
     compactionBatchIntervalMs: intOption(o.compactionBatchIntervalMs, 'compactionBatchIntervalMs', 2, 0, 2 ** 31 - 1),
     now: () => {
       const t = now();
-      if (typeof t !== 'number' || !Number.isFinite(t)) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: option now must return a finite number of ms', { field: 'now' });
+      if (typeof t !== 'number' || !Number.isFinite(t))
+        throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: option now must return a finite number of ms', {
+          field: 'now',
+        });
       return t;
     },
     leaseCheckIntervalMs: intOption(o.leaseCheckIntervalMs, 'leaseCheckIntervalMs', 500, 0, 2 ** 31 - 1),

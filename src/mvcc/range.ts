@@ -20,8 +20,12 @@ export function rangeOp(s: StoreState, r: BackendReader, n: NRange, curRev: numb
   if (rev > curRev) throw etcdError('ERR_FUTURE_REV');
   if (rev <= 0) rev = curRev;
   if (rev < s.compactMainRev) throw etcdError('ERR_COMPACTED');
-  const needAll = n.sortOrder !== 'NONE' || n.minModRevision !== 0 || n.maxModRevision !== 0 ||
-    n.minCreateRevision !== 0 || n.maxCreateRevision !== 0;
+  const needAll =
+    n.sortOrder !== 'NONE' ||
+    n.minModRevision !== 0 ||
+    n.maxModRevision !== 0 ||
+    n.minCreateRevision !== 0 ||
+    n.maxCreateRevision !== 0;
   const fetch = needAll || n.limit <= 0 ? 0 : n.limit + 1;
   const res = rangeKeys(s, r, n.key, n.rangeEnd, rev, fetch, n.countOnly);
   let kvs = res.kvs;
@@ -34,11 +38,16 @@ export function rangeOp(s: StoreState, r: BackendReader, n: NRange, curRev: numb
   if (order !== 'NONE') {
     const cmp = (a: KeyValue, b: KeyValue): number => {
       switch (n.sortTarget) {
-        case 'KEY': return Buffer.compare(a.key, b.key);
-        case 'VERSION': return cmpNum(a.version, b.version);
-        case 'CREATE': return cmpNum(a.createRevision, b.createRevision);
-        case 'MOD': return cmpNum(a.modRevision, b.modRevision);
-        case 'VALUE': return Buffer.compare(a.value, b.value);
+        case 'KEY':
+          return Buffer.compare(a.key, b.key);
+        case 'VERSION':
+          return cmpNum(a.version, b.version);
+        case 'CREATE':
+          return cmpNum(a.createRevision, b.createRevision);
+        case 'MOD':
+          return cmpNum(a.modRevision, b.modRevision);
+        case 'VALUE':
+          return Buffer.compare(a.value, b.value);
       }
     };
     kvs.sort(order === 'ASCEND' ? cmp : (a, b) => cmp(b, a));

@@ -40,15 +40,31 @@ const CMP_RESULT = { EQUAL: 0, GREATER: 1, LESS: 2, NOT_EQUAL: 3 } as const;
 const CMP_TARGET = { VERSION: 0, CREATE: 1, MOD: 2, VALUE: 3, LEASE: 4 } as const;
 
 function rangeSize(r: NRange): number {
-  return bytesField(1, r.key.length) + bytesField(2, r.rangeEnd.length) + intField(3, r.limit) + intField(4, r.revision) +
-    intField(5, SORT_ORDER[r.sortOrder]) + intField(6, SORT_TARGET[r.sortTarget]) + boolField(8, r.keysOnly) +
-    boolField(9, r.countOnly) + intField(10, r.minModRevision) + intField(11, r.maxModRevision) +
-    intField(12, r.minCreateRevision) + intField(13, r.maxCreateRevision);
+  return (
+    bytesField(1, r.key.length) +
+    bytesField(2, r.rangeEnd.length) +
+    intField(3, r.limit) +
+    intField(4, r.revision) +
+    intField(5, SORT_ORDER[r.sortOrder]) +
+    intField(6, SORT_TARGET[r.sortTarget]) +
+    boolField(8, r.keysOnly) +
+    boolField(9, r.countOnly) +
+    intField(10, r.minModRevision) +
+    intField(11, r.maxModRevision) +
+    intField(12, r.minCreateRevision) +
+    intField(13, r.maxCreateRevision)
+  );
 }
 
 export function putSize(p: NPut): number {
-  return bytesField(1, p.key.length) + bytesField(2, p.value.length) + intField(3, p.lease) + boolField(4, p.prevKv) +
-    boolField(5, p.ignoreValue) + boolField(6, p.ignoreLease);
+  return (
+    bytesField(1, p.key.length) +
+    bytesField(2, p.value.length) +
+    intField(3, p.lease) +
+    boolField(4, p.prevKv) +
+    boolField(5, p.ignoreValue) +
+    boolField(6, p.ignoreLease)
+  );
 }
 
 export function deleteSize(d: NDelete): number {
@@ -57,19 +73,31 @@ export function deleteSize(d: NDelete): number {
 
 function compareSize(c: NCompare): number {
   // the target's operand is a oneof: set even when zero
-  const operand = c.target === 'VALUE' ? tag(7) + varint((c.operand as Uint8Array).length) + (c.operand as Uint8Array).length
-    : tag(4) + varint(c.operand as number | bigint);
-  return intField(1, CMP_RESULT[c.result]) + intField(2, CMP_TARGET[c.target]) + bytesField(3, c.key.length) + operand +
-    bytesField(64, c.rangeEnd.length);
+  const operand =
+    c.target === 'VALUE'
+      ? tag(7) + varint((c.operand as Uint8Array).length) + (c.operand as Uint8Array).length
+      : tag(4) + varint(c.operand as number | bigint);
+  return (
+    intField(1, CMP_RESULT[c.result]) +
+    intField(2, CMP_TARGET[c.target]) +
+    bytesField(3, c.key.length) +
+    operand +
+    bytesField(64, c.rangeEnd.length)
+  );
 }
 
 function opSize(op: NOp): number {
   switch (op.t) {
-    case 'range': return msgField(1, rangeSize(op.r));
-    case 'put': return msgField(2, putSize(op.r));
-    case 'delete': return msgField(3, deleteSize(op.r));
-    case 'txn': return msgField(4, txnSize(op.r));
-    case 'empty': return 0;
+    case 'range':
+      return msgField(1, rangeSize(op.r));
+    case 'put':
+      return msgField(2, putSize(op.r));
+    case 'delete':
+      return msgField(3, deleteSize(op.r));
+    case 'txn':
+      return msgField(4, txnSize(op.r));
+    case 'empty':
+      return 0;
   }
 }
 

@@ -19,8 +19,14 @@ function writeU64(out: Uint8Array, off: number, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new Panic(`revision component out of range: ${n}`);
   const hi = Math.floor(n / 0x1_0000_0000);
   const lo = n >>> 0;
-  out[off] = hi >>> 24; out[off + 1] = (hi >>> 16) & 0xff; out[off + 2] = (hi >>> 8) & 0xff; out[off + 3] = hi & 0xff;
-  out[off + 4] = lo >>> 24; out[off + 5] = (lo >>> 16) & 0xff; out[off + 6] = (lo >>> 8) & 0xff; out[off + 7] = lo & 0xff;
+  out[off] = hi >>> 24;
+  out[off + 1] = (hi >>> 16) & 0xff;
+  out[off + 2] = (hi >>> 8) & 0xff;
+  out[off + 3] = hi & 0xff;
+  out[off + 4] = lo >>> 24;
+  out[off + 5] = (lo >>> 16) & 0xff;
+  out[off + 6] = (lo >>> 8) & 0xff;
+  out[off + 7] = lo & 0xff;
 }
 
 function readU64(b: Uint8Array, off: number): number {
@@ -70,7 +76,9 @@ export function isRevKey(b: Uint8Array): boolean {
 /** isRevKey of bytes [off, off+len) of `b` (a key inside a page, read in place). */
 export function isRevKeyAt(b: Uint8Array, off: number, len: number): boolean {
   if (len !== REV_BYTES && !(len === MARKED_REV_BYTES && b[off + 17] === TOMBSTONE)) return false;
-  return b[off + 8] === SEP && b[off] === 0 && (b[off + 1]! & 0xe0) === 0 && b[off + 9] === 0 && (b[off + 10]! & 0xe0) === 0;
+  return (
+    b[off + 8] === SEP && b[off] === 0 && (b[off + 1]! & 0xe0) === 0 && b[off + 9] === 0 && (b[off + 10]! & 0xe0) === 0
+  );
 }
 
 /** Main revision of a well-formed revision key at `off` of `b`. */

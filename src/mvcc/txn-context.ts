@@ -54,7 +54,13 @@ export function liveKv(s: StoreState, r: BackendReader, ks: string): KeyValue | 
 
 /** Live keys of [key, end) at `rev` (etcd's rangeEnd rules); up to `limit` values fetched (0: all). */
 export function rangeKeys(
-  s: StoreState, r: BackendReader, key: Uint8Array, end: Uint8Array, rev: number, limit: number, countOnly: boolean,
+  s: StoreState,
+  r: BackendReader,
+  key: Uint8Array,
+  end: Uint8Array,
+  rev: number,
+  limit: number,
+  countOnly: boolean,
 ): { kvs: KeyValue[]; count: number } {
   const kvs: KeyValue[] = [];
   let count = 0;
@@ -155,7 +161,10 @@ export class WriteTxn {
     // A watcher's prevKv is the key as of the revision before this one (as etcd and our history
     // read give it), not a value written earlier in the same txn.
     const before = s.index.get(ks, this.beginRev);
-    const ev: Event = { type: 'DELETE', kv: { key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: 0n } };
+    const ev: Event = {
+      type: 'DELETE',
+      kv: { key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: 0n },
+    };
     if (before !== undefined) ev.prevKv = readKv(s, this.reader, before.main, before.sub);
     this.events.push(ev);
     return prev;

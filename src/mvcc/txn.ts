@@ -26,7 +26,8 @@ export function runTxn(s: StoreState, w: WriteTxn, t: NTxn): TxnResponse {
   checkPath(d, (op) => {
     if (op.t !== 'put') return;
     const p = op.r;
-    if ((p.ignoreValue || p.ignoreLease) && s.index.current(bstr(p.key)) === undefined) throw etcdError('ERR_KEY_NOT_FOUND');
+    if ((p.ignoreValue || p.ignoreLease) && s.index.current(bstr(p.key)) === undefined)
+      throw etcdError('ERR_KEY_NOT_FOUND');
     if (p.lease !== 0n && !s.lessor.has(p.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
   });
   checkPath(d, (op) => {

@@ -6,8 +6,17 @@
  */
 import { MvccError, etcdError } from './errors.ts';
 import { bytesToByteString as bstr } from '../keys.ts';
-import type {Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest,
-  RequestOp, SortOrder, SortTarget, TxnRequest,
+import type {
+  Compare,
+  CompareResult,
+  CompareTarget,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  SortOrder,
+  SortTarget,
+  TxnRequest,
 } from './requests.ts';
 
 /** etcd's default --max-txn-ops. */
@@ -95,7 +104,8 @@ const BEYOND = 2 ** 53;
 function int64(v: unknown): bigint | undefined {
   let b: bigint;
   if (typeof v === 'bigint') b = v;
-  else if (typeof v === 'number' && Number.isInteger(v)) return Number.isSafeInteger(v) ? BigInt(v) : v > 0 ? INT64_MAX : INT64_MIN;
+  else if (typeof v === 'number' && Number.isInteger(v))
+    return Number.isSafeInteger(v) ? BigInt(v) : v > 0 ? INT64_MAX : INT64_MIN;
   else if (typeof v === 'string' && DECIMAL.test(v)) b = BigInt(v);
   else return undefined;
   return b >= INT64_MIN && b <= INT64_MAX ? b : undefined;
@@ -117,7 +127,8 @@ export function int(v: unknown, what: string): number {
 /** A lease ID, exactly. 0n means none. */
 export function leaseId(v: unknown, what: string): bigint {
   if (v === undefined || v === null) return 0n;
-  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw badField(what, `must be an int64: a safe-integer number, a bigint or a decimal string`);
+  if (typeof v === 'number' && !Number.isSafeInteger(v))
+    throw badField(what, `must be an int64: a safe-integer number, a bigint or a decimal string`);
   const b = int64(v);
   if (b === undefined) throw badField(what, `must be an int64: a safe-integer number, a bigint or a decimal string`);
   return b;
@@ -162,12 +173,33 @@ export function normalizeDelete(req: DeleteRangeRequest | unknown): NDelete {
 }
 
 const RANGE_FIELDS = [
-  'key', 'rangeEnd', 'limit', 'revision', 'sortOrder', 'sortTarget', 'serializable', 'keysOnly', 'countOnly',
-  'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision',
+  'key',
+  'rangeEnd',
+  'limit',
+  'revision',
+  'sortOrder',
+  'sortTarget',
+  'serializable',
+  'keysOnly',
+  'countOnly',
+  'minModRevision',
+  'maxModRevision',
+  'minCreateRevision',
+  'maxCreateRevision',
 ] as const;
 const PUT_FIELDS = ['key', 'value', 'lease', 'prevKv', 'ignoreValue', 'ignoreLease'] as const;
 const DELETE_FIELDS = ['key', 'rangeEnd', 'prevKv'] as const;
-const COMPARE_FIELDS = ['key', 'rangeEnd', 'target', 'result', 'version', 'createRevision', 'modRevision', 'value', 'lease'] as const;
+const COMPARE_FIELDS = [
+  'key',
+  'rangeEnd',
+  'target',
+  'result',
+  'version',
+  'createRevision',
+  'modRevision',
+  'value',
+  'lease',
+] as const;
 const TXN_FIELDS = ['compare', 'success', 'failure'] as const;
 const OP_FIELDS = ['requestRange', 'requestPut', 'requestDeleteRange', 'requestTxn'] as const;
 
@@ -178,13 +210,29 @@ function normalizeCompare(c: Compare | unknown): NCompare {
   const result = oneOf(r.result, ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const, 'EQUAL', 'compare.result');
   let operand: number | bigint | Uint8Array;
   switch (target) {
-    case 'VALUE': operand = toBytes(r.value, 'compare.value'); break;
-    case 'VERSION': operand = int(r.version, 'compare.version'); break;
-    case 'CREATE': operand = int(r.createRevision, 'compare.createRevision'); break;
-    case 'MOD': operand = int(r.modRevision, 'compare.modRevision'); break;
-    case 'LEASE': operand = leaseId(r.lease, 'compare.lease'); break;
+    case 'VALUE':
+      operand = toBytes(r.value, 'compare.value');
+      break;
+    case 'VERSION':
+      operand = int(r.version, 'compare.version');
+      break;
+    case 'CREATE':
+      operand = int(r.createRevision, 'compare.createRevision');
+      break;
+    case 'MOD':
+      operand = int(r.modRevision, 'compare.modRevision');
+      break;
+    case 'LEASE':
+      operand = leaseId(r.lease, 'compare.lease');
+      break;
   }
-  return { key: toBytes(r.key, 'compare.key'), rangeEnd: toBytes(r.rangeEnd, 'compare.rangeEnd'), target, result, operand };
+  return {
+    key: toBytes(r.key, 'compare.key'),
+    rangeEnd: toBytes(r.rangeEnd, 'compare.rangeEnd'),
+    target,
+    result,
+    operand,
+  };
 }
 
 /** Type-level normalisation of a txn, recursively. etcd's checks run separately (checkTxn). */
@@ -202,13 +250,17 @@ function normalizeTxnShape(req: TxnRequest | unknown): NTxn {
 function normalizeOpShape(op: RequestOp | unknown): NOp {
   const o = obj(op, 'request op');
   noUnknownFields(o, OP_FIELDS, 'request op');
-  const set = ['requestRange', 'requestPut', 'requestDeleteRange', 'requestTxn'].filter((k) => o[k] !== undefined && o[k] !== null);
-  if (set.length > 1) throw invalid('a request op must set exactly one of requestRange/requestPut/requestDeleteRange/requestTxn');
+  const set = ['requestRange', 'requestPut', 'requestDeleteRange', 'requestTxn'].filter(
+    (k) => o[k] !== undefined && o[k] !== null,
+  );
+  if (set.length > 1)
+    throw invalid('a request op must set exactly one of requestRange/requestPut/requestDeleteRange/requestTxn');
   if (set.length === 0) return { t: 'empty' };
   // Field-level etcd checks are deferred to checkTxn so they run in etcd's order.
   if (o.requestRange !== undefined && o.requestRange !== null) return { t: 'range', r: shapeRange(o.requestRange) };
   if (o.requestPut !== undefined && o.requestPut !== null) return { t: 'put', r: shapePut(o.requestPut) };
-  if (o.requestDeleteRange !== undefined && o.requestDeleteRange !== null) return { t: 'delete', r: shapeDelete(o.requestDeleteRange) };
+  if (o.requestDeleteRange !== undefined && o.requestDeleteRange !== null)
+    return { t: 'delete', r: shapeDelete(o.requestDeleteRange) };
   return { t: 'txn', r: normalizeTxnShape(o.requestTxn) };
 }
 
@@ -289,7 +341,6 @@ function checkOp(op: NOp, maxOps: number): void {
 
 // --- duplicate-key detection, mirroring etcd's checkIntervals -------------------------------------
 
-
 /** A delete's interval; `end` '' means unbounded above (etcd's affine "infinity"). */
 interface Interval {
   begin: string;
@@ -310,7 +361,11 @@ function checkIntervals(ops: NOp[]): { puts: Set<string>; dels: Interval[] } {
   const dels: Interval[] = [];
   for (const op of ops) {
     if (op.t !== 'delete') continue;
-    dels.push(op.r.rangeEnd.length !== 0 ? { begin: bstr(op.r.key), end: bstr(op.r.rangeEnd) } : { begin: bstr(op.r.key), end: null });
+    dels.push(
+      op.r.rangeEnd.length !== 0
+        ? { begin: bstr(op.r.key), end: bstr(op.r.rangeEnd) }
+        : { begin: bstr(op.r.key), end: null },
+    );
   }
   const puts = new Set<string>();
   for (const op of ops) {
@@ -370,7 +425,9 @@ export function parseTimeToLive(req: unknown): { id: bigint; keys: boolean } {
 export function noUnknownFields(r: Record<string, unknown>, known: readonly string[], what: string): void {
   for (const k of Object.keys(r)) {
     if (!known.includes(k) && r[k] !== undefined) {
-      throw new MvccError('ERR_UNKNOWN_FIELD', `boltkv: ${what} has no field "${k}" (known: ${known.join(', ')})`, { field: k });
+      throw new MvccError('ERR_UNKNOWN_FIELD', `boltkv: ${what} has no field "${k}" (known: ${known.join(', ')})`, {
+        field: k,
+      });
     }
   }
 }
@@ -382,7 +439,8 @@ function badOption(name: string, want: string): MvccError {
 /** An optional option that must be an integer in [min, max]. */
 export function intOption(v: unknown, name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) badOptionThrow(name, `an integer from ${min} to ${max}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    badOptionThrow(name, `an integer from ${min} to ${max}`);
   return v as number;
 }
 

@@ -13,8 +13,16 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 function strip(m: Message): Record<string, unknown> {
   // Omit absent optional fields: msgpack has no "undefined", and smaller is better on the wire.
   const o: Record<string, unknown> = {
-    type: m.type, to: m.to, from: m.from, term: m.term, logTerm: m.logTerm, index: m.index,
-    entries: m.entries, commit: m.commit, reject: m.reject, rejectHint: m.rejectHint,
+    type: m.type,
+    to: m.to,
+    from: m.from,
+    term: m.term,
+    logTerm: m.logTerm,
+    index: m.index,
+    entries: m.entries,
+    commit: m.commit,
+    reject: m.reject,
+    rejectHint: m.rejectHint,
   };
   if (m.snapshot) o['snapshot'] = m.snapshot;
   if (m.context) o['context'] = m.context;

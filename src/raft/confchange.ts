@@ -22,8 +22,10 @@ export function checkConfChange(trk: ProgressTracker, cc: ConfChange): RaftError
       return undefined;
     case 'addLearnerNode':
       if (trk.voters.has(cc.nodeId)) {
-        return new RaftError('ERR_RAFT_INVALID_CONF_CHANGE',
-          `node ${cc.nodeId} is a voter; demoting a voter to learner is not supported (remove it instead)`);
+        return new RaftError(
+          'ERR_RAFT_INVALID_CONF_CHANGE',
+          `node ${cc.nodeId} is a voter; demoting a voter to learner is not supported (remove it instead)`,
+        );
       }
       return undefined;
     case 'addNode':

@@ -13,6 +13,20 @@ export type { Status, PeerStatus } from './status.ts';
 export type { ProgressState } from './progress.ts';
 export { NONE, isEmptySnapshot, isEmptyHardState } from './types.ts';
 export type {
-  ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType, NodeId,
-  ReadOnlyOption, ReadState, Snapshot, SnapshotMetadata, SnapshotStatus, SoftState, StateType,
+  ConfChange,
+  ConfChangeType,
+  ConfState,
+  Entry,
+  EntryType,
+  HardState,
+  Message,
+  MessageType,
+  NodeId,
+  ReadOnlyOption,
+  ReadState,
+  Snapshot,
+  SnapshotMetadata,
+  SnapshotStatus,
+  SoftState,
+  StateType,
 } from './types.ts';

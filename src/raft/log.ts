@@ -69,8 +69,10 @@ export class Unstable {
   }
 
   slice(lo: number, hi: number): Entry[] {
-    raftInvariant(lo >= this.offset && hi <= this.offset + this.entries.length && lo <= hi,
-      `unstable slice [${lo},${hi}) out of [${this.offset},${this.offset + this.entries.length})`);
+    raftInvariant(
+      lo >= this.offset && hi <= this.offset + this.entries.length && lo <= hi,
+      `unstable slice [${lo},${hi}) out of [${this.offset},${this.offset + this.entries.length})`,
+    );
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }
@@ -165,8 +167,10 @@ export class RaftLog {
 
   append(ents: readonly Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
-    raftInvariant(ents[0]!.index - 1 >= this.committed,
-      `append after ${ents[0]!.index - 1} would overwrite committed ${this.committed}`);
+    raftInvariant(
+      ents[0]!.index - 1 >= this.committed,
+      `append after ${ents[0]!.index - 1} would overwrite committed ${this.committed}`,
+    );
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -230,7 +234,10 @@ export class RaftLog {
 
   appliedTo(i: number): void {
     if (i === 0) return;
-    raftInvariant(i <= this.committed && i >= this.applied, `applied ${i} outside [${this.applied}, ${this.committed}]`);
+    raftInvariant(
+      i <= this.committed && i >= this.applied,
+      `applied ${i} outside [${this.applied}, ${this.committed}]`,
+    );
     this.applied = i;
   }
 
@@ -252,7 +259,10 @@ export class RaftLog {
   slice(lo: number, hi: number, maxSize: number): Entry[] {
     const first = this.firstIndex();
     if (lo < first) throw new RaftError('ERR_RAFT_COMPACTED', `slice: index ${lo} is compacted (first ${first})`);
-    raftInvariant(hi <= this.lastIndex() + 1 && lo <= hi, `slice [${lo},${hi}) out of bound [${first},${this.lastIndex()}]`);
+    raftInvariant(
+      hi <= this.lastIndex() + 1 && lo <= hi,
+      `slice [${lo},${hi}) out of bound [${first},${this.lastIndex()}]`,
+    );
     if (lo === hi) return [];
     let ents: Entry[] = [];
     const uoff = this.unstable.offset;

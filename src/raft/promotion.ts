@@ -8,11 +8,11 @@ export const DEFAULT_PROMOTION_THRESHOLD = 0.9;
 export type PromotionVerdict =
   | { ok: true; learnerMatch: number; leaderMatch: number }
   | {
-    ok: false;
-    reason: 'notLeader' | 'notMember' | 'notLearner' | 'lagging';
-    learnerMatch: number;
-    leaderMatch: number;
-  };
+      ok: false;
+      reason: 'notLeader' | 'notMember' | 'notLearner' | 'lagging';
+      learnerMatch: number;
+      leaderMatch: number;
+    };
 
 /**
  * Decides, from the leader's status(), whether promoting `learnerId` is safe enough. Promoting a

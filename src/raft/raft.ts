@@ -11,8 +11,18 @@ import { stepLeader } from './step-leader.ts';
 import type { Storage } from './storage.ts';
 import { ProgressTracker } from './tracker.ts';
 import type {
-  ConfChange, ConfState, Entry, HardState, Message, MessageType, NodeId, ReadOnlyOption, ReadState, Snapshot,
-  SoftState, StateType,
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  MessageType,
+  NodeId,
+  ReadOnlyOption,
+  ReadState,
+  Snapshot,
+  SoftState,
+  StateType,
 } from './types.ts';
 import { NONE, isEmptyHardState, isEmptySnapshot, makeMessage } from './types.ts';
 
@@ -168,8 +178,10 @@ export class Raft {
 
   private loadState(hs: HardState): void {
     if (hs.commit < this.raftLog.committed || hs.commit > this.raftLog.lastIndex()) {
-      throw new RaftError('ERR_RAFT_PANIC',
-        `stored commit ${hs.commit} is outside [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`);
+      throw new RaftError(
+        'ERR_RAFT_PANIC',
+        `stored commit ${hs.commit} is outside [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
+      );
     }
     this.raftLog.committed = hs.commit;
     this.term = hs.term;
@@ -238,9 +250,16 @@ export class Raft {
       }
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
-    this.send(makeMessage({
-      to, type: 'app', index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed,
-    }));
+    this.send(
+      makeMessage({
+        to,
+        type: 'app',
+        index: prevIndex,
+        logTerm: prevTerm,
+        entries: ents,
+        commit: this.raftLog.committed,
+      }),
+    );
     pr.sentEntries(ents.length, ents.length > 0 ? ents[ents.length - 1]!.index : prevIndex);
     return true;
   }
@@ -499,7 +518,8 @@ export class Raft {
         return;
       case 'vote':
       case 'preVote': {
-        const canVote = this.vote === m.from ||
+        const canVote =
+          this.vote === m.from ||
           (this.vote === NONE && this.lead === NONE) ||
           (m.type === 'preVote' && m.term > this.term);
         if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {

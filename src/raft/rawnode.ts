@@ -3,7 +3,16 @@ import { RaftError, isRaftError } from './errors.ts';
 import { Raft, type RaftOptions } from './raft.ts';
 import { getStatus, type Status } from './status.ts';
 import type {
-  ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SnapshotStatus, SoftState,
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ReadState,
+  Snapshot,
+  SnapshotStatus,
+  SoftState,
 } from './types.ts';
 import { LOCAL_MESSAGE_TYPES, NONE, RESPONSE_MESSAGE_TYPES, isEmptyHardState, makeMessage } from './types.ts';
 import { validateConfChange, validateMessage } from './validate.ts';
@@ -75,8 +84,11 @@ export class RawNode {
    * Throws ERR_RAFT_PROPOSAL_DROPPED when there is no leader or a transfer is in progress.
    */
   propose(data: Uint8Array): void {
-    if (!(data instanceof Uint8Array)) throw new RaftError('ERR_RAFT_INVALID_MESSAGE', 'proposal data must be a Uint8Array');
-    this.raft.step(makeMessage({ type: 'prop', from: this.raft.id, entries: [{ term: 0, index: 0, type: 'normal', data }] }));
+    if (!(data instanceof Uint8Array))
+      throw new RaftError('ERR_RAFT_INVALID_MESSAGE', 'proposal data must be a Uint8Array');
+    this.raft.step(
+      makeMessage({ type: 'prop', from: this.raft.id, entries: [{ term: 0, index: 0, type: 'normal', data }] }),
+    );
   }
 
   /**
@@ -93,9 +105,13 @@ export class RawNode {
       single = cc[0];
     }
     const data = encodeConfChange(validateConfChange(single));
-    this.raft.step(makeMessage({
-      type: 'prop', from: this.raft.id, entries: [{ term: 0, index: 0, type: 'confChange', data }],
-    }));
+    this.raft.step(
+      makeMessage({
+        type: 'prop',
+        from: this.raft.id,
+        entries: [{ term: 0, index: 0, type: 'confChange', data }],
+      }),
+    );
   }
 
   /**
@@ -115,9 +131,14 @@ export class RawNode {
     try {
       this.raft.step(m);
     } catch (err) {
-      if ((m.type === 'prop' || m.type === 'readIndex') && isRaftError(err) &&
-        (err.code === 'ERR_RAFT_PROPOSAL_DROPPED' || err.code === 'ERR_RAFT_INVALID_CONF_CHANGE' ||
-          err.code === 'ERR_RAFT_JOINT_UNSUPPORTED' || err.code === 'ERR_RAFT_INVALID_MESSAGE')) {
+      if (
+        (m.type === 'prop' || m.type === 'readIndex') &&
+        isRaftError(err) &&
+        (err.code === 'ERR_RAFT_PROPOSAL_DROPPED' ||
+          err.code === 'ERR_RAFT_INVALID_CONF_CHANGE' ||
+          err.code === 'ERR_RAFT_JOINT_UNSUPPORTED' ||
+          err.code === 'ERR_RAFT_INVALID_MESSAGE')
+      ) {
         return;
       }
       throw err;
@@ -134,7 +155,8 @@ export class RawNode {
    * the same ctx appears in a later Ready. Throws ERR_RAFT_PROPOSAL_DROPPED when no leader is known.
    */
   readIndex(ctx: Uint8Array): void {
-    if (!(ctx instanceof Uint8Array)) throw new RaftError('ERR_RAFT_INVALID_MESSAGE', 'read context must be a Uint8Array');
+    if (!(ctx instanceof Uint8Array))
+      throw new RaftError('ERR_RAFT_INVALID_MESSAGE', 'read context must be a Uint8Array');
     this.raft.step(makeMessage({ type: 'readIndex', context: ctx }));
   }
 
@@ -195,8 +217,10 @@ export class RawNode {
     }
     if (!isEmptyHardState(hard) && !sameHard(hard, this.prevHard)) rd.hardState = hard;
     if (r.raftLog.unstable.snapshot) rd.snapshot = r.raftLog.unstable.snapshot;
-    rd.mustSync = rd.entries.length > 0 ||
-      (rd.hardState !== undefined && (rd.hardState.term !== this.prevHard.term || rd.hardState.vote !== this.prevHard.vote));
+    rd.mustSync =
+      rd.entries.length > 0 ||
+      (rd.hardState !== undefined &&
+        (rd.hardState.term !== this.prevHard.term || rd.hardState.vote !== this.prevHard.vote));
     r.msgs = [];
     r.readStates = [];
     this.outstanding = rd;
@@ -205,7 +229,8 @@ export class RawNode {
 
   /** Acknowledges that everything in `rd` was persisted, sent and applied. */
   advance(rd: Ready): void {
-    if (rd !== this.outstanding) throw new RaftError('ERR_RAFT_READY_MISMATCH', 'advance() needs the Ready returned by the last ready()');
+    if (rd !== this.outstanding)
+      throw new RaftError('ERR_RAFT_READY_MISMATCH', 'advance() needs the Ready returned by the last ready()');
     this.outstanding = undefined;
     const log = this.raft.raftLog;
     if (rd.hardState) this.prevHard = rd.hardState;

@@ -60,9 +60,16 @@ function handleAppendEntries(r: Raft, m: Message): void {
     return;
   }
   const hint = r.raftLog.findConflictByTerm(Math.min(m.index, r.raftLog.lastIndex()), m.logTerm);
-  r.send(makeMessage({
-    to: m.from, type: 'appResp', index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term,
-  }));
+  r.send(
+    makeMessage({
+      to: m.from,
+      type: 'appResp',
+      index: m.index,
+      reject: true,
+      rejectHint: hint.index,
+      logTerm: hint.term,
+    }),
+  );
 }
 
 function handleHeartbeat(r: Raft, m: Message): void {

@@ -59,7 +59,10 @@ export class MemoryStorage implements Storage {
     const off = this.offset();
     if (lo <= off) throw new RaftError('ERR_RAFT_COMPACTED', `entries: index ${lo} is compacted (first ${off + 1})`);
     if (hi > this.lastIndex() + 1) {
-      throw new RaftError('ERR_RAFT_UNAVAILABLE', `entries: index ${hi - 1} is past the last index ${this.lastIndex()}`);
+      throw new RaftError(
+        'ERR_RAFT_UNAVAILABLE',
+        `entries: index ${hi - 1} is past the last index ${this.lastIndex()}`,
+      );
     }
     if (lo >= hi) return [];
     return limitSize(this.ents.slice(lo - off, hi - off), maxSize);
@@ -104,7 +107,10 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(i: number, cs: ConfState, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) {
-      throw new RaftError('ERR_RAFT_SNAP_OUT_OF_DATE', `snapshot at ${i} is not newer than ${this.snap.metadata.index}`);
+      throw new RaftError(
+        'ERR_RAFT_SNAP_OUT_OF_DATE',
+        `snapshot at ${i} is not newer than ${this.snap.metadata.index}`,
+      );
     }
     if (i > this.lastIndex()) {
       throw new RaftError('ERR_RAFT_UNAVAILABLE', `snapshot index ${i} is past the last index ${this.lastIndex()}`);
@@ -122,7 +128,10 @@ export class MemoryStorage implements Storage {
       throw new RaftError('ERR_RAFT_UNAVAILABLE', `compact: index ${i} is past the last index ${this.lastIndex()}`);
     }
     const k = i - off;
-    this.ents = [{ term: this.ents[k]!.term, index: i, type: 'normal', data: new Uint8Array(0) }, ...this.ents.slice(k + 1)];
+    this.ents = [
+      { term: this.ents[k]!.term, index: i, type: 'normal', data: new Uint8Array(0) },
+      ...this.ents.slice(k + 1),
+    ];
   }
 
   /**
@@ -138,7 +147,10 @@ export class MemoryStorage implements Storage {
     if (first > ents[0]!.index) ents = ents.slice(first - ents[0]!.index);
     const off = ents[0]!.index - this.offset();
     if (off > this.ents.length) {
-      throw new RaftError('ERR_RAFT_UNAVAILABLE', `append leaves a gap: last ${this.lastIndex()}, new ${ents[0]!.index}`);
+      throw new RaftError(
+        'ERR_RAFT_UNAVAILABLE',
+        `append leaves a gap: last ${this.lastIndex()}, new ${ents[0]!.index}`,
+      );
     }
     this.ents = this.ents.slice(0, off).concat(ents);
   }

@@ -82,17 +82,42 @@ export type MessageType =
   | 'readIndexResp';
 
 export const MESSAGE_TYPES: readonly MessageType[] = [
-  'hup', 'beat', 'unreachable', 'snapStatus', 'checkQuorum', 'prop', 'app', 'appResp', 'vote',
-  'voteResp', 'preVote', 'preVoteResp', 'snap', 'heartbeat', 'heartbeatResp', 'transferLeader',
-  'timeoutNow', 'readIndex', 'readIndexResp',
+  'hup',
+  'beat',
+  'unreachable',
+  'snapStatus',
+  'checkQuorum',
+  'prop',
+  'app',
+  'appResp',
+  'vote',
+  'voteResp',
+  'preVote',
+  'preVoteResp',
+  'snap',
+  'heartbeat',
+  'heartbeatResp',
+  'transferLeader',
+  'timeoutNow',
+  'readIndex',
+  'readIndexResp',
 ];
 
 export const LOCAL_MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
-  'hup', 'beat', 'unreachable', 'snapStatus', 'checkQuorum',
+  'hup',
+  'beat',
+  'unreachable',
+  'snapStatus',
+  'checkQuorum',
 ]);
 
 export const RESPONSE_MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
-  'appResp', 'voteResp', 'preVoteResp', 'heartbeatResp', 'unreachable', 'snapStatus',
+  'appResp',
+  'voteResp',
+  'preVoteResp',
+  'heartbeatResp',
+  'unreachable',
+  'snapStatus',
 ]);
 
 /**

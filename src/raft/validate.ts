@@ -18,7 +18,8 @@ function isObj(v: unknown): v is Obj {
 }
 
 function uint(v: unknown, name: string, code: RaftErrorCode): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(code, `${name} must be a non-negative safe integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    fail(code, `${name} must be a non-negative safe integer`);
   return v;
 }
 
@@ -41,7 +42,8 @@ export function validateConfState(v: unknown, code: RaftErrorCode = 'ERR_RAFT_IN
   const voters = ids(v['voters'], 'confState.voters', code);
   const learners = ids(v['learners'], 'confState.learners', code);
   const vs = new Set(voters);
-  if (vs.size !== voters.length || new Set(learners).size !== learners.length) fail(code, 'confState has duplicate ids');
+  if (vs.size !== voters.length || new Set(learners).size !== learners.length)
+    fail(code, 'confState has duplicate ids');
   if (learners.some((id) => vs.has(id))) fail(code, 'confState lists a node as both voter and learner');
   return { voters, learners };
 }

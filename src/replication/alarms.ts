@@ -40,7 +40,9 @@ export class AlarmStore {
 
   /** The raised alarms, by member id (etcd lists them in its store's order: member, then type). */
   list(): AlarmMember[] {
-    return [...this.active.values()].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0)).map((a) => ({ ...a }));
+    return [...this.active.values()]
+      .sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0))
+      .map((a) => ({ ...a }));
   }
 
   /** True when some member raised this alarm. */

@@ -18,9 +18,25 @@ import { RaftError } from '../raft/index.ts';
 import { EntryCache, entryCost } from './entry-cache.ts';
 import { ReplicationError } from './errors.ts';
 import {
-  DUMMY_KEY, HARDSTATE_KEY, RAFT_LOG_BUCKET, RAFT_STATE_BUCKET, RAFT_TERMS_BUCKET, SNAPSHOT_KEY, decodeEntry,
-  decodeEntryTerm, decodeHardState, decodeIndexKey, decodeIndexTerm, decodeSnapshotMeta, decodeTerm, encodeEntry,
-  encodeHardState, encodeIndexTerm, encodeSnapshotMeta, encodeTerm, indexKey,
+  DUMMY_KEY,
+  HARDSTATE_KEY,
+  RAFT_LOG_BUCKET,
+  RAFT_STATE_BUCKET,
+  RAFT_TERMS_BUCKET,
+  SNAPSHOT_KEY,
+  decodeEntry,
+  decodeEntryTerm,
+  decodeHardState,
+  decodeIndexKey,
+  decodeIndexTerm,
+  decodeSnapshotMeta,
+  decodeTerm,
+  encodeEntry,
+  encodeHardState,
+  encodeIndexTerm,
+  encodeSnapshotMeta,
+  encodeTerm,
+  indexKey,
 } from './raft-buckets.ts';
 import { type TermRun, TermRuns } from './term-runs.ts';
 
@@ -79,7 +95,10 @@ export class BoltRaftStorage implements Storage {
   private gen = 0;
   private writes: RaftWrite[] = [];
 
-  private constructor(private source: LogSource, opts: BoltRaftStorageOptions) {
+  private constructor(
+    private source: LogSource,
+    opts: BoltRaftStorageOptions,
+  ) {
     this.cache = new EntryCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
   }
 
@@ -92,7 +111,10 @@ export class BoltRaftStorage implements Storage {
   reload(source: LogSource): this {
     const s = source.view((r) => readState(r));
     if (s.snapMeta.index < s.dummy.index || s.snapMeta.index > s.last) {
-      throw new ReplicationError('ERR_CORRUPT', `snapshot index ${s.snapMeta.index} outside the log [${s.dummy.index}, ${s.last}]`);
+      throw new ReplicationError(
+        'ERR_CORRUPT',
+        `snapshot index ${s.snapMeta.index} outside the log [${s.dummy.index}, ${s.last}]`,
+      );
     }
     this.source = source;
     this.hard = s.hard;
@@ -126,7 +148,11 @@ export class BoltRaftStorage implements Storage {
         const i = decodeIndexKey(k);
         if (i !== this.last - got.length) throw gap(this.last - got.length, i);
         const e = decodeEntry(i, v);
-        if (e.term !== this.term(i)) throw new ReplicationError('ERR_CORRUPT', `raft log entry ${i} has term ${e.term}, the term index says ${this.term(i)}`);
+        if (e.term !== this.term(i))
+          throw new ReplicationError(
+            'ERR_CORRUPT',
+            `raft log entry ${i} has term ${e.term}, the term index says ${this.term(i)}`,
+          );
         bytes += entryCost(e);
         if (bytes > this.cache.budget) return false;
         got.push(e);
@@ -144,7 +170,8 @@ export class BoltRaftStorage implements Storage {
   }
 
   entries(lo: number, hi: number, maxSize: number): Entry[] {
-    if (lo <= this.dummy.index) throw new RaftError('ERR_RAFT_COMPACTED', `entries: index ${lo} is compacted (first ${this.dummy.index + 1})`);
+    if (lo <= this.dummy.index)
+      throw new RaftError('ERR_RAFT_COMPACTED', `entries: index ${lo} is compacted (first ${this.dummy.index + 1})`);
     if (hi > this.last + 1) {
       throw new RaftError('ERR_RAFT_UNAVAILABLE', `entries: index ${hi - 1} is past the last index ${this.last}`);
     }
@@ -165,7 +192,11 @@ export class BoltRaftStorage implements Storage {
           const i = decodeIndexKey(k);
           if (i !== lo + out.length) throw gap(lo + out.length, i);
           const e = decodeEntry(i, v);
-          if (e.term !== this.term(i)) throw new ReplicationError('ERR_CORRUPT', `raft log entry ${i} has term ${e.term}, the term index says ${this.term(i)}`);
+          if (e.term !== this.term(i))
+            throw new ReplicationError(
+              'ERR_CORRUPT',
+              `raft log entry ${i} has term ${e.term}, the term index says ${this.term(i)}`,
+            );
           if (!fits(e)) {
             full = true;
             return false;
@@ -186,8 +217,10 @@ export class BoltRaftStorage implements Storage {
   }
 
   term(i: number): number {
-    if (i < this.dummy.index) throw new RaftError('ERR_RAFT_COMPACTED', `term: index ${i} is compacted (first ${this.dummy.index + 1})`);
-    if (i > this.last) throw new RaftError('ERR_RAFT_UNAVAILABLE', `term: index ${i} is past the last index ${this.last}`);
+    if (i < this.dummy.index)
+      throw new RaftError('ERR_RAFT_COMPACTED', `term: index ${i} is compacted (first ${this.dummy.index + 1})`);
+    if (i > this.last)
+      throw new RaftError('ERR_RAFT_UNAVAILABLE', `term: index ${i} is past the last index ${this.last}`);
     if (i === this.dummy.index) return this.dummy.term;
     const t = this.runs.termAt(i);
     if (t === undefined) throw new ReplicationError('ERR_CORRUPT', `no term known for raft log entry ${i}`);
@@ -237,7 +270,10 @@ export class BoltRaftStorage implements Storage {
   /** A snapshot from the leader replaces the whole log. */
   private applySnapshot(m: SnapshotMetadata): void {
     if (m.index <= this.snapMeta.index) {
-      throw new RaftError('ERR_RAFT_SNAP_OUT_OF_DATE', `snapshot at ${m.index} is not newer than ${this.snapMeta.index}`);
+      throw new RaftError(
+        'ERR_RAFT_SNAP_OUT_OF_DATE',
+        `snapshot at ${m.index} is not newer than ${this.snapMeta.index}`,
+      );
     }
     const from = this.firstIndex();
     const to = this.last;
@@ -269,12 +305,15 @@ export class BoltRaftStorage implements Storage {
     if (ents[0]!.index < first) ents = ents.slice(first - ents[0]!.index);
     const start = ents[0]!.index;
     const last = this.last;
-    if (start > last + 1) throw new RaftError('ERR_RAFT_UNAVAILABLE', `append leaves a gap: last ${last}, new ${start}`);
+    if (start > last + 1)
+      throw new RaftError('ERR_RAFT_UNAVAILABLE', `append leaves a gap: last ${last}, new ${start}`);
     for (let k = 1; k < ents.length; k++) {
-      if (ents[k]!.index !== start + k) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'appended entries are not contiguous');
+      if (ents[k]!.index !== start + k)
+        throw new ReplicationError('ERR_INVALID_ARGUMENT', 'appended entries are not contiguous');
     }
     // the common case, more entries of the current term, changes no run
-    const sameRun = start === last + 1 && last > this.dummy.index && ents.every((e) => e.term === this.runs.termAt(last));
+    const sameRun =
+      start === last + 1 && last > this.dummy.index && ents.every((e) => e.term === this.runs.termAt(last));
     let deletes: number[] = [];
     let puts: TermRun[] = [];
     if (!sameRun) {
@@ -324,7 +363,8 @@ export class BoltRaftStorage implements Storage {
     if (i <= this.snapMeta.index) {
       throw new RaftError('ERR_RAFT_SNAP_OUT_OF_DATE', `snapshot at ${i} is not newer than ${this.snapMeta.index}`);
     }
-    if (i > this.last) throw new RaftError('ERR_RAFT_UNAVAILABLE', `snapshot index ${i} is past the last index ${this.last}`);
+    if (i > this.last)
+      throw new RaftError('ERR_RAFT_UNAVAILABLE', `snapshot index ${i} is past the last index ${this.last}`);
     this.snapMeta = { index: i, term: this.term(i), confState: cloneConf(cs) };
     const meta = encodeSnapshotMeta(this.snapMeta);
     this.writes.push((w) => w.put(RAFT_STATE_BUCKET, SNAPSHOT_KEY, meta));
@@ -334,7 +374,10 @@ export class BoltRaftStorage implements Storage {
   compact(i: number): void {
     if (i <= this.dummy.index) throw new RaftError('ERR_RAFT_COMPACTED', `compact: index ${i} is already compacted`);
     if (i > this.snapMeta.index) {
-      throw new RaftError('ERR_RAFT_UNAVAILABLE', `compact: index ${i} is past the snapshot index ${this.snapMeta.index}`);
+      throw new RaftError(
+        'ERR_RAFT_UNAVAILABLE',
+        `compact: index ${i} is past the snapshot index ${this.snapMeta.index}`,
+      );
     }
     const from = this.firstIndex();
     this.dummy = { index: i, term: this.term(i) };
@@ -364,7 +407,10 @@ export class BoltRaftStorage implements Storage {
 }
 
 function gap(expected: number, found: number | undefined): ReplicationError {
-  return new ReplicationError('ERR_CORRUPT', `raft log has a gap: expected entry ${expected}, found ${found ?? 'none'}`);
+  return new ReplicationError(
+    'ERR_CORRUPT',
+    `raft log has a gap: expected entry ${expected}, found ${found ?? 'none'}`,
+  );
 }
 
 interface LoadedState {

@@ -8,7 +8,11 @@ import type { MemberInfo } from './proposal.ts';
 
 export interface ClusterApi {
   memberList(): MemberInfo[];
-  memberAdd(m: { peerURLs: string[]; isLearner?: boolean; name?: string }): Promise<{ member: MemberInfo; members: MemberInfo[] }>;
+  memberAdd(m: {
+    peerURLs: string[];
+    isLearner?: boolean;
+    name?: string;
+  }): Promise<{ member: MemberInfo; members: MemberInfo[] }>;
   memberRemove(id: number): Promise<MemberInfo[]>;
   memberPromote(id: number): Promise<MemberInfo[]>;
   memberUpdate(id: number, peerURLs: string[]): Promise<MemberInfo[]>;

@@ -78,7 +78,8 @@ export class EntryCache {
 
   /** Drops the oldest entries while over budget, never one past `evictable`. */
   trim(evictable: number): void {
-    while (this.held > this.budget && this.head < this.ents.length && this.ents[this.head]!.index <= evictable) this.dropOldest();
+    while (this.held > this.budget && this.head < this.ents.length && this.ents[this.head]!.index <= evictable)
+      this.dropOldest();
     this.tidy();
   }
 

@@ -29,7 +29,8 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export function encodeFrame(f: Frame): Uint8Array {
   const body = packr.pack(f);
-  if (body.length > MAX_FRAME) throw new ReplicationError('ERR_INVALID_ARGUMENT', `frame of ${body.length} bytes exceeds ${MAX_FRAME}`);
+  if (body.length > MAX_FRAME)
+    throw new ReplicationError('ERR_INVALID_ARGUMENT', `frame of ${body.length} bytes exceeds ${MAX_FRAME}`);
   const out = new Uint8Array(4 + body.length);
   new DataView(out.buffer).setUint32(0, body.length);
   out.set(body, 4);

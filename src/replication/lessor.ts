@@ -27,10 +27,12 @@ export class Lessor {
   /** Reloads the leases from the file (open, snapshot install). */
   restore(backend: Backend): void {
     this.leases.clear();
-    backend.view((r) => r.scan(LEASE_BUCKET, new Uint8Array(0), undefined, (k, v) => {
-      const l = decodeLease(v, k);
-      this.leases.set(l.ID, { ttlSeconds: l.TTL, expiry: undefined, revokeTick: undefined });
-    }));
+    backend.view((r) =>
+      r.scan(LEASE_BUCKET, new Uint8Array(0), undefined, (k, v) => {
+        const l = decodeLease(v, k);
+        this.leases.set(l.ID, { ttlSeconds: l.TTL, expiry: undefined, revokeTick: undefined });
+      }),
+    );
     if (this.leading) this.promote();
   }
 
@@ -51,7 +53,11 @@ export class Lessor {
   applied(req: ApplyRequest, resp: ApplyResponse): void {
     if ('leaseGrant' in resp) {
       const ttl = resp.leaseGrant.TTL;
-      this.leases.set(resp.leaseGrant.ID, { ttlSeconds: ttl, expiry: this.leading ? this.now() + ttl * 1000 : undefined, revokeTick: undefined });
+      this.leases.set(resp.leaseGrant.ID, {
+        ttlSeconds: ttl,
+        expiry: this.leading ? this.now() + ttl * 1000 : undefined,
+        revokeTick: undefined,
+      });
     } else if ('leaseRevoke' in req) {
       this.leases.delete(leaseId(req.leaseRevoke.ID, 'ID'));
     }

@@ -28,14 +28,26 @@ export abstract class MemberCluster extends MemberKv implements ClusterApi {
   }
 
   /** etcd's MemberAdd: a new voter or learner; start it afterwards with the returned id. */
-  async memberAdd(m: { peerURLs: string[]; isLearner?: boolean; name?: string; id?: number }): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
+  async memberAdd(m: {
+    peerURLs: string[];
+    isLearner?: boolean;
+    name?: string;
+    id?: number;
+  }): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
     this.checkUsable();
     const list = this.members.list();
     const urls = new Set(list.flatMap((x) => x.peerURLs));
-    if (m.peerURLs.some((u) => urls.has(u))) throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
+    if (m.peerURLs.some((u) => urls.has(u)))
+      throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
     const id = m.id ?? memberIdFor(m.peerURLs, '', Math.floor((this.opts.now ?? Date.now)() / 1000));
     if (list.some((x) => x.id === id) || this.members.wasRemoved(id)) throw replicationError('ERR_MEMBER_EXISTS');
-    const info: MemberInfo = { id, name: m.name ?? '', peerURLs: [...m.peerURLs], clientURLs: [], isLearner: m.isLearner === true };
+    const info: MemberInfo = {
+      id,
+      name: m.name ?? '',
+      peerURLs: [...m.peerURLs],
+      clientURLs: [],
+      isLearner: m.isLearner === true,
+    };
     const members = await this.proposeConf({ type: info.isLearner ? 'addLearnerNode' : 'addNode', nodeId: id }, info);
     return { member: info, members };
   }
@@ -58,7 +70,8 @@ export abstract class MemberCluster extends MemberKv implements ClusterApi {
     const verdict = checkLearnerPromotion(this.node.status(), id);
     if (!verdict.ok) {
       if (verdict.reason === 'notLeader') throw replicationError('ERR_NOT_LEADER');
-      if (verdict.reason === 'lagging') throw replicationError('ERR_LEARNER_NOT_READY', `match ${verdict.learnerMatch} of ${verdict.leaderMatch}`);
+      if (verdict.reason === 'lagging')
+        throw replicationError('ERR_LEARNER_NOT_READY', `match ${verdict.learnerMatch} of ${verdict.leaderMatch}`);
       if (verdict.reason === 'notLearner') throw replicationError('ERR_MEMBER_NOT_LEARNER');
       throw replicationError('ERR_MEMBER_NOT_FOUND');
     }
@@ -71,8 +84,12 @@ export abstract class MemberCluster extends MemberKv implements ClusterApi {
     this.checkNotLearner();
     const m = this.members.list().find((x) => x.id === id);
     if (m === undefined) throw replicationError('ERR_MEMBER_NOT_FOUND');
-    const other = this.members.list().filter((x) => x.id !== id).flatMap((x) => x.peerURLs);
-    if (peerURLs.some((u) => other.includes(u))) throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
+    const other = this.members
+      .list()
+      .filter((x) => x.id !== id)
+      .flatMap((x) => x.peerURLs);
+    if (peerURLs.some((u) => other.includes(u)))
+      throw new ReplicationError('ERR_MEMBER_EXISTS', 'etcdserver: Peer URLs already exists');
     const pid = this.proposals.nextId();
     const data = encodePayload({ id: pid, memberUpdate: { ...m, peerURLs: [...peerURLs] } });
     return this.awaitApplied<MemberInfo[]>(pid, () => this.node.propose(data));
@@ -82,7 +99,8 @@ export abstract class MemberCluster extends MemberKv implements ClusterApi {
   async transferLeadership(id: number): Promise<void> {
     this.checkUsable();
     if (this.role !== 'leader') throw replicationError('ERR_NOT_LEADER');
-    if (!this.confState.voters.includes(id)) throw replicationError('ERR_MEMBER_NOT_FOUND', 'transferee must be a voter');
+    if (!this.confState.voters.includes(id))
+      throw replicationError('ERR_MEMBER_NOT_FOUND', 'transferee must be a voter');
     this.node.transferLeader(id);
     this.kick();
     return new Promise<void>((resolve, reject) => {

@@ -1,4 +1,3 @@
-
 import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
@@ -10,8 +9,16 @@ import { WatchHub } from '../watch/hub.ts';
 import { StoreEvents } from './store-events.ts';
 import type { ApplyRequest, ApplyResponse, LeaseKeepAliveResponse, ResponseHeader } from '../mvcc/requests.ts';
 import {
-  RawNode, decodeConfChange, isRaftError, type ConfChange, type ConfState, type Entry, type Message, type Ready,
-  type SnapshotStatus, type StateType, 
+  RawNode,
+  decodeConfChange,
+  isRaftError,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type Ready,
+  type SnapshotStatus,
+  type StateType,
 } from '../raft/index.ts';
 import { BoltRaftStorage, type RaftWrite } from './bolt-raft-storage.ts';
 import { ReplicationError, replicationError } from './errors.ts';
@@ -22,7 +29,12 @@ import { Proposals } from './proposals.ts';
 import { MAX_REQUEST_BYTES, type MemberOptions, type MemberStatus } from './member-options.ts';
 import { MembersStore } from './members.ts';
 import {
-  decodePayload, encodePayload, type ConfPayload, type EntryPayload, type MemberInfo, type ProposalId,
+  decodePayload,
+  encodePayload,
+  type ConfPayload,
+  type EntryPayload,
+  type MemberInfo,
+  type ProposalId,
 } from './proposal.ts';
 import { RaftBackend } from './raft-backend.ts';
 import { installSnapshot, nodeRename } from './snapshot-install.ts';
@@ -68,7 +80,13 @@ export abstract class MemberCore {
   /** The cluster's raised alarms, as applied from the log (alarms.ts). */
   protected readonly alarms: AlarmStore;
 
-  protected constructor(opts: MemberOptions, storage: BoltRaftStorage, backend: RaftBackend, store: MvccStore, members: MembersStore) {
+  protected constructor(
+    opts: MemberOptions,
+    storage: BoltRaftStorage,
+    backend: RaftBackend,
+    store: MvccStore,
+    members: MembersStore,
+  ) {
     this.id = opts.id;
     this.opts = opts;
     this.storage = storage;
@@ -81,8 +99,14 @@ export abstract class MemberCore {
     this.applied = storage.snapshotIndex();
     this.confState = storage.initialState().confState;
     this.node = new RawNode({
-      id: opts.id, storage, electionTick: opts.electionTick ?? 10, heartbeatTick: opts.heartbeatTick ?? 1,
-      applied: this.applied, preVote: true, checkQuorum: true, random,
+      id: opts.id,
+      storage,
+      electionTick: opts.electionTick ?? 10,
+      heartbeatTick: opts.heartbeatTick ?? 1,
+      applied: this.applied,
+      preVote: true,
+      checkQuorum: true,
+      random,
     });
     this.term = storage.hardState().term;
     this.lessor = new Lessor(opts.now ?? Date.now);
@@ -92,9 +116,11 @@ export abstract class MemberCore {
     this.received = new ReceivedSnapshots(opts.path, opts.fileSystem ?? nodeFileSystem);
     this.alarms = backend.view((r) => AlarmStore.load(r));
     this.quota = new SpaceQuota(opts.quotaBackendBytes ?? 0, () => this.memberStatus().dbSize, BigInt(opts.id));
-    this.reads = new ReadLoop({ readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() }, this.proposals.incarnation);
+    this.reads = new ReadLoop(
+      { readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() },
+      this.proposals.incarnation,
+    );
   }
-
 
   /** etcd's publish: proposes this member's name and client URLs once a leader is known (member-cluster.ts). */
   protected abstract publishAttributes(): void;
@@ -117,7 +143,6 @@ export abstract class MemberCore {
     this.kick();
     this.flushApplied();
   }
-
 
   /** A message from a peer. Malformed or stale messages are dropped. */
   step(m: Message): void {
@@ -188,7 +213,8 @@ export abstract class MemberCore {
     this.looping = true;
     this.loop = (async () => {
       try {
-        while (!this.closed && this.failure === undefined && this.node.hasReady()) await this.handleReady(this.node.ready());
+        while (!this.closed && this.failure === undefined && this.node.hasReady())
+          await this.handleReady(this.node.ready());
       } catch (err) {
         this.fail(err);
       } finally {
@@ -218,7 +244,10 @@ export abstract class MemberCore {
     // not wait: its writes ride the next commit (the log replays them after a crash).
     const prev = this.storage.hardState();
     const hs = rd.hardState;
-    let mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || (hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote));
+    let mustSync =
+      rd.entries.length > 0 ||
+      rd.snapshot !== undefined ||
+      (hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote));
     this.storage.save({ entries: rd.entries, ...(hs !== undefined ? { hardState: hs } : {}) });
     const writes = this.storage.takeWrites();
     for (const e of rd.committedEntries) if (this.applyEntry(e, writes)) mustSync = true;
@@ -273,7 +302,8 @@ export abstract class MemberCore {
     if (e.type === 'confChange') {
       const cc: ConfChange = decodeConfChange(e.data);
       let payload: ConfPayload | undefined;
-      if (cc.context !== undefined && cc.context.length > 0) payload = decodePayload<ConfPayload>(cc.context, `conf change ${e.index}`);
+      if (cc.context !== undefined && cc.context.length > 0)
+        payload = decodePayload<ConfPayload>(cc.context, `conf change ${e.index}`);
       const known = this.confState.voters.includes(cc.nodeId) || this.confState.learners.includes(cc.nodeId);
       this.confState = this.node.applyConfChange(cc);
       // A joining member refuses snapshots that predate it: have one that lists it ready at once.
@@ -295,7 +325,9 @@ export abstract class MemberCore {
       return true;
     }
     if ('memberAttrs' in p) {
-      writes.push(...this.members.update(p.memberAttrs.id, { name: p.memberAttrs.name, clientURLs: p.memberAttrs.clientURLs }));
+      writes.push(
+        ...this.members.update(p.memberAttrs.id, { name: p.memberAttrs.name, clientURLs: p.memberAttrs.clientURLs }),
+      );
       return true;
     }
     if ('alarm' in p) {
@@ -309,7 +341,9 @@ export abstract class MemberCore {
       if (this.role === 'leader') this.lessor.renew(id);
       const ttl = this.lessor.ttl(id) ?? 0;
       const header = this.header(mvccHeader(this.store.revision()));
-      this.afterApply.push(() => this.proposals.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse));
+      this.afterApply.push(() =>
+        this.proposals.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse),
+      );
       return false;
     }
     // etcd's capped applier: refused alike on every member, so it changes nothing and is not indexed
@@ -320,7 +354,9 @@ export abstract class MemberCore {
     const r = this.store.applyNow(e.index, p.req);
     if (r === undefined) return false; // applied before a restart
     if (!('error' in r)) this.lessor.applied(p.req, r.response);
-    this.afterApply.push(() => ('error' in r ? this.proposals.answerError(p.id, r.error) : this.proposals.answer(p.id, r.response)));
+    this.afterApply.push(() =>
+      'error' in r ? this.proposals.answerError(p.id, r.error) : this.proposals.answer(p.id, r.response),
+    );
     return false;
   }
 
@@ -331,9 +367,15 @@ export abstract class MemberCore {
     try {
       await this.store.close();
       await installSnapshot({
-        path: this.opts.path, fs: this.opts.fileSystem ?? nodeFileSystem, rename: this.opts.rename ?? nodeRename,
-        data: snap.data.length > 0 ? snap.data : { file: this.received.take(snap.metadata.index) }, metadata: snap.metadata,
-        hardState: rd.hardState ?? { ...this.storage.hardState(), commit: Math.max(this.storage.hardState().commit, snap.metadata.index) },
+        path: this.opts.path,
+        fs: this.opts.fileSystem ?? nodeFileSystem,
+        rename: this.opts.rename ?? nodeRename,
+        data: snap.data.length > 0 ? snap.data : { file: this.received.take(snap.metadata.index) },
+        metadata: snap.metadata,
+        hardState: rd.hardState ?? {
+          ...this.storage.hardState(),
+          commit: Math.max(this.storage.hardState().commit, snap.metadata.index),
+        },
       });
       const parts = await openParts(this.opts, this.storage);
       this.backend = parts.backend;
@@ -356,15 +398,23 @@ export abstract class MemberCore {
    * place. One reception at a time.
    */
   receiveSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    return this.received.receive(m, chunks, () => {
-      this.checkUsable();
-    }, (msg) => this.step(msg), (index) => index <= this.node.status().hardState.commit);
+    return this.received.receive(
+      m,
+      chunks,
+      () => {
+        this.checkUsable();
+      },
+      (msg) => this.step(msg),
+      (index) => index <= this.node.status().hardState.commit,
+    );
   }
 
   /** etcd's snapshot-count policy: snapshot the applied state, keep catch-up entries behind it. */
   protected async maybeSnapshot(): Promise<void> {
     const count = this.opts.snapshotCount ?? 10_000;
-    const due = this.applied - this.storage.snapshotIndex() >= count || (this.snapshotSoon && this.applied > this.storage.snapshotIndex());
+    const due =
+      this.applied - this.storage.snapshotIndex() >= count ||
+      (this.snapshotSoon && this.applied > this.storage.snapshotIndex());
     if (!due) return;
     this.snapshotSoon = false;
     this.storage.createSnapshot(this.applied, this.confState);
@@ -395,7 +445,8 @@ export abstract class MemberCore {
   // ------------------------------------------------------------------ proposals
 
   protected checkUsable(): void {
-    if (this.failure !== undefined) throw new ReplicationError('ERR_CLOSED', `member ${this.id} failed: ${String(this.failure)}`);
+    if (this.failure !== undefined)
+      throw new ReplicationError('ERR_CLOSED', `member ${this.id} failed: ${String(this.failure)}`);
     if (this.closed) throw new ReplicationError('ERR_CLOSED', `member ${this.id} is closed`);
   }
 
@@ -412,7 +463,8 @@ export abstract class MemberCore {
     this.checkNotLearner();
     const id = this.proposals.nextId();
     const data = encodePayload({ id, req });
-    if (data.length > MAX_REQUEST_BYTES) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'etcdserver: request is too large');
+    if (data.length > MAX_REQUEST_BYTES)
+      throw new ReplicationError('ERR_INVALID_ARGUMENT', 'etcdserver: request is too large');
     return this.awaitApplied<ApplyResponse>(id, () => this.node.propose(data));
   }
 
@@ -455,13 +507,9 @@ export abstract class MemberCore {
     return { ...h, memberId: BigInt(this.id), raftTerm: this.term };
   }
 
-
-
-
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-
 
   /** Settles leader transfers: done once the transferee leads, failed at their deadline. */
   protected settleTransfers(): void {

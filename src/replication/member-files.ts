@@ -17,16 +17,26 @@ import { RaftBackend } from './raft-backend.ts';
 import { SnapshotInbox } from './snapshot-inbox.ts';
 
 /** Opens the file into its parts; `reuse` reloads an existing raft storage mirror (snapshot install). */
-export async function openParts(opts: MemberOptions, reuse?: BoltRaftStorage): Promise<{ backend: RaftBackend; storage: BoltRaftStorage; store: MvccStore; members: MembersStore }> {
-  const bolt = BoltBackend.open(opts.path, { ...opts.bolt, fileSystem: opts.fileSystem ?? opts.bolt?.fileSystem ?? nodeFileSystem });
+export async function openParts(
+  opts: MemberOptions,
+  reuse?: BoltRaftStorage,
+): Promise<{ backend: RaftBackend; storage: BoltRaftStorage; store: MvccStore; members: MembersStore }> {
+  const bolt = BoltBackend.open(opts.path, {
+    ...opts.bolt,
+    fileSystem: opts.fileSystem ?? opts.bolt?.fileSystem ?? nodeFileSystem,
+  });
   const backend = new RaftBackend(bolt);
   try {
     const storage = reuse !== undefined ? reuse.reload(backend) : BoltRaftStorage.load(backend);
     const members = backend.view((r) => MembersStore.load(r));
     const store = MvccStore.open({
-      backend, autoExpireLeases: false, leaseCheckIntervalMs: 0,
+      backend,
+      autoExpireLeases: false,
+      leaseCheckIntervalMs: 0,
       ...(opts.now !== undefined ? { now: opts.now } : {}),
-      ...(opts.compactionBatchIntervalMs !== undefined ? { compactionBatchIntervalMs: opts.compactionBatchIntervalMs } : {}),
+      ...(opts.compactionBatchIntervalMs !== undefined
+        ? { compactionBatchIntervalMs: opts.compactionBatchIntervalMs }
+        : {}),
     });
     return { backend, storage, store, members };
   } catch (err) {
@@ -36,7 +46,8 @@ export async function openParts(opts: MemberOptions, reuse?: BoltRaftStorage): P
 }
 
 function boltOf(backend: RaftBackend): BoltBackend {
-  if (!(backend.inner instanceof BoltBackend)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'snapshots need a bolt backend');
+  if (!(backend.inner instanceof BoltBackend))
+    throw new ReplicationError('ERR_INVALID_ARGUMENT', 'snapshots need a bolt backend');
   return backend.inner;
 }
 
@@ -76,11 +87,18 @@ export class ReceivedSnapshots {
     this.inbox = new SnapshotInbox(fs, path);
   }
 
-  receive(m: Message, chunks: AsyncIterable<Uint8Array>, check: () => void, step: (m: Message) => void, stale: (index: number) => boolean = () => false): Promise<void> {
+  receive(
+    m: Message,
+    chunks: AsyncIterable<Uint8Array>,
+    check: () => void,
+    step: (m: Message) => void,
+    stale: (index: number) => boolean = () => false,
+  ): Promise<void> {
     const run = async (): Promise<void> => {
       check();
       const index = m.snapshot?.metadata.index ?? 0;
-      if (m.type !== 'snap' || index === 0) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'not a snapshot message');
+      if (m.type !== 'snap' || index === 0)
+        throw new ReplicationError('ERR_INVALID_ARGUMENT', 'not a snapshot message');
       if (stale(index)) return;
       await this.inbox.receive(index, chunks);
       step(m);

@@ -7,8 +7,14 @@
  */
 import { createHash } from 'node:crypto';
 
-export function memberIdFor(peerURLs: readonly string[], clusterToken = 'boltkv-cluster', unixSeconds?: number): number {
-  const hash = createHash('sha1').update([...peerURLs].sort().join('')).update(clusterToken);
+export function memberIdFor(
+  peerURLs: readonly string[],
+  clusterToken = 'boltkv-cluster',
+  unixSeconds?: number,
+): number {
+  const hash = createHash('sha1')
+    .update([...peerURLs].sort().join(''))
+    .update(clusterToken);
   if (unixSeconds !== undefined) hash.update(String(unixSeconds));
   const h = hash.digest();
   const id = h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);
@@ -18,7 +24,10 @@ export function memberIdFor(peerURLs: readonly string[], clusterToken = 'boltkv-
 /** Parses etcd's --initial-cluster "n1=http://a:2380,n2=http://b:2380" (a name may repeat for several URLs). */
 export function parseInitialCluster(s: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const part of s.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+  for (const part of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)) {
     const eq = part.indexOf('=');
     if (eq <= 0 || eq === part.length - 1) throw new Error(`--initial-cluster: "${part}" is not name=url`);
     const name = part.slice(0, eq);

@@ -37,7 +37,10 @@ export function fetchMemberList(url: string, timeoutMs: number): Promise<MemberI
   return new Promise<MemberInfo[]>((resolve, reject) => {
     const s = connect({ host: u.hostname, port: Number(u.port) });
     const reader = new FrameReader();
-    const timer = setTimeout(() => s.destroy(new ReplicationError('ERR_TIMEOUT', `${url}: no member list within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => s.destroy(new ReplicationError('ERR_TIMEOUT', `${url}: no member list within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const done = (err: unknown, list?: MemberInfo[]): void => {
       clearTimeout(timer);
       s.destroy();
@@ -62,14 +65,20 @@ export function fetchMemberList(url: string, timeoutMs: number): Promise<MemberI
  * The id this member's own file lists for its peer URLs: on a restart that is its id, whatever
  * --initial-cluster-state says (etcd ignores the flag once the data dir exists).
  */
-export function memberIdInFile(path: string, ownPeerURLs: readonly string[], fileSystem?: FileSystem): number | undefined {
+export function memberIdInFile(
+  path: string,
+  ownPeerURLs: readonly string[],
+  fileSystem?: FileSystem,
+): number | undefined {
   const local = memberListInFile(path, fileSystem);
   return local !== undefined ? findByPeerURLs(local, ownPeerURLs)?.id : undefined;
 }
 
 /** A new member's id, from the first of the other members' peer URLs that answers with a list naming it. */
 export async function memberIdFromPeers(o: {
-  ownPeerURLs: readonly string[]; otherPeerURLs: readonly string[]; timeoutMs?: number;
+  ownPeerURLs: readonly string[];
+  otherPeerURLs: readonly string[];
+  timeoutMs?: number;
 }): Promise<{ id: number; members: MemberInfo[] }> {
   let last: unknown = new ReplicationError('ERR_INVALID_ARGUMENT', 'no other member in --initial-cluster to ask');
   for (const url of o.otherPeerURLs) {
@@ -77,7 +86,10 @@ export async function memberIdFromPeers(o: {
       const list = await fetchMemberList(url, o.timeoutMs ?? 2000);
       const me = findByPeerURLs(list, o.ownPeerURLs);
       if (me !== undefined) return { id: me.id, members: list };
-      last = new ReplicationError('ERR_MEMBER_NOT_FOUND', `the cluster lists no member with peer URLs ${o.ownPeerURLs.join(',')}: add it first (member add)`);
+      last = new ReplicationError(
+        'ERR_MEMBER_NOT_FOUND',
+        `the cluster lists no member with peer URLs ${o.ownPeerURLs.join(',')}: add it first (member add)`,
+      );
     } catch (err) {
       last = err;
     }

@@ -6,10 +6,26 @@ import { MvccError } from '../mvcc/errors.ts';
 import { leaseId } from '../mvcc/validate.ts';
 import type { WatchRequest, WatchStream, Watcher } from '../watch/types.ts';
 import type {
-  BytesLike, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, LeaseGrantRequest,
-  LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeRequest,
-  LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest,
-  RangeResponse, TxnRequest, TxnResponse,
+  BytesLike,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
 } from '../mvcc/requests.ts';
 import { ReplicationError } from './errors.ts';
 import { txnKind } from './txn-kind.ts';
@@ -169,9 +185,13 @@ export abstract class MemberKv extends MemberCore {
   }
 }
 
-function rangeEndFor(key: BytesLike, o: { prefix?: boolean; fromKey?: boolean; rangeEnd?: BytesLike }): BytesLike | undefined {
+function rangeEndFor(
+  key: BytesLike,
+  o: { prefix?: boolean; fromKey?: boolean; rangeEnd?: BytesLike },
+): BytesLike | undefined {
   const set = (['prefix', 'fromKey', 'rangeEnd'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
-  if (set.length > 1) throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${set.join(' and ')} exclude each other`);
+  if (set.length > 1)
+    throw new MvccError('ERR_INVALID_ARGUMENT', `boltkv: invalid request: ${set.join(' and ')} exclude each other`);
   if (o.prefix === true) return prefixEnd(key);
   if (o.fromKey === true) return new Uint8Array([0]);
   return o.rangeEnd;

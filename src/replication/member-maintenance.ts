@@ -4,7 +4,12 @@ import type { DB } from '../bolt/index.ts';
 import { etcdSnapshot } from '../bolt/backup.ts';
 import type { Readable } from 'node:stream';
 import type {
-  AlarmMember, AlarmResponse, DefragmentResponse, HashKVResponse, Maintenance, SnapshotOptions,
+  AlarmMember,
+  AlarmResponse,
+  DefragmentResponse,
+  HashKVResponse,
+  Maintenance,
+  SnapshotOptions,
 } from '../api/maintenance.ts';
 import { SERVER_VERSION } from '../api/kv-store.ts';
 import type { StatusResponse } from '../mvcc/requests.ts';
@@ -23,8 +28,13 @@ export abstract class MemberMaintenance extends MemberCluster implements Mainten
     const st = this.node.status();
     const db = this.backend.inner instanceof BoltBackend ? this.backend.inner.db : undefined;
     return {
-      memberId: this.id, leader: st.softState.lead, raftTerm: st.hardState.term, raftIndex: st.hardState.commit,
-      raftAppliedIndex: this.applied, isLearner: this.isLearner, dbSize: db !== undefined && !db.closed ? db.stats().pgid * db.pageSize : 0,
+      memberId: this.id,
+      leader: st.softState.lead,
+      raftTerm: st.hardState.term,
+      raftIndex: st.hardState.commit,
+      raftAppliedIndex: this.applied,
+      isLearner: this.isLearner,
+      dbSize: db !== undefined && !db.closed ? db.stats().pgid * db.pageSize : 0,
     };
   }
   /** etcd's Maintenance.Status for this member. */
@@ -35,9 +45,16 @@ export abstract class MemberMaintenance extends MemberCluster implements Mainten
     const m = this.memberStatus();
     const noLeader = m.leader === 0 ? ['etcdserver: no leader'] : [];
     return {
-      header: this.header(s.header), version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse,
-      leader: BigInt(m.leader), raftIndex: m.raftIndex, raftTerm: m.raftTerm, raftAppliedIndex: m.raftAppliedIndex,
-      isLearner: m.isLearner, errors: [...noLeader, ...this.alarms.list().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `)],
+      header: this.header(s.header),
+      version: SERVER_VERSION,
+      dbSize: s.dbSize,
+      dbSizeInUse: s.dbSizeInUse,
+      leader: BigInt(m.leader),
+      raftIndex: m.raftIndex,
+      raftTerm: m.raftTerm,
+      raftAppliedIndex: m.raftAppliedIndex,
+      isLearner: m.isLearner,
+      errors: [...noLeader, ...this.alarms.list().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `)],
     };
   }
 
@@ -90,7 +107,8 @@ export abstract class MemberMaintenance extends MemberCluster implements Mainten
   }
 
   private boltFile(): DB {
-    if (!(this.backend.inner instanceof BoltBackend)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'this member has no bolt file');
+    if (!(this.backend.inner instanceof BoltBackend))
+      throw new ReplicationError('ERR_INVALID_ARGUMENT', 'this member has no bolt file');
     return this.backend.inner.db;
   }
 

@@ -37,7 +37,9 @@ export class MembersStore {
   }
 
   list(): MemberInfo[] {
-    return [...this.members.values()].sort((a, b) => a.id - b.id).map((m) => ({ ...m, peerURLs: [...m.peerURLs], clientURLs: [...m.clientURLs] }));
+    return [...this.members.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((m) => ({ ...m, peerURLs: [...m.peerURLs], clientURLs: [...m.clientURLs] }));
   }
 
   wasRemoved(id: number): boolean {
@@ -70,10 +72,12 @@ export class MembersStore {
     if (cc.type === 'removeNode') {
       this.members.delete(cc.nodeId);
       this.removed.add(cc.nodeId);
-      return [(w) => {
-        w.delete(MEMBERS_BUCKET, indexKey(cc.nodeId));
-        w.put(MEMBERS_REMOVED_BUCKET, indexKey(cc.nodeId), MARK);
-      }];
+      return [
+        (w) => {
+          w.delete(MEMBERS_BUCKET, indexKey(cc.nodeId));
+          w.put(MEMBERS_REMOVED_BUCKET, indexKey(cc.nodeId), MARK);
+        },
+      ];
     }
     if (this.removed.has(cc.nodeId)) return []; // raft ignores re-adding a removed id too
     const isLearner = cc.type === 'addLearnerNode' ? (cur?.isLearner ?? true) : false;

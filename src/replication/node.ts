@@ -42,15 +42,23 @@ export interface NodeOptions extends Omit<MemberOptions, 'id' | 'path' | 'send' 
 
 export class ReplicatedNode {
   private timer: NodeJS.Timeout | undefined;
-  private constructor(readonly member: Member, readonly transport: PeerTransport, readonly peerPort: number, readonly peerURL: string) {}
+  private constructor(
+    readonly member: Member,
+    readonly transport: PeerTransport,
+    readonly peerPort: number,
+    readonly peerURL: string,
+  ) {}
 
   static async start(o: NodeOptions): Promise<ReplicatedNode> {
-    const listenURLs = [...(o.listenPeerURL !== undefined ? [o.listenPeerURL] : []), ...(o.listenPeerURLs ?? [])].map((u) => new URL(u));
+    const listenURLs = [...(o.listenPeerURL !== undefined ? [o.listenPeerURL] : []), ...(o.listenPeerURLs ?? [])].map(
+      (u) => new URL(u),
+    );
     const listen = listenURLs[0] ?? new URL('http://127.0.0.1:0');
     const token = o.clusterToken ?? 'boltkv-cluster';
     const specs = o.initialCluster.map((s) => ({ ...s, id: memberIdFor(s.peerURLs, token) }));
     const self = specs.find((s) => s.name === o.name);
-    if (self === undefined) throw new ReplicationError('ERR_INVALID_ARGUMENT', `--initial-cluster has no member named ${o.name}`);
+    if (self === undefined)
+      throw new ReplicationError('ERR_INVALID_ARGUMENT', `--initial-cluster has no member named ${o.name}`);
     const path = join(o.dataDir, 'boltkv.db');
     // A restart keeps the id its file lists; otherwise a new cluster's ids derive from the flags and
     // a member added later (its id mixes in the time) learns its id from the cluster.
@@ -64,7 +72,9 @@ export class ReplicatedNode {
     id ??= self.id;
     let member: Member | undefined;
     const transport = new PeerTransport({
-      id, host: listen.hostname, port: Number(listen.port || 0),
+      id,
+      host: listen.hostname,
+      port: Number(listen.port || 0),
       alsoListen: listenURLs.slice(1).map((u) => ({ host: u.hostname, port: Number(u.port || 0) })),
       ...(o.onSnapshotReceived !== undefined ? { onSnapshotReceived: o.onSnapshotReceived } : {}),
       resolve: (peer) => {
@@ -75,11 +85,33 @@ export class ReplicatedNode {
     });
     const port = await transport.listen();
     mkdirSync(o.dataDir, { recursive: true });
-    const initial: MemberInfo[] = specs.map((s) => ({ id: s.id, name: s.name, peerURLs: s.peerURLs, clientURLs: [], isLearner: false }));
-    const { name: _n, dataDir: _d, listenPeerURL: _l, listenPeerURLs: _ls, advertisePeerURLs: _a, initialCluster: _i, initialClusterState, tickMs, onSnapshotReceived: _s, ...rest } = o;
+    const initial: MemberInfo[] = specs.map((s) => ({
+      id: s.id,
+      name: s.name,
+      peerURLs: s.peerURLs,
+      clientURLs: [],
+      isLearner: false,
+    }));
+    const {
+      name: _n,
+      dataDir: _d,
+      listenPeerURL: _l,
+      listenPeerURLs: _ls,
+      advertisePeerURLs: _a,
+      initialCluster: _i,
+      initialClusterState,
+      tickMs,
+      onSnapshotReceived: _s,
+      ...rest
+    } = o;
     try {
       member = await Member.open({
-        ...rest, name: o.name, clusterToken: token, id, path, send: (msgs) => transport.send(msgs),
+        ...rest,
+        name: o.name,
+        clusterToken: token,
+        id,
+        path,
+        send: (msgs) => transport.send(msgs),
         ...(initialClusterState === 'existing' ? {} : { initialCluster: initial }),
       });
     } catch (err) {

@@ -18,7 +18,10 @@ export class Proposals {
   private readonly waiters = new Map<string, Waiter>();
   private seq = 0;
 
-  constructor(private readonly member: number, readonly incarnation: number) {}
+  constructor(
+    private readonly member: number,
+    readonly incarnation: number,
+  ) {}
 
   nextId(): ProposalId {
     return { m: this.member, i: this.incarnation, s: ++this.seq };

@@ -33,7 +33,7 @@ export class RaftBackend implements Backend {
       for (const s of carried) {
         for (const write of s.writes) {
           const then = write(w);
-          if (typeof then === "function") durable.push(then);
+          if (typeof then === 'function') durable.push(then);
         }
       }
       return fn(w);

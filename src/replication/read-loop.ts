@@ -28,7 +28,10 @@ export class ReadLoop {
   private awaitingApply: { index: number; waiters: Waiter[] }[] = [];
   private seq = 0;
 
-  constructor(private readonly host: ReadLoopHost, private readonly incarnation: number) {}
+  constructor(
+    private readonly host: ReadLoopHost,
+    private readonly incarnation: number,
+  ) {}
 
   /** Resolves once a linearizable read may be served; rejects with ERR_TIMEOUT after `deadline`. */
   barrier(deadline: number): Promise<void> {

@@ -16,7 +16,10 @@ export class SnapshotInbox {
   /** The newest complete file per snapshot index. */
   private readonly files = new Map<number, string>();
 
-  constructor(private readonly fs: FileSystem, private readonly path: string) {}
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly path: string,
+  ) {}
 
   /** Writes a received stream to a file of its own and syncs it; then it may be taken. */
   async receive(index: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
@@ -40,7 +43,8 @@ export class SnapshotInbox {
   /** The file of the snapshot raft handed over (the install renames it away); older ones are deleted. */
   take(index: number): string {
     const file = this.files.get(index);
-    if (file === undefined) throw new ReplicationError('ERR_CORRUPT', `snapshot ${index} arrived without its database file`);
+    if (file === undefined)
+      throw new ReplicationError('ERR_CORRUPT', `snapshot ${index} arrived without its database file`);
     this.files.delete(index);
     this.discardUpTo(index);
     return file;

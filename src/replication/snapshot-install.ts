@@ -9,7 +9,14 @@ import { dirname } from 'node:path';
 import { open, type FileSystem } from '../bolt/index.ts';
 import type { HardState, SnapshotMetadata } from '../raft/index.ts';
 import {
-  DUMMY_KEY, HARDSTATE_KEY, RAFT_LOG_BUCKET, RAFT_STATE_BUCKET, RAFT_TERMS_BUCKET, SNAPSHOT_KEY, encodeHardState, encodeIndexTerm,
+  DUMMY_KEY,
+  HARDSTATE_KEY,
+  RAFT_LOG_BUCKET,
+  RAFT_STATE_BUCKET,
+  RAFT_TERMS_BUCKET,
+  SNAPSHOT_KEY,
+  encodeHardState,
+  encodeIndexTerm,
   encodeSnapshotMeta,
 } from './raft-buckets.ts';
 import { ReplicationError } from './errors.ts';
@@ -40,7 +47,11 @@ export interface InstallOptions {
 const enc = new TextEncoder();
 
 /** Writes a stream of chunks to `path` (replacing it) and syncs it; returns the byte count. */
-export async function writeFileDurably(fs: FileSystem, path: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<number> {
+export async function writeFileDurably(
+  fs: FileSystem,
+  path: string,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<number> {
   if (!fs.exists(path)) fs.create(path, new Uint8Array(0), 0o600);
   const f = fs.open(path, { readOnly: false, mode: 0o600 });
   let size = 0;
@@ -69,7 +80,8 @@ export async function installSnapshot(o: InstallOptions): Promise<void> {
   const db = open(tmp, { fileSystem: o.fs });
   try {
     await db.updateAsync((tx) => {
-      for (const name of [RAFT_LOG_BUCKET, RAFT_TERMS_BUCKET, RAFT_STATE_BUCKET]) if (tx.bucket(enc.encode(name)) !== undefined) tx.deleteBucket(enc.encode(name));
+      for (const name of [RAFT_LOG_BUCKET, RAFT_TERMS_BUCKET, RAFT_STATE_BUCKET])
+        if (tx.bucket(enc.encode(name)) !== undefined) tx.deleteBucket(enc.encode(name));
       tx.createBucket(enc.encode(RAFT_LOG_BUCKET));
       const st = tx.createBucket(enc.encode(RAFT_STATE_BUCKET));
       st.put(HARDSTATE_KEY, encodeHardState(o.hardState));

@@ -65,7 +65,10 @@ class ChunkQueue implements AsyncIterable<Uint8Array> {
   private done = false;
   private error: unknown;
   private wake: (() => void) | undefined;
-  constructor(private readonly onDrain: () => void, readonly highWater = 8) {}
+  constructor(
+    private readonly onDrain: () => void,
+    readonly highWater = 8,
+  ) {}
   push(c: Uint8Array): boolean {
     this.items.push(c);
     this.wake?.();
@@ -101,7 +104,11 @@ function hostPort(url: string): { host: string; port: number } {
 }
 
 export class PeerTransport {
-  private readonly opts: Required<Omit<TransportOptions, 'host' | 'port' | 'onSnapshotReceived'>> & { host: string; port: number; onSnapshotReceived?: (from: number, index: number) => void };
+  private readonly opts: Required<Omit<TransportOptions, 'host' | 'port' | 'onSnapshotReceived'>> & {
+    host: string;
+    port: number;
+    onSnapshotReceived?: (from: number, index: number) => void;
+  };
   private handler: PeerHandler | undefined;
   private readonly servers: Server[] = [];
   /** The bound port of each listening address, in order (the first is listen()'s answer). */
@@ -114,8 +121,13 @@ export class PeerTransport {
 
   constructor(opts: TransportOptions) {
     this.opts = {
-      host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, maxQueue: opts.maxQueue ?? 4096,
-      minBackoffMs: opts.minBackoffMs ?? 20, maxBackoffMs: opts.maxBackoffMs ?? 1000, id: opts.id, resolve: opts.resolve,
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
+      maxQueue: opts.maxQueue ?? 4096,
+      minBackoffMs: opts.minBackoffMs ?? 20,
+      maxBackoffMs: opts.maxBackoffMs ?? 1000,
+      id: opts.id,
+      resolve: opts.resolve,
       ...(opts.onSnapshotReceived !== undefined ? { onSnapshotReceived: opts.onSnapshotReceived } : {}),
       alsoListen: opts.alsoListen ?? [],
     };
@@ -129,7 +141,8 @@ export class PeerTransport {
   /** Starts listening on every address; resolves with the first one's bound port. */
   async listen(): Promise<number> {
     try {
-      for (const a of [{ host: this.opts.host, port: this.opts.port }, ...this.opts.alsoListen]) this.ports.push(await this.listenOn(a.host, a.port));
+      for (const a of [{ host: this.opts.host, port: this.opts.port }, ...this.opts.alsoListen])
+        this.ports.push(await this.listenOn(a.host, a.port));
     } catch (err) {
       await this.close();
       throw err;
@@ -172,7 +185,17 @@ export class PeerTransport {
   private peer(id: number): Peer {
     let p = this.peers.get(id);
     if (p === undefined) {
-      p = { id, socket: undefined, connecting: false, queue: [], backoff: 0, retryAt: 0, timer: undefined, snapshotting: false, urlIndex: 0 };
+      p = {
+        id,
+        socket: undefined,
+        connecting: false,
+        queue: [],
+        backoff: 0,
+        retryAt: 0,
+        timer: undefined,
+        snapshotting: false,
+        urlIndex: 0,
+      };
       this.peers.set(id, p);
     }
     return p;
@@ -184,7 +207,7 @@ export class PeerTransport {
       return;
     }
     const s = p.socket;
-    while (p.queue.length > 0 && s.writableLength < (4 << 20)) {
+    while (p.queue.length > 0 && s.writableLength < 4 << 20) {
       s.write(p.queue.shift()!);
       this.stats.sent++;
     }

@@ -22,7 +22,12 @@ function readOnly(t: unknown): boolean {
   if (ops[0] === undefined || ops[1] === undefined) return false;
   return [...ops[0], ...ops[1]].every((op) => {
     if (op === null || typeof op !== 'object') return false;
-    const o = op as { requestRange?: unknown; requestTxn?: unknown; requestPut?: unknown; requestDeleteRange?: unknown };
+    const o = op as {
+      requestRange?: unknown;
+      requestTxn?: unknown;
+      requestPut?: unknown;
+      requestDeleteRange?: unknown;
+    };
     if (o.requestPut !== undefined || o.requestDeleteRange !== undefined) return false;
     if (o.requestRange !== undefined) return o.requestTxn === undefined;
     return o.requestTxn !== undefined && readOnly(o.requestTxn);
@@ -30,7 +35,9 @@ function readOnly(t: unknown): boolean {
 }
 
 function serializable(t: TxnRequest): boolean {
-  return [...(t.success ?? []), ...(t.failure ?? [])].every((op) => 'requestRange' in op && op.requestRange !== undefined && op.requestRange.serializable === true);
+  return [...(t.success ?? []), ...(t.failure ?? [])].every(
+    (op) => 'requestRange' in op && op.requestRange !== undefined && op.requestRange.serializable === true,
+  );
 }
 
 export function txnKind(req: TxnRequest): TxnKind {

@@ -240,7 +240,10 @@ export class EtcdService {
 
     add('/v3/maintenance/status', 'StatusRequest', 'StatusResponse', async () => this.#status());
     add('/v3/maintenance/alarm', 'AlarmRequest', 'AlarmResponse', async (r) => {
-      const m = kv as unknown as { alarmList?: () => Promise<AlarmResponse>; alarmDisarm?: (a?: AlarmMember) => Promise<AlarmResponse> };
+      const m = kv as unknown as {
+        alarmList?: () => Promise<AlarmResponse>;
+        alarmDisarm?: (a?: AlarmMember) => Promise<AlarmResponse>;
+      };
       const action = r.action ?? 'GET';
       // boltkv raises NOSPACE itself (space quota); raising an alarm by hand is not offered.
       if (action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE')
@@ -251,12 +254,22 @@ export class EtcdService {
       const member = typeof r.memberID === 'bigint' ? r.memberID : 0n;
       const resp =
         action === 'DEACTIVATE'
-          ? await m.alarmDisarm?.call(kv, ...(member !== 0n && this.#ident.cluster !== undefined ? [{ memberId: member, alarm: 'NOSPACE' as const }] : []))
+          ? await m.alarmDisarm?.call(
+              kv,
+              ...(member !== 0n && this.#ident.cluster !== undefined
+                ? [{ memberId: member, alarm: 'NOSPACE' as const }]
+                : []),
+            )
           : await m.alarmList?.call(kv);
       if (resp === undefined) return {}; // a store without a quota has no alarms
       // etcd's alarm answers carry no header; each alarm names the member that raised it (a
       // single store's alarms are this server's).
-      return { alarms: resp.alarms.map((a) => ({ memberID: a.memberId !== 0n ? a.memberId : this.#ident.memberId, alarm: a.alarm })) };
+      return {
+        alarms: resp.alarms.map((a) => ({
+          memberID: a.memberId !== 0n ? a.memberId : this.#ident.memberId,
+          alarm: a.alarm,
+        })),
+      };
     });
     add('/v3/maintenance/hash', 'HashRequest', 'HashResponse', async () => {
       const h = optional(kv, 'hash');
@@ -318,7 +331,12 @@ export class EtcdService {
     const m = cluster.memberStatus();
     return {
       ...r,
-      header: { clusterId: this.#ident.clusterId, memberId: this.#ident.memberId, revision: r.header.revision, raftTerm: m.raftTerm },
+      header: {
+        clusterId: this.#ident.clusterId,
+        memberId: this.#ident.memberId,
+        revision: r.header.revision,
+        raftTerm: m.raftTerm,
+      },
       leader: BigInt(m.leader),
       raftTerm: m.raftTerm,
       raftIndex: m.raftIndex,

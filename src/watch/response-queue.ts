@@ -91,12 +91,7 @@ export class ResponseQueue<W> {
   pushProgress(resp: WatchResponse): void {
     if (this.#finished) return;
     const last = this.#items.length > this.#head ? this.#items[this.#items.length - 1] : undefined;
-    if (
-      last !== undefined &&
-      last.events.length === 0 &&
-      last.canceled !== true &&
-      last.watchId === resp.watchId
-    ) {
+    if (last !== undefined && last.events.length === 0 && last.canceled !== true && last.watchId === resp.watchId) {
       this.#items[this.#items.length - 1] = resp;
       return;
     }

@@ -42,7 +42,8 @@ export class WatchStreamImpl implements WatchStream {
       settings = parseWatchRequest(req);
     } catch (err) {
       // etcd answers an empty range inside the stream, like a duplicate id.
-      if (this.#rpc && err instanceof WatchError && err.code === 'ERR_EMPTY_WATCH_RANGE') return this.#refuse(err.message);
+      if (this.#rpc && err instanceof WatchError && err.code === 'ERR_EMPTY_WATCH_RANGE')
+        return this.#refuse(err.message);
       throw err;
     }
     let id = settings.watchId;

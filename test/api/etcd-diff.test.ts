@@ -181,7 +181,10 @@ test('random request sequences answer exactly as etcd 3.4 does', { timeout: 300_
 
 test('hand-picked edge cases answer exactly as etcd 3.4 does', { timeout: 60_000 }, async (t) => {
   if (!requireEtcd(t)) return;
-  const txn = (success: unknown[], failure: unknown[] = []) => ({ t: 'txn' as const, r: { compare: [], success, failure } as never });
+  const txn = (success: unknown[], failure: unknown[] = []) => ({
+    t: 'txn' as const,
+    r: { compare: [], success, failure } as never,
+  });
   const P = (key: string) => ({ requestPut: { key, value: 'v' } });
   const D = (key: string, rangeEnd?: string) => ({ requestDeleteRange: { key, rangeEnd } });
   const T = (success: unknown[], failure: unknown[] = []) => ({ requestTxn: { compare: [], success, failure } });
@@ -230,7 +233,9 @@ test('hand-picked edge cases answer exactly as etcd 3.4 does', { timeout: 60_000
   await againstFreshEtcd(steps);
 });
 
-test('a restart: TimeToLive right after it is the full granted TTL, keys still attached', { timeout: 90_000 }, async (t) => {
+test('a restart: TimeToLive right after it is the full granted TTL, keys still attached', {
+  timeout: 90_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-diff-restart-'));
   const etcdDir = join(dir, 'etcd');
@@ -239,8 +244,14 @@ test('a restart: TimeToLive right after it is the full granted TTL, keys still a
     let server = await startEtcd({ dataDir: etcdDir });
     let kv = await openStore(path, { leaseCheckIntervalMs: 0 });
     try {
-      for (const [id, ttl] of [[5, 60], [6, 30]] as const) {
-        assert.deepEqual(await viaBoltkv(() => kv.leaseGrant({ ID: id, TTL: ttl })), await viaEtcd(server.gateway.leaseGrant({ ID: id, TTL: ttl })));
+      for (const [id, ttl] of [
+        [5, 60],
+        [6, 30],
+      ] as const) {
+        assert.deepEqual(
+          await viaBoltkv(() => kv.leaseGrant({ ID: id, TTL: ttl })),
+          await viaEtcd(server.gateway.leaseGrant({ ID: id, TTL: ttl })),
+        );
       }
       const put = { key: new TextEncoder().encode('held'), value: new TextEncoder().encode('v'), lease: 5 };
       assert.deepEqual(await viaBoltkv(() => kv.put(put)), await viaEtcd(server.gateway.put(put)));
@@ -278,19 +289,50 @@ test('requests over max-request-bytes fail as etcd fails them; those under it pa
       ['put just under', { put: { key: enc.encode('k'), value: big(limit - 1024) } }],
       ['put over', { put: { key: enc.encode('k'), value: big(limit + 1024) } }],
       ['put of a key over', { put: { key: big(limit + 10), value: enc.encode('v') } }],
-      ['txn over', { txn: { success: [{ requestPut: { key: enc.encode('a'), value: big(limit / 2 + 1024) } }, { requestPut: { key: enc.encode('b'), value: big(limit / 2) } }] } }],
-      ['txn under', { txn: { success: [{ requestPut: { key: enc.encode('a'), value: big(limit / 2 - 1024) } }, { requestPut: { key: enc.encode('b'), value: big(limit / 2 - 1024) } }] } }],
+      [
+        'txn over',
+        {
+          txn: {
+            success: [
+              { requestPut: { key: enc.encode('a'), value: big(limit / 2 + 1024) } },
+              { requestPut: { key: enc.encode('b'), value: big(limit / 2) } },
+            ],
+          },
+        },
+      ],
+      [
+        'txn under',
+        {
+          txn: {
+            success: [
+              { requestPut: { key: enc.encode('a'), value: big(limit / 2 - 1024) } },
+              { requestPut: { key: enc.encode('b'), value: big(limit / 2 - 1024) } },
+            ],
+          },
+        },
+      ],
       ['delete with a huge range end', { deleteRange: { key: enc.encode('a'), rangeEnd: big(limit + 1024) } }],
     ];
     for (const [what, req] of cases) {
       const r = req as { put?: never; txn?: never; deleteRange?: never };
-      const a = r.put ? await viaEtcd(server.gateway.put(r.put)) : r.txn ? await viaEtcd(server.gateway.txn(r.txn)) : await viaEtcd(server.gateway.deleteRange(r.deleteRange!));
-      const b = r.put ? await viaBoltkv(() => kv.put(r.put!)) : r.txn ? await viaBoltkv(() => kv.txn(r.txn!)) : await viaBoltkv(() => kv.deleteRange(r.deleteRange!));
+      const a = r.put
+        ? await viaEtcd(server.gateway.put(r.put))
+        : r.txn
+          ? await viaEtcd(server.gateway.txn(r.txn))
+          : await viaEtcd(server.gateway.deleteRange(r.deleteRange!));
+      const b = r.put
+        ? await viaBoltkv(() => kv.put(r.put!))
+        : r.txn
+          ? await viaBoltkv(() => kv.txn(r.txn!))
+          : await viaBoltkv(() => kv.deleteRange(r.deleteRange!));
       assert.deepEqual(b, a, what);
       if (/over|huge/.test(what)) assert.deepEqual(a, { err: 'etcdserver: request is too large' }, what);
       else assert.ok('ok' in a, what);
     }
-    assert.deepEqual(await viaBoltkv(() => kv.range({ key: '\0', rangeEnd: '\0', keysOnly: true })), await viaEtcd(server.gateway.range({ key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), keysOnly: true })));
+    assert.deepEqual(
+      await viaBoltkv(() => kv.range({ key: '\0', rangeEnd: '\0', keysOnly: true })),
+      await viaEtcd(server.gateway.range({ key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), keysOnly: true })),
+    );
   } finally {
     await kv.close();
     await server.stop();

@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { openStore, MvccError, SERVER_VERSION, type KV } from '../../src/index.ts';
 import { inTempDir } from '../support/temp-dir.ts';
 
-const isCode = (code: string) => (e: unknown): boolean => e instanceof MvccError && e.code === code;
+const isCode =
+  (code: string) =>
+  (e: unknown): boolean =>
+    e instanceof MvccError && e.code === code;
 
 function inTmp(fn: (path: string) => Promise<void>): Promise<void> {
   return inTempDir((dir) => fn(join(dir, 'data.db')), 'boltkv-kv-');
@@ -50,7 +53,10 @@ test('lease IDs above 2^53 survive grant, attach, range, txn compare, watch and 
     assert.deepEqual((await kv.leaseLeases()).leases, [{ ID: big }]);
     const ttl = await kv.leaseTimeToLive({ ID: big, keys: true });
     assert.equal(ttl.ID, big);
-    assert.deepEqual(ttl.keys.map((k) => Buffer.from(k).toString()), ['k']);
+    assert.deepEqual(
+      ttl.keys.map((k) => Buffer.from(k).toString()),
+      ['k'],
+    );
     await kv.leaseRevoke({ ID: big });
     assert.equal((await kv.get('k')).count, 0);
     await kv.close();

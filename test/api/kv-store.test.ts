@@ -39,8 +39,11 @@ test('openStore(path) persists across close and reopen', async () => {
     const r = await kv.get('a', { revision: 2 });
     assert.equal(txt(r.kvs[0]!.value), '1');
     assert.equal(r.header.revision, 4);
-    assert.deepEqual((await kv.get('', { fromKey: true }).catch((e: MvccError) => e.code)), 'ERR_EMPTY_KEY');
-    assert.deepEqual((await kv.get('\0', { fromKey: true })).kvs.map((x) => txt(x.key)), ['a', 'b']);
+    assert.deepEqual(await kv.get('', { fromKey: true }).catch((e: MvccError) => e.code), 'ERR_EMPTY_KEY');
+    assert.deepEqual(
+      (await kv.get('\0', { fromKey: true })).kvs.map((x) => txt(x.key)),
+      ['a', 'b'],
+    );
     await kv.close();
     await kv.close(); // idempotent
   } finally {
@@ -49,12 +52,18 @@ test('openStore(path) persists across close and reopen', async () => {
 });
 
 test('openStore rejects what it cannot open with a typed error', async () => {
-  await assert.rejects(openStore({} as never), (e: unknown) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT');
+  await assert.rejects(
+    openStore({} as never),
+    (e: unknown) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT',
+  );
   await assert.rejects(openStore(''), (e: unknown) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT');
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-api-'));
   try {
     // a directory is not a database file: the engine's typed error comes through
-    await assert.rejects(openStore(dir), (e: unknown) => e instanceof Error && typeof (e as { code?: unknown }).code === 'string');
+    await assert.rejects(
+      openStore(dir),
+      (e: unknown) => e instanceof Error && typeof (e as { code?: unknown }).code === 'string',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -63,15 +72,29 @@ test('openStore rejects what it cannot open with a typed error', async () => {
 test('Client-style shortcuts: get/set/delete with prefix, fromKey and explicit ranges', async () => {
   const kv = await openStore({ backend: new MemoryBackend() });
   for (const k of ['app/a', 'app/b', 'app0', 'apq', 'b']) await kv.set(k, k.toUpperCase());
-  assert.deepEqual((await kv.get('app/', { prefix: true })).kvs.map((x) => txt(x.key)), ['app/a', 'app/b']);
-  assert.deepEqual((await kv.get('app', { prefix: true, keysOnly: true })).kvs.map((x) => [txt(x.key), txt(x.value)]), [
-    ['app/a', ''], ['app/b', ''], ['app0', ''],
-  ]);
+  assert.deepEqual(
+    (await kv.get('app/', { prefix: true })).kvs.map((x) => txt(x.key)),
+    ['app/a', 'app/b'],
+  );
+  assert.deepEqual(
+    (await kv.get('app', { prefix: true, keysOnly: true })).kvs.map((x) => [txt(x.key), txt(x.value)]),
+    [
+      ['app/a', ''],
+      ['app/b', ''],
+      ['app0', ''],
+    ],
+  );
   assert.equal((await kv.get('app', { fromKey: true, countOnly: true })).count, 5);
-  assert.deepEqual((await kv.get('app/b', { rangeEnd: 'apq' })).kvs.map((x) => txt(x.key)), ['app/b', 'app0']);
+  assert.deepEqual(
+    (await kv.get('app/b', { rangeEnd: 'apq' })).kvs.map((x) => txt(x.key)),
+    ['app/b', 'app0'],
+  );
   const del = await kv.delete('app/', { prefix: true, prevKv: true });
   assert.equal(del.deleted, 2);
-  assert.deepEqual(del.prevKvs.map((x) => txt(x.value)), ['APP/A', 'APP/B']);
+  assert.deepEqual(
+    del.prevKvs.map((x) => txt(x.value)),
+    ['APP/A', 'APP/B'],
+  );
   const put = await kv.set('b', 'new', { prevKv: true });
   assert.equal(txt(put.prevKv!.value), 'B');
   await kv.close();
@@ -85,7 +108,9 @@ test('watch: events arrive in order with prevKv; a watch from a past revision re
   await kv.txn({ success: [{ requestPut: { key: 'k1', value: 'b' } }, { requestPut: { key: 'k2', value: 'c' } }] });
   await kv.delete('k1');
   const got = await live;
-  const events = got.flatMap((r) => r.events.map((e) => [e.type, txt(e.kv.key), e.kv.modRevision, e.prevKv ? txt(e.prevKv.value) : null]));
+  const events = got.flatMap((r) =>
+    r.events.map((e) => [e.type, txt(e.kv.key), e.kv.modRevision, e.prevKv ? txt(e.prevKv.value) : null]),
+  );
   assert.deepEqual(events, [
     ['PUT', 'k1', 2, null],
     ['PUT', 'k1', 3, 'a'],
@@ -95,7 +120,10 @@ test('watch: events arrive in order with prevKv; a watch from a past revision re
   const past = kv.watch({ key: 'k1', startRevision: 3 });
   const replay = await take(past, 2);
   const ev = replay.flatMap((r) => r.events.map((e) => [e.type, e.kv.modRevision]));
-  assert.deepEqual(ev, [['PUT', 3], ['DELETE', 4]]);
+  assert.deepEqual(ev, [
+    ['PUT', 3],
+    ['DELETE', 4],
+  ]);
   past.cancel();
   await kv.compact({ revision: 4 });
   const old = kv.watch({ key: 'k1', startRevision: 2 });

@@ -37,7 +37,11 @@ test('wrongly typed store options are ERR_INVALID_ARGUMENT naming the option', a
     ['bolt', 'noSync'],
   ];
   for (const [name, value] of bad) {
-    await assert.rejects(openStore({ inMemory: true, [name]: value } as never), code('ERR_INVALID_ARGUMENT', name), `${name}: ${String(value)}`);
+    await assert.rejects(
+      openStore({ inMemory: true, [name]: value } as never),
+      code('ERR_INVALID_ARGUMENT', name),
+      `${name}: ${String(value)}`,
+    );
   }
 });
 
@@ -51,7 +55,10 @@ test('unknown options and wrong openStore shapes are refused before a file is cr
     await assert.rejects(openStore(path, { now: 5 } as never), code('ERR_INVALID_ARGUMENT', 'now'));
     assert.equal(existsSync(path), false, 'no file was created for a refused open');
     await assert.rejects(openStore(path, { inMemory: true } as never), code('ERR_INVALID_ARGUMENT'));
-    await assert.rejects(openStore({ inMemory: true, backend: new MemoryBackend() } as never), code('ERR_INVALID_ARGUMENT'));
+    await assert.rejects(
+      openStore({ inMemory: true, backend: new MemoryBackend() } as never),
+      code('ERR_INVALID_ARGUMENT'),
+    );
     await assert.rejects(openStore({ inMemory: 'yes' } as never), code('ERR_INVALID_ARGUMENT'));
     await assert.rejects(openStore(5 as never), code('ERR_INVALID_ARGUMENT'));
   } finally {
@@ -60,7 +67,10 @@ test('unknown options and wrong openStore shapes are refused before a file is cr
 });
 
 test('a clock that returns garbage is a typed error instead of NaN TTLs that never expire', async () => {
-  await assert.rejects(openStore({ inMemory: true, now: (() => 'soon') as never }), code('ERR_INVALID_ARGUMENT', 'now'));
+  await assert.rejects(
+    openStore({ inMemory: true, now: (() => 'soon') as never }),
+    code('ERR_INVALID_ARGUMENT', 'now'),
+  );
   let t: unknown = 1000;
   const kv = await openStore({ inMemory: true, now: () => t as number, leaseCheckIntervalMs: 0 });
   try {
@@ -73,7 +83,14 @@ test('a clock that returns garbage is a typed error instead of NaN TTLs that nev
 
 test('valid options still work', async () => {
   let t = 1000;
-  const kv = await openStore({ inMemory: true, now: () => t, minLeaseTTL: 1, leaseCheckIntervalMs: 0, autoExpireLeases: true, watch: {} });
+  const kv = await openStore({
+    inMemory: true,
+    now: () => t,
+    minLeaseTTL: 1,
+    leaseCheckIntervalMs: 0,
+    autoExpireLeases: true,
+    watch: {},
+  });
   const { ID, TTL } = await kv.leaseGrant({ TTL: 1 });
   assert.equal(TTL, 1);
   await kv.put({ key: 'k', lease: ID });
@@ -91,7 +108,15 @@ test('maxRequestBytes refuses larger writes with etcd\'s "request is too large",
     const tooLarge = (e: unknown): boolean =>
       e instanceof MvccError && e.code === 'ERR_REQUEST_TOO_LARGE' && e.message === 'etcdserver: request is too large';
     await assert.rejects(kv.set('big', 'x'.repeat(200)), tooLarge);
-    await assert.rejects(kv.txn({ success: [{ requestPut: { key: 'a', value: 'x'.repeat(120) } }, { requestPut: { key: 'b', value: 'x'.repeat(120) } }] }), tooLarge);
+    await assert.rejects(
+      kv.txn({
+        success: [
+          { requestPut: { key: 'a', value: 'x'.repeat(120) } },
+          { requestPut: { key: 'b', value: 'x'.repeat(120) } },
+        ],
+      }),
+      tooLarge,
+    );
     await assert.rejects(kv.deleteRange({ key: 'a', rangeEnd: 'z'.repeat(250) }), tooLarge);
     assert.equal(kv.revision(), before, 'nothing was written');
     // reads are not limited (etcd limits only what it proposes through raft)
@@ -99,5 +124,8 @@ test('maxRequestBytes refuses larger writes with etcd\'s "request is too large",
   } finally {
     await kv.close();
   }
-  await assert.rejects(openStore({ inMemory: true, maxRequestBytes: 0 }), code('ERR_INVALID_ARGUMENT', 'maxRequestBytes'));
+  await assert.rejects(
+    openStore({ inMemory: true, maxRequestBytes: 0 }),
+    code('ERR_INVALID_ARGUMENT', 'maxRequestBytes'),
+  );
 });

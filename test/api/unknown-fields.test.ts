@@ -32,7 +32,11 @@ test('every request kind refuses a field it does not have', async () => {
       [() => kv.deleteRange({ key: 'a', range_end: 'z' } as never), 'range_end'],
       [() => kv.delete('a', { prefix: true, limit: 1 } as never), 'limit'],
       [() => kv.txn({ compare: [], success: [], otherwise: [] } as never), 'otherwise'],
-      [() => kv.txn({ compare: [{ key: 'a', target: 'VALUE', result: 'EQUAL', value: '1', mod_revision: 2 }] } as never), 'mod_revision'],
+      [
+        () =>
+          kv.txn({ compare: [{ key: 'a', target: 'VALUE', result: 'EQUAL', value: '1', mod_revision: 2 }] } as never),
+        'mod_revision',
+      ],
       [() => kv.txn({ success: [{ requestPut: { key: 'a' }, request_put: { key: 'b' } }] } as never), 'request_put'],
       [() => kv.txn({ success: [{ requestDeleteRange: { key: 'a', range_end: 'z' } }] } as never), 'range_end'],
       [() => kv.compact({ revision: 2, physcial: true } as never), 'physcial'],
@@ -60,11 +64,18 @@ test('a field of the wrong type is ERR_INVALID_ARGUMENT naming it in `field`', a
       [() => kv.range({ key: 'a', sortOrder: 'UP' } as never), 'sortOrder'],
       [() => kv.put({ key: 5 } as never), 'key'],
       [() => kv.put({ key: 'a', prevKv: 'yes' } as never), 'prevKv'],
-      [() => kv.txn({ compare: [{ key: 'a', target: 'MOD', result: 'EQUAL', modRevision: 1.5 }] }), 'compare.modRevision'],
+      [
+        () => kv.txn({ compare: [{ key: 'a', target: 'MOD', result: 'EQUAL', modRevision: 1.5 }] }),
+        'compare.modRevision',
+      ],
       [() => kv.leaseRevoke({ ID: 1.5 }), 'ID'],
     ];
     for (const [call, field] of cases) {
-      await assert.rejects(call(), (e: unknown) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT' && e.field === field, field);
+      await assert.rejects(
+        call(),
+        (e: unknown) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT' && e.field === field,
+        field,
+      );
     }
   } finally {
     await kv.close();

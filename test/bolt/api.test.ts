@@ -9,7 +9,6 @@ import { open, BoltError, isBoltkvError, MAX_KEY_SIZE } from 'boltkv';
 import { boltCode as code } from '../support/bolt-code.ts';
 import { withDb } from '../support/temp-db.ts';
 
-
 const text = (b: Uint8Array | null | undefined): string | undefined => (b ? Buffer.from(b).toString() : undefined);
 
 test(
@@ -59,10 +58,7 @@ test(
       assert.throws(() => tx.commit(), code('ERR_TX_MANAGED'));
       assert.throws(() => tx.rollback(), code('ERR_TX_MANAGED'));
     });
-    assert.throws(
-      () => db.update(() => Promise.resolve(1) as unknown as number),
-      code('ERR_INVALID_OPTION'),
-    );
+    assert.throws(() => db.update(() => Promise.resolve(1) as unknown as number), code('ERR_INVALID_OPTION'));
     // A throwing update rolls back and rethrows the caller's own error.
     assert.throws(
       () =>
@@ -97,13 +93,19 @@ test('a closed database and its transactions refuse work', async () => {
   db.close();
   assert.throws(() => r.bucket('b'), code('ERR_CLOSED'));
   assert.ok(isBoltkvError(new BoltError('ERR_CLOSED', 'x'), 'ERR_CLOSED'), 'the shared closed code');
-  await assert.rejects(db.updateAsync(() => 1), code('ERR_CLOSED'));
+  await assert.rejects(
+    db.updateAsync(() => 1),
+    code('ERR_CLOSED'),
+  );
   assert.throws(() => db.update(() => 1), code('ERR_CLOSED'));
   assert.throws(() => db.stats(), code('ERR_CLOSED'));
   assert.throws(() => db.begin(false), code('ERR_CLOSED'));
   assert.throws(() => db.view(() => 1), code('ERR_CLOSED'));
   assert.throws(() => db.check(), code('ERR_CLOSED'));
-  await assert.rejects(db.batch(() => 1), code('ERR_CLOSED'));
+  await assert.rejects(
+    db.batch(() => 1),
+    code('ERR_CLOSED'),
+  );
   db.close(); // idempotent
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -280,7 +282,8 @@ test(
       assert.equal(b.get('big')!.toString(), 'x'.repeat(5000));
       const [k, val] = b.cursor().first()!;
       assert.ok(Buffer.isBuffer(k) && Buffer.isBuffer(val));
-      for (const [rk, rv] of b.range({ gte: 'g' })) assert.ok(Buffer.isBuffer(rk) && (rv === null || Buffer.isBuffer(rv)));
+      for (const [rk, rv] of b.range({ gte: 'g' }))
+        assert.ok(Buffer.isBuffer(rk) && (rv === null || Buffer.isBuffer(rv)));
       b.forEach((fk) => assert.ok(Buffer.isBuffer(fk)));
       tx.forEach((name) => assert.ok(Buffer.isBuffer(name)));
       assert.equal(b.bucket('sub')!.get('inner')!.toString(), 'v', 'inline sub-bucket values too');

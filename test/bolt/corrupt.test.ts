@@ -19,7 +19,13 @@ import { Rng } from '../support/rng.ts';
 import { applyOp } from '../support/bolt-ops.ts';
 import { committedStates, hexOf, type Op } from '../support/workload.ts';
 import { mapPages, resealMeta, type PageKind, type PageMap } from '../support/page-map.ts';
-import { contentHash, type CaseFile, type CaseResult, type CorruptCase, type Mutation } from '../support/corrupt-runner.ts';
+import {
+  contentHash,
+  type CaseFile,
+  type CaseResult,
+  type CorruptCase,
+  type Mutation,
+} from '../support/corrupt-runner.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const RUNNER = resolve(HERE, '../support/corrupt-runner.ts');
@@ -35,7 +41,9 @@ const TXS: Op[][] = [
     { op: 'createBucket', path: [], name: h('many') },
     { op: 'fill', path: [h('many')], prefix: h('m'), start: 0, count: 15000, valueLen: 24, seed: 1 },
     { op: 'createBucket', path: [], name: h('big') },
-    ...[0, 1, 2, 3, 4, 5].map((i): Op => ({ op: 'put', path: [h('big')], k: h(`big${i}`), v: 'ab'.repeat(5000 + i * 1500) })),
+    ...[0, 1, 2, 3, 4, 5].map(
+      (i): Op => ({ op: 'put', path: [h('big')], k: h(`big${i}`), v: 'ab'.repeat(5000 + i * 1500) }),
+    ),
     { op: 'createBucket', path: [], name: h('nest') },
     { op: 'createBucket', path: [h('nest')], name: h('inline') },
     { op: 'put', path: [h('nest'), h('inline')], k: h('a'), v: h('1') },
@@ -85,7 +93,10 @@ function flipsIn(rng: Rng, page: number, pageSize: number): Mutation {
 }
 
 /** Run cases in a child process, restarting it after a hang or crash. */
-async function runCases(file: CaseFile, timeoutMs = CASE_TIMEOUT_MS): Promise<{ results: CaseResult[]; failures: string[] }> {
+async function runCases(
+  file: CaseFile,
+  timeoutMs = CASE_TIMEOUT_MS,
+): Promise<{ results: CaseResult[]; failures: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-corrupt-'));
   const casePath = join(dir, 'cases.json');
   writeFileSync(casePath, JSON.stringify(file));
@@ -95,9 +106,13 @@ async function runCases(file: CaseFile, timeoutMs = CASE_TIMEOUT_MS): Promise<{ 
     let next = 0;
     while (next < file.cases.length) {
       next = await new Promise<number>((done) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=boltkv-source', RUNNER, casePath, String(next)], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', '--conditions=boltkv-source', RUNNER, casePath, String(next)],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
         let current = -1;
         let timer: NodeJS.Timeout | undefined;
         let buf = '';
@@ -189,7 +204,12 @@ test('random flips and truncations: typed errors or findings, never a crash or h
     }
   }
   for (let i = 0; i < PER_KIND; i++) {
-    cases.push({ name: `truncate #${i}`, base: 'base', mutations: [{ kind: 'truncate', length: rng.int(0, base.length - 1) }], readOnly: i % 2 === 1 });
+    cases.push({
+      name: `truncate #${i}`,
+      base: 'base',
+      mutations: [{ kind: 'truncate', length: rng.int(0, base.length - 1) }],
+      readOnly: i % 2 === 1,
+    });
   }
   const noflMap = mapPages(nofl, PS);
   const noflPages = [...noflMap.pages.branch, ...noflMap.pages.leaf, ...noflMap.pages.overflow];
@@ -204,7 +224,9 @@ test('random flips and truncations: typed errors or findings, never a crash or h
   }
 
   const { results, failures } = await runCases({ bases: { base: b64(base), nofl: b64(nofl) }, cases });
-  const defects = results.filter((r) => r.defects.length > 0).map((r) => `case ${r.i} (${cases[r.i]!.name}): ${r.defects.join('\n  ')}`);
+  const defects = results
+    .filter((r) => r.defects.length > 0)
+    .map((r) => `case ${r.i} (${cases[r.i]!.name}): ${r.defects.join('\n  ')}`);
   console.log(`corrupt sweep: ${cases.length} cases; ${summarize(results)}`);
   assert.deepEqual([...failures, ...defects], [], 'contract violations');
   assert.equal(results.length, cases.length);
@@ -215,7 +237,10 @@ test('random flips and truncations: typed errors or findings, never a crash or h
     if (!c.name.startsWith('flip meta')) continue;
     assert.equal(r.open, 'ok', `${c.name}: one bad meta must fall back to the other`);
     assert.deepEqual(r.problems, [], `${c.name}: check() after meta fallback`);
-    assert.ok(r.content === STATES[3] || r.content === STATES[2], `${c.name}: content should be the last or the previous commit, is ${stateName(r.content)}`);
+    assert.ok(
+      r.content === STATES[3] || r.content === STATES[2],
+      `${c.name}: content should be the last or the previous commit, is ${stateName(r.content)}`,
+    );
   }
 });
 
@@ -232,144 +257,279 @@ function targeted(base: Uint8Array, map: PageMap): { name: string; c: CorruptCas
     fn(img, new DataView(img.buffer));
     // Express the edit as byte sets so the runner can replay it.
     const muts: Mutation[] = [];
-    for (let i = 0; i < img.length; i++) if (img[i] !== base[i]) muts.push({ kind: 'set', at: i, hex: Buffer.from([img[i]!]).toString('hex') });
+    for (let i = 0; i < img.length; i++)
+      if (img[i] !== base[i]) muts.push({ kind: 'set', at: i, hex: Buffer.from([img[i]!]).toString('hex') });
     return muts;
   };
-  const openFails = (codes: string[]) => (r: CaseResult): void => {
-    assert.ok(codes.includes(r.open), `open should fail with one of ${codes}, got ${r.open}`);
-  };
+  const openFails =
+    (codes: string[]) =>
+    (r: CaseResult): void => {
+      assert.ok(codes.includes(r.open), `open should fail with one of ${codes}, got ${r.open}`);
+    };
   const detected = (r: CaseResult): void => {
-    assert.ok(r.open !== 'ok' || r.problems.length > 0 || r.read !== 'ok', 'the damage went unnoticed: open ok, check() clean, reads fine');
+    assert.ok(
+      r.open !== 'ok' || r.problems.length > 0 || r.read !== 'ok',
+      'the damage went unnoticed: open ok, check() clean, reads fine',
+    );
   };
   /** Structural damage: open may refuse the file (typed error), else check() must report it. */
   const checkFinds = (r: CaseResult): void => {
     assert.ok(r.open !== 'ok' || r.problems.length > 0, 'opened and check() reported nothing');
   };
 
-  add('current meta checksum broken → previous commit', [{ kind: 'flip', at: [cur * PS + 72], xor: [0xff] }], (r) => {
-    assert.equal(r.open, 'ok');
-    assert.deepEqual(r.problems, []);
-    assert.ok(r.content === STATES[2], `falls back to the other meta: want the state after commit 2, got ${stateName(r.content)}`);
-  }, true);
-  add('older meta broken → latest commit', [{ kind: 'flip', at: [other * PS + 64], xor: [0x01] }], (r) => {
-    assert.equal(r.open, 'ok');
-    assert.deepEqual(r.problems, []);
-    assert.ok(r.content === STATES[3], `want the state after commit 3, got ${stateName(r.content)}`);
-  }, true);
-  add('both meta checksums broken', [{ kind: 'flip', at: [72, PS + 72], xor: [0x55, 0x55] }], openFails(['ERR_INVALID_FILE', 'ERR_CHECKSUM']));
-  add('both magics wrong (resealed)', edit((img, dv) => {
-    for (const p of [0, 1] as const) {
-      dv.setUint32(p * PS + 16, 0xdeadbeef, true);
-      resealMeta(img, p, PS);
-    }
-  }), openFails(['ERR_INVALID_FILE']));
-  add('both versions 3 (resealed)', edit((img, dv) => {
-    for (const p of [0, 1] as const) {
-      dv.setUint32(p * PS + 20, 3, true);
-      resealMeta(img, p, PS);
-    }
-  }), openFails(['ERR_VERSION_MISMATCH']));
-  add('file shorter than a meta page', [{ kind: 'truncate', length: 100 }], openFails(['ERR_INVALID_FILE', 'ERR_CHECKSUM']));
+  add(
+    'current meta checksum broken → previous commit',
+    [{ kind: 'flip', at: [cur * PS + 72], xor: [0xff] }],
+    (r) => {
+      assert.equal(r.open, 'ok');
+      assert.deepEqual(r.problems, []);
+      assert.ok(
+        r.content === STATES[2],
+        `falls back to the other meta: want the state after commit 2, got ${stateName(r.content)}`,
+      );
+    },
+    true,
+  );
+  add(
+    'older meta broken → latest commit',
+    [{ kind: 'flip', at: [other * PS + 64], xor: [0x01] }],
+    (r) => {
+      assert.equal(r.open, 'ok');
+      assert.deepEqual(r.problems, []);
+      assert.ok(r.content === STATES[3], `want the state after commit 3, got ${stateName(r.content)}`);
+    },
+    true,
+  );
+  add(
+    'both meta checksums broken',
+    [{ kind: 'flip', at: [72, PS + 72], xor: [0x55, 0x55] }],
+    openFails(['ERR_INVALID_FILE', 'ERR_CHECKSUM']),
+  );
+  add(
+    'both magics wrong (resealed)',
+    edit((img, dv) => {
+      for (const p of [0, 1] as const) {
+        dv.setUint32(p * PS + 16, 0xdeadbeef, true);
+        resealMeta(img, p, PS);
+      }
+    }),
+    openFails(['ERR_INVALID_FILE']),
+  );
+  add(
+    'both versions 3 (resealed)',
+    edit((img, dv) => {
+      for (const p of [0, 1] as const) {
+        dv.setUint32(p * PS + 20, 3, true);
+        resealMeta(img, p, PS);
+      }
+    }),
+    openFails(['ERR_VERSION_MISMATCH']),
+  );
+  add(
+    'file shorter than a meta page',
+    [{ kind: 'truncate', length: 100 }],
+    openFails(['ERR_INVALID_FILE', 'ERR_CHECKSUM']),
+  );
   add('truncated just after the meta pages', [{ kind: 'truncate', length: 2 * PS + 100 }], detected);
-  add('a leaf page typed as freelist', edit((_img, dv) => dv.setUint16(map.pages.leaf[0]! * PS + 8, 0x10, true)), checkFinds);
-  add('a branch page typed as meta', edit((_img, dv) => dv.setUint16(map.pages.branch[0]! * PS + 8, 0x04, true)), checkFinds);
-  add('a branch child beyond the high-water mark', edit((_img, dv) => {
-    dv.setBigUint64(map.pages.branch[0]! * PS + 16 + 8, map.meta.pgid + 5n, true);
-  }), detected);
-  add('a branch child pointing at a meta page', edit((_img, dv) => {
-    dv.setBigUint64(map.pages.branch[0]! * PS + 16 + 8, 1n, true);
-  }), checkFinds);
-  add('a reachable page listed as free', edit((_img, dv) => {
-    const fl = map.pages.freelist[0]! * PS;
-    const count = dv.getUint16(fl + 10, true);
-    assert.ok(count > 0 && count < 0xffff, 'base freelist should hold a few ids');
-    dv.setBigUint64(fl + 16, BigInt(map.pages.leaf[0]!), true);
-  }), checkFinds);
-  add('keys out of order within a leaf', edit((img, dv) => {
-    // Find a leaf with at least two plain keys and make the first key sort after the second.
-    for (const id of map.pages.leaf) {
-      const p = id * PS;
-      if (dv.getUint16(p + 10, true) < 2 || (dv.getUint32(p + 16, true) & 1) !== 0) continue;
-      const keyAt = p + 16 + dv.getUint32(p + 16 + 4, true);
-      img[keyAt] = 0xff;
-      return;
-    }
-    assert.fail('no suitable leaf');
-  }), checkFinds);
-  add('a page id unreachable and not free', edit((_img, dv) => {
-    // Drop the last id from the freelist: that page is then neither reachable nor free.
-    const fl = map.pages.freelist[0]! * PS;
-    const count = dv.getUint16(fl + 10, true);
-    dv.setUint16(fl + 10, count - 1, true);
-  }), checkFinds);
+  add(
+    'a leaf page typed as freelist',
+    edit((_img, dv) => dv.setUint16(map.pages.leaf[0]! * PS + 8, 0x10, true)),
+    checkFinds,
+  );
+  add(
+    'a branch page typed as meta',
+    edit((_img, dv) => dv.setUint16(map.pages.branch[0]! * PS + 8, 0x04, true)),
+    checkFinds,
+  );
+  add(
+    'a branch child beyond the high-water mark',
+    edit((_img, dv) => {
+      dv.setBigUint64(map.pages.branch[0]! * PS + 16 + 8, map.meta.pgid + 5n, true);
+    }),
+    detected,
+  );
+  add(
+    'a branch child pointing at a meta page',
+    edit((_img, dv) => {
+      dv.setBigUint64(map.pages.branch[0]! * PS + 16 + 8, 1n, true);
+    }),
+    checkFinds,
+  );
+  add(
+    'a reachable page listed as free',
+    edit((_img, dv) => {
+      const fl = map.pages.freelist[0]! * PS;
+      const count = dv.getUint16(fl + 10, true);
+      assert.ok(count > 0 && count < 0xffff, 'base freelist should hold a few ids');
+      dv.setBigUint64(fl + 16, BigInt(map.pages.leaf[0]!), true);
+    }),
+    checkFinds,
+  );
+  add(
+    'keys out of order within a leaf',
+    edit((img, dv) => {
+      // Find a leaf with at least two plain keys and make the first key sort after the second.
+      for (const id of map.pages.leaf) {
+        const p = id * PS;
+        if (dv.getUint16(p + 10, true) < 2 || (dv.getUint32(p + 16, true) & 1) !== 0) continue;
+        const keyAt = p + 16 + dv.getUint32(p + 16 + 4, true);
+        img[keyAt] = 0xff;
+        return;
+      }
+      assert.fail('no suitable leaf');
+    }),
+    checkFinds,
+  );
+  add(
+    'a page id unreachable and not free',
+    edit((_img, dv) => {
+      // Drop the last id from the freelist: that page is then neither reachable nor free.
+      const fl = map.pages.freelist[0]! * PS;
+      const count = dv.getUint16(fl + 10, true);
+      dv.setUint16(fl + 10, count - 1, true);
+    }),
+    checkFinds,
+  );
   // Hostile headers: sizes and pointers that would make a naive reader allocate, loop or recurse.
   const branch = map.pages.branch[0]!;
   const leaf = map.pages.leaf[0]!;
   const fl = map.pages.freelist[0]!;
   const anything = (_r: CaseResult): void => undefined; // the runner already enforces the contract
-  add('freelist claims 2^40 ids (0xFFFF count form)', edit((_img, dv) => {
-    dv.setUint16(fl * PS + 10, 0xffff, true);
-    dv.setBigUint64(fl * PS + 16, 1n << 40n, true);
-  }), detected);
-  add('leaf overflow = 0xFFFFFFFF', edit((_img, dv) => dv.setUint32(leaf * PS + 12, 0xffffffff, true)), detected);
-  add('branch overflow = 0xFFFFFFFF', edit((_img, dv) => dv.setUint32(branch * PS + 12, 0xffffffff, true)), detected);
-  add('freelist overflow = 0xFFFFFFFF', edit((_img, dv) => dv.setUint32(fl * PS + 12, 0xffffffff, true)), detected);
-  add('leaf count = 0xFFFF', edit((_img, dv) => dv.setUint16(leaf * PS + 10, 0xffff, true)), detected);
-  add('branch count = 0', edit((_img, dv) => dv.setUint16(branch * PS + 10, 0, true)), anything);
-  add('branch points at itself (a cycle)', edit((_img, dv) => dv.setBigUint64(branch * PS + 16 + 8, BigInt(branch), true)), checkFinds);
-  add('branch points at its parent chain root', edit((_img, dv) => {
-    // Every child of the first branch points back at the root of that bucket tree.
-    const count = dv.getUint16(branch * PS + 10, true);
-    for (let i = 0; i < count; i++) dv.setBigUint64(branch * PS + 16 + i * 16 + 8, BigInt(branch), true);
-  }), checkFinds);
-  add('leaf element pos far outside the page', edit((_img, dv) => dv.setUint32(leaf * PS + 16 + 4, 0x7fffffff, true)), detected);
-  add('leaf key size far outside the page', edit((_img, dv) => dv.setUint32(leaf * PS + 16 + 8, 0x7fffffff, true)), detected);
-  add('a plain value flagged as a sub-bucket', edit((_img, dv) => {
-    for (const id of map.pages.leaf) {
-      const p = id * PS;
-      const n = dv.getUint16(p + 10, true);
-      for (let i = 0; i < n; i++) {
-        const e = p + 16 + i * 16;
-        if ((dv.getUint32(e, true) & 1) === 0 && dv.getUint32(e + 12, true) < 16) {
-          dv.setUint32(e, 1, true);
-          return;
+  add(
+    'freelist claims 2^40 ids (0xFFFF count form)',
+    edit((_img, dv) => {
+      dv.setUint16(fl * PS + 10, 0xffff, true);
+      dv.setBigUint64(fl * PS + 16, 1n << 40n, true);
+    }),
+    detected,
+  );
+  add(
+    'leaf overflow = 0xFFFFFFFF',
+    edit((_img, dv) => dv.setUint32(leaf * PS + 12, 0xffffffff, true)),
+    detected,
+  );
+  add(
+    'branch overflow = 0xFFFFFFFF',
+    edit((_img, dv) => dv.setUint32(branch * PS + 12, 0xffffffff, true)),
+    detected,
+  );
+  add(
+    'freelist overflow = 0xFFFFFFFF',
+    edit((_img, dv) => dv.setUint32(fl * PS + 12, 0xffffffff, true)),
+    detected,
+  );
+  add(
+    'leaf count = 0xFFFF',
+    edit((_img, dv) => dv.setUint16(leaf * PS + 10, 0xffff, true)),
+    detected,
+  );
+  add(
+    'branch count = 0',
+    edit((_img, dv) => dv.setUint16(branch * PS + 10, 0, true)),
+    anything,
+  );
+  add(
+    'branch points at itself (a cycle)',
+    edit((_img, dv) => dv.setBigUint64(branch * PS + 16 + 8, BigInt(branch), true)),
+    checkFinds,
+  );
+  add(
+    'branch points at its parent chain root',
+    edit((_img, dv) => {
+      // Every child of the first branch points back at the root of that bucket tree.
+      const count = dv.getUint16(branch * PS + 10, true);
+      for (let i = 0; i < count; i++) dv.setBigUint64(branch * PS + 16 + i * 16 + 8, BigInt(branch), true);
+    }),
+    checkFinds,
+  );
+  add(
+    'leaf element pos far outside the page',
+    edit((_img, dv) => dv.setUint32(leaf * PS + 16 + 4, 0x7fffffff, true)),
+    detected,
+  );
+  add(
+    'leaf key size far outside the page',
+    edit((_img, dv) => dv.setUint32(leaf * PS + 16 + 8, 0x7fffffff, true)),
+    detected,
+  );
+  add(
+    'a plain value flagged as a sub-bucket',
+    edit((_img, dv) => {
+      for (const id of map.pages.leaf) {
+        const p = id * PS;
+        const n = dv.getUint16(p + 10, true);
+        for (let i = 0; i < n; i++) {
+          const e = p + 16 + i * 16;
+          if ((dv.getUint32(e, true) & 1) === 0 && dv.getUint32(e + 12, true) < 16) {
+            dv.setUint32(e, 1, true);
+            return;
+          }
         }
       }
-    }
-    assert.fail('no short plain value found');
-  }), anything);
-  add('meta root points at the freelist page (resealed)', edit((img, dv) => {
-    dv.setBigUint64(cur * PS + 32, BigInt(fl), true);
-    resealMeta(img, cur, PS);
-  }), detected);
-  add('meta root points at a meta page (resealed)', edit((img, dv) => {
-    dv.setBigUint64(cur * PS + 32, 0n, true);
-    resealMeta(img, cur, PS);
-  }), detected);
-  add('meta high-water mark below the pages in use (resealed)', edit((img, dv) => {
-    dv.setBigUint64(cur * PS + 56, 5n, true);
-    resealMeta(img, cur, PS);
-  }), detected);
-  add('meta high-water mark 2^52 (resealed)', edit((img, dv) => {
-    dv.setBigUint64(cur * PS + 56, 1n << 52n, true);
-    resealMeta(img, cur, PS);
-  }), detected);
-  add('meta page size 1024 in both metas (resealed)', edit((img, dv) => {
-    for (const p of [0, 1] as const) {
-      dv.setUint32(p * PS + 24, 1024, true);
-      resealMeta(img, p, PS);
-    }
-  }), detected);
-  add('meta page size 3 in both metas (resealed)', edit((img, dv) => {
-    for (const p of [0, 1] as const) {
-      dv.setUint32(p * PS + 24, 3, true);
-      resealMeta(img, p, PS);
-    }
-  }), openFails(['ERR_INVALID_FILE', 'ERR_CORRUPT_PAGE', 'ERR_CHECKSUM']));
-  add('meta freelist id beyond the file (resealed)', edit((img, dv) => {
-    dv.setBigUint64(cur * PS + 48, 1n << 40n, true);
-    resealMeta(img, cur, PS);
-  }), detected);
+      assert.fail('no short plain value found');
+    }),
+    anything,
+  );
+  add(
+    'meta root points at the freelist page (resealed)',
+    edit((img, dv) => {
+      dv.setBigUint64(cur * PS + 32, BigInt(fl), true);
+      resealMeta(img, cur, PS);
+    }),
+    detected,
+  );
+  add(
+    'meta root points at a meta page (resealed)',
+    edit((img, dv) => {
+      dv.setBigUint64(cur * PS + 32, 0n, true);
+      resealMeta(img, cur, PS);
+    }),
+    detected,
+  );
+  add(
+    'meta high-water mark below the pages in use (resealed)',
+    edit((img, dv) => {
+      dv.setBigUint64(cur * PS + 56, 5n, true);
+      resealMeta(img, cur, PS);
+    }),
+    detected,
+  );
+  add(
+    'meta high-water mark 2^52 (resealed)',
+    edit((img, dv) => {
+      dv.setBigUint64(cur * PS + 56, 1n << 52n, true);
+      resealMeta(img, cur, PS);
+    }),
+    detected,
+  );
+  add(
+    'meta page size 1024 in both metas (resealed)',
+    edit((img, dv) => {
+      for (const p of [0, 1] as const) {
+        dv.setUint32(p * PS + 24, 1024, true);
+        resealMeta(img, p, PS);
+      }
+    }),
+    detected,
+  );
+  add(
+    'meta page size 3 in both metas (resealed)',
+    edit((img, dv) => {
+      for (const p of [0, 1] as const) {
+        dv.setUint32(p * PS + 24, 3, true);
+        resealMeta(img, p, PS);
+      }
+    }),
+    openFails(['ERR_INVALID_FILE', 'ERR_CORRUPT_PAGE', 'ERR_CHECKSUM']),
+  );
+  add(
+    'meta freelist id beyond the file (resealed)',
+    edit((img, dv) => {
+      dv.setBigUint64(cur * PS + 48, 1n << 40n, true);
+      resealMeta(img, cur, PS);
+    }),
+    detected,
+  );
   /** Offset of the first inline bucket's embedded leaf page header in the file. */
   const inlinePage = (dv: DataView): number => {
     for (const id of map.pages.leaf) {
@@ -384,9 +544,21 @@ function targeted(base: Uint8Array, map: PageMap): { name: string; c: CorruptCas
     }
     assert.fail('no inline bucket in the base file');
   };
-  add('inline bucket page count = 0xFFFF', edit((_img, dv) => dv.setUint16(inlinePage(dv) + 10, 0xffff, true)), detected);
-  add('inline bucket element pos outside its value', edit((_img, dv) => dv.setUint32(inlinePage(dv) + 16 + 4, 0x10000, true)), detected);
-  add('inline bucket page typed as branch', edit((_img, dv) => dv.setUint16(inlinePage(dv) + 8, 0x01, true)), anything);
+  add(
+    'inline bucket page count = 0xFFFF',
+    edit((_img, dv) => dv.setUint16(inlinePage(dv) + 10, 0xffff, true)),
+    detected,
+  );
+  add(
+    'inline bucket element pos outside its value',
+    edit((_img, dv) => dv.setUint32(inlinePage(dv) + 16 + 4, 0x10000, true)),
+    detected,
+  );
+  add(
+    'inline bucket page typed as branch',
+    edit((_img, dv) => dv.setUint16(inlinePage(dv) + 8, 0x01, true)),
+    anything,
+  );
   return out;
 }
 
@@ -403,7 +575,9 @@ test('targeted damage is refused at open or reported by check()', async () => {
       assert.deepEqual(r.defects, [], 'contract violations');
       c.expect(r);
     } catch (err) {
-      errors.push(`${c.name}: ${err instanceof Error ? err.message : String(err)} (open=${r.open} read=${r.read} problems=${JSON.stringify(r.problems.slice(0, 3))})`);
+      errors.push(
+        `${c.name}: ${err instanceof Error ? err.message : String(err)} (open=${r.open} read=${r.read} problems=${JSON.stringify(r.problems.slice(0, 3))})`,
+      );
     }
   }
   assert.deepEqual(errors, []);
@@ -421,8 +595,13 @@ test('the case runner survives a hang, a dead process and an uncaught error, and
     ok,
   ];
   const { results, failures } = await runCases({ bases: { base: b64(base) }, cases }, 3000);
-  assert.deepEqual(results.map((r) => r.i), [0, 2, 5], 'the good cases around the bad ones still ran');
-  for (const r of results) assert.deepEqual([r.open, r.problems, r.read, r.write, r.defects], ['ok', [], 'ok', 'ok', []]);
+  assert.deepEqual(
+    results.map((r) => r.i),
+    [0, 2, 5],
+    'the good cases around the bad ones still ran',
+  );
+  for (const r of results)
+    assert.deepEqual([r.open, r.problems, r.read, r.write, r.defects], ['ok', [], 'ok', 'ok', []]);
   assert.equal(failures.length, 3);
   assert.match(failures[0]!, /case 1 \(hang\): no answer within 3000 ms/);
   assert.match(failures[1]!, /case 3 \(exit\): process died \(code 70/);

@@ -109,7 +109,15 @@ const VARIANTS: Variant[] = [
     prefix: BIG_FREELIST,
     vectored: true,
   },
-  { name: 'one-put commits on a three-level tree', seed: 15, txs: 0, maxOps: 1, options: { pageSize: 1024 }, prefix: DEEP_TREE, fixed: ONE_PUT_COMMITS },
+  {
+    name: 'one-put commits on a three-level tree',
+    seed: 15,
+    txs: 0,
+    maxOps: 1,
+    options: { pageSize: 1024 },
+    prefix: DEEP_TREE,
+    fixed: ONE_PUT_COMMITS,
+  },
 ];
 // A few more seeds with mixed settings, for breadth at low cost.
 for (let s = 20; s < 28; s++) {
@@ -151,7 +159,12 @@ const IMAGES: { mode: CrashMode; seed: number }[] = [
   { mode: 'tear', seed: 2 },
   { mode: 'subset', seed: 3 },
   { mode: 'tear', seed: 3 },
-  ...(STRESS ? [4, 5].flatMap((seed) => [{ mode: 'subset' as const, seed }, { mode: 'tear' as const, seed }]) : []),
+  ...(STRESS
+    ? [4, 5].flatMap((seed) => [
+        { mode: 'subset' as const, seed },
+        { mode: 'tear' as const, seed },
+      ])
+    : []),
 ];
 
 const MARKER: Op[] = [
@@ -193,7 +206,12 @@ interface RunResult {
 }
 
 /** Run the workload; stop at the first error. Leaves the DB open (it may be dead). */
-async function runWorkload(disk: FaultyDisk, txs: readonly Op[][], options: EngineOptions, v?: Variant): Promise<RunResult> {
+async function runWorkload(
+  disk: FaultyDisk,
+  txs: readonly Op[][],
+  options: EngineOptions,
+  v?: Variant,
+): Promise<RunResult> {
   const r: RunResult = { committed: 0, attempted: 0 };
   try {
     r.db = open(PATH, { ...options, fileSystem: disk.fs });
@@ -296,13 +314,15 @@ function describeCrash(v: Variant, i: number, disk: FaultyDisk, mode: string, se
 
 for (const v of VARIANTS) {
   test(`crash at every I/O point recovers a committed prefix: ${v.name}`, async () => {
-    const txs = v.fixed ?? generate(new Rng(v.seed), {
-      txs: v.txs,
-      maxOps: v.maxOps,
-      keySpace: v.keySpace,
-      bigValueRate: v.bigValueRate,
-      pageSize: v.options.pageSize,
-    });
+    const txs =
+      v.fixed ??
+      generate(new Rng(v.seed), {
+        txs: v.txs,
+        maxOps: v.maxOps,
+        keySpace: v.keySpace,
+        bigValueRate: v.bigValueRate,
+        pageSize: v.options.pageSize,
+      });
     const states = committedStates(txs, startModel(v));
     const base = baseImage(v.options, v.prefix);
 
@@ -335,14 +355,19 @@ for (const v of VARIANTS) {
       } else if (r.error !== undefined) {
         expectBoltError(r.error, `workload at crash ${i}`);
       }
-      assert.ok(disk.crashed, `[${v.name}] crash point ${i} of ${calls} was never reached: the workload is not deterministic`);
+      assert.ok(
+        disk.crashed,
+        `[${v.name}] crash point ${i} of ${calls} was never reached: the workload is not deterministic`,
+      );
       for (const img of IMAGES) {
         const label = describeCrash(v, i, disk, img.mode, img.seed);
         const k = verifyImage(disk.crashImage(img.mode, img.seed), states, r.committed, r.attempted, v.options, label);
         seenK.add(k);
       }
     }
-    console.log(`crash sweep [${v.name}]: ${calls} crash points x ${IMAGES.length} images; recovered to commits ${[...seenK].sort((a, b) => a - b).join(',')}`);
+    console.log(
+      `crash sweep [${v.name}]: ${calls} crash points x ${IMAGES.length} images; recovered to commits ${[...seenK].sort((a, b) => a - b).join(',')}`,
+    );
     // The sweep must actually have exercised recovery to different points of the history.
     assert.ok(seenK.has(0) && seenK.has(txs.length), `recovered states ${[...seenK].sort((a, b) => a - b)}`);
   });
@@ -375,7 +400,11 @@ for (const options of [{}, { pageSize: 1024, initialSize: 1 << 20 }] as EngineOp
       }
       for (const img of IMAGES) {
         // Whatever survived, the next open() must give a sound empty database: creation is atomic.
-        expectEmptyDb(new FaultyDisk({ files: disk.crashImage(img.mode, img.seed) }), options, `crash at ${i} (${disk.trace.at(-1)}), ${img.mode}/${img.seed}`);
+        expectEmptyDb(
+          new FaultyDisk({ files: disk.crashImage(img.mode, img.seed) }),
+          options,
+          `crash at ${i} (${disk.trace.at(-1)}), ${img.mode}/${img.seed}`,
+        );
       }
     }
   });
@@ -408,8 +437,22 @@ test('a file no commit ever reached (an interrupted creation by an older version
   const variants: [string, Uint8Array][] = [
     ['0 bytes', new Uint8Array(0)],
     ['first two pages only (ENOSPC after 8 KiB)', image.slice(0, 8192)],
-    ['metas written, freelist and root pages zero', (() => { const b = image.slice(); b.fill(0, 8192); return b; })()],
-    ['meta 0 torn, the rest zero', (() => { const b = new Uint8Array(16384); b.set(image.subarray(0, 40)); return b; })()],
+    [
+      'metas written, freelist and root pages zero',
+      (() => {
+        const b = image.slice();
+        b.fill(0, 8192);
+        return b;
+      })(),
+    ],
+    [
+      'meta 0 torn, the rest zero',
+      (() => {
+        const b = new Uint8Array(16384);
+        b.set(image.subarray(0, 40));
+        return b;
+      })(),
+    ],
     ['all zero', new Uint8Array(16384)],
   ];
   for (const [name, bytes] of variants) {
@@ -462,9 +505,26 @@ test('every commit that returned survives power loss', () => {
   db.close();
 });
 
-for (const v of STRESS ? VARIANTS : VARIANTS.filter((x) => ['default', 'big values', 'splits (wide key space)', 'async commits', 'open reader pins pages', 'tiny page cache', 'freelist spans pages'].includes(x.name))) {
+for (const v of STRESS
+  ? VARIANTS
+  : VARIANTS.filter((x) =>
+      [
+        'default',
+        'big values',
+        'splits (wide key space)',
+        'async commits',
+        'open reader pins pages',
+        'tiny page cache',
+        'freelist spans pages',
+      ].includes(x.name),
+    )) {
   test(`an I/O error at any call is a BoltError and leaves a committed prefix: ${v.name}`, async () => {
-    const txs = generate(new Rng(v.seed + 500), { txs: v.txs, maxOps: v.maxOps, keySpace: v.keySpace, bigValueRate: v.bigValueRate });
+    const txs = generate(new Rng(v.seed + 500), {
+      txs: v.txs,
+      maxOps: v.maxOps,
+      keySpace: v.keySpace,
+      bigValueRate: v.bigValueRate,
+    });
     const states = committedStates(txs, startModel(v));
     const base = baseImage(v.options, v.prefix);
     const dry = new FaultyDisk({ files: base });
@@ -521,7 +581,12 @@ for (const v of STRESS ? VARIANTS : VARIANTS.filter((x) => ['default', 'big valu
   });
 }
 
-function verifyImageExact(image: Map<string, Uint8Array>, want: readonly string[], options: EngineOptions, label: string): void {
+function verifyImageExact(
+  image: Map<string, Uint8Array>,
+  want: readonly string[],
+  options: EngineOptions,
+  label: string,
+): void {
   const db = open(PATH, { ...options, fileSystem: new FaultyDisk({ files: image }).fs });
   try {
     assert.deepEqual(db.check(), [], `${label}: check()`);

@@ -24,7 +24,10 @@ function keysOf(b: Bucket): string[] {
 }
 
 const opArb = fc.oneof(
-  fc.record({ put: fc.integer({ min: 0, max: 3000 }), size: fc.oneof(fc.integer({ min: 0, max: 120 }), fc.constant(1500)) }),
+  fc.record({
+    put: fc.integer({ min: 0, max: 3000 }),
+    size: fc.oneof(fc.integer({ min: 0, max: 120 }), fc.constant(1500)),
+  }),
   fc.record({ del: fc.integer({ min: 0, max: 3000 }), span: fc.integer({ min: 1, max: 200 }) }),
 );
 
@@ -43,78 +46,92 @@ const caseArb = fc.record({
 
 test(
   'deleteWhere deletes what a key-by-key walk with the same limits deletes, and resumes where it says',
-  withDb((db) => {
-    fc.assert(
-      fc.property(caseArb, (c) => {
-        db.update((tx) => {
-          if (tx.bucket('b')) tx.deleteBucket('b');
-          const b = tx.createBucket('b');
-          b.createBucket(keyOf(1500)).put('x', 'y'); // a nested bucket among the keys
-        });
-        for (const ops of c.commits) {
+  withDb(
+    (db) => {
+      fc.assert(
+        fc.property(caseArb, (c) => {
+          db.update((tx) => {
+            if (tx.bucket('b')) tx.deleteBucket('b');
+            const b = tx.createBucket('b');
+            b.createBucket(keyOf(1500)).put('x', 'y'); // a nested bucket among the keys
+          });
+          for (const ops of c.commits) {
+            db.update((tx) => {
+              const b = tx.bucket('b')!;
+              for (const op of ops) {
+                if ('put' in op) {
+                  if (op.put !== 1500) b.put(keyOf(op.put), Buffer.alloc(op.size, op.put & 0xff));
+                } else for (let i = op.del; i < op.del + op.span; i++) if (i !== 1500) b.delete(keyOf(i));
+              }
+            });
+          }
+          const from = keyOf(c.from);
+          const to = c.span === undefined ? undefined : keyOf(c.from + c.span);
+          const picks = (k: Uint8Array): boolean => Number(Buffer.from(k).toString().slice(1)) % c.mod < c.take;
+          let expected: string[] = [];
           db.update((tx) => {
             const b = tx.bucket('b')!;
-            for (const op of ops) {
-              if ('put' in op) {
-                if (op.put !== 1500) b.put(keyOf(op.put), Buffer.alloc(op.size, op.put & 0xff));
-              } else for (let i = op.del; i < op.del + op.span; i++) if (i !== 1500) b.delete(keyOf(i));
+            for (const i of c.before) if (i !== 1500) b.put(keyOf(i), 'new');
+            // the model: walk the sorted keys
+            const all = keysOf(b);
+            const nested = hex(keyOf(1500));
+            let deleted = 0;
+            let examined = 0;
+            let next: string | undefined;
+            const gone = new Set<string>();
+            for (const k of all) {
+              if (k < hex(from)) continue;
+              if (to !== undefined && k >= hex(to)) break;
+              if (deleted >= (c.maxDeleted ?? Infinity) || examined >= (c.maxExamined ?? Infinity)) {
+                next = k;
+                break;
+              }
+              if (k === nested) continue;
+              examined++;
+              if (picks(Buffer.from(k, 'hex'))) {
+                gone.add(k);
+                deleted++;
+              }
             }
+            expected = all.filter((k) => !gone.has(k));
+            const seen: string[] = [];
+            const r = deleteWhere(
+              b,
+              from,
+              to,
+              (k) => {
+                seen.push(hex(k));
+                return picks(k);
+              },
+              c.maxDeleted,
+              c.maxExamined,
+            );
+            assert.equal(r.deleted, deleted);
+            assert.equal(r.examined, examined);
+            assert.equal(seen.length, examined);
+            assert.deepEqual(seen, [...seen].sort(), 'examined in key order');
+            if (next === undefined) {
+              // the walk may end at the range's end or stop exactly at a limit after the last key
+              if (r.next !== undefined)
+                assert.ok(
+                  !all.some((k) => k >= hex(r.next!) && k >= hex(from) && (to === undefined || k < hex(to))),
+                  'nothing left past next',
+                );
+            } else {
+              assert.ok(r.next !== undefined, `expected to stop before ${next}`);
+              assert.equal(hex(r.next), next);
+            }
+            assert.deepEqual(keysOf(b), expected, 'in the transaction');
+            assert.deepEqual(b.bucket(keyOf(1500))?.get('x')?.toString(), 'y');
           });
-        }
-        const from = keyOf(c.from);
-        const to = c.span === undefined ? undefined : keyOf(c.from + c.span);
-        const picks = (k: Uint8Array): boolean => Number(Buffer.from(k).toString().slice(1)) % c.mod < c.take;
-        let expected: string[] = [];
-        db.update((tx) => {
-          const b = tx.bucket('b')!;
-          for (const i of c.before) if (i !== 1500) b.put(keyOf(i), 'new');
-          // the model: walk the sorted keys
-          const all = keysOf(b);
-          const nested = hex(keyOf(1500));
-          let deleted = 0;
-          let examined = 0;
-          let next: string | undefined;
-          const gone = new Set<string>();
-          for (const k of all) {
-            if (k < hex(from)) continue;
-            if (to !== undefined && k >= hex(to)) break;
-            if (deleted >= (c.maxDeleted ?? Infinity) || examined >= (c.maxExamined ?? Infinity)) {
-              next = k;
-              break;
-            }
-            if (k === nested) continue;
-            examined++;
-            if (picks(Buffer.from(k, 'hex'))) {
-              gone.add(k);
-              deleted++;
-            }
-          }
-          expected = all.filter((k) => !gone.has(k));
-          const seen: string[] = [];
-          const r = deleteWhere(b, from, to, (k) => {
-            seen.push(hex(k));
-            return picks(k);
-          }, c.maxDeleted, c.maxExamined);
-          assert.equal(r.deleted, deleted);
-          assert.equal(r.examined, examined);
-          assert.equal(seen.length, examined);
-          assert.deepEqual(seen, [...seen].sort(), 'examined in key order');
-          if (next === undefined) {
-            // the walk may end at the range's end or stop exactly at a limit after the last key
-            if (r.next !== undefined) assert.ok(!all.some((k) => k >= hex(r.next!) && k >= hex(from) && (to === undefined || k < hex(to))), 'nothing left past next');
-          } else {
-            assert.ok(r.next !== undefined, `expected to stop before ${next}`);
-            assert.equal(hex(r.next), next);
-          }
-          assert.deepEqual(keysOf(b), expected, 'in the transaction');
-          assert.deepEqual(b.bucket(keyOf(1500))?.get('x')?.toString(), 'y');
-        });
-        db.view((tx) => assert.deepEqual(keysOf(tx.bucket('b')!), expected, 'after commit'));
-        assert.deepEqual(db.check(), []);
-      }),
-      { numRuns: 60 },
-    );
-  }, { pageSize: 1024 }),
+          db.view((tx) => assert.deepEqual(keysOf(tx.bucket('b')!), expected, 'after commit'));
+          assert.deepEqual(db.check(), []);
+        }),
+        { numRuns: 60 },
+      );
+    },
+    { pageSize: 1024 },
+  ),
 );
 
 test(
@@ -125,25 +142,31 @@ test(
       for (let i = 0; i < 3000; i++) b.put(keyOf(i), Buffer.alloc(40, 1));
     });
     const before = db.stats().pgid;
-    const pagesOf = (): string[] => db.view((tx) => {
-      const ids: string[] = [];
-      const walk = (id: number): void => {
-        const p = tx.treePage(id);
-        ids.push(String(id));
-        if (!p.isLeaf) for (let i = 0; i < p.count; i++) walk(p.child(i));
-      };
-      walk(tx.bucket('b')!.rootPgid);
-      return ids;
-    });
+    const pagesOf = (): string[] =>
+      db.view((tx) => {
+        const ids: string[] = [];
+        const walk = (id: number): void => {
+          const p = tx.treePage(id);
+          ids.push(String(id));
+          if (!p.isLeaf) for (let i = 0; i < p.count; i++) walk(p.child(i));
+        };
+        walk(tx.bucket('b')!.rootPgid);
+        return ids;
+      });
     const ids = pagesOf();
     db.update((tx) => {
       const r = deleteWhere(tx.bucket('b')!, keyOf(0), undefined, () => false);
-      assert.deepEqual({ deleted: r.deleted, examined: r.examined, next: r.next }, { deleted: 0, examined: 3000, next: undefined });
+      assert.deepEqual(
+        { deleted: r.deleted, examined: r.examined, next: r.next },
+        { deleted: 0, examined: 3000, next: undefined },
+      );
     });
     assert.deepEqual(pagesOf(), ids, 'no page of the bucket was rewritten');
     assert.equal(db.stats().pgid, before);
     // one doomed key rewrites its leaf and the path above it, nothing else
-    db.update((tx) => assert.equal(deleteWhere(tx.bucket('b')!, keyOf(0), undefined, (k) => hex(k) === hex(keyOf(1234))).deleted, 1));
+    db.update((tx) =>
+      assert.equal(deleteWhere(tx.bucket('b')!, keyOf(0), undefined, (k) => hex(k) === hex(keyOf(1234))).deleted, 1),
+    );
     const after = pagesOf();
     assert.ok(ids.length - after.filter((id) => ids.includes(id)).length <= 4, 'only one root-to-leaf path changed');
     assert.deepEqual(db.check(), []);
@@ -154,12 +177,20 @@ test(
   'deleteWhere: read-only transaction, bad predicate and bad limits are typed errors',
   withDb((db) => {
     db.update((tx) => tx.createBucket('b').put('a', '1'));
-    db.view((tx) => assert.throws(() => deleteWhere(tx.bucket('b')!, Buffer.from('a'), undefined, () => true), { code: 'ERR_TX_NOT_WRITABLE' }));
+    db.view((tx) =>
+      assert.throws(() => deleteWhere(tx.bucket('b')!, Buffer.from('a'), undefined, () => true), {
+        code: 'ERR_TX_NOT_WRITABLE',
+      }),
+    );
     db.update((tx) => {
       const b = tx.bucket('b')!;
-      assert.throws(() => deleteWhere(b, Buffer.from('a'), undefined, 42 as unknown as () => boolean), { code: 'ERR_INVALID_ARGUMENT' });
+      assert.throws(() => deleteWhere(b, Buffer.from('a'), undefined, 42 as unknown as () => boolean), {
+        code: 'ERR_INVALID_ARGUMENT',
+      });
       assert.throws(() => deleteWhere(b, Buffer.from('a'), undefined, () => true, 0), { code: 'ERR_INVALID_ARGUMENT' });
-      assert.throws(() => deleteWhere(b, Buffer.from('a'), undefined, () => true, 1, Number.NaN), { code: 'ERR_INVALID_ARGUMENT' });
+      assert.throws(() => deleteWhere(b, Buffer.from('a'), undefined, () => true, 1, Number.NaN), {
+        code: 'ERR_INVALID_ARGUMENT',
+      });
     });
   }),
 );

@@ -21,7 +21,15 @@ type Op =
   | { kind: 'commit' };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('put' as const), bucket: fc.nat(5), key: fc.nat(300), size: fc.oneof(fc.nat(300), fc.integer({ min: 4000, max: 20000 })) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('put' as const),
+      bucket: fc.nat(5),
+      key: fc.nat(300),
+      size: fc.oneof(fc.nat(300), fc.integer({ min: 4000, max: 20000 })),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('del' as const), bucket: fc.nat(5), key: fc.nat(300) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('dropBucket' as const), bucket: fc.nat(5) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('commit' as const) }) },
@@ -35,7 +43,14 @@ function bucketFor(tx: import('../../src/bolt/index.ts').Tx, n: number) {
 
 function freeByMap(file: Uint8Array): number[] {
   const map = mapPages(file);
-  const used = new Set<number>([0, 1, ...map.pages.branch, ...map.pages.leaf, ...map.pages.overflow, ...map.pages.freelist]);
+  const used = new Set<number>([
+    0,
+    1,
+    ...map.pages.branch,
+    ...map.pages.leaf,
+    ...map.pages.overflow,
+    ...map.pages.freelist,
+  ]);
   const free: number[] = [];
   for (let id = 2; id < map.meta.pgid; id++) if (!used.has(id)) free.push(id);
   return free;
@@ -101,6 +116,8 @@ test('a page two trees reference is damage, reported as ERR_CORRUPT_PAGE', () =>
   const patch = new Uint8Array(4);
   new DataView(patch.buffer).setUint32(0, first, true);
   io.write(patch, root * 4096 + 32 + 8);
-  assert.throws(() => rebuildFreePages(io, 4096, Number(map.meta.pgid), Number(map.meta.root)), { code: 'ERR_CORRUPT_PAGE' });
+  assert.throws(() => rebuildFreePages(io, 4096, Number(map.meta.pgid), Number(map.meta.root)), {
+    code: 'ERR_CORRUPT_PAGE',
+  });
   io.close();
 });

@@ -75,7 +75,10 @@ test('a default commit writes no freelist: its bytes do not grow with the free p
   // One leaf, the root leaf and the meta: a handful of pages, however many pages are free.
   assert.ok(lazy.cost() <= 4 * PS, `default: ${lazy.cost()} bytes per commit`);
   // Writing it every commit costs its ~700 ids (two pages here) on top.
-  assert.ok(eager.cost() >= lazy.cost() + PS, `commit mode: ${eager.cost()} vs default ${lazy.cost()} bytes per commit`);
+  assert.ok(
+    eager.cost() >= lazy.cost() + PS,
+    `commit mode: ${eager.cost()} vs default ${lazy.cost()} bytes per commit`,
+  );
 });
 
 test('while open the meta says "no freelist"; a clean close writes it; after a crash open rebuilds it', () => {
@@ -96,7 +99,11 @@ test('while open the meta says "no freelist"; a clean close writes it; after a c
     const crashed = open(PATH, { fileSystem: new FaultyDisk({ files: disk.crashImage(mode, 1) }).fs });
     try {
       assert.deepEqual(crashed.check(), [], mode);
-      assert.equal(crashed.view((tx) => tx.bucket('b')!.get('k1')?.length), 200, mode);
+      assert.equal(
+        crashed.view((tx) => tx.bucket('b')!.get('k1')?.length),
+        200,
+        mode,
+      );
       assert.equal(crashed.stats().freePageN, free, `${mode}: rebuilt freelist`);
     } finally {
       crashed.close();
@@ -125,5 +132,7 @@ test('noFreelistSync never writes it, freelistWrite is validated', () => {
   db.update((tx) => void tx.createBucket('b'));
   db.close();
   assert.equal(currentMeta(disk.contents(PATH), PS).freelist, NO_FREELIST);
-  assert.throws(() => open(PATH, { fileSystem: disk.fs, freelistWrite: 'never' as never }), { code: 'ERR_INVALID_OPTION' });
+  assert.throws(() => open(PATH, { fileSystem: disk.fs, freelistWrite: 'never' as never }), {
+    code: 'ERR_INVALID_OPTION',
+  });
 });

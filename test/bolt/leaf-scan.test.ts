@@ -36,39 +36,49 @@ function cursorEntries(b: Bucket, stopAfter = Infinity): [string, string][] {
 }
 
 const opArb = fc.oneof(
-  fc.record({ put: fc.integer({ min: 0, max: 3000 }), size: fc.oneof(fc.integer({ min: 0, max: 120 }), fc.constant(3000)) }),
+  fc.record({
+    put: fc.integer({ min: 0, max: 3000 }),
+    size: fc.oneof(fc.integer({ min: 0, max: 120 }), fc.constant(3000)),
+  }),
   fc.record({ del: fc.integer({ min: 0, max: 3000 }), span: fc.integer({ min: 1, max: 200 }) }),
 );
 const keyOf = (i: number): Buffer => Buffer.from(`k${String(i).padStart(5, '0')}`);
 
 test(
   'scanLeaves yields what a cursor walk yields, over trees built by many commits',
-  withDb((db) => {
-    fc.assert(
-      fc.property(fc.array(fc.array(opArb, { minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 500 }), (commits, stop) => {
-        db.update((tx) => {
-          if (tx.bucket('b')) tx.deleteBucket('b');
-          const b = tx.createBucket('b');
-          b.createBucket('nested').put('x', 'y');
-        });
-        for (const ops of commits) {
-          db.update((tx) => {
-            const b = tx.bucket('b')!;
-            for (const op of ops) {
-              if ('put' in op) b.put(keyOf(op.put), Buffer.alloc(op.size, op.put & 0xff));
-              else for (let i = op.del; i < op.del + op.span; i++) b.delete(keyOf(i));
+  withDb(
+    (db) => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.array(opArb, { minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 6 }),
+          fc.integer({ min: 1, max: 500 }),
+          (commits, stop) => {
+            db.update((tx) => {
+              if (tx.bucket('b')) tx.deleteBucket('b');
+              const b = tx.createBucket('b');
+              b.createBucket('nested').put('x', 'y');
+            });
+            for (const ops of commits) {
+              db.update((tx) => {
+                const b = tx.bucket('b')!;
+                for (const op of ops) {
+                  if ('put' in op) b.put(keyOf(op.put), Buffer.alloc(op.size, op.put & 0xff));
+                  else for (let i = op.del; i < op.del + op.span; i++) b.delete(keyOf(i));
+                }
+              });
             }
-          });
-        }
-        db.view((tx) => {
-          const b = tx.bucket('b')!;
-          assert.deepEqual(leafEntries(b), cursorEntries(b));
-          assert.deepEqual(leafEntries(b, stop), cursorEntries(b, stop));
-        });
-      }),
-      { numRuns: 40 },
-    );
-  }, { pageSize: 1024 }),
+            db.view((tx) => {
+              const b = tx.bucket('b')!;
+              assert.deepEqual(leafEntries(b), cursorEntries(b));
+              assert.deepEqual(leafEntries(b, stop), cursorEntries(b, stop));
+            });
+          },
+        ),
+        { numRuns: 40 },
+      );
+    },
+    { pageSize: 1024 },
+  ),
 );
 
 test(
@@ -163,25 +173,28 @@ for (const [name, damage] of [
 
 test(
   'scanLeaves over more leaves than one read window, scattered by rewrites, matches a cursor walk',
-  withDb((db) => {
-    db.update((tx) => {
-      const b = tx.createBucket('b');
-      for (let i = 0; i < 20000; i++) b.put(keyOf(i), Buffer.alloc(40, i & 0xff));
-    });
-    // rewrite every third key in small commits: freed pages are reused out of key order
-    for (let c = 0; c < 20; c++) {
+  withDb(
+    (db) => {
       db.update((tx) => {
-        const b = tx.bucket('b')!;
-        for (let i = c; i < 20000; i += 60) b.put(keyOf(i), Buffer.alloc(i % 7 === 0 ? 1500 : 20, 0xee));
+        const b = tx.createBucket('b');
+        for (let i = 0; i < 20000; i++) b.put(keyOf(i), Buffer.alloc(40, i & 0xff));
       });
-    }
-    db.view((tx) => {
-      const b = tx.bucket('b')!;
-      const root = tx.treePage(b.rootPgid);
-      assert.ok(root.isBranch);
-      const got = leafEntries(b);
-      assert.equal(got.length, 20000);
-      assert.deepEqual(got, cursorEntries(b));
-    });
-  }, { pageSize: 1024 }),
+      // rewrite every third key in small commits: freed pages are reused out of key order
+      for (let c = 0; c < 20; c++) {
+        db.update((tx) => {
+          const b = tx.bucket('b')!;
+          for (let i = c; i < 20000; i += 60) b.put(keyOf(i), Buffer.alloc(i % 7 === 0 ? 1500 : 20, 0xee));
+        });
+      }
+      db.view((tx) => {
+        const b = tx.bucket('b')!;
+        const root = tx.treePage(b.rootPgid);
+        assert.ok(root.isBranch);
+        const got = leafEntries(b);
+        assert.equal(got.length, 20000);
+        assert.deepEqual(got, cursorEntries(b));
+      });
+    },
+    { pageSize: 1024 },
+  ),
 );

@@ -41,12 +41,15 @@ function openImage(img: Uint8Array): string[] {
 }
 
 function refused(img: Uint8Array, what: RegExp): void {
-  assert.throws(() => openImage(img), (err: unknown) => {
-    assert.ok(err instanceof BoltError, String(err));
-    assert.equal(err.code, 'ERR_INVALID_FILE', err.message);
-    assert.match(err.message, what);
-    return true;
-  });
+  assert.throws(
+    () => openImage(img),
+    (err: unknown) => {
+      assert.ok(err instanceof BoltError, String(err));
+      assert.equal(err.code, 'ERR_INVALID_FILE', err.message);
+      assert.match(err.message, what);
+      return true;
+    },
+  );
 }
 
 test('a torn meta (checksum fails) falls back to the other meta, as in bbolt', () => {
@@ -114,25 +117,34 @@ test('a write that frees a page the freelist already holds (a file check() calls
 
   const db = open(PATH, { fileSystem: new FaultyDisk({ files: { [PATH]: img } }).fs });
   try {
-    assert.ok(db.check().some((p) => p.includes(`page ${leaf}: reachable freed`)), db.check().join('\n'));
+    assert.ok(
+      db.check().some((p) => p.includes(`page ${leaf}: reachable freed`)),
+      db.check().join('\n'),
+    );
     const write = (): void =>
       db.update((tx) => {
         const b = tx.bucket('b')!;
         for (let i = 0; i < 200; i++) b.put(`k${String(i).padStart(4, '0')}`, 'x'.repeat(60));
       });
     // One put into the damaged leaf frees it first; rewriting everything may reuse it first.
-    assert.throws(() => db.update((tx) => tx.bucket('b')!.put('k0199', 'y')), (err: unknown) => {
-      assert.ok(err instanceof BoltError, String(err));
-      assert.equal(err.code, 'ERR_CORRUPT_PAGE', err.message);
-      return true;
-    });
+    assert.throws(
+      () => db.update((tx) => tx.bucket('b')!.put('k0199', 'y')),
+      (err: unknown) => {
+        assert.ok(err instanceof BoltError, String(err));
+        assert.equal(err.code, 'ERR_CORRUPT_PAGE', err.message);
+        return true;
+      },
+    );
     assert.throws(write, (err: unknown) => {
       assert.ok(err instanceof BoltError, String(err));
       assert.equal(err.code, 'ERR_CORRUPT_PAGE', err.message);
       return true;
     });
     // Reads still work and say the same thing.
-    assert.equal(db.view((tx) => tx.bucket('b')!.get('k0001')?.length), 50);
+    assert.equal(
+      db.view((tx) => tx.bucket('b')!.get('k0001')?.length),
+      50,
+    );
     assert.throws(write, (err: unknown) => err instanceof BoltError && err.code === 'ERR_CORRUPT_PAGE');
   } finally {
     db.close();

@@ -44,18 +44,55 @@ type Cmd =
   | { t: 'reopen' };
 
 // Small key alphabet so keys collide, buckets and values clash, and pages split and merge.
-const keyArb = fc.array(fc.constantFrom(0x00, 0x01, 0x61, 0x62, 0x7f, 0xff), { minLength: 1, maxLength: 4 }).map((a) => Buffer.from(a).toString('hex'));
+const keyArb = fc
+  .array(fc.constantFrom(0x00, 0x01, 0x61, 0x62, 0x7f, 0xff), { minLength: 1, maxLength: 4 })
+  .map((a) => Buffer.from(a).toString('hex'));
 const atArb = fc.nat(20);
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 10, arbitrary: fc.record({ t: fc.constant('put' as const), at: atArb, key: keyArb, size: fc.oneof({ weight: 8, arbitrary: fc.nat(40) }, { weight: 1, arbitrary: fc.integer({ min: 3000, max: 20000 }) }), fill: fc.nat(255) }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({
+      t: fc.constant('put' as const),
+      at: atArb,
+      key: keyArb,
+      size: fc.oneof(
+        { weight: 8, arbitrary: fc.nat(40) },
+        { weight: 1, arbitrary: fc.integer({ min: 3000, max: 20000 }) },
+      ),
+      fill: fc.nat(255),
+    }),
+  },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('del' as const), at: atArb, key: keyArb }) },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('putMany' as const), at: atArb, n: fc.integer({ min: 1, max: 2000 }), seed: fc.nat(1000), size: fc.nat(200) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('delMany' as const), at: atArb, every: fc.integer({ min: 1, max: 4 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('putMany' as const),
+      at: atArb,
+      n: fc.integer({ min: 1, max: 2000 }),
+      seed: fc.nat(1000),
+      size: fc.nat(200),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant('delMany' as const), at: atArb, every: fc.integer({ min: 1, max: 4 }) }),
+  },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('create' as const), at: atArb, name: keyArb }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('dropBucket' as const), at: atArb, name: keyArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('seq' as const), at: atArb }) },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('walk' as const), at: atArb, backward: fc.boolean(), seek: fc.option(keyArb) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('cursorDelete' as const), at: atArb, every: fc.integer({ min: 1, max: 3 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('walk' as const),
+      at: atArb,
+      backward: fc.boolean(),
+      seek: fc.option(keyArb),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('cursorDelete' as const), at: atArb, every: fc.integer({ min: 1, max: 3 }) }),
+  },
   { weight: 4, arbitrary: fc.constant({ t: 'commit' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'rollback' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) },
@@ -221,7 +258,8 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           const m = modelAt(work, p);
           const parent = dbAt(tx, p);
           if (m.buckets.has(cmd.name)) expectCode(() => parent.createBucket(unhex(cmd.name)), 'ERR_BUCKET_EXISTS');
-          else if (m.keys.has(cmd.name)) expectCode(() => parent.createBucket(unhex(cmd.name)), 'ERR_INCOMPATIBLE_VALUE');
+          else if (m.keys.has(cmd.name))
+            expectCode(() => parent.createBucket(unhex(cmd.name)), 'ERR_INCOMPATIBLE_VALUE');
           else {
             parent.createBucket(unhex(cmd.name));
             m.buckets.set(cmd.name, emptyBucket());
@@ -235,7 +273,8 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
           if (m.buckets.has(cmd.name)) {
             parent.deleteBucket(unhex(cmd.name));
             m.buckets.delete(cmd.name);
-          } else if (m.keys.has(cmd.name)) expectCode(() => parent.deleteBucket(unhex(cmd.name)), 'ERR_INCOMPATIBLE_VALUE');
+          } else if (m.keys.has(cmd.name))
+            expectCode(() => parent.deleteBucket(unhex(cmd.name)), 'ERR_INCOMPATIBLE_VALUE');
           else expectCode(() => parent.deleteBucket(unhex(cmd.name)), 'ERR_BUCKET_NOT_FOUND');
           break;
         }
@@ -260,7 +299,12 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
             // Walking back from the end returns everything in reverse.
             const back: string[] = [];
             for (let e = c.prev(); e; e = c.prev()) back.push(hex(e[0]));
-            assert.deepEqual(back, modelEntries(m).map(([k]) => k).reverse());
+            assert.deepEqual(
+              back,
+              modelEntries(m)
+                .map(([k]) => k)
+                .reverse(),
+            );
           } else if (cmd.backward) {
             for (let e = c.last(); e; e = c.prev()) got.push([hex(e[0]), e[1] && hex(e[1])]);
             assert.deepEqual(got, expected.reverse());
@@ -309,7 +353,9 @@ function run(cmds: Cmd[], freelist: 'hashmap' | 'array', noFreelistSync: boolean
 for (const freelist of ['hashmap', 'array'] as const) {
   test(`engine agrees with the model (${freelist} freelist)`, () => {
     fc.assert(
-      fc.property(fc.array(cmdArb, { minLength: 10, maxLength: 80, size: 'max' }), (cmds) => run(cmds, freelist, false)),
+      fc.property(fc.array(cmdArb, { minLength: 10, maxLength: 80, size: 'max' }), (cmds) =>
+        run(cmds, freelist, false),
+      ),
       { numRuns: Number(process.env.BOLTKV_STRESS ? 1000 : 120) },
     );
   });

@@ -9,10 +9,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BRANCH_FLAG, BUCKET_LEAF_FLAG, ELEMENT_SIZE, LEAF_FLAG, Page, PAGE_HEADER_SIZE, writePageHeader } from '../../src/bolt/page.ts';
+import {
+  BRANCH_FLAG,
+  BUCKET_LEAF_FLAG,
+  ELEMENT_SIZE,
+  LEAF_FLAG,
+  Page,
+  PAGE_HEADER_SIZE,
+  writePageHeader,
+} from '../../src/bolt/page.ts';
 
 const PAGE_SIZE = 4096;
-const STEMS = ['', 'a', 'abcdefg', 'abcdefgh', 'abcdefgh\0', '\0\0\0\0\0\0\0\0', '\0\0\0', 'abcd'].map((s) => Buffer.from(s, 'latin1'));
+const STEMS = ['', 'a', 'abcdefg', 'abcdefgh', 'abcdefgh\0', '\0\0\0\0\0\0\0\0', '\0\0\0', 'abcd'].map((s) =>
+  Buffer.from(s, 'latin1'),
+);
 const keyArb = fc
   .tuple(fc.constantFrom(...STEMS), fc.uint8Array({ minLength: 0, maxLength: 10, max: 3 }))
   .map(([p, t]) => Buffer.concat([p, Buffer.from(t.map((b) => [0, 1, 0x61, 0xff][b]!))]));
@@ -89,7 +99,12 @@ test('page key index: lowerBound and exact match agree with a plain binary searc
         };
         checkElements();
         // Probes: every stored key, keys one byte longer or shorter, and random ones.
-        const probes = [...sorted, ...sorted.map((k) => Buffer.concat([k, Buffer.from([0])])), ...sorted.map((k) => k.subarray(0, Math.max(0, k.length - 1))), ...extra];
+        const probes = [
+          ...sorted,
+          ...sorted.map((k) => Buffer.concat([k, Buffer.from([0])])),
+          ...sorted.map((k) => k.subarray(0, Math.max(0, k.length - 1))),
+          ...extra,
+        ];
         for (let round = 0; round < 3; round++) {
           for (const p of probes) {
             const want = modelLowerBound(sorted, p);
@@ -106,7 +121,9 @@ test('page key index: lowerBound and exact match agree with a plain binary searc
 });
 
 test('page key index: a probe tied on eight bytes with a longer stored key is compared in full', () => {
-  const keys = ['abcdefgh', 'abcdefghA', 'abcdefghB', 'abcdefghBB', 'abcdefgi', 'b', 'c', 'd', 'e', 'f'].map((s) => Buffer.from(s));
+  const keys = ['abcdefgh', 'abcdefghA', 'abcdefghB', 'abcdefghBB', 'abcdefgi', 'b', 'c', 'd', 'e', 'f'].map((s) =>
+    Buffer.from(s),
+  );
   for (const leaf of [true, false]) {
     const page = new Page(buildPage(leaf, keys, [3]));
     for (let round = 0; round < 3; round++) {

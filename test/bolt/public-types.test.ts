@@ -17,25 +17,90 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Internal member names that must not appear in the public classes' declarations. */
 const INTERNALS: Record<string, string[]> = {
-  DB: ['pager', 'fileSystem', 'openOptions', 'adoptFile', 'retired', 'poison', 'installMeta', 'endWriter', 'endReader', 'checkNotClosed', 'checkCanWrite', 'freelist', 'freelistOverflow', 'meta', 'writer', 'readers', 'create'],
-  Tx: ['pager', 'meta', 'root', 'dirty', 'mutations', 'managed', 'internalCommit', 'own', 'pageBuffer', 'treePage', 'allocate', 'free', 'abort', 'checkOpen', 'checkWritable', 'onCommit', 'create'],
-  Bucket: ['rootPgid', 'rootNode', 'spill', 'rebalance', 'materializeRoot', 'noteDelete', 'rootFrame', 'fromValue', 'keyBytes', 'sequenceDirty', 'create', 'children'],
+  DB: [
+    'pager',
+    'fileSystem',
+    'openOptions',
+    'adoptFile',
+    'retired',
+    'poison',
+    'installMeta',
+    'endWriter',
+    'endReader',
+    'checkNotClosed',
+    'checkCanWrite',
+    'freelist',
+    'freelistOverflow',
+    'meta',
+    'writer',
+    'readers',
+    'create',
+  ],
+  Tx: [
+    'pager',
+    'meta',
+    'root',
+    'dirty',
+    'mutations',
+    'managed',
+    'internalCommit',
+    'own',
+    'pageBuffer',
+    'treePage',
+    'allocate',
+    'free',
+    'abort',
+    'checkOpen',
+    'checkWritable',
+    'onCommit',
+    'create',
+  ],
+  Bucket: [
+    'rootPgid',
+    'rootNode',
+    'spill',
+    'rebalance',
+    'materializeRoot',
+    'noteDelete',
+    'rootFrame',
+    'fromValue',
+    'keyBytes',
+    'sequenceDirty',
+    'create',
+    'children',
+  ],
   Cursor: ['seekRaw', 'isAt', 'flagsHere', 'valueHere', 'materialize', 'stack', 'create'],
 };
 
 function emitDeclarations(outDir: string): void {
-  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.build.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')),
-  });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(ROOT, 'tsconfig.build.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+    },
+  );
   assert.ok(config, 'tsconfig.build.json parses');
   assert.equal(config.options.stripInternal, true, 'the build strips @internal members');
   // Only the engine's entry point (and what it reaches), for speed; the options are the build's own.
-  const options: ts.CompilerOptions = { ...config.options, outDir, declaration: true, emitDeclarationOnly: true, sourceMap: false, declarationMap: false };
+  const options: ts.CompilerOptions = {
+    ...config.options,
+    outDir,
+    declaration: true,
+    emitDeclarationOnly: true,
+    sourceMap: false,
+    declarationMap: false,
+  };
   const program = ts.createProgram([join(ROOT, 'src/bolt/index.ts')], options);
   const result = program.emit();
-  const diags = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics].filter((d) => d.category === ts.DiagnosticCategory.Error);
-  assert.deepEqual(diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')), []);
+  const diags = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics].filter(
+    (d) => d.category === ts.DiagnosticCategory.Error,
+  );
+  assert.deepEqual(
+    diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+    [],
+  );
 }
 
 function classBody(dts: string, name: string): string {
@@ -104,16 +169,24 @@ test('the engine declarations hide internals, and a --strict consumer sees only 
     const out = join(dir, 'out');
     emitDeclarations(out);
     const read = (f: string): string => readFileSync(join(out, 'bolt', f), 'utf8');
-    const files: Record<string, string> = { DB: read('db.d.ts'), Tx: read('tx.d.ts'), Bucket: read('bucket.d.ts'), Cursor: read('cursor.d.ts') };
+    const files: Record<string, string> = {
+      DB: read('db.d.ts'),
+      Tx: read('tx.d.ts'),
+      Bucket: read('bucket.d.ts'),
+      Cursor: read('cursor.d.ts'),
+    };
     for (const [cls, names] of Object.entries(INTERNALS)) {
       const body = classBody(files[cls]!, cls);
       assert.match(body, /private constructor\(\);/, `${cls}: constructor is private`);
-      const leaked = names.filter((n) => new RegExp(`^\\s+(?:private |readonly |static |get )*${n}\\b`, 'm').test(body));
+      const leaked = names.filter((n) =>
+        new RegExp(`^\\s+(?:private |readonly |static |get )*${n}\\b`, 'm').test(body),
+      );
       assert.deepEqual(leaked, [], `${cls} declaration shows internals`);
     }
     // The engine's entry point does not re-export internal modules.
     const index = read('index.d.ts');
-    for (const mod of ['pager', 'node', 'page', 'meta', 'check']) assert.doesNotMatch(index, new RegExp(`'\\./${mod}\\.`), `index.d.ts exports ./${mod}`);
+    for (const mod of ['pager', 'node', 'page', 'meta', 'check'])
+      assert.doesNotMatch(index, new RegExp(`'\\./${mod}\\.`), `index.d.ts exports ./${mod}`);
 
     writeFileSync(join(dir, 'consumer.ts'), CONSUMER);
     const program = ts.createProgram([join(dir, 'consumer.ts')], {
@@ -128,7 +201,10 @@ test('the engine declarations hide internals, and a --strict consumer sees only 
       skipLibCheck: false,
     });
     const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
-    const text = diags.map((d) => `${d.file ? `${d.file.fileName.replace(dir, '')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : ''} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    const text = diags.map(
+      (d) =>
+        `${d.file ? `${d.file.fileName.replace(dir, '')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : ''} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`,
+    );
     assert.deepEqual(text, []);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -16,7 +16,10 @@ test('range() agrees with a filtered, sorted model', () => {
     fc.assert(
       fc.property(
         fc.uniqueArray(key, { maxLength: 300, selector: (k) => Buffer.from(k).toString('hex') }),
-        fc.record({ gt: fc.option(key), gte: fc.option(key), lt: fc.option(key), lte: fc.option(key) }, { requiredKeys: [] }),
+        fc.record(
+          { gt: fc.option(key), gte: fc.option(key), lt: fc.option(key), lte: fc.option(key) },
+          { requiredKeys: [] },
+        ),
         fc.boolean(),
         fc.option(fc.nat(50)),
         (keys, bounds, reverse, limit) => {
@@ -25,7 +28,10 @@ test('range() agrees with a filtered, sorted model', () => {
             const b = tx.createBucket('b');
             for (const k of keys) b.put(k, k);
           });
-          const opts = Object.fromEntries(Object.entries(bounds).filter(([, v]) => v !== null)) as Record<string, Uint8Array>;
+          const opts = Object.fromEntries(Object.entries(bounds).filter(([, v]) => v !== null)) as Record<
+            string,
+            Uint8Array
+          >;
           const c = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b);
           let expected = [...keys]
             .sort(c)
@@ -33,8 +39,15 @@ test('range() agrees with a filtered, sorted model', () => {
             .filter((k) => (!opts.lt || c(k, opts.lt) < 0) && (!opts.lte || c(k, opts.lte) <= 0));
           if (reverse) expected.reverse();
           if (limit !== null) expected = expected.slice(0, limit);
-          const got = db.view((tx) => [...tx.bucket('b')!.range({ ...opts, reverse, limit: limit ?? undefined })].map(([k]) => Buffer.from(k).toString('hex')));
-          assert.deepEqual(got, expected.map((k) => Buffer.from(k).toString('hex')));
+          const got = db.view((tx) =>
+            [...tx.bucket('b')!.range({ ...opts, reverse, limit: limit ?? undefined })].map(([k]) =>
+              Buffer.from(k).toString('hex'),
+            ),
+          );
+          assert.deepEqual(
+            got,
+            expected.map((k) => Buffer.from(k).toString('hex')),
+          );
         },
       ),
       { numRuns: 200 },

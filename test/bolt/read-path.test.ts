@@ -60,7 +60,8 @@ test('get, seek, next and prev over committed pages agree with a sorted model', 
               }
               assert.equal(hex(e![0]), hex(sorted[want]!));
               // Forward steps: within a leaf (the fast path) and across leaves.
-              for (let i = want + 1; i < Math.min(sorted.length, want + 30); i++) assert.equal(hex(c.next()![0]), hex(sorted[i]!));
+              for (let i = want + 1; i < Math.min(sorted.length, want + 30); i++)
+                assert.equal(hex(c.next()![0]), hex(sorted[i]!));
               const back = c.prev();
               const at = Math.min(sorted.length, want + 30) - 2;
               if (at >= 0 && at >= want - 1) assert.equal(back && hex(back[0]), hex(sorted[at]!));
@@ -110,7 +111,13 @@ test('entries from next() stay intact for the transaction, and sub-buckets read 
 test('the default page cache is an eighth of memory, between 128 MiB and 2 GiB; an explicit size wins', () => {
   const d = defaultCacheSize();
   assert.ok(d >= MIN_DEFAULT_CACHE && d <= MAX_DEFAULT_CACHE, `default ${d}`);
-  assert.equal(d, Math.min(MAX_DEFAULT_CACHE, Math.max(MIN_DEFAULT_CACHE, Math.floor(Math.min(os.totalmem(), process.constrainedMemory?.() || Infinity) / 8))));
+  assert.equal(
+    d,
+    Math.min(
+      MAX_DEFAULT_CACHE,
+      Math.max(MIN_DEFAULT_CACHE, Math.floor(Math.min(os.totalmem(), process.constrainedMemory?.() || Infinity) / 8)),
+    ),
+  );
   using t = tempDb('read-cache');
   const db = open(t.file, { noSync: true });
   assert.equal(db.stats().cache.limit, d);
@@ -124,7 +131,10 @@ test('the default page cache is an eighth of memory, between 128 MiB and 2 GiB; 
 class PageFile implements FileIO {
   readonly data: Buffer;
   reads = 0;
-  constructor(readonly pageSize: number, pages: number) {
+  constructor(
+    readonly pageSize: number,
+    pages: number,
+  ) {
     this.data = Buffer.alloc(pageSize * pages);
     for (let id = 0; id < pages; id++) writePageHeader(this.data.subarray(id * pageSize), id, LEAF_FLAG, 0, 0);
   }
@@ -166,8 +176,14 @@ test('the page cache agrees with a model: right pages, bounded bytes, rewritten 
       fc.integer({ min: 2, max: 24 }),
       fc.array(
         fc.oneof(
-          { weight: 8, arbitrary: fc.record({ op: fc.constant('read' as const), id: fc.integer({ min: 2, max: PAGES - 1 }) }) },
-          { weight: 2, arbitrary: fc.record({ op: fc.constant('write' as const), id: fc.integer({ min: 2, max: PAGES - 1 }) }) },
+          {
+            weight: 8,
+            arbitrary: fc.record({ op: fc.constant('read' as const), id: fc.integer({ min: 2, max: PAGES - 1 }) }),
+          },
+          {
+            weight: 2,
+            arbitrary: fc.record({ op: fc.constant('write' as const), id: fc.integer({ min: 2, max: PAGES - 1 }) }),
+          },
           { weight: 1, arbitrary: fc.record({ op: fc.constant('clear' as const), id: fc.constant(0) }) },
         ),
         { maxLength: 300 },
@@ -224,7 +240,10 @@ test('pages freed by commits leave the page cache: it holds the live tree, not e
     // Read everything once so every live page is cached.
     const live = db.view((tx) => {
       const b = tx.bucket('b')!;
-      assert.equal(b.scan({}, () => {}), 20_000);
+      assert.equal(
+        b.scan({}, () => {}),
+        20_000,
+      );
       const s = b.stats();
       return s.branchPageN + s.leafPageN + s.branchOverflowN + s.leafOverflowN;
     });
@@ -255,7 +274,10 @@ test('cacheWrittenLeaves: false caches the branch pages a commit writes but not 
       db.view((tx) => {
         const b = tx.bucket('b')!;
         for (let i = 0; i < 10_000; i += 37) assert.deepEqual(b.get(k(i)), Buffer.alloc(100, i & 0xff));
-        assert.equal(b.scan({}, () => {}), 10_000);
+        assert.equal(
+          b.scan({}, () => {}),
+          10_000,
+        );
       });
       return { pages, leaves };
     } finally {
@@ -264,39 +286,51 @@ test('cacheWrittenLeaves: false caches the branch pages a commit writes but not 
   };
   const kept = cachedAfterLoad(undefined);
   const notKept = cachedAfterLoad(false);
-  assert.ok(kept.pages >= kept.leaves, `by default the written leaves are cached (${kept.pages} pages, ${kept.leaves} leaves)`);
-  assert.ok(notKept.pages < notKept.leaves / 4, `without, only branch pages and re-read leaves are (${notKept.pages} pages, ${notKept.leaves} leaves)`);
+  assert.ok(
+    kept.pages >= kept.leaves,
+    `by default the written leaves are cached (${kept.pages} pages, ${kept.leaves} leaves)`,
+  );
+  assert.ok(
+    notKept.pages < notKept.leaves / 4,
+    `without, only branch pages and re-read leaves are (${notKept.pages} pages, ${notKept.leaves} leaves)`,
+  );
 });
 
 test('branch pages searched through their eight-byte prefix index agree with a model (zero bytes and short keys)', () => {
   using t = tempDb('read-branch-index');
   const db = open(t.file, { noSync: true });
   // Keys of 1-11 bytes over {0, 1, 0xff}: many share their first eight bytes once zero padded ("a" and "a\0").
-  const shortKey = fc.uint8Array({ minLength: 1, maxLength: 11, max: 2 }).map((a) => Buffer.from(a.map((b) => [0, 1, 0xff][b]!)));
+  const shortKey = fc
+    .uint8Array({ minLength: 1, maxLength: 11, max: 2 })
+    .map((a) => Buffer.from(a.map((b) => [0, 1, 0xff][b]!)));
   try {
     fc.assert(
-      fc.property(fc.uniqueArray(shortKey, { minLength: 500, maxLength: 3000, selector: hex }), fc.array(shortKey, { maxLength: 60 }), (keys, probes) => {
-        db.update((tx) => {
-          if (tx.bucket('b')) tx.deleteBucket('b');
-          const b = tx.createBucket('b');
-          for (const k of keys) b.put(k, Buffer.concat([k, Buffer.alloc(100, 3)]));
-        });
-        const sorted = [...keys].sort(Buffer.compare);
-        db.view((tx) => {
-          const b = tx.bucket('b')!;
-          assert.ok(b.stats().branchPageN >= 1, 'the tree has a branch page');
-          for (const p of [...probes, ...keys.slice(0, 30)]) {
-            const want = sorted.findIndex((k) => Buffer.compare(k, p) >= 0);
-            const exact = want >= 0 && Buffer.compare(sorted[want]!, p) === 0;
-            const got = b.get(p);
-            if (exact) assert.deepEqual(got, Buffer.concat([p, Buffer.alloc(100, 3)]));
-            else assert.equal(got, undefined);
-            const e = b.cursor().seek(p);
-            if (want < 0) assert.equal(e, undefined);
-            else assert.equal(hex(e![0]), hex(sorted[want]!));
-          }
-        });
-      }),
+      fc.property(
+        fc.uniqueArray(shortKey, { minLength: 500, maxLength: 3000, selector: hex }),
+        fc.array(shortKey, { maxLength: 60 }),
+        (keys, probes) => {
+          db.update((tx) => {
+            if (tx.bucket('b')) tx.deleteBucket('b');
+            const b = tx.createBucket('b');
+            for (const k of keys) b.put(k, Buffer.concat([k, Buffer.alloc(100, 3)]));
+          });
+          const sorted = [...keys].sort(Buffer.compare);
+          db.view((tx) => {
+            const b = tx.bucket('b')!;
+            assert.ok(b.stats().branchPageN >= 1, 'the tree has a branch page');
+            for (const p of [...probes, ...keys.slice(0, 30)]) {
+              const want = sorted.findIndex((k) => Buffer.compare(k, p) >= 0);
+              const exact = want >= 0 && Buffer.compare(sorted[want]!, p) === 0;
+              const got = b.get(p);
+              if (exact) assert.deepEqual(got, Buffer.concat([p, Buffer.alloc(100, 3)]));
+              else assert.equal(got, undefined);
+              const e = b.cursor().seek(p);
+              if (want < 0) assert.equal(e, undefined);
+              else assert.equal(hex(e![0]), hex(sorted[want]!));
+            }
+          });
+        },
+      ),
       { numRuns: 40 },
     );
   } finally {

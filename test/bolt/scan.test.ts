@@ -55,7 +55,10 @@ test('scan() agrees with a filtered, sorted model, in read and write transaction
         // Values long enough that a few hundred entries span several leaf pages.
         fc.uniqueArray(fc.tuple(key, fc.nat(120)), { maxLength: 300, selector: ([k]) => hex(k) }),
         fc.uniqueArray(key, { maxLength: 5, selector: hex }),
-        fc.record({ gt: fc.option(key), gte: fc.option(key), lt: fc.option(key), lte: fc.option(key) }, { requiredKeys: [] }),
+        fc.record(
+          { gt: fc.option(key), gte: fc.option(key), lt: fc.option(key), lte: fc.option(key) },
+          { requiredKeys: [] },
+        ),
         fc.boolean(),
         fc.option(fc.nat(50)),
         fc.uniqueArray(key, { maxLength: 20, selector: hex }),
@@ -75,7 +78,10 @@ test('scan() agrees with a filtered, sorted model, in read and write transaction
               model.set(hex(s), 'bucket');
             }
           });
-          const opts = Object.fromEntries(Object.entries(bounds).filter(([, v]) => v !== null)) as Record<string, Uint8Array>;
+          const opts = Object.fromEntries(Object.entries(bounds).filter(([, v]) => v !== null)) as Record<
+            string,
+            Uint8Array
+          >;
           const expect = (m: Map<string, string>): string[][] => {
             let rows = [...m.entries()]
               .map(([k, v]) => [Buffer.from(k, 'hex'), v] as const)
@@ -175,7 +181,10 @@ test('a visitor that writes: the scan re-finds its place after deletes and puts'
       });
       assert.equal(seen.length, 2000);
       assert.equal(new Set(seen).size, 2000);
-      assert.equal(b.scan({}, () => {}), 0);
+      assert.equal(
+        b.scan({}, () => {}),
+        0,
+      );
     });
     scratch(db, (tx) => {
       const b = tx.bucket('b')!;
@@ -187,7 +196,10 @@ test('a visitor that writes: the scan re-finds its place after deletes and puts'
         b.put(`${e.key().toString()}-`, 'x');
         b.put(`z${seen.length}`, 'x');
       });
-      assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => `k${String(99 - i).padStart(4, '0')}`));
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 100 }, (_, i) => `k${String(99 - i).padStart(4, '0')}`),
+      );
     });
   });
 });

@@ -51,10 +51,28 @@ test('info, check, buckets, keys, get in every output format', async (t) => {
   assert.equal((await cli('keys', path, 'widgets', 'sub')).out, 'bin\ntext\n');
   assert.equal((await cli('get', path, 'widgets', 'k02999')).out, 'value-2999\n');
   assert.equal((await cli('get', path, 'widgets', 'sub', 'bin')).out, '000102ff\n', 'auto shows binary as hex');
-  assert.equal((await cli('get', '--format', 'ascii-encoded', path, 'widgets', 'sub', 'bin')).out, '"\\x00\\x01\\x02\\xff"\n');
+  assert.equal(
+    (await cli('get', '--format', 'ascii-encoded', path, 'widgets', 'sub', 'bin')).out,
+    '"\\x00\\x01\\x02\\xff"\n',
+  );
   assert.equal((await cli('get', '--format=redacted', path, 'widgets', 'sub', 'text')).out, '<redacted len:5>\n');
-  assert.equal((await cli('get', '--parse-format', 'hex', path, Buffer.from('widgets').toString('hex'), Buffer.from('k02600').toString('hex'))).out, 'value-2600\n');
-  assert.deepEqual(JSON.parse((await cli('get', '-w', 'json', path, 'widgets', 'k02501')).out), { key: 'k02501', value: 'value-2501' });
+  assert.equal(
+    (
+      await cli(
+        'get',
+        '--parse-format',
+        'hex',
+        path,
+        Buffer.from('widgets').toString('hex'),
+        Buffer.from('k02600').toString('hex'),
+      )
+    ).out,
+    'value-2600\n',
+  );
+  assert.deepEqual(JSON.parse((await cli('get', '-w', 'json', path, 'widgets', 'k02501')).out), {
+    key: 'k02501',
+    value: 'value-2501',
+  });
 });
 
 test('stats, pages, page, dump agree with the file', async (t) => {
@@ -70,19 +88,34 @@ test('stats, pages, page, dump agree with the file', async (t) => {
   db.close();
   assert.equal(stats.leafPageN, st.leafPageN);
   assert.match((await cli('stats', path)).out, /Number of keys\/value pairs: 502\n/);
-  const rows = JSON.parse((await cli('pages', '-w', 'json', path)).out) as Array<{ id: number; type: string; overflow: number }>;
+  const rows = JSON.parse((await cli('pages', '-w', 'json', path)).out) as Array<{
+    id: number;
+    type: string;
+    overflow: number;
+  }>;
   assert.equal(rows.filter((r) => r.type === 'free').length, freeN);
-  assert.deepEqual(rows.slice(0, 2).map((r) => r.type), ['meta', 'meta']);
+  assert.deepEqual(
+    rows.slice(0, 2).map((r) => r.type),
+    ['meta', 'meta'],
+  );
   // Every page id below the high-water mark is covered exactly once.
   const covered = rows.reduce((n, r) => n + 1 + (r.type === 'meta' ? 0 : r.overflow), 0);
   assert.equal(covered, pgid);
-  assert.match((await cli('pages', path)).out, /^ID {7}TYPE {7}ITEMS {2}OVRFLW\n={8} ={10} ={6} ={6}\n0 +meta +0\n1 +meta +0\n/);
+  assert.match(
+    (await cli('pages', path)).out,
+    /^ID {7}TYPE {7}ITEMS {2}OVRFLW\n={8} ={10} ={6} ={6}\n0 +meta +0\n1 +meta +0\n/,
+  );
   const leaf = rows.find((r) => r.type === 'leaf')!;
   const pg = await cli('page', path, String(leaf.id));
   assert.equal(pg.code, 0);
   assert.match(pg.out, new RegExp(`^Page ID:    ${leaf.id}\nPage Type:  leaf\nTotal Size: 4096 bytes\n`));
-  const metas = JSON.parse((await cli('page', '-w', 'json', path, '0', '1')).out) as Array<{ header: { type: string; meta: { pgid: number; txid: number } } }>;
-  assert.deepEqual(metas.map((m) => m.header.type), ['meta', 'meta']);
+  const metas = JSON.parse((await cli('page', '-w', 'json', path, '0', '1')).out) as Array<{
+    header: { type: string; meta: { pgid: number; txid: number } };
+  }>;
+  assert.deepEqual(
+    metas.map((m) => m.header.type),
+    ['meta', 'meta'],
+  );
   const newest = metas.reduce((a, b) => (a.header.meta.txid > b.header.meta.txid ? a : b));
   assert.equal(newest.header.meta.txid, 3);
   assert.equal(newest.header.meta.pgid, pgid);

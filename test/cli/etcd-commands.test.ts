@@ -15,7 +15,12 @@ import { dbPathOf, parseCompare, parseTxn } from '../../src/cli/etcd-commands.ts
 import { run } from '../../src/cli/main.ts';
 import { requireEtcd, startEtcd } from '../support/etcd.ts';
 
-async function ours(dir: string, argv: string[], stdin?: string, target = ['--data-dir', dir]): Promise<{ code: number; out: string; err: string }> {
+async function ours(
+  dir: string,
+  argv: string[],
+  stdin?: string,
+  target = ['--data-dir', dir],
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const code = await run([argv[0]!, ...target, ...argv.slice(1)], {
@@ -28,7 +33,11 @@ async function ours(dir: string, argv: string[], stdin?: string, target = ['--da
 }
 
 function theirs(url: string, argv: string[], stdin?: string): { code: number; out: string; err: string } {
-  const r = spawnSync('etcdctl', ['--endpoints', url, ...argv], { encoding: 'utf8', input: stdin, env: { ...process.env, ETCDCTL_API: '3' } });
+  const r = spawnSync('etcdctl', ['--endpoints', url, ...argv], {
+    encoding: 'utf8',
+    input: stdin,
+    env: { ...process.env, ETCDCTL_API: '3' },
+  });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
@@ -52,7 +61,10 @@ const SCRIPT: Array<{ argv: string[]; stdin?: string }> = [
   { argv: ['get', 'foo/a', '--rev', '3'] },
   { argv: ['get', 'a', 'g'] },
   { argv: ['get', 'missing'] },
-  { argv: ['txn'], stdin: 'value("foo") = "bar"\nmod("zeta") > "1"\n\nput foo/c gamma\nget foo/a\ndel foo/b\n\nput nope nope\n\n' },
+  {
+    argv: ['txn'],
+    stdin: 'value("foo") = "bar"\nmod("zeta") > "1"\n\nput foo/c gamma\nget foo/a\ndel foo/b\n\nput nope nope\n\n',
+  },
   { argv: ['txn'], stdin: 'version("foo") = "9"\n\nput x y\n\nget foo --prefix\n\n' },
   { argv: ['del', 'foo/c', '--prev-kv'] },
   { argv: ['del', 'foo', '--prefix'] },
@@ -64,7 +76,12 @@ const SCRIPT: Array<{ argv: string[]; stdin?: string }> = [
 
 test('etcdctl commands: same text and JSON as etcdctl against etcd', { timeout: 120_000 }, async (t) => {
   if (!requireEtcd(t)) return;
-  for (const [format, via] of [['simple', 'data-dir'], ['json', 'data-dir'], ['simple', 'endpoints'], ['json', 'endpoints']] as const) {
+  for (const [format, via] of [
+    ['simple', 'data-dir'],
+    ['json', 'data-dir'],
+    ['simple', 'endpoints'],
+    ['json', 'endpoints'],
+  ] as const) {
     const etcd = await startEtcd();
     // With --endpoints, boltkv's client talks to a second etcd given the same commands.
     const other = via === 'endpoints' ? await startEtcd() : undefined;
@@ -78,7 +95,12 @@ test('etcdctl commands: same text and JSON as etcdctl against etcd', { timeout: 
         assert.equal(b.code === 0, a.code === 0, `${label}: exit status (etcdctl: ${a.err}; boltkv: ${b.err})`);
         if (a.code !== 0) {
           // The same etcd error text, one line, with our code in front.
-          const msg = a.err.trim().split('\n').pop()!.replace(/^Error:\s*/, '').replace(/^\{.*"error":"(.*?)".*$/, '$1');
+          const msg = a.err
+            .trim()
+            .split('\n')
+            .pop()!
+            .replace(/^Error:\s*/, '')
+            .replace(/^\{.*"error":"(.*?)".*$/, '$1');
           assert.ok(b.err.includes(msg), `${label}: error "${b.err.trim()}" should carry etcd's "${msg}"`);
           continue;
         }
@@ -86,7 +108,9 @@ test('etcdctl commands: same text and JSON as etcdctl against etcd', { timeout: 
         else assert.equal(b.out, a.out, label);
       }
       if (other) {
-        const ml = JSON.parse((await ours(dir, ['member', 'list', '-w', 'json'], undefined, ['--endpoints', other.url])).out);
+        const ml = JSON.parse(
+          (await ours(dir, ['member', 'list', '-w', 'json'], undefined, ['--endpoints', other.url])).out,
+        );
         assert.equal(ml.members.length, 1);
         assert.deepEqual(ml.members[0].clientURLs, [other.url]);
         const st = await ours(dir, ['endpoint', 'status', '-w', 'json'], undefined, ['--endpoints', other.url]);
@@ -129,7 +153,10 @@ test('etcdctl commands on a data dir: hashkv, snapshot, alarms, leases, defrag, 
   const id = /^lease ([0-9a-f]+) granted with TTL\(100s\)\n$/.exec(g.out)?.[1];
   assert.ok(id, g.out);
   assert.equal((await ours(dir, ['put', 'leased', 'x', '--lease', id])).out, 'OK\n');
-  assert.match((await ours(dir, ['lease', 'timetolive', id, '--keys'])).out, new RegExp(`^lease ${id} granted with TTL\\(100s\\), remaining\\(\\d+s\\), attached keys\\(\\[leased\\]\\)\\n$`));
+  assert.match(
+    (await ours(dir, ['lease', 'timetolive', id, '--keys'])).out,
+    new RegExp(`^lease ${id} granted with TTL\\(100s\\), remaining\\(\\d+s\\), attached keys\\(\\[leased\\]\\)\\n$`),
+  );
   assert.equal((await ours(dir, ['lease', 'list'])).out, `found 1 leases\n${id}\n`);
   assert.equal((await ours(dir, ['lease', 'revoke', id])).out, `lease ${id} revoked\n`);
   assert.equal((await ours(dir, ['get', 'leased'])).out, '');
@@ -147,8 +174,16 @@ test('etcdctl commands on a data dir: hashkv, snapshot, alarms, leases, defrag, 
   const bad: Array<[string[], RegExp, number]> = [
     [['get'], /^Error: ERR_USAGE: get command needs one argument/, 2],
     [['get', 'a', '--prefix', '--from-key'], /^Error: ERR_USAGE: `--prefix` and `--from-key`/, 2],
-    [['get', 'a', '--rev', '10'], /^Error: ERR_COMPACTED: etcdserver: mvcc: required revision has been compacted\n$/, 1],
-    [['get', 'a', '--rev', '100000'], /^Error: ERR_FUTURE_REV: etcdserver: mvcc: required revision is a future revision\n$/, 1],
+    [
+      ['get', 'a', '--rev', '10'],
+      /^Error: ERR_COMPACTED: etcdserver: mvcc: required revision has been compacted\n$/,
+      1,
+    ],
+    [
+      ['get', 'a', '--rev', '100000'],
+      /^Error: ERR_FUTURE_REV: etcdserver: mvcc: required revision is a future revision\n$/,
+      1,
+    ],
     [['compaction', 'x'], /^Error: ERR_USAGE: /, 2],
     [['lease', 'revoke', 'zz'], /^Error: ERR_USAGE: bad lease ID \(zz\), expecting ID in Hex\n$/, 2],
     [['lease', 'revoke', 'abc'], /^Error: ERR_LEASE_NOT_FOUND: etcdserver: requested lease not found\n$/, 1],
@@ -164,7 +199,11 @@ test('etcdctl commands on a data dir: hashkv, snapshot, alarms, leases, defrag, 
   const txnBad = await ours(dir, ['txn'], 'bogus("a") = "1"\n\n\n');
   assert.match(txnBad.err, /^Error: ERR_INVALID_INPUT: malformed comparison/);
   let epErr = '';
-  const ep = await run(['get', '--endpoints', 'http://127.0.0.1:1', 'a'], { out: () => undefined, err: (s) => void (epErr += s), isTTY: false });
+  const ep = await run(['get', '--endpoints', 'http://127.0.0.1:1', 'a'], {
+    out: () => undefined,
+    err: (s) => void (epErr += s),
+    isTTY: false,
+  });
   assert.equal(ep, 1);
   assert.match(epErr, /^Error: ERR_[A-Z_]+: /);
   assert.match((await ours(dir, ['member', 'list'])).out, new RegExp(`^0, started, default, , ${dir}, false\n$`));
@@ -175,15 +214,32 @@ test('watch: the same events as etcdctl watch, from a past revision, with prev-k
   const etcd = await startEtcd();
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-ctl-'));
   try {
-    for (const step of [['put', 'w/a', '1'], ['put', 'w/b', '2'], ['put', 'other', 'x'], ['put', 'w/a', '3'], ['del', 'w/b']]) {
+    for (const step of [
+      ['put', 'w/a', '1'],
+      ['put', 'w/b', '2'],
+      ['put', 'other', 'x'],
+      ['put', 'w/a', '3'],
+      ['del', 'w/b'],
+    ]) {
       theirs(etcd.url, step);
       await ours(dir, step);
     }
-    for (const flags of [['--rev', '1', '--prefix', 'w/'], ['--rev', '2', '--prev-kv', 'w/a'], ['--rev', '1', 'w/', 'w0']]) {
-      const r = spawnSync('etcdctl', ['--endpoints', etcd.url, 'watch', ...flags], { encoding: 'utf8', timeout: 3000, env: { ...process.env, ETCDCTL_API: '3' } });
+    for (const flags of [
+      ['--rev', '1', '--prefix', 'w/'],
+      ['--rev', '2', '--prev-kv', 'w/a'],
+      ['--rev', '1', 'w/', 'w0'],
+    ]) {
+      const r = spawnSync('etcdctl', ['--endpoints', etcd.url, 'watch', ...flags], {
+        encoding: 'utf8',
+        timeout: 3000,
+        env: { ...process.env, ETCDCTL_API: '3' },
+      });
       const want = r.stdout;
       assert.ok(want.length > 0, `etcdctl watch ${flags.join(' ')} printed events`);
-      for (const target of [['--data-dir', dir], ['--endpoints', etcd.url]]) {
+      for (const target of [
+        ['--data-dir', dir],
+        ['--endpoints', etcd.url],
+      ]) {
         const stop = new AbortController();
         let got = '';
         const done = run(['watch', ...target, ...flags], {
@@ -209,7 +265,12 @@ test('watch: the same events as etcdctl watch, from a past revision, with prev-k
 
 test('txn syntax parses as etcdctl reads it', () => {
   assert.deepEqual(parseCompare('mod("k") > "5"'), { key: 'k', target: 'MOD', result: 'GREATER', modRevision: 5 });
-  assert.deepEqual(parseCompare('value("a b") != "x y"'), { key: 'a b', target: 'VALUE', result: 'NOT_EQUAL', value: 'x y' });
+  assert.deepEqual(parseCompare('value("a b") != "x y"'), {
+    key: 'a b',
+    target: 'VALUE',
+    result: 'NOT_EQUAL',
+    value: 'x y',
+  });
   const t = parseTxn('version("k") = "0"\n\nput k "v 1"\n\ndel k\n');
   assert.deepEqual(t.success, [{ requestPut: { key: 'k', value: 'v 1', prevKv: false } }]);
   assert.equal(t.failure.length, 1);
@@ -221,12 +282,15 @@ test('boltkv serve from the CLI, driven by the etcdctl commands through --endpoi
   const url = `http://127.0.0.1:${await freePort()}`;
   const stop = new AbortController();
   let serveOut = '';
-  const served = run(['serve', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'error'], {
-    out: (s) => void (serveOut += s),
-    err: (s) => void (serveOut += s),
-    isTTY: false,
-    signal: stop.signal,
-  });
+  const served = run(
+    ['serve', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'error'],
+    {
+      out: (s) => void (serveOut += s),
+      err: (s) => void (serveOut += s),
+      isTTY: false,
+      signal: stop.signal,
+    },
+  );
   try {
     const ep = ['--endpoints', url];
     let up = false;
@@ -244,6 +308,11 @@ test('boltkv serve from the CLI, driven by the etcdctl commands through --endpoi
     assert.equal(await served, 0);
     rmSync(dir, { recursive: true, force: true });
   }
-  assert.match((await run(['serve', '--help'], { out: (s) => void (serveOut = s), err: () => undefined, isTTY: false })).toString(), /^0$/);
+  assert.match(
+    (
+      await run(['serve', '--help'], { out: (s) => void (serveOut = s), err: () => undefined, isTTY: false })
+    ).toString(),
+    /^0$/,
+  );
   assert.match(serveOut, /^usage: boltkv serve/);
 });

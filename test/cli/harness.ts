@@ -21,11 +21,15 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The real binary entry (through tsx), for exit codes and stream behaviour. */
 export function cliProcess(argv: string[], input?: string): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--conditions=boltkv-source', resolve(ROOT, 'src/cli/main.ts'), ...argv], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    input,
-    timeout: 30_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=boltkv-source', resolve(ROOT, 'src/cli/main.ts'), ...argv],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      input,
+      timeout: 30_000,
+    },
+  );
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }

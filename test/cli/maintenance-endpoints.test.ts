@@ -28,19 +28,27 @@ async function ours(argv: string[], stdin?: string): Promise<{ code: number; out
 }
 
 function theirs(url: string, argv: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync('etcdctl', ['--endpoints', url, ...argv], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+  const r = spawnSync('etcdctl', ['--endpoints', url, ...argv], {
+    encoding: 'utf8',
+    env: { ...process.env, ETCDCTL_API: '3' },
+  });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
 /** etcdctl's JSON without what differs between two servers (ids, term, the endpoint). */
 function comparable(s: string): unknown {
-  return JSON.parse(s, (k, v) => (k === 'cluster_id' || k === 'member_id' || k === 'raft_term' || k === 'Endpoint' ? undefined : v));
+  return JSON.parse(s, (k, v) =>
+    k === 'cluster_id' || k === 'member_id' || k === 'raft_term' || k === 'Endpoint' ? undefined : v,
+  );
 }
 
 /** Sorted key paths of a JSON value: its shape. */
 function shape(v: unknown, at = ''): string[] {
   if (Array.isArray(v)) return v.flatMap((x) => shape(x, `${at}[]`));
-  if (v !== null && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => [`${at}.${k}`, ...shape(x, `${at}.${k}`)]).sort();
+  if (v !== null && typeof v === 'object')
+    return Object.entries(v)
+      .flatMap(([k, x]) => [`${at}.${k}`, ...shape(x, `${at}.${k}`)])
+      .sort();
   return [];
 }
 
@@ -61,12 +69,15 @@ async function serveOnce(dir: string): Promise<{ url: string; stop: () => Promis
   const url = `http://127.0.0.1:${await freePort()}`;
   const ctl = new AbortController();
   let log = '';
-  const served = run(['serve', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'error'], {
-    out: (s) => void (log += s),
-    err: (s) => void (log += s),
-    isTTY: false,
-    signal: ctl.signal,
-  });
+  const served = run(
+    ['serve', '--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'error'],
+    {
+      out: (s) => void (log += s),
+      err: (s) => void (log += s),
+      isTTY: false,
+      signal: ctl.signal,
+    },
+  );
   for (let i = 0; i < 200; i++) {
     if ((await ours(['endpoint', 'status', '--endpoints', url])).code === 0) {
       return {
@@ -84,7 +95,9 @@ async function serveOnce(dir: string): Promise<{ url: string; stop: () => Promis
   throw new Error(`boltkv serve did not answer: ${log}`);
 }
 
-test('maintenance through --endpoints: boltkv serve and a real etcd answer as etcdctl does', { timeout: 90_000 }, async (t) => {
+test('maintenance through --endpoints: boltkv serve and a real etcd answer as etcdctl does', {
+  timeout: 90_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-maint-'));
   const etcd = await startEtcd();
@@ -109,7 +122,11 @@ test('maintenance through --endpoints: boltkv serve and a real etcd answer as et
     assert.equal(got.code, 0, got.err);
     assert.deepEqual(comparable(got.out), comparable(want.out), `hashkv --rev ${rev}`);
     const simple = await ours(['endpoint', 'hashkv', '--rev', rev, '--endpoints', S]);
-    assert.equal(simple.out, theirs(E, ['endpoint', 'hashkv', '--rev', rev]).out.replace(E, S), `hashkv --rev ${rev} text`);
+    assert.equal(
+      simple.out,
+      theirs(E, ['endpoint', 'hashkv', '--rev', rev]).out.replace(E, S),
+      `hashkv --rev ${rev} text`,
+    );
   }
   // A compacted revision: etcd's error, one line, exit 1.
   const compacted = await ours(['endpoint', 'hashkv', '--rev', '3', '--endpoints', S]);
@@ -134,8 +151,16 @@ test('maintenance through --endpoints: boltkv serve and a real etcd answer as et
   assert.deepEqual(comparable(stOursE.out), comparable(stE.out));
   assert.equal((await ours(['endpoint', 'status', '--endpoints', E])).out, theirs(E, ['endpoint', 'status']).out);
   const stS = JSON.parse((await ours(['endpoint', 'status', '-w', 'json', '--endpoints', S])).out);
-  const raftFields = new Set(['[].Status.raftIndex', '[].Status.raftTerm', '[].Status.raftAppliedIndex', '[].Status.header.raft_term']);
-  assert.deepEqual(shape(stS), shape(JSON.parse(stE.out)).filter((k) => !raftFields.has(k)));
+  const raftFields = new Set([
+    '[].Status.raftIndex',
+    '[].Status.raftTerm',
+    '[].Status.raftAppliedIndex',
+    '[].Status.header.raft_term',
+  ]);
+  assert.deepEqual(
+    shape(stS),
+    shape(JSON.parse(stE.out)).filter((k) => !raftFields.has(k)),
+  );
   assert.equal(stS[0].Status.header.revision, JSON.parse(stE.out)[0].Status.header.revision);
   assert.equal(stS[0].Status.leader, stS[0].Status.header.member_id);
   // Two endpoints: one row each, in order.
@@ -147,7 +172,12 @@ test('maintenance through --endpoints: boltkv serve and a real etcd answer as et
   assert.match(rows[0]!, /, 3\.4\.0\+boltkv, [\d.]+ kB, true, false, 0, 0, 0, $/);
 
   // alarm list / disarm: nothing raised on either.
-  for (const argv of [['alarm', 'list'], ['alarm', 'list', '-w', 'json'], ['alarm', 'disarm'], ['alarm', 'disarm', '-w', 'json']]) {
+  for (const argv of [
+    ['alarm', 'list'],
+    ['alarm', 'list', '-w', 'json'],
+    ['alarm', 'disarm'],
+    ['alarm', 'disarm', '-w', 'json'],
+  ]) {
     const want = theirs(E, argv).out;
     assert.equal((await ours([...argv, '--endpoints', S])).out, want, argv.join(' '));
     assert.equal((await ours([...argv, '--endpoints', E])).out, want, argv.join(' '));
@@ -162,7 +192,10 @@ test('maintenance through --endpoints: boltkv serve and a real etcd answer as et
   const dBad = await ours(['defrag', '--endpoints', `${dead},${S}`]);
   assert.equal(dBad.code, 1);
   assert.equal(dBad.out, `Finished defragmenting etcd member[${S}]\n`);
-  assert.match(dBad.err, new RegExp(`^Failed to defragment etcd member\\[${dead}\\] \\(.+\\)\\nError: ERR_PARTIAL_FAILURE: `));
+  assert.match(
+    dBad.err,
+    new RegExp(`^Failed to defragment etcd member\\[${dead}\\] \\(.+\\)\\nError: ERR_PARTIAL_FAILURE: `),
+  );
   // The data is intact after defragmentation.
   assert.equal((await ours(['get', 'a', '--endpoints', S])).out, 'a\n4\n');
 
@@ -172,16 +205,32 @@ test('maintenance through --endpoints: boltkv serve and a real etcd answer as et
   const oursFromEtcd = join(dir, 'ours-etcd.db');
   const oursFromServe = join(dir, 'ours-serve.db');
   assert.equal(theirs(E, ['snapshot', 'save', theirsSnap]).code, 0);
-  assert.deepEqual(await ours(['snapshot', 'save', oursFromEtcd, '--endpoints', E]), { code: 0, out: `Snapshot saved at ${oursFromEtcd}\n`, err: '' });
+  assert.deepEqual(await ours(['snapshot', 'save', oursFromEtcd, '--endpoints', E]), {
+    code: 0,
+    out: `Snapshot saved at ${oursFromEtcd}\n`,
+    err: '',
+  });
   assert.ok(readFileSync(oursFromEtcd).equals(readFileSync(theirsSnap)), 'same bytes as etcdctl snapshot save');
-  assert.equal((await ours(['snapshot', 'save', oursFromServe, '--endpoints', S, '-w', 'json'])).out, `Snapshot saved at ${oursFromServe}\n`);
+  assert.equal(
+    (await ours(['snapshot', 'save', oursFromServe, '--endpoints', S, '-w', 'json'])).out,
+    `Snapshot saved at ${oursFromServe}\n`,
+  );
   const img = readFileSync(oursFromServe);
-  assert.ok(createHash('sha256').update(img.subarray(0, img.length - 32)).digest().equals(img.subarray(img.length - 32)), 'ends with its SHA-256');
+  assert.ok(
+    createHash('sha256')
+      .update(img.subarray(0, img.length - 32))
+      .digest()
+      .equals(img.subarray(img.length - 32)),
+    'ends with its SHA-256',
+  );
   const db = open(oursFromServe, { readOnly: true });
   assert.deepEqual(db.check(), []);
   db.close();
   for (const w of ['simple', 'json']) {
-    const a = spawnSync('etcdctl', ['snapshot', 'status', oursFromServe, '-w', w], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+    const a = spawnSync('etcdctl', ['snapshot', 'status', oursFromServe, '-w', w], {
+      encoding: 'utf8',
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
     assert.equal(a.status, 0, a.stderr);
     assert.equal((await ours(['snapshot', 'status', oursFromServe, '-w', w])).out, a.stdout, `snapshot status -w ${w}`);
   }

@@ -22,14 +22,20 @@ async function ours(argv: string[]): Promise<{ code: number; out: string; err: s
 }
 
 function theirs(url: string, argv: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync('etcdctl', ['--endpoints', url, ...argv], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+  const r = spawnSync('etcdctl', ['--endpoints', url, ...argv], {
+    encoding: 'utf8',
+    env: { ...process.env, ETCDCTL_API: '3' },
+  });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
 /** Every field path of a JSON value, arrays flattened, sorted. */
 function paths(v: unknown, at = ''): string[] {
   if (Array.isArray(v)) return v.flatMap((x) => paths(x, `${at}[]`));
-  if (v !== null && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => [`${at}.${k}`, ...paths(x, `${at}.${k}`)]).sort();
+  if (v !== null && typeof v === 'object')
+    return Object.entries(v)
+      .flatMap(([k, x]) => [`${at}.${k}`, ...paths(x, `${at}.${k}`)])
+      .sort();
   return [];
 }
 
@@ -37,15 +43,35 @@ function paths(v: unknown, at = ''): string[] {
 const shape = (v: unknown): string[] => paths(v).filter((k) => k !== '.header.raft_term');
 
 /** A one-member `boltkv serve` cluster in a child process; resolves with its client URL. */
-async function startCluster(dir: string): Promise<{ url: string; peer: string; child: ChildProcess; stop: () => Promise<number | null> }> {
+async function startCluster(
+  dir: string,
+): Promise<{ url: string; peer: string; child: ChildProcess; stop: () => Promise<number | null> }> {
   const peer = `http://127.0.0.1:${await freePort()}`;
   const child = spawn(
     process.execPath,
     [
-      '--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
-      '--name', 'm1', '--data-dir', join(dir, 'm1'), '--listen-client-urls', 'http://127.0.0.1:0',
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `m1=${peer}`,
-      '--initial-cluster-state', 'new', '--heartbeat-interval', '100', '--log-level', 'info',
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(import.meta.dirname, '..', 'server', 'serve-child.ts'),
+      '--name',
+      'm1',
+      '--data-dir',
+      join(dir, 'm1'),
+      '--listen-client-urls',
+      'http://127.0.0.1:0',
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `m1=${peer}`,
+      '--initial-cluster-state',
+      'new',
+      '--heartbeat-interval',
+      '100',
+      '--log-level',
+      'info',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -75,12 +101,17 @@ async function startCluster(dir: string): Promise<{ url: string; peer: string; c
 function normal(s: string, urls: Record<string, string>): string {
   let t = s;
   for (const [name, u] of Object.entries(urls)) t = t.split(u).join(name);
-  return t.replace(/Member +[0-9a-f]{1,16} /g, 'Member ID ').replace(/cluster +[0-9a-f]{1,16}$/gm, 'cluster CID').replace(/^[0-9a-f]{1,16}, /gm, 'ID, ');
+  return t
+    .replace(/Member +[0-9a-f]{1,16} /g, 'Member ID ')
+    .replace(/cluster +[0-9a-f]{1,16}$/gm, 'cluster CID')
+    .replace(/^[0-9a-f]{1,16}, /gm, 'ID, ');
 }
 
 const idOf = (addOut: string): string => /^Member +([0-9a-f]+) added/.exec(addOut)?.[1] ?? '';
 
-test('member add/update/promote/remove/list: boltkv serve cluster answers as etcd does to etcdctl', { timeout: 90_000 }, async (t) => {
+test('member add/update/promote/remove/list: boltkv serve cluster answers as etcd does to etcdctl', {
+  timeout: 90_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-member-'));
   const etcd = await startEtcd();
@@ -112,19 +143,32 @@ test('member add/update/promote/remove/list: boltkv serve cluster answers as etc
   assert.equal(addB.code, 0, addB.err);
   // The initial-cluster line lists members in id order, which differs between the two clusters.
   const sortedConf = (s: string): string =>
-    s.replace(/^ETCD_INITIAL_CLUSTER="(.*)"$/m, (_, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(',').sort().join(',')}"`);
-  assert.equal(sortedConf(normal(addB.out, urlsB).replace('m1=', 'NAME=')), sortedConf(normal(addE.out, urlsE).replace('boltkv-test=', 'NAME=')));
+    s.replace(
+      /^ETCD_INITIAL_CLUSTER="(.*)"$/m,
+      (_, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(',').sort().join(',')}"`,
+    );
+  assert.equal(
+    sortedConf(normal(addB.out, urlsB).replace('m1=', 'NAME=')),
+    sortedConf(normal(addE.out, urlsE).replace('boltkv-test=', 'NAME=')),
+  );
   assert.match(addB.out, /^Member [0-9a-f ]{16} added to cluster [0-9a-f ]{16}\n\nETCD_NAME="n2"\n/);
   const idE = idOf(addE.out);
   const idB = idOf(addB.out);
 
   // list: the learner is unstarted (no name), with its peer URL. Rows come in id order on both.
-  const rowsOf = (out: string, urls: Record<string, string>): string[] => normal(out, urls).trimEnd().split('\n').sort();
+  const rowsOf = (out: string, urls: Record<string, string>): string[] =>
+    normal(out, urls).trimEnd().split('\n').sort();
   const listB = rowsOf((await ours(['member', 'list', ...B])).out, urlsB);
   const listE = rowsOf(theirs(etcd.url, ['member', 'list']).out, urlsE);
-  assert.deepEqual(listB.map((r) => r.replace(', m1, ', ', NAME, ')), listE.map((r) => r.replace(', boltkv-test, ', ', NAME, ')));
+  assert.deepEqual(
+    listB.map((r) => r.replace(', m1, ', ', NAME, ')),
+    listE.map((r) => r.replace(', boltkv-test, ', ', NAME, ')),
+  );
   assert.ok(listB.includes('ID, unstarted, , P1, , true'), listB.join('\n'));
-  assert.deepEqual(shape(JSON.parse((await ours(['member', 'list', '-w', 'json', ...B])).out)), shape(JSON.parse(theirs(etcd.url, ['member', 'list', '-w', 'json']).out)));
+  assert.deepEqual(
+    shape(JSON.parse((await ours(['member', 'list', '-w', 'json', ...B])).out)),
+    shape(JSON.parse(theirs(etcd.url, ['member', 'list', '-w', 'json']).out)),
+  );
 
   // update the learner's peer URL.
   const updE = theirs(etcd.url, ['member', 'update', idE, '--peer-urls', P2]);
@@ -147,7 +191,10 @@ test('member add/update/promote/remove/list: boltkv serve cluster answers as etc
   assert.notEqual(proE.code, 0);
   assert.equal(proB.code, 1);
   assert.match(proE.err, /etcdserver: can only promote a learner member which is in sync with leader/);
-  assert.match(proB.err, /^Error: ERR_[A-Z_]+: etcdserver: can only promote a learner member which is in sync with leader\n$/);
+  assert.match(
+    proB.err,
+    /^Error: ERR_[A-Z_]+: etcdserver: can only promote a learner member which is in sync with leader\n$/,
+  );
 
   // remove, -w json: the members after the change.
   const remJsonB = JSON.parse((await ours(['member', 'remove', idB, '-w', 'json', ...B])).out);
@@ -181,7 +228,10 @@ test('member add/update/promote/remove/list: boltkv serve cluster answers as etc
   const usageCases: Array<[string[], string]> = [
     [['member', 'add'], 'member name not provided'],
     [['member', 'add', 'x'], 'member peer urls not provided'],
-    [['member', 'remove', 'zz'], 'bad member ID arg (strconv.ParseUint: parsing "zz": invalid syntax), expecting ID in Hex'],
+    [
+      ['member', 'remove', 'zz'],
+      'bad member ID arg (strconv.ParseUint: parsing "zz": invalid syntax), expecting ID in Hex',
+    ],
     [['member', 'remove'], 'member ID is not provided'],
   ];
   for (const [argv, msg] of usageCases) {

@@ -27,7 +27,11 @@ async function eventsUntil(it: AsyncIterable<WatchResponse>, until: number, ms: 
       }),
     ]);
     assert.notEqual(r.done, true, 'the watch ended');
-    assert.notEqual(r.value.canceled, true, `the watch was canceled: ${JSON.stringify(r.value, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
+    assert.notEqual(
+      r.value.canceled,
+      true,
+      `the watch was canceled: ${JSON.stringify(r.value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`,
+    );
     out.push(...r.value.events);
   }
   return out;
@@ -46,7 +50,9 @@ async function putSurely(kv: ReturnType<typeof connect>, key: string, value: str
   }
 }
 
-test('a watch survives the kill of its member: resumes elsewhere, nothing lost or repeated', { timeout: 60_000 }, async (t) => {
+test('a watch survives the kill of its member: resumes elsewhere, nothing lost or repeated', {
+  timeout: 60_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   const cluster = await startEtcdCluster(3);
   // The watcher talks to member 0 first; the writer never does.
@@ -78,14 +84,23 @@ test('a watch survives the kill of its member: resumes elsewhere, nothing lost o
     const truth = await eventsUntil(truthW, last, 15_000);
     truthW.cancel();
     const shape = (es: Event[]): string[] =>
-      es.map((e) => `${e.kv.modRevision} ${e.type} ${txt(e.kv.key)}=${txt(e.kv.value)} prev=${e.prevKv === undefined ? '-' : txt(e.prevKv.value)}`);
+      es.map(
+        (e) =>
+          `${e.kv.modRevision} ${e.type} ${txt(e.kv.key)}=${txt(e.kv.value)} prev=${e.prevKv === undefined ? '-' : txt(e.prevKv.value)}`,
+      );
     assert.ok(truth.length >= 100, `only ${truth.length} events were written`);
     assert.deepEqual(shape(got), shape(truth));
     const revs = got.map((e) => e.kv.modRevision);
-    assert.ok(revs.every((r, i) => i === 0 || r >= revs[i - 1]!), 'events out of order');
+    assert.ok(
+      revs.every((r, i) => i === 0 || r >= revs[i - 1]!),
+      'events out of order',
+    );
     // The stream's watch resumed too, with its filter.
     const sgot = await eventsUntil(ws, last, 30_000);
-    assert.deepEqual(shape(sgot), shape(truth.filter((e) => e.type === 'PUT')).map((s) => s.replace(/ prev=.*$/, ' prev=-')));
+    assert.deepEqual(
+      shape(sgot),
+      shape(truth.filter((e) => e.type === 'PUT')).map((s) => s.replace(/ prev=.*$/, ' prev=-')),
+    );
     w.cancel();
     ws.close();
   } finally {
@@ -95,7 +110,9 @@ test('a watch survives the kill of its member: resumes elsewhere, nothing lost o
   }
 });
 
-test('calls in flight when their member dies settle typed; later calls fail over; a kept lease lives on', { timeout: 60_000 }, async (t) => {
+test('calls in flight when their member dies settle typed; later calls fail over; a kept lease lives on', {
+  timeout: 60_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   const cluster = await startEtcdCluster(3);
   const kv = connect({ endpoints: cluster.urls, timeoutMs: 8000 });
@@ -123,7 +140,8 @@ test('calls in flight when their member dies settle typed; later calls fail over
     }
     // Reads fail over rather than fail.
     settled.forEach((s, i) => {
-      if (i % 2 === 1) assert.equal(s.status, 'fulfilled', `a range failed: ${s.status === 'rejected' ? String(s.reason) : ''}`);
+      if (i % 2 === 1)
+        assert.equal(s.status, 'fulfilled', `a range failed: ${s.status === 'rejected' ? String(s.reason) : ''}`);
     });
     assert.ok(ok >= 60);
     // New calls, writes included, go to a live member.

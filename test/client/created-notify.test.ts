@@ -13,20 +13,40 @@ import { etcdAvailable, startEtcd } from '../support/etcd.ts';
 
 type Shape = (string | number | boolean | undefined)[];
 
-async function run(put: (k: string, v: string) => Promise<number>, compact: (rev: number) => Promise<void>, stream: () => WatchStream): Promise<Shape[]> {
+async function run(
+  put: (k: string, v: string) => Promise<number>,
+  compact: (rev: number) => Promise<void>,
+  stream: () => WatchStream,
+): Promise<Shape[]> {
   const r1 = await put('cn/a', '1');
   const r2 = await put('cn/a', '2');
   const s = stream();
   const iter = s[Symbol.asyncIterator]();
   const out: Shape[] = [];
   const next = async (): Promise<void> => {
-    const r = await Promise.race([iter.next(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no answer')), 10_000))]);
+    const r = await Promise.race([
+      iter.next(),
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no answer')), 10_000)),
+    ]);
     const v = r.value as WatchResponse;
     // Revisions relative to the first put, so the two stores compare.
     const rel = (n: number | undefined): number | undefined => (n === undefined || n === 0 ? n : n - r1);
-    out.push([v.watchId, v.created, v.canceled, v.cancelReason, rel(v.compactRevision), rel(v.header.revision), v.events.length]);
+    out.push([
+      v.watchId,
+      v.created,
+      v.canceled,
+      v.cancelReason,
+      rel(v.compactRevision),
+      rel(v.header.revision),
+      v.events.length,
+    ]);
   };
-  out.push(['ids', s.create({ key: 'cn/a', watchId: 5 }), s.create({ key: 'cn/b', watchId: 5 }), s.create({ key: 'cn/z', rangeEnd: 'cn/a' })]);
+  out.push([
+    'ids',
+    s.create({ key: 'cn/a', watchId: 5 }),
+    s.create({ key: 'cn/b', watchId: 5 }),
+    s.create({ key: 'cn/z', rangeEnd: 'cn/a' }),
+  ]);
   for (let i = 0; i < 3; i++) await next();
   await compact(r2);
   out.push(['compacted', s.create({ key: 'cn/a', startRevision: r1 })]);
@@ -38,7 +58,9 @@ async function run(put: (k: string, v: string) => Promise<number>, compact: (rev
   return out;
 }
 
-test('createdNotify streams answer like etcd\'s Watch RPC, in process and through connect()', { timeout: 60_000 }, async (t) => {
+test("createdNotify streams answer like etcd's Watch RPC, in process and through connect()", {
+  timeout: 60_000,
+}, async (t) => {
   if (!etcdAvailable()) {
     if (process.env.BOLTKV_REQUIRE_INTEROP === '1') throw new Error('etcd is required (BOLTKV_REQUIRE_INTEROP=1)');
     t.skip('etcd not installed');

@@ -18,13 +18,19 @@ test('etcd-generated lease IDs above 2^53 round-trip exactly', { timeout: 60_000
     for (const id of ids) assert.ok(id > 2n ** 53n, `etcd gave ${id}, not above 2^53`);
     // Consecutive IDs differ in their low bits: a double would merge them.
     assert.equal(new Set(ids).size, ids.length);
-    assert.ok(ids.some((id, i) => i > 0 && Number(id) === Number(ids[i - 1]!)), 'the IDs are close enough that a double could not tell them apart');
+    assert.ok(
+      ids.some((id, i) => i > 0 && Number(id) === Number(ids[i - 1]!)),
+      'the IDs are close enough that a double could not tell them apart',
+    );
     const id = ids[2]!;
     await kv.put({ key: 'lk', value: 'v', lease: id });
     assert.equal((await kv.get('lk')).kvs[0]!.lease, id);
     const ttl = await kv.leaseTimeToLive({ ID: id, keys: true });
     assert.equal(ttl.ID, id);
-    assert.deepEqual(ttl.keys.map((k) => Buffer.from(k).toString()), ['lk']);
+    assert.deepEqual(
+      ttl.keys.map((k) => Buffer.from(k).toString()),
+      ['lk'],
+    );
     assert.equal((await kv.leaseKeepAlive({ ID: id })).ID, id);
     const listed = (await kv.leaseLeases()).leases.map((l) => l.ID);
     for (const x of ids) assert.ok(listed.includes(x), `${x} missing from leases`);

@@ -27,7 +27,8 @@ async function withServer(handler: Handler, fn: (url: string) => Promise<void>):
   }
 }
 
-const frame = (blob: Buffer, remaining: number): string => `${JSON.stringify({ result: { blob: blob.toString('base64'), remaining_bytes: String(remaining) } })}\n`;
+const frame = (blob: Buffer, remaining: number): string =>
+  `${JSON.stringify({ result: { blob: blob.toString('base64'), remaining_bytes: String(remaining) } })}\n`;
 
 /** etcd's snapshot lines for `image`: 1 KiB blobs counting down, then the digest. */
 function lines(image: Buffer, digest = createHash('sha256').update(image).digest()): string[] {
@@ -74,7 +75,14 @@ test('snapshot: a broken stream fails with a typed error, never ends as if whole
     ['cut mid-image', (res) => res.end(good.slice(0, 2).join('')), /ended before the digest/],
     ['miscounted', (res) => res.end([good[0], good[2], ...good.slice(3)].join('')), /counts its remaining bytes wrong/],
     ['garbage', (res) => res.end('not json\n'), /not JSON/],
-    ['an etcd error in the stream', (res) => res.end(`${good[0]}{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: server stopped","http_status":"Service Unavailable"}}\n`), /server stopped/],
+    [
+      'an etcd error in the stream',
+      (res) =>
+        res.end(
+          `${good[0]}{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: server stopped","http_status":"Service Unavailable"}}\n`,
+        ),
+      /server stopped/,
+    ],
     ['a line over the limit', (res) => res.end(`{"result":{"blob":"${'A'.repeat(300_000)}`), /longer than/],
   ];
   for (const [name, send, msg] of cases) {
@@ -95,7 +103,7 @@ test('snapshot: a broken stream fails with a typed error, never ends as if whole
   }
 });
 
-test('snapshot: a stalled stream times out, an abort stops it, an HTTP error is etcd\'s', async () => {
+test("snapshot: a stalled stream times out, an abort stops it, an HTTP error is etcd's", async () => {
   await withServer(
     (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -136,7 +144,7 @@ test('snapshot: a stalled stream times out, an abort stops it, an HTTP error is 
   );
 });
 
-test('hashKV, alarms, defragment decode etcd\'s answers; etcd 3.4\'s missing HashKV route is ERR_UNSUPPORTED', async () => {
+test("hashKV, alarms, defragment decode etcd's answers; etcd 3.4's missing HashKV route is ERR_UNSUPPORTED", async () => {
   const seen: string[] = [];
   await withServer(
     (req, res) => {

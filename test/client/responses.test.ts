@@ -15,7 +15,9 @@ import { freePort } from '../support/etcd.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
-async function fake(handler: Handler): Promise<{ url: string; server: Server; hits: () => number; close: () => Promise<void> }> {
+async function fake(
+  handler: Handler,
+): Promise<{ url: string; server: Server; hits: () => number; close: () => Promise<void> }> {
   let hits = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -31,17 +33,24 @@ async function fake(handler: Handler): Promise<{ url: string; server: Server; hi
     url: `http://127.0.0.1:${port}`,
     server,
     hits: () => hits,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
 const HEADER = { cluster_id: '1', member_id: '2', revision: '7', raft_term: '3' };
 const okRange: Handler = (_req, res) => {
   res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ header: HEADER, kvs: [{ key: 'YQ==', create_revision: '5', mod_revision: '7', version: '2', value: 'MQ==' }], count: '1' }));
+  res.end(
+    JSON.stringify({
+      header: HEADER,
+      kvs: [{ key: 'YQ==', create_revision: '5', mod_revision: '7', version: '2', value: 'MQ==' }],
+      count: '1',
+    }),
+  );
 };
 
 function isClientError(code: string): (e: unknown) => boolean {
@@ -59,19 +68,41 @@ test('garbage, wrong shapes, truncated and oversized bodies are ERR_BAD_RESPONSE
     ['kvs not an array', (_q, r) => r.end(JSON.stringify({ header: HEADER, kvs: 'nope' }))],
     ['revision not a number', (_q, r) => r.end(JSON.stringify({ header: { revision: 'abc' } }))],
     ['bytes not base64', (_q, r) => r.end(JSON.stringify({ header: HEADER, kvs: [{ key: '!!!' }] }))],
-    ['truncated with content-length', (_q, r) => {
-      r.writeHead(200, { 'content-length': '1000', 'content-type': 'application/json' });
-      r.write('{"header":{"revision":"7"},"kvs":[{"key":"YQ==');
-      setTimeout(() => r.socket?.destroy(), 20);
-    }],
-    ['truncated chunked', (_q, r) => {
-      r.writeHead(200, { 'content-type': 'application/json' });
-      r.write('{"header":{"revision":"7"},');
-      setTimeout(() => r.socket?.destroy(), 20);
-    }],
-    ['oversized', (_q, r) => r.end(JSON.stringify({ header: HEADER, kvs: [{ key: 'YQ==', value: Buffer.alloc(8000).toString('base64') }] }))],
-    ['404 plain text', (_q, r) => { r.writeHead(404, { 'content-type': 'text/plain' }); r.end('Not Found'); }],
-    ['500 without an etcd body', (_q, r) => { r.writeHead(500); r.end('{"what":1}'); }],
+    [
+      'truncated with content-length',
+      (_q, r) => {
+        r.writeHead(200, { 'content-length': '1000', 'content-type': 'application/json' });
+        r.write('{"header":{"revision":"7"},"kvs":[{"key":"YQ==');
+        setTimeout(() => r.socket?.destroy(), 20);
+      },
+    ],
+    [
+      'truncated chunked',
+      (_q, r) => {
+        r.writeHead(200, { 'content-type': 'application/json' });
+        r.write('{"header":{"revision":"7"},');
+        setTimeout(() => r.socket?.destroy(), 20);
+      },
+    ],
+    [
+      'oversized',
+      (_q, r) =>
+        r.end(JSON.stringify({ header: HEADER, kvs: [{ key: 'YQ==', value: Buffer.alloc(8000).toString('base64') }] })),
+    ],
+    [
+      '404 plain text',
+      (_q, r) => {
+        r.writeHead(404, { 'content-type': 'text/plain' });
+        r.end('Not Found');
+      },
+    ],
+    [
+      '500 without an etcd body',
+      (_q, r) => {
+        r.writeHead(500);
+        r.end('{"what":1}');
+      },
+    ],
   ];
   for (const [name, h] of cases) {
     const srv = await fake(h);
@@ -79,7 +110,8 @@ test('garbage, wrong shapes, truncated and oversized bodies are ERR_BAD_RESPONSE
     try {
       await assert.rejects(kv.range({ key: 'a' }), isClientError('ERR_BAD_RESPONSE'), name);
       // A put answer has no kvs, so only the shape-independent cases apply to it.
-      if (!name.startsWith('kvs') && !name.startsWith('bytes')) await assert.rejects(kv.put({ key: 'a', value: '1' }), isClientError('ERR_BAD_RESPONSE'), name);
+      if (!name.startsWith('kvs') && !name.startsWith('bytes'))
+        await assert.rejects(kv.put({ key: 'a', value: '1' }), isClientError('ERR_BAD_RESPONSE'), name);
     } finally {
       await kv.close();
       await srv.close();
@@ -143,22 +175,35 @@ test('connection cut after the request arrived: writes fail ERR_CONNECTION_LOST,
 
 const txt = (b: Uint8Array): string => Buffer.from(b).toString();
 
-test('etcd error bodies: store codes, unavailable fails over, unknown codes keep etcd\'s', async () => {
-  const err = (status: number, code: number, message: string): Handler => (_q, r) => {
-    r.writeHead(status, { 'content-type': 'application/json' });
-    r.end(JSON.stringify({ error: message, message, code }));
-  };
+test("etcd error bodies: store codes, unavailable fails over, unknown codes keep etcd's", async () => {
+  const err =
+    (status: number, code: number, message: string): Handler =>
+    (_q, r) => {
+      r.writeHead(status, { 'content-type': 'application/json' });
+      r.end(JSON.stringify({ error: message, message, code }));
+    };
   const compacted = await fake(err(400, 11, 'etcdserver: mvcc: required revision has been compacted'));
   const unknown = await fake(err(500, 2, 'etcdserver: something new'));
   const noLeader = await fake(err(503, 14, 'etcdserver: no leader'));
   const good = await fake(okRange);
   try {
     const a = connect({ endpoints: [compacted.url, good.url] });
-    await assert.rejects(a.range({ key: 'a', revision: 1 }), (e) => e instanceof MvccError && e.code === 'ERR_COMPACTED');
+    await assert.rejects(
+      a.range({ key: 'a', revision: 1 }),
+      (e) => e instanceof MvccError && e.code === 'ERR_COMPACTED',
+    );
     assert.equal(good.hits(), 0, 'an answer from etcd is final');
     await a.close();
     const b = connect({ endpoints: [unknown.url] });
-    await assert.rejects(b.range({ key: 'a' }), (e) => e instanceof GatewayError && e.code === 'ERR_REMOTE' && e.grpcCode === 2 && e.httpStatus === 500 && e.message === 'etcdserver: something new');
+    await assert.rejects(
+      b.range({ key: 'a' }),
+      (e) =>
+        e instanceof GatewayError &&
+        e.code === 'ERR_REMOTE' &&
+        e.grpcCode === 2 &&
+        e.httpStatus === 500 &&
+        e.message === 'etcdserver: something new',
+    );
     await b.close();
     const c = connect({ endpoints: [noLeader.url, good.url] });
     assert.equal((await c.range({ key: 'a' })).count, 1);
@@ -180,7 +225,9 @@ test('a watch stream that receives garbage ends with a typed error', async () =>
     const w = kv.watch({ key: 'a' });
     await assert.rejects(
       (async () => {
-        for await (const _ of w) { /* nothing valid arrives */ }
+        for await (const _ of w) {
+          /* nothing valid arrives */
+        }
       })(),
       isClientError('ERR_BAD_RESPONSE'),
     );
@@ -196,11 +243,20 @@ test('options and a closed client give typed errors', async () => {
   assert.throws(() => connect({ endpoints: [] }), isClientError('ERR_INVALID_OPTION'));
   assert.throws(() => connect({ endpoints: ['ftp://x'] }), isClientError('ERR_INVALID_OPTION'));
   assert.throws(() => connect({ endpoints: ['http://127.0.0.1:1/path'] }), isClientError('ERR_INVALID_OPTION'));
-  assert.throws(() => connect({ endpoints: ['http://127.0.0.1:1'], timeoutMs: -1 }), isClientError('ERR_INVALID_OPTION'));
+  assert.throws(
+    () => connect({ endpoints: ['http://127.0.0.1:1'], timeoutMs: -1 }),
+    isClientError('ERR_INVALID_OPTION'),
+  );
   const kv = connect({ endpoints: ['127.0.0.1:1'] });
   assert.deepEqual(kv.endpoints, ['http://127.0.0.1:1']);
-  await assert.rejects(kv.put({ key: 'a', value: 1 as never }), (e) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT');
-  await assert.rejects(kv.range({ key: 'a', revision: 1.5 }), (e) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT');
+  await assert.rejects(
+    kv.put({ key: 'a', value: 1 as never }),
+    (e) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT',
+  );
+  await assert.rejects(
+    kv.range({ key: 'a', revision: 1.5 }),
+    (e) => e instanceof MvccError && e.code === 'ERR_INVALID_ARGUMENT',
+  );
   await kv.close();
   await kv.close();
   await assert.rejects(kv.range({ key: 'a' }), isClientError('ERR_CLOSED'));

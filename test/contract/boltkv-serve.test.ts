@@ -7,7 +7,12 @@ import { kvContract } from './kv-contract.ts';
 
 kvContract('connect() to boltkv serve', async () => {
   const store = await openStore({ inMemory: true });
-  const server = await serve({ kv: store, listen: 'http://127.0.0.1:0', logger: createLogger('error', () => {}), closeKv: true });
+  const server = await serve({
+    kv: store,
+    listen: 'http://127.0.0.1:0',
+    logger: createLogger('error', () => {}),
+    closeKv: true,
+  });
   const kv = connect({ endpoints: server.urls, timeoutMs: 10_000 });
   return { kv, dispose: () => server.close() };
 });

@@ -5,8 +5,11 @@ import { kvContract } from './kv-contract.ts';
 
 kvContract('connect() to etcd 3.4', async () => {
   if (!etcdAvailable()) {
-    if (process.env.BOLTKV_REQUIRE_INTEROP === '1') throw new Error('etcd is required (BOLTKV_REQUIRE_INTEROP=1) but `etcd` could not be run');
-    console.warn('\n*** SKIPPING the KV contract against etcd: etcd is not installed (apt-get install etcd-server) ***\n');
+    if (process.env.BOLTKV_REQUIRE_INTEROP === '1')
+      throw new Error('etcd is required (BOLTKV_REQUIRE_INTEROP=1) but `etcd` could not be run');
+    console.warn(
+      '\n*** SKIPPING the KV contract against etcd: etcd is not installed (apt-get install etcd-server) ***\n',
+    );
     return undefined;
   }
   const etcd = await startEtcd();

@@ -27,7 +27,12 @@ async function take(it: AsyncIterable<WatchResponse>, n: number, ms = 10_000): P
   while (events < n) {
     const r = await Promise.race([
       iter.next(),
-      new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${events} of ${n} events`)), Math.max(1, deadline - Date.now())).unref()),
+      new Promise<never>((_, rej) =>
+        setTimeout(
+          () => rej(new Error(`timed out after ${events} of ${n} events`)),
+          Math.max(1, deadline - Date.now()),
+        ).unref(),
+      ),
     ]);
     if (r.done === true) break;
     out.push(r.value);
@@ -89,7 +94,14 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
       assert.equal(r.count, 1);
       assert.equal(r.more, false);
       assert.deepEqual(
-        r.kvs.map((x) => ({ key: txt(x.key), value: txt(x.value), c: x.createRevision, m: x.modRevision, v: x.version, lease: x.lease })),
+        r.kvs.map((x) => ({
+          key: txt(x.key),
+          value: txt(x.value),
+          c: x.createRevision,
+          m: x.modRevision,
+          v: x.version,
+          lease: x.lease,
+        })),
         [{ key: 'basic/a', value: '2', c: base + 1, m: base + 2, v: 2, lease: 0n }],
       );
       const old = await kv.range({ key: 'basic/a', revision: base + 1 });
@@ -124,7 +136,10 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
       const d = await kv.delete('del/', { prefix: true, prevKv: true });
       assert.equal(d.header.revision, base + 3);
       assert.equal(d.deleted, 2);
-      assert.deepEqual(d.prevKvs.map((x) => txt(x.value)), ['1', '2']);
+      assert.deepEqual(
+        d.prevKvs.map((x) => txt(x.value)),
+        ['1', '2'],
+      );
       const miss = await kv.deleteRange({ key: 'del/none' });
       assert.deepEqual([miss.deleted, miss.header.revision], [0, base + 3]);
     });
@@ -139,7 +154,12 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
           { requestPut: { key: 'txn/a', value: 'y' } },
           { requestPut: { key: 'txn/b', value: 'z' } },
           { requestRange: { key: 'txn/', rangeEnd: 'txn0' } },
-          { requestTxn: { compare: [{ key: 'txn/c', target: 'VERSION', result: 'GREATER', version: 0 }], success: [{ requestDeleteRange: { key: 'txn/c' } }] } },
+          {
+            requestTxn: {
+              compare: [{ key: 'txn/c', target: 'VERSION', result: 'GREATER', version: 0 }],
+              success: [{ requestDeleteRange: { key: 'txn/c' } }],
+            },
+          },
         ],
         failure: [{ requestRange: { key: 'txn/a' } }],
       });
@@ -175,9 +195,15 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
         kv.txn({ success: [{ requestPut: { key: 'dup', value: '1' } }, { requestPut: { key: 'dup', value: '2' } }] }),
         (e) => code(e) === 'ERR_DUPLICATE_KEY',
       );
-      await assert.rejects(kv.put({ key: 'err/l', value: 'x', lease: 123456789n }), (e) => code(e) === 'ERR_LEASE_NOT_FOUND');
+      await assert.rejects(
+        kv.put({ key: 'err/l', value: 'x', lease: 123456789n }),
+        (e) => code(e) === 'ERR_LEASE_NOT_FOUND',
+      );
       await assert.rejects(kv.leaseRevoke({ ID: 123456789n }), (e) => code(e) === 'ERR_LEASE_NOT_FOUND');
-      await assert.rejects(kv.put({ key: 'err/v', value: 'x', ignoreValue: true }), (e) => code(e) === 'ERR_VALUE_PROVIDED');
+      await assert.rejects(
+        kv.put({ key: 'err/v', value: 'x', ignoreValue: true }),
+        (e) => code(e) === 'ERR_VALUE_PROVIDED',
+      );
       await assert.rejects(kv.put({ key: 'err/missing', ignoreValue: true }), (e) => code(e) === 'ERR_KEY_NOT_FOUND');
       // Nothing above changed the store.
       assert.equal(await rev(), cur);
@@ -226,19 +252,28 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
       const w = kv.watch({ key: 'w/', rangeEnd: 'w0', startRevision: base + 1, prevKv: true, signal: ac.signal });
       const np = kv.watch({ key: 'w/', rangeEnd: 'w0', startRevision: base + 1, filters: ['NOPUT'] });
       const hist = await take(w, 2);
-      assert.deepEqual(hist.flatMap((r) => r.events.map((e) => [e.type, txt(e.kv.value), e.kv.modRevision])), [
-        ['PUT', '1', base + 1],
-        ['PUT', '2', base + 2],
-      ]);
+      assert.deepEqual(
+        hist.flatMap((r) => r.events.map((e) => [e.type, txt(e.kv.value), e.kv.modRevision])),
+        [
+          ['PUT', '1', base + 1],
+          ['PUT', '2', base + 2],
+        ],
+      );
       assert.equal(hist.flatMap((r) => r.events)[1]!.prevKv?.modRevision, base + 1);
       await kv.delete('w/a');
       const live = await take(w, 1);
       const ev = live.flatMap((r) => r.events);
-      assert.deepEqual(ev.map((e) => [e.type, txt(e.kv.key), e.kv.modRevision, e.kv.version]), [['DELETE', 'w/a', base + 3, 0]]);
+      assert.deepEqual(
+        ev.map((e) => [e.type, txt(e.kv.key), e.kv.modRevision, e.kv.version]),
+        [['DELETE', 'w/a', base + 3, 0]],
+      );
       assert.equal(txt(ev[0]!.prevKv!.value), '2');
       assert.ok(live.every((r) => r.watchId === undefined));
       const del = await take(np, 1);
-      assert.deepEqual(del.flatMap((r) => r.events.map((e) => e.type)), ['DELETE']);
+      assert.deepEqual(
+        del.flatMap((r) => r.events.map((e) => e.type)),
+        ['DELETE'],
+      );
       np.cancel();
       assert.equal(np.canceled, true);
       ac.abort();
@@ -265,7 +300,10 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
         const r = await nextResponse(iter);
         for (const e of r.events) seen.push([r.watchId, txt(e.kv.key)]);
       }
-      assert.deepEqual(seen.sort(), [[0, 'ws/a'], [1, 'ws/b']]);
+      assert.deepEqual(seen.sort(), [
+        [0, 'ws/a'],
+        [1, 'ws/b'],
+      ]);
       s.cancel(a);
       const c = await nextResponse(iter);
       assert.deepEqual([c.watchId, c.canceled, c.events.length], [a, true, 0]);
@@ -281,18 +319,30 @@ export function kvContract(name: string, factory: () => Promise<ContractTarget |
       const s = kv.watchStream();
       const iter = s[Symbol.asyncIterator]();
       assert.equal(s.create({ key: 'wsc/a', watchId: 7 }), 7);
-      assert.throws(() => s.create({ key: 'wsc/b', watchId: 7 }), (e) => code(e) === 'ERR_DUPLICATE_WATCH_ID');
-      assert.throws(() => s.create({ key: 'wsc/z', rangeEnd: 'wsc/a' }), (e) => code(e) === 'ERR_EMPTY_WATCH_RANGE');
+      assert.throws(
+        () => s.create({ key: 'wsc/b', watchId: 7 }),
+        (e) => code(e) === 'ERR_DUPLICATE_WATCH_ID',
+      );
+      assert.throws(
+        () => s.create({ key: 'wsc/z', rangeEnd: 'wsc/a' }),
+        (e) => code(e) === 'ERR_EMPTY_WATCH_RANGE',
+      );
       const cur = await rev();
       await kv.compact({ revision: cur });
       assert.equal(s.create({ key: 'wsc/a', startRevision: old }), 0);
       const gone = await nextResponse(iter);
-      assert.deepEqual([gone.watchId, gone.canceled, gone.compactRevision, gone.header.revision, gone.created], [0, true, cur, 0, undefined]);
+      assert.deepEqual(
+        [gone.watchId, gone.canceled, gone.compactRevision, gone.header.revision, gone.created],
+        [0, true, cur, 0, undefined],
+      );
       // The compacted watch's id is free again.
       assert.equal(s.create({ key: 'wsc/a', watchId: 3 }), 3);
       await kv.put({ key: 'wsc/a', value: '3' });
       const ev = await nextResponse(iter);
-      assert.deepEqual(ev.events.map((e) => txt(e.kv.value)), ['3']);
+      assert.deepEqual(
+        ev.events.map((e) => txt(e.kv.value)),
+        ['3'],
+      );
       assert.ok(ev.watchId === 7 || ev.watchId === 3);
       s.close();
     });

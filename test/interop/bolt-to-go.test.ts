@@ -13,7 +13,6 @@ import { bigSpecTxs, randomTxs, bigFreelistTxs, inTmp, modelOf } from './specs.t
 
 type Options = { pageSize?: number; noFreelistSync?: boolean; freelist?: 'array' | 'hashmap' };
 
-
 test('boltkv file with 100k keys, nested/inline buckets, overflow values, deletes and sequences passes bbolt Check and reads back identically in Go', (t) => {
   const go = requireGoTools(t);
   if (!go) return;
@@ -76,7 +75,11 @@ for (const v of VARIANTS) {
       const goPath = join(dir, 'rand-go.db');
       go.write(goPath, { pageSize: v.options.pageSize, txs });
       const ps = v.options.pageSize ?? 4096;
-      assert.equal(mapPages(readFileSync(path), ps).inlineBuckets, mapPages(readFileSync(goPath), ps).inlineBuckets, 'inline buckets: boltkv vs bbolt');
+      assert.equal(
+        mapPages(readFileSync(path), ps).inlineBuckets,
+        mapPages(readFileSync(goPath), ps).inlineBuckets,
+        'inline buckets: boltkv vs bbolt',
+      );
       // And boltkv agrees with itself after reopening.
       const db = open(path, { readOnly: true });
       try {

@@ -45,13 +45,20 @@ test('a bbolt file written by etcd reads identically in boltkv and Go, and check
   const etcd = spawn(
     'etcd',
     [
-      '--name', 'boltkv-test',
-      '--data-dir', join(dir, 'etcd'),
-      '--listen-client-urls', curl,
-      '--advertise-client-urls', curl,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `boltkv-test=http://127.0.0.1:${peer}`,
+      '--name',
+      'boltkv-test',
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--listen-client-urls',
+      curl,
+      '--advertise-client-urls',
+      curl,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-cluster',
+      `boltkv-test=http://127.0.0.1:${peer}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -98,7 +105,10 @@ test('a bbolt file written by etcd reads identically in boltkv and Go, and check
       for (const b of ['key', 'meta']) assert.ok(names.includes(b), `etcd bucket ${b} present (have ${names})`);
       const keyBucket = mine.find((e) => Buffer.from(e.k, 'hex').toString() === 'key')!.bucket!;
       assert.ok(keyBucket.entries.length > 100, `revisions in 'key': ${keyBucket.entries.length}`);
-      assert.ok(keyBucket.entries.some((e) => (e.v?.length ?? 0) > 2 * 4096 * 2), 'a revision large enough for overflow pages');
+      assert.ok(
+        keyBucket.entries.some((e) => (e.v?.length ?? 0) > 2 * 4096 * 2),
+        'a revision large enough for overflow pages',
+      );
     } finally {
       db.close();
     }

@@ -9,7 +9,6 @@ import { applyTxs, dumpDb } from '../support/bolt-ops.ts';
 import { hexOf, type Op, type Spec } from '../support/workload.ts';
 import { bigSpecTxs, randomTxs, bigFreelistTxs, inTmp, modelOf } from './specs.ts';
 
-
 /** More commits for boltkv to make on top of a Go file. */
 const MORE: Op[][] = [
   [
@@ -29,7 +28,11 @@ function roundTrip(go: NonNullable<ReturnType<typeof requireGoTools>>, path: str
   for (const readOnly of [true, false]) {
     const db = open(path, { readOnly, freelist: spec.freelist });
     try {
-      assert.deepEqual([...db.check()].sort(), [...goProblems].sort(), `boltkv check() of Go's file must match bbolt's tx.Check (readOnly=${readOnly})`);
+      assert.deepEqual(
+        [...db.check()].sort(),
+        [...goProblems].sort(),
+        `boltkv check() of Go's file must match bbolt's tx.Check (readOnly=${readOnly})`,
+      );
       assert.deepEqual(dumpDb(db), want, `content of Go's file (readOnly=${readOnly})`);
     } finally {
       db.close();
@@ -44,7 +47,11 @@ function roundTrip(go: NonNullable<ReturnType<typeof requireGoTools>>, path: str
   }
   const after = modelOf([...spec.txs, ...MORE]).dump();
   const d = go.dump(path);
-  assert.deepEqual([...d.problems].sort(), [...goProblems].sort(), 'bbolt tx.Check after boltkv committed on a Go file');
+  assert.deepEqual(
+    [...d.problems].sort(),
+    [...goProblems].sort(),
+    'bbolt tx.Check after boltkv committed on a Go file',
+  );
   assert.deepEqual(d.buckets, after);
 }
 

@@ -34,7 +34,17 @@ export function bigSpecTxs(): Op[][] {
       { op: 'nextSequence', path: [h('nest'), h('deep')] },
       { op: 'nextSequence', path: [h('nest'), h('deep')] },
       { op: 'createBucket', path: [], name: h('big') },
-      ...BIG_SIZES.map((n, i): Op => ({ op: 'fill', path: [h('big')], prefix: h(`big${i}`), start: 0, count: 1, valueLen: n, seed: i })),
+      ...BIG_SIZES.map(
+        (n, i): Op => ({
+          op: 'fill',
+          path: [h('big')],
+          prefix: h(`big${i}`),
+          start: 0,
+          count: 1,
+          valueLen: n,
+          seed: i,
+        }),
+      ),
       { op: 'createBucket', path: [], name: h('empty top') },
     ],
     [
@@ -47,7 +57,15 @@ export function bigSpecTxs(): Op[][] {
   // Several small commits on top, each changing a little everywhere.
   for (let i = 0; i < 8; i++) {
     txs.push([
-      { op: 'fill', path: [h('main')], prefix: h('key-'), start: 20_000 + i * 100, count: 50, valueLen: 8 + i, seed: 10 + i },
+      {
+        op: 'fill',
+        path: [h('main')],
+        prefix: h('key-'),
+        start: 20_000 + i * 100,
+        count: 50,
+        valueLen: 8 + i,
+        seed: 10 + i,
+      },
       { op: 'put', path: [h('nest'), h('deep'), h('deeper')], k: h(`x${i}`), v: h(`v${i}`) },
       { op: 'nextSequence', path: [h('big')] },
       { op: 'delete', path: [h('nest'), h('deep')], k: '64' + (i * 7).toString(16).padStart(8, '0') },

@@ -13,7 +13,9 @@ import type { Backend, BackendReader } from '../../src/mvcc/backend.ts';
 import { MemoryBackend } from '../../src/mvcc/backend/memory.ts';
 import { BoltBackend } from '../../src/mvcc/backend/bolt.ts';
 
-const bytes = fc.uint8Array({ minLength: 1, maxLength: 3, max: 4 }).map((b) => b.map((x) => [0, 1, 0x61, 0xfe, 0xff][x]!));
+const bytes = fc
+  .uint8Array({ minLength: 1, maxLength: 3, max: 4 })
+  .map((b) => b.map((x) => [0, 1, 0x61, 0xfe, 0xff][x]!));
 type Op = { t: 'put'; k: Uint8Array; v: Uint8Array } | { t: 'del'; k: Uint8Array };
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ t: fc.constant('put' as const), k: bytes, v: fc.uint8Array({ maxLength: 4 }) }),
@@ -29,7 +31,13 @@ function modelScan(m: Map<string, Uint8Array>, from: Uint8Array, to: Uint8Array 
     .map(([k, v]) => [hex(k), hex(v)]);
 }
 
-function scanOf(r: BackendReader, from: Uint8Array, to: Uint8Array | undefined, reverse: boolean, stopAfter: number): [string, string][] {
+function scanOf(
+  r: BackendReader,
+  from: Uint8Array,
+  to: Uint8Array | undefined,
+  reverse: boolean,
+  stopAfter: number,
+): [string, string][] {
   const out: [string, string][] = [];
   const visit = (k: Uint8Array, v: Uint8Array): boolean => {
     out.push([hex(k), hex(v)]);
@@ -45,7 +53,9 @@ async function contract(make: () => Backend, cleanup: () => void): Promise<void>
     fc.asyncProperty(
       fc.array(opArb, { maxLength: 25 }),
       fc.array(opArb, { maxLength: 10 }),
-      bytes, fc.option(bytes, { nil: undefined }), fc.integer({ min: 1, max: 30 }),
+      bytes,
+      fc.option(bytes, { nil: undefined }),
+      fc.integer({ min: 1, max: 30 }),
       async (base, staged, from, to, stopAfter) => {
         const b = make();
         try {
@@ -82,10 +92,12 @@ async function contract(make: () => Backend, cleanup: () => void): Promise<void>
           });
           b.view((r) => check(r, inTxn));
           // a throwing callback leaves nothing behind
-          await assert.rejects(b.update((w) => {
-            w.put('b', new Uint8Array([9, 9]), new Uint8Array([1]));
-            throw new Error('boom');
-          }));
+          await assert.rejects(
+            b.update((w) => {
+              w.put('b', new Uint8Array([9, 9]), new Uint8Array([1]));
+              throw new Error('boom');
+            }),
+          );
           b.view((r) => check(r, inTxn));
         } finally {
           await b.close();
@@ -98,14 +110,20 @@ async function contract(make: () => Backend, cleanup: () => void): Promise<void>
 }
 
 test('memory backend honours the Backend contract', async () => {
-  await contract(() => new MemoryBackend(), () => undefined);
+  await contract(
+    () => new MemoryBackend(),
+    () => undefined,
+  );
 });
 
 test('bolt backend honours the Backend contract', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-backend-'));
   let n = 0;
   try {
-    await contract(() => BoltBackend.open(join(dir, `db${n++}`), { noSync: true }), () => undefined);
+    await contract(
+      () => BoltBackend.open(join(dir, `db${n++}`), { noSync: true }),
+      () => undefined,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

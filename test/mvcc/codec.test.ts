@@ -15,12 +15,19 @@ const latin1 = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 test('decodeIndexFields agrees with decodeRecord', () => {
   fc.assert(
     fc.property(
-      fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.uint8Array({ maxLength: 70_000 }),
-      num.map((n) => n + 1), num.map((n) => n + 1), num.map((n) => n + 1), fc.oneof(fc.constant(0n), fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n })), fc.boolean(),
+      fc.uint8Array({ minLength: 1, maxLength: 300 }),
+      fc.uint8Array({ maxLength: 70_000 }),
+      num.map((n) => n + 1),
+      num.map((n) => n + 1),
+      num.map((n) => n + 1),
+      fc.oneof(fc.constant(0n), fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n })),
+      fc.boolean(),
       (key, value, a, b2, version, lease, tomb) => {
         const createRevision = Math.min(a, b2);
         const modRevision = Math.max(a, b2);
-        const b = tomb ? encodeTombstone(key) : encodeKeyValue({ key, value, createRevision, modRevision, version, lease });
+        const b = tomb
+          ? encodeTombstone(key)
+          : encodeKeyValue({ key, value, createRevision, modRevision, version, lease });
         const at = revToBytes(modRevision, 0, tomb);
         const full = decodeRecord(b, at);
         const f = decodeIndexFields(b, at);
@@ -28,7 +35,10 @@ test('decodeIndexFields agrees with decodeRecord', () => {
         assert.equal(f.tombstone, full.tombstone);
         if (!full.tombstone) {
           assert.deepEqual(new Uint8Array(full.kv.value), value);
-          assert.deepEqual([f.createRevision, f.modRevision, f.version, f.lease], [createRevision, modRevision, version, lease]);
+          assert.deepEqual(
+            [f.createRevision, f.modRevision, f.version, f.lease],
+            [createRevision, modRevision, version, lease],
+          );
           assert.equal(full.kv.lease, lease);
         }
       },

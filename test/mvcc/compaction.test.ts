@@ -16,7 +16,13 @@ import { BoltBackend } from '../../src/mvcc/backend/bolt.ts';
 import type { Backend } from '../../src/mvcc/backend.ts';
 import { MvccError } from '../../src/mvcc/errors.ts';
 import { bytesToRev, isTombstoneKey, revToBytes } from '../../src/mvcc/revision.ts';
-import { FINISHED_COMPACT_KEY, KEY_BUCKET, META_BUCKET, MvccStore, SCHEDULED_COMPACT_KEY } from '../../src/mvcc/store.ts';
+import {
+  FINISHED_COMPACT_KEY,
+  KEY_BUCKET,
+  META_BUCKET,
+  MvccStore,
+  SCHEDULED_COMPACT_KEY,
+} from '../../src/mvcc/store.ts';
 import { FaultyBackend } from './faulty-backend.ts';
 import { plain } from './gen.ts';
 
@@ -43,9 +49,11 @@ function readAll(s: MvccStore, from: number): unknown[] {
 
 function revisionsAtOrBelow(b: Backend, rev: number): { main: number; tomb: boolean }[] {
   const out: { main: number; tomb: boolean }[] = [];
-  b.view((r) => r.scan(KEY_BUCKET, revToBytes(0, 0), revToBytes(rev + 1, 0), (k) => {
-    out.push({ main: bytesToRev(k).main, tomb: isTombstoneKey(k) });
-  }));
+  b.view((r) =>
+    r.scan(KEY_BUCKET, revToBytes(0, 0), revToBytes(rev + 1, 0), (k) => {
+      out.push({ main: bytesToRev(k).main, tomb: isTombstoneKey(k) });
+    }),
+  );
   return out;
 }
 
@@ -55,19 +63,25 @@ async function crashMidCompaction(makeInner: () => Backend, reopenInner: (old: B
   const s = MvccStore.open({ backend: faulty, compactionBatchLimit: 7, leaseCheckIntervalMs: 0 });
   const { compactAt } = await populate(s);
   const before = readAll(s, compactAt);
-  const liveAtCompact = (s.range({ key: '\0', rangeEnd: '\0', revision: compactAt, countOnly: true })).count;
+  const liveAtCompact = s.range({ key: '\0', rangeEnd: '\0', revision: compactAt, countOnly: true }).count;
   const storedBefore = revisionsAtOrBelow(inner, compactAt).length;
   // commit 1 after this point records scheduledCompactRev; batches follow; the 4th batch "crashes"
   faulty.failAt = faulty.commits + 5;
   await s.compact({ revision: compactAt });
   // reads below the compact revision fail at once, before any physical deletion
-  assert.throws(() => s.range({ key: 'k05', revision: compactAt - 1 }), (e: unknown) => e instanceof MvccError && e.code === 'ERR_COMPACTED');
+  assert.throws(
+    () => s.range({ key: 'k05', revision: compactAt - 1 }),
+    (e: unknown) => e instanceof MvccError && e.code === 'ERR_COMPACTED',
+  );
   await assert.rejects(s.compactionDone(), (e: unknown) => e instanceof MvccError && e.code === 'ERR_STORE_FAILED');
   await s.close();
 
   // the crash left a half-done compaction: scheduled but not finished, some old revisions gone
   const left = reopenInner(inner);
-  const meta = left.view((r) => ({ sch: r.get(META_BUCKET, SCHEDULED_COMPACT_KEY), fin: r.get(META_BUCKET, FINISHED_COMPACT_KEY) }));
+  const meta = left.view((r) => ({
+    sch: r.get(META_BUCKET, SCHEDULED_COMPACT_KEY),
+    fin: r.get(META_BUCKET, FINISHED_COMPACT_KEY),
+  }));
   assert.equal(bytesToRev(meta.sch!).main, compactAt);
   assert.equal(meta.fin, undefined);
   const mid = revisionsAtOrBelow(left, compactAt).length;
@@ -77,7 +91,10 @@ async function crashMidCompaction(makeInner: () => Backend, reopenInner: (old: B
   const s2 = MvccStore.open({ backend: left, compactionBatchLimit: 7, leaseCheckIntervalMs: 0 });
   try {
     assert.equal(s2.compactRevision(), compactAt);
-    assert.throws(() => s2.range({ key: 'k05', revision: compactAt - 1 }), (e: unknown) => e instanceof MvccError && e.code === 'ERR_COMPACTED');
+    assert.throws(
+      () => s2.range({ key: 'k05', revision: compactAt - 1 }),
+      (e: unknown) => e instanceof MvccError && e.code === 'ERR_COMPACTED',
+    );
     await s2.compactionDone();
     assert.deepEqual(readAll(s2, compactAt), before, 'identical reads at every retained revision');
     const fin = left.view((r) => r.get(META_BUCKET, FINISHED_COMPACT_KEY));
@@ -85,7 +102,10 @@ async function crashMidCompaction(makeInner: () => Backend, reopenInner: (old: B
     // exactly one revision per key live at compactAt, plus the tombstone at compactAt itself
     const kept = revisionsAtOrBelow(left, compactAt);
     assert.equal(kept.length, liveAtCompact + 1);
-    assert.deepEqual(kept.filter((k) => k.tomb).map((k) => k.main), [compactAt]);
+    assert.deepEqual(
+      kept.filter((k) => k.tomb).map((k) => k.main),
+      [compactAt],
+    );
     // version survives compaction
     const k14 = s2.range({ key: 'k14' }).kvs[0]!;
     assert.equal(k14.version, 5);
@@ -96,7 +116,10 @@ async function crashMidCompaction(makeInner: () => Backend, reopenInner: (old: B
 }
 
 test('a crash mid-compaction is finished on reopen with identical reads (memory backend)', async () => {
-  await crashMidCompaction(() => new MemoryBackend(), (b) => b);
+  await crashMidCompaction(
+    () => new MemoryBackend(),
+    (b) => b,
+  );
 });
 
 test('a crash mid-compaction is finished on reopen with identical reads (bolt backend)', async () => {
@@ -138,7 +161,12 @@ test('writers are not stalled behind a long compaction', async () => {
 
 test('while a writer commits, deletion batches ride on its commits: no commit of their own', async () => {
   const counting = new FaultyBackend(new MemoryBackend());
-  const s = MvccStore.open({ backend: counting, compactionBatchLimit: 5, compactionBatchIntervalMs: 0, leaseCheckIntervalMs: 0 });
+  const s = MvccStore.open({
+    backend: counting,
+    compactionBatchLimit: 5,
+    compactionBatchIntervalMs: 0,
+    leaseCheckIntervalMs: 0,
+  });
   try {
     const ps: Promise<unknown>[] = [];
     for (let i = 0; i < 600; i++) ps.push(s.put({ key: `k${i % 20}`, value: String(i) }));
@@ -158,7 +186,10 @@ test('while a writer commits, deletion batches ride on its commits: no commit of
     // 580 revisions to delete in batches of 5: over a hundred batches, all inside the writer's commits
     assert.ok(puts > 100, `the writer kept committing (${puts} puts)`);
     // the compact request and the writer's puts (the first put may share the request's commit)
-    assert.ok(counting.commits - before <= 1 + puts, `no commit of the compaction's own: ${counting.commits - before} commits for ${puts} puts`);
+    assert.ok(
+      counting.commits - before <= 1 + puts,
+      `no commit of the compaction's own: ${counting.commits - before} commits for ${puts} puts`,
+    );
     assert.equal(revisionsAtOrBelow(counting.inner, at).length, 20);
     for (let i = 0; i < puts; i++) assert.equal(s.range({ key: `w${i}` }).kvs.length, 1);
   } finally {
@@ -168,11 +199,17 @@ test('while a writer commits, deletion batches ride on its commits: no commit of
 
 test('without writers, a run of kept revisions is passed over without commits', async () => {
   const counting = new FaultyBackend(new MemoryBackend());
-  const s = MvccStore.open({ backend: counting, compactionBatchLimit: 5, compactionBatchIntervalMs: 0, leaseCheckIntervalMs: 0 });
+  const s = MvccStore.open({
+    backend: counting,
+    compactionBatchLimit: 5,
+    compactionBatchIntervalMs: 0,
+    leaseCheckIntervalMs: 0,
+  });
   try {
     // 200 keys written once (all kept), then 20 keys written twice: 20 revisions to delete
     await Promise.all(Array.from({ length: 200 }, (_, i) => s.put({ key: `keep${i}`, value: 'x' })));
-    for (let round = 0; round < 2; round++) await Promise.all(Array.from({ length: 20 }, (_, i) => s.put({ key: `twice${i}`, value: String(round) })));
+    for (let round = 0; round < 2; round++)
+      await Promise.all(Array.from({ length: 20 }, (_, i) => s.put({ key: `twice${i}`, value: String(round) })));
     const at = s.revision();
     const before = counting.commits;
     await s.compact({ revision: at, physical: true });
@@ -186,12 +223,17 @@ test('without writers, a run of kept revisions is passed over without commits', 
   }
 });
 
-test('a crash in a writer\'s commit carrying a batch: the writer fails, reopen finishes the compaction with identical reads', async () => {
+test("a crash in a writer's commit carrying a batch: the writer fails, reopen finishes the compaction with identical reads", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-compact-'));
   try {
     const path = join(dir, 'db');
     const faulty = new FaultyBackend(BoltBackend.open(path, { noSync: true }));
-    const s = MvccStore.open({ backend: faulty, compactionBatchLimit: 5, compactionBatchIntervalMs: 0, leaseCheckIntervalMs: 0 });
+    const s = MvccStore.open({
+      backend: faulty,
+      compactionBatchLimit: 5,
+      compactionBatchIntervalMs: 0,
+      leaseCheckIntervalMs: 0,
+    });
     const { compactAt } = await populate(s);
     const before = readAll(s, compactAt);
     const stored = revisionsAtOrBelow(faulty.inner, compactAt).length;
@@ -222,7 +264,11 @@ test('a crash in a writer\'s commit carrying a batch: the writer fails, reopen f
       // the same answers at every revision the crashed store had (headers differ: the acknowledged
       // writes moved the current revision on)
       const noHeader = (rs: unknown[]): unknown[] => rs.map((r) => ({ ...(r as object), header: undefined }));
-      assert.deepEqual(noHeader(readAll(s2, compactAt).slice(0, before.length)), noHeader(before), 'identical reads at every retained revision');
+      assert.deepEqual(
+        noHeader(readAll(s2, compactAt).slice(0, before.length)),
+        noHeader(before),
+        'identical reads at every retained revision',
+      );
       for (const k of acked) assert.equal(s2.range({ key: k }).kvs.length, 1, `acknowledged ${k} survived`);
       assert.equal(s2.range({ key: `w${acked.length}` }).kvs.length, 0, 'the failed put left nothing');
       assert.equal(bytesToRev(left.view((r) => r.get(META_BUCKET, FINISHED_COMPACT_KEY))!).main, compactAt);

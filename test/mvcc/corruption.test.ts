@@ -13,7 +13,14 @@ import { MemoryBackend, MvccError, openStore } from '../../src/api/index.ts';
 import { isBoltkvError } from '../../src/errors.ts';
 import { encodeKeyValue, encodeLease, encodeTombstone } from '../../src/mvcc/codec.ts';
 import { leaseIdToBytes, revToBytes, u64ToBytes } from '../../src/mvcc/revision.ts';
-import { CONSISTENT_INDEX_KEY, FINISHED_COMPACT_KEY, KEY_BUCKET, LEASE_BUCKET, META_BUCKET, SCHEDULED_COMPACT_KEY } from '../../src/mvcc/store.ts';
+import {
+  CONSISTENT_INDEX_KEY,
+  FINISHED_COMPACT_KEY,
+  KEY_BUCKET,
+  LEASE_BUCKET,
+  META_BUCKET,
+  SCHEDULED_COMPACT_KEY,
+} from '../../src/mvcc/store.ts';
 
 const enc = new TextEncoder();
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -30,7 +37,9 @@ function corrupt(bucket: string, key: string) {
 }
 
 /** A memory backend holding two good revisions, then `damage` applied. */
-async function damaged(damage: (put: (bucket: string, k: Uint8Array, v: Uint8Array) => void) => void): Promise<MemoryBackend> {
+async function damaged(
+  damage: (put: (bucket: string, k: Uint8Array, v: Uint8Array) => void) => void,
+): Promise<MemoryBackend> {
   const backend = new MemoryBackend();
   const kv = await openStore({ backend });
   await kv.set('a', '1');
@@ -42,7 +51,14 @@ async function damaged(damage: (put: (bucket: string, k: Uint8Array, v: Uint8Arr
 }
 
 const kvRecord = (key: string, create: number, mod: number, version: number): Uint8Array =>
-  encodeKeyValue({ key: enc.encode(key), createRevision: create, modRevision: mod, version, value: enc.encode('v'), lease: 0n });
+  encodeKeyValue({
+    key: enc.encode(key),
+    createRevision: create,
+    modRevision: mod,
+    version,
+    value: enc.encode('v'),
+    lease: 0n,
+  });
 
 test('a record that is not msgpack names bucket "key" and its revision key (bolt file)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-corrupt-'));
@@ -142,7 +158,10 @@ test('a record damaged after open fails the read with ERR_CORRUPT, and the store
   assert.equal((await kv.get('b')).count, 1);
   const w = kv.events.readEvents({ fromRev: 3, toRev: 3, key: enc.encode('b'), prevKv: false });
   assert.equal(w.length, 1);
-  assert.throws(() => kv.events.readEvents({ fromRev: 2, toRev: 3, key: enc.encode('a'), prevKv: false }), corrupt('key', hex(revToBytes(2, 0))));
+  assert.throws(
+    () => kv.events.readEvents({ fromRev: 2, toRev: 3, key: enc.encode('a'), prevKv: false }),
+    corrupt('key', hex(revToBytes(2, 0))),
+  );
   await kv.close();
 });
 

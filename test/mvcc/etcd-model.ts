@@ -30,8 +30,17 @@ export interface MRange {
   minCreateRevision?: number;
   maxCreateRevision?: number;
 }
-export interface MPut { key: string; value?: string; prevKv?: boolean; ignoreValue?: boolean }
-export interface MDelete { key: string; rangeEnd?: string; prevKv?: boolean }
+export interface MPut {
+  key: string;
+  value?: string;
+  prevKv?: boolean;
+  ignoreValue?: boolean;
+}
+export interface MDelete {
+  key: string;
+  rangeEnd?: string;
+  prevKv?: boolean;
+}
 export interface MCompare {
   key: string;
   rangeEnd?: string;
@@ -42,8 +51,16 @@ export interface MCompare {
   createRevision?: number;
   modRevision?: number;
 }
-export type MOp = { requestRange: MRange } | { requestPut: MPut } | { requestDeleteRange: MDelete } | { requestTxn: MTxn };
-export interface MTxn { compare: MCompare[]; success: MOp[]; failure: MOp[] }
+export type MOp =
+  | { requestRange: MRange }
+  | { requestPut: MPut }
+  | { requestDeleteRange: MDelete }
+  | { requestTxn: MTxn };
+export interface MTxn {
+  compare: MCompare[];
+  success: MOp[];
+  failure: MOp[];
+}
 
 export type Result<T> = { ok: T } | { err: string };
 
@@ -94,7 +111,9 @@ export class EtcdModel {
     if (rev <= 0) rev = cur;
     if (rev < this.compactRev) throw new ModelError('ERR_COMPACTED');
     const s = st ?? this.state(rev);
-    let kvs = [...s.values()].filter((kv) => inRange(kv.key, req.key, req.rangeEnd)).sort((a, b) => (a.key < b.key ? -1 : 1));
+    let kvs = [...s.values()]
+      .filter((kv) => inRange(kv.key, req.key, req.rangeEnd))
+      .sort((a, b) => (a.key < b.key ? -1 : 1));
     const count = kvs.length;
     if (req.countOnly) kvs = [];
     if (req.maxModRevision) kvs = kvs.filter((kv) => kv.modRevision <= req.maxModRevision!);
@@ -110,7 +129,15 @@ export class EtcdModel {
     if (order === 'NONE' && target !== 'KEY') order = 'ASCEND';
     if (order !== 'NONE') {
       const f = (kv: MKV): number | string =>
-        target === 'KEY' ? kv.key : target === 'VALUE' ? kv.value : target === 'VERSION' ? kv.version : target === 'CREATE' ? kv.createRevision : kv.modRevision;
+        target === 'KEY'
+          ? kv.key
+          : target === 'VALUE'
+            ? kv.value
+            : target === 'VERSION'
+              ? kv.version
+              : target === 'CREATE'
+                ? kv.createRevision
+                : kv.modRevision;
       const asc = (a: MKV, b: MKV): number => (f(a) < f(b) ? -1 : f(a) > f(b) ? 1 : 0);
       kvs = [...kvs].sort(order === 'ASCEND' ? asc : (a, b) => asc(b, a));
     }
@@ -148,7 +175,7 @@ export class EtcdModel {
       createRevision: prev ? prev.createRevision : rev,
       modRevision: rev,
       version: prev ? prev.version + 1 : 1,
-      value: req.ignoreValue ? prev!.value : req.value ?? '',
+      value: req.ignoreValue ? prev!.value : (req.value ?? ''),
       lease: 0n,
     });
     return req.prevKv && prev ? { header: { revision: rev }, prevKv: prev } : { header: { revision: rev } };
@@ -164,11 +191,21 @@ export class EtcdModel {
     });
   }
 
-  private deleteIn(work: State, req: MDelete, begin: number, changedBefore: boolean): { resp: unknown; deleted: number } {
-    const gone = [...work.values()].filter((kv) => inRange(kv.key, req.key, req.rangeEnd)).sort((a, b) => (a.key < b.key ? -1 : 1));
+  private deleteIn(
+    work: State,
+    req: MDelete,
+    begin: number,
+    changedBefore: boolean,
+  ): { resp: unknown; deleted: number } {
+    const gone = [...work.values()]
+      .filter((kv) => inRange(kv.key, req.key, req.rangeEnd))
+      .sort((a, b) => (a.key < b.key ? -1 : 1));
     for (const kv of gone) work.delete(kv.key);
     const rev = gone.length > 0 || changedBefore ? begin + 1 : begin;
-    return { resp: { header: { revision: rev }, deleted: gone.length, prevKvs: req.prevKv ? gone : [] }, deleted: gone.length };
+    return {
+      resp: { header: { revision: rev }, deleted: gone.length, prevKvs: req.prevKv ? gone : [] },
+      deleted: gone.length,
+    };
   }
 
   private commit(work: State, changed: boolean): void {
@@ -218,7 +255,8 @@ export class EtcdModel {
         }
       };
       walk(t, (op) => {
-        if ('requestPut' in op && op.requestPut.ignoreValue && !pre.has(op.requestPut.key)) throw new ModelError('ERR_KEY_NOT_FOUND');
+        if ('requestPut' in op && op.requestPut.ignoreValue && !pre.has(op.requestPut.key))
+          throw new ModelError('ERR_KEY_NOT_FOUND');
       });
       walk(t, (op) => {
         if (!('requestRange' in op)) return;
@@ -232,7 +270,8 @@ export class EtcdModel {
       const exec = (x: MTxn): { header: { revision: number }; succeeded: boolean; responses: unknown[] } => {
         const d = decide(x);
         const responses = d.ops.map((op) => {
-          if ('requestRange' in op) return { responseRange: this.rangeAt(op.requestRange, changed ? begin + 1 : begin, work) };
+          if ('requestRange' in op)
+            return { responseRange: this.rangeAt(op.requestRange, changed ? begin + 1 : begin, work) };
           if ('requestPut' in op) {
             changed = true;
             return { responsePut: this.putIn(work, op.requestPut, begin) };
@@ -259,13 +298,31 @@ export class EtcdModel {
       let a: number | string;
       let b: number | string;
       switch (c.target) {
-        case 'VALUE': a = kv?.value ?? ''; b = c.value ?? ''; break;
-        case 'VERSION': a = kv?.version ?? 0; b = c.version ?? 0; break;
-        case 'CREATE': a = kv?.createRevision ?? 0; b = c.createRevision ?? 0; break;
-        case 'MOD': a = kv?.modRevision ?? 0; b = c.modRevision ?? 0; break;
+        case 'VALUE':
+          a = kv?.value ?? '';
+          b = c.value ?? '';
+          break;
+        case 'VERSION':
+          a = kv?.version ?? 0;
+          b = c.version ?? 0;
+          break;
+        case 'CREATE':
+          a = kv?.createRevision ?? 0;
+          b = c.createRevision ?? 0;
+          break;
+        case 'MOD':
+          a = kv?.modRevision ?? 0;
+          b = c.modRevision ?? 0;
+          break;
       }
       const r = a < b ? -1 : a > b ? 1 : 0;
-      return c.result === 'EQUAL' ? r === 0 : c.result === 'NOT_EQUAL' ? r !== 0 : c.result === 'GREATER' ? r > 0 : r < 0;
+      return c.result === 'EQUAL'
+        ? r === 0
+        : c.result === 'NOT_EQUAL'
+          ? r !== 0
+          : c.result === 'GREATER'
+            ? r > 0
+            : r < 0;
     };
     if (kvs.length === 0) return c.target === 'VALUE' ? false : test(undefined);
     return kvs.every(test);

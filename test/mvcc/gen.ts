@@ -30,7 +30,14 @@ export const rangeArb: fc.Arbitrary<RRange> = fc.record(
       { weight: 1, arbitrary: fc.constant('future' as const) },
     ),
     sortOrder: fc.constantFrom(undefined, 'NONE' as const, 'ASCEND' as const, 'DESCEND' as const),
-    sortTarget: fc.constantFrom(undefined, 'KEY' as const, 'MOD' as const, 'CREATE' as const, 'VERSION' as const, 'VALUE' as const),
+    sortTarget: fc.constantFrom(
+      undefined,
+      'KEY' as const,
+      'MOD' as const,
+      'CREATE' as const,
+      'VERSION' as const,
+      'VALUE' as const,
+    ),
     keysOnly: fc.boolean(),
     countOnly: fc.boolean(),
     minModRevision: fc.constantFrom(0, 0, 3),
@@ -62,12 +69,14 @@ const compareArb: fc.Arbitrary<MCompare> = fc.oneof(
     version: fc.nat(3),
   }),
   // only the operand matching the target is set: etcd's target_union is a oneof
-  fc.record({
-    key: keyArb,
-    target: fc.constantFrom('CREATE' as const, 'MOD' as const),
-    result: fc.constantFrom('EQUAL' as const, 'GREATER' as const, 'LESS' as const),
-    n: fc.nat(6),
-  }).map(({ n, ...c }): MCompare => (c.target === 'CREATE' ? { ...c, createRevision: n } : { ...c, modRevision: n })),
+  fc
+    .record({
+      key: keyArb,
+      target: fc.constantFrom('CREATE' as const, 'MOD' as const),
+      result: fc.constantFrom('EQUAL' as const, 'GREATER' as const, 'LESS' as const),
+      n: fc.nat(6),
+    })
+    .map(({ n, ...c }): MCompare => (c.target === 'CREATE' ? { ...c, createRevision: n } : { ...c, modRevision: n })),
 );
 
 /** Txn ops; ranges inside use absolute small revisions so they hit the pre-check paths too. */
@@ -81,7 +90,10 @@ const txnOpArb = (depth: number): fc.Arbitrary<MOp> => {
     deleteArb.map((d) => ({ requestDeleteRange: d })),
   ];
   if (depth <= 0) return fc.oneof(...leaf);
-  return fc.oneof(...leaf, txnArb(depth - 1).map((t) => ({ requestTxn: t })));
+  return fc.oneof(
+    ...leaf,
+    txnArb(depth - 1).map((t) => ({ requestTxn: t })),
+  );
 };
 
 export const txnArb = (depth = 2): fc.Arbitrary<MTxn> =>

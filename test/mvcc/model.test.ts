@@ -86,7 +86,10 @@ async function runSteps(h: Harness, steps: Step[]): Promise<void> {
           if ('err' in got && got.err === 'ERR_DUPLICATE_KEY') {
             continue; // etcd's exact duplicate rule is checked by the differential test
           }
-          assert.ok(!EtcdModel.obviousDuplicate(s.r), `${where}: a duplicate key must be rejected, got ${JSON.stringify(got, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
+          assert.ok(
+            !EtcdModel.obviousDuplicate(s.r),
+            `${where}: a duplicate key must be rejected, got ${JSON.stringify(got, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`,
+          );
           want = model.txn(s.r);
           break;
         }
@@ -140,9 +143,21 @@ test('bolt backend matches the etcd model', async () => {
 
 test('the runs above exercised every kind of step and error', () => {
   if (process.env.SHOW_SEEN) console.log([...seen]);
-  for (const k of ['put:ok', 'put:ERR_EMPTY_KEY', 'put:ERR_KEY_NOT_FOUND', 'delete:ok', 'txn:ok', 'compact:ok',
-    'compact:ERR_COMPACTED', 'compact:ERR_FUTURE_REV', 'range:ok', 'range:past-ok', 'range:ERR_COMPACTED',
-    'range:ERR_FUTURE_REV', 'reopen']) {
+  for (const k of [
+    'put:ok',
+    'put:ERR_EMPTY_KEY',
+    'put:ERR_KEY_NOT_FOUND',
+    'delete:ok',
+    'txn:ok',
+    'compact:ok',
+    'compact:ERR_COMPACTED',
+    'compact:ERR_FUTURE_REV',
+    'range:ok',
+    'range:past-ok',
+    'range:ERR_COMPACTED',
+    'range:ERR_FUTURE_REV',
+    'reopen',
+  ]) {
     assert.ok((seen.get(k) ?? 0) > 0, `no ${k} step ran: ${JSON.stringify([...seen])}`);
   }
 });

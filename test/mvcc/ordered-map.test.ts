@@ -19,7 +19,15 @@ const keyOf = (i: number): string => `k${String(i).padStart(5, '0')}`;
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.nat(KEYS).map((k) => ({ t: 'set' as const, k })) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('run' as const), k: fc.nat(KEYS), n: fc.integer({ min: 1, max: 1500 }), del: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('run' as const),
+      k: fc.nat(KEYS),
+      n: fc.integer({ min: 1, max: 1500 }),
+      del: fc.boolean(),
+    }),
+  },
   { weight: 2, arbitrary: fc.nat(KEYS).map((k) => ({ t: 'del' as const, k })) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('range' as const), a: fc.nat(KEYS), b: fc.nat(KEYS) }) },
 );
@@ -55,13 +63,18 @@ test('ordered map matches a sorted Map through splits, sequential runs and empti
           m.forEachInRange(from, to, (k, v) => {
             got.push([k, v]);
           });
-          const want = [...model].filter(([k]) => k >= from && (to === undefined || k < to)).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+          const want = [...model]
+            .filter(([k]) => k >= from && (to === undefined || k < to))
+            .sort((x, y) => (x[0] < y[0] ? -1 : 1));
           assert.deepEqual(got, want);
         }
         assert.equal(m.size, model.size);
       }
       const all = [...m.entries()];
-      assert.deepEqual(all, [...model].sort((x, y) => (x[0] < y[0] ? -1 : 1)));
+      assert.deepEqual(
+        all,
+        [...model].sort((x, y) => (x[0] < y[0] ? -1 : 1)),
+      );
       for (let i = 0; i < KEYS; i += 97) assert.equal(m.get(keyOf(i)), model.get(keyOf(i)));
     }),
     { numRuns: 60 },

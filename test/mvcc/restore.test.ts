@@ -57,7 +57,15 @@ test('a reopened bolt store answers as before, through the leaf scan and through
         else ps.push(s.put({ key, value: `v${round}.${i}` }));
       }
       // a txn gives sub-revisions
-      ps.push(s.txn({ success: [{ requestPut: { key: 'a', value: '1' } }, { requestPut: { key: 'b', value: '2' } }, { requestDeleteRange: { key: 'key/00003' } }] }));
+      ps.push(
+        s.txn({
+          success: [
+            { requestPut: { key: 'a', value: '1' } },
+            { requestPut: { key: 'b', value: '2' } },
+            { requestDeleteRange: { key: 'key/00003' } },
+          ],
+        }),
+      );
       await Promise.all(ps);
     }
     await s.compact({ revision: 1000, physical: true });

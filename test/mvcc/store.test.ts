@@ -16,7 +16,10 @@ import { FaultyBackend } from './faulty-backend.ts';
 import { plain } from './gen.ts';
 
 const txt = (b: Uint8Array): string => Buffer.from(b).toString();
-const isCode = (code: string) => (e: unknown): boolean => e instanceof MvccError && e.code === code;
+const isCode =
+  (code: string) =>
+  (e: unknown): boolean =>
+    e instanceof MvccError && e.code === code;
 
 function open(backend = new MemoryBackend(), extra: Partial<Parameters<typeof MvccStore.open>[0]> = {}): MvccStore {
   return MvccStore.open({ backend, leaseCheckIntervalMs: 0, ...extra });
@@ -28,7 +31,10 @@ test('group commit: puts issued in one turn share one backend commit and keep th
   const before = faulty.commits;
   const resps = await Promise.all(Array.from({ length: 50 }, (_, i) => s.put({ key: `k${i}`, value: 'v' })));
   assert.equal(faulty.commits - before, 1, 'one commit for the whole turn');
-  assert.deepEqual(resps.map((r) => r.header.revision), Array.from({ length: 50 }, (_, i) => i + 2));
+  assert.deepEqual(
+    resps.map((r) => r.header.revision),
+    Array.from({ length: 50 }, (_, i) => i + 2),
+  );
   // and a later turn gets its own commit
   await s.put({ key: 'x', value: 'y' });
   assert.equal(faulty.commits - before, 2);
@@ -42,10 +48,15 @@ test('storage layout: 17-byte revision keys, 18 with the tombstone mark, consist
   await s.deleteRange({ key: 'a' });
   await s.apply(7, { put: { key: 'b', value: '2' } });
   const keys: Uint8Array[] = [];
-  backend.view((r) => r.scan(KEY_BUCKET, new Uint8Array(0), undefined, (k) => {
-    keys.push(k.slice());
-  }));
-  assert.deepEqual(keys.map((k) => k.length), [17, 18, 17]);
+  backend.view((r) =>
+    r.scan(KEY_BUCKET, new Uint8Array(0), undefined, (k) => {
+      keys.push(k.slice());
+    }),
+  );
+  assert.deepEqual(
+    keys.map((k) => k.length),
+    [17, 18, 17],
+  );
   assert.deepEqual(keys[0], revToBytes(2, 0));
   assert.equal(keys[1]![17], 't'.charCodeAt(0));
   const rec = backend.view((r) => decodeRecord(r.get(KEY_BUCKET, keys[0]!)!, keys[0]!));
@@ -74,21 +85,42 @@ test('onCommit: every revision in order, only after it is durable, with prevKv; 
     s.txn({ success: [{ requestPut: { key: 'b', value: '3' } }, { requestDeleteRange: { key: 'a' } }] }),
     s.deleteRange({ key: 'zzz' }), // changes nothing: no revision
   ]);
-  assert.deepEqual(got.map((b) => b.revision), [2, 3, 4]);
-  const ev = plain(got) as { events: { type: string; kv: { key: string; modRevision: number }; prevKv?: { value: string } }[] }[];
-  assert.deepEqual(ev[2]!.events.map((e) => [e.type, e.kv.key, e.kv.modRevision, e.prevKv?.value]), [
-    ['PUT', 'b', 4, undefined],
-    ['DELETE', 'a', 4, '2'],
-  ]);
+  assert.deepEqual(
+    got.map((b) => b.revision),
+    [2, 3, 4],
+  );
+  const ev = plain(got) as {
+    events: { type: string; kv: { key: string; modRevision: number }; prevKv?: { value: string } }[];
+  }[];
+  assert.deepEqual(
+    ev[2]!.events.map((e) => [e.type, e.kv.key, e.kv.modRevision, e.prevKv?.value]),
+    [
+      ['PUT', 'b', 4, undefined],
+      ['DELETE', 'a', 4, '2'],
+    ],
+  );
   assert.equal(ev[1]!.events[0]!.prevKv?.value, '1');
   // readEvents returns the same batches from storage
-  const read = s.readEvents({ fromRev: 2, toRev: 10, key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), prevKv: true });
+  const read = s.readEvents({
+    fromRev: 2,
+    toRev: 10,
+    key: new Uint8Array([0]),
+    rangeEnd: new Uint8Array([0]),
+    prevKv: true,
+  });
   assert.deepEqual(plain(read), plain(got));
   // key filter, limit in whole revisions
   const onlyA = s.readEvents({ fromRev: 1, toRev: 4, key: new TextEncoder().encode('a'), prevKv: false, limit: 2 });
-  assert.deepEqual(onlyA.map((b) => b.revision), [2, 3]);
+  assert.deepEqual(
+    onlyA.map((b) => b.revision),
+    [2, 3],
+  );
   await s.compact({ revision: 3 });
-  assert.throws(() => s.readEvents({ fromRev: 2, toRev: 4, key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), prevKv: false }), isCode('ERR_COMPACTED'));
+  assert.throws(
+    () =>
+      s.readEvents({ fromRev: 2, toRev: 4, key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), prevKv: false }),
+    isCode('ERR_COMPACTED'),
+  );
   await s.close();
 });
 
@@ -140,7 +172,13 @@ test('leases: expiry on the clock deletes all attached keys in one revision; TTL
   await new Promise((r) => setImmediate(r));
   await new Promise((r) => setImmediate(r));
   assert.equal(batches.length, 1, 'one revision for the whole lease');
-  assert.deepEqual(batches[0]!.events.map((e) => [e.type, txt(e.kv.key)]), [['DELETE', 'a'], ['DELETE', 'b']]);
+  assert.deepEqual(
+    batches[0]!.events.map((e) => [e.type, txt(e.kv.key)]),
+    [
+      ['DELETE', 'a'],
+      ['DELETE', 'b'],
+    ],
+  );
   assert.equal((await s.leaseTimeToLive({ ID: 42 })).TTL, -1);
   assert.equal(s.range({ key: 'c' }).count, 1);
   // etcd answers a keepalive of a missing lease with TTL 0, not an error
@@ -181,10 +219,16 @@ test('bad input gets typed errors, never a TypeError', async () => {
     [() => s.put({ key: 'a', value: 'v', ignoreValue: true }), 'ERR_VALUE_PROVIDED'],
     [() => s.put({ key: 'a', lease: 1, ignoreLease: true }), 'ERR_LEASE_PROVIDED'],
     [() => s.put({ key: 'a', value: {} as never }), 'ERR_INVALID_ARGUMENT'],
-    [() => s.txn({ success: [{ requestPut: { key: 'a' }, requestRange: { key: 'b' } } as never] }), 'ERR_INVALID_ARGUMENT'],
+    [
+      () => s.txn({ success: [{ requestPut: { key: 'a' }, requestRange: { key: 'b' } } as never] }),
+      'ERR_INVALID_ARGUMENT',
+    ],
     [() => s.txn({ success: 'x' as never }), 'ERR_INVALID_ARGUMENT'],
     [() => s.txn({ compare: [{ key: 'a', target: 'NOPE' as never, result: 'EQUAL' }] }), 'ERR_INVALID_ARGUMENT'],
-    [() => s.txn({ success: Array.from({ length: 129 }, (_, i) => ({ requestRange: { key: `k${i}` } })) }), 'ERR_TOO_MANY_OPS'],
+    [
+      () => s.txn({ success: Array.from({ length: 129 }, (_, i) => ({ requestRange: { key: `k${i}` } })) }),
+      'ERR_TOO_MANY_OPS',
+    ],
     [() => s.txn({ compare: [{ key: '', target: 'VERSION', result: 'EQUAL' }] }), 'ERR_EMPTY_KEY'],
     [() => s.compact({ revision: 'x' as never }), 'ERR_INVALID_ARGUMENT'],
     [() => s.compact({ revision: 99 }), 'ERR_FUTURE_REV'],
@@ -232,7 +276,10 @@ test('the lease timer revokes expired leases without any request arriving', asyn
   const guard = setTimeout(() => undefined, 10_000);
   const b = await revoked;
   clearTimeout(guard);
-  assert.deepEqual(b.events.map((e) => [e.type, txt(e.kv.key)]), [['DELETE', 'k']]);
+  assert.deepEqual(
+    b.events.map((e) => [e.type, txt(e.kv.key)]),
+    [['DELETE', 'k']],
+  );
   assert.equal(s.range({ key: 'k' }).count, 0);
   await s.close();
 });

@@ -6,8 +6,18 @@
  */
 import { Packr } from 'msgpackr';
 import {
-  MemoryStorage, RawNode, decodeConfChange, decodeMessage, encodeMessage, isRaftError, type ConfChange, type ConfState, type Entry,
-  type Message, type RawNodeOptions, type Status,
+  MemoryStorage,
+  RawNode,
+  decodeConfChange,
+  decodeMessage,
+  encodeMessage,
+  isRaftError,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type RawNodeOptions,
+  type Status,
 } from '../../src/raft/index.ts';
 import { mulberry32 } from '../support/rng.ts';
 
@@ -348,7 +358,8 @@ export class Cluster {
     try {
       n.raw.proposeConfChange(cc);
     } catch (err) {
-      if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED') || isRaftError(err, 'ERR_RAFT_INVALID_CONF_CHANGE')) return false;
+      if (isRaftError(err, 'ERR_RAFT_PROPOSAL_DROPPED') || isRaftError(err, 'ERR_RAFT_INVALID_CONF_CHANGE'))
+        return false;
       throw err;
     }
     this.process(id);
@@ -418,7 +429,8 @@ export class Cluster {
         n.sm.push(key);
         const h = this.history.get(e.index);
         if (h === undefined) this.history.set(e.index, key);
-        else if (h !== key) throw new InvariantError(`state machine safety: node ${id} applied ${key} at ${e.index}, history has ${h}`);
+        else if (h !== key)
+          throw new InvariantError(`state machine safety: node ${id} applied ${key} at ${e.index}, history has ${h}`);
         if (e.index > this.maxApplied) this.maxApplied = e.index;
         if (e.type === 'confChange') {
           n.confState = raw.applyConfChange(decodeConfChange(e.data));
@@ -432,7 +444,10 @@ export class Cluster {
       }
       raw.advance(rd);
       this.serveReads(n);
-      this.maybeSnapshot(n, rd.committedEntries.some((e) => e.type === 'confChange'));
+      this.maybeSnapshot(
+        n,
+        rd.committedEntries.some((e) => e.type === 'confChange'),
+      );
     }
   }
 
@@ -442,7 +457,9 @@ export class Cluster {
       // The read is served from the state at n.applied >= r.index; it must cover every write that
       // was acknowledged (applied anywhere) before the read started.
       if (r.index < r.ackedAtStart) {
-        throw new InvariantError(`stale read ${r.ctx} on ${n.id}: read index ${r.index} < acknowledged ${r.ackedAtStart}`);
+        throw new InvariantError(
+          `stale read ${r.ctx} on ${n.id}: read index ${r.index} < acknowledged ${r.ackedAtStart}`,
+        );
       }
       this.readsServed++;
       return false;
@@ -516,7 +533,9 @@ export class Cluster {
           return counted >= Math.floor(voters.length / 2) + 1;
         });
         if (!ok) {
-          throw new InvariantError(`node ${id} leads term ${t} without a majority of voter grants (${[...got].join(',')})`);
+          throw new InvariantError(
+            `node ${id} leads term ${t} without a majority of voter grants (${[...got].join(',')})`,
+          );
         }
       }
     }
@@ -531,7 +550,8 @@ export class Cluster {
           const key = entryKey(n.storage.entries(i, i + 1, Number.MAX_SAFE_INTEGER)[0]!);
           const rec = this.committed.get(i);
           if (!rec) this.committed.set(i, { key, term: st.hardState.term });
-          else if (rec.key !== key) throw new InvariantError(`committed entry ${i} differs: ${rec.key} vs ${key} on ${id}`);
+          else if (rec.key !== key)
+            throw new InvariantError(`committed entry ${i} differs: ${rec.key} vs ${key} on ${id}`);
         }
         // Only voters count: the leader's new commit index is held by a voter majority.
         if (st.softState.raftState === 'leader' && c > 1) {
@@ -556,7 +576,9 @@ export class Cluster {
       for (const [i, rec] of this.committed) {
         if (rec.term >= st.hardState.term) continue;
         if (!this.holds(id, i, rec.key)) {
-          throw new InvariantError(`leader completeness: leader ${id} of term ${st.hardState.term} lacks committed ${i} (${rec.key})`);
+          throw new InvariantError(
+            `leader completeness: leader ${id} of term ${st.hardState.term} lacks committed ${i} (${rec.key})`,
+          );
         }
       }
     }
@@ -577,7 +599,9 @@ export class Cluster {
         }
         for (let i = lo; i <= top; i++) {
           if (entryKey(A.ents[i - A.first]!) !== entryKey(B.ents[i - B.first]!)) {
-            throw new InvariantError(`log matching: nodes ${A.id} and ${B.id} differ at ${i} below matching index ${top}`);
+            throw new InvariantError(
+              `log matching: nodes ${A.id} and ${B.id} differ at ${i} below matching index ${top}`,
+            );
           }
         }
       }
@@ -585,7 +609,8 @@ export class Cluster {
     // Applied sequences are prefixes of the one history (also checked on every apply).
     for (const n of this.nodes.values()) {
       for (let i = Math.max(0, n.sm.length - 3); i < n.sm.length; i++) {
-        if (this.history.get(i + 1) !== n.sm[i]) throw new InvariantError(`node ${n.id} diverges from history at ${i + 1}`);
+        if (this.history.get(i + 1) !== n.sm[i])
+          throw new InvariantError(`node ${n.id} diverges from history at ${i + 1}`);
       }
     }
   }

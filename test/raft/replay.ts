@@ -30,8 +30,11 @@ try {
   console.log(e);
   for (const n of c.nodes.values()) {
     const st = n.raw?.status();
-    console.log(n.id, st ? { soft: st.softState, hard: st.hardState, config: st.config, applied: n.applied } : 'down',
-      `log [${n.storage.firstIndex()}, ${n.storage.lastIndex()}]`);
+    console.log(
+      n.id,
+      st ? { soft: st.softState, hard: st.hardState, config: st.config, applied: n.applied } : 'down',
+      `log [${n.storage.firstIndex()}, ${n.storage.lastIndex()}]`,
+    );
   }
   process.exitCode = 1;
 }

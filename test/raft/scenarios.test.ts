@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { Cluster } from './cluster.ts';
 import { checkLearnerPromotion, isRaftError } from '../../src/raft/index.ts';
 
-
 function state(c: Cluster, id: number): string {
   return c.status(id)!.softState.raftState;
 }
@@ -20,12 +19,17 @@ function commit(c: Cluster, id: number): number {
 }
 function payloads(c: Cluster, id: number): string[] {
   // Client payloads: non-empty normal entries other than the bootstrap marker.
-  return c.node(id).sm.map((k) => k.split('/')).filter((p) => p[1] === 'normal' && p[2] !== '' && p[2] !== 'boot')
+  return c
+    .node(id)
+    .sm.map((k) => k.split('/'))
+    .filter((p) => p[1] === 'normal' && p[2] !== '' && p[2] !== 'boot')
     .map((p) => p.slice(2).join('/'));
 }
 function storedKeys(c: Cluster, id: number): string[] {
   const st = c.node(id).storage;
-  return st.entries(st.firstIndex(), st.lastIndex() + 1, Number.MAX_SAFE_INTEGER).map((e) => `${e.index}:${e.term}:${new TextDecoder().decode(e.data)}`);
+  return st
+    .entries(st.firstIndex(), st.lastIndex() + 1, Number.MAX_SAFE_INTEGER)
+    .map((e) => `${e.index}:${e.term}:${new TextDecoder().decode(e.data)}`);
 }
 
 describe('raft paper: leader election', () => {
@@ -70,7 +74,13 @@ describe('raft paper: leader election', () => {
     c.deliverWhere((m) => m.type === 'vote' && m.to === 2 && m.from === 1);
     c.deliverWhere((m) => m.type === 'vote' && m.to === 2 && m.from === 3);
     const resps = c.queue.filter((e) => e.m.type === 'voteResp' && e.m.from === 2).map((e) => e.m);
-    assert.deepEqual(resps.map((m) => [m.to, m.reject]), [[1, false], [3, true]]);
+    assert.deepEqual(
+      resps.map((m) => [m.to, m.reject]),
+      [
+        [1, false],
+        [3, true],
+      ],
+    );
     c.stabilize();
     assert.equal(c.leader(), 1);
     c.checkInvariants();
@@ -78,7 +88,7 @@ describe('raft paper: leader election', () => {
 });
 
 describe('raft paper: log replication', () => {
-  test('log matching on conflict: a deposed leader\'s uncommitted suffix is replaced', () => {
+  test("log matching on conflict: a deposed leader's uncommitted suffix is replaced", () => {
     const c = new Cluster({ voters: [1, 2, 3] });
     c.elect(1);
     c.isolate(1);
@@ -257,7 +267,10 @@ describe('raft: leader transfer and ReadIndex', () => {
     c.deliverWhere((m) => m.type === 'heartbeat' || m.type === 'heartbeatResp');
     assert.equal(r.index, undefined, 'no answer before the term-2 entry commits');
     c.stabilize();
-    assert.ok(r.index !== undefined && r.index >= noop, `read index ${r.index} must cover the term-${term(c, 2)} entry ${noop}`);
+    assert.ok(
+      r.index !== undefined && r.index >= noop,
+      `read index ${r.index} must cover the term-${term(c, 2)} entry ${noop}`,
+    );
   });
 });
 
@@ -342,13 +355,24 @@ describe('etcd learner rules', () => {
     for (let i = 0; i < 50; i++) c.tick(3);
     c.node(3).raw!.campaign();
     c.process(3);
-    c.node(3).raw!.step({ type: 'timeoutNow', from: 1, to: 3, term: term(c, 3), logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 });
+    c.node(3).raw!.step({
+      type: 'timeoutNow',
+      from: 1,
+      to: 3,
+      term: term(c, 3),
+      logTerm: 0,
+      index: 0,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+    });
     c.process(3);
     assert.equal(state(c, 3), 'follower');
     assert.ok(!c.queue.some((e) => e.m.from === 3 && (e.m.type === 'vote' || e.m.type === 'preVote')));
   });
 
-  test('a learner\'s vote is never counted', () => {
+  test("a learner's vote is never counted", () => {
     const c = new Cluster({ voters: [1, 2, 3], learners: [4] });
     c.elect(1);
     c.crash(1);
@@ -356,7 +380,20 @@ describe('etcd learner rules', () => {
     // 2 campaigns; only the learner 4 is around to answer. It answers, but 2 must not win.
     c.node(2).raw!.campaign();
     c.process(2);
-    c.queue.push({ m: { type: 'vote', from: 2, to: 4, term: term(c, 2), logTerm: c.status(2)!.hardState.term, index: c.status(2)!.lastIndex, entries: [], commit: 0, reject: false, rejectHint: 0 } });
+    c.queue.push({
+      m: {
+        type: 'vote',
+        from: 2,
+        to: 4,
+        term: term(c, 2),
+        logTerm: c.status(2)!.hardState.term,
+        index: c.status(2)!.lastIndex,
+        entries: [],
+        commit: 0,
+        reject: false,
+        rejectHint: 0,
+      },
+    });
     c.stabilize();
     assert.ok(c.grants.get(term(c, 2))?.get(2)?.has(4), 'the learner did answer with a grant');
     assert.notEqual(state(c, 2), 'leader');
@@ -378,7 +415,7 @@ describe('etcd learner rules', () => {
     assert.ok(commit(c, 1) > base);
   });
 
-  test('learners\' heartbeat acknowledgements do not confirm a ReadIndex', () => {
+  test("learners' heartbeat acknowledgements do not confirm a ReadIndex", () => {
     const c = new Cluster({ voters: [1, 2, 3], learners: [4, 5] });
     c.elect(1);
     c.crash(2);
@@ -427,7 +464,7 @@ describe('etcd learner rules', () => {
     c.checkInvariants();
   });
 
-  test('the promotion check refuses a learner below 90% of the leader\'s match', () => {
+  test("the promotion check refuses a learner below 90% of the leader's match", () => {
     const c = new Cluster({ voters: [1, 2, 3], learners: [4] });
     c.elect(1);
     c.crash(4);
@@ -437,7 +474,11 @@ describe('etcd learner rules', () => {
     assert.equal(v.ok, false);
     assert.equal(v.ok === false && v.reason, 'lagging');
     assert.equal(checkLearnerPromotion(c.status(2)!, 4).ok, false, 'only the leader can judge');
-    assert.equal(checkLearnerPromotion(c.status(1)!, 2).ok === false && (checkLearnerPromotion(c.status(1)!, 2) as { reason: string }).reason, 'notLearner');
+    assert.equal(
+      checkLearnerPromotion(c.status(1)!, 2).ok === false &&
+        (checkLearnerPromotion(c.status(1)!, 2) as { reason: string }).reason,
+      'notLearner',
+    );
     c.restart(4);
     c.tick(1);
     c.stabilize();
@@ -467,18 +508,27 @@ describe('membership changes (single step)', () => {
     c.isolate(3);
     assert.ok(c.proposeConfChange(1, { type: 'addLearnerNode', nodeId: 4 }));
     assert.equal(c.proposeConfChange(1, { type: 'addLearnerNode', nodeId: 5 }), false, 'second change refused');
-    assert.throws(() => c.node(1).raw!.proposeConfChange([
-      { type: 'addLearnerNode', nodeId: 4 }, { type: 'addLearnerNode', nodeId: 5 },
-    ]), (e: unknown) => isRaftError(e, 'ERR_RAFT_JOINT_UNSUPPORTED'));
+    assert.throws(
+      () =>
+        c.node(1).raw!.proposeConfChange([
+          { type: 'addLearnerNode', nodeId: 4 },
+          { type: 'addLearnerNode', nodeId: 5 },
+        ]),
+      (e: unknown) => isRaftError(e, 'ERR_RAFT_JOINT_UNSUPPORTED'),
+    );
   });
 
   test('the last voter cannot be removed; a voter cannot be demoted to learner', () => {
     const c = new Cluster({ voters: [1] });
     c.elect(1);
-    assert.throws(() => c.node(1).raw!.proposeConfChange({ type: 'removeNode', nodeId: 1 }),
-      (e: unknown) => isRaftError(e, 'ERR_RAFT_INVALID_CONF_CHANGE'));
-    assert.throws(() => c.node(1).raw!.proposeConfChange({ type: 'addLearnerNode', nodeId: 1 }),
-      (e: unknown) => isRaftError(e, 'ERR_RAFT_INVALID_CONF_CHANGE'));
+    assert.throws(
+      () => c.node(1).raw!.proposeConfChange({ type: 'removeNode', nodeId: 1 }),
+      (e: unknown) => isRaftError(e, 'ERR_RAFT_INVALID_CONF_CHANGE'),
+    );
+    assert.throws(
+      () => c.node(1).raw!.proposeConfChange({ type: 'addLearnerNode', nodeId: 1 }),
+      (e: unknown) => isRaftError(e, 'ERR_RAFT_INVALID_CONF_CHANGE'),
+    );
   });
 
   test('a single voter commits alone and replicates to its learners', () => {

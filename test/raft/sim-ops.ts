@@ -69,8 +69,15 @@ export const shapeArb = fc
   .filter((s) => s.voters + s.learners + s.spares >= 3 && s.voters + s.learners + s.spares <= 7);
 
 export type Shape = {
-  voters: number; learners: number; spares: number; preVote: boolean; checkQuorum: boolean; seed: number;
-  maxInflightMsgs?: number; maxSizePerMsg?: number; snapshotEvery?: number;
+  voters: number;
+  learners: number;
+  spares: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  seed: number;
+  maxInflightMsgs?: number;
+  maxSizePerMsg?: number;
+  snapshotEvery?: number;
 };
 
 export function build(s: Shape): Cluster {
@@ -93,18 +100,35 @@ export function applyOp(c: Cluster, op: Op, removed: Set<number>): void {
   const ids = c.allIds;
   const pick = (i: number) => ids[i % ids.length]!;
   switch (op.t) {
-    case 'tick': c.tick(pick(op.n)); return;
-    case 'tickAll': c.tickAll(); return;
-    case 'round': c.tickAll(); c.deliverAll(); return;
-    case 'deliver': c.deliver(op.k); return;
-    case 'deliverAll': c.deliverAll(); return;
-    case 'drop': c.drop(op.k); return;
-    case 'dup': c.duplicate(op.k); return;
+    case 'tick':
+      c.tick(pick(op.n));
+      return;
+    case 'tickAll':
+      c.tickAll();
+      return;
+    case 'round':
+      c.tickAll();
+      c.deliverAll();
+      return;
+    case 'deliver':
+      c.deliver(op.k);
+      return;
+    case 'deliverAll':
+      c.deliverAll();
+      return;
+    case 'drop':
+      c.drop(op.k);
+      return;
+    case 'dup':
+      c.duplicate(op.k);
+      return;
     case 'partition':
       c.heal();
       for (const id of ids) if (op.mask & (1 << (id - 1))) c.group.set(id, 1);
       return;
-    case 'heal': c.heal(); return;
+    case 'heal':
+      c.heal();
+      return;
     case 'isolateLeader': {
       // Targeted faults make stale leaders and conflicting logs common instead of rare.
       const l = c.leader();
@@ -116,15 +140,21 @@ export function applyOp(c: Cluster, op: Op, removed: Set<number>): void {
       if (l !== undefined) c.crash(l);
       return;
     }
-    case 'crash': c.crash(pick(op.n)); return;
+    case 'crash':
+      c.crash(pick(op.n));
+      return;
     case 'restart': {
       // Restart one of the crashed nodes (if any).
       const down = ids.filter((id) => !c.alive(id));
       if (down.length > 0) c.restart(down[op.n % down.length]!);
       return;
     }
-    case 'propose': c.propose(pick(op.n)); return;
-    case 'read': c.read(pick(op.n)); return;
+    case 'propose':
+      c.propose(pick(op.n));
+      return;
+    case 'read':
+      c.read(pick(op.n));
+      return;
     case 'splitBrain': {
       // Scripted stale-leader episode: cut the leader off, let the others elect and commit a
       // write, then read at the old leader. Safe ReadIndex must not answer from the old side.
@@ -150,7 +180,9 @@ export function applyOp(c: Cluster, op: Op, removed: Set<number>): void {
       // Reads at every node that believes it leads, stale leaders included: the dangerous case.
       for (const id of c.leaders()) c.read(id);
       return;
-    case 'transfer': c.transferLeader(pick(op.n), pick(op.to)); return;
+    case 'transfer':
+      c.transferLeader(pick(op.n), pick(op.to));
+      return;
     case 'conf': {
       const lead = c.leader();
       if (lead === undefined) return;
@@ -187,7 +219,10 @@ export function applyOp(c: Cluster, op: Op, removed: Set<number>): void {
 export function checkLiveness(c: Cluster): void {
   c.heal();
   for (const id of c.allIds) c.restart(id);
-  assert.ok(c.runUntil(() => c.leader() !== undefined, 2000), 'no leader elected after healing');
+  assert.ok(
+    c.runUntil(() => c.leader() !== undefined, 2000),
+    'no leader elected after healing',
+  );
   // Wait until every member follows one leader that has applied its whole log (no membership
   // change, transfer or election in flight), so nothing legitimately takes leadership away from it
   // while the proposals replicate.
@@ -230,4 +265,3 @@ export function checkLiveness(c: Cluster): void {
   c.checkInvariants();
   assert.ok(ok, `proposals ${payloads.join(',')} made to leader ${lead} (term ${term}) did not reach every member`);
 }
-

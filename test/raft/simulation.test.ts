@@ -18,26 +18,32 @@ test('simulation: safety under faults, liveness after healing', () => {
   let confs = 0;
   let runs = 0;
   fc.assert(
-    fc.property(shapeArb, fc.array(opArb, { minLength: 200, maxLength: STRESS ? 1000 : 500, size: 'max' }) as fc.Arbitrary<Op[]>, (shape, ops) => {
-      const c = build(shape);
-      const removed = new Set<number>();
-      for (const op of ops) {
-        const before = c.configs();
-        applyOp(c, op, removed);
-        c.checkInvariants(before);
-      }
-      runs++;
-      leaders += c.leaderOfTerm.size;
-      snaps += c.snapshotsDelivered;
-      confs += c.confChangesApplied;
-      reads += c.readsServed;
-      checkLiveness(c);
-    }),
+    fc.property(
+      shapeArb,
+      fc.array(opArb, { minLength: 200, maxLength: STRESS ? 1000 : 500, size: 'max' }) as fc.Arbitrary<Op[]>,
+      (shape, ops) => {
+        const c = build(shape);
+        const removed = new Set<number>();
+        for (const op of ops) {
+          const before = c.configs();
+          applyOp(c, op, removed);
+          c.checkInvariants(before);
+        }
+        runs++;
+        leaders += c.leaderOfTerm.size;
+        snaps += c.snapshotsDelivered;
+        confs += c.confChangesApplied;
+        reads += c.readsServed;
+        checkLiveness(c);
+      },
+    ),
     { numRuns: STRESS ? 10000 : 500, includeErrorInReport: true },
   );
   // The generator must actually exercise elections and reads, or the property proves little.
-  console.log(`simulation: ${runs} runs, ${leaders} terms with a leader, ${reads} reads served, ` +
-    `${snaps} snapshots delivered, ${confs} conf changes applied (before healing)`);
+  console.log(
+    `simulation: ${runs} runs, ${leaders} terms with a leader, ${reads} reads served, ` +
+      `${snaps} snapshots delivered, ${confs} conf changes applied (before healing)`,
+  );
   assert.ok(leaders > runs, `only ${leaders} leaders elected over ${runs} runs`);
   assert.ok(snaps > 0, 'no snapshot was ever delivered');
   assert.ok(confs > 0, 'no membership change was ever applied');

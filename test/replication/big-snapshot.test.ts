@@ -46,11 +46,15 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     for (let i = 0; i < MB; i++) {
       const key = b64(`big/${String(i).padStart(5, '0')}`);
       let answer = '';
-      await eventually(() => `put ${i} (last answer ${answer})`, async () => {
-        const r = await postJson(url1, '/v3/kv/put', { key, value });
-        answer = JSON.stringify(r.json);
-        return r.status === 200 ? true : undefined;
-      }, 30_000);
+      await eventually(
+        () => `put ${i} (last answer ${answer})`,
+        async () => {
+          const r = await postJson(url1, '/v3/kv/put', { key, value });
+          answer = JSON.stringify(r.json);
+          return r.status === 200 ? true : undefined;
+        },
+        30_000,
+      );
     }
     b1.child.kill('SIGTERM');
     assert.equal(await b1.exited, 0, b1.stderr());
@@ -61,25 +65,42 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     const dbSize = statSync(join(dir, 'b1', 'member', 'boltkv.db')).size;
     assert.ok(dbSize >= MB * (1 << 20), `the member holds ${dbSize} bytes`);
     // b1 leads again once it answers a linearizable count.
-    await eventually(() => 'b1 to serve after restart', async () => {
-      const r = await postJson(url1, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true });
-      return r.status === 200 && Number(r.json.count) === MB ? true : undefined;
-    }, 30_000);
+    await eventually(
+      () => 'b1 to serve after restart',
+      async () => {
+        const r = await postJson(url1, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true });
+        return r.status === 200 && Number(r.json.count) === MB ? true : undefined;
+      },
+      30_000,
+    );
     const senderBefore = peakRss(b1.child.pid!);
 
     const peer2 = `http://127.0.0.1:${await freePort()}`;
     const added = await postJson(url1, '/v3/cluster/member/add', { peerURLs: [peer2], isLearner: true });
     assert.equal(added.status, 200, JSON.stringify(added.json));
     const joinAt = Date.now();
-    const b2 = startServe(dir, 'b2', peer2, `${cluster1},b2=${peer2}`, { state: 'existing', token: 'big-snapshot-test', extra: QUOTA });
+    const b2 = startServe(dir, 'b2', peer2, `${cluster1},b2=${peer2}`, {
+      state: 'existing',
+      token: 'big-snapshot-test',
+      extra: QUOTA,
+    });
     procs.push(b2);
     const url2 = await b2.client;
     let last = '';
-    await eventually(() => `the learner to hold ${MB} keys (last ${last}; ${b2.stderr()})`, async () => {
-      const r = await postJson(url2, '/v3/kv/range', { key: b64('big/'), range_end: b64('big0'), count_only: true, serializable: true });
-      last = JSON.stringify(r.json);
-      return Number(r.json.count ?? 0) === MB ? true : undefined;
-    }, STRESS ? 600_000 : 40_000);
+    await eventually(
+      () => `the learner to hold ${MB} keys (last ${last}; ${b2.stderr()})`,
+      async () => {
+        const r = await postJson(url2, '/v3/kv/range', {
+          key: b64('big/'),
+          range_end: b64('big0'),
+          count_only: true,
+          serializable: true,
+        });
+        last = JSON.stringify(r.json);
+        return Number(r.json.count ?? 0) === MB ? true : undefined;
+      },
+      STRESS ? 600_000 : 40_000,
+    );
     const caughtUp = Date.now();
     const sender = peakRss(b1.child.pid!);
     const receiver = peakRss(b2.child.pid!);
@@ -97,7 +118,10 @@ test(`a learner joining a member with ${MB} MiB gets it by a streamed snapshot; 
     // With a big file the send itself must be nearly free for the sender (its peak is set by opening
     // the file and replaying the uncompacted log through the page cache), and the receiver must stay well under it.
     if (dbSize >= 512 << 20) {
-      assert.ok(sender - senderBefore < dbSize / 8, `the send raised the sender's peak by ${sender - senderBefore} bytes`);
+      assert.ok(
+        sender - senderBefore < dbSize / 8,
+        `the send raised the sender's peak by ${sender - senderBefore} bytes`,
+      );
       assert.ok(receiver < dbSize / 2, `receiver peak ${receiver} is not well under the file's ${dbSize}`);
     }
     // The received copy was renamed into place: nothing is left beside it.

@@ -27,10 +27,12 @@ class CountingSource {
       const count = (bucket: string, v: Uint8Array): void => {
         if (bucket === RAFT_LOG_BUCKET) this.logBytes += v.length;
       };
-      const counted = (bucket: string, visit: ScanVisitor): ScanVisitor => (k, v) => {
-        count(bucket, v);
-        return visit(k, v);
-      };
+      const counted =
+        (bucket: string, visit: ScanVisitor): ScanVisitor =>
+        (k, v) => {
+          count(bucket, v);
+          return visit(k, v);
+        };
       return fn({
         get: (bucket, key) => {
           const v = r.get(bucket, key);
@@ -93,7 +95,10 @@ test('the raft log in memory stays within its byte budget, across appends and a 
     const src = new CountingSource(rb);
     const again = BoltRaftStorage.load(src, { cacheBytes: BUDGET });
     assert.ok(again.cachedBytes() <= BUDGET && again.cachedBytes() > 0, `reopened cache ${again.cachedBytes()}`);
-    assert.ok(src.logBytes <= BUDGET + 3 * (ENTRY + 9), `reopen read ${src.logBytes} bytes of the log (${COUNT * ENTRY} stored)`);
+    assert.ok(
+      src.logBytes <= BUDGET + 3 * (ENTRY + 9),
+      `reopen read ${src.logBytes} bytes of the log (${COUNT * ENTRY} stored)`,
+    );
     assert.equal(again.firstIndex(), 1);
     assert.equal(again.lastIndex(), COUNT);
 
@@ -113,7 +118,10 @@ test('the raft log in memory stays within its byte budget, across appends and a 
     assert.ok(again.cachedBytes() <= BUDGET, 'reading old entries does not grow the cache');
 
     // appending after the reopen, over a replaced suffix, keeps the bound
-    again.save({ entries: [entry(COUNT - 5, 99), entry(COUNT - 4, 99)], hardState: { term: 99, vote: 2, commit: COUNT - 10 } });
+    again.save({
+      entries: [entry(COUNT - 5, 99), entry(COUNT - 4, 99)],
+      hardState: { term: 99, vote: 2, commit: COUNT - 10 },
+    });
     const done = rb.stage(again.takeWrites());
     await rb.flush();
     await done;

@@ -26,7 +26,16 @@ type Op =
   | { k: 'restart' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ k: fc.constant('append' as const), back: fc.nat(4), n: fc.integer({ min: 1, max: 5 }), term: fc.nat(2), commit: fc.boolean() }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      k: fc.constant('append' as const),
+      back: fc.nat(4),
+      n: fc.integer({ min: 1, max: 5 }),
+      term: fc.nat(2),
+      commit: fc.boolean(),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('snapshot' as const), back: fc.nat(6), keep: fc.nat(4) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('leaderSnap' as const), ahead: fc.integer({ min: 1, max: 8 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('vote' as const), vote: fc.integer({ min: 1, max: 3 }) }) },
@@ -41,7 +50,10 @@ class Pair {
   subject: BoltRaftStorage;
   hs: HardState = { term: 1, vote: 0, commit: 0 };
   private seq = 0;
-  constructor(readonly backend: RaftBackend, readonly cacheBytes?: number) {
+  constructor(
+    readonly backend: RaftBackend,
+    readonly cacheBytes?: number,
+  ) {
     this.subject = BoltRaftStorage.load(backend, cacheBytes !== undefined ? { cacheBytes } : {});
   }
 
@@ -65,7 +77,7 @@ class Pair {
     } else if (op.k === 'snapshot') {
       const i = this.hs.commit - op.back;
       if (i <= m.snapshot().metadata.index || i < m.firstIndex()) return;
-      const cs = { voters: [1, 2, 3], learners: [i % 5 + 4] };
+      const cs = { voters: [1, 2, 3], learners: [(i % 5) + 4] };
       m.createSnapshot(i, cs, new Uint8Array(0));
       this.subject.createSnapshot(i, cs);
       const j = Math.max(m.firstIndex(), i - op.keep);
@@ -83,7 +95,10 @@ class Pair {
       this.subject.save({ entries: [], snapshot: snap, hardState: this.hs });
     } else if (op.k === 'restart') {
       if (this.subject.hasWrites()) return;
-      this.subject = BoltRaftStorage.load(this.backend, this.cacheBytes !== undefined ? { cacheBytes: this.cacheBytes } : {});
+      this.subject = BoltRaftStorage.load(
+        this.backend,
+        this.cacheBytes !== undefined ? { cacheBytes: this.cacheBytes } : {},
+      );
     } else {
       this.hs = { ...this.hs, term: this.hs.term + 1, vote: op.vote };
       m.setHardState(this.hs);
@@ -100,17 +115,30 @@ function sameAs(model: MemoryStorage, s: Storage, where: string): void {
   assert.equal(s.lastIndex(), model.lastIndex(), `${where}: lastIndex`);
   assert.deepEqual(s.initialState(), model.initialState(), `${where}: initialState`);
   assert.deepEqual(s.snapshot().metadata, model.snapshot().metadata, `${where}: snapshot`);
-  for (let i = model.firstIndex() - 1; i <= model.lastIndex(); i++) assert.equal(s.term(i), model.term(i), `${where}: term(${i})`);
+  for (let i = model.firstIndex() - 1; i <= model.lastIndex(); i++)
+    assert.equal(s.term(i), model.term(i), `${where}: term(${i})`);
   if (model.lastIndex() >= model.firstIndex()) {
-    assert.deepEqual(s.entries(model.firstIndex(), model.lastIndex() + 1, Infinity), model.entries(model.firstIndex(), model.lastIndex() + 1, Infinity), `${where}: entries`);
+    assert.deepEqual(
+      s.entries(model.firstIndex(), model.lastIndex() + 1, Infinity),
+      model.entries(model.firstIndex(), model.lastIndex() + 1, Infinity),
+      `${where}: entries`,
+    );
     for (const max of [0, 40, 100]) {
       for (const lo of [model.firstIndex(), Math.max(model.firstIndex(), model.lastIndex() - 2)]) {
-        assert.deepEqual(s.entries(lo, model.lastIndex() + 1, max), model.entries(lo, model.lastIndex() + 1, max), `${where}: entries from ${lo} within ${max} bytes`);
+        assert.deepEqual(
+          s.entries(lo, model.lastIndex() + 1, max),
+          model.entries(lo, model.lastIndex() + 1, max),
+          `${where}: entries from ${lo} within ${max} bytes`,
+        );
       }
     }
   }
-  for (const [fn, code] of [[() => s.term(model.firstIndex() - 2), 'ERR_RAFT_COMPACTED'], [() => s.term(model.lastIndex() + 1), 'ERR_RAFT_UNAVAILABLE'],
-    [() => s.entries(model.firstIndex() - 1, model.lastIndex() + 1, 1), 'ERR_RAFT_COMPACTED'], [() => s.entries(model.firstIndex(), model.lastIndex() + 2, 1), 'ERR_RAFT_UNAVAILABLE']] as const) {
+  for (const [fn, code] of [
+    [() => s.term(model.firstIndex() - 2), 'ERR_RAFT_COMPACTED'],
+    [() => s.term(model.lastIndex() + 1), 'ERR_RAFT_UNAVAILABLE'],
+    [() => s.entries(model.firstIndex() - 1, model.lastIndex() + 1, 1), 'ERR_RAFT_COMPACTED'],
+    [() => s.entries(model.firstIndex(), model.lastIndex() + 2, 1), 'ERR_RAFT_UNAVAILABLE'],
+  ] as const) {
     if (code === 'ERR_RAFT_COMPACTED' && model.firstIndex() - 2 < 0) continue;
     assert.throws(fn, (e: unknown) => (e as { code?: string }).code === code, `${where}: ${code}`);
   }
@@ -124,26 +152,37 @@ async function runOps(backend: Backend, ops: Op[], cacheBytes: number): Promise<
     await rb.flush();
     await stepDone;
     sameAs(p.model, p.subject, `subject after op ${n}`);
-    assert.ok(p.subject.cachedBytes() <= cacheBytes, `cache holds ${p.subject.cachedBytes()} bytes, budget ${cacheBytes}`);
+    assert.ok(
+      p.subject.cachedBytes() <= cacheBytes,
+      `cache holds ${p.subject.cachedBytes()} bytes, budget ${cacheBytes}`,
+    );
     sameAs(p.model, BoltRaftStorage.load(rb), `reloaded after op ${n}`);
   }
 }
 
 test('bolt raft storage answers like MemoryStorage (memory backend, property)', async () => {
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 40 }), cacheArb, async (ops, cache) => runOps(new MemoryBackend(), ops, cache)), { numRuns: 150 });
+  await fc.assert(
+    fc.asyncProperty(fc.array(opArb, { maxLength: 40 }), cacheArb, async (ops, cache) =>
+      runOps(new MemoryBackend(), ops, cache),
+    ),
+    { numRuns: 150 },
+  );
 });
 
 test('bolt raft storage answers like MemoryStorage (bolt file, property)', async () => {
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 30 }), cacheArb, async (ops, cache) => {
-    const disk = new FaultyDisk();
-    const backend = BoltBackend.open('/m.db', { fileSystem: disk.fs });
-    try {
-      await runOps(backend, ops, cache);
-      assert.deepEqual(backend.db.check(), []);
-    } finally {
-      backend.close();
-    }
-  }), { numRuns: 40 });
+  await fc.assert(
+    fc.asyncProperty(fc.array(opArb, { maxLength: 30 }), cacheArb, async (ops, cache) => {
+      const disk = new FaultyDisk();
+      const backend = BoltBackend.open('/m.db', { fileSystem: disk.fs });
+      try {
+        await runOps(backend, ops, cache);
+        assert.deepEqual(backend.db.check(), []);
+      } finally {
+        backend.close();
+      }
+    }),
+    { numRuns: 40 },
+  );
 });
 
 /** A fixed workload: what the storage must reload to after each committed step. */
@@ -152,7 +191,8 @@ function workload(seed: number): Op[] {
   const ops: Op[] = [];
   for (let i = 0; i < 14; i++) {
     const r = rng.next();
-    if (r < 0.65) ops.push({ k: 'append', back: rng.int(0, 3), n: rng.int(1, 4), term: rng.int(0, 1), commit: rng.bool() });
+    if (r < 0.65)
+      ops.push({ k: 'append', back: rng.int(0, 3), n: rng.int(1, 4), term: rng.int(0, 1), commit: rng.bool() });
     else if (r < 0.85) ops.push({ k: 'snapshot', back: rng.int(0, 3), keep: rng.int(0, 3) });
     else if (r < 0.92) ops.push({ k: 'leaderSnap', ahead: rng.int(1, 4) });
     else ops.push({ k: 'vote', vote: rng.int(1, 3) });
@@ -160,12 +200,24 @@ function workload(seed: number): Op[] {
   return ops;
 }
 
-interface Observed { first: number; last: number; hs: HardState; ents: Entry[]; snapIndex: number }
+interface Observed {
+  first: number;
+  last: number;
+  hs: HardState;
+  ents: Entry[];
+  snapIndex: number;
+}
 
 function observe(s: Storage & { snapshotIndex?: () => number }): Observed {
   const first = s.firstIndex();
   const last = s.lastIndex();
-  return { first, last, hs: s.initialState().hardState, ents: last >= first ? s.entries(first, last + 1, Infinity) : [], snapIndex: s.snapshot().metadata.index };
+  return {
+    first,
+    last,
+    hs: s.initialState().hardState,
+    ents: last >= first ? s.entries(first, last + 1, Infinity) : [],
+    snapIndex: s.snapshot().metadata.index,
+  };
 }
 
 test('a crash at every I/O call reopens to a committed prefix that raft accepts', async () => {
@@ -222,8 +274,13 @@ test('a crash at every I/O call reopens to a committed prefix that raft accepts'
         // one seed reopens with no cache: every entry then comes from the recovered file
         const s = BoltRaftStorage.load(b, seed === 2 ? { cacheBytes: 0 } : {});
         const got = observe(s);
-        const k = states.findIndex((st, i) => i >= acked && i <= acked + 1 && JSON.stringify(st) === JSON.stringify(got));
-        assert.ok(k >= 0, `seed ${seed} crash at ${at} (${mode}): reopened state is not the state after commit ${acked} or ${acked + 1}`);
+        const k = states.findIndex(
+          (st, i) => i >= acked && i <= acked + 1 && JSON.stringify(st) === JSON.stringify(got),
+        );
+        assert.ok(
+          k >= 0,
+          `seed ${seed} crash at ${at} (${mode}): reopened state is not the state after commit ${acked} or ${acked + 1}`,
+        );
         // raft accepts it: a node starts over it and can campaign
         const node = new RawNode({ id: 1, storage: s, electionTick: 10, heartbeatTick: 1, applied: s.snapshotIndex() });
         assert.equal(node.status().hardState.commit, got.hs.commit);

@@ -6,7 +6,7 @@ import { open } from '../../src/bolt/index.ts';
 import { copyChunks, copyToBytes } from '../../src/replication/db-copy.ts';
 import { FaultyDisk } from '../support/faulty-fs.ts';
 
-test('a copy from a read transaction is the transaction\'s snapshot, whole and sound', () => {
+test("a copy from a read transaction is the transaction's snapshot, whole and sound", () => {
   const disk = new FaultyDisk();
   const db = open('/src.db', { fileSystem: disk.fs });
   const big = new Uint8Array(3000).fill(7);
@@ -39,7 +39,11 @@ test('a copy from a read transaction is the transaction\'s snapshot, whole and s
       let n = 0;
       for (const [k, v] of b.range()) {
         const i = Number(Buffer.from(k).toString().slice(1));
-        assert.deepEqual(Buffer.from(v!), Buffer.from(i % 10 === 0 ? big : new TextEncoder().encode(`v${i}`)), `key ${i}`);
+        assert.deepEqual(
+          Buffer.from(v!),
+          Buffer.from(i % 10 === 0 ? big : new TextEncoder().encode(`v${i}`)),
+          `key ${i}`,
+        );
         n++;
       }
       assert.equal(n, 500);

@@ -13,7 +13,11 @@ import { freePort, requireEtcd, startEtcd } from '../support/etcd.ts';
 const QUOTA = 256 * 1024;
 const VALUE = Buffer.alloc(16 * 1024, 'x').toString('base64');
 
-async function post(base: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function post(
+  base: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(base + path, { method: 'POST', body: JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
@@ -36,7 +40,9 @@ async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 10
   }
 }
 
-test('NOSPACE on a replicated cluster answers like etcd: refusal, alarm list on every member, disarm through another', { timeout: 60_000 }, async (t) => {
+test('NOSPACE on a replicated cluster answers like etcd: refusal, alarm list on every member, disarm through another', {
+  timeout: 60_000,
+}, async (t) => {
   if (!requireEtcd(t)) return;
   const etcd = await startEtcd({ extraArgs: ['--quota-backend-bytes', String(QUOTA)] });
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-alarm-gw-'));
@@ -45,16 +51,30 @@ test('NOSPACE on a replicated cluster answers like etcd: refusal, alarm list on 
   const nodes = await Promise.all(
     spec.map((s) =>
       ReplicatedNode.start({
-        name: s.name, dataDir: join(dir, s.name), listenPeerURL: s.peerURLs[0]!, initialCluster: spec, tickMs: 20,
+        name: s.name,
+        dataDir: join(dir, s.name),
+        listenPeerURL: s.peerURLs[0]!,
+        initialCluster: spec,
+        tickMs: 20,
         ...(s.name === 'a3' ? { quotaBackendBytes: QUOTA } : {}),
       }),
     ),
   );
-  const servers = await Promise.all(nodes.map((n) => serve({ kv: n.member, listen: 'http://127.0.0.1:0', name: n.member.id.toString(), logger: createLogger('error') })));
+  const servers = await Promise.all(
+    nodes.map((n) =>
+      serve({
+        kv: n.member,
+        listen: 'http://127.0.0.1:0',
+        name: n.member.id.toString(),
+        logger: createLogger('error'),
+      }),
+    ),
+  );
   const urls = servers.map((s) => s.urls[0]!);
   try {
     const end = Date.now() + 30_000;
-    while (!nodes.every((n) => n.member.memberStatus().leader !== 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    while (!nodes.every((n) => n.member.memberStatus().leader !== 0) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 20));
     const tinyId = String(nodes[2]!.member.id);
 
     const etcdRefused = await fillUntilRefused(etcd.url);
@@ -64,10 +84,14 @@ test('NOSPACE on a replicated cluster answers like etcd: refusal, alarm list on 
 
     const etcdList = await post(etcd.url, '/v3/maintenance/alarm', { action: 'GET' });
     const etcdId = (etcdList.json.alarms as { memberID: string }[])[0]!.memberID;
-    const shape = (r: { status: number; json: Record<string, unknown> }, id: string): string => JSON.stringify(r).replaceAll(id, '<id>');
+    const shape = (r: { status: number; json: Record<string, unknown> }, id: string): string =>
+      JSON.stringify(r).replaceAll(id, '<id>');
     // every member lists the alarm the tiny member raised, in etcd's shape
     for (const url of urls) {
-      const l = await eventually(() => post(url, '/v3/maintenance/alarm', { action: 'GET' }), (r) => Array.isArray(r.json.alarms));
+      const l = await eventually(
+        () => post(url, '/v3/maintenance/alarm', { action: 'GET' }),
+        (r) => Array.isArray(r.json.alarms),
+      );
       assert.equal(shape(l, tinyId), shape(etcdList, etcdId), url);
       assert.deepEqual(l.json.alarms, [{ memberID: tinyId, alarm: 'NOSPACE' }]);
     }
@@ -76,11 +100,22 @@ test('NOSPACE on a replicated cluster answers like etcd: refusal, alarm list on 
     assert.deepEqual(await post(urls[0]!, '/v3/kv/put', { key: 'dA==', value: 'MQ==' }), tiny);
 
     // etcdctl alarm disarm: DEACTIVATE each listed alarm by member id; here through member a1
-    const etcdOff = await post(etcd.url, '/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: etcdId, alarm: 'NOSPACE' });
-    const boltOff = await post(urls[0]!, '/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: tinyId, alarm: 'NOSPACE' });
+    const etcdOff = await post(etcd.url, '/v3/maintenance/alarm', {
+      action: 'DEACTIVATE',
+      memberID: etcdId,
+      alarm: 'NOSPACE',
+    });
+    const boltOff = await post(urls[0]!, '/v3/maintenance/alarm', {
+      action: 'DEACTIVATE',
+      memberID: tinyId,
+      alarm: 'NOSPACE',
+    });
     assert.equal(shape(boltOff, tinyId), shape(etcdOff, etcdId));
     for (const url of urls) {
-      const l = await eventually(() => post(url, '/v3/maintenance/alarm', { action: 'GET' }), (r) => r.json.alarms === undefined);
+      const l = await eventually(
+        () => post(url, '/v3/maintenance/alarm', { action: 'GET' }),
+        (r) => r.json.alarms === undefined,
+      );
       assert.deepEqual(l, await post(etcd.url, '/v3/maintenance/alarm', { action: 'GET' }), url);
     }
     const put = await post(urls[0]!, '/v3/kv/put', { key: 'dA==', value: 'MQ==' });

@@ -51,8 +51,13 @@ test('a single member crashed at every I/O call keeps every acknowledged write e
       const got = r.kvs.map((kv) => Buffer.from(kv.key).toString());
       for (let i = 0; i < acked; i++) assert.ok(got.includes(`k${i}`), `call ${at} (${mode}): acknowledged k${i} lost`);
       assert.ok(got.length <= acked + 1, `call ${at} (${mode}): more writes than attempted`);
-      assert.equal(r.header.revision, 1 + got.length, `call ${at} (${mode}): a write was applied twice or a revision lost`);
-      for (const kv of r.kvs) assert.equal(kv.version, 1, `call ${at} (${mode}): ${Buffer.from(kv.key).toString()} applied twice`);
+      assert.equal(
+        r.header.revision,
+        1 + got.length,
+        `call ${at} (${mode}): a write was applied twice or a revision lost`,
+      );
+      for (const kv of r.kvs)
+        assert.equal(kv.version, 1, `call ${at} (${mode}): ${Buffer.from(kv.key).toString()} applied twice`);
       // and it still takes writes
       await c.until(m.put({ key: 'after', value: 'x' }));
       await c.closeAll();

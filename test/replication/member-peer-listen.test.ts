@@ -25,13 +25,28 @@ function handler(got: Message[]): PeerHandler {
 }
 
 const heartbeat = (from: number): Message => ({
-  type: 'heartbeat', from, to: 1, term: 3, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
+  type: 'heartbeat',
+  from,
+  to: 1,
+  term: 3,
+  logTerm: 0,
+  index: 0,
+  entries: [],
+  commit: 0,
+  reject: false,
+  rejectHint: 0,
 });
 
 test('a transport listening on two addresses takes messages from a peer dialling each', async () => {
   const [a, b] = [await freePort(), await freePort()];
   const got: Message[] = [];
-  const t1 = new PeerTransport({ id: 1, host: '127.0.0.1', port: a, alsoListen: [{ host: '127.0.0.1', port: b }], resolve: () => undefined });
+  const t1 = new PeerTransport({
+    id: 1,
+    host: '127.0.0.1',
+    port: a,
+    alsoListen: [{ host: '127.0.0.1', port: b }],
+    resolve: () => undefined,
+  });
   t1.attach(handler(got));
   const t2 = new PeerTransport({ id: 2, resolve: (id) => (id === 1 ? `http://127.0.0.1:${a}` : undefined) });
   const t3 = new PeerTransport({ id: 3, resolve: (id) => (id === 1 ? `http://127.0.0.1:${b}` : undefined) });
@@ -47,14 +62,22 @@ test('a transport listening on two addresses takes messages from a peer dialling
     await eventually('both heartbeats', () => (got.length >= 2 ? got : undefined), 10_000);
     assert.deepEqual(got.map((m) => m.from).sort(), [2, 3]);
     // a port already taken fails listen() cleanly (nothing left bound)
-    const t4 = new PeerTransport({ id: 4, host: '127.0.0.1', port: 0, alsoListen: [{ host: '127.0.0.1', port: b }], resolve: () => undefined });
+    const t4 = new PeerTransport({
+      id: 4,
+      host: '127.0.0.1',
+      port: 0,
+      alsoListen: [{ host: '127.0.0.1', port: b }],
+      resolve: () => undefined,
+    });
     await assert.rejects(t4.listen(), /EADDRINUSE/);
   } finally {
     for (const t of [t1, t2, t3]) await t.close();
   }
 });
 
-test('a member listening on two peer URLs keeps its cluster when every peer moves to the second', { timeout: 60_000 }, async () => {
+test('a member listening on two peer URLs keeps its cluster when every peer moves to the second', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-peer-listen-'));
   const nodes = new Map<string, ReplicatedNode>();
   try {
@@ -67,7 +90,10 @@ test('a member listening on two peer URLs keeps its cluster when every peer move
     ];
     const start = async (s: ClusterMemberSpec): Promise<ReplicatedNode> => {
       const n = await ReplicatedNode.start({
-        name: s.name, dataDir: join(dir, s.name), initialCluster: spec, tickMs: 20,
+        name: s.name,
+        dataDir: join(dir, s.name),
+        initialCluster: spec,
+        tickMs: 20,
         listenPeerURLs: s.name === 'n1' ? [first, second] : s.peerURLs,
       });
       nodes.set(s.name, n);
@@ -89,7 +115,15 @@ test('a member listening on two peer URLs keeps its cluster when every peer move
     // n1 now advertises only its second URL; the others restart, so they can only dial that one
     await eventually('update', async () => n1.member.memberUpdate(n1.member.id, [second]).catch(() => undefined));
     await eventually('n2, n3 see it', () =>
-      ['n2', 'n3'].every((n) => nodes.get(n)!.member.memberList().find((m) => m.id === n1.member.id)?.peerURLs[0] === second) ? true : undefined,
+      ['n2', 'n3'].every(
+        (n) =>
+          nodes
+            .get(n)!
+            .member.memberList()
+            .find((m) => m.id === n1.member.id)?.peerURLs[0] === second,
+      )
+        ? true
+        : undefined,
     );
     for (const name of ['n2', 'n3']) {
       await nodes.get(name)!.close();
@@ -117,14 +151,38 @@ test('boltkv serve --listen-peer-urls a,b listens on both', { timeout: 30_000 },
   const client = `http://127.0.0.1:${await freePort()}`;
   const stop = new AbortController();
   const running = runServe(
-    ['--name', 's1', '--data-dir', join(dir, 's1'), '--listen-client-urls', client, '--advertise-client-urls', client,
-      '--listen-peer-urls', `${a},${b}`, '--initial-advertise-peer-urls', a, '--initial-cluster', `s1=${a}`, '--heartbeat-interval', '20'],
+    [
+      '--name',
+      's1',
+      '--data-dir',
+      join(dir, 's1'),
+      '--listen-client-urls',
+      client,
+      '--advertise-client-urls',
+      client,
+      '--listen-peer-urls',
+      `${a},${b}`,
+      '--initial-advertise-peer-urls',
+      a,
+      '--initial-cluster',
+      `s1=${a}`,
+      '--heartbeat-interval',
+      '20',
+    ],
     { signal: stop.signal, handleSignals: false, out: () => undefined, err: () => undefined },
   );
   try {
     for (const url of [a, b]) {
-      const list = await eventually(`member list on ${url}`, () => fetchMemberList(url, 1000).catch(() => undefined), 20_000);
-      assert.deepEqual(list.map((m) => m.peerURLs), [[a]], url);
+      const list = await eventually(
+        `member list on ${url}`,
+        () => fetchMemberList(url, 1000).catch(() => undefined),
+        20_000,
+      );
+      assert.deepEqual(
+        list.map((m) => m.peerURLs),
+        [[a]],
+        url,
+      );
     }
   } finally {
     stop.abort();

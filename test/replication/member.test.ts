@@ -8,7 +8,8 @@ import { SimCluster, path } from './sim/cluster.ts';
 import { open } from '../../src/bolt/index.ts';
 import { isBoltkvError } from '../../src/errors.ts';
 
-const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
+const dec = (b: Uint8Array | undefined): string | undefined =>
+  b === undefined ? undefined : Buffer.from(b).toString();
 
 test('three members elect a leader; writes through any member are answered and replicated', async () => {
   const c = new SimCluster(1, [1, 2, 3]);
@@ -24,11 +25,18 @@ test('three members elect a leader; writes through any member are answered and r
   await c.run(c.now + 200);
   for (const m of c.members()) {
     const r = await m.range({ key: 'a', rangeEnd: 'z', serializable: true });
-    assert.deepEqual(r.kvs.map((kv) => dec(kv.key)), ['a', 'b'], `member ${m.id}`);
+    assert.deepEqual(
+      r.kvs.map((kv) => dec(kv.key)),
+      ['a', 'b'],
+      `member ${m.id}`,
+    );
     assert.equal(r.header.revision, 3);
   }
   const ci = c.members().map((m) => m.consistentIndex());
-  assert.ok(ci.every((x) => x === ci[0]), `consistent indexes ${ci}`);
+  assert.ok(
+    ci.every((x) => x === ci[0]),
+    `consistent indexes ${ci}`,
+  );
   await c.closeAll();
 });
 
@@ -83,11 +91,20 @@ test('read-only txns are served through the read barrier (or locally when serial
   const r0 = ser.responses[0];
   assert.ok(r0 !== undefined && 'responseRange' in r0);
   assert.equal(dec(r0.responseRange.kvs[0]?.value), '2');
-  await assert.rejects(c.until(follower.txn(readTxn), 10_000), (e: unknown) => isBoltkvError(e, 'ERR_TIMEOUT') || isBoltkvError(e, 'ERR_NO_LEADER'));
+  await assert.rejects(
+    c.until(follower.txn(readTxn), 10_000),
+    (e: unknown) => isBoltkvError(e, 'ERR_TIMEOUT') || isBoltkvError(e, 'ERR_NO_LEADER'),
+  );
   c.heal();
   // a txn that writes in either branch still goes through the log
   const l = await c.waitLeader();
-  const w = await c.until(l.txn({ compare: [{ key: 'a', target: 'VALUE', result: 'EQUAL', value: 'x' }], success: [{ requestRange: { key: 'a' } }], failure: [{ requestPut: { key: 'b', value: '3' } }] }));
+  const w = await c.until(
+    l.txn({
+      compare: [{ key: 'a', target: 'VALUE', result: 'EQUAL', value: 'x' }],
+      success: [{ requestRange: { key: 'a' } }],
+      failure: [{ requestPut: { key: 'b', value: '3' } }],
+    }),
+  );
   assert.equal(w.succeeded, false);
   assert.equal(w.header.revision, 4);
   await c.closeAll();
@@ -95,13 +112,20 @@ test('read-only txns are served through the read barrier (or locally when serial
 
 test('members publish their name and client URLs through the log; a learner too, once it knows a leader', async () => {
   const c = new SimCluster(12, [1, 2, 3]);
-  c.memberOptionsFor = (id) => ({ name: `n${id}`, clientURLs: [`http://127.0.0.${id}:2379`, `http://[::1]:${2370 + id}`] });
+  c.memberOptionsFor = (id) => ({
+    name: `n${id}`,
+    clientURLs: [`http://127.0.0.${id}:2379`, `http://[::1]:${2370 + id}`],
+  });
   for (const id of [1, 2, 3]) await c.start(id);
   const leader = await c.waitLeader();
   await c.run(c.now + 1000);
   for (const m of c.members()) {
     const list = m.memberList();
-    assert.deepEqual(list.map((x) => [x.id, x.name, x.clientURLs]), [1, 2, 3].map((id) => [id, `n${id}`, [`http://127.0.0.${id}:2379`, `http://[::1]:${2370 + id}`]]), `member ${m.id}`);
+    assert.deepEqual(
+      list.map((x) => [x.id, x.name, x.clientURLs]),
+      [1, 2, 3].map((id) => [id, `n${id}`, [`http://127.0.0.${id}:2379`, `http://[::1]:${2370 + id}`]]),
+      `member ${m.id}`,
+    );
   }
   // a learner added with two peer URLs and no name: the member list fills in once it runs
   const { member } = await c.until(leader.memberAdd({ peerURLs: ['sim://m4', 'sim://m4b'], isLearner: true, id: 4 }));
@@ -110,7 +134,10 @@ test('members publish their name and client URLs through the log; a learner too,
   await c.start(4);
   await c.run(c.now + 2000);
   const l4 = leader.memberList().find((x) => x.id === 4);
-  assert.deepEqual([l4?.name, l4?.clientURLs, l4?.peerURLs, l4?.isLearner], ['n4', ['http://127.0.0.4:2379', 'http://[::1]:2374'], ['sim://m4', 'sim://m4b'], true]);
+  assert.deepEqual(
+    [l4?.name, l4?.clientURLs, l4?.peerURLs, l4?.isLearner],
+    ['n4', ['http://127.0.0.4:2379', 'http://[::1]:2374'], ['sim://m4', 'sim://m4b'], true],
+  );
   // an update of the peer URLs keeps the published attributes
   await c.until(leader.memberUpdate(4, ['sim://m4c']));
   const after = leader.memberList().find((x) => x.id === 4);
@@ -119,11 +146,14 @@ test('members publish their name and client URLs through the log; a learner too,
   await c.closeAll();
   for (const id of [1, 2, 3]) await c.restart(id, 'process');
   const again = c.nodes.get(2)!.member!.memberList();
-  assert.deepEqual(again.map((x) => x.name), ['n1', 'n2', 'n3', 'n4']);
+  assert.deepEqual(
+    again.map((x) => x.name),
+    ['n1', 'n2', 'n3', 'n4'],
+  );
   await c.closeAll();
 });
 
-test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s error and raise NOSPACE until disarmed', async () => {
+test("--quota-backend-bytes on a member: writes past it are refused with etcd's error and raise NOSPACE until disarmed", async () => {
   const c = new SimCluster(13, [1, 2, 3]);
   c.memberOptions = { quotaBackendBytes: 256 * 1024 };
   for (const id of [1, 2, 3]) await c.start(id);
@@ -137,7 +167,11 @@ test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s
       refused = e;
     }
   }
-  assert.ok(isBoltkvError(refused, 'ERR_NO_SPACE') && (refused as Error).message === 'etcdserver: mvcc: database space exceeded', String(refused));
+  assert.ok(
+    isBoltkvError(refused, 'ERR_NO_SPACE') &&
+      (refused as Error).message === 'etcdserver: mvcc: database space exceeded',
+    String(refused),
+  );
   assert.ok(leader.memberStatus().dbSize >= 200 * 1024, `db size ${leader.memberStatus().dbSize}`);
   const alarms = await c.until(leader.alarmList());
   assert.deepEqual(alarms.alarms, [{ memberId: BigInt(leader.id), alarm: 'NOSPACE' }]);
@@ -153,7 +187,7 @@ test('--quota-backend-bytes on a member: writes past it are refused with etcd\'s
   await c.closeAll();
 });
 
-test('NOSPACE is replicated: raised by one member\'s quota it shows on all, blocks writes through any member, survives a restart, and is disarmed through another', async () => {
+test("NOSPACE is replicated: raised by one member's quota it shows on all, blocks writes through any member, survives a restart, and is disarmed through another", async () => {
   const c = new SimCluster(17, [1, 2, 3]);
   // the tiny quota is member 3's, a follower: the others keep etcd's default
   c.memberOptionsFor = (id) => (id === 3 ? { quotaBackendBytes: 256 * 1024 } : {});
@@ -176,11 +210,19 @@ test('NOSPACE is replicated: raised by one member\'s quota it shows on all, bloc
   const want = [{ memberId: BigInt(tiny.id), alarm: 'NOSPACE' }];
   for (const m of [leader, tiny, other]) {
     assert.deepEqual((await c.until(m.alarmList())).alarms, want, `alarms on member ${m.id}`);
-    assert.deepEqual((await m.status()).errors, [`memberID:${tiny.id} alarm:NOSPACE `], `status errors on member ${m.id}`);
+    assert.deepEqual(
+      (await m.status()).errors,
+      [`memberID:${tiny.id} alarm:NOSPACE `],
+      `status errors on member ${m.id}`,
+    );
   }
   // cluster-wide: the leader's own quota is far away, yet writes that add data are refused
-  await assert.rejects(c.until(leader.put({ key: 'tiny', value: '1' })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
-  await assert.rejects(c.until(other.txn({ success: [{ requestPut: { key: 't', value: '1' } }] })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(c.until(leader.put({ key: 'tiny', value: '1' })), (e: unknown) =>
+    isBoltkvError(e, 'ERR_NO_SPACE'),
+  );
+  await assert.rejects(c.until(other.txn({ success: [{ requestPut: { key: 't', value: '1' } }] })), (e: unknown) =>
+    isBoltkvError(e, 'ERR_NO_SPACE'),
+  );
   await assert.rejects(c.until(other.leaseGrant({ TTL: 10 })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
   // reads, deletes and compaction go on
   await c.until(other.delete('big1'));
@@ -197,7 +239,9 @@ test('NOSPACE is replicated: raised by one member\'s quota it shows on all, bloc
   for (const m of c.members()) assert.deepEqual((await c.until(m.alarmList())).alarms, [], `member ${m.id}`);
   await c.until(leader.put({ key: 'after', value: '1' }));
   // the tiny member's file is still past its quota: its next write raises the alarm again
-  await assert.rejects(c.until(tiny.put({ key: 'again', value: '1' })), (e: unknown) => isBoltkvError(e, 'ERR_NO_SPACE'));
+  await assert.rejects(c.until(tiny.put({ key: 'again', value: '1' })), (e: unknown) =>
+    isBoltkvError(e, 'ERR_NO_SPACE'),
+  );
   await c.run(c.now + 300);
   assert.deepEqual((await c.until(leader.alarmList())).alarms, want);
   await c.closeAll();
@@ -215,7 +259,10 @@ test('restarting every member applies nothing twice and keeps the data', async (
   const l2 = await c.waitLeader();
   const r = await c.until(l2.range({ key: 'k', rangeEnd: 'l' }));
   assert.equal(r.header.revision, 21, 'each put applied exactly once');
-  assert.deepEqual(r.kvs.map((kv) => dec(kv.value)), ['v15', 'v16', 'v17', 'v18', 'v19']);
+  assert.deepEqual(
+    r.kvs.map((kv) => dec(kv.value)),
+    ['v15', 'v16', 'v17', 'v18', 'v19'],
+  );
   for (const [i, m] of c.members().entries()) assert.ok(m.consistentIndex() >= before[i]!);
   await c.closeAll();
 });
@@ -230,7 +277,10 @@ test('a learner joins by snapshot, refuses non-serializable requests, and is pro
   assert.ok(members.some((m) => m.id === 4 && m.isLearner));
   c.addNode(4);
   // promotion before it has caught up is refused with etcd's error
-  await assert.rejects(leader.memberPromote(4), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_READY') && /in sync with leader/.test((e as Error).message));
+  await assert.rejects(
+    leader.memberPromote(4),
+    (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_READY') && /in sync with leader/.test((e as Error).message),
+  );
   await c.start(4);
   await c.run(c.now + 1000);
   assert.ok(c.snapshotsSent >= 1, 'the learner was caught up by a snapshot');
@@ -238,17 +288,40 @@ test('a learner joins by snapshot, refuses non-serializable requests, and is pro
   assert.equal(learner.isLearner, true);
   const r = await learner.range({ key: 'k', rangeEnd: 'l', serializable: true });
   assert.equal(r.count, 60);
-  await assert.rejects(learner.range({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') && (e as Error).message === 'etcdserver: rpc not supported for learner');
+  await assert.rejects(
+    learner.range({ key: 'k' }),
+    (e: unknown) =>
+      isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') &&
+      (e as Error).message === 'etcdserver: rpc not supported for learner',
+  );
   await assert.rejects(learner.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
-  assert.throws(() => learner.watch({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  assert.throws(
+    () => learner.watch({ key: 'k' }),
+    (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'),
+  );
   await assert.rejects(learner.leaseGrant({ TTL: 10 }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
-  await assert.rejects(learner.leaseKeepAlive({ ID: 1n }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') && (e as Error).message === 'etcdserver: rpc not supported for learner');
-  await assert.rejects(learner.txn({ success: [{ requestRange: { key: 'k', serializable: true } }] }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
-  await assert.rejects(learner.memberAdd({ peerURLs: ['sim://x'] }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+  await assert.rejects(
+    learner.leaseKeepAlive({ ID: 1n }),
+    (e: unknown) =>
+      isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') &&
+      (e as Error).message === 'etcdserver: rpc not supported for learner',
+  );
+  await assert.rejects(learner.txn({ success: [{ requestRange: { key: 'k', serializable: true } }] }), (e: unknown) =>
+    isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'),
+  );
+  await assert.rejects(learner.memberAdd({ peerURLs: ['sim://x'] }), (e: unknown) =>
+    isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'),
+  );
   assert.equal((await learner.status()).isLearner, true);
   assert.equal(learner.memberStatus().isLearner, true);
   const l = c.leader()!;
-  await assert.rejects(c.members().find((m) => m !== l && m.id !== 4)!.memberPromote(4), (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'));
+  await assert.rejects(
+    c
+      .members()
+      .find((m) => m !== l && m.id !== 4)!
+      .memberPromote(4),
+    (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'),
+  );
   const after = await c.until(l.memberPromote(4));
   assert.ok(after.some((m) => m.id === 4 && !m.isLearner));
   await c.run(c.now + 200);
@@ -265,7 +338,7 @@ test('a learner joins by snapshot, refuses non-serializable requests, and is pro
   }
 });
 
-test('status reports etcd 3.4\'s raftIndex (the committed index, not the log\'s last) and raftAppliedIndex; no leader is an error', async () => {
+test("status reports etcd 3.4's raftIndex (the committed index, not the log's last) and raftAppliedIndex; no leader is an error", async () => {
   const c = new SimCluster(19, [1, 2, 3]);
   for (const id of [1, 2, 3]) await c.start(id);
   const leader = await c.waitLeader();
@@ -282,7 +355,10 @@ test('status reports etcd 3.4\'s raftIndex (the committed index, not the log\'s 
   const pending = leader.put({ key: 'uncommitted', value: 'v' }).catch((e: unknown) => e);
   await c.run(c.now + 30);
   const cut = leader.memberStatus();
-  assert.ok(leader.raftStatus().lastIndex > cut.raftIndex, `last ${leader.raftStatus().lastIndex} committed ${cut.raftIndex}`);
+  assert.ok(
+    leader.raftStatus().lastIndex > cut.raftIndex,
+    `last ${leader.raftStatus().lastIndex} committed ${cut.raftIndex}`,
+  );
   assert.equal(cut.raftIndex, settled.raftIndex);
   assert.equal(cut.raftAppliedIndex, settled.raftAppliedIndex);
   // once it steps down (check quorum) it knows no leader, and says so as etcd does
@@ -309,8 +385,13 @@ test('cluster API: status, member update and remove, leader transfer, with etcd 
   assert.deepEqual(list.find((m) => m.id === 3)!.peerURLs, ['sim://m3-new']);
   await c.run(c.now + 100);
   for (const m of c.members()) assert.deepEqual(m.memberList().find((x) => x.id === 3)!.peerURLs, ['sim://m3-new']);
-  await assert.rejects(leader.memberUpdate(99, ['x']), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_NOT_FOUND') && (e as Error).message === 'etcdserver: member not found');
-  await assert.rejects(leader.memberAdd({ peerURLs: ['sim://m1'] }), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_EXISTS'));
+  await assert.rejects(
+    leader.memberUpdate(99, ['x']),
+    (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_NOT_FOUND') && (e as Error).message === 'etcdserver: member not found',
+  );
+  await assert.rejects(leader.memberAdd({ peerURLs: ['sim://m1'] }), (e: unknown) =>
+    isBoltkvError(e, 'ERR_MEMBER_EXISTS'),
+  );
   await assert.rejects(other.transferLeadership(1), (e: unknown) => isBoltkvError(e, 'ERR_NOT_LEADER'));
   // transfer leadership to a follower
   const target = other.id;
@@ -327,7 +408,9 @@ test('cluster API: status, member update and remove, leader transfer, with etcd 
   assert.equal(victim.isRemoved, true);
   assert.equal(victim.isClosed, true);
   await assert.rejects(newLeader.memberRemove(victim.id), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_NOT_FOUND'));
-  await assert.rejects(newLeader.memberAdd({ peerURLs: ['sim://again'], id: victim.id }), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_EXISTS'));
+  await assert.rejects(newLeader.memberAdd({ peerURLs: ['sim://again'], id: victim.id }), (e: unknown) =>
+    isBoltkvError(e, 'ERR_MEMBER_EXISTS'),
+  );
   // the two remaining voters still commit
   await c.until(newLeader.put({ key: 'after-remove', value: '1' }));
   await assert.rejects(victim.put({ key: 'x' }), (e: unknown) => isBoltkvError(e, 'ERR_CLOSED'));
@@ -337,7 +420,9 @@ test('cluster API: status, member update and remove, leader transfer, with etcd 
   assert.notEqual(again.member.id, victim.id);
   assert.deepEqual(again.members.find((m) => m.id === again.member.id)?.peerURLs, victimURLs);
   // the same URLs twice are still refused, as etcd does
-  await assert.rejects(newLeader.memberAdd({ peerURLs: victimURLs }), (e: unknown) => isBoltkvError(e, 'ERR_MEMBER_EXISTS'));
+  await assert.rejects(newLeader.memberAdd({ peerURLs: victimURLs }), (e: unknown) =>
+    isBoltkvError(e, 'ERR_MEMBER_EXISTS'),
+  );
   await c.closeAll();
 });
 
@@ -399,7 +484,10 @@ test('a watch on a member sees every revision, also across a snapshot install', 
   const r = await lagging.range({ key: 'w', rangeEnd: 'x', serializable: true });
   assert.equal(r.count, 30);
   await c.run(c.now + 200);
-  assert.deepEqual(seen, Array.from({ length: 30 }, (_, i) => i + 2));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 30 }, (_, i) => i + 2),
+  );
   w.cancel();
   await collect;
   await c.closeAll();

@@ -37,10 +37,17 @@ test('peers reach a member through its second peer URL when the first refuses; c
       return got.count === 1 ? got : undefined;
     });
     assert.equal(Buffer.from(r.kvs[0]!.value).toString(), 'v');
-    const expected = spec.map((s, i) => ({ name: s.name, peerURLs: s.peerURLs, clientURLs: [`http://127.0.0.1:${2379 + i}`] }));
+    const expected = spec.map((s, i) => ({
+      name: s.name,
+      peerURLs: s.peerURLs,
+      clientURLs: [`http://127.0.0.1:${2379 + i}`],
+    }));
     for (const n of nodes()) {
       const list = await eventually(`published attributes on ${n.member.id}`, () => {
-        const l = n.member.memberList().map((m) => ({ name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs })).sort((a, b) => a.name.localeCompare(b.name));
+        const l = n.member
+          .memberList()
+          .map((m) => ({ name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs }))
+          .sort((a, b) => a.name.localeCompare(b.name));
         return l.every((m) => m.clientURLs.length > 0) ? l : undefined;
       });
       assert.deepEqual(list, expected);

@@ -33,8 +33,12 @@ const TOKEN = 'processes-test';
 const SNAPSHOT_COUNT = 20;
 const CATCH_UP_ENTRIES = 5;
 const FLAGS = [
-  '--snapshot-count', String(SNAPSHOT_COUNT), '--experimental-snapshot-catchup-entries', String(CATCH_UP_ENTRIES),
-  '--heartbeat-interval', '50',
+  '--snapshot-count',
+  String(SNAPSHOT_COUNT),
+  '--experimental-snapshot-catchup-entries',
+  String(CATCH_UP_ENTRIES),
+  '--heartbeat-interval',
+  '50',
 ];
 const SNAPSHOT_LINE = '"received a snapshot"';
 const NOT_IN_SYNC = 'etcdserver: can only promote a learner member which is in sync with leader';
@@ -77,10 +81,17 @@ async function status(url: string): Promise<Status> {
   const r = await call(url, '/v3/maintenance/status', {});
   if (r.status !== 200) throw new Error(`status: ${JSON.stringify(r.json)}`);
   const header = r.json.header as { member_id: string; revision: string };
-  return { id: header.member_id, leader: String(r.json.leader ?? '0'), applied: Number(r.json.raftAppliedIndex ?? 0), revision: header.revision };
+  return {
+    id: header.member_id,
+    leader: String(r.json.leader ?? '0'),
+    applied: Number(r.json.raftAppliedIndex ?? 0),
+    revision: header.revision,
+  };
 }
 
-test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a learner added late, caught up by snapshot and promoted; linearizable, nothing acknowledged lost, HashKV and files equal', { timeout: STRESS ? 300_000 : 120_000 }, async (t) => {
+test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a learner added late, caught up by snapshot and promoted; linearizable, nothing acknowledged lost, HashKV and files equal', {
+  timeout: STRESS ? 300_000 : 120_000,
+}, async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'boltkv-procs-'));
   const rng = new Rng(Number(process.env.BOLTKV_PROC_SEED ?? 7));
   const voters: Member[] = [];
@@ -95,11 +106,24 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
   p3.listenPeer = `http://127.0.0.1:${proxy.target}`;
   await proxy.start();
   const p4peer = `http://127.0.0.1:${await freePort()}`;
-  const p4: Member = { name: 'p4', peer: p4peer, listenPeer: p4peer, state: 'existing', proc: undefined, url: undefined, pastLogs: '' };
+  const p4: Member = {
+    name: 'p4',
+    peer: p4peer,
+    listenPeer: p4peer,
+    state: 'existing',
+    proc: undefined,
+    url: undefined,
+    pastLogs: '',
+  };
   const initial = voters.map((m) => `${m.name}=${m.peer}`).join(',');
   const launch = async (m: Member): Promise<void> => {
     const cluster = m === p4 ? `${initial},p4=${p4.peer}` : initial;
-    const proc = startServe(root, m.name, m.peer, cluster, { state: m.state, token: TOKEN, listenPeer: m.listenPeer, extra: FLAGS });
+    const proc = startServe(root, m.name, m.peer, cluster, {
+      state: m.state,
+      token: TOKEN,
+      listenPeer: m.listenPeer,
+      extra: FLAGS,
+    });
     m.proc = proc;
     m.url = await proc.client;
   };
@@ -144,12 +168,16 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
         let output: KvOutput | undefined;
         let ret = Infinity;
         try {
-          const r = input.kind === 'put'
-            ? await call(url, '/v3/kv/put', { key: b64(key), value: b64(input.value) })
-            : await call(url, '/v3/kv/range', { key: b64(key) });
+          const r =
+            input.kind === 'put'
+              ? await call(url, '/v3/kv/put', { key: b64(key), value: b64(input.value) })
+              : await call(url, '/v3/kv/range', { key: b64(key) });
           if (r.status === 200) {
             const kv = (r.json.kvs as { value?: string }[] | undefined)?.[0];
-            output = input.kind === 'put' ? { kind: 'put' } : { kind: 'get', value: kv === undefined ? null : unb64(kv.value ?? '') };
+            output =
+              input.kind === 'put'
+                ? { kind: 'put' }
+                : { kind: 'get', value: kv === undefined ? null : unb64(kv.value ?? '') };
             ret = ++clock;
           } else if (r.json.message === 'etcdserver: no leader') {
             output = undefined; // raft dropped it: never in any log
@@ -185,7 +213,8 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
       if (r.json.message !== 'etcdserver: Peer URLs already exists') throw new Error(JSON.stringify(r.json));
       // an earlier attempt whose answer was lost went through
       const list = await call(via, '/v3/cluster/member/list', {});
-      learnerId = (list.json.members as { ID: string; peerURLs: string[] }[]).find((x) => x.peerURLs[0] === p4.peer)?.ID ?? '';
+      learnerId =
+        (list.json.members as { ID: string; peerURLs: string[] }[]).find((x) => x.peerURLs[0] === p4.peer)?.ID ?? '';
       return learnerId !== '' ? true : undefined;
     });
     // Not started yet, so far behind: the leader must refuse to promote it, with etcd's error.
@@ -199,14 +228,18 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
     });
     await launch(p4);
     let last = '';
-    await eventually(() => `the learner to catch up (last ${last}; ${p4.proc?.stderr()})`, async () => {
-      const l = await status(p4.url!);
-      const st = await Promise.all(voters.map((m) => status(m.url!)));
-      const lead = st.find((s) => s.leader === s.id);
-      last = JSON.stringify({ l, lead });
-      if (lead === undefined) return undefined;
-      return snapshotsIn(p4.proc!.stderr()) >= 1 && l.applied >= 0.9 * lead.applied ? true : undefined;
-    }, 30_000);
+    await eventually(
+      () => `the learner to catch up (last ${last}; ${p4.proc?.stderr()})`,
+      async () => {
+        const l = await status(p4.url!);
+        const st = await Promise.all(voters.map((m) => status(m.url!)));
+        const lead = st.find((s) => s.leader === s.id);
+        last = JSON.stringify({ l, lead });
+        if (lead === undefined) return undefined;
+        return snapshotsIn(p4.proc!.stderr()) >= 1 && l.applied >= 0.9 * lead.applied ? true : undefined;
+      },
+      30_000,
+    );
     const learnerSnapshots = snapshotsIn(p4.proc!.stderr());
     phase('learner caught up');
     await eventually('member promote', async () => {
@@ -219,7 +252,9 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
     members.push(p4);
 
     const leader = async (): Promise<Member | undefined> => {
-      const st = await Promise.all(members.map((m) => (m.url === undefined ? undefined : status(m.url).catch(() => undefined))));
+      const st = await Promise.all(
+        members.map((m) => (m.url === undefined ? undefined : status(m.url).catch(() => undefined))),
+      );
       const lead = st.find((s) => s !== undefined && s.leader === s.id);
       return lead === undefined ? undefined : members[st.indexOf(lead)];
     };
@@ -251,49 +286,83 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
 
     // Every member up: let the cluster settle (one leader, the same applied index everywhere).
     let statuses: Status[] = [];
-    await eventually(() => `the members to converge: ${JSON.stringify(statuses)}`, async () => {
-      statuses = await Promise.all(members.map((m) => status(m.url!)));
-      const ids = new Set(statuses.map((s) => s.leader));
-      return ids.size === 1 && !ids.has('0') && statuses.every((s) => s.applied === statuses[0]!.applied) ? true : undefined;
-    }, 30_000);
+    await eventually(
+      () => `the members to converge: ${JSON.stringify(statuses)}`,
+      async () => {
+        statuses = await Promise.all(members.map((m) => status(m.url!)));
+        const ids = new Set(statuses.map((s) => s.leader));
+        return ids.size === 1 && !ids.has('0') && statuses.every((s) => s.applied === statuses[0]!.applied)
+          ? true
+          : undefined;
+      },
+      30_000,
+    );
     phase('converged');
     for (const k of keys) {
       const r = await call(members[0]!.url!, '/v3/kv/range', { key: b64(k) }, 10_000);
       assert.equal(r.status, 200, `final read of ${k}: ${JSON.stringify(r.json)}`);
       const kv = (r.json.kvs as { value?: string }[] | undefined)?.[0];
       const c0 = ++clock;
-      history.push({ client: 99, input: { kind: 'get', key: k }, output: { kind: 'get', value: kv === undefined ? null : unb64(kv.value ?? '') }, call: c0, ret: ++clock });
+      history.push({
+        client: 99,
+        input: { kind: 'get', key: k },
+        output: { kind: 'get', value: kv === undefined ? null : unb64(kv.value ?? '') },
+        call: c0,
+        ret: ++clock,
+      });
     }
     const v = checkKv(history);
     assert.ok(v.ok, `history of ${history.length} operations is not linearizable on key ${v.badKey}`);
     const acked = history.filter((o) => o.input.kind === 'put' && o.ret !== Infinity).length;
     assert.ok(acked >= 5, `only ${acked} acknowledged writes`);
-    assert.ok(kills >= 3 && partitions >= 1 && p4Kills >= 1, `only ${kills} kills (${p4Kills} of p4) and ${partitions} partitions`);
+    assert.ok(
+      kills >= 3 && partitions >= 1 && p4Kills >= 1,
+      `only ${kills} kills (${p4Kills} of p4) and ${partitions} partitions`,
+    );
     for (const k of keys) {
       const final = history.filter((o) => o.client === 99 && o.input.key === k).at(-1)!;
       const value = final.output.kind === 'get' ? final.output.value : null;
-      const lastPut = history.filter((o) => o.input.key === k && o.input.kind === 'put' && o.ret !== Infinity).sort((a, b) => a.ret - b.ret).at(-1);
+      const lastPut = history
+        .filter((o) => o.input.key === k && o.input.kind === 'put' && o.ret !== Infinity)
+        .sort((a, b) => a.ret - b.ret)
+        .at(-1);
       if (lastPut === undefined) continue;
       const src = history.find((o) => o.input.kind === 'put' && o.input.value === value);
-      assert.ok(src !== undefined && (src === lastPut || src.ret > lastPut.call), `key ${k}: acknowledged ${JSON.stringify(lastPut.input)} lost (found ${value})`);
+      assert.ok(
+        src !== undefined && (src === lastPut || src.ret > lastPut.call),
+        `key ${k}: acknowledged ${JSON.stringify(lastPut.input)} lost (found ${value})`,
+      );
     }
     // HashKV through every member's gateway at the same revision.
     const rev = statuses[0]!.revision;
-    const hashes = await Promise.all(members.map(async (m) => {
-      const r = await call(m.url!, '/v3/maintenance/hashkv', { revision: rev }, 10_000);
-      assert.equal(r.status, 200, `${m.name} hashkv: ${JSON.stringify(r.json)}`);
-      return String(r.json.hash);
-    }));
-    assert.ok(hashes.every((h) => h === hashes[0]), `HashKV at revision ${rev} differs between members: ${hashes}`);
+    const hashes = await Promise.all(
+      members.map(async (m) => {
+        const r = await call(m.url!, '/v3/maintenance/hashkv', { revision: rev }, 10_000);
+        assert.equal(r.status, 200, `${m.name} hashkv: ${JSON.stringify(r.json)}`);
+        return String(r.json.hash);
+      }),
+    );
+    assert.ok(
+      hashes.every((h) => h === hashes[0]),
+      `HashKV at revision ${rev} differs between members: ${hashes}`,
+    );
     const snapshots = members.map((m) => `${m.name} ${snapshotsIn(m.pastLogs + (m.proc?.stderr() ?? ''))}`).join(', ');
-    t.diagnostic(`${history.length} operations checked (${acked} acknowledged writes), ${kills} kill -9 (${leaderKills} of the leader, ${p4Kills} of the promoted learner), ${partitions} partitions of p3`);
-    t.diagnostic(`learner p4 caught up by ${learnerSnapshots} snapshot(s), promoted after ${notInSync} "not in sync" refusals; snapshots received per member: ${snapshots}; HashKV ${hashes[0]} at revision ${rev}`);
+    t.diagnostic(
+      `${history.length} operations checked (${acked} acknowledged writes), ${kills} kill -9 (${leaderKills} of the leader, ${p4Kills} of the promoted learner), ${partitions} partitions of p3`,
+    );
+    t.diagnostic(
+      `learner p4 caught up by ${learnerSnapshots} snapshot(s), promoted after ${notInSync} "not in sync" refusals; snapshots received per member: ${snapshots}; HashKV ${hashes[0]} at revision ${rev}`,
+    );
     t.diagnostic(`timeline: ${phases.join(', ')}`);
 
     // A clean stop: every member exits 0, then its file is opened and checked.
     for (const m of members) m.proc!.child.kill('SIGTERM');
     const codes = await Promise.all(members.map((m) => m.proc!.exited));
-    assert.deepEqual(codes, members.map(() => 0), members.map((m) => `${m.name}: ${m.proc!.stderr()}`).join('\n'));
+    assert.deepEqual(
+      codes,
+      members.map(() => 0),
+      members.map((m) => `${m.name}: ${m.proc!.stderr()}`).join('\n'),
+    );
     const fileHashes = members.map((m) => {
       const b = BoltBackend.open(join(root, m.name, 'member', 'boltkv.db'));
       try {
@@ -303,7 +372,10 @@ test('boltkv serve processes: kill -9 in a loop, a partitioned peer port, a lear
         b.close();
       }
     });
-    assert.ok(fileHashes.every((h) => h === fileHashes[0]), `HashKV of the files differs between members: ${fileHashes}`);
+    assert.ok(
+      fileHashes.every((h) => h === fileHashes[0]),
+      `HashKV of the files differs between members: ${fileHashes}`,
+    );
   } finally {
     stop = true;
     await Promise.all(clients);

@@ -22,7 +22,8 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
     const names = ['s1', 's2', 's3'];
     const peers = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
     const initial = names.map((n, i) => `${n}=${peers[i]}`).join(',');
-    for (const [i, n] of names.entries()) procs.push(startServe(dir, n, peers[i]!, initial, { state: 'new', token: 'serve-cluster-test' }));
+    for (const [i, n] of names.entries())
+      procs.push(startServe(dir, n, peers[i]!, initial, { state: 'new', token: 'serve-cluster-test' }));
     const [a, b, c] = (await Promise.all(procs.map((p) => p.client))) as [string, string, string];
 
     // A put through s1 (retried until a leader is elected), read linearizably through s2.
@@ -56,7 +57,10 @@ test('boltkv serve with --initial-cluster: three processes form a cluster, a lea
     assert.equal(newMember.isLearner, true);
     assert.deepEqual(newMember.peerURLs, [peer4]);
     assert.equal((added.json.members as unknown[]).length, 4);
-    const d = startServe(dir, 's4', peer4, `${initial},s4=${peer4}`, { state: 'existing', token: 'serve-cluster-test' });
+    const d = startServe(dir, 's4', peer4, `${initial},s4=${peer4}`, {
+      state: 'existing',
+      token: 'serve-cluster-test',
+    });
     procs.push(d);
     const learner = await d.client;
 

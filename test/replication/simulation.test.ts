@@ -16,7 +16,8 @@ import { Workload } from './sim/workload.ts';
 
 const STRESS = process.env.BOLTKV_STRESS === '1';
 const ONE = process.env.BOLTKV_SIM_SEED;
-const SEEDS = ONE !== undefined ? [Number(ONE)] : STRESS ? Array.from({ length: 40 }, (_, i) => i + 1) : [1, 2, 3, 4, 5, 6];
+const SEEDS =
+  ONE !== undefined ? [Number(ONE)] : STRESS ? Array.from({ length: 40 }, (_, i) => i + 1) : [1, 2, 3, 4, 5, 6];
 const DURATION = STRESS ? 20_000 : 4_000;
 
 /** Everything of etcd's state machine in a file, for member-to-member comparison. */
@@ -43,7 +44,18 @@ function dumpState(c: SimCluster, id: number): { ci: number; data: string } {
   }
 }
 
-interface Stats { seed: number; ops: number; acked: number; unknown: number; crashes: number; restarts: number; snapshots: number; learners: number; promoted: number; removed: number }
+interface Stats {
+  seed: number;
+  ops: number;
+  acked: number;
+  unknown: number;
+  crashes: number;
+  restarts: number;
+  snapshots: number;
+  learners: number;
+  promoted: number;
+  removed: number;
+}
 
 async function simulate(seed: number): Promise<Stats> {
   const c = new SimCluster(seed, [1, 2, 3]);
@@ -77,28 +89,39 @@ async function simulate(seed: number): Promise<Stats> {
       const l = c.leader();
       if (l !== undefined) {
         const id = nextLearner++;
-        l.memberAdd({ peerURLs: [`sim://m${id}`], isLearner: true, id }).then(async () => {
-          c.addNode(id);
-          learners.push(id);
-          await c.start(id);
-        }, async (e: unknown) => {
-          // the proposer died or timed out: the add may still commit, so start the member anyway
-          // (an operator would find it in the member list); certainly-refused adds start nothing
-          if (isBoltkvError(e, 'ERR_NO_LEADER') || isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') || isBoltkvError(e, 'ERR_MEMBER_EXISTS')) return;
-          c.addNode(id);
-          await c.start(id);
-        });
+        l.memberAdd({ peerURLs: [`sim://m${id}`], isLearner: true, id }).then(
+          async () => {
+            c.addNode(id);
+            learners.push(id);
+            await c.start(id);
+          },
+          async (e: unknown) => {
+            // the proposer died or timed out: the add may still commit, so start the member anyway
+            // (an operator would find it in the member list); certainly-refused adds start nothing
+            if (
+              isBoltkvError(e, 'ERR_NO_LEADER') ||
+              isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED') ||
+              isBoltkvError(e, 'ERR_MEMBER_EXISTS')
+            )
+              return;
+            c.addNode(id);
+            await c.start(id);
+          },
+        );
       }
     } else if (r < 0.71 && learners.length > 0) {
       const l = c.leader();
       const id = learners[0]!;
       if (l !== undefined) {
-        l.memberPromote(id).then(() => {
-          learners.splice(learners.indexOf(id), 1);
-          promoted++;
-        }, (e: unknown) => {
-          if (!isBoltkvError(e)) throw e;
-        });
+        l.memberPromote(id).then(
+          () => {
+            learners.splice(learners.indexOf(id), 1);
+            promoted++;
+          },
+          (e: unknown) => {
+            if (!isBoltkvError(e)) throw e;
+          },
+        );
       }
     } else if (r < 0.76) {
       // remove a learner, or a voter while more than three remain
@@ -108,11 +131,14 @@ async function simulate(seed: number): Promise<Stats> {
       const candidates = list.filter((m) => m.isLearner || (voters.length > 3 && m.id !== l?.id));
       if (l !== undefined && candidates.length > 0) {
         const id = rng.pick(candidates).id;
-        l.memberRemove(id).then(() => {
-          removed++;
-          const k = learners.indexOf(id);
-          if (k >= 0) learners.splice(k, 1);
-        }, () => undefined);
+        l.memberRemove(id).then(
+          () => {
+            removed++;
+            const k = learners.indexOf(id);
+            if (k >= 0) learners.splice(k, 1);
+          },
+          () => undefined,
+        );
       }
     }
   }
@@ -134,23 +160,46 @@ async function simulate(seed: number): Promise<Stats> {
   for (const k of keys) {
     const final = w.history.filter((o) => o.client === 99 && o.input.key === k).at(-1)!;
     const value = final.output.kind === 'get' ? final.output.value : undefined;
-    const writes = w.history.filter((o): o is Operation => o.input.key === k && (o.input.kind === 'put' || (o.input.kind === 'cas' && o.output.kind === 'cas' && o.output.ok)));
+    const writes = w.history.filter(
+      (o): o is Operation =>
+        o.input.key === k &&
+        (o.input.kind === 'put' || (o.input.kind === 'cas' && o.output.kind === 'cas' && o.output.ok)),
+    );
     const acked = writes.filter((o) => o.ret !== Infinity).sort((a, b) => a.ret - b.ret);
     const last = acked.at(-1);
     if (last === undefined) continue;
     const source = writes.find((o) => 'value' in o.input && o.input.value === value);
     assert.ok(source !== undefined, `seed ${seed}: key ${k} holds ${value}, which nobody wrote`);
-    assert.ok(source === last || source.ret > last.call, `seed ${seed}: key ${k}: acknowledged write ${'value' in last.input ? last.input.value : ''} lost (found ${value})`);
+    assert.ok(
+      source === last || source.ret > last.call,
+      `seed ${seed}: key ${k}: acknowledged write ${'value' in last.input ? last.input.value : ''} lost (found ${value})`,
+    );
   }
   // 3. files sound; 4. members at the same applied index hold the same data
   // a member removed while it was cut off never learns it (as in etcd): the operator shuts it down
   const inCluster = new Set(leader.memberList().map((m) => m.id));
-  const live = c.members().map((m) => m.id).filter((id) => inCluster.has(id));
+  const live = c
+    .members()
+    .map((m) => m.id)
+    .filter((id) => inCluster.has(id));
   for (const id of inCluster) assert.ok(live.includes(id), `seed ${seed}: member ${id} is not running at the end`);
   if (process.env.BOLTKV_SIM_DEBUG === '1') {
-    for (const m of c.members()) console.log(JSON.stringify({ ...m.memberStatus(), ci: m.consistentIndex(), conf: m.raftStatus().config, members: m.memberList().map((x) => [x.id, x.isLearner]) }));
+    for (const m of c.members())
+      console.log(
+        JSON.stringify({
+          ...m.memberStatus(),
+          ci: m.consistentIndex(),
+          conf: m.raftStatus().config,
+          members: m.memberList().map((x) => [x.id, x.isLearner]),
+        }),
+      );
     const l = c.leader();
-    if (l) console.log([...(l.raftStatus().progress ?? new Map())].map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}`).join(' '));
+    if (l)
+      console.log(
+        [...(l.raftStatus().progress ?? new Map())]
+          .map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}`)
+          .join(' '),
+      );
   }
   await c.closeAll();
   const byIndex = new Map<number, { id: number; data: string }[]>();
@@ -166,20 +215,34 @@ async function simulate(seed: number): Promise<Stats> {
     l.push({ id: n.id, data: d.data });
   }
   for (const [ci, group] of byIndex) {
-    for (const g of group) assert.equal(g.data, group[0]!.data, `seed ${seed}: members ${group[0]!.id} and ${g.id} differ at index ${ci}`);
+    for (const g of group)
+      assert.equal(g.data, group[0]!.data, `seed ${seed}: members ${group[0]!.id} and ${g.id} differ at index ${ci}`);
   }
   const voters = live.length;
   assert.ok(voters >= 3, `seed ${seed}: cluster shrank to ${voters}`);
   // the cluster converged: every live member applied the same index
   assert.equal(byIndex.size, 1, `seed ${seed}: members at different indexes after quiescence: ${[...byIndex.keys()]}`);
-  return { seed, ops: w.history.length, acked: w.acked, unknown: w.unknown, crashes: c.crashes, restarts: c.restarts, snapshots: c.snapshotsSent, learners: nextLearner - 10, promoted, removed };
+  return {
+    seed,
+    ops: w.history.length,
+    acked: w.acked,
+    unknown: w.unknown,
+    crashes: c.crashes,
+    restarts: c.restarts,
+    snapshots: c.snapshotsSent,
+    learners: nextLearner - 10,
+    promoted,
+    removed,
+  };
 }
 
 test(`simulated cluster: ${SEEDS.length} seeds x ${DURATION} ms with drops, delays, duplicates, partitions, crashes and learners`, async (t) => {
   const all: Stats[] = [];
   for (const seed of SEEDS) all.push(await simulate(seed));
   const sum = (f: (s: Stats) => number): number => all.reduce((n, s) => n + f(s), 0);
-  t.diagnostic(`checked ${sum((s) => s.ops)} operations (${sum((s) => s.acked)} acknowledged writes, ${sum((s) => s.unknown)} unknown), ${sum((s) => s.crashes)} crashes, ${sum((s) => s.restarts)} restarts, ${sum((s) => s.snapshots)} snapshots sent, ${sum((s) => s.learners)} learners added, ${sum((s) => s.promoted)} promoted, ${sum((s) => s.removed)} removed`);
+  t.diagnostic(
+    `checked ${sum((s) => s.ops)} operations (${sum((s) => s.acked)} acknowledged writes, ${sum((s) => s.unknown)} unknown), ${sum((s) => s.crashes)} crashes, ${sum((s) => s.restarts)} restarts, ${sum((s) => s.snapshots)} snapshots sent, ${sum((s) => s.learners)} learners added, ${sum((s) => s.promoted)} promoted, ${sum((s) => s.removed)} removed`,
+  );
   assert.ok(sum((s) => s.acked) > 20 * SEEDS.length, 'the workload made progress');
   assert.ok(sum((s) => s.crashes) > 0 && sum((s) => s.snapshots) > 0);
 });

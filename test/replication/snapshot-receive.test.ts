@@ -18,7 +18,9 @@ async function* slowly(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array>
   }
 }
 
-test('a snapshot received twice while the first copy is installed: the learner gets the data, no copy is left behind', { timeout: 60_000 }, async () => {
+test('a snapshot received twice while the first copy is installed: the learner gets the data, no copy is left behind', {
+  timeout: 60_000,
+}, async () => {
   const t = new TestNodes('boltkv-snap-recv-');
   try {
     const spec = await clusterSpec(['n1']);
@@ -33,7 +35,9 @@ test('a snapshot received twice while the first copy is installed: the learner g
     rmSync(learnerDir, { recursive: true, force: true });
     mkdirSync(learnerDir, { recursive: true });
     writeFileSync(join(learnerDir, 'boltkv.db.snap.3.7'), 'stale');
-    const learner = await t.start('n2', [...spec, { name: 'n2', peerURLs: [url] }], { initialClusterState: 'existing' });
+    const learner = await t.start('n2', [...spec, { name: 'n2', peerURLs: [url] }], {
+      initialClusterState: 'existing',
+    });
     assert.ok(!existsSync(join(learnerDir, 'boltkv.db.snap.3.7')), 'a stale received file is removed at start');
 
     // Every snapshot that arrives is delivered a second time right behind the first, from a fresh

@@ -15,16 +15,25 @@ import { freePort } from '../support/etcd.ts';
 import { eventually } from '../support/eventually.ts';
 import { TestNodes, clusterSpec, loopbackURL, retryUnavailable as retry } from '../support/replicated-nodes.ts';
 
-const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
+const dec = (b: Uint8Array | undefined): string | undefined =>
+  b === undefined ? undefined : Buffer.from(b).toString();
 
-test('three members over loopback TCP: replicate, survive a leader crash, add a learner by streamed snapshot and promote it', { timeout: 60_000 }, async () => {
+test('three members over loopback TCP: replicate, survive a leader crash, add a learner by streamed snapshot and promote it', {
+  timeout: 60_000,
+}, async () => {
   const t = new TestNodes('boltkv-repl-');
   const { nodes } = t;
   const leaderOf = (): Promise<ReplicatedNode> => t.leader();
   try {
     const spec = await clusterSpec(['n1', 'n2', 'n3']);
     const start = (name: string, state: 'new' | 'existing' = 'new', cluster = spec): Promise<ReplicatedNode> =>
-      t.start(name, cluster, { initialClusterState: state, electionTick: 10, snapshotCount: 50, catchUpEntries: 5, requestTimeoutTicks: 100 });
+      t.start(name, cluster, {
+        initialClusterState: state,
+        electionTick: 10,
+        snapshotCount: 50,
+        catchUpEntries: 5,
+        requestTimeoutTicks: 100,
+      });
     for (const s of spec) await start(s.name);
     let leader = await leaderOf();
     const follower = [...nodes.values()].find((n) => n !== leader)!;
@@ -40,11 +49,17 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     await retry(() => leader.member.put({ key: 'after-crash', value: '1' }));
     await start(oldName);
     const back = nodes.get(oldName)!;
-    await eventually('the restarted member to catch up', async () => ((await back.member.range({ key: 'after-crash', serializable: true })).count === 1 ? true : undefined));
+    await eventually('the restarted member to catch up', async () =>
+      (await back.member.range({ key: 'after-crash', serializable: true })).count === 1 ? true : undefined,
+    );
 
     // many writes so the log is compacted, then a learner joins: it can only be caught up by a snapshot
     leader = await leaderOf();
-    await Promise.all(Array.from({ length: 150 }, (_, i) => retry(() => leader.member.put({ key: `bulk${i}`, value: 'x'.repeat(2000) }))));
+    await Promise.all(
+      Array.from({ length: 150 }, (_, i) =>
+        retry(() => leader.member.put({ key: `bulk${i}`, value: 'x'.repeat(2000) })),
+      ),
+    );
     const learnerURL = await loopbackURL();
     leader = await leaderOf();
     const added = await retry(() => leader.member.memberAdd({ peerURLs: [learnerURL], isLearner: true, name: 'n4' }));
@@ -52,15 +67,26 @@ test('three members over loopback TCP: replicate, survive a leader crash, add a 
     const learner = await start('n4', 'existing', spec4);
     assert.equal(learner.member.id, added.member.id, 'the joining member learned the id it was added with');
     try {
-      await eventually('the learner to catch up', async () => ((await learner.member.range({ key: 'bulk', rangeEnd: 'bulm', serializable: true, countOnly: true })).count === 150 ? true : undefined));
+      await eventually('the learner to catch up', async () =>
+        (await learner.member.range({ key: 'bulk', rangeEnd: 'bulm', serializable: true, countOnly: true })).count ===
+        150
+          ? true
+          : undefined,
+      );
     } catch (err) {
       const l = await leaderOf();
-      const prog = [...(l.member.raftStatus().progress ?? new Map())].map(([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}/paused${p.paused}`);
-      throw new Error(`${String(err)}; leader ${l.member.id} progress ${prog.join(' ')}; leader transport ${JSON.stringify(l.transport.stats)}; learner ${JSON.stringify(learner.transport.stats)} status ${JSON.stringify(learner.member.memberStatus())} failed ${String(learner.member.failed)}`);
+      const prog = [...(l.member.raftStatus().progress ?? new Map())].map(
+        ([id, p]) => `${id}:${p.state}/${p.match}/${p.next}/snap${p.pendingSnapshot}/paused${p.paused}`,
+      );
+      throw new Error(
+        `${String(err)}; leader ${l.member.id} progress ${prog.join(' ')}; leader transport ${JSON.stringify(l.transport.stats)}; learner ${JSON.stringify(learner.transport.stats)} status ${JSON.stringify(learner.member.memberStatus())} failed ${String(learner.member.failed)}`,
+      );
     }
     assert.ok(learner.transport.stats.snapshotsReceived >= 1, 'caught up by a streamed snapshot');
     assert.deepEqual(readdirSync(t.dataDir('n4')), ['boltkv.db'], 'the received file was renamed into place');
-    await assert.rejects(learner.member.range({ key: 'k' }), (e: unknown) => isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'));
+    await assert.rejects(learner.member.range({ key: 'k' }), (e: unknown) =>
+      isBoltkvError(e, 'ERR_LEARNER_NOT_SUPPORTED'),
+    );
     leader = await leaderOf();
     await eventually('promotion', async () => {
       try {
@@ -90,20 +116,36 @@ test('peer frames: bounded, and garbage closes the connection instead of throwin
   assert.deepEqual([...(out[0] as { d: Uint8Array }).d], [1, 2, 3]);
   const big = new Uint8Array(8);
   new DataView(big.buffer).setUint32(0, MAX_FRAME + 1);
-  assert.throws(() => new FrameReader().push(big), (e: unknown) => isBoltkvError(e, 'ERR_CORRUPT'));
-  assert.throws(() => new FrameReader().push(new Uint8Array([0, 0, 0, 1, 0xc1])), (e: unknown) => isBoltkvError(e, 'ERR_CORRUPT'));
+  assert.throws(
+    () => new FrameReader().push(big),
+    (e: unknown) => isBoltkvError(e, 'ERR_CORRUPT'),
+  );
+  assert.throws(
+    () => new FrameReader().push(new Uint8Array([0, 0, 0, 1, 0xc1])),
+    (e: unknown) => isBoltkvError(e, 'ERR_CORRUPT'),
+  );
   // a live transport drops a connection that sends garbage, and keeps serving
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-frames-'));
   const url = `http://127.0.0.1:${await freePort()}`;
-  const node = await ReplicatedNode.start({ name: 'solo', dataDir: dir, listenPeerURL: url, initialCluster: [{ name: 'solo', peerURLs: [url] }], tickMs: 10 });
+  const node = await ReplicatedNode.start({
+    name: 'solo',
+    dataDir: dir,
+    listenPeerURL: url,
+    initialCluster: [{ name: 'solo', peerURLs: [url] }],
+    tickMs: 10,
+  });
   try {
     const closed = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port: node.peerPort }, () => s.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2])));
+      const s = connect({ host: '127.0.0.1', port: node.peerPort }, () =>
+        s.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2])),
+      );
       s.on('close', () => resolve(true));
       s.on('error', () => undefined);
     });
     assert.ok(closed);
-    await eventually('the single member to lead', () => (node.member.memberStatus().leader === node.member.id ? true : undefined));
+    await eventually('the single member to lead', () =>
+      node.member.memberStatus().leader === node.member.id ? true : undefined,
+    );
     await node.member.put({ key: 'still', value: 'fine' });
   } finally {
     await node.close();
@@ -121,7 +163,9 @@ test('--initial-cluster parsing and member ids', () => {
   assert.ok(Number.isSafeInteger(memberIdFor(['http://a:1'])));
 });
 
-test('a snapshot send cut off while waiting for the receiver ends its read transaction and reports failure', { timeout: 20_000 }, async () => {
+test('a snapshot send cut off while waiting for the receiver ends its read transaction and reports failure', {
+  timeout: 20_000,
+}, async () => {
   const { createServer } = await import('node:net');
   const { PeerTransport } = await import('../../src/replication/transport.ts');
   // A receiver that takes a few bytes, stops reading (so the sender waits for 'drain'), then dies.
@@ -157,9 +201,21 @@ test('a snapshot send cut off while waiting for the receiver ends its read trans
     receiveSnapshot: async () => undefined,
   });
   try {
-    t.send([makeMessage({ type: 'snap', to: 2, from: 1, term: 1,
-      snapshot: { data: new Uint8Array(0), metadata: { index: 5, term: 1, confState: { voters: [1], learners: [2] } } } })]);
-    await eventually('the failure verdict and the released copy', () => (verdicts.length > 0 && released ? true : undefined));
+    t.send([
+      makeMessage({
+        type: 'snap',
+        to: 2,
+        from: 1,
+        term: 1,
+        snapshot: {
+          data: new Uint8Array(0),
+          metadata: { index: 5, term: 1, confState: { voters: [1], learners: [2] } },
+        },
+      }),
+    ]);
+    await eventually('the failure verdict and the released copy', () =>
+      verdicts.length > 0 && released ? true : undefined,
+    );
     assert.deepEqual(verdicts, ['failure']);
     assert.ok(produced < 64, `the sender stopped reading the file (${produced} chunks)`);
   } finally {

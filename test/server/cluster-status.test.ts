@@ -27,14 +27,17 @@ interface Status {
   isLearner?: boolean;
 }
 
-test('boltkv serve cluster: status names the real leader, headers carry the raft term', { timeout: 60_000 }, async () => {
+test('boltkv serve cluster: status names the real leader, headers carry the raft term', {
+  timeout: 60_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-cluster-status-'));
   const procs: ServeProc[] = [];
   try {
     const names = ['s1', 's2', 's3'];
     const peers = await Promise.all(names.map(async () => `http://127.0.0.1:${await freePort()}`));
     const initial = names.map((n, i) => `${n}=${peers[i]}`).join(',');
-    for (const [i, n] of names.entries()) procs.push(startServe(dir, n, peers[i]!, initial, { token: 'cluster-status-test' }));
+    for (const [i, n] of names.entries())
+      procs.push(startServe(dir, n, peers[i]!, initial, { token: 'cluster-status-test' }));
     const urls = await Promise.all(procs.map((p) => p.client));
 
     // A write commits once a leader is elected.
@@ -45,7 +48,9 @@ test('boltkv serve cluster: status names the real leader, headers carry the raft
 
     // Every member agrees on one leader that is not 0; each status says so with its own member id.
     const statuses = await eventually('every member to know the leader', async () => {
-      const all = await Promise.all(urls.map(async (u) => (await postJson(u, '/v3/maintenance/status', {})).json as unknown as Status));
+      const all = await Promise.all(
+        urls.map(async (u) => (await postJson(u, '/v3/maintenance/status', {})).json as unknown as Status),
+      );
       const leaders = new Set(all.map((s) => s.leader));
       return leaders.size === 1 && !leaders.has(undefined) && !leaders.has('0') ? all : undefined;
     });

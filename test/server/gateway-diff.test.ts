@@ -30,7 +30,7 @@ function bigVerdictDependsOnMemberId(size: number, txn: boolean): boolean {
   const put = field(3) + field(size); // key "big", value
   const body = txn ? field(field(put)) : put; // TxnRequest{success: [RequestOp{requestPut}]}
   const total = (idLen: number): number => 2 + 1 + (1 + idLen) + field(body);
-  return (total(7) > MAX_REQUEST_BYTES) !== (total(10) > MAX_REQUEST_BYTES);
+  return total(7) > MAX_REQUEST_BYTES !== total(10) > MAX_REQUEST_BYTES;
 }
 
 type Style = { camel: boolean; numbers: boolean; enumNumbers: boolean };
@@ -125,11 +125,13 @@ const gstepArb: fc.Arbitrary<GStep> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.record({
-      t: fc.constant('big' as const),
-      size: fc.integer({ min: MAX_REQUEST_BYTES - 40, max: MAX_REQUEST_BYTES + 10 }),
-      txn: fc.boolean(),
-    }).filter((b) => !bigVerdictDependsOnMemberId(b.size, b.txn)),
+    arbitrary: fc
+      .record({
+        t: fc.constant('big' as const),
+        size: fc.integer({ min: MAX_REQUEST_BYTES - 40, max: MAX_REQUEST_BYTES + 10 }),
+        txn: fc.boolean(),
+      })
+      .filter((b) => !bigVerdictDependsOnMemberId(b.size, b.txn)),
   },
   {
     weight: 2,

@@ -75,7 +75,9 @@ export function applyMutations(base: Uint8Array, mutations: readonly Mutation[])
 }
 
 function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}\n${err.stack?.split('\n').slice(1, 6).join('\n')}` : String(err);
+  return err instanceof Error
+    ? `${err.name}: ${err.message}\n${err.stack?.split('\n').slice(1, 6).join('\n')}`
+    : String(err);
 }
 
 /** A BoltError that is not a Panic; corrupt input is not a broken invariant of ours. */

@@ -62,7 +62,9 @@ export interface EtcdServer {
  * Start a single-member etcd on loopback. Resolves once it answers a range request.
  * With `dataDir` the caller owns the directory (it is kept on stop, e.g. to time a restart).
  */
-export async function startEtcd(opts: { extraArgs?: string[]; timeoutMs?: number; dataDir?: string; keepAlive?: boolean } = {}): Promise<EtcdServer> {
+export async function startEtcd(
+  opts: { extraArgs?: string[]; timeoutMs?: number; dataDir?: string; keepAlive?: boolean } = {},
+): Promise<EtcdServer> {
   const clientPort = await freePort();
   let peerPort = await freePort();
   while (peerPort === clientPort) peerPort = await freePort();
@@ -71,16 +73,26 @@ export async function startEtcd(opts: { extraArgs?: string[]; timeoutMs?: number
   const url = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
-    '--name', 'boltkv-test',
-    '--data-dir', dataDir,
-    '--listen-client-urls', url,
-    '--advertise-client-urls', url,
-    '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `boltkv-test=${peer}`,
-    '--initial-cluster-state', 'new',
-    '--logger', 'zap',
-    '--log-level', 'error',
+    '--name',
+    'boltkv-test',
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    url,
+    '--advertise-client-urls',
+    url,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--initial-cluster',
+    `boltkv-test=${peer}`,
+    '--initial-cluster-state',
+    'new',
+    '--logger',
+    'zap',
+    '--log-level',
+    'error',
     ...(opts.extraArgs ?? []),
   ];
   const child: ChildProcess = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -90,13 +102,20 @@ export async function startEtcd(opts: { extraArgs?: string[]; timeoutMs?: number
     if (stderr.length > 20000) stderr = stderr.slice(-10000);
   });
   let exited = false;
-  const exitPromise = new Promise<void>((resolve) => child.on('exit', () => { exited = true; resolve(); }));
+  const exitPromise = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   const gateway = new EtcdGateway(url, { keepAlive: opts.keepAlive });
   const stop = async (): Promise<void> => {
     gateway.destroy();
     if (!exited) {
       child.kill('SIGTERM');
-      const timer = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, 5000);
+      const timer = setTimeout(() => {
+        if (!exited) child.kill('SIGKILL');
+      }, 5000);
       await exitPromise;
       clearTimeout(timer);
     }
@@ -133,8 +152,21 @@ export class GatewayError extends Error {
 }
 
 const INT64_FIELDS = new Set([
-  'revision', 'raft_term', 'cluster_id', 'member_id', 'create_revision', 'mod_revision', 'version',
-  'lease', 'count', 'deleted', 'ID', 'TTL', 'grantedTTL', 'compact_revision', 'watch_id',
+  'revision',
+  'raft_term',
+  'cluster_id',
+  'member_id',
+  'create_revision',
+  'mod_revision',
+  'version',
+  'lease',
+  'count',
+  'deleted',
+  'ID',
+  'TTL',
+  'grantedTTL',
+  'compact_revision',
+  'watch_id',
 ]);
 const BYTES_FIELDS = new Set(['key', 'value', 'range_end', 'keys']);
 
@@ -252,15 +284,33 @@ export class EtcdGateway {
     return fromWire(parsed);
   }
 
-  range(req: unknown): Promise<Wire> { return this.call('/v3/kv/range', req); }
-  put(req: unknown): Promise<Wire> { return this.call('/v3/kv/put', req); }
-  deleteRange(req: unknown): Promise<Wire> { return this.call('/v3/kv/deleterange', req); }
-  txn(req: unknown): Promise<Wire> { return this.call('/v3/kv/txn', req); }
-  compact(req: unknown): Promise<Wire> { return this.call('/v3/kv/compaction', req); }
-  leaseGrant(req: unknown): Promise<Wire> { return this.call('/v3/lease/grant', req); }
-  leaseRevoke(req: unknown): Promise<Wire> { return this.call('/v3/lease/revoke', req); }
-  leaseTimeToLive(req: unknown): Promise<Wire> { return this.call('/v3/lease/timetolive', req); }
-  leaseLeases(): Promise<Wire> { return this.call('/v3/lease/leases', {}); }
+  range(req: unknown): Promise<Wire> {
+    return this.call('/v3/kv/range', req);
+  }
+  put(req: unknown): Promise<Wire> {
+    return this.call('/v3/kv/put', req);
+  }
+  deleteRange(req: unknown): Promise<Wire> {
+    return this.call('/v3/kv/deleterange', req);
+  }
+  txn(req: unknown): Promise<Wire> {
+    return this.call('/v3/kv/txn', req);
+  }
+  compact(req: unknown): Promise<Wire> {
+    return this.call('/v3/kv/compaction', req);
+  }
+  leaseGrant(req: unknown): Promise<Wire> {
+    return this.call('/v3/lease/grant', req);
+  }
+  leaseRevoke(req: unknown): Promise<Wire> {
+    return this.call('/v3/lease/revoke', req);
+  }
+  leaseTimeToLive(req: unknown): Promise<Wire> {
+    return this.call('/v3/lease/timetolive', req);
+  }
+  leaseLeases(): Promise<Wire> {
+    return this.call('/v3/lease/leases', {});
+  }
 
   /**
    * Open a watch stream (`/v3/watch`): sends `body` (e.g. `{ createRequest: {...} }`) and calls
@@ -268,21 +318,25 @@ export class EtcdGateway {
    * function that closes the stream.
    */
   watch(body: unknown, onMessage: (msg: Wire) => void, onError?: (err: Error) => void): () => void {
-    const req = request(`${this.url}/v3/watch`, { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false }, (res) => {
-      let buf = '';
-      res.on('data', (c: Buffer) => {
-        buf += c.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (line === '') continue;
-          const obj = JSON.parse(line) as { [k: string]: Json };
-          onMessage(fromWire((obj.result ?? obj) as Json));
-        }
-      });
-      res.on('error', (e) => onError?.(e));
-    });
+    const req = request(
+      `${this.url}/v3/watch`,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false },
+      (res) => {
+        let buf = '';
+        res.on('data', (c: Buffer) => {
+          buf += c.toString();
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line === '') continue;
+            const obj = JSON.parse(line) as { [k: string]: Json };
+            onMessage(fromWire((obj.result ?? obj) as Json));
+          }
+        });
+        res.on('error', (e) => onError?.(e));
+      },
+    );
     req.on('error', (e) => onError?.(e));
     req.write(JSON.stringify(toWire(body)));
     return () => req.destroy();

@@ -90,7 +90,19 @@ test('failAt makes exactly the Nth matching call throw ERR_IO without effect', (
 });
 
 test('every op kind can be made to fail', async () => {
-  const kinds = ['open', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close'] as const;
+  const kinds = [
+    'open',
+    'read',
+    'write',
+    'writev',
+    'sync',
+    'syncAsync',
+    'size',
+    'truncate',
+    'tryLock',
+    'unlock',
+    'close',
+  ] as const;
   for (const op of kinds) {
     const disk = new FaultyDisk({ files: { '/db': enc('data') } });
     disk.failAt(1, { ops: [op] });
@@ -101,16 +113,36 @@ test('every op kind can be made to fail', async () => {
       }
       const f = disk.fs.open('/db', RW);
       switch (op) {
-        case 'read': f.read(new Uint8Array(2), 0); break;
-        case 'write': f.write(enc('x'), 0); break;
-        case 'writev': f.writev([enc('x')], 0); break;
-        case 'sync': f.sync(); break;
-        case 'syncAsync': await f.syncAsync(); break;
-        case 'size': f.size(); break;
-        case 'truncate': f.truncate(1); break;
-        case 'tryLock': f.tryLock(true); break;
-        case 'unlock': f.unlock(); break;
-        case 'close': f.close(); break;
+        case 'read':
+          f.read(new Uint8Array(2), 0);
+          break;
+        case 'write':
+          f.write(enc('x'), 0);
+          break;
+        case 'writev':
+          f.writev([enc('x')], 0);
+          break;
+        case 'sync':
+          f.sync();
+          break;
+        case 'syncAsync':
+          await f.syncAsync();
+          break;
+        case 'size':
+          f.size();
+          break;
+        case 'truncate':
+          f.truncate(1);
+          break;
+        case 'tryLock':
+          f.tryLock(true);
+          break;
+        case 'unlock':
+          f.unlock();
+          break;
+        case 'close':
+          f.close();
+          break;
       }
     };
     await assert.rejects(call(), isIoError, `op ${op} should fail`);

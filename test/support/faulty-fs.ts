@@ -28,11 +28,33 @@ export type FaultOp =
   | 'remove';
 
 export const ALL_OPS: readonly FaultOp[] = [
-  'open', 'create', 'read', 'write', 'writev', 'sync', 'syncAsync', 'size', 'truncate', 'tryLock', 'unlock', 'close', 'rename', 'remove',
+  'open',
+  'create',
+  'read',
+  'write',
+  'writev',
+  'sync',
+  'syncAsync',
+  'size',
+  'truncate',
+  'tryLock',
+  'unlock',
+  'close',
+  'rename',
+  'remove',
 ];
 
 /** Calls that change what the disk holds or makes durable: the interesting crash points. */
-export const MUTATING_OPS: readonly FaultOp[] = ['create', 'write', 'writev', 'sync', 'syncAsync', 'truncate', 'rename', 'remove'];
+export const MUTATING_OPS: readonly FaultOp[] = [
+  'create',
+  'write',
+  'writev',
+  'sync',
+  'syncAsync',
+  'truncate',
+  'rename',
+  'remove',
+];
 
 /**
  * What survives a crash:
@@ -58,8 +80,7 @@ export interface FaultRule {
 
 type PendingOp =
   /** `run`: the writes of one vectored call share a number, so a tear can cut across its buffers. */
-  | { kind: 'write'; pos: number; data: Uint8Array; run?: number }
-  | { kind: 'truncate'; size: number };
+  { kind: 'write'; pos: number; data: Uint8Array; run?: number } | { kind: 'truncate'; size: number };
 
 /** A growable byte array: the bytes of one file in one state (cached or durable). */
 class Bytes {
@@ -142,7 +163,11 @@ export class FaultyDisk {
   readonly ignoreSync: boolean;
 
   constructor(
-    options: { seed?: number; files?: ReadonlyMap<string, Uint8Array> | Record<string, Uint8Array>; ignoreSync?: boolean } = {},
+    options: {
+      seed?: number;
+      files?: ReadonlyMap<string, Uint8Array> | Record<string, Uint8Array>;
+      ignoreSync?: boolean;
+    } = {},
   ) {
     this.seed = options.seed ?? 1;
     this.ignoreSync = options.ignoreSync ?? false;
@@ -165,7 +190,8 @@ export class FaultyDisk {
       },
       create: (path: string, data: Uint8Array): boolean => this.create(path, data),
       // A handle is current while its path still names the same file (not removed or renamed over).
-      isCurrent: (path: string, file: FileIO): boolean => file instanceof FaultyFile && this.files.get(path) === file.inode,
+      isCurrent: (path: string, file: FileIO): boolean =>
+        file instanceof FaultyFile && this.files.get(path) === file.inode,
     };
   }
 
@@ -407,7 +433,10 @@ export class FaultyFile implements FileIO {
     let pos = position;
     const run = op === 'writev' && bufs.length > 1 ? ++this.disk.runs : undefined;
     for (const b of bufs) {
-      if (b.length > 0) ops.push(run === undefined ? { kind: 'write', pos, data: b.slice() } : { kind: 'write', pos, data: b.slice(), run });
+      if (b.length > 0)
+        ops.push(
+          run === undefined ? { kind: 'write', pos, data: b.slice() } : { kind: 'write', pos, data: b.slice(), run },
+        );
       pos += b.length;
     }
     const land = (): void => {

@@ -85,7 +85,11 @@ function build(): GoTools | string {
       return JSON.parse(r.stdout) as GoDump;
     },
     write(path: string, spec: Spec): void {
-      const r = spawnSync(bin('boltwrite'), [path], { input: JSON.stringify(spec), encoding: 'utf8', maxBuffer: 1 << 26 });
+      const r = spawnSync(bin('boltwrite'), [path], {
+        input: JSON.stringify(spec),
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      });
       if (r.status !== 0) throw new Error(`boltwrite ${path} failed (${r.status}): ${r.stderr}`);
     },
   };

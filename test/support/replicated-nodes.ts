@@ -61,7 +61,14 @@ export class TestNodes {
     const own = cluster.find((s) => s.name === name);
     const listenPeerURL = opts.listenPeerURL ?? own?.peerURLs[0];
     if (listenPeerURL === undefined) throw new Error(`no peer URL for ${name}`);
-    const node = await ReplicatedNode.start({ tickMs: 20, ...opts, name, dataDir: this.dataDir(name), listenPeerURL, initialCluster: cluster });
+    const node = await ReplicatedNode.start({
+      tickMs: 20,
+      ...opts,
+      name,
+      dataDir: this.dataDir(name),
+      listenPeerURL,
+      initialCluster: cluster,
+    });
     this.nodes.set(name, node);
     this.started.add(name);
     return node;
@@ -69,7 +76,9 @@ export class TestNodes {
 
   /** The running member that knows itself to be leader, once there is one. */
   leader(): Promise<ReplicatedNode> {
-    return eventually('a leader', () => [...this.nodes.values()].find((n) => !n.member.isClosed && n.member.memberStatus().leader === n.member.id));
+    return eventually('a leader', () =>
+      [...this.nodes.values()].find((n) => !n.member.isClosed && n.member.memberStatus().leader === n.member.id),
+    );
   }
 
   /** Closes every member; with `check`, every started member's file must pass check(). */

@@ -25,15 +25,42 @@ export interface ServeProcOptions {
   extra?: readonly string[];
 }
 
-export function startServe(dir: string, name: string, peer: string, initialCluster: string, opts: ServeProcOptions): ServeProc {
+export function startServe(
+  dir: string,
+  name: string,
+  peer: string,
+  initialCluster: string,
+  opts: ServeProcOptions,
+): ServeProc {
   const child = spawn(
     process.execPath,
     [
-      '--import', 'tsx', '--conditions=boltkv-source', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
-      'serve', '--name', name, '--data-dir', join(dir, name), '--listen-client-urls', 'http://127.0.0.1:0',
-      '--listen-peer-urls', opts.listenPeer ?? peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initialCluster,
-      '--initial-cluster-state', opts.state ?? 'new', '--initial-cluster-token', opts.token,
-      '--heartbeat-interval', '100', '--log-level', 'info', ...(opts.extra ?? []),
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
+      'serve',
+      '--name',
+      name,
+      '--data-dir',
+      join(dir, name),
+      '--listen-client-urls',
+      'http://127.0.0.1:0',
+      '--listen-peer-urls',
+      opts.listenPeer ?? peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-state',
+      opts.state ?? 'new',
+      '--initial-cluster-token',
+      opts.token,
+      '--heartbeat-interval',
+      '100',
+      '--log-level',
+      'info',
+      ...(opts.extra ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -59,7 +86,11 @@ export function startServe(dir: string, name: string, peer: string, initialClust
 }
 
 /** POST a JSON body to a gateway path; the answer's status and parsed body. */
-export async function postJson(url: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function postJson(
+  url: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await raw(url, path, JSON.stringify(body));
   return { status: r.status, json: JSON.parse(r.body) as Record<string, unknown> };
 }

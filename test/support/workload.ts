@@ -225,7 +225,13 @@ export function generate(rng: Rng, opts: GenOptions): Op[][] {
     const n = rng.bool(bigRate) ? rng.int(pageSize, pageSize * 3 + 100) : rng.int(0, 80);
     return hex(rng.bytes(n));
   };
-  const key = (): Hex => hexOf(`k${rng.int(0, keySpace - 1).toString().padStart(3, '0')}`);
+  const key = (): Hex =>
+    hexOf(
+      `k${rng
+        .int(0, keySpace - 1)
+        .toString()
+        .padStart(3, '0')}`,
+    );
 
   for (let t = 0; t < opts.txs; t++) {
     const ops: Op[] = [];

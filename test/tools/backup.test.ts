@@ -87,7 +87,10 @@ test('db.backup and tx.writeTo during continuous commits give exact committed pr
   // Copies are made one after another: the commits they hold never go backwards.
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `copy ${i} went back in time`);
   // No temporary files left behind.
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.tmp-')),
+    [],
+  );
 });
 
 test('compact during continuous commits: dense, checkable, an exact committed prefix', async (t) => {
@@ -161,14 +164,24 @@ test('bad input: closed tx, aborted copy, failing stream, existing compact targe
   const db = seeded(join(dir, 'src.db'), 20);
   const tx = db.begin(false);
   tx.rollback();
-  await assert.rejects(tx.writeTo(() => undefined), { code: 'ERR_TX_CLOSED' });
+  await assert.rejects(
+    tx.writeTo(() => undefined),
+    { code: 'ERR_TX_CLOSED' },
+  );
   const w = db.begin(true);
-  await assert.rejects(w.writeTo(() => undefined), { code: 'ERR_INVALID_OPTION' });
+  await assert.rejects(
+    w.writeTo(() => undefined),
+    { code: 'ERR_INVALID_OPTION' },
+  );
   w.rollback();
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(db.backup(join(dir, 'aborted.db'), { signal: ac.signal }), { code: 'ERR_ABORTED' });
-  assert.deepEqual(readdirSync(dir).filter((f) => f !== 'src.db'), [], 'an aborted backup leaves nothing');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f !== 'src.db'),
+    [],
+    'an aborted backup leaves nothing',
+  );
   // A sink that fails surfaces its error, typed.
   const tx2 = db.begin(false);
   const bad = new PassThrough();

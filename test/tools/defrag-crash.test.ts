@@ -88,10 +88,17 @@ function verify(image: Map<string, Uint8Array>, r: Run, label: string): void {
   try {
     assert.deepEqual(db.check(), [], `${label}: check()`);
     const s = stateOf(db);
-    assert.ok(s.n >= r.returned && s.n <= r.attempted, `${label}: holds commit ${s.n}, expected ${r.returned}..${r.attempted}`);
+    assert.ok(
+      s.n >= r.returned && s.n <= r.attempted,
+      `${label}: holds commit ${s.n}, expected ${r.returned}..${r.attempted}`,
+    );
     for (const k of [...s.state.keys()]) if (k.startsWith('filler')) s.state.delete(k);
     assert.deepEqual(s.state, expected(s.n), `${label}: exactly commit ${s.n}`);
-    assert.equal(db.view((tx) => tx.bucket('filler')?.get('f390')?.length), 200, `${label}: filler kept`);
+    assert.equal(
+      db.view((tx) => tx.bucket('filler')?.get('f390')?.length),
+      200,
+      `${label}: filler kept`,
+    );
     db.update((tx) => applyTo(tx, s.n + 1));
     assert.equal(stateOf(db).n, s.n + 1, `${label}: accepts a commit`);
   } finally {
@@ -114,7 +121,11 @@ test('defragment: a crash at any I/O call leaves one complete database', { timeo
     for (const mode of CRASH_MODES) {
       const seeds = mode === 'subset' || mode === 'tear' ? (STRESS ? 4 : 2) : 1;
       for (let seed = 0; seed < seeds; seed++) {
-        verify(r.disk.crashImage(mode, seed), r, `crash at mutating call ${at} (${r.disk.crashPoint?.op}), ${mode}/${seed}`);
+        verify(
+          r.disk.crashImage(mode, seed),
+          r,
+          `crash at mutating call ${at} (${r.disk.crashPoint?.op}), ${mode}/${seed}`,
+        );
       }
     }
   }

@@ -17,7 +17,8 @@ type Model = Map<string, MNode>;
 
 function cloneModel(m: Map<string, MNode>): Map<string, MNode> {
   const out = new Map<string, MNode>();
-  for (const [k, n] of m) out.set(k, n.kind === 'value' ? n : { kind: 'bucket', seq: n.seq, children: cloneModel(n.children) });
+  for (const [k, n] of m)
+    out.set(k, n.kind === 'value' ? n : { kind: 'bucket', seq: n.seq, children: cloneModel(n.children) });
   return out;
 }
 
@@ -89,7 +90,8 @@ function randomOp(rng: Rng, tx: Tx, model: Model): void {
   } else if (r < 90) {
     if (existing?.kind === 'value') bucket.delete(key);
     const b = existing?.kind === 'bucket' ? bucket.bucket(key)! : bucket.createBucket(key);
-    const cn = existing?.kind === 'bucket' ? existing : { kind: 'bucket' as const, seq: 0, children: new Map<string, MNode>() };
+    const cn =
+      existing?.kind === 'bucket' ? existing : { kind: 'bucket' as const, seq: 0, children: new Map<string, MNode>() };
     children.set(key, cn);
     const n = rng.int(1, 5);
     for (let i = 0; i < n; i++) {
@@ -99,7 +101,8 @@ function randomOp(rng: Rng, tx: Tx, model: Model): void {
     // keep the model exact: re-read what the bucket holds
     cn.children = new Map();
     b.forEach((k, v) => {
-      if (v !== null) cn.children.set(Buffer.from(k).toString('latin1'), { kind: 'value', v: Buffer.from(v).toString('latin1') });
+      if (v !== null)
+        cn.children.set(Buffer.from(k).toString('latin1'), { kind: 'value', v: Buffer.from(v).toString('latin1') });
     });
   } else {
     const seq = rng.int(0, 1_000_000);
@@ -124,7 +127,11 @@ async function scenario(seed: number): Promise<void> {
       const f = tx.createBucket('filler');
       for (let i = 0; i < 3000; i++) f.put(`f${i}`, 'z'.repeat(500));
     });
-    model.set('filler', { kind: 'bucket', seq: 0, children: new Map([...Array(3000).keys()].map((i) => [`f${i}`, { kind: 'value', v: 'z'.repeat(500) } as MNode])) });
+    model.set('filler', {
+      kind: 'bucket',
+      seq: 0,
+      children: new Map([...Array(3000).keys()].map((i) => [`f${i}`, { kind: 'value', v: 'z'.repeat(500) } as MNode])),
+    });
     let stop = false;
     let commits = 0;
     const writer = (async () => {

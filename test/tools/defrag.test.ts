@@ -51,7 +51,10 @@ function assertState(db: DB, n: number, label: string): void {
   });
 }
 
-for (const variant of [{ name: 'freelist synced', options: {} }, { name: 'noFreelistSync', options: { noFreelistSync: true } }]) {
+for (const variant of [
+  { name: 'freelist synced', options: {} },
+  { name: 'noFreelistSync', options: { noFreelistSync: true } },
+]) {
   test(`defragment during continuous commits (${variant.name}): shrinks, loses nothing, writers keep going`, async (t) => {
     const { dir, cleanup } = tmp();
     t.after(cleanup);

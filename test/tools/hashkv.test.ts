@@ -24,11 +24,44 @@ test('crc32c and KeyValue protobuf encoding match known vectors', () => {
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
   // key "foo", create 2, mod 300, version 1, value "bar", lease 0: as gogoproto marshals it
   assert.equal(
-    Buffer.from(encodeKeyValueProto({ key: enc('foo'), createRevision: 2, modRevision: 300, version: 1, value: enc('bar'), lease: 0n })).toString('hex'),
+    Buffer.from(
+      encodeKeyValueProto({
+        key: enc('foo'),
+        createRevision: 2,
+        modRevision: 300,
+        version: 1,
+        value: enc('bar'),
+        lease: 0n,
+      }),
+    ).toString('hex'),
     '0a03666f6f100218ac0220012a03626172',
   );
-  assert.equal(Buffer.from(encodeKeyValueProto({ key: enc('k'), createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n })).toString('hex'), '0a016b');
-  assert.equal(Buffer.from(encodeKeyValueProto({ key: enc('k'), createRevision: 1, modRevision: 1, version: 1, value: new Uint8Array(0), lease: -1n })).toString('hex'), '0a016b10011801200130ffffffffffffffffff01');
+  assert.equal(
+    Buffer.from(
+      encodeKeyValueProto({
+        key: enc('k'),
+        createRevision: 0,
+        modRevision: 0,
+        version: 0,
+        value: new Uint8Array(0),
+        lease: 0n,
+      }),
+    ).toString('hex'),
+    '0a016b',
+  );
+  assert.equal(
+    Buffer.from(
+      encodeKeyValueProto({
+        key: enc('k'),
+        createRevision: 1,
+        modRevision: 1,
+        version: 1,
+        value: new Uint8Array(0),
+        lease: -1n,
+      }),
+    ).toString('hex'),
+    '0a016b10011801200130ffffffffffffffffff01',
+  );
 });
 
 type Op =
@@ -72,7 +105,9 @@ function etcdTarget(e: EtcdServer): Target {
     txn: (key, value, del) =>
       key === del
         ? e.gateway.put({ key: enc(key), value: enc(value) })
-        : e.gateway.txn({ success: [{ requestPut: { key: enc(key), value: enc(value) } }, { requestDeleteRange: { key: enc(del) } }] }),
+        : e.gateway.txn({
+            success: [{ requestPut: { key: enc(key), value: enc(value) } }, { requestDeleteRange: { key: enc(del) } }],
+          }),
     compact: (rev) => e.gateway.compact({ revision: rev, physical: true }),
     revision: async () => {
       const r = (await e.gateway.range({ key: enc('a') })) as { header: { revision: number } };
@@ -86,7 +121,9 @@ function boltkvTarget(kv: KVStore): Target {
     put: (key, value) => kv.put({ key, value }),
     del: (key, end) => kv.deleteRange({ key, rangeEnd: end }),
     txn: (key, value, del) =>
-      key === del ? kv.put({ key, value }) : kv.txn({ success: [{ requestPut: { key, value } }, { requestDeleteRange: { key: del } }] }),
+      key === del
+        ? kv.put({ key, value })
+        : kv.txn({ success: [{ requestPut: { key, value } }, { requestDeleteRange: { key: del } }] }),
     compact: (rev) => kv.compact({ revision: rev, physical: true }),
     revision: async () => kv.revision(),
   };
@@ -109,10 +146,18 @@ async function play(t: Target, ops: readonly Op[], rng: Rng): Promise<void> {
   }
 }
 
-function etcdHash(url: string, rev: number): { hash: number; compactRevision: number; revision: number } | { error: string } {
-  const r = spawnSync('etcdctl', ['--endpoints', url, 'endpoint', 'hashkv', `--rev=${rev}`, '-w', 'json'], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+function etcdHash(
+  url: string,
+  rev: number,
+): { hash: number; compactRevision: number; revision: number } | { error: string } {
+  const r = spawnSync('etcdctl', ['--endpoints', url, 'endpoint', 'hashkv', `--rev=${rev}`, '-w', 'json'], {
+    encoding: 'utf8',
+    env: { ...process.env, ETCDCTL_API: '3' },
+  });
   if (r.status !== 0) return { error: r.stderr.trim() };
-  const j = JSON.parse(r.stdout) as Array<{ HashKV: { header: { revision: number }; hash: number; compact_revision?: number } }>;
+  const j = JSON.parse(r.stdout) as Array<{
+    HashKV: { header: { revision: number }; hash: number; compact_revision?: number };
+  }>;
   const h = j[0]!.HashKV;
   return { hash: h.hash >>> 0, compactRevision: h.compact_revision ?? 0, revision: h.header.revision };
 }
@@ -143,7 +188,11 @@ test('hashKV equals etcd endpoint hashkv for random histories with compactions',
         const theirs = etcdHash(etcd.url, rev);
         const want = 'error' in theirs ? theirs.error : theirs.hash;
         const got = ours.get(rev)!;
-        if (typeof got === 'string') assert.ok(String(want).includes(got.replace(/^boltkv: /, '')), `seed ${seed} rev ${rev}: etcd said ${want}, boltkv ${got}`);
+        if (typeof got === 'string')
+          assert.ok(
+            String(want).includes(got.replace(/^boltkv: /, '')),
+            `seed ${seed} rev ${rev}: etcd said ${want}, boltkv ${got}`,
+          );
         else assert.equal(got, want, `seed ${seed} rev ${rev} (current ${cur})`);
       }
       // The same hash from the file alone, after reopening.
@@ -189,11 +238,18 @@ test('ETCD_RECORDS reads the user key of etcd-stored KeyValues, and refuses a re
   const { ETCD_RECORDS } = await import('../../src/mvcc/hash.ts');
   const at = new Uint8Array(17);
   fc.assert(
-    fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.nat(), fc.uint8Array({ maxLength: 50 }), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), (key, create, version, value, lease) => {
-      const proto = encodeKeyValueProto({ key, createRevision: create, modRevision: create, version, value, lease });
-      assert.equal(ETCD_RECORDS.userKey(proto, at), Buffer.from(key).toString('latin1'));
-      assert.equal(ETCD_RECORDS.proto(proto, at), proto);
-    }),
+    fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 300 }),
+      fc.nat(),
+      fc.nat(),
+      fc.uint8Array({ maxLength: 50 }),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      (key, create, version, value, lease) => {
+        const proto = encodeKeyValueProto({ key, createRevision: create, modRevision: create, version, value, lease });
+        assert.equal(ETCD_RECORDS.userKey(proto, at), Buffer.from(key).toString('latin1'));
+        assert.equal(ETCD_RECORDS.proto(proto, at), proto);
+      },
+    ),
   );
   for (const bad of [new Uint8Array(0), Uint8Array.of(0x10, 1), Uint8Array.of(0x0a, 5, 1, 2)]) {
     assert.throws(() => ETCD_RECORDS.userKey(bad, at), { code: 'ERR_CORRUPT' });

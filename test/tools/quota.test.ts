@@ -21,7 +21,13 @@ function tmp(): { dir: string; cleanup: () => void } {
 
 test("quota: etcd's costs", () => {
   assert.equal(costPut({ key: 'abc', value: 'hello' }), 256 + 3 + 5);
-  assert.equal(costTxn({ success: [{ requestPut: { key: 'a', value: 'b' } }], failure: [{ requestPut: { key: 'aa', value: 'bb' } }, { requestPut: { key: 'c', value: '' } }] }), 256 + 4 + 256 + 1);
+  assert.equal(
+    costTxn({
+      success: [{ requestPut: { key: 'a', value: 'b' } }],
+      failure: [{ requestPut: { key: 'aa', value: 'bb' } }, { requestPut: { key: 'c', value: '' } }],
+    }),
+    256 + 4 + 256 + 1,
+  );
   assert.equal(costTxn({ success: [{ requestDeleteRange: { key: 'a' } }] }), 0);
 });
 
@@ -90,7 +96,9 @@ test('quota: disarm while still too big re-raises on the next write; negative qu
   const off = await openStore({ backend: new MemoryBackend(), quotaBackendBytes: -1 });
   await off.put({ key: 'a', value: 'b'.repeat(100_000) });
   await off.close();
-  await assert.rejects(openStore({ backend: new MemoryBackend(), quotaBackendBytes: 1.5 }), { code: 'ERR_INVALID_ARGUMENT' });
+  await assert.rejects(openStore({ backend: new MemoryBackend(), quotaBackendBytes: 1.5 }), {
+    code: 'ERR_INVALID_ARGUMENT',
+  });
 });
 
 test('kv.snapshot: a bolt image of one revision plus its sha256, while writes go on', async (t) => {

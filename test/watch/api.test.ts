@@ -41,9 +41,19 @@ describe('watch via openStore', () => {
       await kv.set('config/c', '4');
       w2.requestProgress();
       const cur = kv.revision();
-      const { responses } = await readUntil(w2[Symbol.asyncIterator](), (r) => r.events.length === 0 && r.header.revision === cur);
-      for (const r of responses) for (const ev of r.events) seen.push(`${ev.type} ${str(ev.kv.key)}=${str(ev.kv.value)}`);
-      assert.deepEqual(seen, ['PUT config/a=1', 'PUT config/b=2', 'PUT config/a=3', 'DELETE config/b=', 'PUT config/c=4']);
+      const { responses } = await readUntil(
+        w2[Symbol.asyncIterator](),
+        (r) => r.events.length === 0 && r.header.revision === cur,
+      );
+      for (const r of responses)
+        for (const ev of r.events) seen.push(`${ev.type} ${str(ev.kv.key)}=${str(ev.kv.value)}`);
+      assert.deepEqual(seen, [
+        'PUT config/a=1',
+        'PUT config/b=2',
+        'PUT config/a=3',
+        'DELETE config/b=',
+        'PUT config/c=4',
+      ]);
       await kv.close();
     } finally {
       db.cleanup();
@@ -69,7 +79,9 @@ describe('watch via openStore', () => {
       assert.equal(r!.watchId, id);
       assert.equal(r!.events.length, 5);
       const rev = r!.events[0]!.kv.modRevision;
-      assert.ok(r!.events.every((e) => e.type === 'DELETE' && e.kv.modRevision === rev && str(e.prevKv!.value) === 'held'));
+      assert.ok(
+        r!.events.every((e) => e.type === 'DELETE' && e.kv.modRevision === rev && str(e.prevKv!.value) === 'held'),
+      );
       stream.close();
     } finally {
       await kv.close();

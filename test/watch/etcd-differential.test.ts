@@ -43,7 +43,10 @@ function workload(seed: number, n: number): FakeOp[][] {
     if (i === n >> 2) {
       // etcd accepts a put plus a delete of the whole "\0" range in one txn; prevKv of both events
       // is the value at revision - 1.
-      out.push([{ op: 'put', key: 'ab', value: `q${i}` }, { op: 'delete', key: '\0', rangeEnd: '\0' }]);
+      out.push([
+        { op: 'put', key: 'ab', value: `q${i}` },
+        { op: 'delete', key: '\0', rangeEnd: '\0' },
+      ]);
       continue;
     }
     const x = r();
@@ -55,7 +58,11 @@ function workload(seed: number, n: number): FakeOp[][] {
     } else {
       // Txn: distinct keys, some puts then a delete (etcd rejects duplicate keys in one txn).
       const keys = [...KEYS].sort(() => r() - 0.5).slice(0, 2 + Math.floor(r() * 3));
-      out.push(keys.map((k, j) => (j === keys.length - 1 && r() < 0.5 ? { op: 'delete', key: k } : { op: 'put', key: k, value: `t${i}.${j}` })));
+      out.push(
+        keys.map((k, j) =>
+          j === keys.length - 1 && r() < 0.5 ? { op: 'delete', key: k } : { op: 'put', key: k, value: `t${i}.${j}` },
+        ),
+      );
     }
   }
   return out;
@@ -182,7 +189,12 @@ describe('watch vs etcd 3.4', () => {
       const hub = new WatchHub(src, { maxBufferedEvents: 16, catchUpRevisions: 7 });
       // Live watches, created before any write.
       const live = SPECS.map((spec) => {
-        const req: WatchRequest = { key: spec.key, rangeEnd: spec.rangeEnd, prevKv: spec.prevKv, filters: spec.filters };
+        const req: WatchRequest = {
+          key: spec.key,
+          rangeEnd: spec.rangeEnd,
+          prevKv: spec.prevKv,
+          filters: spec.filters,
+        };
         const w = hub.watch(req);
         // A consumer that keeps reading, as etcd's client does: slow-consumer parking plus the
         // compaction below would otherwise (legitimately) cancel it.
@@ -212,7 +224,10 @@ describe('watch vs etcd 3.4', () => {
       for (const l of live) {
         l.w.requestProgress();
         await until(() => l.got.some((r) => r.events.length === 0 && r.header.revision === cur), 5000, 'bookmark');
-        assert.equal(l.got.some((r) => r.canceled === true), false);
+        assert.equal(
+          l.got.some((r) => r.canceled === true),
+          false,
+        );
         const ours = fromHub(l.got);
         await settle(l.etcd.seen, ours.events.length);
         assert.deepEqual(ours.events, l.etcd.seen.events, `live ${JSON.stringify(l.spec)}`);
@@ -228,7 +243,13 @@ describe('watch vs etcd 3.4', () => {
       // for events at exactly the compact revision), from further on, and from below it.
       for (const spec of SPECS) {
         for (const start of [compactAt + (spec.prevKv === true ? 1 : 0), compactAt + 9, compactAt - 3]) {
-          const req: WatchRequest = { key: spec.key, rangeEnd: spec.rangeEnd, prevKv: spec.prevKv, filters: spec.filters, startRevision: start };
+          const req: WatchRequest = {
+            key: spec.key,
+            rangeEnd: spec.rangeEnd,
+            prevKv: spec.prevKv,
+            filters: spec.filters,
+            startRevision: start,
+          };
           const ours = await drainHub(hub, src, req);
           const ew = new EtcdWatch(etcd, spec, start);
           if (ours.compactRevision !== undefined) {
@@ -241,7 +262,9 @@ describe('watch vs etcd 3.4', () => {
             // (etcd-io/etcd#18089, fixed upstream by #18274), so a watch from there misses that
             // DELETE. boltkv keeps it, per the fixed semantics; compare without those events.
             const expected =
-              start === compactAt ? ours.events.filter((e) => !(e.startsWith('DELETE') && e.includes(` m${compactAt} `))) : ours.events;
+              start === compactAt
+                ? ours.events.filter((e) => !(e.startsWith('DELETE') && e.includes(` m${compactAt} `)))
+                : ours.events;
             await settle(ew.seen, expected.length);
             assert.deepEqual(expected, ew.seen.events, `from ${start}: ${JSON.stringify(spec)}`);
             assertAtomic(ew.seen.groups, 'etcd');
@@ -293,7 +316,9 @@ function byWatchId(rs: { watchId?: number }[], summarize: (r: never) => string):
 }
 
 describe('watch stream vs etcd 3.4 (over its WebSocket gateway)', () => {
-  it('created, client ids and duplicates, compacted cancels, 1,000-revision catch-up, fragments, progress, cancels', { timeout: 120_000 }, async (t) => {
+  it('created, client ids and duplicates, compacted cancels, 1,000-revision catch-up, fragments, progress, cancels', {
+    timeout: 120_000,
+  }, async (t) => {
     if (!requireEtcd(t)) return;
     // A small request limit makes etcd fragment at 10,000 + 512 KiB bytes, which history can reach.
     const etcd = await startEtcd({ extraArgs: ['--max-request-bytes', '10000'] });
@@ -307,7 +332,8 @@ describe('watch stream vs etcd 3.4 (over its WebSocket gateway)', () => {
       };
       for (let i = 0; i < 1100; i++) await write([{ op: 'put', key: `k${i % 5}`, value: `v${i}` }]);
       for (let i = 0; i < 70; i++) await write([{ op: 'put', key: `f${i % 66}`, value: 'x'.repeat(9000 + i) }]);
-      for (let i = 0; i < 30; i++) await write([0, 1, 2].map((j) => ({ op: 'put' as const, key: `t${j}`, value: `${i}` })));
+      for (let i = 0; i < 30; i++)
+        await write([0, 1, 2].map((j) => ({ op: 'put' as const, key: `t${j}`, value: `${i}` })));
       await write([{ op: 'delete', key: 't', rangeEnd: 'u' }]);
       await etcd.gateway.compact({ revision: 5 });
       src.compact(5);
@@ -357,7 +383,11 @@ describe('watch stream vs etcd 3.4 (over its WebSocket gateway)', () => {
       bothCreate({ key: 'f', rangeEnd: 'g', startRevision: 6, watchId: 33 }); // no fragment: one response
       bothCreate({ key: 't', rangeEnd: 'u', startRevision: 6, watchId: 40, prevKv: true }); // 3 events a revision
       const events = (rs: { events?: unknown[] }[]): number => rs.reduce((n, r) => n + (r.events?.length ?? 0), 0);
-      await until(() => events(got) >= 1096 + 3 * 70 + 93 && events(etcdSide.results) >= events(got), 20_000, 'catch-up');
+      await until(
+        () => events(got) >= 1096 + 3 * 70 + 93 && events(etcdSide.results) >= events(got),
+        20_000,
+        'catch-up',
+      );
       await write([{ op: 'put', key: 'k1', value: 'live' }]);
       // One live revision of 66 DELETEs whose prevKvs (~9 KB each) pass the limit: fragmented for 32 only.
       await write([{ op: 'delete', key: 'f', rangeEnd: 'g' }]);
@@ -372,19 +402,26 @@ describe('watch stream vs etcd 3.4 (over its WebSocket gateway)', () => {
       assert.deepEqual(etcdSide.errors, []);
       const theirs = byWatchId(etcdSide.results as never[], streamSummary);
       const mine = byWatchId(got, streamSummary);
-      assert.deepEqual([...mine.keys()].sort((x, y) => x - y), [...theirs.keys()].sort((x, y) => x - y), 'same watch ids');
+      assert.deepEqual(
+        [...mine.keys()].sort((x, y) => x - y),
+        [...theirs.keys()].sort((x, y) => x - y),
+        'same watch ids',
+      );
       for (const [id, list] of theirs) {
         assert.deepEqual(mine.get(id), list, `watch ${id}`);
       }
       // The shapes the comparison covered, so a vacuous pass is impossible.
-      const sizes = (id: number): number[] => got.filter((r) => (r.watchId ?? 0) === id && r.events.length > 0).map((r) => r.events.length);
+      const sizes = (id: number): number[] =>
+        got.filter((r) => (r.watchId ?? 0) === id && r.events.length > 0).map((r) => r.events.length);
       assert.deepEqual(sizes(0).slice(0, 2), [1000, 96], 'catch-up in responses of 1,000 revisions');
       assert.ok(sizes(30).length >= 2 && got.some((r) => r.watchId === 30 && r.fragment === true), 'fragmented');
       assert.deepEqual(sizes(33), [70, 66], 'unfragmented');
       const live32 = got.filter((r) => r.watchId === 32 && r.events[0]?.type === 'DELETE');
       assert.ok(live32.length >= 2 && live32[0]!.fragment === true, 'a live revision fragmented');
       assert.ok(got.some((r) => r.watchId === 5 && r.compactRevision === 5 && r.header.revision === 0));
-      assert.ok(got.some((r) => r.watchId === -1 && r.cancelReason === 'mvcc: duplicate watch ID provided on the WatchStream'));
+      assert.ok(
+        got.some((r) => r.watchId === -1 && r.cancelReason === 'mvcc: duplicate watch ID provided on the WatchStream'),
+      );
       ours.close();
       await pump;
     } finally {

@@ -47,7 +47,10 @@ describe('fragmentResponse', () => {
     );
     // A lease id above 2^62 (as etcd hands out) is a nine-byte varint plus its tag.
     assert.equal(
-      watchResponseSize({ header: { revision: 1 }, events: [{ type: 'PUT', kv: { ...kv, lease: 7587868394318233155n } }] }),
+      watchResponseSize({
+        header: { revision: 1 },
+        events: [{ type: 'PUT', kv: { ...kv, lease: 7587868394318233155n } }],
+      }),
       44 + 10,
     );
     // A negative int64 (watchId -1) is ten bytes.
@@ -81,7 +84,10 @@ describe('fragmentResponse', () => {
             if (p.events.length > 1) assert.ok(watchResponseSize(asSent) < maxBytes, 'below the limit');
             if (!last) {
               const next = pieces[i + 1]!.events[0]!;
-              assert.ok(watchResponseSize({ ...asSent, events: [...p.events, next] }) >= maxBytes, 'as full as it can be');
+              assert.ok(
+                watchResponseSize({ ...asSent, events: [...p.events, next] }) >= maxBytes,
+                'as full as it can be',
+              );
             }
           });
         },

@@ -111,7 +111,8 @@ describe('WatchHub basics', () => {
     for (const field of ['range_end', 'prefix', 'startRev']) {
       assert.throws(
         () => hub.watch({ key: 'a', [field]: 'b' } as never),
-        (e: unknown) => e instanceof WatchError && e.code === 'ERR_UNKNOWN_FIELD' && e.field === field && e.message.includes(field),
+        (e: unknown) =>
+          e instanceof WatchError && e.code === 'ERR_UNKNOWN_FIELD' && e.field === field && e.message.includes(field),
         field,
       );
       assert.throws(

@@ -30,10 +30,11 @@ describe('IntervalIndex', () => {
           } else {
             const got: number[] = [];
             idx.stab(o.k, (v) => got.push(v));
-            const want = live
-              .filter((x) => o.k >= x.start && (x.end === null || o.k < x.end))
-              .map((x) => x.id);
-            assert.deepEqual(got.sort((a, b) => a - b), want.sort((a, b) => a - b));
+            const want = live.filter((x) => o.k >= x.start && (x.end === null || o.k < x.end)).map((x) => x.id);
+            assert.deepEqual(
+              got.sort((a, b) => a - b),
+              want.sort((a, b) => a - b),
+            );
           }
           assert.equal(idx.size, live.length);
         }

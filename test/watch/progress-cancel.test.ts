@@ -172,7 +172,10 @@ describe('watch stream', () => {
     assert.equal(e!.watchId, 1);
     s.close();
     assert.equal((await it.next()).done, true);
-    assert.throws(() => s.create({ key: 'a' }), (err: unknown) => err instanceof WatchError);
+    assert.throws(
+      () => s.create({ key: 'a' }),
+      (err: unknown) => err instanceof WatchError,
+    );
     hub.close();
   });
 
@@ -191,9 +194,17 @@ describe('watch stream', () => {
     const revs = (id: number): number[] =>
       responses.filter((r) => r.watchId === id).flatMap((r) => r.events.map((e) => e.kv.modRevision));
     const expect = (pred: (i: number) => boolean): number[] =>
-      Array.from({ length: 200 }, (_, i) => i).filter(pred).map((i) => i + 2);
-    assert.deepEqual(revs(0), expect((i) => i % 3 !== 0));
-    assert.deepEqual(revs(1), expect((i) => i % 3 === 0));
+      Array.from({ length: 200 }, (_, i) => i)
+        .filter(pred)
+        .map((i) => i + 2);
+    assert.deepEqual(
+      revs(0),
+      expect((i) => i % 3 !== 0),
+    );
+    assert.deepEqual(
+      revs(1),
+      expect((i) => i % 3 === 0),
+    );
     hub.close();
   });
 });

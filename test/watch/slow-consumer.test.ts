@@ -26,7 +26,9 @@ function heap(): number {
 }
 
 describe('slow consumer', () => {
-  it(`an idle watcher over ${N} events keeps heap growth under ${HEAP_BOUND >> 20} MiB, then gets every event`, { timeout: 120_000 }, async () => {
+  it(`an idle watcher over ${N} events keeps heap growth under ${HEAP_BOUND >> 20} MiB, then gets every event`, {
+    timeout: 120_000,
+  }, async () => {
     const src = new SyntheticSource();
     const hub = new WatchHub(src, { maxBufferedEvents: 1024, catchUpRevisions: 1024 });
     const w = hub.watch({ key: 'k', rangeEnd: 'l' });

@@ -64,7 +64,9 @@ function storeDriver(): ModelDriver {
           success: ops.map((o) =>
             o.op === 'put'
               ? { requestPut: { key: b(o.key), value: b(o.value) } }
-              : { requestDeleteRange: { key: b(o.key), rangeEnd: o.rangeEnd === undefined ? undefined : b(o.rangeEnd) } },
+              : {
+                  requestDeleteRange: { key: b(o.key), rangeEnd: o.rangeEnd === undefined ? undefined : b(o.rangeEnd) },
+                },
           ),
         });
       } catch (e) {
@@ -169,28 +171,25 @@ describe('watch over the real revision layer', () => {
     await store.close();
   });
 
-  it(
-    'prevKv of a key put then deleted in one txn is its value at revision - 1, as in etcd',
-    async () => {
-      const store = openStore();
-      const hub = new WatchHub(store);
-      await store.put({ key: 'a', value: '1' });
-      const it = hub.watch({ key: 'a', prevKv: true })[Symbol.asyncIterator]();
-      // etcd 3.4 accepts this txn (the "\0" range escapes its duplicate-key check) and reports
-      // prevKv = a@2 (value "1") on both events.
-      await store.txn({
-        success: [{ requestPut: { key: 'a', value: '2' } }, { requestDeleteRange: { key: '\0', rangeEnd: '\0' } }],
-      });
-      const [r] = await take(it, 1);
-      hub.close();
-      await store.close();
-      assert.deepEqual(
-        r!.events.map((e) => [e.type, e.prevKv === undefined ? null : str(e.prevKv.value)]),
-        [
-          ['PUT', '1'],
-          ['DELETE', '1'],
-        ],
-      );
-    },
-  );
+  it('prevKv of a key put then deleted in one txn is its value at revision - 1, as in etcd', async () => {
+    const store = openStore();
+    const hub = new WatchHub(store);
+    await store.put({ key: 'a', value: '1' });
+    const it = hub.watch({ key: 'a', prevKv: true })[Symbol.asyncIterator]();
+    // etcd 3.4 accepts this txn (the "\0" range escapes its duplicate-key check) and reports
+    // prevKv = a@2 (value "1") on both events.
+    await store.txn({
+      success: [{ requestPut: { key: 'a', value: '2' } }, { requestDeleteRange: { key: '\0', rangeEnd: '\0' } }],
+    });
+    const [r] = await take(it, 1);
+    hub.close();
+    await store.close();
+    assert.deepEqual(
+      r!.events.map((e) => [e.type, e.prevKv === undefined ? null : str(e.prevKv.value)]),
+      [
+        ['PUT', '1'],
+        ['DELETE', '1'],
+      ],
+    );
+  });
 });

@@ -65,6 +65,7 @@ export class PageBitmap {
 
   /** Add ids start..start+n-1; returns how many of them were not already present. */
   setRange(start: number, n: number): number {
+    if (n === 1) return this.setOne(start);
     let added = 0;
     this.forEachSegment(start, n, true, (chunk, w, mask) => {
       const old = chunk.words[w]!;
@@ -82,6 +83,7 @@ export class PageBitmap {
 
   /** Remove ids start..start+n-1; returns how many of them were present. */
   clearRange(start: number, n: number): number {
+    if (n === 1) return this.clearOne(start);
     let removed = 0;
     this.forEachSegment(start, n, false, (chunk, w, mask, c) => {
       const old = chunk.words[w]!;
@@ -98,6 +100,39 @@ export class PageBitmap {
     return removed;
   }
 
+  /** setRange of one id, without the segment walk and its closure: most frees are single pages. */
+  private setOne(id: number): number {
+    const c = chunkOf(id);
+    let chunk = this.chunks.get(c);
+    if (chunk === undefined) {
+      chunk = { words: new Uint32Array(WORDS_PER_CHUNK), count: 0 };
+      this.chunks.set(c, chunk);
+    }
+    const off = id - c * CHUNK_PAGES;
+    const bit = 1 << (off & 31);
+    const old = chunk.words[off >>> 5]!;
+    if ((old & bit) !== 0) return 0;
+    chunk.words[off >>> 5] = old | bit;
+    chunk.count++;
+    this.total++;
+    return 1;
+  }
+
+  /** clearRange of one id. */
+  private clearOne(id: number): number {
+    const c = chunkOf(id);
+    const chunk = this.chunks.get(c);
+    if (chunk === undefined) return 0;
+    const off = id - c * CHUNK_PAGES;
+    const bit = 1 << (off & 31);
+    const old = chunk.words[off >>> 5]!;
+    if ((old & bit) === 0) return 0;
+    chunk.words[off >>> 5] = old & ~bit;
+    if (--chunk.count === 0) this.chunks.delete(c);
+    this.total--;
+    return 1;
+  }
+
   /** Same as setRange: add ids start..start+n-1, returning how many were new. */
   addRange(start: number, n: number): number {
     return this.setRange(start, n);
@@ -110,6 +145,7 @@ export class PageBitmap {
 
   /** How many of start..start+n-1 are present. */
   countRange(start: number, n: number): number {
+    if (n === 1) return this.has(start) ? 1 : 0;
     let k = 0;
     this.forEachSegment(start, n, false, (chunk, w, mask) => {
       const bits = chunk.words[w]! & mask;

@@ -92,7 +92,12 @@ class BoltWriter extends BoltReader implements BackendWriter {
     this.bucket(bucket)?.delete(key);
   }
   deleteWhere(
-    bucket: string, from: Uint8Array, to: Uint8Array | undefined, doomed: (key: Uint8Array) => boolean, maxDeleted: number, maxExamined: number,
+    bucket: string,
+    from: Uint8Array,
+    to: Uint8Array | undefined,
+    doomed: (key: Uint8Array) => boolean,
+    maxDeleted: number,
+    maxExamined: number,
   ): { deleted: number; examined: number; next: Uint8Array | undefined } {
     const b = this.bucket(bucket);
     if (b === undefined) return { deleted: 0, examined: 0, next: undefined };

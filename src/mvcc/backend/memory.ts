@@ -10,7 +10,6 @@ import { MvccError } from '../errors.ts';
 import { OrderedMap } from '../ordered-map.ts';
 import { bytesToByteString as toStr, byteStringToBytes as toBytes } from '../../keys.ts';
 
-
 type Buckets = Map<string, OrderedMap<Uint8Array>>;
 
 class Reader implements BackendReader {

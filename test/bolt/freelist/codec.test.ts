@@ -9,7 +9,12 @@ const MAX = Number.MAX_SAFE_INTEGER;
 const pageSizeArb = fc.constantFrom(64, 128, 512, 4096);
 const idsArb = fc
   .uniqueArray(
-    fc.oneof(fc.integer({ min: 2, max: 5000 }), fc.integer({ min: 2, max: MAX }), fc.constant(MAX), fc.constant(2 ** 32)),
+    fc.oneof(
+      fc.integer({ min: 2, max: 5000 }),
+      fc.integer({ min: 2, max: MAX }),
+      fc.constant(MAX),
+      fc.constant(2 ** 32),
+    ),
     { maxLength: 300, size: 'max' },
   )
   .map((a) => a.sort((x, y) => x - y));
@@ -113,17 +118,23 @@ test('decode rejects each kind of inconsistency with ERR_CORRUPT_PAGE', () => {
     ['freelist plus leaf flag', corrupted([2, 3], (v) => v.setUint16(8, 0x12, true))],
     ['count beyond buffer', corrupted([2, 3], (v) => v.setUint16(10, 15, true))],
     ['truncated', corrupted([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], (_v, b) => b.subarray(0, 100))],
-    ['extended count beyond buffer', corrupted([2, 3], (v) => {
-      v.setUint16(10, 0xffff, true);
-      v.setUint32(20, 1, true);
-    })],
-    ['extended count missing', (() => {
-      const b = new Uint8Array(20);
-      const v = new DataView(b.buffer);
-      v.setUint16(8, 0x10, true);
-      v.setUint16(10, 0xffff, true);
-      return b;
-    })()],
+    [
+      'extended count beyond buffer',
+      corrupted([2, 3], (v) => {
+        v.setUint16(10, 0xffff, true);
+        v.setUint32(20, 1, true);
+      }),
+    ],
+    [
+      'extended count missing',
+      (() => {
+        const b = new Uint8Array(20);
+        const v = new DataView(b.buffer);
+        v.setUint16(8, 0x10, true);
+        v.setUint16(10, 0xffff, true);
+        return b;
+      })(),
+    ],
     ['descending', corrupted([2, 5, 9], (v) => v.setUint32(24, 10, true))],
     ['duplicate', corrupted([2, 5, 9], (v) => v.setUint32(32, 5, true))],
     ['id 0', corrupted([2, 5], (v) => v.setUint32(16, 0, true))],

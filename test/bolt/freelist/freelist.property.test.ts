@@ -14,16 +14,23 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 8,
     arbitrary: fc
-      .oneof({ weight: 4, arbitrary: fc.constant(1) }, { weight: 3, arbitrary: fc.integer({ min: 2, max: 4 }) }, {
-        weight: 1,
-        arbitrary: fc.integer({ min: 5, max: 12 }),
-      })
+      .oneof(
+        { weight: 4, arbitrary: fc.constant(1) },
+        { weight: 3, arbitrary: fc.integer({ min: 2, max: 4 }) },
+        {
+          weight: 1,
+          arbitrary: fc.integer({ min: 5, max: 12 }),
+        },
+      )
       .map((n) => ({ op: 'alloc' as const, n })),
   },
   {
     weight: 2,
     arbitrary: fc
-      .oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 9, max: 40 }) })
+      .oneof(
+        { weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 9, max: 40 }) },
+      )
       .map((n) => ({ op: 'reserve' as const, n })),
   },
   { weight: 1, arbitrary: fc.constant({ op: 'endReservation' as const }) },
@@ -34,17 +41,15 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.nat().map((pick) => ({ op: 'closeReader' as const, pick })) },
 );
 
-const scenarioArb: fc.Arbitrary<Scenario> = fc
-  .integer({ min: 2, max: 90 })
-  .chain((highWater) =>
-    fc.record({
-      highWater: fc.constant(highWater),
-      initiallyFree: fc
-        .array(fc.boolean(), { minLength: highWater - 2, maxLength: highWater - 2 })
-        .map((bits) => bits.flatMap((b, i) => (b ? [i + 2] : []))),
-      steps: fc.array(stepArb, { minLength: 1, maxLength: 160, size: 'max' }),
-    }),
-  );
+const scenarioArb: fc.Arbitrary<Scenario> = fc.integer({ min: 2, max: 90 }).chain((highWater) =>
+  fc.record({
+    highWater: fc.constant(highWater),
+    initiallyFree: fc
+      .array(fc.boolean(), { minLength: highWater - 2, maxLength: highWater - 2 })
+      .map((bits) => bits.flatMap((b, i) => (b ? [i + 2] : []))),
+    steps: fc.array(stepArb, { minLength: 1, maxLength: 160, size: 'max' }),
+  }),
+);
 
 function property(make: () => Freelist, runs: number): void {
   let totals = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0 };

@@ -86,7 +86,8 @@ export class ModelFreelist {
 
   /** Record pages start..start+n (already taken out of free or reserved) as allocated by txid. */
   recordAlloc(txid: number, start: number, n: number): void {
-    for (let p = start; p < start + n; p++) assert.ok(!this.free.has(p) && !this.reserved.has(p), `model: ${p} still free or reserved`);
+    for (let p = start; p < start + n; p++)
+      assert.ok(!this.free.has(p) && !this.reserved.has(p), `model: ${p} still free or reserved`);
     this.allocs.set(start, txid);
     if (txid !== this.lastTxid) {
       this.lastTxid = txid;
@@ -231,7 +232,11 @@ export function runScenario(
     const pending = model.sortedPending();
     assert.deepEqual(fl.ids(), free, `${where}: ids()`);
     assert.deepEqual(fl.pendingIds(), pending, `${where}: pendingIds()`);
-    assert.deepEqual(fl.copyAll(), [...free, ...pending].sort((a, b) => a - b), `${where}: copyAll()`);
+    assert.deepEqual(
+      fl.copyAll(),
+      [...free, ...pending].sort((a, b) => a - b),
+      `${where}: copyAll()`,
+    );
     assert.equal(fl.freeCount(), free.length, `${where}: freeCount()`);
     assert.equal(fl.pendingCount(), pending.length, `${where}: pendingCount()`);
     assert.equal(fl.count(), free.length + pending.length, `${where}: count()`);
@@ -293,7 +298,10 @@ export function runScenario(
         const handed = new Set<number>();
         if (start !== 0) for (let p = start; p < start + step.n; p++) handed.add(p);
         for (const p of handed) {
-          assert.ok(oldReserved.has(p) || model.free.has(p), `${where}: handed out page ${p}, neither free nor reserved`);
+          assert.ok(
+            oldReserved.has(p) || model.free.has(p),
+            `${where}: handed out page ${p}, neither free nor reserved`,
+          );
           assert.ok(!nowReserved.has(p), `${where}: page ${p} handed out and still reserved`);
         }
         for (const p of nowReserved) {
@@ -343,11 +351,16 @@ export function runScenario(
           assert.equal(model.firstFit(step.n), 0, `${where}: reserve failed though a run of ${step.n} is free`);
           break;
         }
-        assert.ok(got !== null && got[0] === start && got[1] > start && got[1] - start <= step.n, `${where}: reservation ${got}`);
+        assert.ok(
+          got !== null && got[0] === start && got[1] > start && got[1] - start <= step.n,
+          `${where}: reservation ${got}`,
+        );
         const len = got[1] - start;
-        if (len < step.n) assert.equal(model.firstFit(step.n), 0, `${where}: reserved a shorter run though ${step.n} are free`);
+        if (len < step.n)
+          assert.equal(model.firstFit(step.n), 0, `${where}: reserved a shorter run though ${step.n} are free`);
         assert.ok(model.runIsFree(start, len), `${where}: reserved ${start}+${len}, not all free`);
-        if (fl.kind === 'array') assert.equal(start, model.firstFit(step.n), `${where}: array freelist reserves first fit`);
+        if (fl.kind === 'array')
+          assert.equal(start, model.firstFit(step.n), `${where}: array freelist reserves first fit`);
         for (let p = start; p < start + len; p++) {
           const g = ghosts.get(p);
           if (g === undefined) continue;

@@ -33,21 +33,38 @@ export async function startEtcdCluster(n = 3, timeoutMs = 30_000): Promise<EtcdC
   const exits: Promise<void>[] = [];
   let stderr = '';
   for (let i = 0; i < n; i++) {
-    const child = spawn('etcd', [
-      '--name', names[i]!,
-      '--data-dir', join(dir, names[i]!),
-      '--listen-client-urls', urls[i]!,
-      '--advertise-client-urls', urls[i]!,
-      '--listen-peer-urls', peers[i]!,
-      '--initial-advertise-peer-urls', peers[i]!,
-      '--initial-cluster', initial,
-      '--initial-cluster-state', 'new',
-      '--initial-cluster-token', `boltkv-${p[0]!}`,
-      '--heartbeat-interval', '50',
-      '--election-timeout', '500',
-      '--logger', 'zap',
-      '--log-level', 'error',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      'etcd',
+      [
+        '--name',
+        names[i]!,
+        '--data-dir',
+        join(dir, names[i]!),
+        '--listen-client-urls',
+        urls[i]!,
+        '--advertise-client-urls',
+        urls[i]!,
+        '--listen-peer-urls',
+        peers[i]!,
+        '--initial-advertise-peer-urls',
+        peers[i]!,
+        '--initial-cluster',
+        initial,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        `boltkv-${p[0]!}`,
+        '--heartbeat-interval',
+        '50',
+        '--election-timeout',
+        '500',
+        '--logger',
+        'zap',
+        '--log-level',
+        'error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-10_000);
     });
@@ -70,7 +87,11 @@ export async function startEtcdCluster(n = 3, timeoutMs = 30_000): Promise<EtcdC
   for (const url of urls) {
     for (;;) {
       try {
-        const res = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: '{"key":"AA=="}', signal: AbortSignal.timeout(2000) });
+        const res = await fetch(`${url}/v3/kv/range`, {
+          method: 'POST',
+          body: '{"key":"AA=="}',
+          signal: AbortSignal.timeout(2000),
+        });
         if (res.status === 200) break;
       } catch {
         // not yet

@@ -4,9 +4,27 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { checkKv, checkRegister, type Operation } from './checker.ts';
 
-const put = (client: number, value: string, call: number, ret: number): Operation => ({ client, input: { kind: 'put', key: 'x', value }, output: { kind: 'put' }, call, ret });
-const get = (client: number, value: string | null, call: number, ret: number): Operation => ({ client, input: { kind: 'get', key: 'x' }, output: { kind: 'get', value }, call, ret });
-const lostPut = (client: number, value: string, call: number): Operation => ({ client, input: { kind: 'put', key: 'x', value }, output: { kind: 'unknown' }, call, ret: Infinity });
+const put = (client: number, value: string, call: number, ret: number): Operation => ({
+  client,
+  input: { kind: 'put', key: 'x', value },
+  output: { kind: 'put' },
+  call,
+  ret,
+});
+const get = (client: number, value: string | null, call: number, ret: number): Operation => ({
+  client,
+  input: { kind: 'get', key: 'x' },
+  output: { kind: 'get', value },
+  call,
+  ret,
+});
+const lostPut = (client: number, value: string, call: number): Operation => ({
+  client,
+  input: { kind: 'put', key: 'x', value },
+  output: { kind: 'unknown' },
+  call,
+  ret: Infinity,
+});
 
 test('sequential and overlapping good histories are linearizable', () => {
   assert.ok(checkRegister([put(0, 'a', 0, 1), get(1, 'a', 2, 3)]));
@@ -25,7 +43,16 @@ test('stale reads, lost writes and flip-flops are caught', () => {
   // a read after a completed write sees the old value
   assert.equal(checkRegister([put(0, 'a', 0, 1), get(1, null, 2, 3)]), false);
   // two reads in sequence disagree with any single order of two concurrent writes
-  assert.equal(checkRegister([put(0, 'a', 0, 10), put(1, 'b', 0, 10), get(2, 'a', 11, 12), get(3, 'b', 13, 14), get(2, 'a', 15, 16)]), false);
+  assert.equal(
+    checkRegister([
+      put(0, 'a', 0, 10),
+      put(1, 'b', 0, 10),
+      get(2, 'a', 11, 12),
+      get(3, 'b', 13, 14),
+      get(2, 'a', 15, 16),
+    ]),
+    false,
+  );
   // a read of a value nobody wrote
   assert.equal(checkRegister([put(0, 'a', 0, 1), get(1, 'z', 2, 3)]), false);
   // a value seen, then the older value again (new-old inversion)
@@ -35,7 +62,14 @@ test('stale reads, lost writes and flip-flops are caught', () => {
 });
 
 test('compare-and-set: success and failure must match the order', () => {
-  const cas = (client: number, expect: string | null, value: string, ok: boolean, call: number, ret: number): Operation => ({ client, input: { kind: 'cas', key: 'x', expect, value }, output: { kind: 'cas', ok }, call, ret });
+  const cas = (
+    client: number,
+    expect: string | null,
+    value: string,
+    ok: boolean,
+    call: number,
+    ret: number,
+  ): Operation => ({ client, input: { kind: 'cas', key: 'x', expect, value }, output: { kind: 'cas', ok }, call, ret });
   assert.ok(checkRegister([put(0, 'a', 0, 1), cas(1, 'a', 'b', true, 2, 3), get(2, 'b', 4, 5)]));
   // two CAS from the same value cannot both succeed
   assert.equal(checkRegister([put(0, 'a', 0, 1), cas(1, 'a', 'b', true, 2, 10), cas(2, 'a', 'c', true, 2, 10)]), false);
@@ -51,25 +85,34 @@ test('keys are checked independently; the bad key is named', () => {
 });
 
 test('property: any history produced by a real sequential register with random overlap is accepted; a corrupted read is rejected', () => {
-  fc.assert(fc.property(fc.array(fc.record({ w: fc.boolean(), v: fc.nat(3), pre: fc.nat(5), post: fc.nat(5) }), { minLength: 1, maxLength: 25 }), (spec) => {
-    // linearization points at 10, 20, 30...; intervals stretch around them
-    let state: string | null = null;
-    const ops: Operation[] = spec.map((s, k) => {
-      const at = 10 * (k + 1);
-      const call = at - s.pre;
-      const ret = at + s.post;
-      if (s.w) {
-        state = `v${s.v}`;
-        return put(k, state, call, ret);
-      }
-      return get(k, state, call, ret);
-    });
-    assert.ok(checkRegister(ops));
-    // corrupt a read that no concurrent write can explain: make it return a never-written value
-    const r = ops.findIndex((o) => o.input.kind === 'get');
-    if (r >= 0) {
-      const bad = ops.map((o, k) => (k === r ? { ...o, output: { kind: 'get' as const, value: 'never' } } : o));
-      assert.equal(checkRegister(bad), false);
-    }
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ w: fc.boolean(), v: fc.nat(3), pre: fc.nat(5), post: fc.nat(5) }), {
+        minLength: 1,
+        maxLength: 25,
+      }),
+      (spec) => {
+        // linearization points at 10, 20, 30...; intervals stretch around them
+        let state: string | null = null;
+        const ops: Operation[] = spec.map((s, k) => {
+          const at = 10 * (k + 1);
+          const call = at - s.pre;
+          const ret = at + s.post;
+          if (s.w) {
+            state = `v${s.v}`;
+            return put(k, state, call, ret);
+          }
+          return get(k, state, call, ret);
+        });
+        assert.ok(checkRegister(ops));
+        // corrupt a read that no concurrent write can explain: make it return a never-written value
+        const r = ops.findIndex((o) => o.input.kind === 'get');
+        if (r >= 0) {
+          const bad = ops.map((o, k) => (k === r ? { ...o, output: { kind: 'get' as const, value: 'never' } } : o));
+          assert.equal(checkRegister(bad), false);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
 });

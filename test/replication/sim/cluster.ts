@@ -59,8 +59,21 @@ export class SimCluster {
 
   constructor(seed: number, ids: number[]) {
     this.rng = new Rng(seed);
-    this.initial = ids.map((id) => ({ id, name: `m${id}`, peerURLs: [`sim://m${id}`], clientURLs: [], isLearner: false }));
-    for (const id of ids) this.nodes.set(id, { id, disk: new FaultyDisk({ seed: seed * 31 + id }), member: undefined, downUntil: 0, joining: false });
+    this.initial = ids.map((id) => ({
+      id,
+      name: `m${id}`,
+      peerURLs: [`sim://m${id}`],
+      clientURLs: [],
+      isLearner: false,
+    }));
+    for (const id of ids)
+      this.nodes.set(id, {
+        id,
+        disk: new FaultyDisk({ seed: seed * 31 + id }),
+        member: undefined,
+        downUntil: 0,
+        joining: false,
+      });
   }
 
   at(delay: number, run: () => void): void {
@@ -71,7 +84,9 @@ export class SimCluster {
     const n = this.nodes.get(id)!;
     const rng = new Rng(this.rng.nextU32());
     n.member = await Member.open({
-      id, path: path(id), fileSystem: n.disk.fs,
+      id,
+      path: path(id),
+      fileSystem: n.disk.fs,
       rename: (from, to) => {
         if (n.disk.crashed) throw new Error('machine crashed');
         n.disk.setContents(to, n.disk.durableContents(from));
@@ -94,7 +109,9 @@ export class SimCluster {
   }
 
   members(): Member[] {
-    return [...this.nodes.values()].flatMap((n) => (n.member !== undefined && !n.member.isClosed && n.member.failed === undefined ? [n.member] : []));
+    return [...this.nodes.values()].flatMap((n) =>
+      n.member !== undefined && !n.member.isClosed && n.member.failed === undefined ? [n.member] : [],
+    );
   }
 
   leader(): Member | undefined {
@@ -223,7 +240,10 @@ export class SimCluster {
   /** Runs the sim until the promise settles (or maxMs passes). */
   async until<T>(p: Promise<T>, maxMs = 5000): Promise<T> {
     let done = false;
-    p.then(() => (done = true), () => (done = true));
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
     const end = this.now + maxMs;
     while (!done && this.now < end) await this.run(this.now + TICK_MS);
     if (!done) throw new Error('sim: operation did not settle');

@@ -14,7 +14,11 @@ const dec = (b: Uint8Array | undefined): string | null => (b === undefined ? nul
 
 /** Errors that prove a request was never proposed, so it certainly had no effect. */
 function certainlyNotApplied(err: unknown): boolean {
-  return isBoltkvError(err, 'ERR_NO_LEADER') || isBoltkvError(err, 'ERR_LEARNER_NOT_SUPPORTED') || isBoltkvError(err, 'ERR_NOT_LEADER');
+  return (
+    isBoltkvError(err, 'ERR_NO_LEADER') ||
+    isBoltkvError(err, 'ERR_LEARNER_NOT_SUPPORTED') ||
+    isBoltkvError(err, 'ERR_NOT_LEADER')
+  );
 }
 
 export class Workload {
@@ -27,7 +31,12 @@ export class Workload {
   stopped = false;
   private outstanding = 0;
 
-  constructor(readonly c: SimCluster, readonly keys: string[], readonly clients: number, readonly clientTimeoutMs = 1500) {}
+  constructor(
+    readonly c: SimCluster,
+    readonly keys: string[],
+    readonly clients: number,
+    readonly clientTimeoutMs = 1500,
+  ) {}
 
   start(): void {
     for (let k = 0; k < this.clients; k++) this.c.at(this.c.rng.int(1, 20), () => this.next(k));
@@ -54,7 +63,15 @@ export class Workload {
     let input: KvInput;
     if (r < 0.5) input = { kind: 'put', key, value: `v${++this.seqValue}` };
     else if (r < 0.85) input = { kind: 'get', key };
-    else input = { kind: 'cas', key, expect: this.c.rng.bool(0.3) ? null : `v${this.c.rng.int(Math.max(1, this.seqValue - 5), Math.max(1, this.seqValue))}`, value: `v${++this.seqValue}` };
+    else
+      input = {
+        kind: 'cas',
+        key,
+        expect: this.c.rng.bool(0.3)
+          ? null
+          : `v${this.c.rng.int(Math.max(1, this.seqValue - 5), Math.max(1, this.seqValue))}`,
+        value: `v${++this.seqValue}`,
+      };
     this.issue(client, m, input).then(() => this.c.at(this.c.rng.int(1, 30), () => this.next(client)));
   }
 
@@ -80,7 +97,8 @@ export class Workload {
       let p: Promise<KvOutput>;
       try {
         if (input.kind === 'put') p = m.put({ key: input.key, value: input.value }).then(() => ({ kind: 'put' }));
-        else if (input.kind === 'get' && this.c.rng.bool(0.5)) p = m.range({ key: input.key }).then((r) => ({ kind: 'get', value: dec(r.kvs[0]?.value) }));
+        else if (input.kind === 'get' && this.c.rng.bool(0.5))
+          p = m.range({ key: input.key }).then((r) => ({ kind: 'get', value: dec(r.kvs[0]?.value) }));
         else if (input.kind === 'get') {
           // the same read as a read-only txn (served through the read barrier, not the log)
           const read = [{ requestRange: { key: input.key } }];
@@ -90,13 +108,15 @@ export class Workload {
             if (op === undefined || !('responseRange' in op)) throw new Error('read-only txn: no range response');
             return { kind: 'get', value: dec(op.responseRange.kvs[0]?.value) };
           });
-        }
-        else if (input.kind === 'delete') p = m.deleteRange({ key: input.key }).then(() => ({ kind: 'delete' }));
+        } else if (input.kind === 'delete') p = m.deleteRange({ key: input.key }).then(() => ({ kind: 'delete' }));
         else {
-          const compare = input.expect === null
-            ? [{ key: input.key, target: 'VERSION' as const, result: 'EQUAL' as const, version: 0 }]
-            : [{ key: input.key, target: 'VALUE' as const, result: 'EQUAL' as const, value: input.expect }];
-          p = m.txn({ compare, success: [{ requestPut: { key: input.key, value: input.value } }] }).then((r) => ({ kind: 'cas', ok: r.succeeded }));
+          const compare =
+            input.expect === null
+              ? [{ key: input.key, target: 'VERSION' as const, result: 'EQUAL' as const, version: 0 }]
+              : [{ key: input.key, target: 'VALUE' as const, result: 'EQUAL' as const, value: input.expect }];
+          p = m
+            .txn({ compare, success: [{ requestPut: { key: input.key, value: input.value } }] })
+            .then((r) => ({ kind: 'cas', ok: r.succeeded }));
         }
       } catch (err) {
         p = Promise.reject(err);

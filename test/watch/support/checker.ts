@@ -82,11 +82,7 @@ export function expectedEvents(history: RevisionBatch[], spec: CheckSpec): Event
 }
 
 /** Throws an Error describing the first violated guarantee. */
-export function checkWatch(
-  history: RevisionBatch[],
-  spec: CheckSpec,
-  responses: WatchResponse[],
-): CheckResult {
+export function checkWatch(history: RevisionBatch[], spec: CheckSpec, responses: WatchResponse[]): CheckResult {
   const exp = expectedEvents(history, spec);
   let p = 0;
   let lastHeader = 0;
@@ -117,9 +113,7 @@ export function checkWatch(
       // Progress notification: bookmark at R means every expected event <= R was delivered.
       const R = r.header.revision;
       if (p < exp.length && exp[p]!.kv.modRevision <= R) {
-        throw new Error(
-          `${where}: bookmark at ${R} but ${describe(exp[p])} was not delivered (bookmarkable)`,
-        );
+        throw new Error(`${where}: bookmark at ${R} but ${describe(exp[p])} was not delivered (bookmarkable)`);
       }
       lastDelivered = Math.max(lastDelivered, R);
       continue;
@@ -129,9 +123,7 @@ export function checkWatch(
       const want = exp[p];
       if (want === undefined) throw new Error(`${where}: extra event ${describe(got)} (unique)`);
       if (got.type !== want.type || !kvEq(got.kv, want.kv)) {
-        throw new Error(
-          `${where}: got ${describe(got)}, expected ${describe(want)} (ordered/unique/reliable)`,
-        );
+        throw new Error(`${where}: got ${describe(got)}, expected ${describe(want)} (ordered/unique/reliable)`);
       }
       if (got.kv.modRevision > r.header.revision) {
         throw new Error(`${where}: event ${describe(got)} newer than its header`);

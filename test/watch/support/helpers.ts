@@ -10,11 +10,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 }
 
 /** Reads exactly n responses (fails on timeout or early end). */
-export async function take(
-  it: AsyncIterator<WatchResponse>,
-  n: number,
-  ms = 2000,
-): Promise<WatchResponse[]> {
+export async function take(it: AsyncIterator<WatchResponse>, n: number, ms = 2000): Promise<WatchResponse[]> {
   const out: WatchResponse[] = [];
   while (out.length < n) {
     const r = await withTimeout(it.next(), ms, `response ${out.length + 1}/${n}`);

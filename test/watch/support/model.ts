@@ -74,7 +74,14 @@ function prefixEnd(k: string): string {
 }
 
 const opArb: fc.Arbitrary<FakeOp> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('put' as const), key: fc.constantFrom(...KEYS), value: fc.constantFrom('x', 'y', 'z') }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('put' as const),
+      key: fc.constantFrom(...KEYS),
+      value: fc.constantFrom('x', 'y', 'z'),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), key: fc.constantFrom(...KEYS) }) },
   {
     weight: 1,
@@ -101,7 +108,10 @@ export type Action =
   | { t: 'tick' };
 
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('write' as const), ops: fc.array(opArb, { minLength: 1, maxLength: 4 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ t: fc.constant('write' as const), ops: fc.array(opArb, { minLength: 1, maxLength: 4 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('compact' as const), back: fc.nat(6) }) },
   {
     weight: 2,
@@ -114,7 +124,10 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       onStream: fc.boolean(),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('read' as const), w: fc.nat(), n: fc.integer({ min: 1, max: 4 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ t: fc.constant('read' as const), w: fc.nat(), n: fc.integer({ min: 1, max: 4 }) }),
+  },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('readStream' as const), n: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('progress' as const), w: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ t: 'streamProgress' as const }) },

@@ -30,7 +30,14 @@ export class SyntheticSource implements EventSource {
     new DataView(value.buffer).setFloat64(0, rev);
     return {
       type: 'PUT',
-      kv: { key: this.#keyBytes[rev % this.#keys]!, createRevision: rev, modRevision: rev, version: 1, value, lease: 0n },
+      kv: {
+        key: this.#keyBytes[rev % this.#keys]!,
+        createRevision: rev,
+        modRevision: rev,
+        version: 1,
+        value,
+        lease: 0n,
+      },
     };
   }
 
