@@ -56,11 +56,14 @@ const quick = process.argv.includes('--quick');
 /** `--sizes=1e6,1e7` runs only those list sizes (for a closer look at one end of the curve). */
 const sizesArg = process.argv.find((a) => a.startsWith('--sizes='));
 const SIZES = sizesArg
-  ? sizesArg.slice(8).split(',').map((x) => {
-      const n = Number(x);
-      if (!Number.isSafeInteger(n) || n < 1000) throw new Error(`--sizes: ${x} is not an integer >= 1000`);
-      return n;
-    })
+  ? sizesArg
+      .slice(8)
+      .split(',')
+      .map((x) => {
+        const n = Number(x);
+        if (!Number.isSafeInteger(n) || n < 1000) throw new Error(`--sizes: ${x} is not an integer >= 1000`);
+        return n;
+      })
   : quick
     ? [1_000, 10_000, 100_000]
     : [1_000, 10_000, 100_000, 1_000_000, 10_000_000];
@@ -252,7 +255,9 @@ function svgPlot(results: readonly Result[]): string {
     );
     for (const kind of KINDS) {
       for (const layout of LAYOUTS) {
-        const pts = mine.filter((r) => r.type === kind && r.layout === layout).sort((a, b) => a.freePages - b.freePages);
+        const pts = mine
+          .filter((r) => r.type === kind && r.layout === layout)
+          .sort((a, b) => a.freePages - b.freePages);
         if (pts.length === 0) continue;
         const d = pts.map((r, i) => `${i === 0 ? 'M' : 'L'}${px(r.freePages).toFixed(1)},${py(r.nsPerOp).toFixed(1)}`);
         out.push(
@@ -304,7 +309,10 @@ async function main(): Promise<void> {
         }
         process.stderr.write(
           `${kind.padEnd(7)} ${layout.padEnd(10)} ${String(size).padStart(8)} pages: init ${initMs.toFixed(0)} ms, ` +
-            `${results.slice(-OPS.length).map((r) => `${r.op} ${formatNs(r.nsPerOp)}`).join(', ')}\n`,
+            `${results
+              .slice(-OPS.length)
+              .map((r) => `${r.op} ${formatNs(r.nsPerOp)}`)
+              .join(', ')}\n`,
         );
       }
     }
@@ -321,7 +329,10 @@ async function main(): Promise<void> {
         return row;
       }),
     );
-    printTable(`${op}: median time per ${op === 'release' ? `release() of ${RELEASE_RUNS} pending runs` : op === 'serialize' ? 'ids() + encodeFreelistPage()' : 'call'} (columns: free pages)`, rows);
+    printTable(
+      `${op}: median time per ${op === 'release' ? `release() of ${RELEASE_RUNS} pending runs` : op === 'serialize' ? 'ids() + encodeFreelistPage()' : 'call'} (columns: free pages)`,
+      rows,
+    );
   }
   const seconds = (performance.now() - started) / 1000;
   console.log(

@@ -61,39 +61,63 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function measure(n: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerSec: number; p50: number; p99: number }> {
+async function measure(
+  n: number,
+  inFlight: number,
+  op: (i: number) => Promise<unknown>,
+): Promise<{ opsPerSec: number; p50: number; p99: number }> {
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: Math.min(inFlight, n) }, async () => {
-    while (next < n) {
-      const i = next++;
-      const s = performance.now();
-      await op(i);
-      lat.push(performance.now() - s);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = performance.now();
+        await op(i);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   return { opsPerSec: n / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
 }
 
 /** The tests' poller, polling every 5 ms; a learner on 1M keys gets longer than the default. */
-const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> => eventually(what, fn, ms, 5);
+const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> =>
+  eventually(what, fn, ms, 5);
 
 /** A raw gateway call: etcd's JSON as is (uint64 ids stay strings). */
 async function raw(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const r = await fetch(`${url}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const r = await fetch(`${url}${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   const j = (await r.json()) as Record<string, unknown>;
   if (r.status !== 200 || j.error !== undefined) throw new Error(String(j.error ?? j.message ?? r.status));
   return j;
 }
 
-interface Status { leader?: string; header: { member_id: string }; raftIndex?: string; raftAppliedIndex?: string }
+interface Status {
+  leader?: string;
+  header: { member_id: string };
+  raftIndex?: string;
+  raftAppliedIndex?: string;
+}
 
-interface Spec { name: string; client: string; peer: string }
+interface Spec {
+  name: string;
+  client: string;
+  peer: string;
+}
 
-interface Proc extends Spec { child: ChildProcess; gw: EtcdGateway; exited: Promise<void> }
+interface Proc extends Spec {
+  child: ChildProcess;
+  gw: EtcdGateway;
+  exited: Promise<void>;
+}
 
 /** How one product's member process is started: the same etcd flags for both. */
 interface Product {
@@ -108,7 +132,14 @@ const products: Record<'boltkv' | 'etcd', Product> = {
   boltkv: {
     name: 'boltkv',
     command: process.execPath,
-    prefix: [...SERVER_NODE_ARGS, '--import', 'tsx', '--conditions=boltkv-source', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'],
+    prefix: [
+      ...SERVER_NODE_ARGS,
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(ROOT, 'src', 'cli', 'main.ts'),
+      'serve',
+    ],
     restartState: 'new',
   },
   etcd: { name: 'etcd', command: 'etcd', prefix: ['--logger', 'zap'], restartState: 'existing' },
@@ -118,15 +149,39 @@ const products: Record<'boltkv' | 'etcd', Product> = {
 async function processCluster(p: Product): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), `boltkv-bench-${p.name}-`));
   const specs: Spec[] = [];
-  for (const name of ['m1', 'm2', 'm3']) specs.push({ name, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` });
+  for (const name of ['m1', 'm2', 'm3'])
+    specs.push({ name, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` });
   const procs = new Map<string, Proc>();
   const launch = (s: Spec, cluster: string, state: 'new' | 'existing'): Proc => {
-    const child = spawn(p.command, [
-      ...p.prefix,
-      '--name', s.name, '--data-dir', join(dir, s.name), '--listen-client-urls', s.client, '--advertise-client-urls', s.client,
-      '--listen-peer-urls', s.peer, '--initial-advertise-peer-urls', s.peer, '--initial-cluster', cluster,
-      '--initial-cluster-state', state, '--initial-cluster-token', 'bench', '--heartbeat-interval', '100', '--log-level', 'error',
-    ], { stdio: 'ignore', cwd: ROOT });
+    const child = spawn(
+      p.command,
+      [
+        ...p.prefix,
+        '--name',
+        s.name,
+        '--data-dir',
+        join(dir, s.name),
+        '--listen-client-urls',
+        s.client,
+        '--advertise-client-urls',
+        s.client,
+        '--listen-peer-urls',
+        s.peer,
+        '--initial-advertise-peer-urls',
+        s.peer,
+        '--initial-cluster',
+        cluster,
+        '--initial-cluster-state',
+        state,
+        '--initial-cluster-token',
+        'bench',
+        '--heartbeat-interval',
+        '100',
+        '--log-level',
+        'error',
+      ],
+      { stdio: 'ignore', cwd: ROOT },
+    );
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const proc = { ...s, child, gw: new EtcdGateway(s.client, { keepAlive: true, maxSockets: 256 }), exited };
     procs.set(s.name, proc);
@@ -134,21 +189,24 @@ async function processCluster(p: Product): Promise<Target> {
   };
   const clusterStr = specs.map((s) => `${s.name}=${s.peer}`).join(',');
   for (const s of specs) launch(s, clusterStr, 'new');
-  const status = async (x: Proc): Promise<Status> => (await raw(x.client, '/v3/maintenance/status', {})) as unknown as Status;
-  const leader = (): Promise<Proc> => until(`a ${p.name} leader`, async () => {
-    for (const x of procs.values()) {
-      const s = await status(x).catch(() => undefined);
-      if (s !== undefined && s.leader !== undefined && s.leader === s.header.member_id) return x;
-    }
-    return undefined;
-  });
-  const settled = (): Promise<true> => until(`every ${p.name} member to know the leader`, async () => {
-    for (const x of procs.values()) {
-      const s = await status(x);
-      if (s.leader === undefined || s.leader === '0') return undefined;
-    }
-    return true;
-  });
+  const status = async (x: Proc): Promise<Status> =>
+    (await raw(x.client, '/v3/maintenance/status', {})) as unknown as Status;
+  const leader = (): Promise<Proc> =>
+    until(`a ${p.name} leader`, async () => {
+      for (const x of procs.values()) {
+        const s = await status(x).catch(() => undefined);
+        if (s !== undefined && s.leader !== undefined && s.leader === s.header.member_id) return x;
+      }
+      return undefined;
+    });
+  const settled = (): Promise<true> =>
+    until(`every ${p.name} member to know the leader`, async () => {
+      for (const x of procs.values()) {
+        const s = await status(x);
+        if (s.leader === undefined || s.leader === '0') return undefined;
+      }
+      return true;
+    });
   await leader();
   await settled();
   const pick = (via = 0): Proc => [...procs.values()][via % procs.size]!;
@@ -163,7 +221,9 @@ async function processCluster(p: Product): Promise<Target> {
       l.gw.destroy();
       procs.delete(l.name);
       const others = [...procs.values()];
-      await until(`a ${p.name} write after failover`, async () => Promise.any(others.map((x) => x.gw.put({ key: Buffer.from('failover'), value: Buffer.from('1') }))));
+      await until(`a ${p.name} write after failover`, async () =>
+        Promise.any(others.map((x) => x.gw.put({ key: Buffer.from('failover'), value: Buffer.from('1') }))),
+      );
       const ms = performance.now() - t0;
       await l.exited;
       launch(specs.find((s) => s.name === l.name)!, clusterStr, p.restartState);
@@ -182,22 +242,36 @@ async function processCluster(p: Product): Promise<Target> {
           success.push({ requestPut: { key: Buffer.from(`load/${i}`), value: Buffer.from(value) } });
         }
         // a txn that fails (e.g. a leader change under load) is sent again, as a client would
-        return until(`${p.name} load txn ${t}`, () => l.gw.txn({ success }).catch((e: unknown) => {
-          failed++;
-          throw e;
-        }));
+        return until(`${p.name} load txn ${t}`, () =>
+          l.gw.txn({ success }).catch((e: unknown) => {
+            failed++;
+            throw e;
+          }),
+        );
       });
-      process.stderr.write(`${p.name}: loaded ${LEARNER_KEYS} keys in ${txns} txns of ${LOAD_TXN_OPS} at ${Math.round(load.opsPerSec * LOAD_TXN_OPS)} keys/s; ${failed} txn attempts failed and were retried\n`);
-      const s4 = { name: 'm4', client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}` };
+      process.stderr.write(
+        `${p.name}: loaded ${LEARNER_KEYS} keys in ${txns} txns of ${LOAD_TXN_OPS} at ${Math.round(load.opsPerSec * LOAD_TXN_OPS)} keys/s; ${failed} txn attempts failed and were retried\n`,
+      );
+      const s4 = {
+        name: 'm4',
+        client: `http://127.0.0.1:${await freePort()}`,
+        peer: `http://127.0.0.1:${await freePort()}`,
+      };
       // etcd refuses a member add until every member has been healthy for a while (strict reconfig)
-      await until(`${p.name} member add`, () => raw(l.client, '/v3/cluster/member/add', { peerURLs: [s4.peer], isLearner: true }));
+      await until(`${p.name} member add`, () =>
+        raw(l.client, '/v3/cluster/member/add', { peerURLs: [s4.peer], isLearner: true }),
+      );
       const t0 = performance.now();
       const target = Number((await status(l)).raftIndex ?? 0);
       const p4 = launch(s4, `${clusterStr},${s4.name}=${s4.peer}`, 'existing');
-      await until(`the ${p.name} learner`, async () => {
-        const s = await status(p4);
-        return Number(s.raftAppliedIndex ?? s.raftIndex ?? 0) >= target ? true : undefined;
-      }, 600_000);
+      await until(
+        `the ${p.name} learner`,
+        async () => {
+          const s = await status(p4);
+          return Number(s.raftAppliedIndex ?? s.raftIndex ?? 0) >= target ? true : undefined;
+        },
+        600_000,
+      );
       return performance.now() - t0;
     },
     async close() {
@@ -213,7 +287,9 @@ async function processCluster(p: Product): Promise<Target> {
 
 // ---------------------------------------------------------------- run
 
-async function run(t: Target): Promise<Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }>> {
+async function run(
+  t: Target,
+): Promise<Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }>> {
   const out: Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }> = {};
   const note = (w: string): void => void process.stderr.write(`${t.name}: ${w}\n`);
   const v = 'x'.repeat(256);
@@ -279,9 +355,18 @@ async function main(): Promise<void> {
     return row;
   });
   printTable('3-member clusters on loopback (ratio: boltkv/etcd; ops/s higher is better, ms lower is better)', rows);
-  console.log(`both: 3 member processes with etcd's flags (heartbeat 100 ms, election 1 s), one client over the HTTP/JSON gateway with keep-alive; boltkv runs from source under tsx; learner time includes the new process's start-up. ops=${OPS} wide=${WIDE} learner keys=${LEARNER_KEYS}`);
+  console.log(
+    `both: 3 member processes with etcd's flags (heartbeat 100 ms, election 1 s), one client over the HTTP/JSON gateway with keep-alive; boltkv runs from source under tsx; learner time includes the new process's start-up. ops=${OPS} wide=${WIDE} learner keys=${LEARNER_KEYS}`,
+  );
   if (ONLY !== undefined) return; // a partial run does not replace the recorded table
-  const file = writeResults('cluster', { machine: machineInfo(), ops: OPS, wide: WIDE, learnerKeys: LEARNER_KEYS, rows, results });
+  const file = writeResults('cluster', {
+    machine: machineInfo(),
+    ops: OPS,
+    wide: WIDE,
+    learnerKeys: LEARNER_KEYS,
+    rows,
+    results,
+  });
   console.log(`wrote ${file}`);
 }
 

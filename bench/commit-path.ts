@@ -151,7 +151,10 @@ try {
     rows.push(row);
     out.push(row);
   }
-  printTable(`One-put commits on a ${KEYS.toLocaleString('en-US')}-key tree (8-byte keys, 100-byte values), ${ROUNDS} alternating rounds`, rows);
+  printTable(
+    `One-put commits on a ${KEYS.toLocaleString('en-US')}-key tree (8-byte keys, 100-byte values), ${ROUNDS} alternating rounds`,
+    rows,
+  );
   console.log(`\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, rows: out })}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -24,18 +24,22 @@ const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
 function raw(path: string, body: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = request(`${etcd.url}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString()));
-        } catch (e) {
-          reject(e);
-        }
-      });
-      res.on('error', reject);
-    });
+    const req = request(
+      `${etcd.url}${path}`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString()));
+          } catch (e) {
+            reject(e);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -46,7 +50,9 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const value = 'x'.repeat(100);
 // 1,000 keys under r/ for the range of many keys.
 for (let i = 0; i < 1000; i += 50) {
-  await Promise.all(Array.from({ length: 50 }, (_, j) => kv.put({ key: `r/${String(i + j).padStart(4, '0')}`, value })));
+  await Promise.all(
+    Array.from({ length: 50 }, (_, j) => kv.put({ key: `r/${String(i + j).padStart(4, '0')}`, value })),
+  );
 }
 await kv.put({ key: 'one', value });
 
@@ -96,11 +102,20 @@ for (const [op, f] of Object.entries(ops)) {
     const c2 = await measure(f.client, inFlight);
     const rawHz = (r1 + r2) / 2;
     const clientHz = (c1 + c2) / 2;
-    rows.push({ op, inFlight, rawOpsPerSec: Math.round(rawHz), connectOpsPerSec: Math.round(clientHz), ratio: Math.round((rawHz / clientHz) * 100) / 100 });
+    rows.push({
+      op,
+      inFlight,
+      rawOpsPerSec: Math.round(rawHz),
+      connectOpsPerSec: Math.round(clientHz),
+      ratio: Math.round((rawHz / clientHz) * 100) / 100,
+    });
   }
 }
 
-printTable(`connect() vs raw HTTP against etcd ${(await kv.status()).version} (ops/s; ratio = raw / connect)`, rows.map((r) => ({ ...r })));
+printTable(
+  `connect() vs raw HTTP against etcd ${(await kv.status()).version} (ops/s; ratio = raw / connect)`,
+  rows.map((r) => ({ ...r })),
+);
 const path = writeResults('connect', { etcd: (await kv.status()).version, timeMs: TIME_MS, rows });
 console.log(`\nwrote ${path}`);
 await kv.close();

@@ -66,7 +66,8 @@ export function boltkvSystem(cacheMiB: number | null): EngineUnderTest {
       load1: 'db.update',
       loadChunk: 'db.update',
       get: 'bucket.get in one view txn (the value view is returned and checked defined, its bytes not read)',
-      range: "bucket.scan({gte, limit}, visitor) in one view txn: the visitor reads each entry's key's last byte and value length (no views built), as Go's loop does",
+      range:
+        "bucket.scan({gte, limit}, visitor) in one view txn: the visitor reads each entry's key's last byte and value length (no views built), as Go's loop does",
       putDurable: 'db.update (sync fdatasync)',
       putBatched: 'await db.batch (one commit per event-loop turn, max 1000)',
     },
@@ -119,7 +120,13 @@ export interface MemorySnapshot {
 function memoryNow(system: string): MemorySnapshot {
   const m = process.memoryUsage();
   const mib = (n: number): number => Math.round((n / 2 ** 20) * 10) / 10;
-  return { system, rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
+  return {
+    system,
+    rssMiB: mib(m.rss),
+    heapUsedMiB: mib(m.heapUsed),
+    externalMiB: mib(m.external),
+    arrayBuffersMiB: mib(m.arrayBuffers),
+  };
 }
 
 /** sys, recording the process's memory into `sink` just before its reader ends. */
@@ -189,7 +196,10 @@ export function parseSuiteArgs(argv: readonly string[]): SuiteOptions {
     go: !has('--no-go'),
     goLoad1CapS: int('--go-load1-cap', quick ? 10 : 60, 1),
     dir: resolve(value('--dir') ?? tmpdir()),
-    only: value('--only')?.split(',').map((s) => s.trim()) ?? null,
+    only:
+      value('--only')
+        ?.split(',')
+        .map((s) => s.trim()) ?? null,
     cacheMiB: value('--cache-mib') === undefined ? null : int('--cache-mib', 128, 1),
   };
 }
@@ -213,7 +223,13 @@ async function fsyncFloor(dir: string, timeMs: number): Promise<EngineResult> {
       },
       timeMs,
     );
-    return { system: 'filesystem', workload: '2x (write 4 KiB + fdatasync)', id: 'floor', ...m, note: 'floor for a durable commit' };
+    return {
+      system: 'filesystem',
+      workload: '2x (write 4 KiB + fdatasync)',
+      id: 'floor',
+      ...m,
+      note: 'floor for a durable commit',
+    };
   } finally {
     closeSync(fd);
     rmSync(path, { force: true });
@@ -243,7 +259,8 @@ function systemTable(name: string, settings: string, rows: readonly EngineResult
 
 /** ops/s side by side, then boltkv's ops/s divided by each peer's (above 1: boltkv is faster). */
 function comparisonTables(o: WorkloadOptions, results: readonly EngineResult[], systems: readonly string[]): void {
-  const by = (sys: string, id: WorkloadId): EngineResult | undefined => results.find((r) => r.system === sys && r.id === id);
+  const by = (sys: string, id: WorkloadId): EngineResult | undefined =>
+    results.find((r) => r.system === sys && r.id === id);
   const opsRows: Row[] = [];
   const ratioRows: Row[] = [];
   const p50Rows: Row[] = [];
@@ -277,7 +294,8 @@ function comparisonTables(o: WorkloadOptions, results: readonly EngineResult[], 
  * 1 / ops/s (what the ops/s table shows); p50 is also given, since a few slow samples move the mean.
  */
 function readTargetRows(results: readonly EngineResult[]): Row[] {
-  const by = (sys: string, id: WorkloadId): EngineResult | undefined => results.find((r) => r.system === sys && r.id === id);
+  const by = (sys: string, id: WorkloadId): EngineResult | undefined =>
+    results.find((r) => r.system === sys && r.id === id);
   const targets: Array<{ id: WorkloadId; peer: string; target: number }> = [
     { id: 'get', peer: 'lmdb', target: 1.0 },
     { id: 'get', peer: GO_SYSTEM, target: 2.0 },
@@ -305,7 +323,8 @@ function readTargetRows(results: readonly EngineResult[]): Row[] {
 
 function readTargetTable(results: readonly EngineResult[]): void {
   const rows = readTargetRows(results);
-  if (rows.length > 0) printTable('read targets (issue 14): boltkv time ÷ peer time (at or below the target: met)', rows);
+  if (rows.length > 0)
+    printTable('read targets (issue 14): boltkv time ÷ peer time (at or below the target: met)', rows);
 }
 
 export async function runEngineSuite(o: SuiteOptions): Promise<void> {
@@ -320,7 +339,9 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
       if (o.peers === 'required') {
         throw new Error(`peer ${m.name} is not available (${m.reason}); run: npm --prefix bench/peers install`);
       }
-      console.warn(`engine bench: skipping peer ${m.name}: ${m.reason} (install with: npm --prefix bench/peers install)`);
+      console.warn(
+        `engine bench: skipping peer ${m.name}: ${m.reason} (install with: npm --prefix bench/peers install)`,
+      );
       skipped.push({ system: m.name, reason: m.reason });
     }
     systems.push(...peers.systems.filter((s) => want(s.name)));
@@ -349,11 +370,20 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
     }
     if (goBin) {
       progress(`${GO_SYSTEM}: all workloads (one-transaction load capped at ${o.goLoad1CapS} s)`);
-      const rows = await runGoBench(goBin, join(root, 'go'), o, o.goLoad1CapS, (r) => progress(`${GO_SYSTEM}: ${r.workload} done`));
+      const rows = await runGoBench(goBin, join(root, 'go'), o, o.goLoad1CapS, (r) =>
+        progress(`${GO_SYSTEM}: ${r.workload} done`),
+      );
       results.push(...rows);
       systemTable(GO_SYSTEM, GO_SETTINGS, rows);
       const m = /rss ([\d.]+) MiB, heap in use ([\d.]+) MiB/.exec(rows.find((r) => r.id === 'range')?.note ?? '');
-      if (m) memory.push({ system: `${GO_SYSTEM} (own process)`, rssMiB: Number(m[1]), heapUsedMiB: Number(m[2]), externalMiB: null, arrayBuffersMiB: null });
+      if (m)
+        memory.push({
+          system: `${GO_SYSTEM} (own process)`,
+          rssMiB: Number(m[1]),
+          heapUsedMiB: Number(m[2]),
+          externalMiB: null,
+          arrayBuffersMiB: null,
+        });
     }
     progress('fdatasync floor (after)');
     floors.push({ ...(await fsyncFloor(root, Math.min(o.timeMs, 1000))), note: 'measured after the engines' });
@@ -366,7 +396,7 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
 
   readTargetTable(results);
   printTable(
-    'process memory when each engine\'s reads end, MiB (Node engines share one process and run one after another)',
+    "process memory when each engine's reads end, MiB (Node engines share one process and run one after another)",
     memory.map((m) => ({
       system: m.system,
       rss: m.rssMiB,
@@ -377,27 +407,24 @@ export async function runEngineSuite(o: SuiteOptions): Promise<void> {
   );
 
   const floorP50 = Math.min(...floors.map((f) => f.p50Us ?? Infinity));
-  printTable(
-    '2x fdatasync floor, and each engine\'s durable single-put commit against it',
-    [
-      ...floors.map((f) => ({
-        what: `${f.workload}, ${f.note}`,
-        'ops/s': Math.round(f.opsPerSec),
-        'p50 µs': round(f.p50Us ?? NaN, 1),
-        'p99 µs': round(f.p99Us ?? NaN, 1),
-        'p50 ÷ floor p50': null,
+  printTable("2x fdatasync floor, and each engine's durable single-put commit against it", [
+    ...floors.map((f) => ({
+      what: `${f.workload}, ${f.note}`,
+      'ops/s': Math.round(f.opsPerSec),
+      'p50 µs': round(f.p50Us ?? NaN, 1),
+      'p99 µs': round(f.p99Us ?? NaN, 1),
+      'p50 ÷ floor p50': null,
+    })),
+    ...results
+      .filter((r) => r.id === 'putDurable')
+      .map((r) => ({
+        what: `${r.system}: ${r.workload}`,
+        'ops/s': Math.round(r.opsPerSec),
+        'p50 µs': round(r.p50Us ?? NaN, 1),
+        'p99 µs': round(r.p99Us ?? NaN, 1),
+        'p50 ÷ floor p50': round((r.p50Us ?? NaN) / floorP50, 2),
       })),
-      ...results
-        .filter((r) => r.id === 'putDurable')
-        .map((r) => ({
-          what: `${r.system}: ${r.workload}`,
-          'ops/s': Math.round(r.opsPerSec),
-          'p50 µs': round(r.p50Us ?? NaN, 1),
-          'p99 µs': round(r.p99Us ?? NaN, 1),
-          'p50 ÷ floor p50': round((r.p50Us ?? NaN) / floorP50, 2),
-        })),
-    ],
-  );
+  ]);
 
   const path = writeResults(o.quick ? 'engine-quick' : 'engine', {
     options: {
@@ -429,7 +456,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
     .then(() => runEngineSuite(parseSuiteArgs(process.argv.slice(2))))
     .catch((err: unknown) => {
       // A bad argument gets its message alone; anything else keeps its stack.
-      console.error(err instanceof Error && /^(--|cannot read a size)/.test(err.message) ? `engine bench: ${err.message}` : err);
+      console.error(
+        err instanceof Error && /^(--|cannot read a size)/.test(err.message) ? `engine bench: ${err.message}` : err,
+      );
       process.exitCode = 1;
     });
 }

@@ -199,7 +199,8 @@ async function etcdSut(dir: string): Promise<Sut> {
   return {
     name: 'etcd',
     put: (key) => server.gateway.put({ key: b(key), value: VALUE }),
-    range: (key, rangeEnd, revision) => server.gateway.range({ key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), revision }),
+    range: (key, rangeEnd, revision) =>
+      server.gateway.range({ key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), revision }),
     compactPhysical: (rev) => server.gateway.compact({ revision: rev, physical: true }),
     cpuMs: () => cpuMsOfPid(etcdPid(dataDir)),
     revision: async () => {
@@ -227,7 +228,12 @@ async function etcdSut(dir: string): Promise<Sut> {
 
 function describe(m: Memory): string {
   const f = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(0));
-  const parts = m.mappings === undefined ? '' : ` (${Object.entries(m.mappings).map(([k, v]) => `${k} ${f(v)}`).join(', ')})`;
+  const parts =
+    m.mappings === undefined
+      ? ''
+      : ` (${Object.entries(m.mappings)
+          .map(([k, v]) => `${k} ${f(v)}`)
+          .join(', ')})`;
   const rss = `RSS ${f(m.rssAtOnce)} MiB at once, ${f(m.rss)} MiB after ${(m.settleMs / 1000).toFixed(1)} s idle`;
   if (m.heapTotal === undefined) return rss;
   return `${rss}${parts}, JS heap ${f(m.heapTotal)} committed / ${f(m.heapUsed)} used, external ${f(m.external)}, page cache ${f(m.cache)} MiB`;

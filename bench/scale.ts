@@ -39,7 +39,18 @@
  * Output: a progress bar on stderr, tables on stdout, bench/results/scale-<size>.json.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, fdatasyncSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -235,7 +246,9 @@ class Bar {
       if (!force && now - this.lastDraw < 200) return;
       const width = 30;
       const fill = Math.round(frac * width);
-      process.stderr.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(p).padStart(3)}% ${text}\x1b[K`);
+      process.stderr.write(
+        `\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(p).padStart(3)}% ${text}\x1b[K`,
+      );
     } else {
       if (!force && p < this.lastPct + 5 && now - this.lastDraw < 10_000) return;
       process.stderr.write(`[${String(p).padStart(3)}%] ${text}\n`);
@@ -303,14 +316,7 @@ interface GrowthRow {
   freelistPages: number;
 }
 
-function measure(
-  path: string,
-  cp: string,
-  cfg: Config,
-  keys: LiveSet,
-  a: Args,
-  rng: () => number,
-): CheckpointRow {
+function measure(path: string, cp: string, cfg: Config, keys: LiveSet, a: Args, rng: () => number): CheckpointRow {
   let db = open(path, { ...cfg.options, noSync: true });
   const pageSize = db.pageSize;
   try {
@@ -431,17 +437,28 @@ function freelistPageSize(path: string, cfg: Config): number {
  * the trees; its close writes the freelist again.
  */
 function crashOpen(path: string, cp: string, id: number): CrashRow {
-  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--crash-child', path, String(id)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (child.signal !== 'SIGKILL') throw new Error(`scale: the crashing child ended with ${child.signal ?? `status ${child.status}`}`);
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--crash-child', path, String(id)],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  if (child.signal !== 'SIGKILL')
+    throw new Error(`scale: the crashing child ended with ${child.signal ?? `status ${child.status}`}`);
   const t0 = performance.now();
   const db = open(path);
   const ms = performance.now() - t0;
   try {
-    if (db.view((tx) => tx.bucket(BUCKET)!.get(keyOf(id))) === undefined) throw new Error('scale: the crashed put is missing');
+    if (db.view((tx) => tx.bucket(BUCKET)!.get(keyOf(id))) === undefined)
+      throw new Error('scale: the crashed put is missing');
     const st = db.stats();
-    return { checkpoint: cp, fileBytes: st.pgid * st.pageSize, openAfterCrashMs: Math.round(ms * 10) / 10, freePages: st.freePageN };
+    return {
+      checkpoint: cp,
+      fileBytes: st.pgid * st.pageSize,
+      openAfterCrashMs: Math.round(ms * 10) / 10,
+      freePages: st.freePageN,
+    };
   } finally {
     db.close();
   }
@@ -458,7 +475,11 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--crash-child') return crashChild(process.argv[3]!, Number(process.argv[4]));
   if (process.argv[2] === '--report') {
     // Print the tables of a saved run (a stopped one included) from its JSON.
-    const saved = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as { growth: GrowthRow[]; checkpoints: CheckpointRow[]; crashes: CrashRow[] };
+    const saved = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as {
+      growth: GrowthRow[];
+      checkpoints: CheckpointRow[];
+      crashes: CrashRow[];
+    };
     return printTables(saved.growth, saved.checkpoints, saved.crashes);
   }
   const a = parseArgs(process.argv.slice(2));
@@ -523,7 +544,10 @@ async function main(): Promise<void> {
           for (let i = 0; i < n; i++) b.delete(keyOf(keys.take(rng)));
         });
         done += n;
-        bar.draw(cp, `checkpoint ${label(cp)}: deleting ${sweep.toLocaleString('en-US')} keys (${done.toLocaleString('en-US')})`);
+        bar.draw(
+          cp,
+          `checkpoint ${label(cp)}: deleting ${sweep.toLocaleString('en-US')} keys (${done.toLocaleString('en-US')})`,
+        );
       }
       db.close();
       bar.draw(cp, `checkpoint ${label(cp)}: measuring ${CONFIGS.map((c) => c.label).join(', ')}`, true);
@@ -538,7 +562,9 @@ async function main(): Promise<void> {
       }
       const crash = crashOpen(path, label(cp), keys.add());
       crashes.push(crash);
-      bar.line(`  ${label(cp)} after a crash: open ${crash.openAfterCrashMs} ms (rebuilt ${crash.freePages} free pages)`);
+      bar.line(
+        `  ${label(cp)} after a crash: open ${crash.openAfterCrashMs} ms (rebuilt ${crash.freePages} free pages)`,
+      );
       saveResults(a, cps, growth, rows, crashes, false);
       db = open(path, { noSync: true });
       segStart = performance.now();
@@ -546,7 +572,9 @@ async function main(): Promise<void> {
       commits = [];
     }
     db.close();
-    bar.line(`scale: done in ${((performance.now() - started) / 1000).toFixed(0)} s; file ${label(statSync(path).size)} on disk`);
+    bar.line(
+      `scale: done in ${((performance.now() - started) / 1000).toFixed(0)} s; file ${label(statSync(path).size)} on disk`,
+    );
   } finally {
     if (a.keep) bar.line(`scale: kept ${path}`);
     else rmSync(dir, { recursive: true, force: true });
@@ -612,7 +640,8 @@ function printTables(growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashR
         [`p50 ÷ ${base.checkpoint}`]: ratio(r.durablePutP50Us, base.durablePutP50Us),
         [`p99 ÷ ${base.checkpoint}`]: ratio(r.durablePutP99Us, base.durablePutP99Us),
         'floor p50 µs (2 page writes + 2 fdatasyncs)': r.floorP50Us ?? null,
-        [`floor p50 ÷ ${base.checkpoint}`]: r.floorP50Us && base.floorP50Us ? ratio(r.floorP50Us, base.floorP50Us) : null,
+        [`floor p50 ÷ ${base.checkpoint}`]:
+          r.floorP50Us && base.floorP50Us ? ratio(r.floorP50Us, base.floorP50Us) : null,
         'durable p50 ÷ floor': r.floorP50Us ? ratio(r.durablePutP50Us, r.floorP50Us) : null,
         'commit p50 µs (noSync)': r.commitP50Us,
         [`commit p50 ÷ ${base.checkpoint}`]: ratio(r.commitP50Us, base.commitP50Us),
@@ -627,7 +656,14 @@ function printTables(growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashR
 }
 
 /** Written after every checkpoint too, so a long run that is stopped early still leaves its figures. */
-function saveResults(a: Args, cps: number[], growth: GrowthRow[], rows: CheckpointRow[], crashes: CrashRow[], complete: boolean): string {
+function saveResults(
+  a: Args,
+  cps: number[],
+  growth: GrowthRow[],
+  rows: CheckpointRow[],
+  crashes: CrashRow[],
+  complete: boolean,
+): string {
   return writeResults(`scale-${a.sizeLabel}`, {
     options: {
       size: a.size,
@@ -650,6 +686,8 @@ function saveResults(a: Args, cps: number[], growth: GrowthRow[], rows: Checkpoi
 
 main().catch((err: unknown) => {
   // A bad argument gets its message alone; anything else keeps its stack.
-  console.error(err instanceof Error && /^(--|cannot read a size)/.test(err.message) ? `scale bench: ${err.message}` : err);
+  console.error(
+    err instanceof Error && /^(--|cannot read a size)/.test(err.message) ? `scale bench: ${err.message}` : err,
+  );
   process.exitCode = 1;
 });

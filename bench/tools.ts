@@ -80,7 +80,9 @@ async function engine(): Promise<Record<string, unknown>> {
 
   // The limit: copying the file.
   const [, copyMs] = await timed(() => copyFileSync(src, join(dir, 'copy.db')));
-  const [, streamMs] = await timed(() => pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), createWriteStream(join(dir, 'stream.db'))));
+  const [, streamMs] = await timed(() =>
+    pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), createWriteStream(join(dir, 'stream.db'))),
+  );
   const [, backupMs] = await timed(() => db.backup(join(dir, 'backup.db')));
   const [, compactMs] = await timed(async () => {
     const dst = open(join(dir, 'compact.db'), { noSync: true });
@@ -88,8 +90,19 @@ async function engine(): Promise<Record<string, unknown>> {
     dst.sync();
     dst.close();
   });
-  for (const [op, ms] of [['fs.copyFile', copyMs], ['stream copy (1 MiB chunks)', streamMs], ['db.backup (hot, fsynced)', backupMs], ['compact (bbolt-style copy)', compactMs]] as const) {
-    rows.push({ op, MB: Math.round(mb(bytes)), ms: Math.round(ms), 'MB/s': mb(bytes) / (ms / 1000), 'vs fs.copyFile': copyMs / ms });
+  for (const [op, ms] of [
+    ['fs.copyFile', copyMs],
+    ['stream copy (1 MiB chunks)', streamMs],
+    ['db.backup (hot, fsynced)', backupMs],
+    ['compact (bbolt-style copy)', compactMs],
+  ] as const) {
+    rows.push({
+      op,
+      MB: Math.round(mb(bytes)),
+      ms: Math.round(ms),
+      'MB/s': mb(bytes) / (ms / 1000),
+      'vs fs.copyFile': copyMs / ms,
+    });
   }
   printTable(`Backup and compaction of a ${Math.round(mb(bytes))} MB file (higher MB/s is better)`, rows);
   for (const f of ['copy.db', 'stream.db', 'backup.db', 'compact.db']) rmSync(join(dir, f), { force: true });
@@ -170,7 +183,10 @@ async function engine(): Promise<Record<string, unknown>> {
       'catch-up rounds': null,
     },
   ];
-  printTable(`Defragmentation of a fragmented file with a writer committing (baseline commit max ${before.max.toFixed(2)} ms)`, defragRows);
+  printTable(
+    `Defragmentation of a fragmented file with a writer committing (baseline commit max ${before.max.toFixed(2)} ms)`,
+    defragRows,
+  );
   return { copy: rows, defrag: defragRows, writerBaselineMaxMs: before.max };
 }
 
@@ -189,16 +205,21 @@ const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
 function post(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(parts).toString();
-        if (res.statusCode !== 200) return reject(new Error(`${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-        resolve(JSON.parse(text) as Record<string, unknown>);
-      });
-    });
+    const req = request(
+      `${url}${path}`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': payload.length } },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString();
+          if (res.statusCode !== 200)
+            return reject(new Error(`${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+          resolve(JSON.parse(text) as Record<string, unknown>);
+        });
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -222,12 +243,16 @@ async function dbSize(url: string): Promise<number> {
 }
 
 /** The same data on either server: n keys of VALUE bytes, three in four deleted, history compacted. */
-async function loadAndFragment(url: string, n: number): Promise<{ loadedMB: number; fragmentedMB: number; loadMs: number }> {
+async function loadAndFragment(
+  url: string,
+  n: number,
+): Promise<{ loadedMB: number; fragmentedMB: number; loadMs: number }> {
   const value = b64(Buffer.alloc(VALUE, 'v'));
   const t0 = performance.now();
   await parallel(Math.ceil(n / TXN_OPS), 8, async (b) => {
     const ops = [];
-    for (let i = b * TXN_OPS; i < Math.min(n, (b + 1) * TXN_OPS); i++) ops.push({ request_put: { key: b64(keyOf(i)), value } });
+    for (let i = b * TXN_OPS; i < Math.min(n, (b + 1) * TXN_OPS); i++)
+      ops.push({ request_put: { key: b64(keyOf(i)), value } });
     await post(url, '/v3/kv/txn', { success: ops });
   });
   const loadMs = performance.now() - t0;
@@ -254,7 +279,10 @@ interface WriterRun {
 }
 
 /** Puts through the gateway one after another while `during` runs; what the writer saw. */
-async function writeDuring(url: string, during: () => Promise<void>): Promise<{ ms: number; before: WriterRun; while: WriterRun }> {
+async function writeDuring(
+  url: string,
+  during: () => Promise<void>,
+): Promise<{ ms: number; before: WriterRun; while: WriterRun }> {
   const value = b64('x'.repeat(100));
   let stop = false;
   let lat: number[] = [];
@@ -266,7 +294,11 @@ async function writeDuring(url: string, during: () => Promise<void>): Promise<{ 
     }
   })();
   await new Promise((r) => setTimeout(r, 1000));
-  const run = (xs: number[]): WriterRun => ({ writes: xs.length, maxMs: Math.max(0, ...xs), p99Ms: percentile(xs, 0.99) });
+  const run = (xs: number[]): WriterRun => ({
+    writes: xs.length,
+    maxMs: Math.max(0, ...xs),
+    p99Ms: percentile(xs, 0.99),
+  });
   const before = run(lat);
   lat = [];
   const t0 = performance.now();
@@ -285,8 +317,24 @@ async function startBoltkv(dataDir: string): Promise<{ url: string; stop: () => 
   const url = `http://127.0.0.1:${await freePort()}`;
   const child: ChildProcess = spawn(
     process.execPath,
-    [...SERVER_NODE_ARGS, '--import', 'tsx', '--conditions=boltkv-source', join(ROOT, 'src/cli/main.ts'), 'serve', '--data-dir', dataDir,
-      '--listen-client-urls', url, '--advertise-client-urls', url, '--quota-backend-bytes', String(8 * 2 ** 30), '--log-level', 'error'],
+    [
+      ...SERVER_NODE_ARGS,
+      '--import',
+      'tsx',
+      '--conditions=boltkv-source',
+      join(ROOT, 'src/cli/main.ts'),
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      url,
+      '--advertise-client-urls',
+      url,
+      '--quota-backend-bytes',
+      String(8 * 2 ** 30),
+      '--log-level',
+      'error',
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
@@ -310,7 +358,10 @@ async function startBoltkv(dataDir: string): Promise<{ url: string; stop: () => 
 
 function etcdctlDefrag(url: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const c = spawn('etcdctl', ['--endpoints', url, '--command-timeout', '60m', 'defrag'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } });
+    const c = spawn('etcdctl', ['--endpoints', url, '--command-timeout', '60m', 'defrag'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
     let err = '';
     c.stderr?.on('data', (d: Buffer) => void (err += d.toString()));
     c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`etcdctl defrag exited ${code}: ${err}`))));
@@ -345,7 +396,11 @@ async function servers(): Promise<Record<string, unknown> | undefined> {
   if (SERVERS.has('boltkv')) {
     const bolt = await startBoltkv(join(dir, 'boltkv-serve'));
     try {
-      await measure('boltkv serve (online defrag)', bolt.url, async () => void (await post(bolt.url, '/v3/maintenance/defragment', {})));
+      await measure(
+        'boltkv serve (online defrag)',
+        bolt.url,
+        async () => void (await post(bolt.url, '/v3/maintenance/defragment', {})),
+      );
     } finally {
       await bolt.stop();
     }
@@ -368,11 +423,17 @@ async function servers(): Promise<Record<string, unknown> | undefined> {
             'boltkv / etcd': 'ratio',
             'defrag time': (b['defrag ms'] as number) / (e['defrag ms'] as number),
             'longest writer pause': (b['longest writer pause ms'] as number) / (e['longest writer pause ms'] as number),
-            'writes during': (e['writes during'] as number) === 0 ? null : (b['writes during'] as number) / (e['writes during'] as number),
+            'writes during':
+              (e['writes during'] as number) === 0
+                ? null
+                : (b['writes during'] as number) / (e['writes during'] as number),
             'file after': (b['after MB'] as number) / (e['after MB'] as number),
           },
         ];
-  printTable(`Defragmenting a server's ${SIZE_MB} MB of data, fragmented, while a client puts through the gateway in a loop`, rows);
+  printTable(
+    `Defragmenting a server's ${SIZE_MB} MB of data, fragmented, while a client puts through the gateway in a loop`,
+    rows,
+  );
   if (ratios.length > 0) printTable('boltkv serve against etcd 3.4 (below 1: boltkv is shorter / smaller)', ratios);
   return { keys: n, valueBytes: VALUE, rows, ratios };
 }

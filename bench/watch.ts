@@ -45,7 +45,10 @@ interface Row {
 const rows: Row[] = [];
 
 /** Starts one consuming `for await` loop per watcher; returns a way to await a delivery count. */
-function consumers(hub: WatchHub, reqs: { key: string; rangeEnd?: string }[]): { waitFor(n: number): Promise<void>; received(): number } {
+function consumers(
+  hub: WatchHub,
+  reqs: { key: string; rangeEnd?: string }[],
+): { waitFor(n: number): Promise<void>; received(): number } {
   let received = 0;
   let target = Infinity;
   let wake: (() => void) | undefined;
@@ -77,7 +80,9 @@ function consumers(hub: WatchHub, reqs: { key: string; rangeEnd?: string }[]): {
 async function fanOut(): Promise<void> {
   const bench = new Bench({ name: 'watch fan-out', time: TIME_MS, warmup: true });
   const setups: { name: string; w: number; prefix: boolean }[] = [];
-  for (const w of [1, 1000, 10000]) for (const prefix of [false, true]) setups.push({ name: `fan-out ${prefix ? 'prefix' : 'single-key'} x${w}`, w, prefix });
+  for (const w of [1, 1000, 10000])
+    for (const prefix of [false, true])
+      setups.push({ name: `fan-out ${prefix ? 'prefix' : 'single-key'} x${w}`, w, prefix });
   const teardown: (() => void)[] = [];
   for (const s of setups) {
     const src = new FakeSource();
@@ -113,7 +118,9 @@ async function fanOut(): Promise<void> {
 async function spread(): Promise<void> {
   const bench = new Bench({ name: 'watch spread', time: TIME_MS, warmup: true });
   const setups: { name: string; w: number; prefix: boolean }[] = [];
-  for (const w of [1000, 10000]) for (const prefix of [false, true]) setups.push({ name: `spread ${prefix ? 'prefix' : 'single-key'} x${w}`, w, prefix });
+  for (const w of [1000, 10000])
+    for (const prefix of [false, true])
+      setups.push({ name: `spread ${prefix ? 'prefix' : 'single-key'} x${w}`, w, prefix });
   const teardown: (() => void)[] = [];
   for (const s of setups) {
     const src = new FakeSource();
@@ -121,7 +128,9 @@ async function spread(): Promise<void> {
     const hub = new WatchHub(src);
     teardown.push(() => hub.close());
     const name = (i: number): string => `svc/${String(i).padStart(6, '0')}`;
-    const reqs = Array.from({ length: s.w }, (_, i) => (s.prefix ? { key: `${name(i)}/`, rangeEnd: `${name(i)}0` } : { key: name(i) }));
+    const reqs = Array.from({ length: s.w }, (_, i) =>
+      s.prefix ? { key: `${name(i)}/`, rangeEnd: `${name(i)}0` } : { key: name(i) },
+    );
     const c = consumers(hub, reqs);
     let n = 0;
     bench.add(s.name, async () => {
@@ -226,7 +235,12 @@ function memoryPerWatcher(): void {
       else keep.push(hub.watch(kind === 'prefix' ? { key: `${key}/`, rangeEnd: `${key}0` } : { key }));
     }
     const per = (heap() - before) / N;
-    rows.push({ name: `memory per idle ${kind} watcher (${N} watchers)`, watchers: N, bytesPerWatcher: Math.round(per), source: 'fake' });
+    rows.push({
+      name: `memory per idle ${kind} watcher (${N} watchers)`,
+      watchers: N,
+      bytesPerWatcher: Math.round(per),
+      source: 'fake',
+    });
     keep.length = 0;
     hub.close();
   }

@@ -35,7 +35,8 @@ function bytes(b: unknown, what: string): Uint8Array {
 /** A revision or version field: a safe integer ≥ min (msgpackr returns int64-encoded ones as bigint). */
 function count(v: unknown, what: string, min: number): number {
   const n = typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) throw new Damaged(`${what} is not an integer ≥ ${min}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min)
+    throw new Damaged(`${what} is not an integer ≥ ${min}`);
   return n;
 }
 
@@ -75,7 +76,8 @@ export type StoredRecord = { tombstone: false; kv: KeyValue } | { tombstone: tru
 export function decodeRecord(b: Uint8Array, at: Uint8Array): StoredRecord {
   return inBucket('key', at, () => {
     const a = unpack(b);
-    if (!Array.isArray(a) || (a.length !== 1 && a.length !== 6)) throw new Damaged('not a KeyValue or tombstone record');
+    if (!Array.isArray(a) || (a.length !== 1 && a.length !== 6))
+      throw new Damaged('not a KeyValue or tombstone record');
     const key = asBuffer(bytes(a[0], 'key'));
     if (key.length === 0) throw new Damaged('empty key');
     if (a.length === 1) return { tombstone: true, key };
@@ -155,7 +157,14 @@ export function decodeIndexFieldsShared(b: Uint8Array, at: Uint8Array): Readonly
  * decodeIndexFieldsShared of bytes [start, end) of `b`, stored under the key at [atOff, atOff+atLen)
  * of `atBuf`: no view of either is made unless the record is damaged.
  */
-export function decodeIndexFieldsAt(b: Uint8Array, start: number, end: number, atBuf: Uint8Array, atOff: number, atLen: number): Readonly<IndexFields> {
+export function decodeIndexFieldsAt(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  atBuf: Uint8Array,
+  atOff: number,
+  atLen: number,
+): Readonly<IndexFields> {
   if (readIndexFields(b, start, end)) return shared;
   const rec = decodeRecord(b.subarray(start, end), atBuf.slice(atOff, atOff + atLen));
   if (rec.tombstone) return fill(latin1(rec.key, 0, rec.key.length), true, 0, 0, 0, 0n);
@@ -163,7 +172,14 @@ export function decodeIndexFieldsAt(b: Uint8Array, start: number, end: number, a
   return fill(latin1(kv.key, 0, kv.key.length), false, kv.createRevision, kv.modRevision, kv.version, kv.lease);
 }
 
-function fill(key: string, tombstone: boolean, createRevision: number, modRevision: number, version: number, lease: bigint): IndexFields {
+function fill(
+  key: string,
+  tombstone: boolean,
+  createRevision: number,
+  modRevision: number,
+  version: number,
+  lease: bigint,
+): IndexFields {
   shared.key = key;
   shared.tombstone = tombstone;
   shared.createRevision = createRevision;
@@ -231,16 +247,35 @@ function readInt(): number {
   }
   const v = new DataView(rb.buffer, rb.byteOffset);
   switch (t) {
-    case 0xcc: rpos += 2; return v.getUint8(at);
-    case 0xcd: rpos += 3; return v.getUint16(at);
-    case 0xce: rpos += 5; return v.getUint32(at);
-    case 0xcf: rpos += 9; return Number(v.getBigUint64(at));
-    case 0xd0: rpos += 2; return v.getInt8(at);
-    case 0xd1: rpos += 3; return v.getInt16(at);
-    case 0xd2: rpos += 5; return v.getInt32(at);
-    case 0xd3: rpos += 9; return Number(v.getBigInt64(at));
-    case 0xcb: rpos += 9; return v.getFloat64(at);
-    default: return NaN;
+    case 0xcc:
+      rpos += 2;
+      return v.getUint8(at);
+    case 0xcd:
+      rpos += 3;
+      return v.getUint16(at);
+    case 0xce:
+      rpos += 5;
+      return v.getUint32(at);
+    case 0xcf:
+      rpos += 9;
+      return Number(v.getBigUint64(at));
+    case 0xd0:
+      rpos += 2;
+      return v.getInt8(at);
+    case 0xd1:
+      rpos += 3;
+      return v.getInt16(at);
+    case 0xd2:
+      rpos += 5;
+      return v.getInt32(at);
+    case 0xd3:
+      rpos += 9;
+      return Number(v.getBigInt64(at));
+    case 0xcb:
+      rpos += 9;
+      return v.getFloat64(at);
+    default:
+      return NaN;
   }
 }
 
@@ -286,7 +321,8 @@ function readIndexFieldsUnchecked(b: Uint8Array, start: number, end: number): bo
   const createRevision = readInt();
   const modRevision = readInt();
   const version = readInt();
-  if (!(Number.isSafeInteger(createRevision) && Number.isSafeInteger(modRevision) && Number.isSafeInteger(version))) return false;
+  if (!(Number.isSafeInteger(createRevision) && Number.isSafeInteger(modRevision) && Number.isSafeInteger(version)))
+    return false;
   if (createRevision < 1 || createRevision > modRevision || version < 1 || !readBin()) return false;
   const lease = readLease();
   if (lease === undefined || rpos !== rend) return false;

@@ -13,7 +13,12 @@
  */
 import type { Backend, BackendReader } from './backend.ts';
 import {
-  CONSISTENT_INDEX_KEY, FINISHED_COMPACT_KEY, KEY_BUCKET, LEASE_BUCKET, META_BUCKET, SCHEDULED_COMPACT_KEY,
+  CONSISTENT_INDEX_KEY,
+  FINISHED_COMPACT_KEY,
+  KEY_BUCKET,
+  LEASE_BUCKET,
+  META_BUCKET,
+  SCHEDULED_COMPACT_KEY,
 } from './buckets.ts';
 import { decodeIndexFieldsAt } from './codec.ts';
 import { CommitQueue } from './commit-queue.ts';
@@ -27,24 +32,59 @@ import { parseStoreOptions, type MvccStoreOptions, type ResolvedStoreOptions } f
 import { rangeOp } from './range.ts';
 import { deleteSize, putSize, raftRequestSize, txnSize } from './request-size.ts';
 import type {
-  ApplyRequest, ApplyResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-  LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesResponse,
-  LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest, PutResponse,
-  RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+  ApplyRequest,
+  ApplyResponse,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  ResponseHeader,
+  TxnRequest,
+  TxnResponse,
 } from './requests.ts';
 import { isRevKeyAt, MARKED_REV_BYTES, parseRevKey, parseU64, revMainAt, revSubAt, revToBytes } from './revision.ts';
 import { header, WriteTxn, type StoreState } from './txn-context.ts';
 import { runTxn } from './txn.ts';
 import type { EventSource, RevisionBatch } from './types.ts';
 import {
-  normalizeDelete, normalizePut, normalizeRange, normalizeTxn, noUnknownFields, parseCompaction, parseGrant,
-  parseLeaseId, parseTimeToLive, type NDelete, type NOp, type NPut, type NTxn,
+  normalizeDelete,
+  normalizePut,
+  normalizeRange,
+  normalizeTxn,
+  noUnknownFields,
+  parseCompaction,
+  parseGrant,
+  parseLeaseId,
+  parseTimeToLive,
+  type NDelete,
+  type NOp,
+  type NPut,
+  type NTxn,
 } from './validate.ts';
 import { byteStringToBytes } from '../keys.ts';
 
 export type { MvccStoreOptions } from './options.ts';
 export {
-  CONSISTENT_INDEX_KEY, FINISHED_COMPACT_KEY, KEY_BUCKET, LEASE_BUCKET, MAX_LEASE_TTL, META_BUCKET, SCHEDULED_COMPACT_KEY,
+  CONSISTENT_INDEX_KEY,
+  FINISHED_COMPACT_KEY,
+  KEY_BUCKET,
+  LEASE_BUCKET,
+  MAX_LEASE_TTL,
+  META_BUCKET,
+  SCHEDULED_COMPACT_KEY,
 };
 
 /** A compaction revision from `meta` (-1 when absent); ERR_CORRUPT for anything boltkv cannot have written. */
@@ -85,7 +125,13 @@ export class MvccStore implements EventSource {
     this.#queue = new CommitQueue(this.#backend, (b) => this.#announce(b));
     const index = new KeyIndex();
     this.#s = { index, lessor: this.#lessor, queue: this.#queue, currentRev: 1, compactMainRev: -1 };
-    this.#compactor = new Compactor(this.#backend, index, this.#opts.compactionBatchLimit, this.#opts.compactionBatchIntervalMs, (e) => this.#queue.fail(e));
+    this.#compactor = new Compactor(
+      this.#backend,
+      index,
+      this.#opts.compactionBatchLimit,
+      this.#opts.compactionBatchIntervalMs,
+      (e) => this.#queue.fail(e),
+    );
     this.#queue.background = this.#compactor;
   }
 
@@ -119,7 +165,12 @@ export class MvccStore implements EventSource {
       const fin = metaRevision(r, FINISHED_COMPACT_KEY, 'finishedCompactRev');
       // -1: nothing scheduled (etcd uses 0, which would forget a compact(0) cut short by a crash)
       const scheduled = metaRevision(r, SCHEDULED_COMPACT_KEY, 'scheduledCompactRev');
-      if (fin > scheduled) throw corruption(META_BUCKET, 'finishedCompactRev', `finished compaction ${fin} was never scheduled (scheduled: ${scheduled})`);
+      if (fin > scheduled)
+        throw corruption(
+          META_BUCKET,
+          'finishedCompactRev',
+          `finished compaction ${fin} was never scheduled (scheduled: ${scheduled})`,
+        );
       s.compactMainRev = fin;
       let maxRev = 0;
       const latestLease = new Map<string, bigint>();
@@ -132,14 +183,20 @@ export class MvccStore implements EventSource {
         const sub = revSubAt(kb, ko);
         const tomb = kl === MARKED_REV_BYTES;
         const f = decodeIndexFieldsAt(vb, vo, vo + vl, kb, ko, kl);
-        if (f.tombstone !== tomb) throw corruption(KEY_BUCKET, kb.slice(ko, ko + kl), tomb ? 'a tombstone key holds a value' : 'a value key holds a tombstone');
+        if (f.tombstone !== tomb)
+          throw corruption(
+            KEY_BUCKET,
+            kb.slice(ko, ko + kl),
+            tomb ? 'a tombstone key holds a value' : 'a value key holds a tombstone',
+          );
         maxRev = main;
         if (f.tombstone) {
           s.index.restoreTombstone(f.key, main, sub);
           if (latestLease.size > 0) latestLease.delete(f.key);
           return;
         }
-        if (f.modRevision !== main) throw corruption(KEY_BUCKET, kb.slice(ko, ko + kl), `record says modRevision ${f.modRevision}`);
+        if (f.modRevision !== main)
+          throw corruption(KEY_BUCKET, kb.slice(ko, ko + kl), `record says modRevision ${f.modRevision}`);
         s.index.put(f.key, main, sub, f.createRevision, f.version);
         if (f.lease !== 0n) latestLease.set(f.key, f.lease);
         else if (latestLease.size > 0) latestLease.delete(f.key);
@@ -225,32 +282,51 @@ export class MvccStore implements EventSource {
   }
 
   put(req: PutRequest): Promise<PutResponse> {
-    return this.#write(() => this.#sized(normalizePut(req), 4, putSize), (n) => this.#putSync(n));
+    return this.#write(
+      () => this.#sized(normalizePut(req), 4, putSize),
+      (n) => this.#putSync(n),
+    );
   }
 
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.#write(() => this.#sized(normalizeDelete(req), 5, deleteSize), (n) => this.#deleteSync(n));
+    return this.#write(
+      () => this.#sized(normalizeDelete(req), 5, deleteSize),
+      (n) => this.#deleteSync(n),
+    );
   }
 
   txn(req: TxnRequest): Promise<TxnResponse> {
-    return this.#write(() => this.#sized(normalizeTxn(req), 6, txnSize), (n) => this.#txnSync(n));
+    return this.#write(
+      () => this.#sized(normalizeTxn(req), 6, txnSize),
+      (n) => this.#txnSync(n),
+    );
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const { physical } = await this.#write(() => parseCompaction(req), (c) => {
-      this.#compactSync(c.rev);
-      return c;
-    }, false);
+    const { physical } = await this.#write(
+      () => parseCompaction(req),
+      (c) => {
+        this.#compactSync(c.rev);
+        return c;
+      },
+      false,
+    );
     if (physical) await this.#compactor.whenDone();
     return { header: header(this.#s.currentRev) };
   }
 
   leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    return this.#write(() => parseGrant(req), (g) => this.#grantSync(g.ttl, g.id));
+    return this.#write(
+      () => parseGrant(req),
+      (g) => this.#grantSync(g.ttl, g.id),
+    );
   }
 
   leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
-    return this.#write(() => parseLeaseId(req), (id) => this.#revokeSync(id));
+    return this.#write(
+      () => parseLeaseId(req),
+      (id) => this.#revokeSync(id),
+    );
   }
 
   async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
@@ -304,7 +380,10 @@ export class MvccStore implements EventSource {
    * member whose log already holds the entry lets it ride its next commit (commit()). Undefined for
    * an index already applied; a failing request consumes its index and is returned as `error`.
    */
-  applyNow(index: number, req: ApplyRequest): { response: ApplyResponse; physical: boolean } | { error: unknown } | undefined {
+  applyNow(
+    index: number,
+    req: ApplyRequest,
+  ): { response: ApplyResponse; physical: boolean } | { error: unknown } | undefined {
     if (!Number.isSafeInteger(index) || index < 1) {
       throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: apply index must be a positive integer');
     }
@@ -312,15 +391,18 @@ export class MvccStore implements EventSource {
     if (index <= this.#consistentIdx) return undefined;
     const r = req as Record<string, unknown>;
     // validate first: a request we cannot even parse is a caller bug, not a log entry
-    if (r === null || typeof r !== 'object') throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: apply request must be an object');
+    if (r === null || typeof r !== 'object')
+      throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: apply request must be an object');
     noUnknownFields(r, APPLY_KINDS, 'apply request');
     const kinds = APPLY_KINDS.filter((k) => r[k] !== undefined);
-    if (kinds.length !== 1) throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: apply request must set exactly one operation');
+    if (kinds.length !== 1)
+      throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: apply request must set exactly one operation');
     this.#consistentIdx = index;
     this.#queue.setConsistentIndex(index);
     try {
       if ('put' in req) return { response: { put: this.#putSync(normalizePut(req.put)) }, physical: false };
-      if ('deleteRange' in req) return { response: { deleteRange: this.#deleteSync(normalizeDelete(req.deleteRange)) }, physical: false };
+      if ('deleteRange' in req)
+        return { response: { deleteRange: this.#deleteSync(normalizeDelete(req.deleteRange)) }, physical: false };
       if ('txn' in req) return { response: { txn: this.#txnSync(normalizeTxn(req.txn)) }, physical: false };
       if ('compaction' in req) {
         const c = parseCompaction(req.compaction);
@@ -386,7 +468,9 @@ export class MvccStore implements EventSource {
     this.#closed = true;
     if (this.#leaseTimer !== undefined) clearInterval(this.#leaseTimer);
     await this.#queue.close();
-    this.#compactor.close(new MvccError('ERR_CLOSED', 'boltkv: store closed before compaction finished; it resumes on reopen'));
+    this.#compactor.close(
+      new MvccError('ERR_CLOSED', 'boltkv: store closed before compaction finished; it resumes on reopen'),
+    );
     if (this.#opts.closeBackend) await this.#backend.close();
   }
 
