@@ -13,7 +13,7 @@ import type { Bucket } from './bucket.ts';
 import { BoltError } from './errors.ts';
 import { invariant } from '../errors.ts';
 import { Cursor } from './cursor.ts';
-import { elementSize, type Inode } from './node.ts';
+import { elementSize, type Inode } from './inode.ts';
 import { BUCKET_LEAF_FLAG } from './page.ts';
 
 /** True to delete the entry with this key. The key is a view into engine memory: copy to keep it. */
