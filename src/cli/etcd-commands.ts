@@ -17,7 +17,7 @@ import type { KeyValue, RangeRequest, ResponseOp, SortOrder, SortTarget } from '
 import { open } from '../bolt/db.ts';
 import { Crc32c } from '../mvcc/hash.ts';
 import { bool, num, type Parsed, str } from './args.ts';
-import type { Command } from './bolt-commands.ts';
+import type { Command } from './command.ts';
 import { CliError, usage } from './errors.ts';
 import { etcdJson } from './etcd-json.ts';
 import { type CliIO, table, writeOutOf } from './output.ts';
