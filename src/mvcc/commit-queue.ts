@@ -203,8 +203,8 @@ export class CommitQueue {
   }
 
   async #commit(p: Pending): Promise<void> {
-    const bg = this.background;
-    const at = this.#closing ? undefined : bg?.nextStepAt();
+    const bg = this.#closing ? undefined : this.background;
+    const at = bg?.nextStepAt();
     const ride = at !== undefined && at <= Date.now();
     let after: (() => void) | undefined;
     try {
@@ -216,9 +216,10 @@ export class CommitQueue {
         if (p.consistentIndex !== undefined) w.put(META_BUCKET, CONSISTENT_INDEX_KEY, u64ToBytes(p.consistentIndex));
         if (ride) after = bg!.ride(w);
       });
-      if (ride) {
+      if (at !== undefined) {
         // one turn later the commit is waiting on fdatasync, off the event loop: background work
-        // that needs no write transaction runs in that wait
+        // that needs no write transaction runs in that wait (also before its next batch is due,
+        // so the batch is ready when it is)
         committing.catch(() => {}); // rejections are handled below; this only keeps the wait quiet
         await new Promise<void>((resolve) => setImmediate(resolve));
         bg!.stepOutsideCommit();
