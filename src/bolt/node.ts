@@ -22,6 +22,28 @@ export interface LeafEdit {
 const MAX_EDITS = 8;
 
 /**
+ * lowerBound in a leaf page a node stands in for, without the page's key index: a leaf read for
+ * writing is searched a few times at most (the descent of each put into it), and building its
+ * index (every key of the page, on its second search) cost more than the searches it saved.
+ */
+function searchLeafPage(page: Page, key: Uint8Array, exact: { hit: boolean }): number {
+  let lo = 0;
+  let hi = page.count;
+  let hit = false;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = page.compareKey(mid, key);
+    if (c < 0) lo = mid + 1;
+    else {
+      hi = mid;
+      hit = c === 0;
+    }
+  }
+  exact.hit = hit;
+  return lo;
+}
+
+/**
  * A page materialized for writing. Nodes form a tree that mirrors the pages a write transaction
  * touched; untouched subtrees stay on disk and are referenced by pgid. No I/O happens here: the
  * caller hands in a loader for child pages.
@@ -212,14 +234,14 @@ export class Node {
   lowerBound(key: Uint8Array): number {
     let inodes = this.items;
     if (inodes === null) {
-      if (this.edits === null) return this.src!.lowerBound(key);
-      if (!this.leaf) inodes = this.inflate();
-      else {
+      if (this.leaf) {
         // Elements below key: those of src, plus the inserted keys below it.
-        let j = this.src!.lowerBound(key);
-        for (const e of this.edits) if (!e.replaces && e.inode.compareKey(key) < 0) j++;
+        let j = searchLeafPage(this.src!, key, EXACT);
+        if (this.edits !== null) for (const e of this.edits) if (!e.replaces && e.inode.compareKey(key) < 0) j++;
         return j;
       }
+      if (this.edits === null) return this.src!.lowerBound(key);
+      inodes = this.inflate();
     }
     const kp = keyPrefix(key);
     let lo = 0;
@@ -277,7 +299,7 @@ export class Node {
         k++;
       }
       const src = this.src!;
-      const i = src.lowerBound(key, EXACT);
+      const i = searchLeafPage(src, key, EXACT);
       const inode = makeInode(flags, key, value, 0, null);
       if (EXACT.hit) {
         const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
