@@ -115,27 +115,58 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
     data += klen + vlen;
     e += ELEMENT_SIZE;
   };
+  // Elements of src between two puts are copied as a run: their headers one by one (offsets
+  // shift), their keys and values with one copy when they lie back to back in src, as pages
+  // written by bbolt or boltkv do (a view per element for the copy was a good part of a load's
+  // garbage).
+  const copyRun = (from: number, to: number): void => {
+    const start = data;
+    let sfrom = -1;
+    let send = -1;
+    let together = true;
+    for (let i = from; i < to; i++) {
+      const se = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const kpos = se + sdv.getUint32(se + 4, true);
+      const klen = sdv.getUint32(se + 8, true);
+      const vlen = sdv.getUint32(se + 12, true);
+      dv.setUint32(e, sdv.getUint32(se, true), true);
+      dv.setUint32(e + 4, data - e, true);
+      dv.setUint32(e + 8, klen, true);
+      dv.setUint32(e + 12, vlen, true);
+      if (sfrom < 0) sfrom = kpos;
+      else if (send !== kpos) together = false; // not back to back: copied one by one below
+      send = kpos + klen + vlen;
+      data += klen + vlen;
+      e += ELEMENT_SIZE;
+    }
+    if (from === to) return;
+    if (together) {
+      copyBytes(buf, start, sbuf, sfrom, send - sfrom);
+      return;
+    }
+    let at = start;
+    for (let i = from; i < to; i++) {
+      // The page was validated when read: its key and value lie inside it, the value after the key.
+      const se = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const len = sdv.getUint32(se + 8, true) + sdv.getUint32(se + 12, true);
+      copyBytes(buf, at, sbuf, se + sdv.getUint32(se + 4, true), len);
+      at += len;
+    }
+  };
   let k = 0;
+  let next = 0;
   for (let i = 0; i <= n; i++) {
+    const held = k < edits.length && edits[k]!.at === i;
+    if (!held && i < n) continue;
+    copyRun(next, i);
+    next = i;
     // The inserted keys below element i, in key order; then element i or the put replacing it.
     while (k < edits.length && edits[k]!.at === i && !edits[k]!.replaces) putInode(edits[k++]!.inode);
     if (i === n) break;
     if (k < edits.length && edits[k]!.at === i) {
       putInode(edits[k++]!.inode);
-      continue;
+      next = i + 1;
     }
-    const se = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-    const kpos = se + sdv.getUint32(se + 4, true);
-    const klen = sdv.getUint32(se + 8, true);
-    const vlen = sdv.getUint32(se + 12, true);
-    dv.setUint32(e, sdv.getUint32(se, true), true);
-    dv.setUint32(e + 4, data - e, true);
-    dv.setUint32(e + 8, klen, true);
-    dv.setUint32(e + 12, vlen, true);
-    // The page was validated when read: its key and value lie inside it, the value after the key.
-    copyBytes(buf, data, sbuf, kpos, klen + vlen);
-    data += klen + vlen;
-    e += ELEMENT_SIZE;
   }
   invariant(k === edits.length && e === PAGE_HEADER_SIZE + count * ELEMENT_SIZE, 'pending leaf puts out of order');
   ctx.write(pgid, buf);
