@@ -423,6 +423,7 @@ export interface TreeContext {
   load(pgid: number): Page;
   free(pgid: number, overflow: number): void;
   allocate(npages: number): number;
+  /** Memory for npages pages to write; it may hold old bytes, so the caller writes every byte. */
   pageBuffer(npages: number): Uint8Array;
   write(pgid: number, buf: Uint8Array): void;
 }

@@ -169,6 +169,7 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
     }
   }
   invariant(k === edits.length && e === PAGE_HEADER_SIZE + count * ELEMENT_SIZE, 'pending leaf puts out of order');
+  buf.fill(0, data);
   ctx.write(pgid, buf);
   return [makeInode(0, first, EMPTY, pgid, null)];
 }

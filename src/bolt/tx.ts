@@ -155,8 +155,9 @@ export class Tx implements Disposable {
   }
 
   /**
-   * Zeroed memory for npages dirty pages: a page's own buffer, or memory from the DB's arena
-   * valid until the next write transaction begins (after this one has written them).
+   * Memory for npages dirty pages, written over in full by the caller (TreeContext): a page's own
+   * buffer, or zeroed memory from the DB's arena valid until the next write transaction begins
+   * (after this one has written them).
    * @internal
    */
   pageBuffer(npages: number): Uint8Array {
