@@ -38,13 +38,38 @@ export interface BackgroundWork {
   fail(err: MvccError): void;
 }
 
-/** Everything queued for the next backend commit. */
+/**
+ * Everything queued for the next backend commit. A load keeps a thousand writes in flight across
+ * each commit's fdatasyncs, long enough for V8's scavenges to promote whatever they hold, so a
+ * write adds no object of its own here: operations go into parallel arrays, and every write of
+ * one commit waits on the same promise.
+ */
 interface Pending {
-  ops: { bucket: string; key: Uint8Array; value: Uint8Array | null }[];
+  buckets: string[];
+  keys: Uint8Array[];
+  /** null: delete. */
+  values: (Uint8Array | null)[];
   overlayKeys: string[];
   batches: RevisionBatch[];
-  waiters: Waiter[];
+  /** The promise the writes of this commit wait on; made by the first durable(). */
+  done: Deferred | undefined;
   consistentIndex: number | undefined;
+}
+
+interface Deferred extends Waiter {
+  promise: Promise<void>;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // every caller of durable() awaits it; this only keeps a failure nobody awaits yet quiet
+  promise.catch(() => {});
+  return { promise, resolve, reject };
 }
 
 /**
@@ -54,7 +79,15 @@ interface Pending {
 const WRITERS_QUIET_MS = 20;
 
 function newPending(): Pending {
-  return { ops: [], overlayKeys: [], batches: [], waiters: [], consistentIndex: undefined };
+  return {
+    buckets: [],
+    keys: [],
+    values: [],
+    overlayKeys: [],
+    batches: [],
+    done: undefined,
+    consistentIndex: undefined,
+  };
 }
 
 export class CommitQueue {
@@ -84,11 +117,17 @@ export class CommitQueue {
   }
 
   put(bucket: string, key: Uint8Array, value: Uint8Array): void {
-    this.#pending.ops.push({ bucket, key, value });
+    const p = this.#pending;
+    p.buckets.push(bucket);
+    p.keys.push(key);
+    p.values.push(value);
   }
 
   delete(bucket: string, key: Uint8Array): void {
-    this.#pending.ops.push({ bucket, key, value: null });
+    const p = this.#pending;
+    p.buckets.push(bucket);
+    p.keys.push(key);
+    p.values.push(null);
   }
 
   /** A record that reads must see before it is durable. */
@@ -112,9 +151,10 @@ export class CommitQueue {
   /** A promise for the commit that will carry everything queued so far. */
   durable(): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    const p = new Promise<void>((resolve, reject) => this.#pending.waiters.push({ resolve, reject }));
+    const p = this.#pending;
+    p.done ??= deferred();
     this.schedule();
-    return p;
+    return p.done.promise;
   }
 
   /** Make sure a flush runs soon (also to give background work its turn). */
@@ -128,15 +168,16 @@ export class CommitQueue {
   }
 
   /** Fail the queue: reject every waiter queued now, and every later write. */
-  fail(cause: unknown, more: Waiter[] = []): void {
+  fail(cause: unknown, more?: Waiter): void {
     this.#failure = new MvccError(
       'ERR_STORE_FAILED',
       `boltkv: a backend commit failed; reopen the store: ${String(cause)}`,
       { cause },
     );
-    const all = [...this.#pending.waiters, ...more];
+    const waiting = this.#pending.done;
     this.#pending = newPending();
-    for (const w of all) w.reject(this.#failure);
+    waiting?.reject(this.#failure);
+    more?.reject(this.#failure);
     this.background?.fail(this.#failure);
   }
 
@@ -154,7 +195,7 @@ export class CommitQueue {
 
   #hasWork(): boolean {
     const p = this.#pending;
-    return p.ops.length > 0 || p.waiters.length > 0 || p.batches.length > 0 || p.consistentIndex !== undefined;
+    return p.keys.length > 0 || p.done !== undefined || p.batches.length > 0 || p.consistentIndex !== undefined;
   }
 
   async #flushLoop(): Promise<void> {
@@ -209,9 +250,11 @@ export class CommitQueue {
     let after: (() => void) | undefined;
     try {
       const committing = this.#backend.update((w) => {
-        for (const op of p.ops) {
-          if (op.value === null) w.delete(op.bucket, op.key);
-          else w.put(op.bucket, op.key, op.value);
+        const { buckets, keys, values } = p;
+        for (let i = 0; i < keys.length; i++) {
+          const v = values[i]!;
+          if (v === null) w.delete(buckets[i]!, keys[i]!);
+          else w.put(buckets[i]!, keys[i]!, v);
         }
         if (p.consistentIndex !== undefined) w.put(META_BUCKET, CONSISTENT_INDEX_KEY, u64ToBytes(p.consistentIndex));
         if (ride) after = bg!.ride(w);
@@ -236,13 +279,13 @@ export class CommitQueue {
       }
       await committing;
     } catch (e) {
-      this.fail(e, p.waiters);
+      this.fail(e, p.done);
       return;
     }
     this.#lastWriteAt = Date.now();
     after?.();
     for (const id of p.overlayKeys) this.overlay.delete(id);
     for (const b of p.batches) this.#onDurable(b);
-    for (const w of p.waiters) w.resolve();
+    p.done?.resolve();
   }
 }
