@@ -30,8 +30,8 @@ export interface BackgroundWork {
    */
   ride(w: BackendWriter): (() => void) | undefined;
   /**
-   * If the next step needs no write transaction, run a small slice of it and return true. The queue
-   * runs slices while a writers' commit waits on the disk, where they do not lengthen their commit.
+   * If the next step needs no write transaction, run it and return true. The queue runs it while
+   * a writers' commit waits on the disk, where it does not lengthen their commit.
    */
   stepOutsideCommit(): boolean;
   /** The queue failed: reject whoever waits on this work. */
@@ -260,22 +260,14 @@ export class CommitQueue {
         if (ride) after = bg!.ride(w);
       });
       if (at !== undefined) {
-        // One turn later the commit is waiting on fdatasync, off the event loop: background work
-        // that needs no write transaction runs in that wait (also before its next batch is due,
-        // so the batch is ready when it is), in small slices with a turn of the loop between them,
-        // until the commit is durable (one at least, so that work goes on over a backend that
-        // commits at once): the writers' answer then waits for one slice at most.
-        let inFlight = true;
-        const landed = (): void => {
-          inFlight = false;
-        };
-        committing.then(landed, landed); // rejections are handled below
-        let first = true;
-        do {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          if (!first && !inFlight) break;
-          first = false;
-        } while (bg!.stepOutsideCommit());
+        // One turn later the commit is waiting on fdatasync, off the event loop: one step of
+        // background work that needs no write transaction runs in that wait (also before its next
+        // batch is due, so the batch is ready when it is). Running steps for as long as the commit
+        // was in flight (100-key slices, one per turn) made compaction 1.2-1.3x faster but the
+        // writer's p99 during it worse at 300k (6.8-7.1 against 5.9-6.2 ms, alternated).
+        committing.catch(() => {}); // rejections are handled below; this only keeps the wait quiet
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        bg!.stepOutsideCommit();
       }
       await committing;
     } catch (e) {
