@@ -1,10 +1,11 @@
 /**
  * The key index that branch and leaf pages build for their searches (first eight bytes of each
- * key plus its length), checked against a plain binary search over the same sorted keys. Pages are built by hand so they can hold what a tree
- * rarely does: keys sharing long prefixes (with probes inside, before, after and shorter than the
- * shared part), keys that tie on the indexed bytes, keys that equal a longer key's zero-padded
- * prefix, empty keys, and images longer than one page (overflow). Each probe is searched three times, so the answer is
- * checked before the index exists, as it is built and once it is in use.
+ * key plus its length), checked against a plain binary search over the same sorted keys. Pages
+ * are built by hand so they can hold what a tree rarely does: keys sharing long prefixes (with
+ * probes inside, before, after and shorter than the shared part), keys that tie on the indexed
+ * bytes, keys that equal a longer key's zero-padded prefix, empty keys, and images longer than
+ * one page (overflow). Each probe is searched three times, so the answer is checked before the
+ * index exists, as it is built and once it is in use.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
