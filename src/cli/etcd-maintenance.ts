@@ -1,4 +1,5 @@
 /** etcdctl's maintenance commands: defrag, snapshot save|status, endpoint status|hashkv and alarm. */
+import { alarmText } from '../api/alarm-store.ts';
 import { createWriteStream, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -235,7 +236,7 @@ export const alarm: Command = {
       const r = sub === 'list' ? await kv.alarmList() : await kv.alarmDisarm();
       // etcd 3.4's alarm answers carry no header: print what etcdctl prints for them.
       out(p, io, { alarms: r.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) }, () =>
-        r.alarms.map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
+        r.alarms.map(alarmText),
       );
     });
   },

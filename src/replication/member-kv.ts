@@ -29,6 +29,7 @@ import type {
 } from '../mvcc/requests.ts';
 import { ReplicationError } from './errors.ts';
 import { txnKind } from './txn-kind.ts';
+import { corruptCluster } from './alarms.ts';
 import { encodePayload } from './proposal.ts';
 import { MemberCore } from './member-core.ts';
 
@@ -43,8 +44,9 @@ export abstract class MemberKv extends MemberCore {
    */
   protected checkSpace(cost: number): void {
     if (cost <= 0) return;
+    if (this.alarms.has('CORRUPT')) throw corruptCluster();
     if (this.alarms.has('NOSPACE')) throw noSpace();
-    if (!this.quota.enabled || this.memberStatus().dbSize + cost < this.quota.limit) return;
+    if (!this.quota.exceeds(cost)) return;
     if (!this.isLearner && this.ticks - this.raisedTick >= this.requestTimeout) {
       this.raisedTick = this.ticks;
       const id = this.proposals.nextId();
