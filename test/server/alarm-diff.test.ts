@@ -175,6 +175,21 @@ test('boltkv alarm list|disarm against etcd and boltkv serve print what etcdctl 
       assert.equal(list.code, 0, list.err);
       assert.deepEqual(sortedLines(list.out), sortedLines(want.out), `list at ${url}`);
     }
+    // No table for alarms in etcdctl: both fail after the call.
+    const tableTheirs = etcdctl(etcd.url, ['alarm', 'list', '-w', 'table']);
+    assert.equal(tableTheirs.err, 'Error: table not supported as output format\n');
+    for (const url of [etcd.url, ours.url]) {
+      const tableOurs = await boltkvCli(['alarm', 'list', '-w', 'table', '--endpoints', url]);
+      assert.deepEqual(
+        { code: tableOurs.code, err: tableOurs.err, out: tableOurs.out },
+        { code: 1, err: 'Error: ERR_UNSUPPORTED: table not supported as output format\n', out: '' },
+      );
+      // -w json: etcdctl's JSON, alarms in the order the server listed them
+      const json = await boltkvCli(['alarm', 'list', '-w', 'json', '--endpoints', url]);
+      const sortJson = (s: string): unknown =>
+        (JSON.parse(s) as { alarms: unknown[] }).alarms.map((a) => JSON.stringify(a)).sort();
+      assert.deepEqual(sortJson(json.out), sortJson(etcdctl(etcd.url, ['alarm', 'list', '-w', 'json']).out), url);
+    }
     // etcdctl's disarm on etcd, boltkv's on both: every alarm cleared, each printed once.
     const theirs = etcdctl(etcd.url, ['alarm', 'disarm']);
     assert.equal(theirs.code, 0, theirs.err);
