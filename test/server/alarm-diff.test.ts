@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/api/index.ts';
 import { run } from '../../src/cli/main.ts';
+import { connect } from '../../src/client/index.ts';
 import { requireEtcd, startEtcd, type EtcdServer } from '../support/etcd.ts';
 import { b64, normalize, raw, startBoltkv } from './support.ts';
 
@@ -202,6 +203,40 @@ test('boltkv alarm list|disarm against etcd and boltkv serve print what etcdctl 
       assert.equal((await raw(url, ALARM, '{}')).body, '{}', `nothing left at ${url}`);
       assert.equal((await raw(url, ...put('after'))).status, 200, `writes again at ${url}`);
     }
+  } finally {
+    await ours?.close();
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('connect(): alarmDisarm of one (member, type) pair clears that pair only, on etcd and on boltkv serve', async (t) => {
+  if (!requireEtcd(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-alarm-client-'));
+  let etcd: EtcdServer | undefined;
+  let ours: Served | undefined;
+  try {
+    etcd = await startEtcd();
+    ours = await startOurs(join(dir, 'boltkv.db'));
+    const results: unknown[] = [];
+    for (const url of [etcd.url, ours.url]) {
+      for (const body of [
+        '{"action":"ACTIVATE","alarm":"NOSPACE"}',
+        '{"action":"ACTIVATE","memberID":"5","alarm":"NOSPACE"}',
+      ])
+        assert.equal((await raw(url, ALARM, body)).status, 200);
+      await using c = connect({ endpoints: [url] });
+      const off = await c.alarmDisarm({ memberId: 0n, alarm: 'NOSPACE' });
+      const left = await c.alarmList();
+      const again = await c.alarmDisarm({ memberId: 0n, alarm: 'NOSPACE' });
+      results.push({ off: off.alarms, left: left.alarms, again: again.alarms });
+    }
+    assert.deepEqual(results[0], {
+      off: [{ memberId: 0n, alarm: 'NOSPACE' }],
+      left: [{ memberId: 5n, alarm: 'NOSPACE' }],
+      again: [],
+    });
+    assert.deepEqual(results[1], results[0]);
   } finally {
     await ours?.close();
     await etcd?.stop();
