@@ -276,18 +276,19 @@ export class KVStore implements KV, Maintenance {
   }
 
   /**
-   * What the raised alarms let through (etcd's capped and corrupt appliers): nothing with CORRUPT;
-   * with NOSPACE, nothing that adds data (cost > 0). A write that does not fit the quota raises
-   * this store's NOSPACE alarm and is refused.
+   * What the quota and the raised alarms let through: a write that does not fit the quota raises
+   * this store's NOSPACE alarm and is refused; then (etcd's corrupt and capped appliers) nothing
+   * with CORRUPT, and with NOSPACE nothing that adds data (cost > 0).
    */
   async #writeChecked<T>(cost: () => number, run: () => Promise<T>): Promise<T> {
-    if (this.#alarms.has('CORRUPT')) throw corruptCluster();
     const c = cost();
-    if (c > 0 && this.#alarms.has('NOSPACE')) throw noSpace();
+    // etcd checks the size first (before proposing), then its appliers refuse by the raised alarms.
     if (this.#quota.exceeds(c)) {
       await this.#alarmChange({ action: 'activate', memberId: this.#memberId, alarm: 'NOSPACE' });
       throw noSpace();
     }
+    if (this.#alarms.has('CORRUPT')) throw corruptCluster();
+    if (c > 0 && this.#alarms.has('NOSPACE')) throw noSpace();
     return run();
   }
 
