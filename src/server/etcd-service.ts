@@ -252,7 +252,8 @@ export class EtcdService {
       const memberId = typeof r.memberID === 'bigint' ? r.memberID : 0n;
       let resp: AlarmResponse | undefined;
       if (action === 'GET') {
-        // GET with a type lists that type's alarms only; NONE lists them all.
+        // GET with a type lists that type's alarms only; NONE lists them all, a number outside the enum none.
+        if (type === undefined && r.alarm !== undefined && r.alarm !== 'NONE') return {};
         const all = await m.alarmList?.call(kv);
         resp = all && { alarms: all.alarms.filter((a) => type === undefined || a.alarm === type) };
       } else if (type === undefined) {
@@ -262,9 +263,11 @@ export class EtcdService {
       } else if (action === 'ACTIVATE') {
         if (m.alarmActivate === undefined) throw unimplemented('Alarm', 'Maintenance');
         resp = await m.alarmActivate.call(kv, { memberId, alarm: type });
-      } else {
+      } else if (action === 'DEACTIVATE') {
         // Exactly the (member, type) pair asked, member 0 included: etcdctl lists, then disarms each.
         resp = await m.alarmDisarm?.call(kv, { memberId, alarm: type });
+      } else {
+        return {}; // an action number outside etcd's enum: nothing to do
       }
       if (resp === undefined) return {}; // a store without alarms
       // etcd 3.4's alarm answers carry no header.

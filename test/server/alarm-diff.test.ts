@@ -67,6 +67,8 @@ const STEPS: [string, string, string][] = [
   ['list all', ALARM, '{"action":"GET"}'],
   ['list NOSPACE', ALARM, '{"action":"GET","alarm":"NOSPACE"}'],
   ['list CORRUPT', ALARM, '{"action":"GET","alarm":"CORRUPT"}'],
+  ['list a type outside the enum', ALARM, '{"action":"GET","alarm":7}'],
+  ['list by number', ALARM, '{"action":0,"alarm":1}'],
   ...READS.map(([p, b]): [string, string, string] => [`NOSPACE: read ${b}`, p, b]),
   ...WRITES.map(([p, b]): [string, string, string] => [`NOSPACE: write ${p} ${b}`, p, b]),
   ['deactivate member 0 only', ALARM, '{"action":"DEACTIVATE","alarm":"NOSPACE"}'],
