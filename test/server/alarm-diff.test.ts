@@ -5,7 +5,8 @@
  * through, sent to etcd and to `boltkv serve`'s gateway over a bolt file; status codes and JSON
  * bodies must be equal. Alarms survive a restart on both. Then `boltkv alarm list|disarm` against
  * both servers prints what `etcdctl` prints and disarms every raised alarm as etcdctl does (it
- * lists, then deactivates each). etcd keeps alarms in Go maps, so lists are compared sorted.
+ * lists, then deactivates each), and etcd's own file holds the alarm keys boltkv writes. etcd keeps
+ * alarms in Go maps, so lists are compared sorted.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/api/index.ts';
+import { AlarmStore, alarmText, decodeAlarmKey, encodeAlarmKey } from '../../src/api/alarm-store.ts';
+import { open as openBolt } from '../../src/bolt/index.ts';
 import { run } from '../../src/cli/main.ts';
 import { connect } from '../../src/client/index.ts';
 import { requireEtcd, startEtcd, type EtcdServer } from '../support/etcd.ts';
@@ -154,7 +157,7 @@ test('boltkv alarm list|disarm against etcd and boltkv serve print what etcdctl 
   let etcd: EtcdServer | undefined;
   let ours: Served | undefined;
   try {
-    etcd = await startEtcd();
+    etcd = await startEtcd({ dataDir: join(dir, 'etcd') });
     ours = await startOurs(join(dir, 'boltkv.db'));
     const raise = async (): Promise<void> => {
       for (const body of [
@@ -204,6 +207,25 @@ test('boltkv alarm list|disarm against etcd and boltkv serve print what etcdctl 
       assert.deepEqual(sortedLines(off.out), sortedLines(want.out), `disarm at ${url}`);
       assert.equal((await raw(url, ALARM, '{}')).body, '{}', `nothing left at ${url}`);
       assert.equal((await raw(url, ...put('after'))).status, 200, `writes again at ${url}`);
+    }
+    // etcd's own file: its alarm bucket holds the keys boltkv writes (AlarmMember protobuf), so an
+    // AlarmStore loaded from it lists what etcdctl listed.
+    await raise();
+    await etcd.stop();
+    etcd = undefined;
+    const db = openBolt(join(dir, 'etcd', 'member', 'snap', 'db'), { readOnly: true });
+    try {
+      const keys = db.view((tx) => [...(tx.bucket('alarm')?.entries() ?? [])].map(([k]) => Buffer.from(k)));
+      const store = new AlarmStore();
+      for (const k of keys) {
+        const a = decodeAlarmKey(k);
+        assert.ok(a !== undefined, k.toString('hex'));
+        assert.deepEqual(Buffer.from(encodeAlarmKey(a)), k, 'the same bytes as etcd wrote');
+        store.apply({ action: 'activate', ...a });
+      }
+      assert.deepEqual(store.list().map(alarmText).sort(), sortedLines(want.out));
+    } finally {
+      db.close();
     }
   } finally {
     await ours?.close();
