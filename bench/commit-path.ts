@@ -36,11 +36,13 @@ const dir = mkdtempSync(join(resolve(value('--dir') ?? tmpdir()), 'boltkv-commit
 interface Series {
   us: number[];
   cpuUs: number;
+  /** Data writes (pwrite or pwritev calls other than the meta's) over the series' commits. */
+  writes: number;
 }
 const series = new Map<string, Series>();
 function record(name: string, us: number, cpuUs = 0): void {
   let s = series.get(name);
-  if (!s) series.set(name, (s = { us: [], cpuUs: 0 }));
+  if (!s) series.set(name, (s = { us: [], cpuUs: 0, writes: 0 }));
   s.us.push(us);
   s.cpuUs += cpuUs;
 }
@@ -102,7 +104,35 @@ try {
     const k = below(writes, KEYS);
     db.update((tx) => tx.bucket('b')!.put(keyOf(k), valueOf(k + 1)));
   };
+  // Count the data writes of a DB's commits: every pwrite/pwritev but the meta page's (offset
+  // below two pages). Wraps the DB's file object, as the pager calls it.
+  let dataWrites = 0;
+  const countWrites = (db: ReturnType<typeof open>): void => {
+    const file = db.pager.file;
+    const write = file.write.bind(file);
+    const writev = file.writev.bind(file);
+    file.write = (buf, position) => {
+      if (position >= 2 * db.pageSize) dataWrites++;
+      return write(buf, position);
+    };
+    file.writev = (bufs, position) => {
+      dataWrites++;
+      return writev(bufs, position);
+    };
+  };
+  const fileRows: Row[] = [];
+  const fileState = (db: ReturnType<typeof open>, when: string): void => {
+    const st = db.stats();
+    fileRows.push({
+      when,
+      'file pages': st.pgid,
+      'free pages': st.freePageN,
+      'pending pages': st.pendingPageN,
+      'free share': Math.round((st.freePageN / st.pgid) * 1000) / 1000,
+    });
+  };
   const timeLoop = (name: string, n: number, op: () => void): void => {
+    const w0 = dataWrites;
     for (let i = 0; i < n; i++) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
@@ -111,7 +141,9 @@ try {
       const c = process.cpuUsage(c0);
       record(name, (t1 - t0) * 1000, c.user + c.system);
     }
+    series.get(name)!.writes += dataWrites - w0;
   };
+  fileState(durable, 'after the load');
   // Warm the page cache and the code paths.
   for (let i = 0; i < 200; i++) put(durable);
   durable.close();
@@ -120,10 +152,13 @@ try {
   noSync.close();
   for (let r = 0; r < ROUNDS; r++) {
     const ns = open(path, { noSync: true });
+    countWrites(ns);
     timeLoop('boltkv one-put commit, noSync', COMMITS * 4, () => put(ns));
     ns.close();
     const db = open(path);
+    countWrites(db);
     timeLoop('boltkv one-put commit, durable', COMMITS, () => put(db));
+    if (r === ROUNDS - 1) fileState(db, `after ${(ROUNDS * COMMITS * 5 + 400).toLocaleString('en-US')} commits`);
     db.close();
     for (const [name, op] of Object.entries(floors)) timeLoop(name, COMMITS, op);
   }
@@ -146,6 +181,7 @@ try {
       'mean µs': Math.round(mean * 10) / 10,
       'p99 µs': Math.round(percentile(sorted, 0.99)),
       'process CPU µs/op': name.startsWith('boltkv') ? Math.round((s.cpuUs / s.us.length) * 10) / 10 : null,
+      'data writes/commit': name.startsWith('boltkv') ? Math.round((s.writes / s.us.length) * 100) / 100 : null,
       '÷ floor p50': Math.round((p50 / floorP50) * 100) / 100,
     };
     rows.push(row);
@@ -155,7 +191,10 @@ try {
     `One-put commits on a ${KEYS.toLocaleString('en-US')}-key tree (8-byte keys, 100-byte values), ${ROUNDS} alternating rounds`,
     rows,
   );
-  console.log(`\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, rows: out })}`);
+  printTable('The file (pages of 4 KiB)', fileRows);
+  console.log(
+    `\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, rows: out, file: fileRows })}`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
