@@ -1,7 +1,8 @@
 import { type Bytes, bytesKey, checkKey, checkValue, compare, toBytes } from './bytes.ts';
 import { Cursor, type Entry } from './cursor.ts';
 import { BoltError, invariant } from './errors.ts';
-import { freeNode, Node, rebalanceNode, spillTree, splitIfLarge, type TreeContext } from './node.ts';
+import { freeNode, Node, rebalanceNode, splitIfLarge, type TreeContext } from './node.ts';
+import { spillTree } from './spill.ts';
 import { inodesSize, writeInodes } from './node-write.ts';
 import { BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, corrupt, Page, PAGE_HEADER_SIZE, readU64, writeU64 } from './page.ts';
 import type { Tx } from './tx.ts';

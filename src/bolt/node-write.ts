@@ -48,7 +48,7 @@ export function inodesSize(leaf: boolean, inodes: readonly Inode[]): number {
   return size;
 }
 
-/** Serialize inodes[start, end) as a page image into buf (which must be large enough). */
+/** Serialize inodes[start, end) as a page image into buf (which must be large enough), all of it written. */
 export function writeInodes(
   buf: Uint8Array,
   pgid: number,
@@ -87,4 +87,6 @@ export function writeInodes(
       data += klen;
     }
   }
+  // The buffer may hold old bytes (TreeContext.pageBuffer): what no element uses is zeroed.
+  buf.fill(0, data);
 }

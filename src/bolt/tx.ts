@@ -155,11 +155,16 @@ export class Tx implements Disposable {
   }
 
   /**
-   * Zeroed memory for npages dirty pages, from the DB's arena: valid until the next write
-   * transaction begins, which is after this one has written them.
+   * Memory for npages dirty pages, written over in full by the caller (TreeContext): a page's own
+   * buffer, or zeroed memory from the DB's arena valid until the next write transaction begins
+   * (after this one has written them).
    * @internal
    */
   pageBuffer(npages: number): Uint8Array {
+    // A single page the pager will cache gets a buffer of its own, handed to the cache as it is;
+    // the rest (overflow runs, leaves of a commit too large to cache) come from the arena.
+    const pager = this.pager;
+    if (npages === 1 && pager.cachesWrittenLeaves(this.dirty.size + 1)) return pager.ownedPageBuffer();
     return this.db.arena.take(npages * this.db.pageSize);
   }
 

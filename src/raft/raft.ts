@@ -8,8 +8,8 @@ import { ReadOnly } from './readonly.ts';
 import { stepCandidate } from './step-candidate.ts';
 import { stepFollower } from './step-follower.ts';
 import { stepLeader } from './step-leader.ts';
-import type { Storage } from './storage.ts';
 import { ProgressTracker } from './tracker.ts';
+import { invalidConfig, type RaftOptions, validateOptions } from './config.ts';
 import type {
   ConfChange,
   ConfState,
@@ -26,43 +26,9 @@ import type {
 } from './types.ts';
 import { NONE, isEmptyHardState, isEmptySnapshot, makeMessage } from './types.ts';
 
-/** Options of a raft node (the RawNode passes them through). */
-export interface RaftOptions {
-  /** This node's id, a positive integer, unique in the cluster and never reused. */
-  id: NodeId;
-  storage: Storage;
-  /** Ticks without hearing from a leader before a follower campaigns (randomized in [n, 2n)). */
-  electionTick: number;
-  /** Ticks between the leader's heartbeats; must be smaller than electionTick. */
-  heartbeatTick: number;
-  /** Last index the application already applied (on restart); defaults to the snapshot index. */
-  applied?: number;
-  /** Byte budget of one append message (at least one entry is always sent). Default 1 MiB. */
-  maxSizePerMsg?: number;
-  /** Byte budget of committed entries handed out by one Ready. Default 64 MiB. */
-  maxCommittedSizePerReady?: number;
-  /** Appends in flight to one follower in replicate state. Default 256. */
-  maxInflightMsgs?: number;
-  /** Leader steps down when it has not heard from a quorum within an election timeout. */
-  checkQuorum?: boolean;
-  /** Run a pre-election first, so a partitioned node cannot bump the term and disrupt the cluster. */
-  preVote?: boolean;
-  /** 'safe' confirms leadership with a heartbeat round per read; 'leaseBased' trusts check-quorum. */
-  readOnlyOption?: ReadOnlyOption;
-  /** Source of randomness for election timeouts, in [0, 1). Tests pass a seeded one. */
-  random?: () => number;
-}
+export type { RaftOptions } from './config.ts';
 
 type CampaignKind = 'preElection' | 'election' | 'transfer';
-
-function invalidConfig(msg: string): never {
-  throw new RaftError('ERR_RAFT_INVALID_CONFIG', msg);
-}
-
-function posInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) invalidConfig(`${name} must be a positive integer`);
-  return v;
-}
 
 function voteRespType(t: MessageType): MessageType {
   return t === 'vote' ? 'voteResp' : 'preVoteResp';
@@ -121,33 +87,19 @@ export class Raft {
   private readonly random: () => number;
 
   constructor(opts: RaftOptions) {
-    if (typeof opts !== 'object' || opts === null) invalidConfig('options must be an object');
-    this.id = posInt(opts.id, 'id');
-    this.heartbeatTimeout = posInt(opts.heartbeatTick, 'heartbeatTick');
-    this.electionTimeout = posInt(opts.electionTick, 'electionTick');
-    if (this.electionTimeout <= this.heartbeatTimeout) invalidConfig('electionTick must be greater than heartbeatTick');
-    const maxInflight = posInt(opts.maxInflightMsgs ?? 256, 'maxInflightMsgs');
-    this.maxMsgSize = posInt(opts.maxSizePerMsg ?? 1 << 20, 'maxSizePerMsg');
-    const maxCommitted = posInt(opts.maxCommittedSizePerReady ?? 64 << 20, 'maxCommittedSizePerReady');
-    this.checkQuorum = opts.checkQuorum ?? false;
-    this.preVote = opts.preVote ?? false;
-    this.readOnlyOption = opts.readOnlyOption ?? 'safe';
-    if (this.readOnlyOption !== 'safe' && this.readOnlyOption !== 'leaseBased') {
-      invalidConfig(`readOnlyOption must be 'safe' or 'leaseBased'`);
-    }
-    if (this.readOnlyOption === 'leaseBased' && !this.checkQuorum) {
-      invalidConfig('readOnlyOption leaseBased requires checkQuorum');
-    }
-    if (typeof this.checkQuorum !== 'boolean' || typeof this.preVote !== 'boolean') {
-      invalidConfig('checkQuorum and preVote must be booleans');
-    }
-    this.random = opts.random ?? Math.random;
-    if (typeof this.random !== 'function') invalidConfig('random must be a function');
-    if (typeof opts.storage !== 'object' || opts.storage === null) invalidConfig('storage is required');
+    const c = validateOptions(opts);
+    this.id = c.id;
+    this.heartbeatTimeout = c.heartbeatTick;
+    this.electionTimeout = c.electionTick;
+    this.maxMsgSize = c.maxSizePerMsg;
+    this.checkQuorum = c.checkQuorum;
+    this.preVote = c.preVote;
+    this.readOnlyOption = c.readOnlyOption;
+    this.random = c.random;
 
-    this.raftLog = new RaftLog(opts.storage, maxCommitted);
-    const { hardState, confState } = opts.storage.initialState();
-    this.trk = new ProgressTracker(maxInflight);
+    this.raftLog = new RaftLog(c.storage, c.maxCommittedSizePerReady);
+    const { hardState, confState } = c.storage.initialState();
+    this.trk = new ProgressTracker(c.maxInflightMsgs);
     this.resetTracker(confState);
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
     if (opts.applied !== undefined && opts.applied > 0) {
