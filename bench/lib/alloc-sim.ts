@@ -172,7 +172,14 @@ export function simulate(
 export class EngineAllocator implements SimAllocator {
   private hw = 2;
   private last = 0;
-  constructor(private readonly fl: Freelist) {}
+  /**
+   * `slack` as the engine's `allocationSlack` option: while free pages are under that share of the
+   * file, a small commit that finds no free run of its whole size grows the file instead.
+   */
+  constructor(
+    private readonly fl: Freelist,
+    private readonly slack = 0,
+  ) {}
   init(size: number, free: readonly number[]): void {
     this.fl.init(free);
     this.hw = size;
@@ -182,11 +189,16 @@ export class EngineAllocator implements SimAllocator {
   }
   alloc(t: number, n: number): number[] {
     const hint = this.last;
-    if (hint > 1) this.fl.reserve(t, hint + (hint >> 3));
+    let grow = false;
+    if (hint > 1) {
+      const want = hint + (hint >> 3);
+      if (this.slack > 0 && this.fl.freeCount() < this.slack * this.hw) grow = this.fl.reserve(t, want, want) === 0;
+      else this.fl.reserve(t, want);
+    }
     const out: number[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        let id = this.fl.allocate(t, 1);
+        let id = grow ? 0 : this.fl.allocate(t, 1);
         if (id === 0) id = this.hw++;
         out.push(id);
       }
