@@ -8,9 +8,12 @@
  * rows say what contiguity is worth on this disk. CPU is the process's (all threads, the
  * collector's included), per commit.
  *
- *   node --import tsx --conditions=boltkv-source bench/commit-path.ts [--keys N] [--commits N] [--rounds N] [--dir DIR]
+ * With `--slack X` a copy of the file opened with `allocationSlack: X` runs beside the defaults.
+ *
+ *   node --import tsx --conditions=boltkv-source bench/commit-path.ts [--keys N] [--commits N] [--rounds N]
+ *     [--slack X] [--warm N] [--dir DIR]
  */
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { open } from '../src/bolt/index.ts';
@@ -31,6 +34,11 @@ const int = (flag: string, dflt: number): number => {
 const KEYS = int('--keys', 200_000);
 const COMMITS = int('--commits', 400);
 const ROUNDS = int('--rounds', 5);
+/** allocationSlack of the second variant; 0 (the default) measures only the defaults. */
+const SLACK = Number(value('--slack') ?? 0);
+if (!(SLACK >= 0 && SLACK <= 0.9)) throw new Error('--slack wants a number from 0 to 0.9');
+/** Untimed one-put commits before the rounds: about three leaf lifetimes (~25 keys per leaf). */
+const WARM = int('--warm', Math.ceil((3 * KEYS) / 25));
 const dir = mkdtempSync(join(resolve(value('--dir') ?? tmpdir()), 'boltkv-commit-path-'));
 
 interface Series {
@@ -144,22 +152,40 @@ try {
     series.get(name)!.writes += dataWrites - w0;
   };
   fileState(durable, 'after the load');
-  // Warm the page cache and the code paths.
-  for (let i = 0; i < 200; i++) put(durable);
   durable.close();
-  const noSync = open(path, { noSync: true });
-  for (let i = 0; i < 200; i++) put(noSync);
-  noSync.close();
-  for (let r = 0; r < ROUNDS; r++) {
-    const ns = open(path, { noSync: true });
-    countWrites(ns);
-    timeLoop('boltkv one-put commit, noSync', COMMITS * 4, () => put(ns));
+  // The variants: the defaults, and (with --slack X) the same file copied, opened with
+  // allocationSlack X. Each first runs --warm one-put noSync commits so its freelist reaches the
+  // steady state of this workload (a few leaf lifetimes), then all alternate.
+  const variants: Array<{ label: string; path: string; opts: { allocationSlack?: number } }> = [
+    { label: '', path, opts: {} },
+  ];
+  if (SLACK > 0) {
+    const slackPath = join(dir, 'tree-slack.db');
+    copyFileSync(path, slackPath);
+    variants.push({ label: `, allocationSlack ${SLACK}`, path: slackPath, opts: { allocationSlack: SLACK } });
+  }
+  for (const v of variants) {
+    const ns = open(v.path, { noSync: true, ...v.opts });
+    for (let i = 0; i < WARM; i++) put(ns);
+    fileState(ns, `after ${WARM.toLocaleString('en-US')} warm-up commits${v.label}`);
     ns.close();
-    const db = open(path);
-    countWrites(db);
-    timeLoop('boltkv one-put commit, durable', COMMITS, () => put(db));
-    if (r === ROUNDS - 1) fileState(db, `after ${(ROUNDS * COMMITS * 5 + 400).toLocaleString('en-US')} commits`);
-    db.close();
+    // Warm the page cache and the code paths of the durable handle too.
+    const d = open(v.path, v.opts);
+    for (let i = 0; i < 200; i++) put(d);
+    d.close();
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const v of variants) {
+      const ns = open(v.path, { noSync: true, ...v.opts });
+      countWrites(ns);
+      timeLoop(`boltkv one-put commit, noSync${v.label}`, COMMITS * 4, () => put(ns));
+      ns.close();
+      const db = open(v.path, v.opts);
+      countWrites(db);
+      timeLoop(`boltkv one-put commit, durable${v.label}`, COMMITS, () => put(db));
+      if (r === ROUNDS - 1) fileState(db, `after the timed commits${v.label}`);
+      db.close();
+    }
     for (const [name, op] of Object.entries(floors)) timeLoop(name, COMMITS, op);
   }
   closeSync(fd);
@@ -193,7 +219,7 @@ try {
   );
   printTable('The file (pages of 4 KiB)', fileRows);
   console.log(
-    `\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, rows: out, file: fileRows })}`,
+    `\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, slack: SLACK, warm: WARM, rows: out, file: fileRows })}`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
