@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'boltkv';
 import { HashmapFreelist } from 'boltkv/freelist';
+import { type GoTools, requireGoTools } from '../support/go-tools.ts';
 
 type DB = ReturnType<typeof open>;
 
@@ -37,6 +38,7 @@ function countWrites(db: DB): { n: number } {
 
 /** A 1 KiB-page tree of `keys` keys loaded in random order, then `commits` one-put commits. */
 function run(
+  go: GoTools | undefined,
   dir: string,
   slack: number,
   keys: number,
@@ -75,15 +77,22 @@ function run(
   assert.deepEqual(again.check(), []);
   again.view((tx) => assert.equal(tx.bucket('b')!.get(key(3))?.length, 100));
   again.close();
+  if (go) {
+    const dump = go.dump(path);
+    assert.deepEqual(dump.problems, [], 'bbolt (Go) checks the file');
+    const b = dump.buckets.find((e) => Buffer.from(e.k, 'hex').toString() === 'b')?.bucket?.entries ?? [];
+    assert.equal(b.length, keys);
+  }
   return { writesPerCommit: counter.n / tail, pgid: st.pgid, free: st.freePageN };
 }
 
-test('allocationSlack keeps small commits in one extent with a bounded file', () => {
+test('allocationSlack keeps small commits in one extent with a bounded file; Go checks it', (t) => {
+  const go = requireGoTools(t);
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-slack-'));
   try {
     const keys = 20_000;
-    const off = run(dir, 0, keys, 6000);
-    const on = run(dir, 0.65, keys, 6000);
+    const off = run(go, dir, 0, keys, 6000);
+    const on = run(go, dir, 0.65, keys, 6000);
     assert.ok(off.writesPerCommit > 1.5, `without slack: ${off.writesPerCommit} data writes per commit`);
     assert.ok(on.writesPerCommit < 1.1, `with slack: ${on.writesPerCommit} data writes per commit`);
     const live = on.pgid - on.free;
