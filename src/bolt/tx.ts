@@ -141,8 +141,24 @@ export class Tx implements Disposable {
    * @internal
    */
   own(b: Uint8Array): Buffer {
+    const at = this.ownAt(b);
+    return this.owned.subarray(at, at + b.length);
+  }
+
+  /** @internal The buffer the last ownAt copied into. */
+  owned: Buffer = this.slab;
+
+  /**
+   * own() without the view: copies b and returns where its bytes start in `owned` (a put held by
+   * a leaf keeps the offsets, not a Buffer, until commit).
+   * @internal
+   */
+  ownAt(b: Uint8Array): number {
     const n = b.length;
-    if (n > 2048) return Buffer.from(b);
+    if (n > 2048) {
+      this.owned = Buffer.from(b);
+      return 0;
+    }
     if (this.slabUsed + n > this.slab.length) {
       // A one-put transaction needs a few bytes: start at 512 bytes and double up to 64 KiB. The
       // first, small slabs come from Node's shared pool: no ArrayBuffer of their own to create
@@ -151,10 +167,11 @@ export class Tx implements Disposable {
       this.slab = size <= 2048 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
       this.slabUsed = 0;
     }
-    const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
-    out.set(b);
+    const at = this.slabUsed;
+    this.slab.set(b, at);
     this.slabUsed += n;
-    return out;
+    this.owned = this.slab;
+    return at;
   }
 
   /**

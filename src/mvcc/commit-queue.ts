@@ -30,8 +30,8 @@ export interface BackgroundWork {
    */
   ride(w: BackendWriter): (() => void) | undefined;
   /**
-   * If the next step needs no write transaction, run it and return true. The queue runs it while
-   * a writers' commit waits on the disk, where it does not lengthen their commit.
+   * If the next step needs no write transaction, run a small slice of it and return true. The queue
+   * runs slices while a writers' commit waits on the disk, where they do not lengthen their commit.
    */
   stepOutsideCommit(): boolean;
   /** The queue failed: reject whoever waits on this work. */
@@ -203,8 +203,8 @@ export class CommitQueue {
   }
 
   async #commit(p: Pending): Promise<void> {
-    const bg = this.background;
-    const at = this.#closing ? undefined : bg?.nextStepAt();
+    const bg = this.#closing ? undefined : this.background;
+    const at = bg?.nextStepAt();
     const ride = at !== undefined && at <= Date.now();
     let after: (() => void) | undefined;
     try {
@@ -216,12 +216,23 @@ export class CommitQueue {
         if (p.consistentIndex !== undefined) w.put(META_BUCKET, CONSISTENT_INDEX_KEY, u64ToBytes(p.consistentIndex));
         if (ride) after = bg!.ride(w);
       });
-      if (ride) {
-        // one turn later the commit is waiting on fdatasync, off the event loop: background work
-        // that needs no write transaction runs in that wait
-        committing.catch(() => {}); // rejections are handled below; this only keeps the wait quiet
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        bg!.stepOutsideCommit();
+      if (at !== undefined) {
+        // One turn later the commit is waiting on fdatasync, off the event loop: background work
+        // that needs no write transaction runs in that wait (also before its next batch is due,
+        // so the batch is ready when it is), in small slices with a turn of the loop between them,
+        // until the commit is durable (one at least, so that work goes on over a backend that
+        // commits at once): the writers' answer then waits for one slice at most.
+        let inFlight = true;
+        const landed = (): void => {
+          inFlight = false;
+        };
+        committing.then(landed, landed); // rejections are handled below
+        let first = true;
+        do {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (!first && !inFlight) break;
+          first = false;
+        } while (bg!.stepOutsideCommit());
       }
       await committing;
     } catch (e) {

@@ -2,7 +2,7 @@
  * The compaction job (etcd's scheduleCompaction): after compact(rev) moves the compact revision
  * (reads below it fail at once), old revisions are removed in the background, one bounded step
  * at a time: first the key index in chunks, then the `key` bucket in batches of `batchLimit`
- * deleted revision keys, at most one batch per `intervalMs`. While writers commit, a step rides
+ * deleted revision keys (chosen beforehand in read snapshots), at most one batch per `intervalMs`. While writers commit, a step rides
  * on their commit (etcd's batches go into its backend's one shared write transaction too); once
  * they are quiet it commits on its own. `finishedCompactRev` is written with the last batch, so a restart finds
  * `scheduledCompactRev` ahead of it and resumes.
@@ -12,40 +12,43 @@ import { FINISHED_COMPACT_KEY, KEY_BUCKET, META_BUCKET } from './buckets.ts';
 import type { BackgroundWork, Waiter } from './commit-queue.ts';
 import type { MvccError } from './errors.ts';
 import { KeepSet, type KeyIndex } from './key-index.ts';
-import { bytesToRev, mainRevPrefix, revKeyMain, revKeySub, revToBytes } from './revision.ts';
+import { mainRevPrefix, revKeyMain, revKeySub, revToBytes } from './revision.ts';
+import { Panic } from '../errors.ts';
 
 /**
- * A batch ends after `batchLimit` deletions (etcd counts revisions examined): a kept revision costs
- * a look, not a write, and in a typical compaction half of those examined are kept, so counting
- * them doubled the batches. Examining is bounded too (a batch runs inside a writers' commit), and
- * longer runs of kept revisions are passed over outside any commit.
+ * Revision keys examined per slice of collection run in a writers' fdatasync wait (a cursor step
+ * and a keep-set look each, ~0.05 ms for 100). The queue runs slices one per event-loop turn until
+ * the commit is durable, so what a slice outlasts the wait by delays the writers' answer: with one
+ * step of 2,000 per wait the writer's p99 during a 100k compaction was 13.7-17.4 ms, with 500 it
+ * was 7.2-9.5 (alternated, same minutes).
  */
-const EXAMINE_FACTOR = 2;
+const COLLECT_SLICE = 100;
+
+/** Keys of the key index compacted per slice (~0.05 ms), small for the same reason. */
+const INDEX_SLICE = 100;
+
+/** Larger steps when no writer waits: the queue runs a step only after writers are quiet. */
+const IDLE_FACTOR = 10;
 
 /**
- * Kept revisions passed over per step outside a commit (a cursor step each, more when the leaf is
- * read from disk). Steps outside a commit run in a writers' fdatasync wait; what outlasts the
- * wait delays their answer, so they are small: 2,000 made the writer's p99 during a 100k
- * compaction 13.7-17.4 ms, 500 made it 7.2-9.5 (alternated, same minutes).
+ * One compaction job. Deleting is split in two so that a writer's commit carries only the engine's
+ * leaf rewrite: which revision keys die is decided outside any write transaction (in read
+ * snapshots, while a writers' commit waits on fdatasync or when they are idle), and a batch then
+ * deletes exactly the chosen keys. That is safe because nothing but compaction ever deletes a
+ * revision key and every write after compact(rev) gets a revision above rev: the chosen keys are
+ * still there when the batch runs, and no key written in between falls among them.
  */
-const SKIP_STEP = 500;
-
-/** Kept revisions a ride looks past before leaving the rest to a step outside the commit. */
-const RIDE_LOOK = 64;
-
-/** Keys of the key index compacted per step (~0.25 ms), small for the same reason as SKIP_STEP. */
-const INDEX_COMPACT_CHUNK = 500;
-
 interface Job {
   rev: number;
   /** Revisions ≤ rev to keep; complete once the index phase is over. */
   keep: KeepSet;
   /** Index phase: the next key to compact in the key index; undefined once done. */
   indexFrom: string | undefined;
-  /** Deletion phase: the next revision key to examine. */
+  /** Collection: the next revision key to examine, or DONE once every one ≤ rev was examined. */
   next: Uint8Array;
-  /** `next` is known to be a revision to delete, or DONE: the next batch can start there. */
-  ready: boolean;
+  /** Chosen for the next batch, ascending: main and sub revision of each doomed revision key. */
+  mains: number[];
+  subs: number[];
   waiters: Waiter[];
 }
 
@@ -75,13 +78,12 @@ export class Compactor implements BackgroundWork {
 
   /** Start compacting at `rev` (the caller has recorded scheduledCompactRev). */
   schedule(rev: number): void {
-    this.#jobs.push({ rev, keep: new KeepSet(), indexFrom: '', next: revToBytes(0, 0), ready: false, waiters: [] });
+    this.#jobs.push(newJob(rev, new KeepSet(), ''));
   }
 
   /** On open: a compaction a crash cut short. The key index is compacted at once. */
   resume(rev: number): void {
-    const keep = this.#index.compact(rev);
-    this.#jobs.push({ rev, keep, indexFrom: undefined, next: revToBytes(0, 0), ready: false, waiters: [] });
+    this.#jobs.push(newJob(rev, this.#index.compact(rev), undefined));
   }
 
   get pending(): boolean {
@@ -100,15 +102,15 @@ export class Compactor implements BackgroundWork {
   }
 
   /**
-   * A step with a commit of its own, run when no writer is committing. Passing over kept
-   * revisions needs no commit: it reads a snapshot, and only a batch with something to delete
-   * opens a write transaction.
+   * A step with a commit of its own, run when no writer is committing. Choosing what to delete
+   * needs no commit: it reads a snapshot, and only a batch with something to delete (or the
+   * finished mark) opens a write transaction.
    */
   async step(): Promise<void> {
     const job = this.#jobs[0];
     if (job === undefined) return;
-    if (!job.ready) {
-      this.stepOutsideCommit();
+    if (!this.#ready(job)) {
+      this.#outside(job, IDLE_FACTOR);
       return;
     }
     let after: (() => void) | undefined;
@@ -124,90 +126,86 @@ export class Compactor implements BackgroundWork {
   }
 
   /**
-   * The next step, inside the writers' transaction: a batch rides on their commit (one commit,
-   * one pair of fdatasyncs for both) instead of holding them behind a commit of its own. Returns
-   * what to do once that commit is durable. Steps that need no transaction are left to
-   * stepOutsideCommit, which runs while the commit waits on the disk.
+   * The next batch, inside the writers' transaction: it rides on their commit (one commit, one pair
+   * of fdatasyncs for both) instead of holding them behind a commit of its own. Only a batch
+   * whose keys were already chosen rides, so the commit does the engine's leaf rewrite and nothing
+   * else. Returns what to do once that commit is durable.
    */
   ride(w: BackendWriter): (() => void) | undefined {
     const job = this.#jobs[0];
-    if (job === undefined || job.indexFrom !== undefined) return undefined;
-    // a batch usually ends just before more to delete: a short look settles that here
-    if (!job.ready) this.#skipKept(job, w, RIDE_LOOK);
-    return job.ready ? this.#deleteBatch(job, w) : undefined;
+    if (job === undefined || !this.#ready(job)) return undefined;
+    return this.#deleteBatch(job, w);
   }
 
   /**
-   * A step that needs no write transaction: a chunk of the key index, or passing over kept
-   * revisions in a read snapshot (which the deletions in flight do not touch: they are all below
+   * A step that needs no write transaction: a chunk of the key index, or choosing the next
+   * batch's keys in a read snapshot (the deletions in flight do not touch them: they are all below
    * job.next). False when the next step is a batch.
    */
   stepOutsideCommit(): boolean {
     const job = this.#jobs[0];
-    if (job === undefined) return false;
+    return job !== undefined && this.#outside(job, 1);
+  }
+
+  /** A slice (`scale` slices when idle) of the index phase or of choosing the next batch. */
+  #outside(job: Job, scale: number): boolean {
     if (job.indexFrom !== undefined) {
-      this.#indexChunk(job);
+      job.indexFrom = this.#index.compactChunk(job.rev, job.indexFrom, INDEX_SLICE * scale, job.keep);
       return true;
     }
-    if (job.ready) return false;
+    if (this.#ready(job)) return false;
     try {
-      this.#backend.view((r) => this.#skipKept(job, r, SKIP_STEP));
+      this.#backend.view((r) => this.#collect(job, r, COLLECT_SLICE * scale));
     } catch (e) {
       this.#onBackendFailure(e);
+      return false;
     }
     return true;
   }
 
-  #indexChunk(job: Job): void {
-    job.indexFrom = this.#index.compactChunk(job.rev, job.indexFrom!, INDEX_COMPACT_CHUNK, job.keep);
+  /** A batch can run: its keys are chosen (a full batch, or the last one, possibly empty). */
+  #ready(job: Job): boolean {
+    return job.indexFrom === undefined && (job.next === DONE || job.mains.length >= this.#batchLimit);
   }
 
-  /**
-   * Move job.next past at most `max` kept revisions. job.ready once it sits on a revision to
-   * delete, or on DONE when no revision ≤ job.rev is left to look at.
-   */
-  #skipKept(job: Job, r: BackendReader, max: number): void {
-    const keep = job.keep;
+  /** Examine up to `max` revision keys from job.next, choosing those not kept, up to a full batch. */
+  #collect(job: Job, r: BackendReader, max: number): void {
+    const { keep, mains, subs } = job;
+    const limit = this.#batchLimit;
     let seen = 0;
-    let found = false;
     let next: Uint8Array = DONE;
     r.scan(KEY_BUCKET, job.next, mainRevPrefix(job.rev + 1), (k) => {
-      if (!keep.has(revKeyMain(k), revKeySub(k))) {
-        found = true;
+      if (seen >= max || mains.length >= limit) {
         next = k.slice();
         return false;
       }
-      if (++seen < max) return true;
-      next = after(k);
-      return false;
+      seen++;
+      const main = revKeyMain(k);
+      const sub = revKeySub(k);
+      if (!keep.has(main, sub)) {
+        mains.push(main);
+        subs.push(sub);
+      }
+      return true;
     });
     job.next = next;
-    job.ready = found || next === DONE;
   }
 
   /**
-   * Delete one bounded batch from job.next (which #skipKept left on a revision to delete, or DONE)
-   * in `w`; the last batch also records finishedCompactRev. Returns what to do once `w` is durable.
+   * Delete the chosen keys in `w`; the last batch also records finishedCompactRev. Returns what to
+   * do once `w` is durable.
    */
   #deleteBatch(job: Job, w: BackendWriter): () => void {
-    let next: Uint8Array | undefined;
-    if (job.next !== DONE) {
-      const keep = job.keep;
-      next = deleteRange(
-        w,
-        job.next,
-        mainRevPrefix(job.rev + 1),
-        (k) => !keep.has(revKeyMain(k), revKeySub(k)),
-        this.#batchLimit,
-      );
-    }
-    if (next === undefined) w.put(META_BUCKET, FINISHED_COMPACT_KEY, revToBytes(job.rev, 0));
-    // job.next moves on now: if the commit fails, the queue fails and the job is dropped with it
-    job.next = next ?? DONE;
-    job.ready = false;
+    const { mains, subs } = job;
+    if (mains.length > 0) deleteChosen(w, mains, subs);
+    const last = job.next === DONE;
+    if (last) w.put(META_BUCKET, FINISHED_COMPACT_KEY, revToBytes(job.rev, 0));
+    // the chosen keys are gone now: if the commit fails, the queue fails and the job is dropped with it
+    job.mains = [];
+    job.subs = [];
     return () => {
       this.#resumeAt = Date.now() + this.#intervalMs;
-      if (next !== undefined) return;
+      if (!last) return;
       this.#jobs.shift();
       for (const waiter of job.waiters) waiter.resolve();
     };
@@ -227,43 +225,39 @@ export class Compactor implements BackgroundWork {
   }
 }
 
-/** job.next once the deletion phase has nothing more to examine. */
-const DONE = new Uint8Array(0);
-
-/** The smallest revision key above `k` ((main, sub) is unique, tombstone or not). */
-function after(k: Uint8Array): Uint8Array {
-  const r = bytesToRev(k);
-  return revToBytes(r.main, r.sub + 1);
+function newJob(rev: number, keep: KeepSet, indexFrom: string | undefined): Job {
+  return { rev, keep, indexFrom, next: revToBytes(0, 0), mains: [], subs: [], waiters: [] };
 }
 
+/** job.next once every revision key ≤ the job's revision was examined. */
+const DONE = new Uint8Array(0);
+
 /**
- * Delete up to `limit` keys `doomed` picks in [from, to) of the key bucket (examining at most
- * EXAMINE_FACTOR times as many); where to go on, undefined once `to` is reached.
+ * Delete the revision keys (mains[i], subs[i]), ascending, from the key bucket. The walk covers
+ * [first, just above the last) and the predicate matches the list in order (two number compares a
+ * key), so the commit carrying it pays for the leaf rewrite, not for the choice.
  */
-function deleteRange(
-  w: BackendWriter,
-  from: Uint8Array,
-  to: Uint8Array,
-  doomed: (k: Uint8Array) => boolean,
-  limit: number,
-): Uint8Array | undefined {
-  if (w.deleteWhere !== undefined) {
-    const r = w.deleteWhere(KEY_BUCKET, from, to, doomed, limit, limit * EXAMINE_FACTOR);
-    return r.next === undefined ? undefined : new Uint8Array(r.next);
-  }
-  // key by key: collect first, a cursor must not walk a bucket that is being deleted from
-  const dead: Uint8Array[] = [];
-  let seen = 0;
-  let next: Uint8Array | undefined;
-  w.scan(KEY_BUCKET, from, to, (k) => {
-    if (dead.length >= limit || seen >= limit * EXAMINE_FACTOR) {
-      next = k.slice();
-      return false;
+function deleteChosen(w: BackendWriter, mains: readonly number[], subs: readonly number[]): void {
+  const n = mains.length;
+  const from = revToBytes(mains[0]!, subs[0]!);
+  const to = revToBytes(mains[n - 1]!, subs[n - 1]! + 1);
+  let p = 0;
+  const doomed = (k: Uint8Array): boolean => {
+    if (p < n && revKeyMain(k) === mains[p] && revKeySub(k) === subs[p]) {
+      p++;
+      return true;
     }
-    seen++;
-    if (doomed(k)) dead.push(k.slice());
-    return true;
-  });
-  for (const k of dead) w.delete(KEY_BUCKET, k);
-  return next;
+    return false;
+  };
+  if (w.deleteWhere !== undefined) {
+    w.deleteWhere(KEY_BUCKET, from, to, doomed, n, Number.MAX_SAFE_INTEGER);
+  } else {
+    // key by key: collect first, a cursor must not walk a bucket that is being deleted from
+    const dead: Uint8Array[] = [];
+    w.scan(KEY_BUCKET, from, to, (k) => {
+      if (doomed(k)) dead.push(k.slice());
+    });
+    for (const k of dead) w.delete(KEY_BUCKET, k);
+  }
+  if (p !== n) throw new Panic(`compaction: ${n - p} of ${n} chosen revision keys were not found`);
 }
