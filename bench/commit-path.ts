@@ -137,6 +137,8 @@ try {
       'free pages': st.freePageN,
       'pending pages': st.pendingPageN,
       'free share': Math.round((st.freePageN / st.pgid) * 1000) / 1000,
+      'RSS MiB': Math.round(process.memoryUsage().rss / 2 ** 20),
+      'heap MiB': Math.round(process.memoryUsage().heapUsed / 2 ** 20),
     });
   };
   const timeLoop = (name: string, n: number, op: () => void): void => {
