@@ -40,7 +40,7 @@ export interface OpenOptions {
    * Share of the file (0 to 0.9; default 0, off) that may stand free before a small commit stops
    * growing the file to keep its pages contiguous: while fewer pages are free, a commit of up to 16
    * pages that finds no free run of its size is written at the file's end, in one extent, instead of
-   * in the pieces the free runs offer. The file stays under live pages ÷ (1 − share); random
+   * in the pieces the free runs offer. This growth stops once the file reaches its pages in use ÷ (1 − share); random
    * one-put commits on a large tree stay in one run from about 0.65 on (docs/benchmarks.md,
    * "Commit path: allocation policy").
    */
