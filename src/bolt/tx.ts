@@ -17,6 +17,9 @@ function corruptFree(pgid: number, why: string): BoltError {
 
 type TxState = 'open' | 'committing' | 'committed' | 'rolledback';
 
+/** Largest commit (pages) that allocationSlack lets grow the file: batches and loads do not. */
+const SLACK_COMMIT_PAGES = 16;
+
 /**
  * A transaction: a read-only snapshot, or the single writer. Read transactions stay valid across
  * `await`; end them (rollback, or `using`) or the pages they pin are never reused.
@@ -229,7 +232,7 @@ export class Tx implements Disposable {
   /** @internal */
   allocate(n: number): number {
     this.allocatedPages += n;
-    const id = this.db.freelist.allocate(this.meta.txid, n);
+    const id = this.growAtEnd ? 0 : this.db.freelist.allocate(this.meta.txid, n);
     if (id !== 0) return id;
     const start = this.meta.pgid;
     this.meta.pgid += n;
@@ -255,6 +258,8 @@ export class Tx implements Disposable {
     this.freedPages.push(pgid);
   }
 
+  /** @internal Spill allocates at the file's end, not from the freelist (allocationSlack). */
+  private growAtEnd = false;
   /** @internal Pages handed to this transaction by allocate(), for the next commit's reservation. */
   private allocatedPages = 0;
   /** @internal First ids of the runs this transaction freed (the cache keys a run by its first page), dropped from the page cache once it commits. */
@@ -345,11 +350,24 @@ export class Tx implements Disposable {
     // commit needs exactly as many pages as the last, and runs of that length are the common ones.
     const fl = db.freelist;
     const hint = db.commitPagesHint;
-    if (hint > 1) fl.reserve(this.meta.txid, hint + (hint >> 3));
+    if (hint > 1) {
+      // With allocationSlack, a small commit that finds no free run of its whole size goes to the
+      // file's end in one piece while free pages are under that share of the file (a bounded
+      // growth: see OpenOptions.allocationSlack and bench/alloc-sim.ts for the steady state).
+      const want = hint + (hint >> 3);
+      if (
+        hint <= SLACK_COMMIT_PAGES &&
+        db.allocationSlack > 0 &&
+        fl.freeCount() < db.allocationSlack * this.meta.pgid
+      ) {
+        this.growAtEnd = fl.reserve(this.meta.txid, want, want) === 0;
+      } else fl.reserve(this.meta.txid, want);
+    }
     try {
       this.allocatedPages = 0;
       this.root.spill();
     } finally {
+      this.growAtEnd = false;
       fl.endReservation();
     }
     db.commitPagesHint = this.allocatedPages;
