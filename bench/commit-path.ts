@@ -8,9 +8,12 @@
  * rows say what contiguity is worth on this disk. CPU is the process's (all threads, the
  * collector's included), per commit.
  *
- *   node --import tsx --conditions=boltkv-source bench/commit-path.ts [--keys N] [--commits N] [--rounds N] [--dir DIR]
+ * With `--slack X` a copy of the file opened with `allocationSlack: X` runs beside the defaults.
+ *
+ *   node --import tsx --conditions=boltkv-source bench/commit-path.ts [--keys N] [--commits N] [--rounds N]
+ *     [--slack X] [--warm N] [--dir DIR]
  */
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { open } from '../src/bolt/index.ts';
@@ -31,16 +34,23 @@ const int = (flag: string, dflt: number): number => {
 const KEYS = int('--keys', 200_000);
 const COMMITS = int('--commits', 400);
 const ROUNDS = int('--rounds', 5);
+/** allocationSlack of the second variant; 0 (the default) measures only the defaults. */
+const SLACK = Number(value('--slack') ?? 0);
+if (!(SLACK >= 0 && SLACK <= 0.9)) throw new Error('--slack wants a number from 0 to 0.9');
+/** Untimed one-put commits before the rounds: about three leaf lifetimes (~25 keys per leaf). */
+const WARM = int('--warm', Math.ceil((3 * KEYS) / 25));
 const dir = mkdtempSync(join(resolve(value('--dir') ?? tmpdir()), 'boltkv-commit-path-'));
 
 interface Series {
   us: number[];
   cpuUs: number;
+  /** Data writes (pwrite or pwritev calls other than the meta's) over the series' commits. */
+  writes: number;
 }
 const series = new Map<string, Series>();
 function record(name: string, us: number, cpuUs = 0): void {
   let s = series.get(name);
-  if (!s) series.set(name, (s = { us: [], cpuUs: 0 }));
+  if (!s) series.set(name, (s = { us: [], cpuUs: 0, writes: 0 }));
   s.us.push(us);
   s.cpuUs += cpuUs;
 }
@@ -102,7 +112,37 @@ try {
     const k = below(writes, KEYS);
     db.update((tx) => tx.bucket('b')!.put(keyOf(k), valueOf(k + 1)));
   };
+  // Count the data writes of a DB's commits: every pwrite/pwritev but the meta page's (offset
+  // below two pages). Wraps the DB's file object, as the pager calls it.
+  let dataWrites = 0;
+  const countWrites = (db: ReturnType<typeof open>): void => {
+    const file = db.pager.file;
+    const write = file.write.bind(file);
+    const writev = file.writev.bind(file);
+    file.write = (buf, position) => {
+      if (position >= 2 * db.pageSize) dataWrites++;
+      return write(buf, position);
+    };
+    file.writev = (bufs, position) => {
+      dataWrites++;
+      return writev(bufs, position);
+    };
+  };
+  const fileRows: Row[] = [];
+  const fileState = (db: ReturnType<typeof open>, when: string): void => {
+    const st = db.stats();
+    fileRows.push({
+      when,
+      'file pages': st.pgid,
+      'free pages': st.freePageN,
+      'pending pages': st.pendingPageN,
+      'free share': Math.round((st.freePageN / st.pgid) * 1000) / 1000,
+      'RSS MiB': Math.round(process.memoryUsage().rss / 2 ** 20),
+      'heap MiB': Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+    });
+  };
   const timeLoop = (name: string, n: number, op: () => void): void => {
+    const w0 = dataWrites;
     for (let i = 0; i < n; i++) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
@@ -111,20 +151,43 @@ try {
       const c = process.cpuUsage(c0);
       record(name, (t1 - t0) * 1000, c.user + c.system);
     }
+    series.get(name)!.writes += dataWrites - w0;
   };
-  // Warm the page cache and the code paths.
-  for (let i = 0; i < 200; i++) put(durable);
+  fileState(durable, 'after the load');
   durable.close();
-  const noSync = open(path, { noSync: true });
-  for (let i = 0; i < 200; i++) put(noSync);
-  noSync.close();
-  for (let r = 0; r < ROUNDS; r++) {
-    const ns = open(path, { noSync: true });
-    timeLoop('boltkv one-put commit, noSync', COMMITS * 4, () => put(ns));
+  // The variants: the defaults, and (with --slack X) the same file copied, opened with
+  // allocationSlack X. Each first runs --warm one-put noSync commits so its freelist reaches the
+  // steady state of this workload (a few leaf lifetimes), then all alternate.
+  const variants: Array<{ label: string; path: string; opts: { allocationSlack?: number } }> = [
+    { label: '', path, opts: {} },
+  ];
+  if (SLACK > 0) {
+    const slackPath = join(dir, 'tree-slack.db');
+    copyFileSync(path, slackPath);
+    variants.push({ label: `, allocationSlack ${SLACK}`, path: slackPath, opts: { allocationSlack: SLACK } });
+  }
+  for (const v of variants) {
+    const ns = open(v.path, { noSync: true, ...v.opts });
+    for (let i = 0; i < WARM; i++) put(ns);
+    fileState(ns, `after ${WARM.toLocaleString('en-US')} warm-up commits${v.label}`);
     ns.close();
-    const db = open(path);
-    timeLoop('boltkv one-put commit, durable', COMMITS, () => put(db));
-    db.close();
+    // Warm the page cache and the code paths of the durable handle too.
+    const d = open(v.path, v.opts);
+    for (let i = 0; i < 200; i++) put(d);
+    d.close();
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const v of variants) {
+      const ns = open(v.path, { noSync: true, ...v.opts });
+      countWrites(ns);
+      timeLoop(`boltkv one-put commit, noSync${v.label}`, COMMITS * 4, () => put(ns));
+      ns.close();
+      const db = open(v.path, v.opts);
+      countWrites(db);
+      timeLoop(`boltkv one-put commit, durable${v.label}`, COMMITS, () => put(db));
+      if (r === ROUNDS - 1) fileState(db, `after the timed commits${v.label}`);
+      db.close();
+    }
     for (const [name, op] of Object.entries(floors)) timeLoop(name, COMMITS, op);
   }
   closeSync(fd);
@@ -146,6 +209,7 @@ try {
       'mean µs': Math.round(mean * 10) / 10,
       'p99 µs': Math.round(percentile(sorted, 0.99)),
       'process CPU µs/op': name.startsWith('boltkv') ? Math.round((s.cpuUs / s.us.length) * 10) / 10 : null,
+      'data writes/commit': name.startsWith('boltkv') ? Math.round((s.writes / s.us.length) * 100) / 100 : null,
       '÷ floor p50': Math.round((p50 / floorP50) * 100) / 100,
     };
     rows.push(row);
@@ -155,7 +219,10 @@ try {
     `One-put commits on a ${KEYS.toLocaleString('en-US')}-key tree (8-byte keys, 100-byte values), ${ROUNDS} alternating rounds`,
     rows,
   );
-  console.log(`\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, rows: out })}`);
+  printTable('The file (pages of 4 KiB)', fileRows);
+  console.log(
+    `\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, slack: SLACK, warm: WARM, rows: out, file: fileRows })}`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

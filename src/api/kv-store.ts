@@ -39,7 +39,15 @@ import { etcdSnapshot } from '../bolt/backup.ts';
 import type { DB, DefragmentOptions, DefragmentResult } from '../bolt/index.ts';
 import type { Backend } from '../mvcc/backend.ts';
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import { costPut, costTxn, LEASE_COST, SpaceQuota } from './quota.ts';
+import {
+  type AlarmChange,
+  AlarmStore,
+  alarmText,
+  checkAlarmMember,
+  corruptCluster,
+  txnIsReadOnly,
+} from './alarm-store.ts';
+import { type AlarmMember, type AlarmType, costPut, costTxn, LEASE_COST, noSpace, SpaceQuota } from './quota.ts';
 
 import type { AlarmResponse } from './maintenance.ts';
 export type { AlarmResponse } from './maintenance.ts';
@@ -80,6 +88,10 @@ export class KVStore implements KV, Maintenance {
 
   readonly #backend: Backend | undefined;
   readonly #quota: SpaceQuota;
+  /** The raised alarms, kept in the backend's alarm bucket (alarm-store.ts). */
+  readonly #alarms: AlarmStore;
+  /** The member this store's own alarms name (etcd names the member that raised one); see nameMember. */
+  #memberId = 0n;
 
   /** @internal use openStore() */
   constructor(
@@ -91,37 +103,57 @@ export class KVStore implements KV, Maintenance {
     this.#hub = new WatchHub(store, watchOptions);
     this.#backend = maintenance.backend;
     this.#quota = new SpaceQuota(maintenance.quotaBackendBytes ?? 0, () => this.#store.status().dbSize);
+    this.#alarms = maintenance.backend?.view((r) => AlarmStore.load(r)) ?? new AlarmStore();
+  }
+
+  /**
+   * @internal The server that serves this store names it: the NOSPACE alarm the quota raises then
+   * names that member, as etcd's does. Until then (in process) it names member 0.
+   */
+  nameMember(memberId: bigint): void {
+    this.#memberId = memberId;
   }
 
   range(req: RangeRequest): Promise<RangeResponse> {
     return Promise.resolve().then(() => this.#store.range(req));
   }
   put(req: PutRequest): Promise<PutResponse> {
-    return this.#quotaChecked(
+    return this.#writeChecked(
       () => costPut(req),
       () => this.#store.put(req),
     );
   }
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.#store.deleteRange(req);
+    return this.#writeChecked(
+      () => 0,
+      () => this.#store.deleteRange(req),
+    );
   }
   txn(req: TxnRequest): Promise<TxnResponse> {
-    return this.#quotaChecked(
+    // A txn that only ranges is a read: no alarm refuses it (etcd serves it beside the applier).
+    if (txnIsReadOnly(req)) return this.#store.txn(req);
+    return this.#writeChecked(
       () => costTxn(req),
       () => this.#store.txn(req),
     );
   }
   compact(req: CompactionRequest): Promise<CompactionResponse> {
-    return this.#store.compact(req);
+    return this.#writeChecked(
+      () => 0,
+      () => this.#store.compact(req),
+    );
   }
   leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    return this.#quotaChecked(
+    return this.#writeChecked(
       () => LEASE_COST,
       () => this.#store.leaseGrant(req),
     );
   }
   leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
-    return this.#store.leaseRevoke(req);
+    return this.#writeChecked(
+      () => 0,
+      () => this.#store.leaseRevoke(req),
+    );
   }
   leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
     return this.#store.leaseTimeToLive(req);
@@ -136,7 +168,7 @@ export class KVStore implements KV, Maintenance {
   /** etcd's Status: our version, the backend's size, the revision; no raft in process. */
   async status(): Promise<StatusResponse> {
     const s = this.#store.status();
-    const errors = this.#quota.alarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `);
+    const errors = this.#alarms.list().map(alarmText);
     return { header: s.header, version: SERVER_VERSION, dbSize: s.dbSize, dbSizeInUse: s.dbSizeInUse, errors };
   }
 
@@ -159,13 +191,49 @@ export class KVStore implements KV, Maintenance {
   }
   // ---- maintenance: quota alarms, defragment, snapshot
 
-  /** The raised alarms (etcd's Alarm GET). */
-  async alarmList(): Promise<AlarmResponse> {
-    return { header: this.#store.status().header, alarms: this.#quota.alarms() };
+  /** The raised alarms (etcd's Alarm GET), only those of one type when `alarm` is given. */
+  async alarmList(alarm?: AlarmType): Promise<AlarmResponse> {
+    return { header: this.#store.status().header, alarms: this.#alarms.list(alarm) };
   }
-  /** Clear the NOSPACE alarm (etcd's Alarm DEACTIVATE); returns the alarms that were raised. */
-  async alarmDisarm(): Promise<AlarmResponse> {
-    return { header: this.#store.status().header, alarms: this.#quota.disarm() };
+  /**
+   * etcd's Alarm DEACTIVATE: exactly the (member, type) pair given; without one, every raised
+   * alarm (what clientv3 and `etcdctl alarm disarm` do). Answers the alarms cleared.
+   */
+  async alarmDisarm(alarm?: AlarmMember): Promise<AlarmResponse> {
+    const which = alarm !== undefined ? [checkAlarmMember(alarm)] : this.#alarms.list();
+    const cleared: AlarmMember[] = [];
+    for (const a of which) {
+      const r = await this.#alarmChange({ action: 'deactivate', memberId: a.memberId, alarm: a.alarm });
+      if (r !== undefined) cleared.push(r);
+    }
+    return { header: this.#store.status().header, alarms: cleared };
+  }
+  /**
+   * etcd's Alarm ACTIVATE: raises the alarm for that member (NOSPACE caps writes that add data,
+   * CORRUPT refuses every write) and keeps it in the file. Answers the alarm, also when it was
+   * already raised.
+   */
+  async alarmActivate(alarm: AlarmMember): Promise<AlarmResponse> {
+    const a = checkAlarmMember(alarm);
+    const r = await this.#alarmChange({ action: 'activate', memberId: a.memberId, alarm: a.alarm });
+    return { header: this.#store.status().header, alarms: r === undefined ? [] : [r] };
+  }
+
+  /** One alarm change, made durable in the backend before it answers; undone in memory if the commit fails. */
+  async #alarmChange(c: AlarmChange): Promise<AlarmMember | undefined> {
+    if (this.#closed) throw new MvccError('ERR_CLOSED', 'boltkv: store is closed');
+    const r = this.#alarms.apply(c);
+    if (r.changed && this.#backend !== undefined) {
+      try {
+        await this.#backend.update((w) => {
+          for (const write of r.writes) write(w);
+        });
+      } catch (e) {
+        this.#alarms.apply({ ...c, action: c.action === 'activate' ? 'deactivate' : 'activate' });
+        throw e;
+      }
+    }
+    return r.answer;
   }
 
   /**
@@ -207,8 +275,20 @@ export class KVStore implements KV, Maintenance {
     return this.#backend.db;
   }
 
-  async #quotaChecked<T>(cost: () => number, run: () => Promise<T>): Promise<T> {
-    this.#quota.check(cost());
+  /**
+   * What the quota and the raised alarms let through: a write that does not fit the quota raises
+   * this store's NOSPACE alarm and is refused; then (etcd's corrupt and capped appliers) nothing
+   * with CORRUPT, and with NOSPACE nothing that adds data (cost > 0).
+   */
+  async #writeChecked<T>(cost: () => number, run: () => Promise<T>): Promise<T> {
+    const c = cost();
+    // etcd checks the size first (before proposing), then its appliers refuse by the raised alarms.
+    if (this.#quota.exceeds(c)) {
+      await this.#alarmChange({ action: 'activate', memberId: this.#memberId, alarm: 'NOSPACE' });
+      throw noSpace();
+    }
+    if (this.#alarms.has('CORRUPT')) throw corruptCluster();
+    if (c > 0 && this.#alarms.has('NOSPACE')) throw noSpace();
     return run();
   }
 

@@ -48,6 +48,9 @@ export interface Maintenance {
   snapshot(options?: SnapshotOptions): AsyncIterable<Uint8Array>;
   /** The raised alarms. */
   alarmList(): Promise<AlarmResponse>;
-  /** Clear the NOSPACE alarm; answers the alarms that were cleared. */
-  alarmDisarm(): Promise<AlarmResponse>;
+  /**
+   * Clear exactly the (member, type) alarm given, or without one every raised alarm (clientv3's
+   * AlarmDisarm with an empty member, what `etcdctl alarm disarm` does); answers the alarms cleared.
+   */
+  alarmDisarm(alarm?: AlarmMember): Promise<AlarmResponse>;
 }

@@ -4,6 +4,7 @@
  * while the alarm is raised every write that adds data (puts, txns with puts, lease grants) is
  * refused, whatever the size — reads, deletes and compaction go on. Compact, defragment, then
  * disarm the alarm to write again (and if the file is still too big, the next write raises it again).
+ * An operator may raise NOSPACE by hand too (etcd's Alarm ACTIVATE): it caps writes the same way.
  * The cost of a request is etcd's estimate, so the same requests hit the limit at the same point.
  */
 import { MvccError } from '../mvcc/errors.ts';
@@ -15,7 +16,8 @@ const KV_OVERHEAD = 256;
 /** etcd's cost of a lease grant. */
 export const LEASE_COST = 64;
 
-export type AlarmType = 'NOSPACE';
+/** etcd's alarm types: NOSPACE caps writes that add data, CORRUPT refuses every write. */
+export type AlarmType = 'NOSPACE' | 'CORRUPT';
 
 export interface AlarmMember {
   memberId: bigint;
@@ -47,9 +49,8 @@ export function costTxn(r: TxnRequest): number {
   return Math.max(costOps(r?.success), costOps(r?.failure));
 }
 
+/** The quota's limit and the backend's size; which alarms are raised is the alarm store's (alarm-store.ts). */
 export class SpaceQuota {
-  private alarmed = false;
-
   /**
    * `limit`: bytes; 0 means etcd's default, a negative number turns the quota off. `size`: the
    * backend's current size in bytes (the file's pages up to the high-water mark).
@@ -57,7 +58,6 @@ export class SpaceQuota {
   constructor(
     limit: number,
     private readonly size: () => number,
-    private readonly memberId: bigint = 0n,
   ) {
     if (!Number.isSafeInteger(limit))
       throw new MvccError('ERR_INVALID_ARGUMENT', 'boltkv: quotaBackendBytes must be an integer');
@@ -70,23 +70,8 @@ export class SpaceQuota {
     return this.limit > 0;
   }
 
-  /** Refuse (and raise the alarm) when a write of this cost does not fit; with the alarm up, refuse any cost > 0. */
-  check(cost: number): void {
-    if (!this.enabled || cost <= 0) return;
-    if (this.alarmed) throw noSpace();
-    if (this.size() + cost < this.limit) return;
-    this.alarmed = true;
-    throw noSpace();
-  }
-
-  alarms(): AlarmMember[] {
-    return this.alarmed ? [{ memberId: this.memberId, alarm: 'NOSPACE' }] : [];
-  }
-
-  /** etcd's alarm disarm: clears NOSPACE (the quota is checked again on the next write). */
-  disarm(): AlarmMember[] {
-    const was = this.alarms();
-    this.alarmed = false;
-    return was;
+  /** True when a write of this cost does not fit: the caller refuses it and raises NOSPACE. */
+  exceeds(cost: number): boolean {
+    return this.enabled && cost > 0 && this.size() + cost >= this.limit;
   }
 }

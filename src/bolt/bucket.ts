@@ -217,7 +217,15 @@ export class Bucket {
     if (c.isAt(k) && c.flagsHere() & BUCKET_LEAF_FLAG) {
       throw new BoltError('ERR_INCOMPATIBLE_VALUE', 'incompatible value: key is a bucket');
     }
-    this.putRaw(c, this.tx.own(k), this.tx.own(v), 0);
+    // Copies of key and value as offsets into the transaction's bytes: a leaf holding the put
+    // keeps those, not views (node.ts).
+    const tx = this.tx;
+    const kpos = tx.ownAt(k);
+    const kbuf = tx.owned;
+    const vpos = tx.ownAt(v);
+    const leaf = c.materialize();
+    leaf.putBytes(k, kbuf, kpos, tx.owned, vpos, v.length, 0);
+    this.afterPut(leaf);
   }
 
   /** Delete key; a missing key is not an error. */
@@ -399,6 +407,11 @@ export class Bucket {
   private putRaw(c: Cursor, key: Buffer, value: Buffer, flags: number): void {
     const leaf = c.materialize();
     leaf.put(key, value, flags);
+    this.afterPut(leaf);
+  }
+
+  /** @internal After a put into leaf: count the change, split the leaf early if it grew past a few pages. */
+  private afterPut(leaf: Node): void {
     this.tx.mutations++;
     const root = splitIfLarge(leaf, this.tx.db.pageSize, this.fillPercentClamped());
     if (root) this.rootNode = root;

@@ -36,6 +36,15 @@ export interface OpenOptions {
    * store's `key` bucket) rarely reads them again, and the copies are most of its memory churn.
    */
   cacheWrittenLeaves?: boolean;
+  /**
+   * Share of the file (0 to 0.9; default 0, off) that may stand free before a small commit stops
+   * growing the file to keep its pages contiguous: while fewer pages are free, a commit of up to 16
+   * pages that finds no free run of its size is written at the file's end, in one extent, instead of
+   * in the pieces the free runs offer. This growth stops once the file reaches its pages in use ÷ (1 − share); random
+   * one-put commits on a large tree stay in one run from about 0.65 on (docs/benchmarks.md,
+   * "Commit path: allocation policy").
+   */
+  allocationSlack?: number;
   /** Grow a new or small file to at least this many bytes up front. */
   initialSize?: number;
   /** Mode for a newly created file. */
@@ -182,6 +191,7 @@ const OPTION_NAMES = new Set<string>([
   'fileSystem',
   'freelistWrite',
   'cacheWrittenLeaves',
+  'allocationSlack',
 ]);
 
 function describe(v: unknown): string {
@@ -218,6 +228,10 @@ function validateOptions(o: OpenOptions): void {
   }
   if (o.freelist !== undefined && o.freelist !== 'hashmap' && o.freelist !== 'array') {
     throw badOption('freelist', "'hashmap' or 'array'", o.freelist);
+  }
+  const slack = o.allocationSlack;
+  if (slack !== undefined && (typeof slack !== 'number' || !(slack >= 0 && slack <= 0.9))) {
+    throw badOption('allocationSlack', 'a number from 0 to 0.9', slack);
   }
   for (const k of ['lockTimeoutMs', 'cacheSize', 'maxBatchDelayMs'] as const) {
     const v = o[k];

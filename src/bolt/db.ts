@@ -87,6 +87,8 @@ export class DB {
   private readonly batcher: Batcher;
   /** @internal Pages the last commit's spill allocated: the size of the next commit's reservation. */
   commitPagesHint = 0;
+  /** @internal OpenOptions.allocationSlack: free share of the file below which small commits grow it to stay contiguous. */
+  readonly allocationSlack: number;
   /** @internal Page images of the current commit, reused by the next. */
   readonly arena = new PageArena();
   /** @internal */
@@ -106,6 +108,7 @@ export class DB {
     this.noFreelistSync = options.noFreelistSync ?? false;
     this.freelistWrite = options.freelistWrite ?? 'close';
     this.freelistKind = options.freelist ?? 'hashmap';
+    this.allocationSlack = options.allocationSlack ?? 0;
     this.batcher = new Batcher(options.maxBatchSize ?? 1000, options.maxBatchDelayMs ?? 0, (fn) =>
       this.updateAsync(fn),
     );

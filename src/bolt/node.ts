@@ -5,6 +5,7 @@
  */
 import { invariant } from './errors.ts';
 import { elementSize, Inode, keyPrefix, makeInode, setInodeKey } from './inode.ts';
+import { HeldPuts } from './held-puts.ts';
 import { splitForPages } from './node-write.ts';
 import { ELEMENT_SIZE, PAGE_HEADER_SIZE, type Page } from './page.ts';
 
@@ -12,12 +13,6 @@ const EMPTY = Buffer.alloc(0);
 /** Scratch for Page.lowerBound's exact-match answer. */
 const EXACT = { hit: false };
 
-/** A put held aside by a page-backed leaf: it goes before src element `at`, or over it if `replaces`. */
-export interface LeafEdit {
-  inode: Inode;
-  at: number;
-  replaces: boolean;
-}
 /** Puts a page-backed leaf holds aside before it builds its elements. */
 const MAX_EDITS = 8;
 
@@ -78,9 +73,7 @@ export class Node {
    * with those puts merged in straight into the new page. A delete, more puts, a split, or anyone
    * asking for the elements builds them.
    */
-  private edits: LeafEdit[] | null = null;
-  /** How many of `edits` insert a key (the others replace an element of src). */
-  private inserts = 0;
+  private held: HeldPuts | null = null;
 
   constructor(leaf: boolean, parent: Node | null, inodes: Inode[] = [], pgid = 0, overflow = 0) {
     this.leaf = leaf;
@@ -102,40 +95,39 @@ export class Node {
     this.items = inodes;
     this.src = null;
     this.kids = null;
-    this.edits = null;
-    this.inserts = 0;
+    this.held = null;
   }
 
   /** Number of elements, without building them. */
   get count(): number {
     if (this.items !== null) return this.items.length;
-    return this.src!.count + this.inserts;
+    return this.src!.count + (this.held === null ? 0 : this.held.inserts);
   }
 
   /** @internal A leaf's pending puts, sorted by key, while sourcePage is set. */
-  get sourceEdits(): readonly LeafEdit[] | null {
-    return this.items === null ? this.edits : null;
+  get heldPuts(): HeldPuts | null {
+    return this.items === null ? this.held : null;
   }
 
   /** The first element's key (the node must not be empty). */
   firstKey(): Buffer {
     if (this.items !== null) return this.items[0]!.key;
     const at = this.locate(0);
-    return typeof at === 'number' ? this.src!.key(at) : at.key;
+    return at >= 0 ? this.src!.key(at) : this.held!.key(-at - 1);
   }
 
   /**
-   * Element m of a page-backed leaf with pending puts: the put's inode if m is an inserted key,
-   * else the index in src of the element at m (whose key a replacing put keeps).
+   * Element m of a page-backed leaf with pending puts: -(j + 1) if m is the key inserted by held
+   * put j, else the index in src of the element at m (whose key a replacing put keeps).
    */
-  private locate(m: number): Inode | number {
-    const edits = this.edits;
+  private locate(m: number): number {
+    const held = this.held;
     let off = 0;
-    if (edits !== null) {
-      for (const e of edits) {
-        if (e.replaces) continue;
-        const pos = e.at + off;
-        if (m === pos) return e.inode;
+    if (held !== null) {
+      for (let j = 0; j < held.length; j++) {
+        if (held.replaces(j)) continue;
+        const pos = held.at(j) + off;
+        if (m === pos) return -j - 1;
         if (m < pos) break;
         off++;
       }
@@ -179,19 +171,20 @@ export class Node {
           ksize,
         );
       }
-      const edits = this.edits;
-      if (edits !== null) {
+      const held = this.held;
+      if (held !== null) {
         // Merge: at each src position, the inserted keys below it (in key order), then the
         // element itself or the put that replaces it.
         const merged: Inode[] = [];
+        const h = held.length;
         let k = 0;
         for (let i = 0; i <= n; i++) {
-          while (k < edits.length && edits[k]!.at === i && !edits[k]!.replaces) merged.push(edits[k++]!.inode);
+          while (k < h && held.at(k) === i && !held.replaces(k)) merged.push(held.inode(k++));
           if (i === n) break;
-          if (k < edits.length && edits[k]!.at === i) merged.push(edits[k++]!.inode);
+          if (k < h && held.at(k) === i) merged.push(held.inode(k++));
           else merged.push(inodes[i]!);
         }
-        invariant(k === edits.length && merged.length === n + this.inserts, 'pending leaf puts out of order');
+        invariant(k === h && merged.length === n + held.inserts, 'pending leaf puts out of order');
         inodes = merged;
       }
     } else {
@@ -205,8 +198,7 @@ export class Node {
     this.items = inodes;
     this.src = null;
     this.kids = null;
-    this.edits = null;
-    this.inserts = 0;
+    this.held = null;
     return inodes;
   }
 
@@ -232,16 +224,14 @@ export class Node {
 
   /** Index of the first inode whose key is >= key (inodes.length if none). */
   lowerBound(key: Uint8Array): number {
-    let inodes = this.items;
+    const inodes = this.items;
     if (inodes === null) {
       if (this.leaf) {
         // Elements below key: those of src, plus the inserted keys below it.
-        let j = searchLeafPage(this.src!, key, EXACT);
-        if (this.edits !== null) for (const e of this.edits) if (!e.replaces && e.inode.compareKey(key) < 0) j++;
-        return j;
+        const j = searchLeafPage(this.src!, key, EXACT);
+        return this.held === null ? j : j + this.held.insertsBelow(key);
       }
-      if (this.edits === null) return this.src!.lowerBound(key);
-      inodes = this.inflate();
+      return this.src!.lowerBound(key);
     }
     const kp = keyPrefix(key);
     let lo = 0;
@@ -259,8 +249,8 @@ export class Node {
   /** compare(key of element i, key), without building elements. */
   compareKeyAt(i: number, key: Uint8Array): number {
     if (this.items !== null) return this.items[i]!.compareKey(key);
-    const at = this.edits === null ? i : this.locate(i);
-    return typeof at === 'number' ? this.src!.compareKey(at, key) : at.compareKey(key);
+    const at = this.held === null ? i : this.locate(i);
+    return at >= 0 ? this.src!.compareKey(at, key) : this.held!.compareKey(-at - 1, key);
   }
 
   /** Branch: index of the child whose range holds key. */
@@ -282,44 +272,43 @@ export class Node {
 
   /** Leaf: insert or replace the element with this key. */
   put(key: Buffer, value: Buffer, flags: number): void {
-    if (this.items === null && (this.edits === null || this.edits.length < MAX_EDITS)) {
-      // A leaf still backed by its page: hold the put aside (see `edits`).
-      const edits = (this.edits ??= []);
-      let k = 0;
-      while (k < edits.length) {
-        const c = edits[k]!.inode.compareKey(key);
-        if (c === 0) {
-          const existing = edits[k]!.inode;
-          this.byteSize += value.length - existing.valueLength;
-          existing.value = value;
-          existing.flags = flags;
-          return;
-        }
-        if (c > 0) break;
-        k++;
+    this.putBytes(key, key, 0, value, 0, value.length, flags);
+  }
+
+  /**
+   * Leaf: insert or replace the element with key, whose bytes the node may keep are at
+   * kbuf[kpos, kpos + key.length) and the value's at vbuf[vpos, vpos + vlen) (the transaction's
+   * copies; `key` is only compared).
+   */
+  putBytes(key: Uint8Array, kbuf: Buffer, kpos: number, vbuf: Buffer, vpos: number, vlen: number, flags: number): void {
+    const klen = key.length;
+    if (this.items === null && (this.held === null || this.held.length < MAX_EDITS)) {
+      // A leaf still backed by its page: hold the put aside (see `held`).
+      const held = (this.held ??= new HeldPuts());
+      const k = held.find(key, EXACT);
+      if (EXACT.hit) {
+        this.byteSize += vlen - held.replaceValue(k, vbuf, vpos, vlen, flags);
+        return;
       }
       const src = this.src!;
       const i = searchLeafPage(src, key, EXACT);
-      const inode = makeInode(flags, key, value, 0, null);
       if (EXACT.hit) {
         const e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-        this.byteSize += value.length - src.dv.getUint32(e + 12, true);
-      } else {
-        this.byteSize += inode.size;
-        this.inserts++;
-      }
-      edits.splice(k, 0, { inode, at: i, replaces: EXACT.hit });
+        this.byteSize += vlen - src.dv.getUint32(e + 12, true);
+      } else this.byteSize += ELEMENT_SIZE + klen + vlen;
+      held.insert(k, kbuf, kpos, klen, vbuf, vpos, vlen, flags, i, EXACT.hit);
       return;
     }
+    const value = vbuf.subarray(vpos, vpos + vlen);
     const i = this.lowerBound(key);
     const existing = this.inodes[i];
     if (existing && existing.compareKey(key) === 0) {
-      this.byteSize += value.length - existing.valueLength;
+      this.byteSize += vlen - existing.valueLength;
       existing.value = value;
       existing.flags = flags;
       return;
     }
-    const inode = makeInode(flags, key, value, 0, null);
+    const inode = makeInode(flags, kbuf.subarray(kpos, kpos + klen), value, 0, null);
     this.inodes.splice(i, 0, inode);
     this.byteSize += elementSize(true, inode);
   }

@@ -87,7 +87,8 @@ function spillSourceBranch(node: Node, src: Page, ctx: TreeContext, fillPercent:
 function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: number): Inode[] {
   const ps = ctx.pageSize;
   if (node.byteSize > ps) return writeNode(node, node.inodes, node.byteSize, ctx, fillPercent);
-  const edits = node.sourceEdits ?? [];
+  const held = node.heldPuts;
+  const h = held === null ? 0 : held.length;
   const first = node.count > 0 ? node.firstKey() : EMPTY;
   if (node.pgid !== 0) {
     ctx.free(node.pgid, node.overflow);
@@ -103,16 +104,8 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
   const sbuf = src.buf;
   let data = PAGE_HEADER_SIZE + count * ELEMENT_SIZE;
   let e = PAGE_HEADER_SIZE;
-  const putInode = (inode: Inode): void => {
-    dv.setUint32(e, inode.flags, true);
-    dv.setUint32(e + 4, data - e, true);
-    const klen = inode.keyLength;
-    const vlen = inode.valueLength;
-    dv.setUint32(e + 8, klen, true);
-    dv.setUint32(e + 12, vlen, true);
-    inode.copyKey(buf, data);
-    inode.copyValue(buf, data + klen);
-    data += klen + vlen;
+  const putHeld = (j: number): void => {
+    data += held!.writeElement(j, buf, dv, e, data);
     e += ELEMENT_SIZE;
   };
   // Elements of src between two puts are copied as a run: their headers one by one (offsets
@@ -156,19 +149,18 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
   let k = 0;
   let next = 0;
   for (let i = 0; i <= n; i++) {
-    const held = k < edits.length && edits[k]!.at === i;
-    if (!held && i < n) continue;
+    if (!(k < h && held!.at(k) === i) && i < n) continue;
     copyRun(next, i);
     next = i;
     // The inserted keys below element i, in key order; then element i or the put replacing it.
-    while (k < edits.length && edits[k]!.at === i && !edits[k]!.replaces) putInode(edits[k++]!.inode);
+    while (k < h && held!.at(k) === i && !held!.replaces(k)) putHeld(k++);
     if (i === n) break;
-    if (k < edits.length && edits[k]!.at === i) {
-      putInode(edits[k++]!.inode);
+    if (k < h && held!.at(k) === i) {
+      putHeld(k++);
       next = i + 1;
     }
   }
-  invariant(k === edits.length && e === PAGE_HEADER_SIZE + count * ELEMENT_SIZE, 'pending leaf puts out of order');
+  invariant(k === h && e === PAGE_HEADER_SIZE + count * ELEMENT_SIZE, 'pending leaf puts out of order');
   buf.fill(0, data);
   ctx.write(pgid, buf);
   return [makeInode(0, first, EMPTY, pgid, null)];

@@ -17,6 +17,9 @@ function corruptFree(pgid: number, why: string): BoltError {
 
 type TxState = 'open' | 'committing' | 'committed' | 'rolledback';
 
+/** Largest commit (pages) that allocationSlack lets grow the file: batches and loads do not. */
+const SLACK_COMMIT_PAGES = 16;
+
 /**
  * A transaction: a read-only snapshot, or the single writer. Read transactions stay valid across
  * `await`; end them (rollback, or `using`) or the pages they pin are never reused.
@@ -138,8 +141,24 @@ export class Tx implements Disposable {
    * @internal
    */
   own(b: Uint8Array): Buffer {
+    const at = this.ownAt(b);
+    return this.owned.subarray(at, at + b.length);
+  }
+
+  /** @internal The buffer the last ownAt copied into. */
+  owned: Buffer = this.slab;
+
+  /**
+   * own() without the view: copies b and returns where its bytes start in `owned` (a put held by
+   * a leaf keeps the offsets, not a Buffer, until commit).
+   * @internal
+   */
+  ownAt(b: Uint8Array): number {
     const n = b.length;
-    if (n > 2048) return Buffer.from(b);
+    if (n > 2048) {
+      this.owned = Buffer.from(b);
+      return 0;
+    }
     if (this.slabUsed + n > this.slab.length) {
       // A one-put transaction needs a few bytes: start at 512 bytes and double up to 64 KiB. The
       // first, small slabs come from Node's shared pool: no ArrayBuffer of their own to create
@@ -148,10 +167,11 @@ export class Tx implements Disposable {
       this.slab = size <= 2048 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(size);
       this.slabUsed = 0;
     }
-    const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
-    out.set(b);
+    const at = this.slabUsed;
+    this.slab.set(b, at);
     this.slabUsed += n;
-    return out;
+    this.owned = this.slab;
+    return at;
   }
 
   /**
@@ -212,7 +232,7 @@ export class Tx implements Disposable {
   /** @internal */
   allocate(n: number): number {
     this.allocatedPages += n;
-    const id = this.db.freelist.allocate(this.meta.txid, n);
+    const id = this.growAtEnd ? 0 : this.db.freelist.allocate(this.meta.txid, n);
     if (id !== 0) return id;
     const start = this.meta.pgid;
     this.meta.pgid += n;
@@ -238,6 +258,8 @@ export class Tx implements Disposable {
     this.freedPages.push(pgid);
   }
 
+  /** @internal Spill allocates at the file's end, not from the freelist (allocationSlack). */
+  private growAtEnd = false;
   /** @internal Pages handed to this transaction by allocate(), for the next commit's reservation. */
   private allocatedPages = 0;
   /** @internal First ids of the runs this transaction freed (the cache keys a run by its first page), dropped from the page cache once it commits. */
@@ -328,11 +350,24 @@ export class Tx implements Disposable {
     // commit needs exactly as many pages as the last, and runs of that length are the common ones.
     const fl = db.freelist;
     const hint = db.commitPagesHint;
-    if (hint > 1) fl.reserve(this.meta.txid, hint + (hint >> 3));
+    if (hint > 1) {
+      // With allocationSlack, a small commit that finds no free run of its whole size goes to the
+      // file's end in one piece while free pages are under that share of the file (a bounded
+      // growth: see OpenOptions.allocationSlack and bench/alloc-sim.ts for the steady state).
+      const want = hint + (hint >> 3);
+      if (
+        hint <= SLACK_COMMIT_PAGES &&
+        db.allocationSlack > 0 &&
+        fl.freeCount() < db.allocationSlack * this.meta.pgid
+      ) {
+        this.growAtEnd = fl.reserve(this.meta.txid, want, want) === 0;
+      } else fl.reserve(this.meta.txid, want);
+    }
     try {
       this.allocatedPages = 0;
       this.root.spill();
     } finally {
+      this.growAtEnd = false;
       fl.endReservation();
     }
     db.commitPagesHint = this.allocatedPages;

@@ -6,7 +6,8 @@ export type CliErrorCode =
   | 'ERR_NOT_FOUND'
   | 'ERR_CORRUPT'
   | 'ERR_INVALID_INPUT'
-  | 'ERR_PARTIAL_FAILURE';
+  | 'ERR_PARTIAL_FAILURE'
+  | 'ERR_UNSUPPORTED';
 
 /** Errors of the command line itself: bad arguments, missing files or keys, a failed check. */
 export class CliError extends BoltkvError {

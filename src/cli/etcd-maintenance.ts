@@ -1,4 +1,5 @@
 /** etcdctl's maintenance commands: defrag, snapshot save|status, endpoint status|hashkv and alarm. */
+import { alarmText } from '../api/alarm-store.ts';
 import { createWriteStream, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -233,9 +234,12 @@ export const alarm: Command = {
     if (sub !== 'list' && sub !== 'disarm') throw usage('alarm needs a subcommand: list or disarm');
     await withTarget(p, async ({ kv }) => {
       const r = sub === 'list' ? await kv.alarmList() : await kv.alarmDisarm();
+      // etcdctl has no table for alarms: it fails after the call (a disarm has happened).
+      if (writeOutOf(p.flags['write-out']) === 'table')
+        throw new CliError('ERR_UNSUPPORTED', 'table not supported as output format');
       // etcd 3.4's alarm answers carry no header: print what etcdctl prints for them.
       out(p, io, { alarms: r.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) }, () =>
-        r.alarms.map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
+        r.alarms.map(alarmText),
       );
     });
   },

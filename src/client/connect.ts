@@ -34,6 +34,7 @@ import type {
   TxnResponse,
 } from '../api/kv.ts';
 import type {
+  AlarmMember,
   AlarmResponse,
   DefragmentResponse,
   HashKVResponse,
@@ -268,9 +269,12 @@ export class Client implements KV, Maintenance {
       IDEMPOTENT,
     );
   }
-  /** Clears the NOSPACE alarm on every member (etcdctl alarm disarm: the alarms listed, each deactivated). */
-  async alarmDisarm(): Promise<AlarmResponse> {
-    const raised = await this.alarmList();
+  /**
+   * Clears exactly the (member, type) alarm given; without one, every raised alarm (clientv3's
+   * AlarmDisarm with an empty member, what etcdctl alarm disarm does: the alarms listed, each deactivated).
+   */
+  async alarmDisarm(alarm?: AlarmMember): Promise<AlarmResponse> {
+    const raised = alarm !== undefined ? { alarms: [alarm] } : await this.alarmList();
     const out: AlarmResponse = { alarms: [] };
     for (const a of raised.alarms) {
       const r = await this.#call(

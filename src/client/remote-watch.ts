@@ -21,6 +21,7 @@ import type { WatchRequest, WatchResponse, WatchStream, Watcher } from '../watch
 import type { Endpoint, EndpointPool } from './endpoints.ts';
 import { ClientError } from './errors.ts';
 import { ResponseQueue } from './response-queue.ts';
+import { newWatchState, resumePoint, undelivered, type WatchState } from './watch-resume.ts';
 import { decodeWatchMessage, encodeWatchCreate } from './wire.ts';
 
 export interface RemoteWatchOptions {
@@ -34,25 +35,6 @@ export interface RemoteWatchOptions {
   pingIntervalMs: number;
   /** Largest WebSocket message accepted. */
   maxMessageBytes: number;
-}
-
-interface WatchState {
-  readonly id: number;
-  /** The request as sent to the server (no signal, no client-chosen id). */
-  readonly req: WatchRequest;
-  /** Where the watch (re)starts on the next connection; 0 = the server's next revision. */
-  nextRev: number;
-  /** mod revision of the last event delivered (0: none yet). */
-  lastRev: number;
-  /** Events of `lastRev` delivered in fragments whose revision is not complete yet. */
-  openFragment: number;
-  /** After a resume inside a fragmented revision: events of `nextRev` the server sends again, to drop. */
-  skip: number;
-  /** The stream's `created` answer went to the caller. */
-  announced: boolean;
-  /** The server's id on the current connection, once its `created` answer came. */
-  serverId: number | undefined;
-  detachSignal: (() => void) | undefined;
 }
 
 export class RemoteWatchStream implements WatchStream {
@@ -143,17 +125,7 @@ export class RemoteWatchStream implements WatchStream {
       id = this.#nextId++;
     }
     const signal = req.signal;
-    const st: WatchState = {
-      id,
-      req: this.#wireRequest(req),
-      nextRev: start,
-      lastRev: 0,
-      openFragment: 0,
-      skip: 0,
-      announced: !this.#rpc,
-      serverId: undefined,
-      detachSignal: undefined,
-    };
+    const st = newWatchState(id, this.#wireRequest(req), start, !this.#rpc);
     this.#ids.add(id);
     this.#watches.set(st.id, st);
     if (this.#rpc) this.#outbox.push({ st });
@@ -449,12 +421,7 @@ export class RemoteWatchStream implements WatchStream {
   }
 
   #sendCreate(st: WatchState): void {
-    // Resuming inside a fragmented revision: it comes again whole; drop what was delivered.
-    if (st.openFragment > 0) {
-      st.nextRev = st.lastRev;
-      st.skip = st.openFragment;
-      st.openFragment = 0;
-    }
+    resumePoint(st);
     this.#awaitingCreated.push(st);
     this.#send(encodeWatchCreate(st.req, st.nextRev));
   }
@@ -516,26 +483,8 @@ export class RemoteWatchStream implements WatchStream {
       this.#queue.push(out);
       return;
     }
-    let events = response.events.filter((e) => e.kv.modRevision >= st.nextRev);
-    if (st.skip > 0) {
-      const again = events.filter((e) => e.kv.modRevision === st.nextRev).length;
-      const drop = Math.min(again, st.skip);
-      st.skip -= drop;
-      events = events.slice(drop);
-      if (events.length > 0 && events[0]!.kv.modRevision > st.nextRev) st.skip = 0;
-    }
-    if (response.events.length > 0) {
-      if (events.length === 0) return;
-      const last = events[events.length - 1]!.kv.modRevision;
-      if (response.fragment === true) {
-        st.openFragment =
-          (last === st.lastRev ? st.openFragment : 0) + events.filter((e) => e.kv.modRevision === last).length;
-      } else {
-        st.openFragment = 0;
-      }
-      st.lastRev = last;
-      if (st.openFragment === 0 && last + 1 > st.nextRev) st.nextRev = last + 1;
-    }
+    const events = undelivered(st, response);
+    if (events === undefined) return;
     const out: WatchResponse = { header: response.header, events };
     if (!this.#single) out.watchId = st.id;
     if (response.fragment === true) out.fragment = true;

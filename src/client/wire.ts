@@ -354,7 +354,8 @@ export function decodeAlarm(t: string): AlarmResponse {
   const out: AlarmResponse = {
     alarms: list(d.alarms).map((a) => {
       const o = rec(a);
-      if (o.alarm !== 'NOSPACE') throw bad(`an alarm boltkv does not know: ${String(o.alarm ?? 'NONE')}`);
+      if (o.alarm !== 'NOSPACE' && o.alarm !== 'CORRUPT')
+        throw bad(`an alarm boltkv does not know: ${String(o.alarm ?? 'NONE')}`);
       return { memberId: big(o.memberID), alarm: o.alarm };
     }),
   };

@@ -117,6 +117,7 @@ const BY_BOLTKV_CODE: Readonly<Record<string, EtcdStatus>> = {
   ERR_LEASE_PROVIDED: { grpcCode: 3, message: 'etcdserver: lease is provided' },
   ERR_REQUEST_TOO_LARGE: { grpcCode: 3, message: 'etcdserver: request is too large' },
   ERR_NO_SPACE: { grpcCode: 8, message: 'etcdserver: mvcc: database space exceeded' },
+  ERR_CORRUPT_CLUSTER: { grpcCode: 15, message: 'etcdserver: corrupt cluster' },
   ERR_CLOSED: { grpcCode: 14, message: 'etcdserver: server stopped' },
   ERR_STORE_FAILED: { grpcCode: 14, message: 'etcdserver: server stopped' },
 };

@@ -24,6 +24,7 @@ export type MvccErrorCode =
   | 'ERR_REQUEST_TOO_LARGE'
   | 'ERR_CORRUPT'
   | 'ERR_NO_SPACE'
+  | 'ERR_CORRUPT_CLUSTER'
   | 'ERR_UNSUPPORTED';
 
 /** etcd's client-visible message for each code (gRPC status text). */
@@ -37,6 +38,7 @@ export const ETCD_MESSAGES: Readonly<
       | 'ERR_UNKNOWN_FIELD'
       | 'ERR_CORRUPT'
       | 'ERR_NO_SPACE'
+      | 'ERR_CORRUPT_CLUSTER'
       | 'ERR_UNSUPPORTED'
     >,
     string

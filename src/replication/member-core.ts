@@ -2,7 +2,7 @@ import { nodeFileSystem } from '../bolt/index.ts';
 import { isBoltkvError } from '../errors.ts';
 import { MvccStore } from '../mvcc/store.ts';
 import { SpaceQuota, noSpace } from '../api/quota.ts';
-import { AlarmStore, addsData } from './alarms.ts';
+import { AlarmStore, addsData, corruptCluster, refusedWhenCorrupt } from './alarms.ts';
 import { header as mvccHeader } from '../mvcc/txn-context.ts';
 import { leaseId } from '../mvcc/validate.ts';
 import { WatchHub } from '../watch/hub.ts';
@@ -115,7 +115,7 @@ export abstract class MemberCore {
     this.hub = new WatchHub(this.events, opts.watch);
     this.received = new ReceivedSnapshots(opts.path, opts.fileSystem ?? nodeFileSystem);
     this.alarms = backend.view((r) => AlarmStore.load(r));
-    this.quota = new SpaceQuota(opts.quotaBackendBytes ?? 0, () => this.memberStatus().dbSize, BigInt(opts.id));
+    this.quota = new SpaceQuota(opts.quotaBackendBytes ?? 0, () => this.memberStatus().dbSize);
     this.reads = new ReadLoop(
       { readIndex: (ctx) => this.node.readIndex(ctx), kick: () => this.kick() },
       this.proposals.incarnation,
@@ -331,9 +331,9 @@ export abstract class MemberCore {
       return true;
     }
     if ('alarm' in p) {
-      const { changed, writes: w } = this.alarms.apply({ ...p.alarm, memberId: BigInt(p.alarm.memberId) });
+      const { answer, writes: w } = this.alarms.apply({ ...p.alarm, memberId: BigInt(p.alarm.memberId) });
       writes.push(...w);
-      this.afterApply.push(() => this.proposals.answer(p.id, changed === undefined ? [] : [changed]));
+      this.afterApply.push(() => this.proposals.answer(p.id, answer === undefined ? [] : [answer]));
       return false;
     }
     if ('keepAlive' in p) {
@@ -344,6 +344,12 @@ export abstract class MemberCore {
       this.afterApply.push(() =>
         this.proposals.answer(p.id, { header, ID: id, TTL: ttl } satisfies LeaseKeepAliveResponse),
       );
+      return false;
+    }
+    // etcd's corrupt applier: every write refused alike on every member (before the capped one, as
+    // etcd stacks them when it restores its alarms)
+    if (this.alarms.has('CORRUPT') && refusedWhenCorrupt(p.req)) {
+      this.afterApply.push(() => this.proposals.answerError(p.id, corruptCluster()));
       return false;
     }
     // etcd's capped applier: refused alike on every member, so it changes nothing and is not indexed

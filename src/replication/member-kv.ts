@@ -29,6 +29,7 @@ import type {
 } from '../mvcc/requests.ts';
 import { ReplicationError } from './errors.ts';
 import { txnKind } from './txn-kind.ts';
+import { corruptCluster } from './alarms.ts';
 import { encodePayload } from './proposal.ts';
 import { MemberCore } from './member-core.ts';
 
@@ -37,15 +38,20 @@ export abstract class MemberKv extends MemberCore {
   private raisedTick = Number.NEGATIVE_INFINITY;
 
   /**
-   * etcd's quota check before proposing a write that adds data: refused while any member's NOSPACE
-   * alarm is raised (the apply would refuse it anyway), and refused when it would take this
-   * member's file past its quota, which raises this member's NOSPACE alarm through the log.
+   * etcd's quota check before proposing a write that adds data: refused when it would take this
+   * member's file past its quota, which raises this member's NOSPACE alarm through the log (as
+   * etcd's quota check does, before any applier), and refused while CORRUPT or any member's NOSPACE
+   * is raised (the apply would refuse it anyway).
    */
   protected checkSpace(cost: number): void {
     if (cost <= 0) return;
-    if (this.alarms.has('NOSPACE')) throw noSpace();
-    if (!this.quota.enabled || this.memberStatus().dbSize + cost < this.quota.limit) return;
-    if (!this.isLearner && this.ticks - this.raisedTick >= this.requestTimeout) {
+    // etcd checks the size before proposing, then its appliers refuse by the raised alarms.
+    if (!this.quota.exceeds(cost)) {
+      if (this.alarms.has('CORRUPT')) throw corruptCluster();
+      if (this.alarms.has('NOSPACE')) throw noSpace();
+      return;
+    }
+    if (!this.alarms.has('NOSPACE') && !this.isLearner && this.ticks - this.raisedTick >= this.requestTimeout) {
       this.raisedTick = this.ticks;
       const id = this.proposals.nextId();
       const data = encodePayload({ id, alarm: { action: 'activate', memberId: BigInt(this.id), alarm: 'NOSPACE' } });

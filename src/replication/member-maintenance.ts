@@ -17,6 +17,7 @@ import { type Status } from '../raft/index.ts';
 import { ReplicationError } from './errors.ts';
 import { MemberCluster } from './member-cluster.ts';
 import { encodePayload } from './proposal.ts';
+import { alarmText, checkAlarmMember } from './alarms.ts';
 import type { MemberStatus } from './member-options.ts';
 
 export abstract class MemberMaintenance extends MemberCluster implements Maintenance {
@@ -54,7 +55,7 @@ export abstract class MemberMaintenance extends MemberCluster implements Mainten
       raftTerm: m.raftTerm,
       raftAppliedIndex: m.raftAppliedIndex,
       isLearner: m.isLearner,
-      errors: [...noLeader, ...this.alarms.list().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `)],
+      errors: [...noLeader, ...this.alarms.list().map(alarmText)],
     };
   }
 
@@ -68,20 +69,35 @@ export abstract class MemberMaintenance extends MemberCluster implements Mainten
   }
 
   /**
-   * etcd's Alarm DEACTIVATE, proposed through the log so every member clears it: the one alarm
-   * given, or every raised alarm (what etcdctl alarm disarm does). Answers the alarms cleared.
+   * etcd's Alarm DEACTIVATE, proposed through the log so every member clears it: exactly the
+   * (member, type) alarm given, or every raised alarm (what etcdctl alarm disarm does). Answers the
+   * alarms cleared.
    */
   async alarmDisarm(alarm?: AlarmMember): Promise<AlarmResponse> {
     this.checkUsable();
     this.checkNotLearner();
-    const which = alarm !== undefined ? [alarm] : this.alarms.list();
+    const which = alarm !== undefined ? [checkAlarmMember(alarm)] : this.alarms.list();
     const cleared: AlarmMember[] = [];
-    for (const a of which) {
-      const id = this.proposals.nextId();
-      const data = encodePayload({ id, alarm: { action: 'deactivate', memberId: a.memberId, alarm: a.alarm } });
-      cleared.push(...(await this.awaitApplied<AlarmMember[]>(id, () => this.node.propose(data))));
-    }
+    for (const a of which) cleared.push(...(await this.proposeAlarm('deactivate', a)));
     return { header: this.header((await this.currentStore()).status().header), alarms: cleared };
+  }
+
+  /**
+   * etcd's Alarm ACTIVATE, proposed through the log so every member raises it and keeps it in its
+   * file: NOSPACE caps writes that add data, CORRUPT refuses every write, on every member. Answers
+   * the alarm, also when it was already raised.
+   */
+  async alarmActivate(alarm: AlarmMember): Promise<AlarmResponse> {
+    this.checkUsable();
+    this.checkNotLearner();
+    const raised = await this.proposeAlarm('activate', checkAlarmMember(alarm));
+    return { header: this.header((await this.currentStore()).status().header), alarms: raised };
+  }
+
+  private proposeAlarm(action: 'activate' | 'deactivate', a: AlarmMember): Promise<AlarmMember[]> {
+    const id = this.proposals.nextId();
+    const data = encodePayload({ id, alarm: { action, memberId: a.memberId, alarm: a.alarm } });
+    return this.awaitApplied<AlarmMember[]>(id, () => this.node.propose(data));
   }
 
   // ---- Maintenance: thin, the store and the bolt file do the work

@@ -10,7 +10,7 @@ import { GRPC_OVERHEAD_BYTES, protoSize, raftRequestSize } from '../gateway/prot
 import type { Decoded } from '../gateway/codec.ts';
 import type { ServedKV } from './served-kv.ts';
 import type { ClusterApi, MemberInfo } from '../replication/index.ts';
-import type { AlarmMember, AlarmResponse } from '../api/maintenance.ts';
+import type { AlarmMember, AlarmResponse, AlarmType } from '../api/maintenance.ts';
 
 export interface ServiceIdentity {
   clusterId: bigint;
@@ -87,6 +87,8 @@ export class EtcdService {
     this.#ident = ident;
     this.#maxRequestBytes = maxRequestBytes;
     this.methods = this.#table();
+    // A single store's own NOSPACE alarm names this server, as etcd's names the member that raised it.
+    if (ident.cluster === undefined) (kv as { nameMember?: (id: bigint) => void }).nameMember?.(ident.memberId);
   }
 
   /** The response header etcd puts on top-level responses. */
@@ -242,34 +244,34 @@ export class EtcdService {
     add('/v3/maintenance/alarm', 'AlarmRequest', 'AlarmResponse', async (r) => {
       const m = kv as unknown as {
         alarmList?: () => Promise<AlarmResponse>;
-        alarmDisarm?: (a?: AlarmMember) => Promise<AlarmResponse>;
+        alarmDisarm?: (a: AlarmMember) => Promise<AlarmResponse>;
+        alarmActivate?: (a: AlarmMember) => Promise<AlarmResponse>;
       };
       const action = r.action ?? 'GET';
-      // boltkv raises NOSPACE itself (space quota); raising an alarm by hand is not offered.
-      if (action === 'ACTIVATE' && r.alarm !== undefined && r.alarm !== 'NONE')
-        throw unimplemented('Alarm', 'Maintenance');
-      if (action === 'ACTIVATE') return {};
-      if (action === 'DEACTIVATE' && r.alarm !== 'NOSPACE') return {};
-      // etcdctl disarms each listed alarm by the member that raised it; 0 names every member's
-      const member = typeof r.memberID === 'bigint' ? r.memberID : 0n;
-      const resp =
-        action === 'DEACTIVATE'
-          ? await m.alarmDisarm?.call(
-              kv,
-              ...(member !== 0n && this.#ident.cluster !== undefined
-                ? [{ memberId: member, alarm: 'NOSPACE' as const }]
-                : []),
-            )
-          : await m.alarmList?.call(kv);
-      if (resp === undefined) return {}; // a store without a quota has no alarms
-      // etcd's alarm answers carry no header; each alarm names the member that raised it (a
-      // single store's alarms are this server's).
-      return {
-        alarms: resp.alarms.map((a) => ({
-          memberID: a.memberId !== 0n ? a.memberId : this.#ident.memberId,
-          alarm: a.alarm,
-        })),
-      };
+      const type = r.alarm === 'NOSPACE' || r.alarm === 'CORRUPT' ? (r.alarm as AlarmType) : undefined;
+      const memberId = typeof r.memberID === 'bigint' ? r.memberID : 0n;
+      let resp: AlarmResponse | undefined;
+      if (action === 'GET') {
+        // GET with a type lists that type's alarms only; NONE lists them all, a number outside the enum none.
+        if (type === undefined && r.alarm !== undefined && r.alarm !== 'NONE') return {};
+        const all = await m.alarmList?.call(kv);
+        resp = all && { alarms: all.alarms.filter((a) => type === undefined || a.alarm === type) };
+      } else if (type === undefined) {
+        // Raising or clearing the NONE type changes nothing (etcd 3.4 panics on ACTIVATE NONE of member 0
+        // and keeps a typeless alarm for another member; later etcd answers this).
+        return {};
+      } else if (action === 'ACTIVATE') {
+        if (m.alarmActivate === undefined) throw unimplemented('Alarm', 'Maintenance');
+        resp = await m.alarmActivate.call(kv, { memberId, alarm: type });
+      } else if (action === 'DEACTIVATE') {
+        // Exactly the (member, type) pair asked, member 0 included: etcdctl lists, then disarms each.
+        resp = await m.alarmDisarm?.call(kv, { memberId, alarm: type });
+      } else {
+        return {}; // an action number outside etcd's enum: nothing to do
+      }
+      if (resp === undefined) return {}; // a store without alarms
+      // etcd 3.4's alarm answers carry no header.
+      return { alarms: resp.alarms.map((a) => ({ memberID: a.memberId, alarm: a.alarm })) };
     });
     add('/v3/maintenance/hash', 'HashRequest', 'HashResponse', async () => {
       const h = optional(kv, 'hash');

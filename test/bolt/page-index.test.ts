@@ -1,10 +1,11 @@
 /**
  * The key index that branch and leaf pages build for their searches (first eight bytes of each
  * key plus its length), checked against a plain binary search over the same sorted keys. Pages
- * are built by hand so they can hold what a tree rarely does: keys sharing their first eight
- * bytes, keys shorter than eight bytes that equal a longer key's zero-padded prefix, empty keys,
- * and images longer than one page (overflow). Each probe is searched three times, so the answer is
- * checked before the index exists, as it is built and once it is in use.
+ * are built by hand so they can hold what a tree rarely does: keys sharing long prefixes (with
+ * probes inside, before, after and shorter than the shared part), keys that tie on the indexed
+ * bytes, keys that equal a longer key's zero-padded prefix, empty keys, and images longer than
+ * one page (overflow). Each probe is searched three times, so the answer is checked before the
+ * index exists, as it is built and once it is in use.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -81,7 +82,28 @@ test('page key index: lowerBound and exact match agree with a plain binary searc
       fc.uniqueArray(keyArb, { minLength: 0, maxLength: 120, selector: hex }),
       fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 5 }),
       fc.array(keyArb, { minLength: 1, maxLength: 30 }),
-      (leaf, keys, valueLens, extra) => {
+      // A prefix every stored key (and most probes) begins with, so the index keeps a shared part.
+      fc
+        .uint8Array({ minLength: 0, maxLength: 20, max: 3 })
+        .map((t) => Buffer.from(t.map((b) => [0, 1, 0x61, 0xff][b]!))),
+      (leaf, rawKeys, valueLens, rawExtra, shared) => {
+        const keys = rawKeys.map((k) => Buffer.concat([shared, k]));
+        const extra = [
+          ...rawExtra,
+          ...rawExtra.map((k) => Buffer.concat([shared, k])),
+          // Inside the shared part, and just below or above it.
+          ...Array.from({ length: shared.length + 1 }, (_, j) => shared.subarray(0, j)),
+          ...Array.from({ length: shared.length }, (_, j) => {
+            const b = Buffer.from(shared);
+            b[j] = (b[j]! + 1) & 0xff;
+            return b;
+          }),
+          ...Array.from({ length: shared.length }, (_, j) => {
+            const b = Buffer.concat([shared, Buffer.from('zz')]);
+            b[j] = (b[j]! + 0xff) & 0xff;
+            return b;
+          }),
+        ];
         const sorted = [...keys].sort(Buffer.compare);
         const page = new Page(buildPage(leaf, sorted, valueLens));
         assert.equal(page.count, sorted.length);

@@ -134,7 +134,7 @@ test('a page-backed leaf spills as its elements with the held puts merged in, wh
           node.put(k, v, 0);
           model.set(hex(k), { k, v, f: 0 });
         }
-        assert.equal(node.sourceEdits === null, puts.length === 0, 'up to eight puts are held aside');
+        assert.equal(node.heldPuts === null, puts.length === 0, 'up to eight puts are held aside');
         const { ctx, written, freed } = context();
         const root = spillTree(node, ctx, 0.5);
         assert.deepEqual(freed, [7]);

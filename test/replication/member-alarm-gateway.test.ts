@@ -120,6 +120,43 @@ test('NOSPACE on a replicated cluster answers like etcd: refusal, alarm list on 
     }
     const put = await post(urls[0]!, '/v3/kv/put', { key: 'dA==', value: 'MQ==' });
     assert.equal(put.status, 200);
+
+    // ACTIVATE CORRUPT by hand through one member: the same answer as etcd's, listed by every
+    // member, every write refused through another with etcd's answer; DEACTIVATE through a third.
+    const corrupt = { action: 'ACTIVATE', memberID: '7', alarm: 'CORRUPT' };
+    assert.deepEqual(
+      await post(urls[1]!, '/v3/maintenance/alarm', corrupt),
+      await post(etcd.url, '/v3/maintenance/alarm', corrupt),
+    );
+    for (const url of urls) {
+      const l = await eventually(
+        () => post(url, '/v3/maintenance/alarm', { action: 'GET', alarm: 'CORRUPT' }),
+        (r) => Array.isArray(r.json.alarms),
+      );
+      assert.deepEqual(l, await post(etcd.url, '/v3/maintenance/alarm', { action: 'GET', alarm: 'CORRUPT' }), url);
+    }
+    // Writes that add nothing (no quota check first): refused by the corrupt applier on both. (A put
+    // would meet the size check first on both, as NOSPACE, and etcd then swaps its corrupt applier
+    // for the capped one until a restart: boltkv keeps refusing as CORRUPT, as etcd does after one.)
+    for (const [path, body] of [
+      ['/v3/kv/deleterange', { key: 'dA==' }],
+      ['/v3/kv/txn', { success: [{ request_delete_range: { key: 'dA==' } }] }],
+      ['/v3/kv/compaction', { revision: '1' }],
+    ] as const) {
+      const want = await post(etcd.url, path, body);
+      assert.equal(want.status, 500, path);
+      assert.deepEqual(await post(urls[0]!, path, body), want, path);
+    }
+    const off = { action: 'DEACTIVATE', memberID: '7', alarm: 'CORRUPT' };
+    assert.deepEqual(
+      await post(urls[2]!, '/v3/maintenance/alarm', off),
+      await post(etcd.url, '/v3/maintenance/alarm', off),
+    );
+    const after = await eventually(
+      () => post(urls[0]!, '/v3/kv/put', { key: 'dA==', value: 'Mw==' }),
+      (r) => r.status === 200,
+    );
+    assert.equal(after.status, 200);
   } finally {
     for (const s of servers) await s.close();
     for (const n of nodes) await n.close();

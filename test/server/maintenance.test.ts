@@ -127,9 +127,13 @@ test('NOSPACE: writes refused as etcd does, alarm listed with the member id, dis
     assert.equal(del.status, 200, del.body);
     const defrag = await raw(b.url, '/v3/maintenance/defragment', '{}');
     assert.deepEqual({ status: defrag.status, body: defrag.body }, { status: 200, body: '{}' });
-    // Raising an alarm by hand is not offered.
+    // Raised by hand (etcd's ACTIVATE, member 0 as sent): writes that add data are capped again.
     const act = await raw(b.url, '/v3/maintenance/alarm', '{"action":"ACTIVATE","alarm":"NOSPACE"}');
-    assert.equal(act.status, 501);
+    assert.deepEqual(
+      { status: act.status, body: JSON.parse(act.body) },
+      { status: 200, body: { alarms: [{ alarm: 'NOSPACE' }] } },
+    );
+    assert.equal((await raw(b.url, '/v3/kv/put', `{"key":"${b64('x')}","value":"${b64('y')}"}`)).status, 429);
   } finally {
     await b.close();
     rmSync(dir, { recursive: true, force: true });

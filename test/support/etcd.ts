@@ -36,17 +36,31 @@ export function requireEtcd(t: TestContext): boolean {
   return false;
 }
 
-/** A free TCP port on 127.0.0.1 (racy by nature, fine for tests). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A free TCP port on 127.0.0.1 for a process to bind later. Drawn at random below the kernel's
+ * ephemeral range (32768 and up on Linux), so a listener on port 0 started in between (another
+ * member's client URL, another test file's server) cannot be handed the same port; a port given out
+ * once is not given out again by this process. Still racy across processes, by a 1-in-10,000 chance.
+ */
+const handedOut = new Set<number>();
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found in 20000..31999 after 50 attempts');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.on('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 

@@ -53,7 +53,8 @@ test('quota: NOSPACE alarm, reads and deletes go on, compact + defragment + disa
     assert.equal((err as Error).message, 'etcdserver: mvcc: database space exceeded');
     const st = await kv.status();
     assert.ok(st.dbSize + 256 + 4 + value.length >= limit - 8192, `size ${st.dbSize} near the limit ${limit}`);
-    assert.deepEqual(st.errors, ['memberID:0 alarm:NOSPACE ']);
+    // protobuf's text leaves member 0 out, as etcd prints it
+    assert.deepEqual(st.errors, ['alarm:NOSPACE ']);
     assert.deepEqual((await kv.alarmList()).alarms, [{ memberId: 0n, alarm: 'NOSPACE' }]);
     // With the alarm up: every write that adds data fails, even a tiny one; reads, deletes, compaction work.
     await assert.rejects(kv.put({ key: 'tiny', value: '' }), { code: 'ERR_NO_SPACE' });

@@ -127,15 +127,16 @@ export abstract class FreelistBase implements Freelist {
     return start;
   }
 
-  reserve(txid: number, n: number): number {
+  reserve(txid: number, n: number, minRun = MIN_RESERVED_RUN): number {
     checkTxid(txid, 'reserve');
     if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`reserve: bad page count ${n}`);
+    if (!Number.isSafeInteger(minRun) || minRun < 1) throw new Panic(`reserve: bad minimum run ${minRun}`);
     if (this.resTxid >= 0) throw new Panic(`reserve(${txid}): txid ${this.resTxid} holds a reservation`);
     let m = n;
     let start = this.takeRun(m);
     // No run that long: a fragmented file may still have shorter runs (a batch's thousand pages
     // then go out as a few dozen writes instead of a thousand).
-    while (start === 0 && this.cheapRunSearch && m >= 2 * MIN_RESERVED_RUN) {
+    while (start === 0 && this.cheapRunSearch && m >= 2 * minRun) {
       m >>= 1;
       start = this.takeRun(m);
     }

@@ -21,8 +21,10 @@ export interface Freelist {
    * contiguous on disk and go out in one write. `allocate(txid, k)` takes from its front while it
    * fits; `endReservation()` (or `rollback(txid)`) makes what is left free again. Returns the
    * run's first id, or 0 (and nothing changes) when no run of n pages is free. One at a time.
+   * Where failed searches are cheap (hashmap) a reservation with no run of n pages settles for a
+   * shorter one, halving down to `minRun` (default 2); `minRun = n` asks for the whole run or none.
    */
-  reserve(txid: number, n: number): number;
+  reserve(txid: number, n: number, minRun?: number): number;
   /** Return the unused rest of the reservation to the free pages; a no-op without one. */
   endReservation(): void;
   /** Mark pages id..id+overflow pending for txid. Throws Panic on a double free or id < 2. */

@@ -31,7 +31,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
         { weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }) },
         { weight: 1, arbitrary: fc.integer({ min: 9, max: 40 }) },
       )
-      .map((n) => ({ op: 'reserve' as const, n })),
+      .chain((n) => fc.boolean().map((whole) => ({ op: 'reserve' as const, n, whole }))),
   },
   { weight: 1, arbitrary: fc.constant({ op: 'endReservation' as const }) },
   { weight: 8, arbitrary: fc.nat().map((pick) => ({ op: 'free' as const, pick })) },

@@ -152,7 +152,7 @@ export class ModelFreelist {
 export type Step =
   | { op: 'begin' }
   | { op: 'alloc'; n: number }
-  | { op: 'reserve'; n: number }
+  | { op: 'reserve'; n: number; whole?: boolean }
   | { op: 'endReservation' }
   | { op: 'free'; pick: number }
   | { op: 'commit' }
@@ -344,7 +344,8 @@ export function runScenario(
       }
       case 'reserve': {
         if (writer === null || res !== null) return;
-        const start = fl.reserve(writer.txid, step.n);
+        // whole: the run of n or nothing (allocationSlack's request), else a shorter run may do.
+        const start = step.whole ? fl.reserve(writer.txid, step.n, step.n) : fl.reserve(writer.txid, step.n);
         const got = reservationOf(fl);
         if (start === 0) {
           assert.equal(got, null, `${where}: a failed reserve holds a reservation`);
@@ -356,6 +357,7 @@ export function runScenario(
           `${where}: reservation ${got}`,
         );
         const len = got[1] - start;
+        if (step.whole) assert.equal(len, step.n, `${where}: a whole-run reserve took ${len} of ${step.n}`);
         if (len < step.n)
           assert.equal(model.firstFit(step.n), 0, `${where}: reserved a shorter run though ${step.n} are free`);
         assert.ok(model.runIsFree(start, len), `${where}: reserved ${start}+${len}, not all free`);
