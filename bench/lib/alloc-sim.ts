@@ -9,6 +9,7 @@
  * figures are the engine's) or the model's bitmap policies used to explore before porting.
  */
 import type { Freelist } from '../../src/bolt/freelist/freelist.ts';
+import { mulberry32 } from './engine-workloads.ts';
 
 /** Shape of the tree: leaves and branch fan-out (levels are derived), plus the root bucket's leaf. */
 export interface TreeShape {
@@ -53,16 +54,10 @@ export interface SimResult {
   live: number;
 }
 
-/** Deterministic 32-bit generator (mulberry32). */
+/** Deterministic floats in [0, 1): the engine bench's mulberry32 scaled. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** Contiguous runs among ids (any order): what the pager writes as separate extents. */
