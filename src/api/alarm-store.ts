@@ -101,36 +101,6 @@ export class AlarmStore {
   }
 }
 
-type Ops = unknown;
-
-function opsOf(v: Ops): unknown[] | undefined {
-  if (v === undefined) return [];
-  return Array.isArray(v) ? v : undefined;
-}
-
-/**
- * etcd's isTxnReadonly: every op of both branches only ranges (nested txns included). A malformed
- * request counts as a write, so the write path rejects it with the usual error.
- */
-export function txnIsReadOnly(t: unknown): boolean {
-  if (t === null || typeof t !== 'object') return false;
-  const { success, failure } = t as { success?: unknown; failure?: unknown };
-  const ops = [opsOf(success), opsOf(failure)];
-  if (ops[0] === undefined || ops[1] === undefined) return false;
-  return [...ops[0], ...ops[1]].every((op) => {
-    if (op === null || typeof op !== 'object') return false;
-    const o = op as {
-      requestRange?: unknown;
-      requestTxn?: unknown;
-      requestPut?: unknown;
-      requestDeleteRange?: unknown;
-    };
-    if (o.requestPut !== undefined || o.requestDeleteRange !== undefined) return false;
-    if (o.requestRange !== undefined) return o.requestTxn === undefined;
-    return o.requestTxn !== undefined && txnIsReadOnly(o.requestTxn);
-  });
-}
-
 function keyOf(a: AlarmMember): string {
   return `${a.memberId}:${a.alarm}`;
 }

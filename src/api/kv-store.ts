@@ -39,14 +39,8 @@ import { etcdSnapshot } from '../bolt/backup.ts';
 import type { DB, DefragmentOptions, DefragmentResult } from '../bolt/index.ts';
 import type { Backend } from '../mvcc/backend.ts';
 import { BoltBackend } from '../mvcc/backend/bolt.ts';
-import {
-  type AlarmChange,
-  AlarmStore,
-  alarmText,
-  checkAlarmMember,
-  corruptCluster,
-  txnIsReadOnly,
-} from './alarm-store.ts';
+import { type AlarmChange, AlarmStore, alarmText, checkAlarmMember, corruptCluster } from './alarm-store.ts';
+import { txnIsReadOnly } from './txn-readonly.ts';
 import { type AlarmMember, type AlarmType, costPut, costTxn, LEASE_COST, noSpace, SpaceQuota } from './quota.ts';
 
 import type { AlarmResponse } from './maintenance.ts';

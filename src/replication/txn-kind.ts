@@ -4,7 +4,7 @@
  * op is a serializable range is served locally at once. Anything else is proposed. A malformed
  * request counts as a write, so the log's apply rejects it with the usual error.
  */
-import { txnIsReadOnly } from '../api/alarm-store.ts';
+import { txnIsReadOnly } from '../api/txn-readonly.ts';
 import type { TxnRequest } from '../mvcc/requests.ts';
 
 export type TxnKind = 'write' | 'linearizable' | 'serializable';
