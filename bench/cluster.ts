@@ -12,12 +12,13 @@
  *   BENCH_OPS=2000 BENCH_WIDE=1000 BENCH_LEARNER_KEYS=1000000 ... (defaults: 500 ops, 1000 wide, 20,000 keys)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdGateway, etcdAvailable, freePort } from '../test/support/etcd.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { machineInfo, printTable, writeResults, type Row } from './lib/report.ts';
+import { mark, tracing } from '../src/replication/trace.ts';
 
 const OPS = Number(process.env.BENCH_OPS ?? 500);
 const WIDE = Number(process.env.BENCH_WIDE ?? 1000);
@@ -40,6 +41,8 @@ interface Target {
   failover(): Promise<number>;
   /** Add a learner and time until it has applied the leader's index (ms). */
   learnerCatchUp(): Promise<number>;
+  /** The member processes' pids (for CPU and context-switch counts). */
+  pids(): number[];
   close(): Promise<void>;
 }
 
@@ -74,7 +77,9 @@ async function measure(
       while (next < n) {
         const i = next++;
         const s = performance.now();
+        if (tracing) mark('client-send', i);
         await op(i);
+        if (tracing) mark('client-recv', i);
         lat.push(performance.now() - s);
       }
     }),
@@ -82,6 +87,33 @@ async function measure(
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   return { opsPerSec: n / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+/** CPU time (user + system, all threads) and context switches (all threads) of some processes, from /proc. */
+interface Usage {
+  cpuMs: number;
+  switches: number;
+}
+
+function usageOf(pids: number[]): Usage | undefined {
+  if (process.platform !== 'linux') return undefined;
+  let cpuMs = 0;
+  let switches = 0;
+  try {
+    for (const pid of pids) {
+      // fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100/s on Linux)
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpuMs += (Number(f[11]) + Number(f[12])) * 10;
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+        for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(m[1]);
+      }
+    }
+  } catch {
+    return undefined; // a process exited meanwhile
+  }
+  return { cpuMs, switches };
 }
 
 /** The tests' poller, polling every 5 ms; a learner on 1M keys gets longer than the default. */
@@ -274,6 +306,7 @@ async function processCluster(p: Product): Promise<Target> {
       );
       return performance.now() - t0;
     },
+    pids: () => [...procs.values()].map((x) => x.child.pid ?? 0).filter((pid) => pid > 0),
     async close() {
       for (const x of procs.values()) {
         x.gw.destroy();
@@ -287,23 +320,42 @@ async function processCluster(p: Product): Promise<Target> {
 
 // ---------------------------------------------------------------- run
 
-async function run(
-  t: Target,
-): Promise<Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }>> {
-  const out: Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }> = {};
+interface Measured {
+  opsPerSec?: number;
+  p50?: number;
+  p99?: number;
+  ms?: number;
+  /** The three members' CPU time per operation (user + system, ms), and their context switches per operation. */
+  cpuMsPerOp?: number;
+  switchesPerOp?: number;
+}
+
+async function run(t: Target): Promise<Record<string, Measured>> {
+  const out: Record<string, Measured> = {};
   const note = (w: string): void => void process.stderr.write(`${t.name}: ${w}\n`);
   const v = 'x'.repeat(256);
+  // Wall time on a shared machine is noisy; the members' CPU and context switches per operation are counted.
+  const counted = async (n: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<Measured> => {
+    const before = usageOf(t.pids());
+    const m: Measured = await measure(n, inFlight, op);
+    const after = usageOf(t.pids());
+    if (before !== undefined && after !== undefined) {
+      m.cpuMsPerOp = (after.cpuMs - before.cpuMs) / n;
+      m.switchesPerOp = (after.switches - before.switches) / n;
+    }
+    return m;
+  };
   await measure(50, 10, (i) => t.put(`warm/${i}`, v, i)); // warm up connections and JIT
   note('put, 1 in flight');
-  out['put, 1 in flight'] = await measure(OPS, 1, (i) => t.put(`k/${i}`, v, i));
+  out['put, 1 in flight'] = await counted(OPS, 1, (i) => t.put(`k/${i}`, v, i));
   note(`put, ${WIDE} in flight`);
-  out[`put, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.put(`w/${i}`, v, i));
+  out[`put, ${WIDE} in flight`] = await counted(OPS * 4, WIDE, (i) => t.put(`w/${i}`, v, i));
   note('range linearizable, 1 in flight');
-  out['range linearizable, 1 in flight'] = await measure(OPS, 1, (i) => t.range(`k/${i % OPS}`, false, i));
+  out['range linearizable, 1 in flight'] = await counted(OPS, 1, (i) => t.range(`k/${i % OPS}`, false, i));
   note('range serializable, 1 in flight');
-  out['range serializable, 1 in flight'] = await measure(OPS, 1, (i) => t.range(`k/${i % OPS}`, true, i));
+  out['range serializable, 1 in flight'] = await counted(OPS, 1, (i) => t.range(`k/${i % OPS}`, true, i));
   note(`range linearizable, ${WIDE} in flight`);
-  out[`range linearizable, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.range(`k/${i % OPS}`, false, i));
+  out[`range linearizable, ${WIDE} in flight`] = await counted(OPS * 4, WIDE, (i) => t.range(`k/${i % OPS}`, false, i));
   if (process.env.BENCH_FAILOVER !== '0') {
     note('leader election after kill -9');
     out['leader election after kill -9'] = { ms: await t.failover() };
@@ -316,7 +368,7 @@ async function run(
 }
 
 async function main(): Promise<void> {
-  const results: Record<string, Awaited<ReturnType<typeof run>>> = {};
+  const results: Record<string, Record<string, Measured>> = {};
   const b = await processCluster(products.boltkv);
   try {
     results.boltkv = await run(b);
@@ -351,6 +403,10 @@ async function main(): Promise<void> {
       row['etcd p50 ms'] = et?.p50 ?? null;
       row['etcd p99 ms'] = et?.p99 ?? null;
       row['ratio'] = et?.opsPerSec !== undefined ? bk.opsPerSec! / et.opsPerSec : null;
+      row['boltkv cpu ms/op'] = bk.cpuMsPerOp ?? null;
+      row['etcd cpu ms/op'] = et?.cpuMsPerOp ?? null;
+      row['boltkv csw/op'] = bk.switchesPerOp ?? null;
+      row['etcd csw/op'] = et?.switchesPerOp ?? null;
     }
     return row;
   });
