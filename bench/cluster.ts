@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { EtcdGateway, etcdAvailable, freePort } from '../test/support/etcd.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { machineInfo, printTable, writeResults, type Row } from './lib/report.ts';
-import { mark, tracing } from '../src/replication/trace.ts';
+import { mark, ownMarks, tracing } from '../src/replication/trace.ts';
 
 const OPS = Number(process.env.BENCH_OPS ?? 500);
 const WIDE = Number(process.env.BENCH_WIDE ?? 1000);
@@ -318,6 +318,104 @@ async function processCluster(p: Product): Promise<Target> {
   };
 }
 
+// ---------------------------------------------------------------- put timeline (BOLTKV_TRACE=<dir>)
+
+interface Mark {
+  t: number;
+  pid: string;
+  ev: string;
+  detail: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+/**
+ * Merges the client's and the members' marks (src/replication/trace.ts: one monotonic clock for
+ * every process of the machine) and splits each put of the 1-in-flight row into where it waited:
+ * client to the member's put(), the proposal reaching the leader's Ready, the leader's Ready until
+ * the commit index covers the entry (its own bolt commit inside, in parallel with a follower's),
+ * the apply and answer on the member the client called, and the way back to the client. Also counts
+ * Readies, commits and peer writes per put on each member.
+ */
+function summarizeTrace(dir: string): void {
+  const marks: Mark[] = [];
+  const texts = readdirSync(dir)
+    .filter((f) => /^trace-\d+\.tsv$/.test(f) && f !== `trace-${process.pid}.tsv`)
+    .map((f) => readFileSync(join(dir, f), 'utf8'));
+  texts.push(ownMarks().join('\n')); // this process writes its own file only when it exits
+  for (const text of texts) {
+    for (const line of text.split('\n')) {
+      const [t, pid, ev, detail] = line.split('\t');
+      if (t === undefined || pid === undefined || ev === undefined || t === '') continue;
+      marks.push({ t: Number(BigInt(t)) / 1e6, pid, ev, detail: detail ?? '' });
+    }
+  }
+  marks.sort((a, b) => a.t - b.t);
+  const me = String(process.pid);
+  const sends = marks.filter((m) => m.pid === me && m.ev === 'client-send');
+  const recvs = marks.filter((m) => m.pid === me && m.ev === 'client-recv');
+  // measure() marks every op: 50 warm-up puts, then the OPS puts of the 1-in-flight row
+  const first = 50;
+  const segs: Record<string, number[]> = {
+    total: [],
+    'client -> member put()': [],
+    'put() -> leader Ready with the entry': [],
+    'leader Ready -> commit index covers it': [],
+    '  of which the leader bolt commit': [],
+    'commit -> answered where called': [],
+    'answered -> client has the response': [],
+  };
+  const counts = new Map<string, Map<string, number>>();
+  const count = (pid: string, what: string): void => {
+    const m = counts.get(pid) ?? new Map<string, number>();
+    m.set(what, (m.get(what) ?? 0) + 1);
+    counts.set(pid, m);
+  };
+  const lo = sends[first]?.t ?? 0;
+  const hi = recvs[first + OPS - 1]?.t ?? 0;
+  for (const m of marks) {
+    if (m.pid === me || m.t < lo || m.t > hi) continue;
+    if (m.ev === 'ready' || m.ev === 'commit-start' || m.ev === 'write') count(m.pid, m.ev);
+  }
+  let at = 0;
+  for (let k = first; k < first + OPS && k < sends.length && k < recvs.length; k++) {
+    const s = sends[k]!.t;
+    const r = recvs[k]!.t;
+    while (at < marks.length && marks[at]!.t < s) at++;
+    const w: Mark[] = [];
+    for (let i = at; i < marks.length && marks[i]!.t <= r; i++) w.push(marks[i]!);
+    const put = w.find((m) => m.ev === 'put');
+    const append = w.find((m) => m.ev === 'ready' && /e=\d/.test(m.detail) && /app>/.test(m.detail));
+    if (put === undefined || append === undefined) continue;
+    const idx = /e=(\d+)/.exec(append.detail)![1]!;
+    const covers = new RegExp(`c=(?:[\\d,]*,)?${idx}(?:,|\\s|$)`);
+    const commit = w.find((m) => m.pid === append.pid && m.ev === 'ready' && m.t > append.t && covers.test(m.detail));
+    const done = w.find((m) => m.pid === put.pid && m.ev === 'put-done' && commit !== undefined && m.t > commit.t);
+    const tx = w.find((m) => m.pid === append.pid && m.ev === 'bolt-tx' && m.t > append.t);
+    const durable = w.find((m) => m.pid === append.pid && m.ev === 'bolt-durable' && tx !== undefined && m.t > tx.t);
+    if (commit === undefined || done === undefined) continue;
+    segs.total!.push(r - s);
+    segs['client -> member put()']!.push(put.t - s);
+    segs['put() -> leader Ready with the entry']!.push(append.t - put.t);
+    segs['leader Ready -> commit index covers it']!.push(commit.t - append.t);
+    if (tx !== undefined && durable !== undefined) segs['  of which the leader bolt commit']!.push(durable.t - tx.t);
+    segs['commit -> answered where called']!.push(done.t - commit.t);
+    segs['answered -> client has the response']!.push(r - done.t);
+  }
+  console.log(
+    `\nput, 1 in flight: where a put waits (BOLTKV_TRACE=${dir}; medians over ${segs.total!.length} puts, ms)`,
+  );
+  for (const [k, v] of Object.entries(segs)) console.log(`  ${k.padEnd(42)} ${median(v).toFixed(3)}`);
+  console.log('per put, each member:');
+  for (const [pid, m] of counts)
+    console.log(
+      `  pid ${pid}: ${[...m].map(([what, n]) => `${what} ${(n / OPS).toFixed(2)}`).join(', ')} (ready = Readies, commit-start = awaited bolt commits, write = peer frames)`,
+    );
+}
+
 // ---------------------------------------------------------------- run
 
 interface Measured {
@@ -375,6 +473,7 @@ async function main(): Promise<void> {
   } finally {
     await b.close();
   }
+  if (tracing) summarizeTrace(process.env.BOLTKV_TRACE!);
   if (ONLY === 'boltkv') {
     console.warn('BENCH_ONLY=boltkv: boltkv figures only');
   } else if (etcdAvailable()) {
