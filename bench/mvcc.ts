@@ -13,6 +13,7 @@
  *   together; etcd batches concurrent proposals);
  * - range of 1 key and of 1,000 keys out of N, and a 1-key range at an old revision (tinybench);
  * - reopen with N keys (2N revisions): close and open until the first read is answered;
+ * - put, single p99: of the same single puts, the writer's tail with no compaction running;
  * - compaction of N revisions (every key overwritten once, compact at the newest revision,
  *   physical), with the latency and count of single puts issued back to back while it runs, and
  *   the CPU the working process used meanwhile (boltkv's process, which runs the writer too;
@@ -33,7 +34,7 @@
  * Output: a table on stdout and bench/results/mvcc.json.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,6 +55,8 @@ const withEtcd = !args.includes('--no-etcd');
 const SINGLE = quick ? 200 : 1000;
 const WINDOW = 1000;
 const BENCH_MS = quick ? 300 : 1000;
+/** fsyncFloor's run before and after each system's compaction phase. */
+const FLOOR_MS = quick ? 300 : 1500;
 
 const enc = new TextEncoder();
 const keyOf = (i: number): string => `key/${String(i).padStart(8, '0')}`;
@@ -249,6 +252,36 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t;
 }
 
+/**
+ * The disk's floor under any durable commit in the same minutes as a system's timed puts: two
+ * (write 4 KiB + fdatasync) on a preallocated file, back to back for `ms`; sorted latencies in ms.
+ * p99s move with the disk's load, so each system's put p99 is reported beside the floor measured
+ * around its own compaction phase.
+ */
+function fsyncFloor(dir: string, ms: number): number[] {
+  const path = join(dir, 'fsync-floor.bin');
+  const fd = openSync(path, 'w+');
+  try {
+    const page = new Uint8Array(4096).fill(7);
+    writeSync(fd, new Uint8Array(8192), 0, 8192, 0);
+    fdatasyncSync(fd);
+    const lat: number[] = [];
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      const t = performance.now();
+      writeSync(fd, page, 0, 4096, 4096);
+      fdatasyncSync(fd);
+      writeSync(fd, page, 0, 4096, 0);
+      fdatasyncSync(fd);
+      lat.push(performance.now() - t);
+    }
+    return lat.sort((a, b) => a - b);
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
+}
+
 /** Load keys [from, to) with WINDOW puts in flight; returns puts/s. */
 async function load(s: Sut, from: number, to: number): Promise<number> {
   const t = performance.now();
@@ -263,6 +296,8 @@ async function load(s: Sut, from: number, to: number): Promise<number> {
 interface Figures {
   putSingleOps: number;
   putSingleP50Ms: number;
+  /** Of the SINGLE one-at-a-time puts, before compaction: the writer's p99 with nothing else running. */
+  putSingleP99Ms: number;
   putGroupOps: number;
   range1Ops: number;
   range1000Ops: number;
@@ -274,6 +309,10 @@ interface Figures {
   putDuringCompactP99Ms: number;
   putDuringCompactMaxMs: number;
   putsDuringCompact: number;
+  /** The fdatasync floor (fsyncFloor) around the compaction phase: before it and after it, pooled. */
+  floorP50Ms: number;
+  floorP99Ms: number;
+  floorSamples: number;
   /** CPU of the process doing the work during the compaction (boltkv's includes the writer's side). */
   compactCpuMs: number;
   /** MiB after the load (N keys, N revisions). */
@@ -293,7 +332,7 @@ interface Figures {
   fileInUseMiB: number;
 }
 
-async function measure(s: Sut): Promise<Figures> {
+async function measure(s: Sut, dir: string): Promise<Figures> {
   const log = (m: string): void => console.error(`[${s.name}] ${m}`);
   log(`loading ${N.toLocaleString()} keys`);
   const putGroupOps = await load(s, 0, N);
@@ -341,6 +380,7 @@ async function measure(s: Sut): Promise<Figures> {
   const atReopen = await s.memory('reopen');
   log(`after reopen: ${describe(atReopen)}`);
 
+  const floorBefore = fsyncFloor(dir, FLOOR_MS);
   log('compaction with concurrent writes');
   const rev = await s.revision();
   let compacting = true;
@@ -356,9 +396,14 @@ async function measure(s: Sut): Promise<Figures> {
   const compactMs = performance.now() - t0;
   const compactCpuMs = s.cpuMs() - cpu0;
   during.sort((a, b) => a - b);
+  const floor = [...floorBefore, ...fsyncFloor(dir, FLOOR_MS)].sort((a, b) => a - b);
+  log(
+    `put during compaction p50 / p99 / max ${pct(during, 50).toFixed(2)} / ${pct(during, 99).toFixed(2)} / ${during[during.length - 1]!.toFixed(2)} ms (${during.length} puts); floor p50 / p99 ${pct(floor, 50).toFixed(2)} / ${pct(floor, 99).toFixed(2)} ms (${floor.length})`,
+  );
   return {
     putSingleOps,
     putSingleP50Ms: pct(lat, 50),
+    putSingleP99Ms: pct(lat, 99),
     putGroupOps,
     range1Ops: ops('range1'),
     range1000Ops: ops('range1000'),
@@ -370,6 +415,9 @@ async function measure(s: Sut): Promise<Figures> {
     putDuringCompactP99Ms: pct(during, 99),
     putDuringCompactMaxMs: during[during.length - 1]!,
     putsDuringCompact: during.length,
+    floorP50Ms: pct(floor, 50),
+    floorP99Ms: pct(floor, 99),
+    floorSamples: floor.length,
     compactCpuMs,
     rssLoadMiB: atLoad.rss,
     rssLoadAtOnceMiB: atLoad.rssAtOnce,
@@ -392,14 +440,14 @@ const results: Record<string, Figures> = {};
 try {
   const b = await boltkvSut(dir);
   try {
-    results.boltkv = await measure(b);
+    results.boltkv = await measure(b, dir);
   } finally {
     await b.close();
   }
   if (withEtcd && etcdAvailable()) {
     const e = await etcdSut(dir);
     try {
-      results.etcd = await measure(e);
+      results.etcd = await measure(e, dir);
     } finally {
       await e.close();
     }
@@ -411,9 +459,11 @@ try {
 }
 
 // "higher is better" metrics compare boltkv/etcd, "lower is better" ones etcd/boltkv: >1 = boltkv ahead
-const metrics: [Exclude<keyof Figures, 'memory'>, string, 'higher' | 'lower'][] = [
+// 'none': context (the disk's floor in each system's minutes), not a comparison
+const metrics: [Exclude<keyof Figures, 'memory'>, string, 'higher' | 'lower' | 'none'][] = [
   ['putSingleOps', 'put, single (ops/s)', 'higher'],
   ['putSingleP50Ms', 'put, single p50 (ms)', 'lower'],
+  ['putSingleP99Ms', `put, single p99 (ms, of ${SINGLE})`, 'lower'],
   ['putGroupOps', `put, group-committed, ${WINDOW} in flight (ops/s)`, 'higher'],
   ['range1Ops', `range 1 key of ${N.toLocaleString()} (ops/s)`, 'higher'],
   ['range1000Ops', `range 1,000 keys of ${N.toLocaleString()} (ops/s)`, 'higher'],
@@ -424,6 +474,9 @@ const metrics: [Exclude<keyof Figures, 'memory'>, string, 'higher' | 'lower'][] 
   ['putDuringCompactP99Ms', 'put p99 during compaction (ms)', 'lower'],
   ['putDuringCompactMaxMs', 'put max during compaction (ms)', 'lower'],
   ['putsDuringCompact', 'puts (one at a time) during compaction', 'higher'],
+  ['floorP50Ms', '  disk floor around it: 2x (write 4 KiB + fdatasync) p50 (ms)', 'none'],
+  ['floorP99Ms', '  the same, p99 (ms)', 'none'],
+  ['floorSamples', '  the same, samples', 'none'],
   ['compactCpuMs', 'CPU during compaction (ms; boltkv: its process incl. the writer; etcd: its server)', 'lower'],
   ['rssLoadMiB', `RSS with ${N.toLocaleString()} keys, ${N.toLocaleString()} revisions, settled (MiB)`, 'lower'],
   ['rssLoadAtOnceMiB', '  the same at once after the load (MiB)', 'lower'],
@@ -443,7 +496,7 @@ const rows: Row[] = metrics.map(([k, label, better]) => {
   const row: Row = { metric: label, boltkv: bk };
   if (et !== undefined) {
     row.etcd = et;
-    row['boltkv advantage'] = `${(better === 'higher' ? bk / et : et / bk).toFixed(2)}x`;
+    if (better !== 'none') row['boltkv advantage'] = `${(better === 'higher' ? bk / et : et / bk).toFixed(2)}x`;
   }
   return row;
 });

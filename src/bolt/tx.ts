@@ -10,6 +10,7 @@ import { encodeFreelistPage, freelistPageCount } from './freelist/index.ts';
 import { encodeMeta, type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { corrupt, type Page } from './page.ts';
 import type { Pager } from './pager.ts';
+import type { AsyncPageWriter } from './page-writer.ts';
 
 function corruptFree(pgid: number, why: string): BoltError {
   return corrupt(`page ${pgid} cannot be freed: ${why}; the file is damaged (db.check() lists how)`);
@@ -227,8 +228,19 @@ export class Tx implements Disposable {
 
   /** @internal A page image spill produced, to be written at commit (TreeContext). */
   write(pgid: number, buf: Uint8Array): void {
+    const w = this.pageWriter;
+    if (w !== null) {
+      // Its write may already be in flight: a page handed over twice could land in either order.
+      if (w.has(pgid)) throw new Panic(`page ${pgid} written twice in one commit`);
+      this.dirty.set(pgid, buf);
+      w.add(pgid);
+      return;
+    }
     this.dirty.set(pgid, buf);
   }
+
+  /** @internal Set during an async commit: pages go to the disk as spill hands them over. */
+  private pageWriter: AsyncPageWriter | null = null;
 
   /** @internal A branch or leaf page visible to this transaction. */
   treePage(pgid: number): Page {
@@ -297,8 +309,17 @@ export class Tx implements Disposable {
   async commitAsync(): Promise<void> {
     this.beginCommit();
     try {
-      this.prepareCommit();
-      await this.writeDataAsync();
+      this.pageWriter = this.pager.asyncWriter(this.dirty);
+      try {
+        this.prepareCommit();
+        await this.writeDataAsync();
+      } catch (err) {
+        // No page buffer may be reused (or the commit abandoned) while a write from it is in flight.
+        await this.pageWriter?.settled().catch(() => undefined);
+        throw err;
+      } finally {
+        this.pageWriter = null;
+      }
       await this.writeMetaAsync();
     } catch (err) {
       this.failCommit(err);
@@ -435,7 +456,12 @@ export class Tx implements Disposable {
 
   /** @internal */
   private async writeDataAsync(): Promise<void> {
-    this.db.pager.writePages(this.dirty);
+    const w = this.pageWriter;
+    if (w !== null) {
+      w.flush();
+      await w.settled();
+      this.db.pager.cacheWritten(this.dirty);
+    } else this.db.pager.writePages(this.dirty);
     if (!this.db.noSync) await this.db.pager.syncAsync();
   }
 

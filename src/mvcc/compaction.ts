@@ -74,7 +74,7 @@ export class Compactor implements BackgroundWork {
 
   /** Start compacting at `rev` (the caller has recorded scheduledCompactRev). */
   schedule(rev: number): void {
-    this.#jobs.push(newJob(rev, new KeepSet(), ''));
+    this.#jobs.push(newJob(rev, new KeepSet(this.#index.size), ''));
   }
 
   /** On open: a compaction a crash cut short. The key index is compacted at once. */
