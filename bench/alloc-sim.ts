@@ -55,11 +55,19 @@ const START_FREE = args.includes('--free') ? Number(args[args.indexOf('--free') 
 if (!(START_FREE >= 0 && START_FREE < 1)) throw new Error('--free wants a share from 0 to 1');
 const capRows: Row[] = [];
 const cases: Array<[string, () => SimAllocator]> = [
-  ['engine hashmap (best fit), the default', () => new EngineAllocator(new HashmapFreelist())],
-  ['engine array (first fit)', () => new EngineAllocator(new ArrayFreelist())],
+  ['engine hashmap, the default: leaf apart, the rest one run', () => new EngineAllocator(new HashmapFreelist())],
+  ['engine array (first fit), leaf apart', () => new EngineAllocator(new ArrayFreelist())],
+  [
+    'engine hashmap, one run for the whole commit (before)',
+    () => new EngineAllocator(new HashmapFreelist(), { byLifetime: false }),
+  ],
+  [
+    'engine array, one run for the whole commit (before)',
+    () => new EngineAllocator(new ArrayFreelist(), { byLifetime: false }),
+  ],
 ];
 for (const x of [0.5, 0.6, 0.65, 0.75]) {
-  cases.push([`engine hashmap, allocationSlack ${x}`, () => new EngineAllocator(new HashmapFreelist(), x)]);
+  cases.push([`engine hashmap, allocationSlack ${x}`, () => new EngineAllocator(new HashmapFreelist(), { slack: x })]);
 }
 for (const x of [0.5, 0.65])
   cases.push([`cursor + pair model, grows while free < ${x}`, () => new CursorModel('pair', x)]);

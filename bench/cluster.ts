@@ -12,12 +12,13 @@
  *   BENCH_OPS=2000 BENCH_WIDE=1000 BENCH_LEARNER_KEYS=1000000 ... (defaults: 500 ops, 1000 wide, 20,000 keys)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdGateway, etcdAvailable, freePort } from '../test/support/etcd.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { machineInfo, printTable, writeResults, type Row } from './lib/report.ts';
+import { mark, ownMarks, tracing } from '../src/replication/trace.ts';
 
 const OPS = Number(process.env.BENCH_OPS ?? 500);
 const WIDE = Number(process.env.BENCH_WIDE ?? 1000);
@@ -40,6 +41,8 @@ interface Target {
   failover(): Promise<number>;
   /** Add a learner and time until it has applied the leader's index (ms). */
   learnerCatchUp(): Promise<number>;
+  /** The member processes' pids (for CPU and context-switch counts). */
+  pids(): number[];
   close(): Promise<void>;
 }
 
@@ -74,7 +77,9 @@ async function measure(
       while (next < n) {
         const i = next++;
         const s = performance.now();
+        if (tracing) mark('client-send', i);
         await op(i);
+        if (tracing) mark('client-recv', i);
         lat.push(performance.now() - s);
       }
     }),
@@ -82,6 +87,33 @@ async function measure(
   const secs = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   return { opsPerSec: n / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+/** CPU time (user + system, all threads) and context switches (all threads) of some processes, from /proc. */
+interface Usage {
+  cpuMs: number;
+  switches: number;
+}
+
+function usageOf(pids: number[]): Usage | undefined {
+  if (process.platform !== 'linux') return undefined;
+  let cpuMs = 0;
+  let switches = 0;
+  try {
+    for (const pid of pids) {
+      // fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100/s on Linux)
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpuMs += (Number(f[11]) + Number(f[12])) * 10;
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+        for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(m[1]);
+      }
+    }
+  } catch {
+    return undefined; // a process exited meanwhile
+  }
+  return { cpuMs, switches };
 }
 
 /** The tests' poller, polling every 5 ms; a learner on 1M keys gets longer than the default. */
@@ -274,6 +306,7 @@ async function processCluster(p: Product): Promise<Target> {
       );
       return performance.now() - t0;
     },
+    pids: () => [...procs.values()].map((x) => x.child.pid ?? 0).filter((pid) => pid > 0),
     async close() {
       for (const x of procs.values()) {
         x.gw.destroy();
@@ -285,25 +318,142 @@ async function processCluster(p: Product): Promise<Target> {
   };
 }
 
+// ---------------------------------------------------------------- put timeline (BOLTKV_TRACE=<dir>)
+
+interface Mark {
+  t: number;
+  pid: string;
+  ev: string;
+  detail: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+/**
+ * Merges the client's and the members' marks (src/replication/trace.ts: one monotonic clock for
+ * every process of the machine) and splits each put of the 1-in-flight row into where it waited:
+ * client to the member's put(), the proposal reaching the leader's Ready, the leader's Ready until
+ * the commit index covers the entry (its own bolt commit inside, in parallel with a follower's),
+ * the apply and answer on the member the client called, and the way back to the client. Also counts
+ * Readies, commits and peer writes per put on each member.
+ */
+function summarizeTrace(dir: string): void {
+  const marks: Mark[] = [];
+  const texts = readdirSync(dir)
+    .filter((f) => /^trace-\d+\.tsv$/.test(f) && f !== `trace-${process.pid}.tsv`)
+    .map((f) => readFileSync(join(dir, f), 'utf8'));
+  texts.push(ownMarks().join('\n')); // this process writes its own file only when it exits
+  for (const text of texts) {
+    for (const line of text.split('\n')) {
+      const [t, pid, ev, detail] = line.split('\t');
+      if (t === undefined || pid === undefined || ev === undefined || t === '') continue;
+      marks.push({ t: Number(BigInt(t)) / 1e6, pid, ev, detail: detail ?? '' });
+    }
+  }
+  marks.sort((a, b) => a.t - b.t);
+  const me = String(process.pid);
+  const sends = marks.filter((m) => m.pid === me && m.ev === 'client-send');
+  const recvs = marks.filter((m) => m.pid === me && m.ev === 'client-recv');
+  // measure() marks every op: 50 warm-up puts, then the OPS puts of the 1-in-flight row
+  const first = 50;
+  const segs: Record<string, number[]> = {
+    total: [],
+    'client -> member put()': [],
+    'put() -> leader Ready with the entry': [],
+    'leader Ready -> commit index covers it': [],
+    '  of which the leader bolt commit': [],
+    'commit -> answered where called': [],
+    'answered -> client has the response': [],
+  };
+  const counts = new Map<string, Map<string, number>>();
+  const count = (pid: string, what: string): void => {
+    const m = counts.get(pid) ?? new Map<string, number>();
+    m.set(what, (m.get(what) ?? 0) + 1);
+    counts.set(pid, m);
+  };
+  const lo = sends[first]?.t ?? 0;
+  const hi = recvs[first + OPS - 1]?.t ?? 0;
+  for (const m of marks) {
+    if (m.pid === me || m.t < lo || m.t > hi) continue;
+    if (m.ev === 'ready' || m.ev === 'commit-start' || m.ev === 'write') count(m.pid, m.ev);
+  }
+  let at = 0;
+  for (let k = first; k < first + OPS && k < sends.length && k < recvs.length; k++) {
+    const s = sends[k]!.t;
+    const r = recvs[k]!.t;
+    while (at < marks.length && marks[at]!.t < s) at++;
+    const w: Mark[] = [];
+    for (let i = at; i < marks.length && marks[i]!.t <= r; i++) w.push(marks[i]!);
+    const put = w.find((m) => m.ev === 'put');
+    const append = w.find((m) => m.ev === 'ready' && /e=\d/.test(m.detail) && /app>/.test(m.detail));
+    if (put === undefined || append === undefined) continue;
+    const idx = /e=(\d+)/.exec(append.detail)![1]!;
+    const covers = new RegExp(`c=(?:[\\d,]*,)?${idx}(?:,|\\s|$)`);
+    const commit = w.find((m) => m.pid === append.pid && m.ev === 'ready' && m.t > append.t && covers.test(m.detail));
+    const done = w.find((m) => m.pid === put.pid && m.ev === 'put-done' && commit !== undefined && m.t > commit.t);
+    const tx = w.find((m) => m.pid === append.pid && m.ev === 'bolt-tx' && m.t > append.t);
+    const durable = w.find((m) => m.pid === append.pid && m.ev === 'bolt-durable' && tx !== undefined && m.t > tx.t);
+    if (commit === undefined || done === undefined) continue;
+    segs.total!.push(r - s);
+    segs['client -> member put()']!.push(put.t - s);
+    segs['put() -> leader Ready with the entry']!.push(append.t - put.t);
+    segs['leader Ready -> commit index covers it']!.push(commit.t - append.t);
+    if (tx !== undefined && durable !== undefined) segs['  of which the leader bolt commit']!.push(durable.t - tx.t);
+    segs['commit -> answered where called']!.push(done.t - commit.t);
+    segs['answered -> client has the response']!.push(r - done.t);
+  }
+  console.log(
+    `\nput, 1 in flight: where a put waits (BOLTKV_TRACE=${dir}; medians over ${segs.total!.length} puts, ms)`,
+  );
+  for (const [k, v] of Object.entries(segs)) console.log(`  ${k.padEnd(42)} ${median(v).toFixed(3)}`);
+  console.log('per put, each member:');
+  for (const [pid, m] of counts)
+    console.log(
+      `  pid ${pid}: ${[...m].map(([what, n]) => `${what} ${(n / OPS).toFixed(2)}`).join(', ')} (ready = Readies, commit-start = awaited bolt commits, write = peer frames)`,
+    );
+}
+
 // ---------------------------------------------------------------- run
 
-async function run(
-  t: Target,
-): Promise<Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }>> {
-  const out: Record<string, { opsPerSec?: number; p50?: number; p99?: number; ms?: number }> = {};
+interface Measured {
+  opsPerSec?: number;
+  p50?: number;
+  p99?: number;
+  ms?: number;
+  /** The three members' CPU time per operation (user + system, ms), and their context switches per operation. */
+  cpuMsPerOp?: number;
+  switchesPerOp?: number;
+}
+
+async function run(t: Target): Promise<Record<string, Measured>> {
+  const out: Record<string, Measured> = {};
   const note = (w: string): void => void process.stderr.write(`${t.name}: ${w}\n`);
   const v = 'x'.repeat(256);
+  // Wall time on a shared machine is noisy; the members' CPU and context switches per operation are counted.
+  const counted = async (n: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<Measured> => {
+    const before = usageOf(t.pids());
+    const m: Measured = await measure(n, inFlight, op);
+    const after = usageOf(t.pids());
+    if (before !== undefined && after !== undefined) {
+      m.cpuMsPerOp = (after.cpuMs - before.cpuMs) / n;
+      m.switchesPerOp = (after.switches - before.switches) / n;
+    }
+    return m;
+  };
   await measure(50, 10, (i) => t.put(`warm/${i}`, v, i)); // warm up connections and JIT
   note('put, 1 in flight');
-  out['put, 1 in flight'] = await measure(OPS, 1, (i) => t.put(`k/${i}`, v, i));
+  out['put, 1 in flight'] = await counted(OPS, 1, (i) => t.put(`k/${i}`, v, i));
   note(`put, ${WIDE} in flight`);
-  out[`put, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.put(`w/${i}`, v, i));
+  out[`put, ${WIDE} in flight`] = await counted(OPS * 4, WIDE, (i) => t.put(`w/${i}`, v, i));
   note('range linearizable, 1 in flight');
-  out['range linearizable, 1 in flight'] = await measure(OPS, 1, (i) => t.range(`k/${i % OPS}`, false, i));
+  out['range linearizable, 1 in flight'] = await counted(OPS, 1, (i) => t.range(`k/${i % OPS}`, false, i));
   note('range serializable, 1 in flight');
-  out['range serializable, 1 in flight'] = await measure(OPS, 1, (i) => t.range(`k/${i % OPS}`, true, i));
+  out['range serializable, 1 in flight'] = await counted(OPS, 1, (i) => t.range(`k/${i % OPS}`, true, i));
   note(`range linearizable, ${WIDE} in flight`);
-  out[`range linearizable, ${WIDE} in flight`] = await measure(OPS * 4, WIDE, (i) => t.range(`k/${i % OPS}`, false, i));
+  out[`range linearizable, ${WIDE} in flight`] = await counted(OPS * 4, WIDE, (i) => t.range(`k/${i % OPS}`, false, i));
   if (process.env.BENCH_FAILOVER !== '0') {
     note('leader election after kill -9');
     out['leader election after kill -9'] = { ms: await t.failover() };
@@ -316,13 +466,14 @@ async function run(
 }
 
 async function main(): Promise<void> {
-  const results: Record<string, Awaited<ReturnType<typeof run>>> = {};
+  const results: Record<string, Record<string, Measured>> = {};
   const b = await processCluster(products.boltkv);
   try {
     results.boltkv = await run(b);
   } finally {
     await b.close();
   }
+  if (tracing) summarizeTrace(process.env.BOLTKV_TRACE!);
   if (ONLY === 'boltkv') {
     console.warn('BENCH_ONLY=boltkv: boltkv figures only');
   } else if (etcdAvailable()) {
@@ -351,6 +502,10 @@ async function main(): Promise<void> {
       row['etcd p50 ms'] = et?.p50 ?? null;
       row['etcd p99 ms'] = et?.p99 ?? null;
       row['ratio'] = et?.opsPerSec !== undefined ? bk.opsPerSec! / et.opsPerSec : null;
+      row['boltkv cpu ms/op'] = bk.cpuMsPerOp ?? null;
+      row['etcd cpu ms/op'] = et?.cpuMsPerOp ?? null;
+      row['boltkv csw/op'] = bk.switchesPerOp ?? null;
+      row['etcd csw/op'] = et?.switchesPerOp ?? null;
     }
     return row;
   });

@@ -21,8 +21,11 @@ export interface TreeShape {
 export interface SimAllocator {
   /** Start of txid t: pages freed by t - 1 become reusable. */
   begin(t: number): void;
-  /** n pages for txid t, in the order spill asks for them (leaf first, the root bucket's leaf last). */
-  alloc(t: number, n: number): number[];
+  /**
+   * n pages for txid t, in the order spill asks for them (leaf first, the root bucket's leaf last);
+   * the first `longLived` of them are leaves among many, which outlive the rest by far (spill's hint).
+   */
+  alloc(t: number, n: number, longLived: number): number[];
   free(t: number, id: number): void;
   /** High-water mark: the file's size in pages. */
   size(): number;
@@ -107,6 +110,8 @@ export function simulate(
   let cpRuns = 0;
   const cp = Math.max(1, Math.floor(commits / 10));
   const path: number[] = new Array(levels.length);
+  // The leaf of a tree with more than one leaf is long-lived; the root bucket's leaf is not.
+  const longLived = shape.leaves > 1 ? 1 : 0;
   // Pages in use, to catch an allocator that hands out a live page or one twice.
   let used = new Uint8Array(2 * (2 + total));
   used[0] = used[1] = 1;
@@ -119,7 +124,7 @@ export function simulate(
       path[l] = offsets[l]! + (l === levels.length - 1 ? 0 : idx);
       idx = Math.floor(idx / shape.fanout);
     }
-    const ids = alloc.alloc(t, path.length);
+    const ids = alloc.alloc(t, path.length, longLived);
     for (const id of ids) {
       if (id >= used.length) {
         const grown = new Uint8Array(2 * id);
@@ -160,21 +165,42 @@ export function simulate(
   };
 }
 
+/** How tx.ts's prepareCommit places a commit's pages; the engine's defaults unless said. */
+export interface EnginePolicy {
+  /**
+   * As the engine's `allocationSlack` option: while free pages are under that share of the file,
+   * a small commit that finds no free run of its whole size grows the file instead.
+   */
+  slack?: number;
+  /**
+   * Placement by lifetime (the engine's default for commits of at most 16 pages): long-lived pages
+   * apart, by best fit, and the rest in one run reserved whole; false: one reservation for all.
+   */
+  byLifetime?: boolean;
+}
+
+/** As tx.ts: commits of at most this many pages are placed by lifetime (or grown by the slack). */
+const SMALL_COMMIT_PAGES = 16;
+/** As tx.ts: with at least this share of the file free, a small commit first tries one whole run. */
+const WHOLE_RUN_FREE_SHARE = 0.6;
+
 /**
- * The engine's freelist behind the model: a reservation sized like tx.ts's (the previous commit's
- * page count), pages taken one by one as spill does, growth at the end when it has nothing.
+ * The engine's freelist behind the model, driven as tx.ts drives it: a reservation sized by the
+ * previous commit, pages taken one by one in spill's order, growth at the end when it has nothing.
  */
 export class EngineAllocator implements SimAllocator {
   private hw = 2;
   private last = 0;
-  /**
-   * `slack` as the engine's `allocationSlack` option: while free pages are under that share of the
-   * file, a small commit that finds no free run of its whole size grows the file instead.
-   */
+  private lastRun = 0;
+  private readonly slack: number;
+  private readonly byLifetime: boolean;
   constructor(
     private readonly fl: Freelist,
-    private readonly slack = 0,
-  ) {}
+    policy: EnginePolicy = {},
+  ) {
+    this.slack = policy.slack ?? 0;
+    this.byLifetime = policy.byLifetime ?? true;
+  }
   init(size: number, free: readonly number[]): void {
     this.fl.init(free);
     this.hw = size;
@@ -182,18 +208,25 @@ export class EngineAllocator implements SimAllocator {
   begin(t: number): void {
     this.fl.release(t - 1);
   }
-  alloc(t: number, n: number): number[] {
+  alloc(t: number, n: number, longLived: number): number[] {
     const hint = this.last;
+    const want = hint + (hint >> 3);
+    const small = hint <= SMALL_COMMIT_PAGES;
     let grow = false;
-    if (hint > 1) {
-      const want = hint + (hint >> 3);
-      if (this.slack > 0 && this.fl.freeCount() < this.slack * this.hw) grow = this.fl.reserve(t, want, want) === 0;
-      else this.fl.reserve(t, want);
-    }
+    let place = false;
+    if (hint > 1 && small && this.slack > 0 && this.fl.freeCount() < this.slack * this.hw) {
+      grow = this.fl.reserve(t, want, want) === 0;
+    } else if (this.byLifetime && hint >= 1 && small) {
+      const roomy = this.fl.freeCount() >= WHOLE_RUN_FREE_SHARE * this.hw;
+      if (!(hint > 1 && roomy && this.fl.reserve(t, want, want) !== 0)) {
+        place = true;
+        if (this.lastRun > 1) this.fl.reserve(t, this.lastRun, this.lastRun);
+      }
+    } else if (hint > 1) this.fl.reserve(t, want);
     const out: number[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        let id = grow ? 0 : this.fl.allocate(t, 1);
+        let id = grow ? 0 : this.fl.allocate(t, 1, place && i < longLived);
         if (id === 0) id = this.hw++;
         out.push(id);
       }
@@ -201,6 +234,7 @@ export class EngineAllocator implements SimAllocator {
       this.fl.endReservation();
     }
     this.last = n;
+    this.lastRun = n - Math.min(n, longLived);
     return out;
   }
   free(t: number, id: number): void {
@@ -276,7 +310,7 @@ export class CursorModel implements SimAllocator {
     }
     return -1;
   }
-  alloc(t: number, n: number): number[] {
+  alloc(t: number, n: number, _longLived: number): number[] {
     const from = this.fromStart ? 2 : this.cursor;
     let a = this.scan(from, this.hw, n);
     if (a < 0 && from > 2) a = this.scan(2, from, n);

@@ -87,6 +87,8 @@ export class DB {
   private readonly batcher: Batcher;
   /** @internal Pages the last commit's spill allocated: the size of the next commit's reservation. */
   commitPagesHint = 0;
+  /** @internal Of those, the pages spill did not call long-lived: the size of a small commit's run. */
+  commitRunPagesHint = 0;
   /** @internal OpenOptions.allocationSlack: free share of the file below which small commits grow it to stay contiguous. */
   readonly allocationSlack: number;
   /** @internal Page images of the current commit, reused by the next. */

@@ -9,6 +9,12 @@ export interface FileIO {
   write(buf: Uint8Array, position: number): void;
   /** Write the buffers back to back starting at position. */
   writev(bufs: readonly Uint8Array[], position: number): void;
+  /**
+   * writev off the event loop (the thread pool), for async commits; settles once all of it is
+   * written. The buffers must not change until then. Optional: without it, async commits write
+   * with writev.
+   */
+  writevAsync?(bufs: readonly Uint8Array[], position: number): Promise<void>;
   /** fdatasync: everything written before is durable when this returns. */
   sync(): void;
   /** The same, without blocking the event loop. */

@@ -73,6 +73,32 @@ export class NodeFile implements FileIO {
       throw ioError('writev', err);
     }
   }
+  writevAsync(bufs: readonly Uint8Array[], position: number): Promise<void> {
+    let total = 0;
+    for (const b of bufs) total += b.length;
+    return new Promise((resolve, reject) => {
+      fs.writev(this.fd, bufs as Uint8Array[], position, (err, written) => {
+        if (err) return reject(ioError('writev', err));
+        if (written === total) return resolve();
+        // Short vectored write: finish the rest on the event loop (rare: regular files write whole).
+        try {
+          let skip = written;
+          let pos = position;
+          for (const b of bufs) {
+            if (skip >= b.length) skip -= b.length;
+            else {
+              this.write(b.subarray(skip), pos + skip);
+              skip = 0;
+            }
+            pos += b.length;
+          }
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
   sync(): void {
     try {
       fs.fdatasyncSync(this.fd);

@@ -411,7 +411,11 @@ export interface TreeContext {
   readonly pageSize: number;
   load(pgid: number): Page;
   free(pgid: number, overflow: number): void;
-  allocate(npages: number): number;
+  /**
+   * npages contiguous pages. `longLived`: the page will outlive the rest of its commit by far (a
+   * leaf among many), so the allocator may place it apart from the commit's run (Tx.allocate).
+   */
+  allocate(npages: number, longLived?: boolean): number;
   /** Memory for npages pages to write; it may hold old bytes, so the caller writes every byte. */
   pageBuffer(npages: number): Uint8Array;
   write(pgid: number, buf: Uint8Array): void;

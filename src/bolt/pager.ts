@@ -3,10 +3,7 @@ import { BoltkvError } from '../errors.ts';
 import { BoltError } from './errors.ts';
 import type { FileIO } from './file.ts';
 import { BRANCH_FLAG, corrupt, LEAF_FLAG, Page } from './page.ts';
-
-/** Bytes per fdatasync'd write call; runs of contiguous pages are grouped up to this size. */
-const MAX_WRITEV_BYTES = 8 << 20;
-const MAX_WRITEV_BUFFERS = 1024;
+import { AsyncPageWriter, forEachRun } from './page-writer.ts';
 
 const MiB = 2 ** 20;
 export const MIN_DEFAULT_CACHE = 128 * MiB;
@@ -155,31 +152,34 @@ export class Pager {
    */
   writePages(pages: Map<number, Uint8Array>): void {
     const ids = [...pages.keys()].sort((a, b) => a - b);
+    forEachRun(ids, pages, this.pageSize, (bufs, start) => {
+      if (bufs.length === 1) this.file.write(bufs[0]!, start * this.pageSize);
+      else this.file.writev(bufs, start * this.pageSize);
+    });
+    this.cacheWritten(pages);
+  }
+
+  /**
+   * A writer that issues a commit's page writes off the event loop as spill hands it the pages
+   * (see AsyncPageWriter), or null when the file offers no async write. After its `settled()`,
+   * call cacheWritten(pages).
+   */
+  asyncWriter(pages: ReadonlyMap<number, Uint8Array>): AsyncPageWriter | null {
+    const file = this.file;
+    if (typeof file.writevAsync !== 'function') return null;
+    return new AsyncPageWriter(file as FileIO & Required<Pick<FileIO, 'writevAsync'>>, this.pageSize, pages);
+  }
+
+  /**
+   * After a commit's pages are written: a commit's branch pages (and, unless the commit is large,
+   * its leaves) are what the next one reads, so they are cached. A page in a buffer of its own
+   * (ownedPageBuffer) is handed over as it is; one carved from a shared chunk, which the next
+   * commit reuses, is copied.
+   */
+  cacheWritten(pages: ReadonlyMap<number, Uint8Array>): void {
     const ps = this.pageSize;
-    let i = 0;
-    while (i < ids.length) {
-      const start = ids[i]!;
-      const bufs: Uint8Array[] = [];
-      let next = start;
-      let bytes = 0;
-      while (i < ids.length && ids[i] === next && bytes < MAX_WRITEV_BYTES && bufs.length < MAX_WRITEV_BUFFERS) {
-        const buf = pages.get(ids[i]!)!;
-        bufs.push(buf);
-        bytes += buf.length;
-        next = ids[i]! + buf.length / ps;
-        i++;
-        // Skip ids covered by this buffer's overflow (they are not separate entries, but be safe).
-        while (i < ids.length && ids[i]! < next) i++;
-      }
-      if (bufs.length === 1) this.file.write(bufs[0]!, start * ps);
-      else this.file.writev(bufs, start * ps);
-    }
-    // A commit's branch pages (and, unless the commit is large, its leaves) are what the next one
-    // reads, so they are cached. A page in a buffer of its own (ownedPageBuffer) is handed over as
-    // it is; one carved from a shared chunk, which the next commit reuses, is copied.
-    const leaves = this.cachesWrittenLeaves(ids.length);
-    for (const id of ids) {
-      const buf = pages.get(id)!;
+    const leaves = this.cachesWrittenLeaves(pages.size);
+    for (const [id, buf] of pages) {
       const flags = buf[8]! | (buf[9]! << 8);
       if (buf.length === ps && (flags === BRANCH_FLAG || (leaves && flags === LEAF_FLAG))) {
         let own: Buffer;

@@ -94,7 +94,7 @@ function spillSourceLeaf(node: Node, src: Page, ctx: TreeContext, fillPercent: n
     ctx.free(node.pgid, node.overflow);
     node.pgid = 0;
   }
-  const pgid = ctx.allocate(1);
+  const pgid = ctx.allocate(1, node.parent !== null);
   const buf = ctx.pageBuffer(1);
   const n = src.count;
   const count = node.count;
@@ -182,7 +182,7 @@ function writeNode(
   const refs: Inode[] = [];
   for (const part of splitForPages(node.leaf, inodes, ps, fillPercent, total)) {
     const npages = Math.ceil(part.size / ps);
-    const pgid = ctx.allocate(npages);
+    const pgid = ctx.allocate(npages, node.leaf && node.parent !== null);
     const buf = ctx.pageBuffer(npages);
     writeInodes(buf, pgid, node.leaf, inodes, npages - 1, part.start, part.end);
     ctx.write(pgid, buf);

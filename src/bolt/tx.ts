@@ -10,6 +10,7 @@ import { encodeFreelistPage, freelistPageCount } from './freelist/index.ts';
 import { encodeMeta, type Meta, PGID_NO_FREELIST } from './meta.ts';
 import { corrupt, type Page } from './page.ts';
 import type { Pager } from './pager.ts';
+import type { AsyncPageWriter } from './page-writer.ts';
 
 function corruptFree(pgid: number, why: string): BoltError {
   return corrupt(`page ${pgid} cannot be freed: ${why}; the file is damaged (db.check() lists how)`);
@@ -17,8 +18,17 @@ function corruptFree(pgid: number, why: string): BoltError {
 
 type TxState = 'open' | 'committing' | 'committed' | 'rolledback';
 
-/** Largest commit (pages) that allocationSlack lets grow the file: batches and loads do not. */
-const SLACK_COMMIT_PAGES = 16;
+/**
+ * Largest commit (pages) placed by lifetime, or grown at the file's end by allocationSlack:
+ * batches and loads (many leaves) keep one reservation for all their pages.
+ */
+const SMALL_COMMIT_PAGES = 16;
+/**
+ * Free share of the file from which a small commit first asks for one run of all its pages: in the
+ * model (bench/alloc-sim.ts) whole runs keep recurring only with about 0.64 of the file free;
+ * below that, taking them breaks up the runs that placement by lifetime reuses.
+ */
+const WHOLE_RUN_FREE_SHARE = 0.6;
 
 /**
  * A transaction: a read-only snapshot, or the single writer. Read transactions stay valid across
@@ -218,8 +228,19 @@ export class Tx implements Disposable {
 
   /** @internal A page image spill produced, to be written at commit (TreeContext). */
   write(pgid: number, buf: Uint8Array): void {
+    const w = this.pageWriter;
+    if (w !== null) {
+      // Its write may already be in flight: a page handed over twice could land in either order.
+      if (w.has(pgid)) throw new Panic(`page ${pgid} written twice in one commit`);
+      this.dirty.set(pgid, buf);
+      w.add(pgid);
+      return;
+    }
     this.dirty.set(pgid, buf);
   }
+
+  /** @internal Set during an async commit: pages go to the disk as spill hands them over. */
+  private pageWriter: AsyncPageWriter | null = null;
 
   /** @internal A branch or leaf page visible to this transaction. */
   treePage(pgid: number): Page {
@@ -230,9 +251,10 @@ export class Tx implements Disposable {
   }
 
   /** @internal */
-  allocate(n: number): number {
+  allocate(n: number, longLived = false): number {
     this.allocatedPages += n;
-    const id = this.growAtEnd ? 0 : this.db.freelist.allocate(this.meta.txid, n);
+    if (longLived) this.longLivedPages += n;
+    const id = this.growAtEnd ? 0 : this.db.freelist.allocate(this.meta.txid, n, longLived && this.placeApart);
     if (id !== 0) return id;
     const start = this.meta.pgid;
     this.meta.pgid += n;
@@ -260,8 +282,12 @@ export class Tx implements Disposable {
 
   /** @internal Spill allocates at the file's end, not from the freelist (allocationSlack). */
   private growAtEnd = false;
+  /** @internal A small commit: long-lived pages go into holes apart from its run (prepareCommit). */
+  private placeApart = false;
   /** @internal Pages handed to this transaction by allocate(), for the next commit's reservation. */
   private allocatedPages = 0;
+  /** @internal Of those, the pages spill said are long-lived. */
+  private longLivedPages = 0;
   /** @internal First ids of the runs this transaction freed (the cache keys a run by its first page), dropped from the page cache once it commits. */
   private readonly freedPages: number[] = [];
 
@@ -283,8 +309,17 @@ export class Tx implements Disposable {
   async commitAsync(): Promise<void> {
     this.beginCommit();
     try {
-      this.prepareCommit();
-      await this.writeDataAsync();
+      this.pageWriter = this.pager.asyncWriter(this.dirty);
+      try {
+        this.prepareCommit();
+        await this.writeDataAsync();
+      } catch (err) {
+        // No page buffer may be reused (or the commit abandoned) while a write from it is in flight.
+        await this.pageWriter?.settled().catch(() => undefined);
+        throw err;
+      } finally {
+        this.pageWriter = null;
+      }
       await this.writeMetaAsync();
     } catch (err) {
       this.failCommit(err);
@@ -350,27 +385,42 @@ export class Tx implements Disposable {
     // commit needs exactly as many pages as the last, and runs of that length are the common ones.
     const fl = db.freelist;
     const hint = db.commitPagesHint;
-    if (hint > 1) {
+    const txid = this.meta.txid;
+    const small = hint <= SMALL_COMMIT_PAGES;
+    if (hint > 1 && small && db.allocationSlack > 0 && fl.freeCount() < db.allocationSlack * this.meta.pgid) {
       // With allocationSlack, a small commit that finds no free run of its whole size goes to the
       // file's end in one piece while free pages are under that share of the file (a bounded
       // growth: see OpenOptions.allocationSlack and bench/alloc-sim.ts for the steady state).
       const want = hint + (hint >> 3);
-      if (
-        hint <= SLACK_COMMIT_PAGES &&
-        db.allocationSlack > 0 &&
-        fl.freeCount() < db.allocationSlack * this.meta.pgid
-      ) {
-        this.growAtEnd = fl.reserve(this.meta.txid, want, want) === 0;
-      } else fl.reserve(this.meta.txid, want);
-    }
+      this.growAtEnd = fl.reserve(txid, want, want) === 0;
+    } else if (hint >= 1 && small) {
+      // A small commit's pages differ in lifetime: its leaf lives until that leaf is written again
+      // (tens of thousands of one-put commits in a large tree), the branches above it and the root
+      // bucket's leaf for one to a few hundred. With room to spare (a share of the file free that
+      // lets whole runs recur) the commit first asks for one run of all its pages. Otherwise the
+      // long-lived pages go into holes of their own (best fit takes single free pages first) and
+      // the rest are reserved as one run, whole or not at all: such a run is freed nearly whole
+      // within a few commits and reused whole, so a one-put commit writes two extents in the
+      // steady state without growing the file (bench/alloc-sim.ts).
+      const want = hint + (hint >> 3);
+      const roomy = fl.freeCount() >= WHOLE_RUN_FREE_SHARE * this.meta.pgid;
+      if (!(hint > 1 && roomy && fl.reserve(txid, want, want) !== 0)) {
+        this.placeApart = true;
+        const run = db.commitRunPagesHint;
+        if (run > 1) fl.reserve(txid, run, run);
+      }
+    } else if (hint > 1) fl.reserve(txid, hint + (hint >> 3));
     try {
       this.allocatedPages = 0;
+      this.longLivedPages = 0;
       this.root.spill();
     } finally {
       this.growAtEnd = false;
+      this.placeApart = false;
       fl.endReservation();
     }
     db.commitPagesHint = this.allocatedPages;
+    db.commitRunPagesHint = this.allocatedPages - this.longLivedPages;
     this.meta.root = this.root.rootPgid;
     const ps = db.pageSize;
     if (this.meta.freelist !== PGID_NO_FREELIST) {
@@ -406,7 +456,12 @@ export class Tx implements Disposable {
 
   /** @internal */
   private async writeDataAsync(): Promise<void> {
-    this.db.pager.writePages(this.dirty);
+    const w = this.pageWriter;
+    if (w !== null) {
+      w.flush();
+      await w.settled();
+      this.db.pager.cacheWritten(this.dirty);
+    } else this.db.pager.writePages(this.dirty);
     if (!this.db.noSync) await this.db.pager.syncAsync();
   }
 

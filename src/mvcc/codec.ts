@@ -58,7 +58,19 @@ function inBucket<T>(bucket: string, at: Uint8Array, fn: () => T): T {
 }
 
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
-  return packr.pack([kv.key, kv.createRevision, kv.modRevision, kv.version, kv.value, packLease(kv.lease)]);
+  return encodeRecord(kv.key, kv.createRevision, kv.modRevision, kv.version, kv.value, kv.lease);
+}
+
+/** encodeKeyValue from the fields themselves, so a put needs no KeyValue (nor copies) to be stored. */
+export function encodeRecord(
+  key: Uint8Array,
+  createRevision: number,
+  modRevision: number,
+  version: number,
+  value: Uint8Array,
+  lease: bigint,
+): Uint8Array {
+  return packr.pack([key, createRevision, modRevision, version, value, packLease(lease)]);
 }
 
 export function encodeTombstone(key: Uint8Array): Uint8Array {

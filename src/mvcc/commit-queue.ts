@@ -8,11 +8,10 @@
  * with ERR_STORE_FAILED (the in-memory state may be ahead of the file; reopen).
  */
 import type { Backend, BackendWriter } from './backend.ts';
-import { CONSISTENT_INDEX_KEY, META_BUCKET } from './buckets.ts';
+import { CONSISTENT_INDEX_KEY, KEY_BUCKET, META_BUCKET } from './buckets.ts';
 import { MvccError } from './errors.ts';
-import { u64ToBytes } from './revision.ts';
+import { REV_BYTES, revIntoBytes, u64ToBytes } from './revision.ts';
 import type { RevisionBatch } from './types.ts';
-import { bytesToByteString as bstr } from '../keys.ts';
 
 export interface Waiter {
   resolve: () => void;
@@ -49,7 +48,14 @@ interface Pending {
   keys: Uint8Array[];
   /** null: delete. */
   values: (Uint8Array | null)[];
-  overlayKeys: string[];
+  /**
+   * The `key` bucket's records that reads must see before they are durable (putVisible), by
+   * revision: ascending (main, sub), as writes take revisions in order; numbers, so a record adds
+   * no key object of its own (its revision key is written at commit time).
+   */
+  revMains: number[];
+  revSubs: number[];
+  revValues: Uint8Array[];
   batches: RevisionBatch[];
   /** The promise the writes of this commit wait on; made by the first durable(). */
   done: Deferred | undefined;
@@ -89,7 +95,9 @@ function newPending(): Pending {
     buckets: [],
     keys: [],
     values: [],
-    overlayKeys: [],
+    revMains: [],
+    revSubs: [],
+    revValues: [],
     batches: [],
     done: undefined,
     consistentIndex: undefined,
@@ -97,12 +105,12 @@ function newPending(): Pending {
 }
 
 export class CommitQueue {
-  /** Records written but not yet durable, by revision key (byte-string): reads look here first. */
-  readonly overlay = new Map<string, Uint8Array>();
   background: BackgroundWork | undefined;
   readonly #backend: Backend;
   readonly #onDurable: (b: RevisionBatch) => void;
   #pending = newPending();
+  /** The commit in flight, whose visible records reads still look up until it is durable. */
+  #committed: Pending | undefined;
   #flushScheduled = false;
   #committing = false;
   #closing = false;
@@ -136,12 +144,20 @@ export class CommitQueue {
     p.values.push(null);
   }
 
-  /** A record that reads must see before it is durable. */
-  putVisible(bucket: string, key: Uint8Array, value: Uint8Array): void {
-    const id = bstr(key);
-    this.overlay.set(id, value);
-    this.#pending.overlayKeys.push(id);
-    this.put(bucket, key, value);
+  /**
+   * A record of the `key` bucket at revision (main, sub) that reads must see before it is durable
+   * (visible()); revisions must come in ascending order.
+   */
+  putVisible(main: number, sub: number, value: Uint8Array): void {
+    const p = this.#pending;
+    p.revMains.push(main);
+    p.revSubs.push(sub);
+    p.revValues.push(value);
+  }
+
+  /** The record at revision (main, sub) if it was written and is not yet durable. */
+  visible(main: number, sub: number): Uint8Array | undefined {
+    return findRev(this.#pending, main, sub) ?? (this.#committed && findRev(this.#committed, main, sub));
   }
 
   /** A revision to announce once this commit is durable. */
@@ -201,7 +217,13 @@ export class CommitQueue {
 
   #hasWork(): boolean {
     const p = this.#pending;
-    return p.keys.length > 0 || p.done !== undefined || p.batches.length > 0 || p.consistentIndex !== undefined;
+    return (
+      p.keys.length > 0 ||
+      p.revMains.length > 0 ||
+      p.done !== undefined ||
+      p.batches.length > 0 ||
+      p.consistentIndex !== undefined
+    );
   }
 
   async #flushLoop(): Promise<void> {
@@ -255,7 +277,13 @@ export class CommitQueue {
     const ride = at !== undefined && at <= Date.now();
     let after: (() => void) | undefined;
     try {
+      this.#committed = p;
       const committing = this.#backend.update((w) => {
+        const { revMains, revSubs, revValues } = p;
+        // the engine copies the key, so one buffer serves every revision key of the commit
+        const rk = new Uint8Array(REV_BYTES);
+        for (let i = 0; i < revMains.length; i++)
+          w.put(KEY_BUCKET, revIntoBytes(rk, revMains[i]!, revSubs[i]!), revValues[i]!);
         const { buckets, keys, values } = p;
         for (let i = 0; i < keys.length; i++) {
           const v = values[i]!;
@@ -289,13 +317,28 @@ export class CommitQueue {
       }
       await committing;
     } catch (e) {
+      this.#committed = undefined;
       this.fail(e, p.done);
       return;
     }
     this.#lastWriteAt = Date.now();
     after?.();
-    for (const id of p.overlayKeys) this.overlay.delete(id);
+    this.#committed = undefined;
     for (const b of p.batches) this.#onDurable(b);
     p.done?.resolve();
   }
+}
+
+/** Binary search of p's visible records for revision (main, sub). */
+function findRev(p: Pending, main: number, sub: number): Uint8Array | undefined {
+  const { revMains, revSubs } = p;
+  let lo = 0;
+  let hi = revMains.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = revMains[mid]!;
+    if (m < main || (m === main && revSubs[mid]! < sub)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < revMains.length && revMains[lo] === main && revSubs[lo] === sub ? p.revValues[lo] : undefined;
 }

@@ -38,10 +38,16 @@ function readU64(b: Uint8Array, off: number): number {
 /** 17-byte key (18 with the tombstone mark). */
 export function revToBytes(main: number, sub: number, tombstone = false): Uint8Array {
   const out = new Uint8Array(tombstone ? MARKED_REV_BYTES : REV_BYTES);
+  revIntoBytes(out, main, sub);
+  if (tombstone) out[17] = TOMBSTONE;
+  return out;
+}
+
+/** Writes the 17-byte key of (main, sub) into the first 17 bytes of `out`; returns `out`. */
+export function revIntoBytes(out: Uint8Array, main: number, sub: number): Uint8Array {
   writeU64(out, 0, main);
   out[8] = SEP;
   writeU64(out, 9, sub);
-  if (tombstone) out[17] = TOMBSTONE;
   return out;
 }
 

@@ -74,7 +74,8 @@ import {
   type NPut,
   type NTxn,
 } from './validate.ts';
-import { byteStringToBytes } from '../keys.ts';
+import { bytesToByteString as bstr, byteStringToBytes } from '../keys.ts';
+import { Panic } from '../errors.ts';
 
 export type { MvccStoreOptions } from './options.ts';
 export {
@@ -95,6 +96,19 @@ function metaRevision(r: BackendReader, key: Uint8Array, name: string): number {
   if (rev === undefined || rev.tombstone) throw corruption(META_BUCKET, name, 'not a revision below 2^53');
   return rev.main;
 }
+
+/** The reader of a write that reads nothing: any read is a bug in the caller's claim. */
+const NO_READS: BackendReader = {
+  get: () => {
+    throw new Panic('a write said it reads nothing, then read');
+  },
+  scan: () => {
+    throw new Panic('a write said it reads nothing, then scanned');
+  },
+  scanReverse: () => {
+    throw new Panic('a write said it reads nothing, then scanned');
+  },
+};
 
 const APPLY_KINDS = ['put', 'deleteRange', 'txn', 'compaction', 'leaseGrant', 'leaseRevoke'] as const;
 
@@ -247,9 +261,14 @@ export class MvccStore implements EventSource {
 
   #announce(b: RevisionBatch): void {
     this.#durableRev = b.revision;
+    if (this.#listeners.size === 0) return;
+    // A write's batch is its WriteTxn, which keeps only encoded records while the commit is in
+    // flight; listeners get a plain batch, its events decoded now that it is durable (an object
+    // with an accessor of its own would cost V8 a hidden class per batch).
+    const batch = b instanceof WriteTxn ? { revision: b.revision, events: b.events } : b;
     for (const l of [...this.#listeners]) {
       try {
-        l(b);
+        l(batch);
       } catch (err) {
         process.emitWarning(`boltkv: an onCommit listener threw: ${String(err)}`);
       }
@@ -481,13 +500,19 @@ export class MvccStore implements EventSource {
    * or failed, revoke expired leases first (as etcd's lessor would have), run the write against
    * memory, then wait until the group commit carrying it is durable.
    */
-  async #write<P, T>(parse: () => P, run: (p: P) => T, expire = true): Promise<T> {
-    const p = parse();
-    this.#checkUsable();
-    if (expire) this.expireLeases();
-    const resp = run(p);
-    await this.#queue.durable();
-    return resp;
+  #write<P, T>(parse: () => P, run: (p: P) => T, expire = true): Promise<T> {
+    // Not an async function: its frame, and the closures of each await, would live across the
+    // commit's fdatasyncs for each of a thousand writes in flight (see commit-queue.ts).
+    let resp: T;
+    try {
+      const p = parse();
+      this.#checkUsable();
+      if (expire) this.expireLeases();
+      resp = run(p);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#queue.durable().then(() => resp);
   }
 
   /** etcd's --max-request-bytes check, on the raft request the write would be proposed as. */
@@ -501,21 +526,26 @@ export class MvccStore implements EventSource {
     if (this.#closed) throw new MvccError('ERR_CLOSED', 'boltkv: store is closed');
   }
 
-  /** Run a write transaction body; bump the revision if it changed anything. */
-  #inWriteTxn<T>(fn: (w: WriteTxn) => T): T {
-    return this.#backend.view((reader) => {
+  /**
+   * Run a write transaction body; bump the revision if it changed anything. `reads` false: the body
+   * reads nothing from the backend, so no read transaction is opened for it.
+   */
+  #inWriteTxn<T>(fn: (w: WriteTxn) => T, reads = true): T {
+    const run = (reader: BackendReader): T => {
       const w = new WriteTxn(this.#s, reader);
       const result = fn(w);
       w.end();
       return result;
-    });
+    };
+    return reads ? this.#backend.view(run) : run(NO_READS);
   }
 
   #putSync(n: NPut): PutResponse {
-    return this.#inWriteTxn((w) => {
-      if (n.lease !== 0n && !this.#lessor.has(n.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
-      return w.put(n);
-    });
+    if (n.lease !== 0n && !this.#lessor.has(n.lease)) throw etcdError('ERR_LEASE_NOT_FOUND');
+    // A put of a key with no live value reads nothing (it has no previous value to read), which
+    // is every put of a load: it needs no backend read transaction.
+    const reads = this.#s.index.current(bstr(n.key)) !== undefined;
+    return this.#inWriteTxn((w) => w.put(n), reads);
   }
 
   #deleteSync(n: NDelete): DeleteRangeResponse {

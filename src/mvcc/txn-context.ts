@@ -7,14 +7,14 @@
  */
 import type { BackendReader } from './backend.ts';
 import { KEY_BUCKET } from './buckets.ts';
-import { decodeRecord, encodeKeyValue, encodeTombstone } from './codec.ts';
+import { decodeRecord, encodeRecord, encodeTombstone } from './codec.ts';
 import type { CommitQueue } from './commit-queue.ts';
 import { etcdError } from './errors.ts';
 import type { KeyIndex } from './key-index.ts';
 import type { Lessor } from './lessor.ts';
 import type { DeleteRangeResponse, PutResponse, ResponseHeader } from './requests.ts';
 import { revToBytes } from './revision.ts';
-import type { Event, KeyValue } from './types.ts';
+import type { Event, KeyValue, RevisionBatch } from './types.ts';
 import type { NDelete, NPut } from './validate.ts';
 import { bytesToByteString as bstr, byteStringToBytes, isFromKeyEnd } from '../keys.ts';
 import { Panic } from '../errors.ts';
@@ -39,7 +39,7 @@ export function header(rev: number): ResponseHeader {
 /** The record at revision (main, sub), which must be a live value. */
 export function readKv(s: StoreState, r: BackendReader, main: number, sub: number): KeyValue {
   const rk = revToBytes(main, sub);
-  const raw = s.queue.overlay.get(bstr(rk)) ?? r.get(KEY_BUCKET, rk);
+  const raw = s.queue.visible(main, sub) ?? r.get(KEY_BUCKET, rk);
   if (raw === undefined) throw new Panic(`index points at missing revision ${main}_${sub}`);
   const rec = decodeRecord(raw, rk);
   if (rec.tombstone) throw new Panic('index points at a tombstone');
@@ -93,12 +93,23 @@ export function liveKeys(s: StoreState, key: Uint8Array, end: Uint8Array): strin
   return out;
 }
 
-/** One write transaction: its changes share revision beginRev + 1. */
-export class WriteTxn {
-  readonly events: Event[] = [];
+/**
+ * One write transaction: its changes share revision beginRev + 1. It is also the revision's batch
+ * for onCommit listeners: a load keeps a thousand writes in flight across each commit's fdatasyncs,
+ * so a put keeps only what it must (its encoded record, the key's previous value) and the events
+ * are decoded from the records once the revision is durable.
+ */
+export class WriteTxn implements RevisionBatch {
   readonly beginRev: number;
   readonly #s: StoreState;
   readonly reader: BackendReader;
+  /**
+   * Two slots per change, in sub-revision order: a put's encoded record and the key's previous
+   * live value (undefined for a new key); a delete's finished event and undefined. Made by the
+   * first change at its exact size (an empty array's first push reserves 17 slots).
+   */
+  #changes: (Uint8Array | KeyValue | Event | undefined)[] | undefined;
+  #events: Event[] | undefined;
 
   constructor(s: StoreState, reader: BackendReader) {
     this.#s = s;
@@ -106,32 +117,61 @@ export class WriteTxn {
     this.beginRev = s.currentRev;
   }
 
+  /** How many changes (puts and deletes) this transaction made so far. */
+  get changes(): number {
+    return this.#changes === undefined ? 0 : this.#changes.length >> 1;
+  }
+
   /** The revision a read inside this transaction sees (its own writes included). */
   get readRev(): number {
-    return this.events.length > 0 ? this.beginRev + 1 : this.beginRev;
+    return this.#changes !== undefined ? this.beginRev + 1 : this.beginRev;
+  }
+
+  /** The revision this transaction's changes carry (RevisionBatch). */
+  get revision(): number {
+    return this.beginRev + 1;
+  }
+
+  /** The revision's events in sub-revision order, each with its prevKv (RevisionBatch); built once. */
+  get events(): Event[] {
+    if (this.#events === undefined) {
+      const c = this.#changes ?? [];
+      const rev = this.beginRev + 1;
+      const out: Event[] = [];
+      for (let i = 0; i < c.length; i += 2) {
+        const x = c[i]!;
+        if (!(x instanceof Uint8Array)) {
+          out.push(x as Event);
+          continue;
+        }
+        const rec = decodeRecord(x, revToBytes(rev, i >> 1));
+        if (rec.tombstone) throw new Panic('a put recorded a tombstone');
+        const prev = c[i + 1] as KeyValue | undefined;
+        out.push(prev !== undefined ? { type: 'PUT', kv: rec.kv, prevKv: prev } : { type: 'PUT', kv: rec.kv });
+      }
+      this.#events = out;
+    }
+    return this.#events;
   }
 
   put(n: NPut): PutResponse {
     const s = this.#s;
     const ks = bstr(n.key);
+    // the previous value is read only when something needs it: a new key needs no read at all
     const prev = liveKv(s, this.reader, ks);
     if ((n.ignoreValue || n.ignoreLease) && prev === undefined) throw etcdError('ERR_KEY_NOT_FOUND');
     const value = n.ignoreValue ? prev!.value : n.value;
     const lease = n.ignoreLease ? prev!.lease : n.lease;
     const rev = this.beginRev + 1;
-    const sub = this.events.length;
-    const kv: KeyValue = {
-      key: Buffer.from(n.key),
-      createRevision: prev !== undefined ? prev.createRevision : rev,
-      modRevision: rev,
-      version: prev !== undefined ? prev.version + 1 : 1,
-      value: Buffer.from(value),
-      lease,
-    };
-    s.index.put(ks, rev, sub, kv.createRevision, kv.version);
-    s.queue.putVisible(KEY_BUCKET, revToBytes(rev, sub), encodeKeyValue(kv));
+    const sub = this.changes;
+    const created = prev !== undefined ? prev.createRevision : rev;
+    const version = prev !== undefined ? prev.version + 1 : 1;
+    // encoded straight from the request's bytes: the record is the only copy the put keeps
+    const raw = encodeRecord(n.key, created, rev, version, value, lease);
+    s.index.put(ks, rev, sub, created, version);
+    s.queue.putVisible(rev, sub, raw);
     s.lessor.attach(ks, lease);
-    this.events.push(prev !== undefined ? { type: 'PUT', kv, prevKv: prev } : { type: 'PUT', kv });
+    this.#record(raw, prev);
     const resp: PutResponse = { header: header(rev) };
     if (n.prevKv && prev !== undefined) resp.prevKv = prev;
     return resp;
@@ -153,7 +193,7 @@ export class WriteTxn {
     const prev = liveKv(s, this.reader, ks);
     if (prev === undefined) throw new Panic('deleting a key that is not live');
     const rev = this.beginRev + 1;
-    const sub = this.events.length;
+    const sub = this.changes;
     s.index.tombstone(ks, rev, sub);
     const key = Buffer.from(byteStringToBytes(ks));
     s.queue.put(KEY_BUCKET, revToBytes(rev, sub, true), encodeTombstone(key));
@@ -166,14 +206,19 @@ export class WriteTxn {
       kv: { key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: 0n },
     };
     if (before !== undefined) ev.prevKv = readKv(s, this.reader, before.main, before.sub);
-    this.events.push(ev);
+    this.#record(ev, undefined);
     return prev;
+  }
+
+  #record(change: Uint8Array | Event, prev: KeyValue | undefined): void {
+    if (this.#changes === undefined) this.#changes = [change, prev];
+    else this.#changes.push(change, prev);
   }
 
   /** Bump the revision and queue its announcement, if anything changed. */
   end(): void {
-    if (this.events.length === 0) return;
+    if (this.#changes === undefined) return;
     this.#s.currentRev = this.beginRev + 1;
-    this.#s.queue.announce({ revision: this.#s.currentRev, events: this.events });
+    this.#s.queue.announce(this);
   }
 }

@@ -38,6 +38,7 @@ import {
 } from './proposal.ts';
 import { RaftBackend } from './raft-backend.ts';
 import { installSnapshot, nodeRename } from './snapshot-install.ts';
+import { mark, tracing } from './trace.ts';
 
 /** The Ready loop, apply and proposals; the API layers (member-kv.ts, member-cluster.ts, member-maintenance.ts) build on it. */
 export abstract class MemberCore {
@@ -147,6 +148,7 @@ export abstract class MemberCore {
   /** A message from a peer. Malformed or stale messages are dropped. */
   step(m: Message): void {
     if (this.closed || this.failure !== undefined) return;
+    if (tracing) mark('step', `${m.type}<${m.from} i=${m.index} n=${m.entries?.length ?? 0} c=${m.commit}`);
     try {
       this.node.step(m);
     } catch (err) {
@@ -226,6 +228,11 @@ export abstract class MemberCore {
   }
 
   protected async handleReady(rd: Ready): Promise<void> {
+    if (tracing)
+      mark(
+        'ready',
+        `e=${rd.entries.map((e) => e.index).join(',')} c=${rd.committedEntries.map((e) => e.index).join(',')} m=${rd.messages.map((m) => `${m.type}>${m.to}`).join(',')} hs=${rd.hardState?.commit ?? ''}`,
+      );
     if (rd.softState !== undefined) {
       const wasLeader = this.role === 'leader';
       this.role = rd.softState.raftState;
@@ -255,8 +262,11 @@ export abstract class MemberCore {
     durable.catch(() => undefined);
     if (mustSync) {
       // one commit carries the staged raft writes and everything applied since the last one
+      if (tracing) mark('commit-start');
       await this.store.commit();
+      if (tracing) mark('store-committed');
       await durable;
+      if (tracing) mark('commit-durable');
       this.unsynced = false;
     } else {
       this.unsynced = true;
@@ -267,6 +277,7 @@ export abstract class MemberCore {
     const done = this.afterApply;
     this.afterApply = [];
     for (const f of done) f();
+    if (tracing) mark('answered', done.length);
     const last = rd.committedEntries[rd.committedEntries.length - 1];
     if (last !== undefined) this.applied = Math.max(this.applied, last.index);
     if (rd.snapshot !== undefined) this.applied = Math.max(this.applied, rd.snapshot.metadata.index);
@@ -274,6 +285,7 @@ export abstract class MemberCore {
     this.reads.applied(this.applied);
     this.received.discardUpTo(this.applied);
     await this.maybeSnapshot();
+    if (tracing) mark('ready-end');
     if (this.removed) await this.close();
   }
 
@@ -283,6 +295,7 @@ export abstract class MemberCore {
    */
   protected flushApplied(): void {
     if (!this.unsynced || this.looping || this.closed || this.failure !== undefined) return;
+    if (tracing) mark('flush-applied');
     this.unsynced = false;
     void (async () => this.store.commit())().catch((err: unknown) => this.fail(err));
   }

@@ -32,6 +32,7 @@ import { txnKind } from './txn-kind.ts';
 import { corruptCluster } from './alarms.ts';
 import { encodePayload } from './proposal.ts';
 import { MemberCore } from './member-core.ts';
+import { mark, tracing } from './trace.ts';
 
 export abstract class MemberKv extends MemberCore {
   /** Tick of this member's last NOSPACE proposal (re-proposed after a request timeout if lost). */
@@ -78,8 +79,10 @@ export abstract class MemberKv extends MemberCore {
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
+    if (tracing) mark('put');
     this.checkSpace(costPut(req));
     const r = await this.propose({ put: req });
+    if (tracing) mark('put-done');
     if (!('put' in r)) throw new ReplicationError('ERR_INVALID_ARGUMENT', 'unexpected response');
     return { ...r.put, header: this.header(r.put.header) };
   }

@@ -7,6 +7,7 @@
  */
 import type { Backend, BackendReader, BackendWriter } from '../mvcc/backend.ts';
 import type { RaftWrite } from './bolt-raft-storage.ts';
+import { mark, tracing } from './trace.ts';
 
 interface Staged {
   writes: RaftWrite[];
@@ -27,6 +28,7 @@ export class RaftBackend implements Backend {
     let carried: Staged[] = [];
     let durable: Array<() => void> = [];
     const p = this.inner.update((w) => {
+      if (tracing) mark('bolt-tx', this.staged.length);
       carried = this.staged;
       this.staged = [];
       durable = [];
@@ -40,6 +42,7 @@ export class RaftBackend implements Backend {
     });
     return p.then(
       (v) => {
+        if (tracing) mark('bolt-durable');
         for (const f of durable) f();
         for (const s of carried) s.resolve();
         return v;

@@ -10,6 +10,7 @@ import { decodeMessage, encodeMessage, type Message, type SnapshotStatus } from 
 import { ReplicationError } from './errors.ts';
 import { FrameReader, encodeFrame, type Frame } from './frames.ts';
 import type { MemberInfo } from './proposal.ts';
+import { mark, tracing } from './trace.ts';
 
 /** What the transport needs from the member it serves. */
 export interface PeerHandler {
@@ -208,6 +209,7 @@ export class PeerTransport {
     }
     const s = p.socket;
     while (p.queue.length > 0 && s.writableLength < 4 << 20) {
+      if (tracing) mark('write', p.id);
       s.write(p.queue.shift()!);
       this.stats.sent++;
     }
@@ -344,6 +346,7 @@ export class PeerTransport {
     const reader = new FrameReader();
     let snap: ChunkQueue | undefined;
     s.on('data', (d) => {
+      if (tracing) mark('data', d.length);
       let frames: Frame[];
       try {
         frames = reader.push(d);

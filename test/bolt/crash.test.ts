@@ -109,6 +109,29 @@ const VARIANTS: Variant[] = [
     prefix: BIG_FREELIST,
     vectored: true,
   },
+  // Async commits issue their page writes to the thread pool while spill builds the next pages
+  // (writevAsync): crashes land between those writes, and with a cache that holds nothing, reads
+  // during spill fail and crash while writes are in flight.
+  {
+    name: 'async multi-page commits, pages written off the event loop as runs',
+    seed: 16,
+    txs: 6,
+    maxOps: 60,
+    keySpace: 300,
+    options: { pageSize: 1024 },
+    prefix: BIG_FREELIST,
+    vectored: true,
+    async: true,
+  },
+  {
+    name: 'batch commits, tiny page cache (reads while page writes are in flight)',
+    seed: 17,
+    txs: 6,
+    maxOps: 30,
+    keySpace: 150,
+    options: { cacheSize: 1 },
+    batch: true,
+  },
   {
     name: 'one-put commits on a three-level tree',
     seed: 15,
@@ -338,6 +361,13 @@ for (const v of VARIANTS) {
       const runs = dry.trace.slice(before).filter((t) => t.startsWith('writev')).length;
       assert.ok(runs >= txs.length - 1, `expected a vectored write per commit, saw ${runs} in ${txs.length} commits`);
     }
+    if (v.async || v.batch) {
+      const asyncWrites = dry.trace.slice(before).filter((t) => t.startsWith('writevAsync ')).length;
+      assert.ok(
+        asyncWrites >= txs.length,
+        `expected async commits to write pages off the event loop, saw ${asyncWrites}`,
+      );
+    }
     verifyImage(dry.crashImage('drop'), states, txs.length, txs.length, v.options, `[${v.name}] clean close`);
 
     const seenK = new Set<number>();
@@ -513,6 +543,7 @@ for (const v of STRESS
         'big values',
         'splits (wide key space)',
         'async commits',
+        'async multi-page commits, pages written off the event loop as runs',
         'open reader pins pages',
         'tiny page cache',
         'freelist spans pages',

@@ -16,19 +16,32 @@ test('countRuns counts maximal contiguous groups in any order', () => {
   assert.deepEqual(levelsOf(shape), [3000, 50, 1, 1]);
 });
 
-test('engine freelists on a file with little free space split small commits', () => {
+test('one run for the whole commit splits small commits on a file with little free space', () => {
   for (const fl of [new HashmapFreelist(), new ArrayFreelist()]) {
-    const r = simulate(shape, new EngineAllocator(fl), 6000, { initialFree: 0.2 });
+    const r = simulate(shape, new EngineAllocator(fl, { byLifetime: false }), 6000, { initialFree: 0.2 });
     assert.equal(r.fileEnd, r.fileStart, `${fl.kind}: the file does not grow while pages are free`);
     assert.ok(r.runsPerCommit > 2.5, `${fl.kind}: ${r.runsPerCommit} runs per commit`);
   }
 });
 
-test('engine freelists on a file with enough free space keep small commits in one run', () => {
-  for (const fl of [new HashmapFreelist(), new ArrayFreelist()]) {
-    const r = simulate(shape, new EngineAllocator(fl), 6000, { initialFree: 0.7 });
-    assert.equal(r.fileEnd, r.fileStart);
-    assert.ok(r.oneRun > 0.95, `${fl.kind}: ${r.oneRun} of commits in one run`);
+test('placement by lifetime (the default) writes a small commit as two runs at the same file size', () => {
+  for (const initialFree of [0.05, 0.2, 0.4]) {
+    for (const fl of [new HashmapFreelist(), new ArrayFreelist()]) {
+      const r = simulate(shape, new EngineAllocator(fl), 6000, { initialFree });
+      const where = `${fl.kind}, ${initialFree} free`;
+      assert.equal(r.fileEnd, r.fileStart, `${where}: the file does not grow`);
+      assert.ok(r.runsPerCommit <= 2.05, `${where}: ${r.runsPerCommit} runs per commit`);
+    }
+  }
+});
+
+test('with two thirds of the file free, small commits go out as one run either way', () => {
+  for (const byLifetime of [true, false]) {
+    for (const fl of [new HashmapFreelist(), new ArrayFreelist()]) {
+      const r = simulate(shape, new EngineAllocator(fl, { byLifetime }), 6000, { initialFree: 0.7 });
+      assert.equal(r.fileEnd, r.fileStart);
+      assert.ok(r.oneRun > 0.95, `${fl.kind}, byLifetime ${byLifetime}: ${r.oneRun} of commits in one run`);
+    }
   }
 });
 

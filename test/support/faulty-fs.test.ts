@@ -95,6 +95,7 @@ test('every op kind can be made to fail', async () => {
     'read',
     'write',
     'writev',
+    'writevAsync',
     'sync',
     'syncAsync',
     'size',
@@ -121,6 +122,9 @@ test('every op kind can be made to fail', async () => {
           break;
         case 'writev':
           f.writev([enc('x')], 0);
+          break;
+        case 'writevAsync':
+          await f.writevAsync!([enc('x')], 0);
           break;
         case 'sync':
           f.sync();
@@ -305,4 +309,24 @@ test('ignoreSync models a disk that lies about fsync', () => {
   f.sync();
   assert.equal(disk.durableContents('/db').length, 0);
   assert.equal(disk.crashImage('drop').get('/db')!.length, 0);
+});
+
+test('writevAsync lands its bytes later, as they are then; a crash before that loses them', async () => {
+  const disk = new FaultyDisk({ files: { '/db': enc('....') } });
+  const f = disk.fs.open('/db', RW);
+  const a = enc('ab');
+  const p = f.writevAsync!([a, enc('cd')], 0);
+  assert.equal(dec(disk.contents('/db')), '....', 'not landed while in flight');
+  a[0] = 'x'.charCodeAt(0); // changed after the hand-over: the change is what lands
+  await p;
+  assert.equal(dec(disk.contents('/db')), 'xbcd');
+  assert.equal(dec(disk.crashImage('drop').get('/db')!), '....', 'not durable before a sync');
+  await f.syncAsync();
+  assert.equal(dec(disk.crashImage('drop').get('/db')!), 'xbcd');
+
+  const lost = f.writevAsync!([enc('zz')], 0);
+  disk.crash();
+  await lost;
+  assert.equal(dec(disk.contents('/db')), 'xbcd', 'in flight at the crash: lost');
+  await assert.rejects(f.writevAsync!([enc('q')], 0), isIoError, 'every call after a crash fails');
 });

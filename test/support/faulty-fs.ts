@@ -17,6 +17,7 @@ export type FaultOp =
   | 'read'
   | 'write'
   | 'writev'
+  | 'writevAsync'
   | 'sync'
   | 'syncAsync'
   | 'size'
@@ -33,6 +34,7 @@ export const ALL_OPS: readonly FaultOp[] = [
   'read',
   'write',
   'writev',
+  'writevAsync',
   'sync',
   'syncAsync',
   'size',
@@ -49,6 +51,7 @@ export const MUTATING_OPS: readonly FaultOp[] = [
   'create',
   'write',
   'writev',
+  'writevAsync',
   'sync',
   'syncAsync',
   'truncate',
@@ -421,6 +424,45 @@ export class FaultyFile implements FileIO {
 
   writev(bufs: readonly Uint8Array[], position: number): void {
     this.put(bufs, position, 'writev');
+  }
+
+  /**
+   * Counted (and failed or crashed) when issued, like a real one; the bytes land a macrotask
+   * later, copied then, so an engine that changes a buffer after handing it over writes the changed
+   * bytes (and its tests see it). A write still in flight when the machine crashes is lost.
+   */
+  writevAsync(bufs: readonly Uint8Array[], position: number): Promise<void> {
+    try {
+      this.live('writevAsync');
+      let total = 0;
+      for (const b of bufs) total += b.length;
+      checkPosition('writevAsync', position, total);
+      this.disk.enter('writevAsync', this.path, this.readOnly ? undefined : () => this.land(bufs, position, true));
+      this.writable('writevAsync');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        if (!this.disk.crashed) this.land(bufs, position, true);
+        resolve();
+      }),
+    );
+  }
+
+  private land(bufs: readonly Uint8Array[], position: number, vectored: boolean): void {
+    const run = vectored && bufs.length > 1 ? ++this.disk.runs : undefined;
+    const f = this.f;
+    let pos = position;
+    for (const b of bufs) {
+      if (b.length > 0) {
+        const o: PendingOp =
+          run === undefined ? { kind: 'write', pos, data: b.slice() } : { kind: 'write', pos, data: b.slice(), run };
+        f.cached.apply(o);
+        f.pending.push(o);
+      }
+      pos += b.length;
+    }
   }
 
   private put(bufs: readonly Uint8Array[], position: number, op: 'write' | 'writev'): void {

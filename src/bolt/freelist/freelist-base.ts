@@ -102,11 +102,11 @@ export abstract class FreelistBase implements Freelist {
     this.rebuildIndex();
   }
 
-  allocate(txid: number, n: number): number {
+  allocate(txid: number, n: number, apart = false): number {
     checkTxid(txid, 'allocate');
     if (!Number.isSafeInteger(n) || n < 1) throw new Panic(`allocate: bad page count ${n}`);
     let start = 0;
-    if (txid === this.resTxid) {
+    if (txid === this.resTxid && !apart) {
       if (this.resEnd - this.resNext < n && this.cheapRunSearch) this.nextReservedRun(n);
       if (this.resEnd - this.resNext >= n) {
         start = this.resNext;

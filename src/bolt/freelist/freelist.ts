@@ -14,8 +14,13 @@ export interface Freelist {
   readonly kind: 'hashmap' | 'array';
   /** Replace all state with these free page ids (any order, no duplicates). Pending is cleared. */
   init(ids: Iterable<number>): void;
-  /** Start id of n contiguous free pages, now owned by txid; 0 when no run is long enough. */
-  allocate(txid: number, n: number): number;
+  /**
+   * Start id of n contiguous free pages, now owned by txid; 0 when no run is long enough. With
+   * `apart`, the pages come from the free index and never from txid's reservation: a page that
+   * will live much longer than the rest of its commit (a leaf of a large tree) goes into a hole of
+   * its own, so it does not pin the middle of a run the short-lived pages free again together.
+   */
+  allocate(txid: number, n: number, apart?: boolean): number;
   /**
    * Set aside a run of n free pages for txid's next allocations, so a commit's pages are
    * contiguous on disk and go out in one write. `allocate(txid, k)` takes from its front while it

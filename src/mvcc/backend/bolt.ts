@@ -83,9 +83,18 @@ class BoltReader implements BackendReader {
 }
 
 class BoltWriter extends BoltReader implements BackendWriter {
+  /** The bucket of the last put: a commit puts a thousand records in a row into `key`. */
+  #lastName: string | undefined;
+  #last: Bucket | undefined;
+
   put(bucket: string, key: Uint8Array, value: Uint8Array): void {
-    const b = this.tx.createBucketIfNotExists(bucketName(bucket));
-    if (bucket === KEY_BUCKET) b.fillPercent = KEY_BUCKET_FILL;
+    let b = bucket === this.#lastName ? this.#last : undefined;
+    if (b === undefined) {
+      b = this.tx.createBucketIfNotExists(bucketName(bucket));
+      if (bucket === KEY_BUCKET) b.fillPercent = KEY_BUCKET_FILL;
+      this.#lastName = bucket;
+      this.#last = b;
+    }
     b.put(key, value);
   }
   delete(bucket: string, key: Uint8Array): void {

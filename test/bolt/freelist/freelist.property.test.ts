@@ -22,7 +22,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
           arbitrary: fc.integer({ min: 5, max: 12 }),
         },
       )
-      .map((n) => ({ op: 'alloc' as const, n })),
+      .chain((n) => fc.boolean().map((apart) => ({ op: 'alloc' as const, n, apart }))),
   },
   {
     weight: 2,
@@ -52,7 +52,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.integer({ min: 2, max: 90 }).chai
 );
 
 function property(make: () => Freelist, runs: number): void {
-  let totals = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0 };
+  let totals = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0, apartBesideReservation: 0 };
   fc.assert(
     fc.property(scenarioArb, (sc) => {
       const s = runScenario(make(), sc);
@@ -61,6 +61,7 @@ function property(make: () => Freelist, runs: number): void {
         failed: totals.failed + s.failed,
         released: totals.released + s.released,
         reservedAllocs: totals.reservedAllocs + s.reservedAllocs,
+        apartBesideReservation: totals.apartBesideReservation + s.apartBesideReservation,
       };
     }),
     { numRuns: runs },
@@ -70,6 +71,10 @@ function property(make: () => Freelist, runs: number): void {
   assert.ok(totals.failed > 0, 'some allocations found no run');
   assert.ok(totals.released > runs, `pending pages were released (${totals.released})`);
   assert.ok(totals.reservedAllocs > runs / 4, `allocations came from reservations (${totals.reservedAllocs})`);
+  assert.ok(
+    totals.apartBesideReservation > runs / 8,
+    `allocations placed apart while a reservation was held (${totals.apartBesideReservation})`,
+  );
 }
 
 const runs = stress ? 5000 : 400;

@@ -65,6 +65,35 @@ export class ModelFreelist {
     return 0;
   }
 
+  /** Length of the smallest maximal free span of at least n pages, 0 if none: what best fit takes from. */
+  bestFitLength(n: number): number {
+    let best = 0;
+    let runStart = 0;
+    let prev = -1;
+    const ids = this.sortedFree();
+    const close = (end: number): void => {
+      const len = end - runStart + 1;
+      if (len >= n && (best === 0 || len < best)) best = len;
+    };
+    for (const id of ids) {
+      if (id !== prev + 1) {
+        if (prev >= 0) close(prev);
+        runStart = id;
+      }
+      prev = id;
+    }
+    if (prev >= 0) close(prev);
+    return best;
+  }
+
+  /** Length of the maximal free span starting at start (0 if start is not a span's first page). */
+  spanAt(start: number): number {
+    if (!this.free.has(start) || this.free.has(start - 1)) return 0;
+    let n = 0;
+    while (this.free.has(start + n)) n++;
+    return n;
+  }
+
   runIsFree(start: number, n: number): boolean {
     for (let p = start; p < start + n; p++) if (!this.free.has(p)) return false;
     return true;
@@ -151,7 +180,7 @@ export class ModelFreelist {
 
 export type Step =
   | { op: 'begin' }
-  | { op: 'alloc'; n: number }
+  | { op: 'alloc'; n: number; apart?: boolean }
   | { op: 'reserve'; n: number; whole?: boolean }
   | { op: 'endReservation' }
   | { op: 'free'; pick: number }
@@ -203,9 +232,9 @@ export function assertSpansMaximal(fl: HashmapFreelist, freeIds: readonly number
 export function runScenario(
   fl: Freelist,
   sc: Scenario,
-): { allocated: number; failed: number; released: number; reservedAllocs: number } {
+): { allocated: number; failed: number; released: number; reservedAllocs: number; apartBesideReservation: number } {
   const model = new ModelFreelist();
-  const stats = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0 };
+  const stats = { allocated: 0, failed: 0, released: 0, reservedAllocs: 0, apartBesideReservation: 0 };
   /** The writer's reservation: [next, end) not yet handed out. */
   let res: { next: number; end: number } | null = null;
   let highWater = sc.highWater;
@@ -283,9 +312,23 @@ export function runScenario(
         const { txid } = writer;
         const before = res;
         const firstFit = model.firstFit(step.n);
-        const start = fl.allocate(txid, step.n);
+        const bestFit = model.bestFitLength(step.n);
+        const spanAtStart = (id: number): number => model.spanAt(id);
+        const start = fl.allocate(txid, step.n, step.apart === true);
         const after = reservationOf(fl);
-        if (before !== null && before.end - before.next >= step.n) {
+        if (step.apart === true) {
+          // Apart: from the free pages by the freelist's own policy; the reservation is untouched.
+          assert.deepEqual(
+            after,
+            before === null ? null : [before.next, before.end],
+            `${where}: apart kept the reservation`,
+          );
+          if (start !== 0 && before !== null) stats.apartBesideReservation++;
+          if (start !== 0) {
+            if (fl.kind === 'array') assert.equal(start, firstFit, `${where}: array freelist places apart first fit`);
+            else assert.equal(spanAtStart(start), bestFit, `${where}: hashmap places apart by best fit`);
+          }
+        } else if (before !== null && before.end - before.next >= step.n) {
           assert.equal(start, before.next, `${where}: allocation that fits the reservation comes from its front`);
           stats.reservedAllocs++;
         }
@@ -322,7 +365,7 @@ export function runScenario(
           highWater += step.n;
           break;
         }
-        if (fl.kind === 'array' && before === null) {
+        if (fl.kind === 'array' && before === null && step.apart !== true) {
           assert.equal(start, firstFit, `${where}: array freelist is first fit`);
         }
         for (let p = start; p < start + step.n; p++) {
