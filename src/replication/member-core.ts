@@ -258,7 +258,8 @@ export abstract class MemberCore {
     this.storage.save({ entries: rd.entries, ...(hs !== undefined ? { hardState: hs } : {}) });
     const writes = this.storage.takeWrites();
     for (const e of rd.committedEntries) if (this.applyEntry(e, writes)) mustSync = true;
-    const durable = this.backend.stage(writes);
+    // nothing staged for a Ready without writes: it would wait, unbounded, for the next commit
+    const durable = writes.length > 0 ? this.backend.stage(writes) : Promise.resolve();
     durable.catch(() => undefined);
     if (mustSync) {
       // one commit carries the staged raft writes and everything applied since the last one
@@ -268,7 +269,8 @@ export abstract class MemberCore {
       await durable;
       if (tracing) mark('commit-durable');
       this.unsynced = false;
-    } else {
+    } else if (writes.length > 0 || rd.committedEntries.length > 0) {
+      // a Ready with nothing to write (a heartbeat and its answer) leaves nothing for a commit
       this.unsynced = true;
     }
 
