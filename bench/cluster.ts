@@ -516,11 +516,26 @@ function countingFileSystem(c: IoCount): FileSystem {
       };
       return {
         read: (b, p) => f.read(b, p),
-        write: (b, p) => (wrote([b]), f.write(b, p)),
-        writev: (bs, p) => (wrote(bs), f.writev(bs, p)),
-        writevAsync: (bs, p) => (wrote(bs), f.writevAsync!(bs, p)),
-        sync: () => (c.syncs++, f.sync()),
-        syncAsync: () => (c.syncs++, f.syncAsync()),
+        write: (b, p) => {
+          wrote([b]);
+          f.write(b, p);
+        },
+        writev: (bs, p) => {
+          wrote(bs);
+          f.writev(bs, p);
+        },
+        writevAsync: (bs, p) => {
+          wrote(bs);
+          return f.writevAsync!(bs, p);
+        },
+        sync: () => {
+          c.syncs++;
+          f.sync();
+        },
+        syncAsync: () => {
+          c.syncs++;
+          return f.syncAsync();
+        },
         size: () => f.size(),
         truncate: (n) => f.truncate(n),
         tryLock: (x) => f.tryLock(x),
