@@ -93,12 +93,15 @@ async function measure(
 interface Usage {
   cpuMs: number;
   switches: number;
+  /** CPU time by thread: `main` (the event loop) or the thread's name (V8's helpers, libuv's pool). */
+  byThread: Map<string, number>;
 }
 
 function usageOf(pids: number[]): Usage | undefined {
   if (process.platform !== 'linux') return undefined;
   let cpuMs = 0;
   let switches = 0;
+  const byThread = new Map<string, number>();
   try {
     for (const pid of pids) {
       // fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100/s on Linux)
@@ -106,6 +109,10 @@ function usageOf(pids: number[]): Usage | undefined {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       cpuMs += (Number(f[11]) + Number(f[12])) * 10;
       for (const t of readdirSync(`/proc/${pid}/task`)) {
+        const ts = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const tf = ts.slice(ts.lastIndexOf(')') + 2).split(' ');
+        const name = t === String(pid) ? 'main' : ts.slice(ts.indexOf('(') + 1, ts.lastIndexOf(')')).trim();
+        byThread.set(name, (byThread.get(name) ?? 0) + (Number(tf[11]) + Number(tf[12])) * 10);
         const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
         for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(m[1]);
       }
@@ -113,7 +120,17 @@ function usageOf(pids: number[]): Usage | undefined {
   } catch {
     return undefined; // a process exited meanwhile
   }
-  return { cpuMs, switches };
+  return { cpuMs, switches, byThread };
+}
+
+/** CPU ms per op by thread kind between two samples, largest first (threads that exited are not counted). */
+function threadShares(before: Usage, after: Usage, n: number): string {
+  return [...after.byThread]
+    .map(([name, ms]) => [name, (ms - (before.byThread.get(name) ?? 0)) / n] as const)
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${ms.toFixed(3)}`)
+    .join(', ');
 }
 
 /** The tests' poller, polling every 5 ms; a learner on 1M keys gets longer than the default. */
@@ -440,10 +457,23 @@ async function run(t: Target): Promise<Record<string, Measured>> {
     if (before !== undefined && after !== undefined) {
       m.cpuMsPerOp = (after.cpuMs - before.cpuMs) / n;
       m.switchesPerOp = (after.switches - before.switches) / n;
+      note(`members' CPU ms/op by thread: ${threadShares(before, after, n)}`);
     }
     return m;
   };
   await measure(50, 10, (i) => t.put(`warm/${i}`, v, i)); // warm up connections and JIT
+  {
+    // what the members cost doing nothing (ticks, heartbeats): per-op CPU at low rates includes it
+    const before = usageOf(t.pids());
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = usageOf(t.pids());
+    const s = (performance.now() - t0) / 1000;
+    if (before !== undefined && after !== undefined)
+      note(
+        `idle: members' CPU ${((after.cpuMs - before.cpuMs) / s).toFixed(1)} ms/s (${threadShares(before, after, s)})`,
+      );
+  }
   note('put, 1 in flight');
   out['put, 1 in flight'] = await counted(OPS, 1, (i) => t.put(`k/${i}`, v, i));
   note(`put, ${WIDE} in flight`);

@@ -83,9 +83,34 @@ export type StoredRecord = { tombstone: false; kv: KeyValue } | { tombstone: tru
 /**
  * A record of the `key` bucket stored at revision key `at`. Key and value are Buffer views into `b`
  * (no copy: the engine never reuses a buffer it handed out). A record that cannot be one boltkv
- * wrote throws ERR_CORRUPT naming the bucket and key.
+ * wrote throws ERR_CORRUPT naming the bucket and key. The layouts boltkv writes are read by hand
+ * (every range and every watch event decodes records: msgpackr's generic decode made an array and
+ * more per record); anything else goes to msgpackr, which also says what is wrong.
  */
 export function decodeRecord(b: Uint8Array, at: Uint8Array): StoredRecord {
+  if (!scanRecord(b, 0, b.length)) return decodeRecordFull(b, at);
+  const key = view(b, sKeyStart, sKeyEnd);
+  if (sTombstone) return { tombstone: true, key };
+  return {
+    tombstone: false,
+    kv: {
+      key,
+      createRevision: sCreate,
+      modRevision: sMod,
+      version: sVersion,
+      value: view(b, sValueStart, sValueEnd),
+      lease: sLease,
+    },
+  };
+}
+
+/** Bytes [start, end) of b as a Buffer view. */
+function view(b: Uint8Array, start: number, end: number): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start);
+}
+
+/** decodeRecord by msgpackr alone: the reference the hand reader is tested against. */
+export function decodeRecordFull(b: Uint8Array, at: Uint8Array): StoredRecord {
   return inBucket('key', at, () => {
     const a = unpack(b);
     if (!Array.isArray(a) || (a.length !== 1 && a.length !== 6))
@@ -307,14 +332,38 @@ function readLease(): bigint | undefined {
 
 /** The fast path into `shared`; false when the full decoder must look (it says what is wrong). */
 function readIndexFields(b: Uint8Array, start: number, end: number): boolean {
+  if (!scanRecord(b, start, end)) return false;
+  const key = latin1(b, sKeyStart, sKeyEnd);
+  if (sTombstone) fill(key, true, 0, 0, 0, 0n);
+  else fill(key, false, sCreate, sMod, sVersion, sLease);
+  return true;
+}
+
+// What scanRecord found (module-level, as the reader state above): positions are into its `b`.
+let sTombstone = false;
+let sKeyStart = 0;
+let sKeyEnd = 0;
+let sValueStart = 0;
+let sValueEnd = 0;
+let sCreate = 0;
+let sMod = 0;
+let sVersion = 0;
+let sLease = 0n;
+
+/**
+ * Reads a record of the layouts boltkv writes from bytes [start, end) of b into the s* registers,
+ * checking what the full decoder checks; false when it is anything else (the full decoder must
+ * look).
+ */
+function scanRecord(b: Uint8Array, start: number, end: number): boolean {
   try {
-    return readIndexFieldsUnchecked(b, start, end);
+    return scanRecordUnchecked(b, start, end);
   } catch {
     return false; // truncated
   }
 }
 
-function readIndexFieldsUnchecked(b: Uint8Array, start: number, end: number): boolean {
+function scanRecordUnchecked(b: Uint8Array, start: number, end: number): boolean {
   if (end <= start) return false;
   const head = b[start];
   if (head !== 0x91 && head !== 0x96) return false;
@@ -323,11 +372,11 @@ function readIndexFieldsUnchecked(b: Uint8Array, start: number, end: number): bo
   rend = end;
   if (!readBin()) return false;
   if (rpos === binStart) return false; // empty key
-  const keyStart = binStart;
-  const keyEnd = rpos;
+  sKeyStart = binStart;
+  sKeyEnd = rpos;
   if (head === 0x91) {
     if (rpos !== rend) return false;
-    fill(latin1(b, keyStart, keyEnd), true, 0, 0, 0, 0n);
+    sTombstone = true;
     return true;
   }
   const createRevision = readInt();
@@ -336,8 +385,14 @@ function readIndexFieldsUnchecked(b: Uint8Array, start: number, end: number): bo
   if (!(Number.isSafeInteger(createRevision) && Number.isSafeInteger(modRevision) && Number.isSafeInteger(version)))
     return false;
   if (createRevision < 1 || createRevision > modRevision || version < 1 || !readBin()) return false;
+  sValueStart = binStart;
+  sValueEnd = rpos;
   const lease = readLease();
-  if (lease === undefined || rpos !== rend) return false;
-  fill(latin1(b, keyStart, keyEnd), false, createRevision, modRevision, version, lease);
+  if (lease === undefined || lease > INT64_MAX || rpos !== rend) return false;
+  sTombstone = false;
+  sCreate = createRevision;
+  sMod = modRevision;
+  sVersion = version;
+  sLease = lease;
   return true;
 }

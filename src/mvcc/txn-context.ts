@@ -109,7 +109,6 @@ export class WriteTxn implements RevisionBatch {
    * first change at its exact size (an empty array's first push reserves 17 slots).
    */
   #changes: (Uint8Array | KeyValue | Event | undefined)[] | undefined;
-  #events: Event[] | undefined;
 
   constructor(s: StoreState, reader: BackendReader) {
     this.#s = s;
@@ -132,26 +131,27 @@ export class WriteTxn implements RevisionBatch {
     return this.beginRev + 1;
   }
 
-  /** The revision's events in sub-revision order, each with its prevKv (RevisionBatch); built once. */
+  /**
+   * The revision's events in sub-revision order, each with its prevKv (RevisionBatch), decoded on
+   * every read (the store reads them once, when the revision is durable; kept here, they would stay
+   * alive as long as the commit's other batches).
+   */
   get events(): Event[] {
-    if (this.#events === undefined) {
-      const c = this.#changes ?? [];
-      const rev = this.beginRev + 1;
-      const out: Event[] = [];
-      for (let i = 0; i < c.length; i += 2) {
-        const x = c[i]!;
-        if (!(x instanceof Uint8Array)) {
-          out.push(x as Event);
-          continue;
-        }
-        const rec = decodeRecord(x, revToBytes(rev, i >> 1));
-        if (rec.tombstone) throw new Panic('a put recorded a tombstone');
-        const prev = c[i + 1] as KeyValue | undefined;
-        out.push(prev !== undefined ? { type: 'PUT', kv: rec.kv, prevKv: prev } : { type: 'PUT', kv: rec.kv });
+    const c = this.#changes ?? [];
+    const rev = this.beginRev + 1;
+    const out: Event[] = [];
+    for (let i = 0; i < c.length; i += 2) {
+      const x = c[i]!;
+      if (!(x instanceof Uint8Array)) {
+        out.push(x as Event);
+        continue;
       }
-      this.#events = out;
+      const rec = decodeRecord(x, revToBytes(rev, i >> 1));
+      if (rec.tombstone) throw new Panic('a put recorded a tombstone');
+      const prev = c[i + 1] as KeyValue | undefined;
+      out.push(prev !== undefined ? { type: 'PUT', kv: rec.kv, prevKv: prev } : { type: 'PUT', kv: rec.kv });
     }
-    return this.#events;
+    return out;
   }
 
   put(n: NPut): PutResponse {
