@@ -5,10 +5,11 @@
  *
  * Table 1: policies that never split a commit (they grow the file when no run is free) — where the
  * file size settles, per orientation of the long-lived pages in the run.
- * Table 2: from a file with --free of its pages free (scattered), the engine's freelists as they
- * are, the hashmap with the allocationSlack option (a small commit with no free run of its size
- * grows the file while free pages are under that share), and the cursor model capped the same way:
- * runs per commit and file size in the steady state.
+ * Table 2: from a file with --free of its pages free (scattered), the engine's freelists as tx.ts
+ * drives them (small commits placed by lifetime: the leaf apart, the rest one run), the same with
+ * one run for the whole commit (the policy before), the hashmap with the allocationSlack option (a
+ * small commit with no free run of its size grows the file while free pages are under that share),
+ * and the cursor model capped the same way: runs per commit and file size in the steady state.
  *
  *   node --import tsx bench/alloc-sim.ts [--leaves N] [--fanout N] [--commits N] [--free SHARE]
  */

@@ -19,6 +19,9 @@ import { EtcdGateway, etcdAvailable, freePort } from '../test/support/etcd.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { machineInfo, printTable, writeResults, type Row } from './lib/report.ts';
 import { mark, ownMarks, tracing } from '../src/replication/trace.ts';
+import { nodeFileSystem, type FileIO, type FileSystem } from '../src/bolt/index.ts';
+import { Member, type MemberInfo } from '../src/replication/index.ts';
+import type { Message } from '../src/raft/index.ts';
 
 const OPS = Number(process.env.BENCH_OPS ?? 500);
 const WIDE = Number(process.env.BENCH_WIDE ?? 1000);
@@ -93,12 +96,15 @@ async function measure(
 interface Usage {
   cpuMs: number;
   switches: number;
+  /** CPU time by thread: `main` (the event loop) or the thread's name (V8's helpers, libuv's pool). */
+  byThread: Map<string, number>;
 }
 
 function usageOf(pids: number[]): Usage | undefined {
   if (process.platform !== 'linux') return undefined;
   let cpuMs = 0;
   let switches = 0;
+  const byThread = new Map<string, number>();
   try {
     for (const pid of pids) {
       // fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100/s on Linux)
@@ -106,6 +112,10 @@ function usageOf(pids: number[]): Usage | undefined {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       cpuMs += (Number(f[11]) + Number(f[12])) * 10;
       for (const t of readdirSync(`/proc/${pid}/task`)) {
+        const ts = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const tf = ts.slice(ts.lastIndexOf(')') + 2).split(' ');
+        const name = t === String(pid) ? 'main' : ts.slice(ts.indexOf('(') + 1, ts.lastIndexOf(')')).trim();
+        byThread.set(name, (byThread.get(name) ?? 0) + (Number(tf[11]) + Number(tf[12])) * 10);
         const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
         for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(m[1]);
       }
@@ -113,7 +123,17 @@ function usageOf(pids: number[]): Usage | undefined {
   } catch {
     return undefined; // a process exited meanwhile
   }
-  return { cpuMs, switches };
+  return { cpuMs, switches, byThread };
+}
+
+/** CPU ms per op by thread kind between two samples, largest first (threads that exited are not counted). */
+function threadShares(before: Usage, after: Usage, n: number): string {
+  return [...after.byThread]
+    .map(([name, ms]) => [name, (ms - (before.byThread.get(name) ?? 0)) / n] as const)
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${ms.toFixed(3)}`)
+    .join(', ');
 }
 
 /** The tests' poller, polling every 5 ms; a learner on 1M keys gets longer than the default. */
@@ -440,10 +460,23 @@ async function run(t: Target): Promise<Record<string, Measured>> {
     if (before !== undefined && after !== undefined) {
       m.cpuMsPerOp = (after.cpuMs - before.cpuMs) / n;
       m.switchesPerOp = (after.switches - before.switches) / n;
+      note(`members' CPU ms/op by thread: ${threadShares(before, after, n)}`);
     }
     return m;
   };
   await measure(50, 10, (i) => t.put(`warm/${i}`, v, i)); // warm up connections and JIT
+  {
+    // what the members cost doing nothing (ticks, heartbeats): per-op CPU at low rates includes it
+    const before = usageOf(t.pids());
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = usageOf(t.pids());
+    const s = (performance.now() - t0) / 1000;
+    if (before !== undefined && after !== undefined)
+      note(
+        `idle: members' CPU ${((after.cpuMs - before.cpuMs) / s).toFixed(1)} ms/s (${threadShares(before, after, s)})`,
+      );
+  }
   note('put, 1 in flight');
   out['put, 1 in flight'] = await counted(OPS, 1, (i) => t.put(`k/${i}`, v, i));
   note(`put, ${WIDE} in flight`);
@@ -465,7 +498,137 @@ async function run(t: Target): Promise<Record<string, Measured>> {
   return out;
 }
 
+/** Counts a member file's fdatasyncs, write calls and bytes written (the real file layer underneath). */
+interface IoCount {
+  syncs: number;
+  writes: number;
+  bytes: number;
+}
+
+function countingFileSystem(c: IoCount): FileSystem {
+  return {
+    ...nodeFileSystem,
+    open(path, options): FileIO {
+      const f = nodeFileSystem.open(path, options);
+      const wrote = (bs: readonly Uint8Array[]): void => {
+        c.writes++;
+        for (const b of bs) c.bytes += b.length;
+      };
+      return {
+        read: (b, p) => f.read(b, p),
+        write: (b, p) => {
+          wrote([b]);
+          f.write(b, p);
+        },
+        writev: (bs, p) => {
+          wrote(bs);
+          f.writev(bs, p);
+        },
+        writevAsync: (bs, p) => {
+          wrote(bs);
+          return f.writevAsync!(bs, p);
+        },
+        sync: () => {
+          c.syncs++;
+          f.sync();
+        },
+        syncAsync: () => {
+          c.syncs++;
+          return f.syncAsync();
+        },
+        size: () => f.size(),
+        truncate: (n) => f.truncate(n),
+        tryLock: (x) => f.tryLock(x),
+        unlock: () => f.unlock(),
+        close: () => f.close(),
+      };
+    },
+  };
+}
+
+/** This process's CPU time by thread: `main` (the event loop) and `other` (V8's helpers, libuv's pool). */
+function ownThreads(): { main: number; other: number } {
+  const out = { main: 0, other: 0 };
+  for (const t of readdirSync('/proc/self/task')) {
+    const ts = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+    const f = ts.slice(ts.lastIndexOf(')') + 2).split(' ');
+    out[t === String(process.pid) ? 'main' : 'other'] += (Number(f[11]) + Number(f[12])) * 10;
+  }
+  return out;
+}
+
+/**
+ * BENCH_IN_PROCESS=1: the same puts through three Members in this process, messages delivered by
+ * setImmediate (no HTTP, no TCP, no other processes): what the replication core itself costs per
+ * put, to set against the process cluster's figures. Counted, not timed: CPU by thread and each
+ * member's fdatasyncs, write calls and bytes per put. TMPDIR picks the disk.
+ */
+async function inProcess(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'boltkv-bench-inproc-'));
+  const ids = [1, 2, 3];
+  const initial: MemberInfo[] = ids.map((id) => ({
+    id,
+    name: `m${id}`,
+    peerURLs: [`sim://m${id}`],
+    clientURLs: [],
+    isLearner: false,
+  }));
+  const io = new Map(ids.map((id) => [id, { syncs: 0, writes: 0, bytes: 0 }]));
+  const members = new Map<number, Member>();
+  const send = (msgs: Message[]): void => {
+    for (const m of msgs) setImmediate(() => members.get(m.to)?.step(m));
+  };
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    for (const id of ids) {
+      const m = await Member.open({
+        id,
+        path: join(dir, `m${id}.db`),
+        fileSystem: countingFileSystem(io.get(id)!),
+        send,
+        initialCluster: initial,
+      });
+      members.set(id, m);
+      timers.push(setInterval(() => m.tick(), 100));
+    }
+    const all = [...members.values()];
+    const leader = await until('a leader', async () => all.find((m) => m.memberStatus().leader === m.id), 30_000);
+    const v = 'x'.repeat(256);
+    const rows: Row[] = [];
+    for (const [name, n, inFlight] of [
+      ['warm-up', 200, 10],
+      ['put, 1 in flight', OPS, 1],
+      [`put, ${WIDE} in flight`, OPS * 4, WIDE],
+    ] as const) {
+      for (const c of io.values()) Object.assign(c, { syncs: 0, writes: 0, bytes: 0 });
+      const t0 = ownThreads();
+      const m = await measure(n, inFlight, (i) => leader.put({ key: `${name}/${i}`, value: v }));
+      const t1 = ownThreads();
+      if (name === 'warm-up') continue;
+      const c = [...io.values()];
+      const avg = (f: (x: IoCount) => number): number => c.reduce((a, x) => a + f(x), 0) / c.length / n;
+      rows.push({
+        workload: name,
+        'ops/s': m.opsPerSec!,
+        'p50 ms': m.p50!,
+        'cpu ms/op (3 members)': (t1.main + t1.other - t0.main - t0.other) / n,
+        'event loop': (t1.main - t0.main) / n,
+        'other threads': (t1.other - t0.other) / n,
+        'fdatasyncs/op/member': avg((x) => x.syncs),
+        'writes/op/member': avg((x) => x.writes),
+        'KB/op/member': avg((x) => x.bytes) / 1024,
+      });
+    }
+    printTable('3 members in one process (messages by setImmediate; no HTTP, no TCP)', rows);
+  } finally {
+    for (const t of timers) clearInterval(t);
+    for (const m of members.values()) await m.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_IN_PROCESS === '1') return inProcess();
   const results: Record<string, Record<string, Measured>> = {};
   const b = await processCluster(products.boltkv);
   try {

@@ -9,13 +9,16 @@
  * collector's included), per commit.
  *
  * With `--slack X` a copy of the file opened with `allocationSlack: X` runs beside the defaults.
+ * With `--baseline DIR` a copy runs on the engine of another checkout (DIR/src/bolt/index.ts, e.g.
+ * `git archive <commit> src | tar -x -C DIR`), so old and new code meet the same disk weather.
  *
  *   node --import tsx --conditions=boltkv-source bench/commit-path.ts [--keys N] [--commits N] [--rounds N]
- *     [--slack X] [--warm N] [--dir DIR]
+ *     [--slack X] [--baseline DIR] [--warm N] [--dir DIR]
  */
 import { closeSync, copyFileSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { open } from '../src/bolt/index.ts';
 import { below, keyOf, mulberry32, shuffledOrder, valueOf } from './lib/engine-workloads.ts';
 import { printTable, type Row, writeResults } from './lib/report.ts';
@@ -39,6 +42,12 @@ const SLACK = Number(value('--slack') ?? 0);
 if (!(SLACK >= 0 && SLACK <= 0.9)) throw new Error('--slack wants a number from 0 to 0.9');
 /** Untimed one-put commits before the rounds: about three leaf lifetimes (~25 keys per leaf). */
 const WARM = int('--warm', Math.ceil((3 * KEYS) / 25));
+/** The engine of another checkout, run beside this one's on a copy of the file. */
+const BASELINE = value('--baseline');
+const baseOpen: typeof open | null =
+  BASELINE === undefined
+    ? null
+    : ((await import(pathToFileURL(resolve(BASELINE, 'src/bolt/index.ts')).href)) as { open: typeof open }).open;
 const dir = mkdtempSync(join(resolve(value('--dir') ?? tmpdir()), 'boltkv-commit-path-'));
 
 interface Series {
@@ -158,31 +167,42 @@ try {
   // The variants: the defaults, and (with --slack X) the same file copied, opened with
   // allocationSlack X. Each first runs --warm one-put noSync commits so its freelist reaches the
   // steady state of this workload (a few leaf lifetimes), then all alternate.
-  const variants: Array<{ label: string; path: string; opts: { allocationSlack?: number } }> = [
-    { label: '', path, opts: {} },
+  // Every variant runs on a copy: the loaded file itself, grown piece by piece, measured ~50 µs
+  // slower per noSync commit than a copy of it under the same code (the copy is laid out anew).
+  const defaultPath = join(dir, 'tree-default.db');
+  copyFileSync(path, defaultPath);
+  const variants: Array<{ label: string; path: string; opts: { allocationSlack?: number }; open: typeof open }> = [
+    { label: '', path: defaultPath, opts: {}, open },
   ];
+  if (baseOpen !== null) {
+    const basePath = join(dir, 'tree-baseline.db');
+    copyFileSync(path, basePath);
+    variants.push({ label: ', baseline engine', path: basePath, opts: {}, open: baseOpen });
+  }
   if (SLACK > 0) {
     const slackPath = join(dir, 'tree-slack.db');
     copyFileSync(path, slackPath);
-    variants.push({ label: `, allocationSlack ${SLACK}`, path: slackPath, opts: { allocationSlack: SLACK } });
+    variants.push({ label: `, allocationSlack ${SLACK}`, path: slackPath, opts: { allocationSlack: SLACK }, open });
   }
   for (const v of variants) {
-    const ns = open(v.path, { noSync: true, ...v.opts });
+    const ns = v.open(v.path, { noSync: true, ...v.opts });
     for (let i = 0; i < WARM; i++) put(ns);
     fileState(ns, `after ${WARM.toLocaleString('en-US')} warm-up commits${v.label}`);
     ns.close();
     // Warm the page cache and the code paths of the durable handle too.
-    const d = open(v.path, v.opts);
+    const d = v.open(v.path, v.opts);
     for (let i = 0; i < 200; i++) put(d);
     d.close();
   }
   for (let r = 0; r < ROUNDS; r++) {
-    for (const v of variants) {
-      const ns = open(v.path, { noSync: true, ...v.opts });
+    // Each round starts with the next variant, so none always follows the floors' fdatasyncs.
+    for (let j = 0; j < variants.length; j++) {
+      const v = variants[(r + j) % variants.length]!;
+      const ns = v.open(v.path, { noSync: true, ...v.opts });
       countWrites(ns);
       timeLoop(`boltkv one-put commit, noSync${v.label}`, COMMITS * 4, () => put(ns));
       ns.close();
-      const db = open(v.path, v.opts);
+      const db = v.open(v.path, v.opts);
       countWrites(db);
       timeLoop(`boltkv one-put commit, durable${v.label}`, COMMITS, () => put(db));
       if (r === ROUNDS - 1) fileState(db, `after the timed commits${v.label}`);
@@ -221,7 +241,7 @@ try {
   );
   printTable('The file (pages of 4 KiB)', fileRows);
   console.log(
-    `\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, slack: SLACK, warm: WARM, rows: out, file: fileRows })}`,
+    `\nwrote ${writeResults('commit-path', { keys: KEYS, commits: COMMITS, rounds: ROUNDS, slack: SLACK, baseline: BASELINE ?? null, warm: WARM, rows: out, file: fileRows })}`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -309,7 +309,7 @@ export class Tx implements Disposable {
   async commitAsync(): Promise<void> {
     this.beginCommit();
     try {
-      this.pageWriter = this.pager.asyncWriter(this.dirty);
+      this.pageWriter = this.db.pager.asyncWriter(this.dirty);
       try {
         this.prepareCommit();
         await this.writeDataAsync();

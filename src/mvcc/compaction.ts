@@ -16,15 +16,16 @@ import { mainRevPrefix, revKeyMain, revKeySub, revToBytes } from './revision.ts'
 import { Panic } from '../errors.ts';
 
 /**
- * Revision keys examined per collection step (a cursor step and a keep-set look each, ~0.1-0.2 ms
- * for 500). Collection runs in a writers' fdatasync wait, and what outlasts the wait delays their
- * answer, so steps are small: 2,000 made the writer's p99 during a 100k compaction 13.7-17.4 ms,
- * 500 made it 7.2-9.5 (alternated, same minutes).
+ * Revision keys examined per collection step (a cursor step and a keep-set look each, ~0.07 ms
+ * for 100). Steps run in a writers' fdatasync wait, and a step still running when the fdatasync
+ * completes delays their answer, so steps are small and the queue runs several per commit wait
+ * (commit-queue.ts, STEPS_PER_COMMIT): at most one step's time is added to a commit. 2,000 made
+ * the writer's p99 during a 100k compaction 13.7-17.4 ms, 500 made it 7.2-9.5 (alternated).
  */
-const COLLECT_STEP = 500;
+const COLLECT_STEP = 100;
 
-/** Keys of the key index compacted per step (~0.25 ms), small for the same reason as COLLECT_STEP. */
-const INDEX_COMPACT_CHUNK = 500;
+/** Keys of the key index compacted per step (~0.05 ms), small for the same reason as COLLECT_STEP. */
+const INDEX_COMPACT_CHUNK = 100;
 
 /**
  * One compaction job. Deleting is split in two so that a writer's commit carries only the engine's

@@ -70,6 +70,10 @@ export abstract class MemberCore {
   protected afterApply: (() => void)[] = [];
   /** Entries were applied in memory that no commit has carried yet. */
   protected unsynced = false;
+  /** A Ready's commit ran since the last tick: writes are flowing and will carry the applies. */
+  protected committedSinceTick = false;
+  /** A tick asked for a flush while the Ready loop ran. */
+  protected flushWanted = false;
   /** Tick of the last proposal publishing this member's attributes (retried after a timeout). */
   protected publishTick = Number.NEGATIVE_INFINITY;
   protected readonly requestTimeout: number;
@@ -142,7 +146,10 @@ export abstract class MemberCore {
     if (this.role === 'leader') this.revokeExpiredLeases();
     this.publishAttributes();
     this.kick();
-    this.flushApplied();
+    // While Readies keep committing, the next one carries what was applied since: a tick commits
+    // only once they stop (applies then reach the disk within two ticks), not once per tick.
+    if (!this.committedSinceTick) this.flushApplied();
+    this.committedSinceTick = false;
   }
 
   /** A message from a peer. Malformed or stale messages are dropped. */
@@ -223,7 +230,7 @@ export abstract class MemberCore {
         this.looping = false;
         this.loop = undefined;
       }
-      if (this.unsynced && this.watchersWaiting()) this.flushApplied();
+      if (this.unsynced && (this.flushWanted || this.watchersWaiting())) this.flushApplied();
     })();
   }
 
@@ -258,7 +265,8 @@ export abstract class MemberCore {
     this.storage.save({ entries: rd.entries, ...(hs !== undefined ? { hardState: hs } : {}) });
     const writes = this.storage.takeWrites();
     for (const e of rd.committedEntries) if (this.applyEntry(e, writes)) mustSync = true;
-    const durable = this.backend.stage(writes);
+    // nothing staged for a Ready without writes: it would wait, unbounded, for the next commit
+    const durable = writes.length > 0 ? this.backend.stage(writes) : Promise.resolve();
     durable.catch(() => undefined);
     if (mustSync) {
       // one commit carries the staged raft writes and everything applied since the last one
@@ -268,7 +276,10 @@ export abstract class MemberCore {
       await durable;
       if (tracing) mark('commit-durable');
       this.unsynced = false;
-    } else {
+      this.flushWanted = false;
+      this.committedSinceTick = true;
+    } else if (writes.length > 0 || rd.committedEntries.length > 0) {
+      // a Ready with nothing to write (a heartbeat and its answer) leaves nothing for a commit
       this.unsynced = true;
     }
 
@@ -294,8 +305,14 @@ export abstract class MemberCore {
    * when the loop goes idle with watchers waiting (watch events are announced when durable).
    */
   protected flushApplied(): void {
-    if (!this.unsynced || this.looping || this.closed || this.failure !== undefined) return;
+    if (!this.unsynced || this.closed || this.failure !== undefined) return;
+    // a leader's tick always starts a Ready (its heartbeats): flush once that loop ends
+    if (this.looping) {
+      this.flushWanted = true;
+      return;
+    }
     if (tracing) mark('flush-applied');
+    this.flushWanted = false;
     this.unsynced = false;
     void (async () => this.store.commit())().catch((err: unknown) => this.fail(err));
   }

@@ -10,6 +10,7 @@
 import { Panic } from '../errors.ts';
 import type { Freelist } from './freelist.ts';
 import { PageBitmap } from './page-bitmap.ts';
+import { TxidTable } from './page-table.ts';
 
 /** Pages freed by one txid, not yet reusable. Parallel arrays, one entry per freed run. */
 interface TxPending {
@@ -43,8 +44,8 @@ export abstract class FreelistBase implements Freelist {
   /** Pages pending release, over all txids. */
   private readonly pendingPages = new PageBitmap();
   private readonly pending = new Map<number, TxPending>();
-  /** Start page of each allocated run -> allocating txid, until the run is freed. */
-  private readonly allocs = new Map<number, number>();
+  /** Start page of each allocated run -> allocating txid (0: unknown), until the run is freed. */
+  private readonly allocs = new TxidTable();
   /** Runs handed out to the most recent allocating txid (start, n pairs), for rollback. */
   private lastAllocTxid = -1;
   private lastAllocRuns: number[] = [];
@@ -203,10 +204,10 @@ export abstract class FreelistBase implements Freelist {
       this.pending.set(txid, txp);
     }
     const allocTxid = this.allocs.get(id);
-    if (allocTxid !== undefined) this.allocs.delete(id);
+    if (allocTxid !== 0) this.allocs.set(id, 0);
     txp.starts.push(id);
     txp.lengths.push(n);
-    txp.allocTxids.push(allocTxid ?? 0);
+    txp.allocTxids.push(allocTxid);
     this.pendingPages.addRange(id, n);
   }
 
@@ -291,7 +292,7 @@ export abstract class FreelistBase implements Freelist {
     if (haveAllocRuns) {
       const runs = this.lastAllocRuns;
       for (let i = 0; i < runs.length; i += 2) {
-        this.allocs.delete(runs[i]!);
+        this.allocs.set(runs[i]!, 0);
         starts.push(runs[i]!);
         lengths.push(runs[i + 1]!);
       }

@@ -1,6 +1,8 @@
 /**
- * A sparse set of page ids kept as bits, in chunks of 65,536 pages that exist only while they hold
- * at least one id. The freelists use it where a hash set of ids would not scale: a JS Set holds at
+ * A sparse set of page ids kept as bits, in chunks of 65,536 pages created when an id in their range
+ * is first added. A chunk that empties stays (its 8 KiB, bounded by the id range ever used): the
+ * pending set empties and refills on every commit, and recreating its chunk each time was a zeroed
+ * allocation per commit. Enumerations skip empty chunks. The freelists use it where a hash set of ids would not scale: a JS Set holds at
  * most 2^24 entries and costs ~30 bytes per id, while a bit costs 1/8 byte and range updates go a
  * word (32 pages) at a time. Enumerating it yields ids already sorted, which is what the freelist
  * page needs, without a sort.
@@ -14,7 +16,7 @@ const WORDS_PER_CHUNK = CHUNK_PAGES >>> 5;
 
 interface Chunk {
   readonly words: Uint32Array;
-  /** Set bits in this chunk, so empty chunks can be dropped and skipped. */
+  /** Set bits in this chunk, so empty chunks can be skipped. */
   count: number;
 }
 
@@ -85,7 +87,7 @@ export class PageBitmap {
   clearRange(start: number, n: number): number {
     if (n === 1) return this.clearOne(start);
     let removed = 0;
-    this.forEachSegment(start, n, false, (chunk, w, mask, c) => {
+    this.forEachSegment(start, n, false, (chunk, w, mask) => {
       const old = chunk.words[w]!;
       const gone = mask & old;
       if (gone !== 0) {
@@ -93,7 +95,6 @@ export class PageBitmap {
         chunk.words[w] = old & ~mask;
         chunk.count -= k;
         removed += k;
-        if (chunk.count === 0) this.chunks.delete(c);
       }
     });
     this.total -= removed;
@@ -128,7 +129,7 @@ export class PageBitmap {
     const old = chunk.words[off >>> 5]!;
     if ((old & bit) === 0) return 0;
     chunk.words[off >>> 5] = old & ~bit;
-    if (--chunk.count === 0) this.chunks.delete(c);
+    chunk.count--;
     this.total--;
     return 1;
   }
@@ -160,7 +161,9 @@ export class PageBitmap {
     let runStart = -1;
     let runLen = 0;
     for (const c of keys) {
-      const words = this.chunks.get(c)!.words;
+      const chunk = this.chunks.get(c)!;
+      if (chunk.count === 0) continue;
+      const words = chunk.words;
       const base = c * CHUNK_PAGES;
       for (let w = 0; w < WORDS_PER_CHUNK; w++) {
         let bits = words[w]!;
@@ -208,7 +211,7 @@ export class PageBitmap {
       const base = c * CHUNK_PAGES;
       const chunk = this.chunks.get(c);
       const chunkEnd = base + CHUNK_PAGES;
-      if (chunk !== undefined) {
+      if (chunk !== undefined && chunk.count > 0) {
         const off = id - base;
         let w = off >>> 5;
         let bits = (chunk.words[w]! & (-1 << (off & 31))) >>> 0;
@@ -230,7 +233,7 @@ export class PageBitmap {
       const c = chunkOf(id);
       const base = c * CHUNK_PAGES;
       const chunk = this.chunks.get(c);
-      if (chunk !== undefined) {
+      if (chunk !== undefined && chunk.count > 0) {
         const off = id - base;
         let w = off >>> 5;
         const b = off & 31;
@@ -253,7 +256,9 @@ export class PageBitmap {
     const sorted = Float64Array.from(this.chunks.keys()).sort();
     let k = 0;
     for (const c of sorted) {
-      const words = this.chunks.get(c)!.words;
+      const chunk = this.chunks.get(c)!;
+      if (chunk.count === 0) continue;
+      const words = chunk.words;
       const base = c * CHUNK_PAGES;
       for (let w = 0; w < WORDS_PER_CHUNK; w++) {
         let bits = words[w]!;
@@ -279,7 +284,7 @@ export class PageBitmap {
     let upper = 0;
     for (const m of maps) {
       upper += m.total;
-      for (const k of m.chunks.keys()) keys.add(k);
+      for (const [k, chunk] of m.chunks) if (chunk.count > 0) keys.add(k);
     }
     const sorted = Float64Array.from(keys).sort();
     const out: number[] = [];
@@ -312,7 +317,7 @@ export class PageBitmap {
     start: number,
     n: number,
     create: boolean,
-    visit: (chunk: Chunk, word: number, mask: number, chunkIndex: number) => void,
+    visit: (chunk: Chunk, word: number, mask: number) => void,
   ): void {
     let id = start;
     const end = start + n;
@@ -332,7 +337,7 @@ export class PageBitmap {
           const w = off >>> 5;
           const lo = off & 31;
           const hi = Math.min(32, offEnd - (w << 5));
-          visit(chunk, w, maskRange(lo, hi), c);
+          visit(chunk, w, maskRange(lo, hi));
           off = (w << 5) + hi;
         }
       }

@@ -54,3 +54,49 @@ export class PageTable {
     return this.chunks.size;
   }
 }
+
+/**
+ * A txid per page id (0: none), directly addressed like {@link PageTable} but in float64, since
+ * txids run past 2^32. The freelists keep the txid that allocated each run here: one entry per
+ * allocation and free on every commit, where a Map of the runs alive since open (a large tree's
+ * leaves live for tens of thousands of commits) paid for its growth and rehashing on each.
+ */
+export class TxidTable {
+  private chunks = new Map<number, Float64Array>();
+  private lastKey = -1;
+  private lastChunk: Float64Array | null = null;
+
+  clear(): void {
+    this.chunks.clear();
+    this.lastKey = -1;
+    this.lastChunk = null;
+  }
+
+  get(id: number): number {
+    const key = Math.floor(id / CHUNK_PAGES);
+    let c = this.lastChunk;
+    if (key !== this.lastKey || c === null) {
+      c = this.chunks.get(key) ?? null;
+      if (c === null) return 0;
+      this.lastKey = key;
+      this.lastChunk = c;
+    }
+    return c[id - key * CHUNK_PAGES]!;
+  }
+
+  set(id: number, txid: number): void {
+    const key = Math.floor(id / CHUNK_PAGES);
+    let c = this.lastChunk;
+    if (key !== this.lastKey || c === null) {
+      c = this.chunks.get(key) ?? null;
+      if (c === null) {
+        if (txid === 0) return;
+        c = new Float64Array(CHUNK_PAGES);
+        this.chunks.set(key, c);
+      }
+      this.lastKey = key;
+      this.lastChunk = c;
+    }
+    c[id - key * CHUNK_PAGES] = txid;
+  }
+}

@@ -22,7 +22,12 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
           arbitrary: fc.integer({ min: 5, max: 12 }),
         },
       )
-      .chain((n) => fc.boolean().map((apart) => ({ op: 'alloc' as const, n, apart }))),
+      // A quarter placed apart (as a small commit's leaf), so most still meet the reservation.
+      .chain((n) =>
+        fc
+          .oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })
+          .map((apart) => ({ op: 'alloc' as const, n, apart })),
+      ),
   },
   {
     weight: 2,
@@ -72,7 +77,7 @@ function property(make: () => Freelist, runs: number): void {
   assert.ok(totals.released > runs, `pending pages were released (${totals.released})`);
   assert.ok(totals.reservedAllocs > runs / 4, `allocations came from reservations (${totals.reservedAllocs})`);
   assert.ok(
-    totals.apartBesideReservation > runs / 8,
+    totals.apartBesideReservation > runs / 16,
     `allocations placed apart while a reservation was held (${totals.apartBesideReservation})`,
   );
 }

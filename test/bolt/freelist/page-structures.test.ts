@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { PageBitmap } from '../../../src/bolt/freelist/page-bitmap.ts';
-import { PageTable } from '../../../src/bolt/freelist/page-table.ts';
+import { PageTable, TxidTable } from '../../../src/bolt/freelist/page-table.ts';
 
 const BASES = [2, 4096 - 40, 65536 - 40, 3 * 65536 + 4000, 2 ** 32 - 50, 2 ** 53 - 300];
 
@@ -74,6 +74,26 @@ test('PageBitmap: a run spanning several whole chunks is one run; clear empties 
   assert.equal(bm.has(100), false);
 });
 
+test('PageBitmap: chunks emptied and refilled (kept, not dropped) read as empty everywhere', () => {
+  const bm = new PageBitmap();
+  bm.addRange(65_536 + 10, 5);
+  bm.addRange(3 * 65_536 + 7, 1);
+  assert.equal(bm.deleteRange(65_536 + 10, 5), 5);
+  assert.equal(bm.deleteRange(3 * 65_536 + 7, 1), 1);
+  assert.equal(bm.size, 0);
+  assert.deepEqual(bm.toArray(), []);
+  const runs: Array<[number, number]> = [];
+  bm.forEachRun((s, n) => runs.push([s, n]));
+  assert.deepEqual(runs, []);
+  assert.equal(bm.nextSet(0, 4 * 65_536), -1);
+  assert.equal(bm.prevSet(4 * 65_536, 0), -1);
+  assert.deepEqual(PageBitmap.union([bm, new PageBitmap()]), []);
+  bm.addRange(3 * 65_536 + 9, 2);
+  assert.deepEqual(bm.toArray(), [3 * 65_536 + 9, 3 * 65_536 + 10]);
+  assert.equal(bm.nextSet(0, 4 * 65_536), 3 * 65_536 + 9);
+  assert.equal(bm.prevSet(4 * 65_536, 0), 3 * 65_536 + 10);
+});
+
 test('PageTable stores a u32 per id across chunks and reads unwritten ids as 0', () => {
   fc.assert(
     fc.property(
@@ -92,6 +112,35 @@ test('PageTable stores a u32 per id across chunks and reads unwritten ids as 0',
           assert.equal(table.get(base + off), model.get(base + off));
           assert.equal(table.get(base + off + 1), model.get(base + off + 1) ?? 0);
         }
+      },
+    ),
+  );
+});
+
+test('TxidTable stores a txid past 2^32 per id across chunks; unwritten and reset ids read 0', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom(...BASES),
+          fc.integer({ min: 0, max: 9000 }),
+          fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 53 - 1 })),
+        ),
+        { maxLength: 80 },
+      ),
+      (writes) => {
+        const table = new TxidTable();
+        const model = new Map<number, number>();
+        for (const [base, off, v] of writes) {
+          table.set(base + off, v);
+          model.set(base + off, v);
+        }
+        for (const [base, off] of writes) {
+          assert.equal(table.get(base + off), model.get(base + off));
+          assert.equal(table.get(base + off + 1), model.get(base + off + 1) ?? 0);
+        }
+        table.clear();
+        for (const [base, off] of writes) assert.equal(table.get(base + off), 0);
       },
     ),
   );
