@@ -14,12 +14,13 @@
  * Output: tables on stdout (progress on stderr), bench/results/engine.json
  * (engine-quick.json for --quick, so a quick run never overwrites the full figures).
  */
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { open } from '../src/bolt/index.ts';
 import { defaultCacheSize } from '../src/bolt/pager.ts';
+import { openFsyncFloor } from './lib/fsync-floor.ts';
 import { GO_SETTINGS, GO_SYSTEM, buildGoBench, runGoBench } from './go/bbolt.ts';
 import {
   type EngineHandle,
@@ -206,23 +207,9 @@ export function parseSuiteArgs(argv: readonly string[]): SuiteOptions {
 
 /** Two (write 4 KiB + fdatasync) on a preallocated file: the floor under any durable commit. */
 async function fsyncFloor(dir: string, timeMs: number): Promise<EngineResult> {
-  const path = join(dir, 'fsync-floor.bin');
-  const fd = openSync(path, 'w+');
+  const floor = openFsyncFloor(dir);
   try {
-    const page = new Uint8Array(4096).fill(7);
-    // Size the file first so the timed syncs never have to persist a size change.
-    writeSync(fd, new Uint8Array(8192), 0, 8192, 0);
-    fdatasyncSync(fd);
-    const m = await timeOps(
-      '2x fdatasync',
-      () => {
-        writeSync(fd, page, 0, 4096, 4096);
-        fdatasyncSync(fd);
-        writeSync(fd, page, 0, 4096, 0);
-        fdatasyncSync(fd);
-      },
-      timeMs,
-    );
+    const m = await timeOps('2x fdatasync', () => floor.step(), timeMs);
     return {
       system: 'filesystem',
       workload: '2x (write 4 KiB + fdatasync)',
@@ -231,8 +218,7 @@ async function fsyncFloor(dir: string, timeMs: number): Promise<EngineResult> {
       note: 'floor for a durable commit',
     };
   } finally {
-    closeSync(fd);
-    rmSync(path, { force: true });
+    floor.close();
   }
 }
 

@@ -34,7 +34,7 @@
  * Output: a table on stdout and bench/results/mvcc.json.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -44,6 +44,7 @@ import { runInNewContext } from 'node:vm';
 import { Bench } from 'tinybench';
 import { BoltBackend, openStore, type KVStore } from '../src/api/index.ts';
 import { etcdAvailable, startEtcd, type EtcdServer } from '../test/support/etcd.ts';
+import { openFsyncFloor } from './lib/fsync-floor.ts';
 import { printTable, writeResults, type Row } from './lib/report.ts';
 
 const args = process.argv.slice(2);
@@ -259,26 +260,18 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
  * around its own compaction phase.
  */
 function fsyncFloor(dir: string, ms: number): number[] {
-  const path = join(dir, 'fsync-floor.bin');
-  const fd = openSync(path, 'w+');
+  const floor = openFsyncFloor(dir);
   try {
-    const page = new Uint8Array(4096).fill(7);
-    writeSync(fd, new Uint8Array(8192), 0, 8192, 0);
-    fdatasyncSync(fd);
     const lat: number[] = [];
     const end = performance.now() + ms;
     while (performance.now() < end) {
       const t = performance.now();
-      writeSync(fd, page, 0, 4096, 4096);
-      fdatasyncSync(fd);
-      writeSync(fd, page, 0, 4096, 0);
-      fdatasyncSync(fd);
+      floor.step();
       lat.push(performance.now() - t);
     }
     return lat.sort((a, b) => a - b);
   } finally {
-    closeSync(fd);
-    rmSync(path, { force: true });
+    floor.close();
   }
 }
 
