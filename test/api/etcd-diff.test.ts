@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { openStore, MvccError, type KVStore } from '../../src/api/index.ts';
 import { canonical, GatewayError, requireEtcd, startEtcd, type EtcdGateway } from '../support/etcd.ts';
 import { resolveRange, stepArb, type Step } from '../mvcc/gen.ts';
+import type { MOp, MTxn } from '../mvcc/etcd-model.ts';
 import { replayableRuns } from '../support/fc-replay.ts';
 
 type LeaseStep =
@@ -38,8 +39,32 @@ const leaseStepArb: fc.Arbitrary<LeaseStep> = fc.oneof(
   fc.record({ t: fc.constant('keepalive' as const), id: leaseId }),
   fc.constant({ t: 'leases' as const }),
 );
+/**
+ * Whether a txn could be the one case etcd 3.4 crashes on (docs/api.md, "Known deviations"): an
+ * ignoreValue put of a key that a `"\0"`-ended range delete in the same txn covers passes etcd's
+ * duplicate-key check, fails while applying with "key not found", and etcd panics. Judged over the
+ * whole txn tree, branches and order aside, so it errs toward leaving a txn out.
+ */
+function crashesEtcd34(t: MTxn): boolean {
+  const ignorePuts: string[] = [];
+  const openDeletes: string[] = [];
+  const walk = (ops: MOp[]): void => {
+    for (const op of ops) {
+      if ('requestPut' in op && op.requestPut.ignoreValue) ignorePuts.push(op.requestPut.key);
+      else if ('requestDeleteRange' in op && op.requestDeleteRange.rangeEnd === '\0')
+        openDeletes.push(op.requestDeleteRange.key);
+      else if ('requestTxn' in op) walk([...op.requestTxn.success, ...op.requestTxn.failure]);
+    }
+  };
+  walk([...t.success, ...t.failure]);
+  return ignorePuts.some((k) => openDeletes.some((from) => from <= k));
+}
+
 const dstepArb: fc.Arbitrary<DStep> = fc.oneof(
-  { weight: 5, arbitrary: stepArb(false) as fc.Arbitrary<DStep> },
+  {
+    weight: 5,
+    arbitrary: (stepArb(false) as fc.Arbitrary<DStep>).filter((s) => !(s.t === 'txn' && crashesEtcd34(s.r))),
+  },
   { weight: 1, arbitrary: leaseStepArb },
 );
 
