@@ -9,6 +9,7 @@
  */
 import type { Backend, BackendWriter } from './backend.ts';
 import { CONSISTENT_INDEX_KEY, KEY_BUCKET, META_BUCKET } from './buckets.ts';
+import { Panic } from '../errors.ts';
 import { MvccError } from './errors.ts';
 import { REV_BYTES, revIntoBytes, u64ToBytes } from './revision.ts';
 import type { RevisionBatch } from './types.ts';
@@ -150,6 +151,13 @@ export class CommitQueue {
    */
   putVisible(main: number, sub: number, value: Uint8Array): void {
     const p = this.#pending;
+    const n = p.revMains.length;
+    // visible() binary-searches these: a revision out of order would be a record reads cannot find
+    if (n > 0) {
+      const m = p.revMains[n - 1]!;
+      if (m > main || (m === main && p.revSubs[n - 1]! >= sub))
+        throw new Panic(`commit queue: revision ${main}.${sub} written after ${m}.${p.revSubs[n - 1]!}`);
+    }
     p.revMains.push(main);
     p.revSubs.push(sub);
     p.revValues.push(value);
