@@ -16,10 +16,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdGateway, etcdAvailable, freePort } from '../test/support/etcd.ts';
+import { countingFileSystem, type IoCount } from '../test/support/counting-fs.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { machineInfo, printTable, writeResults, type Row } from './lib/report.ts';
 import { mark, ownMarks, tracing } from '../src/replication/trace.ts';
-import { nodeFileSystem, type FileIO, type FileSystem } from '../src/bolt/index.ts';
 import { Member, type MemberInfo } from '../src/replication/index.ts';
 import type { Message } from '../src/raft/index.ts';
 
@@ -496,54 +496,6 @@ async function run(t: Target): Promise<Record<string, Measured>> {
     out[`learner catch-up, ${LEARNER_KEYS} keys`] = { ms: await t.learnerCatchUp() };
   }
   return out;
-}
-
-/** Counts a member file's fdatasyncs, write calls and bytes written (the real file layer underneath). */
-interface IoCount {
-  syncs: number;
-  writes: number;
-  bytes: number;
-}
-
-function countingFileSystem(c: IoCount): FileSystem {
-  return {
-    ...nodeFileSystem,
-    open(path, options): FileIO {
-      const f = nodeFileSystem.open(path, options);
-      const wrote = (bs: readonly Uint8Array[]): void => {
-        c.writes++;
-        for (const b of bs) c.bytes += b.length;
-      };
-      return {
-        read: (b, p) => f.read(b, p),
-        write: (b, p) => {
-          wrote([b]);
-          f.write(b, p);
-        },
-        writev: (bs, p) => {
-          wrote(bs);
-          f.writev(bs, p);
-        },
-        writevAsync: (bs, p) => {
-          wrote(bs);
-          return f.writevAsync!(bs, p);
-        },
-        sync: () => {
-          c.syncs++;
-          f.sync();
-        },
-        syncAsync: () => {
-          c.syncs++;
-          return f.syncAsync();
-        },
-        size: () => f.size(),
-        truncate: (n) => f.truncate(n),
-        tryLock: (x) => f.tryLock(x),
-        unlock: () => f.unlock(),
-        close: () => f.close(),
-      };
-    },
-  };
 }
 
 /** This process's CPU time by thread: `main` (the event loop) and `other` (V8's helpers, libuv's pool). */

@@ -7,38 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nodeFileSystem, type FileIO, type FileSystem } from '../../src/bolt/index.ts';
 import { Member } from '../../src/replication/index.ts';
 import type { MemberInfo } from '../../src/replication/index.ts';
 import type { Message } from '../../src/raft/index.ts';
-
-/** The real file layer, counting fdatasyncs (blocking or not) per member. */
-function countingFs(counter: { syncs: number }): FileSystem {
-  return {
-    ...nodeFileSystem,
-    open(path, options): FileIO {
-      const f = nodeFileSystem.open(path, options);
-      return {
-        read: (b, p) => f.read(b, p),
-        write: (b, p) => f.write(b, p),
-        writev: (bs, p) => f.writev(bs, p),
-        sync: () => {
-          counter.syncs++;
-          f.sync();
-        },
-        syncAsync: () => {
-          counter.syncs++;
-          return f.syncAsync();
-        },
-        size: () => f.size(),
-        truncate: (n) => f.truncate(n),
-        tryLock: (x) => f.tryLock(x),
-        unlock: () => f.unlock(),
-        close: () => f.close(),
-      };
-    },
-  };
-}
+import { countingFileSystem } from '../support/counting-fs.ts';
 
 test('a put through the leader or a follower of a quiet cluster is answered without a tick, for one bolt commit per member', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boltkv-put-path-'));
@@ -50,7 +22,7 @@ test('a put through the leader or a follower of a quiet cluster is answered with
     clientURLs: [],
     isLearner: false,
   }));
-  const counters = new Map(ids.map((id) => [id, { syncs: 0 }]));
+  const counters = new Map(ids.map((id) => [id, { syncs: 0, writes: 0, bytes: 0 }]));
   const members = new Map<number, Member>();
   let inFlight = 0;
   let ticks = 0;
@@ -72,7 +44,7 @@ test('a put through the leader or a follower of a quiet cluster is answered with
         await Member.open({
           id,
           path: join(dir, `m${id}.db`),
-          fileSystem: countingFs(counters.get(id)!),
+          fileSystem: countingFileSystem(counters.get(id)!),
           send,
           initialCluster: initial,
           random: () => (seed = (seed * 48271) % 0x7fffffff) / 0x7fffffff,
