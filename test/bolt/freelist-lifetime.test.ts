@@ -9,37 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'boltkv';
 import { requireGoTools } from '../support/go-tools.ts';
-
-type DB = ReturnType<typeof open>;
-
-const key = (i: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeUInt32BE(Math.imul(i, 0x9e3779b1) >>> 0, 0);
-  b.writeUInt32BE(i, 4);
-  return b;
-};
-const value = (i: number): Buffer => Buffer.alloc(100, i & 0xff);
-
-/** Data writes (not the meta's) and the pages they carry, counted at this DB's file object. */
-function countWrites(db: DB): { writes: number; pages: number } {
-  const c = { writes: 0, pages: 0 };
-  const file = db.pager.file;
-  const write = file.write.bind(file);
-  const writev = file.writev.bind(file);
-  file.write = (buf, position) => {
-    if (position >= 2 * db.pageSize) {
-      c.writes++;
-      c.pages += buf.length / db.pageSize;
-    }
-    return write(buf, position);
-  };
-  file.writev = (bufs, position) => {
-    c.writes++;
-    for (const b of bufs) c.pages += b.length / db.pageSize;
-    return writev(bufs, position);
-  };
-  return c;
-}
+import { countDataWrites, spreadKey as key, value100 as value } from '../support/small-commits.ts';
 
 test('one-put commits on a nearly full file write two extents and keep the file size; Go checks it', (t) => {
   const go = requireGoTools(t);
@@ -71,7 +41,7 @@ test('one-put commits on a nearly full file write two extents and keep the file 
     };
     // Settle: the free runs the load left are used up and the short-lived runs start to recycle.
     for (let c = 0; c < 4000; c++) put(c);
-    const counter = countWrites(db);
+    const counter = countDataWrites(db);
     const tail = 1000;
     for (let c = 0; c < tail; c++) put(c);
     const after = db.stats();

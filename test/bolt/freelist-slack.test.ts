@@ -8,33 +8,7 @@ import { join } from 'node:path';
 import { open } from 'boltkv';
 import { HashmapFreelist } from 'boltkv/freelist';
 import { type GoTools, requireGoTools } from '../support/go-tools.ts';
-
-type DB = ReturnType<typeof open>;
-
-const key = (i: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeUInt32BE(Math.imul(i, 0x9e3779b1) >>> 0, 0);
-  b.writeUInt32BE(i, 4);
-  return b;
-};
-const value = (i: number): Buffer => Buffer.alloc(100, i & 0xff);
-
-/** Data writes (not the meta's) of this DB's commits, counted at its file object. */
-function countWrites(db: DB): { n: number } {
-  const c = { n: 0 };
-  const file = db.pager.file;
-  const write = file.write.bind(file);
-  const writev = file.writev.bind(file);
-  file.write = (buf, position) => {
-    if (position >= 2 * db.pageSize) c.n++;
-    return write(buf, position);
-  };
-  file.writev = (bufs, position) => {
-    c.n++;
-    return writev(bufs, position);
-  };
-  return c;
-}
+import { countDataWrites, spreadKey as key, value100 as value } from '../support/small-commits.ts';
 
 /** A 1 KiB-page tree of `keys` keys loaded in random order, then `commits` one-put commits. */
 function run(
@@ -64,7 +38,7 @@ function run(
     const k = next();
     w.update((tx) => tx.bucket('b')!.put(key(k), value(k + c)));
   }
-  const counter = countWrites(w);
+  const counter = countDataWrites(w);
   const tail = 1000;
   for (let c = 0; c < tail; c++) {
     const k = next();
@@ -83,7 +57,7 @@ function run(
     const b = dump.buckets.find((e) => Buffer.from(e.k, 'hex').toString() === 'b')?.bucket?.entries ?? [];
     assert.equal(b.length, keys);
   }
-  return { writesPerCommit: counter.n / tail, pgid: st.pgid, free: st.freePageN };
+  return { writesPerCommit: counter.writes / tail, pgid: st.pgid, free: st.freePageN };
 }
 
 test('allocationSlack keeps small commits in one extent with a bounded file; Go checks it', (t) => {
