@@ -55,19 +55,8 @@ export class NodeFile implements FileIO {
     let total = 0;
     for (const b of bufs) total += b.length;
     try {
-      let written = fs.writevSync(this.fd, bufs as Uint8Array[], position);
-      if (written === total) return;
-      // Short vectored write: finish the rest buffer by buffer.
-      let pos = position;
-      for (const b of bufs) {
-        const end = pos + b.length;
-        if (written < end - position) {
-          const skip = Math.max(0, position + written - pos);
-          this.write(b.subarray(skip), pos + skip);
-          written = end - position;
-        }
-        pos = end;
-      }
+      const written = fs.writevSync(this.fd, bufs as Uint8Array[], position);
+      if (written !== total) this.finishWritev(bufs, position, written);
     } catch (err) {
       if (err instanceof BoltkvError) throw err;
       throw ioError('writev', err);
@@ -80,24 +69,28 @@ export class NodeFile implements FileIO {
       fs.writev(this.fd, bufs as Uint8Array[], position, (err, written) => {
         if (err) return reject(ioError('writev', err));
         if (written === total) return resolve();
-        // Short vectored write: finish the rest on the event loop (rare: regular files write whole).
+        // Finished on the event loop (rare: regular files write whole).
         try {
-          let skip = written;
-          let pos = position;
-          for (const b of bufs) {
-            if (skip >= b.length) skip -= b.length;
-            else {
-              this.write(b.subarray(skip), pos + skip);
-              skip = 0;
-            }
-            pos += b.length;
-          }
+          this.finishWritev(bufs, position, written);
           resolve();
         } catch (e) {
           reject(e);
         }
       });
     });
+  }
+  /** After a short vectored write of `written` bytes: the rest, buffer by buffer. */
+  private finishWritev(bufs: readonly Uint8Array[], position: number, written: number): void {
+    let skip = written;
+    let pos = position;
+    for (const b of bufs) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        this.write(b.subarray(skip), pos + skip);
+        skip = 0;
+      }
+      pos += b.length;
+    }
   }
   sync(): void {
     try {
